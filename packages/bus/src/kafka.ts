@@ -1,0 +1,33 @@
+import { Kafka, logLevel, type LogEntry } from "kafkajs";
+import type { Logger } from "@recfleet/runtime";
+
+export interface KafkaOptions {
+  brokers: string[];
+  clientId: string;
+  logger: Logger;
+}
+
+const LEVEL_NAMES: Record<number, "error" | "warn" | "info" | "debug"> = {
+  [logLevel.ERROR]: "error",
+  [logLevel.WARN]: "warn",
+  [logLevel.INFO]: "info",
+  [logLevel.DEBUG]: "debug",
+};
+
+/** kafkajs client whose logs go through our structured logger. */
+export function createKafka(options: KafkaOptions): Kafka {
+  process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= "1";
+  const log = options.logger.child({ component: "kafkajs" });
+  return new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    logLevel: logLevel.WARN,
+    retry: { initialRetryTime: 200, retries: 10 },
+    logCreator: () => (entry: LogEntry) => {
+      const { message, ...fields } = entry.log;
+      // The coordinator is briefly unavailable right after a broker starts; kafkajs retries it.
+      const level = LEVEL_NAMES[entry.level] ?? "info";
+      log[level === "error" && /coordinator/i.test(String(fields.error ?? "")) ? "warn" : level](message, { namespace: entry.namespace, ...fields });
+    },
+  });
+}

@@ -1,0 +1,121 @@
+import type { Kafka } from "kafkajs";
+
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+  config?: Record<string, string>;
+}
+
+/** Creates missing topics and grows partition counts that are below the configured number. */
+export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = specs.filter((s) => !existing.has(s.topic));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((s) => ({
+          topic: s.topic,
+          numPartitions: s.partitions,
+          replicationFactor: 1,
+          configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    }
+    const present = specs.filter((s) => existing.has(s.topic));
+    if (present.length > 0) {
+      const meta = await admin.fetchTopicMetadata({ topics: present.map((s) => s.topic) });
+      const grow = present.filter((s) => (meta.topics.find((t) => t.name === s.topic)?.partitions.length ?? s.partitions) < s.partitions);
+      if (grow.length > 0) await admin.createPartitions({ topicPartitions: grow.map((s) => ({ topic: s.topic, count: s.partitions })) });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Sum over partitions of (high watermark − committed offset) for a group: what it has yet to process. */
+export async function groupLag(kafka: Kafka, groupId: string, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+    const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+    let lag = 0;
+    for (const p of ends) {
+      const c = done.get(p.partition) ?? -1;
+      lag += Number(p.high) - (c < 0 ? Number(p.low) : c);
+    }
+    return lag;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface RawRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  timestamp: number;
+}
+
+/**
+ * Reads a topic from the beginning with a throwaway group until `until` says enough or the
+ * topic has been idle for `idleMs` (tools, tests and the OPE command read logs this way).
+ */
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  options: { until?: (records: RawRecord[]) => boolean; idleMs?: number; timeoutMs?: number } = {},
+): Promise<RawRecord[]> {
+  const records: RawRecord[] = [];
+  const consumer = kafka.consumer({ groupId: `recfleet-reader-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let lastMessageAt = Date.now();
+  const started = Date.now();
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ partition, message }) => {
+      lastMessageAt = Date.now();
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = Buffer.isBuffer(v) ? v.toString("utf8") : String(v);
+      records.push({ topic, partition, offset: message.offset, key: message.key?.toString("utf8") ?? null, value: message.value, headers, timestamp: Number(message.timestamp) });
+    },
+  });
+  const idleMs = options.idleMs ?? 3000;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  try {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 50));
+      if (options.until?.(records)) break;
+      if (Date.now() - started > timeoutMs) break;
+      if (!options.until && Date.now() - lastMessageAt > idleMs && Date.now() - started > idleMs) break;
+    }
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
+}
+
+/** Resolves once the broker answers metadata requests (a port that accepts TCP is not enough). */
+export async function waitForBroker(kafka: Kafka, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      await admin.listTopics();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,18 @@
+export const TOPIC_BASE_NAMES = ["clickstream", "clickstream.dlq", "events", "rec.requests", "rec.requests.dlq", "recommendations", "model.versions"] as const;
+export type TopicKey = "clickstream" | "clickstreamDlq" | "events" | "recRequests" | "recRequestsDlq" | "recommendations" | "modelVersions";
+
+export type TopicNames = Record<TopicKey, string>;
+
+/** Topic names under a namespace ("" → bare names), so several fleets or tests share a broker. */
+export function topicNames(namespace = "recfleet"): TopicNames {
+  const name = (base: string) => (namespace ? `${namespace}.${base}` : base);
+  return {
+    clickstream: name("clickstream"),
+    clickstreamDlq: name("clickstream.dlq"),
+    events: name("events"),
+    recRequests: name("rec.requests"),
+    recRequestsDlq: name("rec.requests.dlq"),
+    recommendations: name("recommendations"),
+    modelVersions: name("model.versions"),
+  };
+}

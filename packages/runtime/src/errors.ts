@@ -1,0 +1,36 @@
+/**
+ * Error base for recfleet. Retryability lives on the error, not in string matching:
+ * `shouldRetry` walks the `cause` chain and never retries programmer errors.
+ */
+export class RecfleetError extends Error {
+  readonly retriable: boolean;
+  readonly context: Readonly<Record<string, unknown>>;
+
+  constructor(message: string, options: { retriable?: boolean; cause?: unknown; context?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.retriable = options.retriable ?? true;
+    this.context = options.context ?? {};
+  }
+}
+
+/** An error that retrying cannot fix (bad input, bad config, corrupt artefact). */
+export class NonRetriableError extends RecfleetError {
+  constructor(message: string, options: { cause?: unknown; context?: Record<string, unknown> } = {}) {
+    super(message, { ...options, retriable: false });
+  }
+}
+
+export function shouldRetry(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 10 && current !== undefined && current !== null; depth++) {
+    if (current instanceof TypeError || current instanceof RangeError || current instanceof SyntaxError) return false;
+    if (current instanceof RecfleetError) return current.retriable;
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return true;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}

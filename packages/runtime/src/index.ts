@@ -1,0 +1,23 @@
+export { RecfleetError, NonRetriableError, shouldRetry, errorMessage } from "./errors";
+export {
+  ConfigError,
+  loadConfig,
+  describeConfig,
+  str,
+  optionalStr,
+  int,
+  num,
+  bool,
+  oneOf,
+  list,
+  duration,
+  parseDuration,
+  type Field,
+  type ConfigOf,
+} from "./config";
+export { createLogger, type Logger, type LogLevel } from "./log";
+export { createMetricsRegistry } from "./metrics";
+export { startHttpServer, type HttpServerOptions, type RunningHttpServer } from "./http";
+export { createShutdown, type Shutdown } from "./shutdown";
+export { bootWorker, commonConfigSchema, type CommonConfig, type WorkerContext } from "./worker";
+export { Registry, Counter, Gauge, Histogram } from "prom-client";

@@ -1,0 +1,55 @@
+import type { Registry } from "prom-client";
+import { loadConfig, str, int, duration, describeConfig, list, type ConfigOf } from "./config";
+import { createLogger, type Logger } from "./log";
+import { createMetricsRegistry } from "./metrics";
+import { startHttpServer } from "./http";
+import { createShutdown, type Shutdown } from "./shutdown";
+
+/** Settings every worker shares; each worker adds its own schema next to its main.ts. */
+export const commonConfigSchema = {
+  kafkaBrokers: list("KAFKA_BROKERS", ["127.0.0.1:9092"]),
+  redisUrl: str("REDIS_URL", "redis://127.0.0.1:6379"),
+  namespace: str("RECFLEET_NAMESPACE", "recfleet", "topic and key namespace"),
+  metricsPort: int("METRICS_PORT", 0, { min: 0, max: 65535 }),
+  shutdownDeadlineMs: duration("SHUTDOWN_DEADLINE", 20_000),
+};
+export type CommonConfig = ConfigOf<typeof commonConfigSchema>;
+
+export interface WorkerContext<C> {
+  config: CommonConfig & C;
+  logger: Logger;
+  registry: Registry;
+  shutdown: Shutdown;
+  /** Flip to true once connected and consuming; /readyz reports it. */
+  setReady(ready: boolean): void;
+}
+
+/**
+ * Boots a worker process: config from the environment (errors name the variable), logs,
+ * a metrics registry and /metrics, /healthz, /readyz, and the shutdown registry.
+ */
+export async function bootWorker<S extends Record<string, import("./config").Field<unknown>>>(
+  service: string,
+  schema: S,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<WorkerContext<ConfigOf<S>>> {
+  const logger = createLogger(service);
+  let config: CommonConfig & ConfigOf<S>;
+  try {
+    config = { ...loadConfig(commonConfigSchema, env), ...loadConfig(schema, env) };
+  } catch (err) {
+    logger.error("invalid configuration", { error: err instanceof Error ? err.message : String(err) });
+    process.exit(2);
+  }
+  const registry = createMetricsRegistry(service);
+  const shutdown = createShutdown({ logger, deadlineMs: config.shutdownDeadlineMs });
+  let ready = false;
+  const http = await startHttpServer({ port: config.metricsPort, registry, isReady: () => ready && !shutdown.stopping });
+  shutdown.onShutdown("http", () => http.close());
+  logger.info("starting", { metricsPort: http.port, config: { ...describeConfig(commonConfigSchema, config), ...describeConfig(schema, config) } });
+  process.on("unhandledRejection", (reason) => {
+    logger.error("unhandled rejection; shutting down", { error: reason instanceof Error ? reason.message : String(reason) });
+    void shutdown.shutdown("unhandledRejection").then(() => process.exit(1));
+  });
+  return { config, logger, registry, shutdown, setReady: (r) => (ready = r) };
+}

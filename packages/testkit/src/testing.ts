@@ -1,0 +1,35 @@
+import { randomBytes } from "node:crypto";
+import { RecfleetError } from "@recfleet/runtime";
+
+/** A name no other test (or earlier run) uses: topics, groups and key prefixes. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
+}
+
+export interface TestInfra {
+  brokers: string[];
+  redisUrl: string;
+}
+
+/**
+ * The infrastructure integration tests run against: the stack the test runner started, or
+ * whatever KAFKA_BROKERS / REDIS_URL point at. Never the machine's shared Redis by accident.
+ */
+export function testInfra(env: NodeJS.ProcessEnv = process.env): TestInfra {
+  const brokers = env.KAFKA_BROKERS;
+  const redisUrl = env.REDIS_URL;
+  if (!brokers || !redisUrl) {
+    throw new RecfleetError("KAFKA_BROKERS and REDIS_URL are not set: run integration tests through `npm test`, which starts a local Kafka and Redis, or point both at existing infrastructure.", { retriable: false });
+  }
+  return { brokers: brokers.split(","), redisUrl };
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The one test command (`npm test`): finds every *.test.ts, starts a real Kafka broker and
+ * redis-server once for the run (unless KAFKA_BROKERS and REDIS_URL already point at some),
+ * runs node's built-in test runner over the files, and tears the stack down.
+ *
+ *   npm test                 all tests (unit, integration, e2e)
+ *   npm test -- --unit       only tests that need no broker or Redis
+ *   npm test -- <filter>     only files whose path contains <filter>
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { REPO_ROOT, startStack, type Stack } from "@recfleet/testkit";
+
+function findTests(dir: string, out: string[] = []): string[] {
+  for (const entry of readdirSync(dir)) {
+    if (entry === "node_modules" || entry.startsWith(".")) continue;
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) findTests(path, out);
+    else if (entry.endsWith(".test.ts")) out.push(path);
+  }
+  return out;
+}
+
+const needsInfra = (file: string) => file.endsWith(".integration.test.ts") || file.includes(`${join("test", "e2e")}`);
+
+const args = process.argv.slice(2);
+const unitOnly = args.includes("--unit");
+const filters = args.filter((a) => !a.startsWith("--"));
+let files = ["packages", "services", "test"].flatMap((d) => findTests(join(REPO_ROOT, d))).sort();
+if (unitOnly) files = files.filter((f) => !needsInfra(f));
+if (filters.length > 0) files = files.filter((f) => filters.some((flt) => f.includes(flt)));
+// Unit tests first: they are quick and fail fast.
+files.sort((a, b) => Number(needsInfra(a)) - Number(needsInfra(b)) || a.localeCompare(b));
+
+const started = performance.now();
+let stack: Stack | undefined;
+const env: NodeJS.ProcessEnv = { ...process.env };
+if (files.some(needsInfra) && !(process.env.KAFKA_BROKERS && process.env.REDIS_URL)) {
+  const dir = mkdtempSync(join(tmpdir(), "recfleet-test-stack-"));
+  console.log(`# starting Kafka and Redis for this run (logs in ${dir})`);
+  stack = await startStack({ dir, log: (line) => console.log(`# ${line}`) });
+  Object.assign(env, stack.env);
+}
+
+console.log(`# ${files.length} test files`);
+const child = spawn(
+  process.execPath,
+  ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=2", "--test-timeout=600000", ...files.map((f) => relative(REPO_ROOT, f))],
+  { cwd: REPO_ROOT, env, stdio: "inherit" },
+);
+const code: number = await new Promise((resolve) => child.once("exit", (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+if (stack) {
+  if (code !== 0) console.log(`# broker log: ${stack.kafkaLog}\n# redis log: ${stack.redisLog}`);
+  await stack.stop();
+}
+console.log(`# whole test run: ${((performance.now() - started) / 1000).toFixed(1)} s, exit ${code}`);
+process.exit(code);
