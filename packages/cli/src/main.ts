@@ -1,0 +1,66 @@
+/**
+ * `npx recfleet <command>`: one entry point for operators. Each command lives in the package
+ * that owns it; this file only dispatches.
+ */
+import { stackUp, stackDown, readStackState, stackDir, ensureKafkaJars } from "@recfleet/testkit";
+
+type Command = { summary: string; run(args: string[]): Promise<number> };
+
+const commands: Record<string, Command> = {
+  setup: {
+    summary: "fetch Apache Kafka's jars from Maven Central into the cache (done on first use anyway)",
+    async run() {
+      ensureKafkaJars(undefined, (line) => console.log(line));
+      console.log("setup complete");
+      return 0;
+    },
+  },
+  stack: {
+    summary: "stack up|down|status — the local Kafka broker and redis-server",
+    async run(args) {
+      const [sub] = args;
+      if (sub === "up") {
+        const s = await stackUp();
+        console.log(`KAFKA_BROKERS=${s.brokers}\nREDIS_URL=${s.redisUrl}`);
+        return 0;
+      }
+      if (sub === "down") {
+        await stackDown();
+        return 0;
+      }
+      if (sub === "status") {
+        const s = readStackState();
+        if (!s) {
+          console.log(`no local stack running (state dir ${stackDir()})`);
+          return 1;
+        }
+        console.log(JSON.stringify(s, null, 2));
+        return 0;
+      }
+      console.error("usage: recfleet stack up|down|status");
+      return 2;
+    },
+  },
+};
+
+export function registerCommand(name: string, command: Command): void {
+  commands[name] = command;
+}
+
+function usage(): string {
+  return ["usage: recfleet <command> [options]", "", ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`)].join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "help" || name === "--help") {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    return 2;
+  }
+  return command.run(rest);
+}
