@@ -25,9 +25,11 @@ export function createKafka(options: KafkaOptions): Kafka {
     retry: { initialRetryTime: 200, retries: 10 },
     logCreator: () => (entry: LogEntry) => {
       const { message, ...fields } = entry.log;
-      // The coordinator is briefly unavailable right after a broker starts; kafkajs retries it.
+      // Protocol answers that kafkajs handles itself (coordinator loading after a broker start,
+      // a rebalance in progress, metadata not yet propagated) are not errors of ours.
       const level = LEVEL_NAMES[entry.level] ?? "info";
-      log[level === "error" && /coordinator/i.test(String(fields.error ?? "")) ? "warn" : level](message, { namespace: entry.namespace, ...fields });
+      const handled = level === "error" && entry.namespace === "Connection" && /coordinator|rebalanc|does not host|leader/i.test(String(fields.error ?? ""));
+      log[handled ? "debug" : level](message, { namespace: entry.namespace, ...fields });
     },
   });
 }

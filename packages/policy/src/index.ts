@@ -1,0 +1,100 @@
+// @recfleet/policy — exploration policies with propensities, bandit state, off-policy
+// estimators, reward attribution and the in-process bandit simulator. Pure TypeScript, no I/O.
+export type { Candidate, ItemStats, LinearBanditState, Policy, PolicyContext, PolicyDecision, SlateItem, SlotDistribution } from "./types.js";
+export { CandidateError, LinearStateError, LoggedRecordError, PolicyConfigError, PolicyError } from "./errors.js";
+export { createNormalSampler, createRng, hashString, mixSeeds, sampleBeta, sampleGamma, sampleNormal, sigmoid, type Rng } from "./random.js";
+export {
+  SlatePolicy,
+  withColdStartBoost,
+  withExplorationBudget,
+  withMmr,
+  type ColdStartOptions,
+  type MmrOptions,
+  type SlateOptions,
+  type SlotRule,
+  type SlotSampler,
+} from "./slate.js";
+export {
+  epsilonGreedyPolicy,
+  epsilonGreedyRule,
+  greedyPolicy,
+  monteCarloSampler,
+  softmaxPolicy,
+  softmaxRule,
+  thompsonPolicy,
+  thompsonRule,
+  ucbPolicy,
+  ucbRule,
+  type CtrPriorOptions,
+  type EpsilonGreedyOptions,
+  type ThompsonOptions,
+  type UcbOptions,
+} from "./policies.js";
+export {
+  createLinearState,
+  deserializeLinearState,
+  linearContext,
+  linearMean,
+  linearStateFromSums,
+  linearTarget,
+  linearVariance,
+  linTsPolicy,
+  linTsRule,
+  linUcbPolicy,
+  linUcbRule,
+  serializeLinearState,
+  updateLinear,
+  type LinearPolicyOptions,
+  type LinTsOptions,
+} from "./linear.js";
+export { assignPolicy, createPolicy, parsePolicySpec, type PolicySpec, type TrafficShare } from "./registry.js";
+export {
+  attributeRewards,
+  type AttributedSlot,
+  type AttributionCounts,
+  type AttributionOptions,
+  type AttributionResult,
+  type ClickEvent,
+  type RecommendationRef,
+} from "./attribution.js";
+export {
+  buildLoggedRecords,
+  defaultContext,
+  estimateOffPolicy,
+  fitRankItemRewardModel,
+  type LoggedContext,
+  type LoggedRecommendation,
+  type LoggedRecord,
+  type LoggedSlot,
+  type OffPolicyEstimate,
+  type OffPolicyOptions,
+  type OffPolicyResult,
+  type RewardModel,
+} from "./ope.js";
+export {
+  advanceWorld,
+  clickProbability,
+  createWorld,
+  examination,
+  nextUser,
+  oracleSlate,
+  resolveWorldConfig,
+  trueLogit,
+  type World,
+  type WorldConfig,
+  type WorldItem,
+} from "./sim-world.js";
+export {
+  bucketRates,
+  catalogCoverage,
+  cumulativeRegret,
+  cumulativeSum,
+  exposureGini,
+  gini,
+  linePlotSvg,
+  meanAndSpread,
+  toCsv,
+  type LinePlotOptions,
+  type PlotSeries,
+} from "./sim-metrics.js";
+export { modelScorer, simulateInProcess, type ModelScorerOptions, type PolicyRun, type Scorer, type ScorerView, type SimulationOptions } from "./sim-harness.js";
