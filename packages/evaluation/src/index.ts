@@ -1,0 +1,7 @@
+export { loadMovieLens, loadMl100k, loadMlDat, loadMlCsv, DatasetFormatError, type Dataset } from "./datasets.js";
+export { splitChrono, itemPopularity, type ChronoSplit } from "./split.js";
+export { recallAtK, ndcgAtK, hitAtK, reciprocalRank, catalogCoverage, exposureGini, novelty } from "./metrics.js";
+export { evaluateRanking, topK, type Scorer, type RankingMetrics, type EvaluateOptions } from "./evaluate.js";
+export { mostPop, itemKnn } from "./baselines.js";
+export { sequenceExamples, twoTowerScorer, type SequenceExampleOptions } from "./two-tower.js";
+export { runEvalCli, defaultMl100kPath, type CliIo } from "./cli.js";

@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import * as ort from "onnxruntime-node";
+import onnxProto from "onnx-proto";
+import { exportItemTowerOnnx, exportRetrievalOnnx, exportUserTowerOnnx } from "./export.js";
+import { encodeHistories, itemVectors, userVectors } from "./model.js";
+import { createInferenceSession, type SessionLogger } from "./session.js";
+import { randomModel, tinyConfig, tinyData } from "./test-fixtures.js";
+
+const meta = { modelVersion: "v-test", trainingDataRange: "2026-01-01/2026-02-01", metrics: { "recall@20": 0.25 } };
+const data = tinyData();
+// Recency decay on, so the parity covers encodeHistories' weighting too.
+const model = randomModel({ ...tinyConfig, recencyDecay: 0.8 }, data);
+// Histories longer than historyLength, empty, and weighted.
+const histories = [[0, 1, 2], [5], [], [3, 3, 4, 7, 8, 9, 10, 11], [11, 2]];
+const weights = [[1, 2, 0.5], undefined, undefined, [1, 1, 1, 1, 1, 1, 2, 3], undefined];
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+async function cpuSession(bytes: Uint8Array): Promise<ort.InferenceSession> {
+  return (await createInferenceSession(bytes, { executionProviders: ["cpu"] })).session;
+}
+
+function historyFeeds(): Record<string, ort.Tensor> {
+  const L = tinyConfig.historyLength;
+  const { history, historyMask } = encodeHistories(model, histories, weights);
+  return {
+    history: new ort.Tensor("int64", history, [histories.length, L]),
+    history_mask: new ort.Tensor("float32", historyMask, [histories.length, L]),
+  };
+}
+
+describe("ONNX export parity with the TypeScript forward pass", () => {
+  it("user tower", async () => {
+    const session = await cpuSession(exportUserTowerOnnx(model, meta));
+    assert.deepEqual(session.inputNames, ["history", "history_mask"]);
+    assert.deepEqual(session.outputNames, ["user_vector"]);
+    const out = await session.run(historyFeeds());
+    assert.ok(maxAbsDiff(out["user_vector"]!.data as Float32Array, userVectors(model, histories, weights)) < 1e-4);
+    await session.release();
+  });
+
+  it("item tower", async () => {
+    const session = await cpuSession(exportItemTowerOnnx(model, meta));
+    assert.deepEqual(session.inputNames, ["item_row", "item_features"]);
+    const rows = [0, 4, 11, 4];
+    const F = model.featureWidth;
+    const features = new Float32Array(rows.length * F);
+    rows.forEach((r, b) => features.set(model.itemFeatures.subarray(r * F, r * F + F), b * F));
+    const out = await session.run({
+      item_row: new ort.Tensor("int64", BigInt64Array.from(rows.map(BigInt)), [rows.length]),
+      item_features: new ort.Tensor("float32", features, [rows.length, F]),
+    });
+    assert.ok(maxAbsDiff(out["item_vector"]!.data as Float32Array, itemVectors(model, rows)) < 1e-4);
+    await session.release();
+  });
+
+  it("retrieval graph: scores and indices of the top k, k clamped to the catalog", async () => {
+    const items = itemVectors(model);
+    const n = model.itemIds.length;
+    const d = tinyConfig.dim;
+    const users = userVectors(model, histories, weights);
+    for (const k of [5, 100]) {
+      const session = await cpuSession(exportRetrievalOnnx(model, items, n, k, meta));
+      const out = await session.run(historyFeeds());
+      const kk = Math.min(k, n);
+      assert.deepEqual(out["scores"]!.dims, [histories.length, kk]);
+      const scores = out["scores"]!.data as Float32Array;
+      const indices = out["indices"]!.data as BigInt64Array;
+      for (let b = 0; b < histories.length; b++) {
+        const expected = Array.from({ length: n }, (_, i) => {
+          let s = 0;
+          for (let j = 0; j < d; j++) s += users[b * d + j]! * items[i * d + j]!;
+          return s;
+        }).sort((x, y) => y - x);
+        for (let r = 0; r < kk; r++) {
+          assert.ok(Math.abs(scores[b * kk + r]! - expected[r]!) < 1e-4, `user ${b} rank ${r}`);
+          const i = Number(indices[b * kk + r]!);
+          let s = 0;
+          for (let j = 0; j < d; j++) s += users[b * d + j]! * items[i * d + j]!;
+          assert.ok(Math.abs(s - scores[b * kk + r]!) < 1e-4, "index points at its score");
+        }
+      }
+      await session.release();
+    }
+  });
+
+  it("states opset, names and metadata", () => {
+    const decoded = onnxProto.onnx.ModelProto.decode(exportRetrievalOnnx(model, itemVectors(model), 12, 3, meta));
+    assert.equal(Number(decoded.opsetImport[0]!.version), 17);
+    const props = Object.fromEntries(decoded.metadataProps.map((p) => [p.key, p.value]));
+    assert.equal(props["model_version"], "v-test");
+    assert.equal(props["d"], "4");
+    assert.equal(props["training_data_range"], "2026-01-01/2026-02-01");
+    assert.deepEqual(JSON.parse(props["metrics"]!), { "recall@20": 0.25 });
+    assert.equal(props["k"], "3");
+    assert.ok((decoded.graph?.initializer ?? []).some((t) => t.name === "item_matrix"));
+  });
+
+  it("refuses an item matrix of the wrong size", () => {
+    assert.throws(() => exportRetrievalOnnx(model, new Float32Array(5), 12, 3, meta), RangeError);
+  });
+});
+
+describe("createInferenceSession", () => {
+  it("falls back to CPU with a logged reason when CUDA is requested but unavailable", async (t) => {
+    const warnings: string[] = [];
+    const logger: SessionLogger = { warn: (m) => warnings.push(m) };
+    const { session, provider, fallbackReasons } = await createInferenceSession(exportUserTowerOnnx(model, meta), {
+      executionProviders: ["cuda", "cpu"],
+      logger,
+    });
+    if (provider === "cuda") {
+      t.diagnostic("CUDA is available on this host; fallback not exercised");
+    } else {
+      assert.equal(provider, "cpu");
+      assert.equal(fallbackReasons.length, 1);
+      assert.equal(warnings.length, 1);
+    }
+    const out = await session.run(historyFeeds());
+    assert.ok(maxAbsDiff(out["user_vector"]!.data as Float32Array, userVectors(model, histories, weights)) < 1e-4);
+    await session.release();
+  });
+});

@@ -1,0 +1,113 @@
+// ONNX export of the towers and of the retrieval graph (opset OPSET, default domain).
+//
+// User tower   inputs : history       int64 [B, historyLength]  item rows, padding anywhere (mask 0)
+//                       history_mask  float [B, historyLength]  pooling weight per slot (0 = padding)
+//              output : user_vector   float [B, d]              L2-normalised
+// Item tower   inputs : item_row      int64 [B]                 item rows of the model's vocabulary
+//                       item_features float [B, F]              content features (omitted when F = 0)
+//              output : item_vector   float [B, d]              L2-normalised
+// Retrieval    inputs : history, history_mask (as the user tower)
+//              outputs: scores        float [B, k]              inner products, best first
+//                       indices       int64 [B, k]              rows of the item matrix
+// encodeHistories(model, histories) builds history/history_mask exactly as the TS forward pools.
+import type { TwoTowerModel } from "./model.js";
+import { NORM_EPS, POOL_EPS } from "./model.js";
+import { GraphBuilder, OPSET } from "./onnx-graph.js";
+
+export interface ExportMetadata {
+  /** Registry version of the model, e.g. "2026-11-27T21:00:00Z-abc123". */
+  modelVersion: string;
+  /** Range of the training data, e.g. "2026-11-01T00:00:00Z/2026-11-27T00:00:00Z". */
+  trainingDataRange?: string;
+  /** Offline metrics of this version (e.g. recall@20), stored as JSON. */
+  metrics?: Record<string, number>;
+}
+
+function metadataProps(model: TwoTowerModel, meta: ExportMetadata, kind: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    kind,
+    model_version: meta.modelVersion,
+    d: String(model.config.dim),
+    history_length: String(model.config.historyLength),
+    opset: String(OPSET),
+    training_data_range: meta.trainingDataRange ?? "",
+    metrics: JSON.stringify(meta.metrics ?? {}),
+    ...extra,
+  };
+}
+
+/** relu(x·W1 + b1)·W2 + b2, L2-normalised; weights become initializers with the given prefix. */
+function towerMlp(g: GraphBuilder, model: TwoTowerModel, x: string, tower: "user" | "item", output: string): string {
+  const { dim: d, hidden: h } = model.config;
+  const W = model.weights;
+  const inWidth = tower === "user" ? d : d + model.featureWidth;
+  const w1 = g.initializer(`${tower}_w1`, tower === "user" ? W.userW1 : W.itemW1, [inWidth, h]);
+  const b1 = g.initializer(`${tower}_b1`, tower === "user" ? W.userB1 : W.itemB1, [h]);
+  const w2 = g.initializer(`${tower}_w2`, tower === "user" ? W.userW2 : W.itemW2, [h, d]);
+  const b2 = g.initializer(`${tower}_b2`, tower === "user" ? W.userB2 : W.itemB2, [d]);
+  const z = g.op("Gemm", [g.op("Relu", [g.op("Gemm", [x, w1, b1])]), w2, b2]);
+  const norm = g.op("Max", [g.op("Sqrt", [g.op("ReduceSumSquare", [z], { axes: [1], keepdims: 1 })]), g.constFloat(NORM_EPS)]);
+  return g.op("Div", [z, norm], {}, output);
+}
+
+/** The user tower nodes: weighted mean of history embeddings → MLP → normalise. */
+function userTower(g: GraphBuilder, model: TwoTowerModel, output: string): string {
+  const L = model.config.historyLength;
+  const history = g.input("history", "int64", ["B", L]);
+  const mask = g.input("history_mask", "float", ["B", L]);
+  const table = g.initializer("history_embedding", model.weights.historyEmbedding, [model.itemIds.length, model.config.dim]);
+  const embedded = g.op("Gather", [table, history], { axis: 0 }); // [B, L, d]
+  const weighted = g.op("Mul", [embedded, g.op("Unsqueeze", [mask, g.constInts([2])])]);
+  const summed = g.op("ReduceSum", [weighted, g.constInts([1])], { keepdims: 0 }); // [B, d]
+  const total = g.op("Max", [g.op("ReduceSum", [mask, g.constInts([1])], { keepdims: 1 }), g.constFloat(POOL_EPS)]);
+  return towerMlp(g, model, g.op("Div", [summed, total]), "user", output);
+}
+
+export function exportUserTowerOnnx(model: TwoTowerModel, meta: ExportMetadata): Uint8Array {
+  const g = new GraphBuilder("user_tower");
+  userTower(g, model, "user_vector");
+  g.output("user_vector", "float", ["B", model.config.dim]);
+  return g.encode(metadataProps(model, meta, "user_tower"), "recfleet two-tower: user tower");
+}
+
+export function exportItemTowerOnnx(model: TwoTowerModel, meta: ExportMetadata): Uint8Array {
+  const { dim: d } = model.config;
+  const F = model.featureWidth;
+  const g = new GraphBuilder("item_tower");
+  const rows = g.input("item_row", "int64", ["B"]);
+  const table = g.initializer("item_embedding", model.weights.itemEmbedding, [model.itemIds.length, d]);
+  let x = g.op("Gather", [table, rows], { axis: 0 });
+  if (F > 0) x = g.op("Concat", [x, g.input("item_features", "float", ["B", F])], { axis: 1 });
+  towerMlp(g, model, x, "item", "item_vector");
+  g.output("item_vector", "float", ["B", d]);
+  return g.encode(metadataProps(model, meta, "item_tower", { feature_width: String(F) }), "recfleet two-tower: item tower");
+}
+
+/**
+ * User tower → scores against this version's item matrix → TopK, in one graph.
+ * itemMatrix is numItems × d (row i = item vector of row i) and is stored as an initializer:
+ * 4·d bytes per item, so 1M items at d=64 is 256 MB in the file, held again by onnxruntime
+ * once loaded (and transiently a third time while encoding here); protobuf caps one file at
+ * 2 GB. Beyond a few million items pass the matrix as an input or use ONNX external data.
+ * Scores are not filtered: the caller drops already-seen items, so ask for k + history length.
+ * k is clamped to numItems.
+ */
+export function exportRetrievalOnnx(model: TwoTowerModel, itemMatrix: Float32Array, numItems: number, k: number, meta: ExportMetadata): Uint8Array {
+  const d = model.config.dim;
+  if (!Number.isInteger(numItems) || numItems < 1 || itemMatrix.length !== numItems * d) {
+    throw new RangeError(`itemMatrix has ${itemMatrix.length} values; expected numItems (${numItems}) × d (${d})`);
+  }
+  if (!Number.isInteger(k) || k < 1) throw new RangeError(`k must be a positive integer, got ${k}`);
+  const topK = Math.min(k, numItems);
+  const g = new GraphBuilder("retrieval");
+  const user = userTower(g, model, "user_vector");
+  const items = g.initializer("item_matrix", itemMatrix, [numItems, d]);
+  const all = g.op("Gemm", [user, items], { transB: 1 }); // [B, numItems]
+  g.node2("TopK", [all, g.constInts([topK])], ["scores", "indices"], { axis: 1, largest: 1, sorted: 1 });
+  g.output("scores", "float", ["B", topK]);
+  g.output("indices", "int64", ["B", topK]);
+  return g.encode(
+    metadataProps(model, meta, "retrieval", { k: String(topK), item_count: String(numItems) }),
+    "recfleet two-tower: user tower → item matrix → TopK",
+  );
+}

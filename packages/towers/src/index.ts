@@ -1,0 +1,22 @@
+export { defaultTwoTowerConfig, referenceTwoTowerConfig, resolveConfig, type TwoTowerConfig } from "./config.js";
+export { ModelFormatError, TwoTowerConfigError, TrainingAbortedError } from "./errors.js";
+export { userVectors, itemVectors, encodeHistories, type TwoTowerModel, type TowerWeights } from "./model.js";
+export {
+  trainTwoTower,
+  type TrainingData,
+  type TrainingExample,
+  type TrainingProgress,
+  type TrainOptions,
+} from "./train.js";
+export { serializeModel, deserializeModel } from "./serialize.js";
+export { exportUserTowerOnnx, exportItemTowerOnnx, exportRetrievalOnnx, type ExportMetadata } from "./export.js";
+export { OPSET } from "./onnx-graph.js";
+export {
+  createInferenceSession,
+  InferenceSessionError,
+  type CreatedSession,
+  type ExecutionProviderName,
+  type InferenceSessionOptions,
+  type SessionLogger,
+} from "./session.js";
+export { exportTopKOnnx } from "./topk.js";

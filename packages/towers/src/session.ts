@@ -1,0 +1,77 @@
+import * as ort from "onnxruntime-node";
+
+export type ExecutionProviderName = "cuda" | "cpu";
+
+export interface SessionLogger {
+  warn(message: string, context?: Record<string, unknown>): void;
+}
+
+export interface InferenceSessionOptions {
+  /** Providers in order of preference, e.g. ["cuda", "cpu"]; the first that starts is used. */
+  executionProviders: ExecutionProviderName[];
+  /** Told why a preferred provider was skipped. Default: console.warn. */
+  logger?: SessionLogger;
+  /** CPU intra-op threads (default: onnxruntime's choice). */
+  intraOpNumThreads?: number;
+}
+
+export interface CreatedSession {
+  session: ort.InferenceSession;
+  /** The provider that runs this session (export it as a metric label). */
+  provider: ExecutionProviderName;
+  /** Why earlier providers in the list were skipped, if any were. */
+  fallbackReasons: string[];
+}
+
+/** No provider in the list could start the session. */
+export class InferenceSessionError extends Error {
+  override readonly name = "InferenceSessionError";
+  constructor(
+    message: string,
+    readonly reasons: string[],
+  ) {
+    super(message);
+  }
+}
+
+const consoleLogger: SessionLogger = { warn: (message, context) => console.warn(message, context ?? "") };
+
+/**
+ * The one place sessions are created. CUDA is tried only when requested and only if this
+ * onnxruntime-node build can load it; otherwise the next provider (CPU) is used and the reason
+ * logged. Release the session with `session.release()`.
+ */
+export async function createInferenceSession(bytes: Uint8Array, options: InferenceSessionOptions): Promise<CreatedSession> {
+  const logger = options.logger ?? consoleLogger;
+  const reasons: string[] = [];
+  const providers = options.executionProviders.length > 0 ? options.executionProviders : (["cpu"] as const);
+  for (const provider of providers) {
+    if (provider === "cuda") {
+      const backend = ort.listSupportedBackends().find((b) => b.name === "cuda");
+      if (backend === undefined) {
+        reasons.push("cuda: this onnxruntime-node build lists no CUDA backend");
+        logger.warn("CUDA execution provider unavailable, falling back", { reason: reasons.at(-1) });
+        continue;
+      }
+    }
+    try {
+      const session = await ort.InferenceSession.create(bytes, {
+        executionProviders: [provider],
+        graphOptimizationLevel: "all",
+        // A failed CUDA load is expected on CPU hosts and reported through `logger`; keep
+        // onnxruntime's own stderr line for it quiet.
+        ...(provider === "cuda" ? { logSeverityLevel: 4 as const } : {}),
+        ...(options.intraOpNumThreads !== undefined ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+      });
+      return { session, provider, fallbackReasons: reasons };
+    } catch (cause) {
+      const reason = `${provider}: ${cause instanceof Error ? cause.message : String(cause)}`;
+      reasons.push(reason);
+      logger.warn(`${provider} execution provider failed to start, trying the next`, { reason });
+    }
+  }
+  throw new InferenceSessionError(
+    `no execution provider could start the session (tried ${providers.join(", ")}): ${reasons.join("; ")}`,
+    reasons,
+  );
+}
