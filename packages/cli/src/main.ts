@@ -3,6 +3,10 @@
  * that owns it; this file only dispatches.
  */
 import { stackUp, stackDown, readStackState, stackDir, ensureKafkaJars } from "@recfleet/testkit";
+import { runDemo } from "./demo";
+import { runEvalCli } from "@recfleet/evaluation";
+import { runTrainCli, runModelCli } from "@recfleet/trainer";
+import { runEraseUserCli } from "@recfleet/features";
 
 type Command = { summary: string; run(args: string[]): Promise<number> };
 
@@ -14,6 +18,26 @@ const commands: Record<string, Command> = {
       console.log("setup complete");
       return 0;
     },
+  },
+  demo: {
+    summary: "the main job: local stack + whole fleet + closed-loop simulator (greedy vs an exploring policy) [--steps N --requests N --seed N --policy SPEC --out DIR]",
+    run: runDemo,
+  },
+  eval: {
+    summary: "train and evaluate MostPop, ItemKNN and the two-tower on MovieLens (ML100K-CHRONO) [--dataset ml-100k --path DIR --seeds 1,2,3 --json]",
+    run: (args) => runEvalCli(args),
+  },
+  train: {
+    summary: "enqueue a training run on the fleet's trainers [--wait] [--timeout 10m] (env: REDIS_URL, RECFLEET_NAMESPACE)",
+    run: (args) => runTrainCli(args),
+  },
+  model: {
+    summary: "model list | rollback | gc [--grace 1h] — the model registry",
+    run: (args) => runModelCli(args),
+  },
+  "erase-user": {
+    summary: "erase-user --user <raw id> — delete every key derived from a user (needs RECFLEET_PSEUDONYM_SECRET)",
+    run: (args) => runEraseUserCli(args),
   },
   stack: {
     summary: "stack up|down|status — the local Kafka broker and redis-server",

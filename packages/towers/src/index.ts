@@ -13,6 +13,7 @@ export { exportUserTowerOnnx, exportItemTowerOnnx, exportRetrievalOnnx, type Exp
 export { OPSET } from "./onnx-graph.js";
 export {
   createInferenceSession,
+  cudaProviderLibraryPath,
   InferenceSessionError,
   type CreatedSession,
   type ExecutionProviderName,

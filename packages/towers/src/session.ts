@@ -1,4 +1,17 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
+
+/**
+ * Where onnxruntime-node looks for its CUDA provider libraries (next to its native binding).
+ * Its install step fetches them from NuGet; with ONNXRUNTIME_NODE_INSTALL=skip, or offline,
+ * they are absent — docs/cuda.md says how to put them there.
+ */
+export function cudaProviderLibraryPath(): string {
+  const entry = createRequire(import.meta.url).resolve("onnxruntime-node");
+  return join(dirname(entry), "..", "bin", "napi-v6", process.platform, process.arch, "libonnxruntime_providers_cuda.so");
+}
 
 export type ExecutionProviderName = "cuda" | "cpu";
 
@@ -50,6 +63,11 @@ export async function createInferenceSession(bytes: Uint8Array, options: Inferen
       const backend = ort.listSupportedBackends().find((b) => b.name === "cuda");
       if (backend === undefined) {
         reasons.push("cuda: this onnxruntime-node build lists no CUDA backend");
+        logger.warn("CUDA execution provider unavailable, falling back", { reason: reasons.at(-1) });
+        continue;
+      }
+      if (!existsSync(cudaProviderLibraryPath())) {
+        reasons.push(`cuda: provider library not installed at ${cudaProviderLibraryPath()} (see docs/cuda.md)`);
         logger.warn("CUDA execution provider unavailable, falling back", { reason: reasons.at(-1) });
         continue;
       }

@@ -1,0 +1,124 @@
+/**
+ * The main job (`npm start` → `recfleet demo`): starts the local Kafka + Redis stack and the
+ * whole fleet (ingest, features, trainer, scorer), runs the closed-loop simulator against it
+ * with two policies side by side (greedy vs an exploring one), shows progress, and ends with a
+ * summary table and the path of the plot.
+ */
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Redis } from "ioredis";
+import { createLogger } from "@recfleet/runtime";
+import { createModelRegistry } from "@recfleet/store";
+import { stackUp, stackDown, readStackState, REPO_ROOT, waitFor } from "@recfleet/testkit";
+import { runFleetSimulation, type FleetSimulationReport } from "@recfleet/simulator";
+import { topicNames } from "@recfleet/contracts";
+import { startWorker, waitReady, scrapeMetric, stopWorkers, type RunningWorker } from "./fleet";
+
+export const DEMO_EXPLORING_POLICY = "thompson:16,lift=1";
+
+export async function runDemo(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      steps: { type: "string", default: "200" },
+      requests: { type: "string", default: "24" },
+      seed: { type: "string", default: "1" },
+      policy: { type: "string", default: DEMO_EXPLORING_POLICY },
+      out: { type: "string", default: join(REPO_ROOT, "out", "demo") },
+      "keep-stack": { type: "boolean", default: false },
+    },
+  });
+  const started = Date.now();
+  const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}`);
+  const logger = createLogger("demo", { level: "warn" });
+
+  const hadStack = readStackState() !== undefined;
+  say(hadStack ? "using the running local stack" : "starting the local stack (Kafka broker + redis-server) …");
+  const stack = await stackUp(undefined, say);
+  const namespace = `demo-${new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14)}`;
+  const logDir = join(values.out!, "logs");
+  const env: Record<string, string> = {
+    KAFKA_BROKERS: stack.brokers,
+    REDIS_URL: stack.redisUrl,
+    RECFLEET_NAMESPACE: namespace,
+    // A fresh secret per demo run: pseudonyms of this run cannot be linked to any other.
+    RECFLEET_PSEUDONYM_SECRET: randomBytes(24).toString("hex"),
+    TRAIN_INTERVAL: "25s",
+    TRAIN_MIN_EVENTS: "500",
+    TRAIN_EPOCHS: "3",
+    EMBED_SHARD_SIZE: "200",
+    PROMOTE_MARGIN: "0.05",
+    MODEL_GC_GRACE: "2m",
+    EXECUTION_PROVIDERS: "cuda,cpu",
+    LOG_LEVEL: "info",
+  };
+  say(`starting the fleet in namespace ${namespace} (worker logs in ${logDir}) …`);
+  const workers: RunningWorker[] = [];
+  const redis = new Redis(stack.redisUrl);
+  let report: FleetSimulationReport | undefined;
+  try {
+    for (const name of ["ingest", "features", "trainer", "scorer"] as const) workers.push(await startWorker(name, env, logDir));
+    await Promise.all(workers.map((w) => waitReady(w)));
+    say("fleet ready: ingest, features, trainer, scorer");
+    const registry = createModelRegistry(redis, namespace);
+    report = await runFleetSimulation({
+      brokers: [stack.brokers],
+      namespace,
+      logger,
+      seed: Number(values.seed),
+      steps: Number(values.steps),
+      requestsPerStep: Number(values.requests),
+      k: 5,
+      split: [
+        { policy: "greedy", weight: 1 },
+        { policy: values.policy!, weight: 1 },
+      ],
+      warmupEventsPerUser: 12,
+      organicEventsPerNewItem: 3,
+      answerTimeoutMs: 15_000,
+      waitForModel: () => waitFor("the trainer to promote a first model", async () => (await registry.currentVersion()) ?? false, 300_000, 500),
+      outDir: values.out!,
+      onProgress: say,
+      progressEvery: 20,
+    });
+    const byName = (n: string) => workers.find((w) => w.name === n)!;
+    const topics = topicNames(namespace);
+    const ingested = await scrapeMetric(byName("ingest"), "recfleet_consumer_messages_total", { topic: topics.clickstream, outcome: "processed" });
+    const deadLettered = await scrapeMetric(byName("ingest"), "recfleet_consumer_messages_total", { topic: topics.clickstream, outcome: "dead_lettered" });
+    const served = await scrapeMetric(byName("scorer"), "recfleet_scorer_recommendations_total");
+    const versions = await registry.listVersions();
+    const promoted = versions.filter((v) => v.promotedAt !== undefined || v.status !== "candidate").length;
+    printSummary(report, { ingested, deadLettered, served, promoted, registered: versions.length, seconds: (Date.now() - started) / 1000 });
+  } finally {
+    say("stopping the fleet …");
+    await stopWorkers(workers);
+    redis.disconnect();
+    if (!hadStack && !values["keep-stack"]) await stackDown(undefined, say);
+  }
+  return report && report.unanswered === 0 ? 0 : 1;
+}
+
+function printSummary(report: FleetSimulationReport, fleet: { ingested: number; deadLettered: number; served: number; promoted: number; registered: number; seconds: number }): void {
+  const rows: [string, string][] = [
+    ["events ingested", String(fleet.ingested)],
+    ["events dead-lettered", String(fleet.deadLettered)],
+    ["models promoted", `${fleet.promoted} (of ${fleet.registered} trained; ${report.modelVersions.length} served during the run)`],
+    ["recommendations served", String(fleet.served)],
+    ["requests unanswered", String(report.unanswered)],
+    ["latency p50 / p99 (request → answer)", `${report.latencyP50Ms.toFixed(0)} ms / ${report.latencyP99Ms.toFixed(0)} ms`],
+    ["wall time", `${fleet.seconds.toFixed(0)} s`],
+  ];
+  console.log("\n== recfleet demo: summary ==");
+  for (const [k, v] of rows) console.log(`${k.padEnd(40)} ${v}`);
+  console.log("\npolicy                         requests   clicks   CTR      regret   coverage  gini   new-item share");
+  for (const p of report.policies) {
+    console.log(
+      `${p.policy.padEnd(30)} ${String(p.answered).padStart(8)} ${String(p.clicks).padStart(8)}   ${p.ctr.toFixed(4)}  ${p.regret.toFixed(1).padStart(7)}   ${p.coverage.toFixed(3)}     ${p.exposureGini.toFixed(3)}  ${p.newItemImpressionShare.toFixed(3)}`,
+    );
+  }
+  const [greedy, explorer] = report.policies;
+  if (greedy && explorer && greedy.clicks > 0) console.log(`\nclick lift of ${explorer.policy} over ${greedy.policy}: ${(((explorer.clicks / Math.max(1, explorer.answered)) / (greedy.clicks / Math.max(1, greedy.answered)) - 1) * 100).toFixed(1)}% per request`);
+  console.log(`plot: ${report.plotPath}\ncsv:  ${report.csvPath}`);
+  console.log(JSON.stringify({ bench: "DEMO", ...fleet, unanswered: report.unanswered, latency_p50_ms: report.latencyP50Ms, latency_p99_ms: report.latencyP99Ms, policies: report.policies.map((p) => ({ policy: p.policy, requests: p.answered, clicks: p.clicks, ctr: p.ctr, regret: p.regret, coverage: p.coverage, gini: p.exposureGini })) }));
+}

@@ -1,0 +1,62 @@
+/**
+ * Starts the fleet's workers as child processes (the same `main.ts` a user runs) and stops
+ * them with SIGTERM. Used by the main job (`recfleet demo`) and benchmarks.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT, freePort, stopProcess, waitFor } from "@recfleet/testkit";
+
+export type WorkerName = "ingest" | "features" | "trainer" | "scorer";
+
+export interface RunningWorker {
+  name: WorkerName;
+  metricsPort: number;
+  process: ChildProcess;
+  logPath: string;
+}
+
+export async function startWorker(name: WorkerName, env: Record<string, string>, logDir: string, instance = 0): Promise<RunningWorker> {
+  mkdirSync(logDir, { recursive: true });
+  const metricsPort = await freePort();
+  const logPath = join(logDir, `${name}${instance ? `-${instance}` : ""}.log`);
+  const log = createWriteStream(logPath, { flags: "a" });
+  const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "services", name, "src", "main.ts")], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env, METRICS_PORT: String(metricsPort) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  return { name, metricsPort, process: child, logPath };
+}
+
+export async function waitReady(worker: RunningWorker, timeoutMs = 120_000): Promise<void> {
+  await waitFor(
+    `${worker.name} to be ready (log: ${worker.logPath})`,
+    async () => {
+      if (worker.process.exitCode !== null) throw new Error(`${worker.name} exited with code ${worker.process.exitCode}; see ${worker.logPath}`);
+      const res = await fetch(`http://127.0.0.1:${worker.metricsPort}/readyz`).catch(() => undefined);
+      return res?.status === 200;
+    },
+    timeoutMs,
+    250,
+  );
+}
+
+/** Sum of a Prometheus metric's samples whose labels contain every given label pair. */
+export async function scrapeMetric(worker: RunningWorker, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`).catch(() => undefined);
+  if (!res || res.status !== 200) return NaN;
+  let sum = 0;
+  for (const line of (await res.text()).split("\n")) {
+    if (!line.startsWith(name + "{") && !line.startsWith(name + " ")) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
+}
+
+export async function stopWorkers(workers: RunningWorker[]): Promise<void> {
+  await Promise.all(workers.map((w) => stopProcess(w.process, 25_000)));
+}

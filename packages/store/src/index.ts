@@ -1,0 +1,29 @@
+export {
+  storeKeys,
+  bucketOf,
+  bucketExpireAt,
+  historyMember,
+  parseHistoryMember,
+  ITEM_STATS_FIELDS,
+  COUNT_WINDOWS,
+  type StoreKeys,
+  type CountWindow,
+} from "./keys";
+export { storeConfigSchema, storeOptions, DEFAULT_STORE_OPTIONS, popularityLogWeight, decayedPopularity, type StoreConfig, type StoreOptions } from "./config";
+export { pseudonymise, createPseudonymiser, resolvePseudonymSecret, DEV_PSEUDONYM_SECRET, MIN_SECRET_LENGTH } from "./pseudonym";
+export {
+  createStore,
+  createRedis,
+  StoreProtocolError,
+  type Store,
+  type ClaimOutcome,
+  type EventClaim,
+  type FeatureEvent,
+  type ApplyResult,
+  type HistoryEntry,
+  type ItemStats,
+  type ErasureReceipt,
+  type RecommendationRecord,
+} from "./store";
+export { SCRIPTS, runScript, type LuaScript } from "./scripts";
+export * from "./models";

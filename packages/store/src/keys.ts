@@ -1,0 +1,107 @@
+/**
+ * Every Redis key recfleet uses, in one place. Nothing else builds key strings: workers, the
+ * scorer and the Lua scripts (which receive their keys in KEYS) all get them from here.
+ *
+ * Layout under a namespace `ns` (RECFLEET_NAMESPACE). Ids are safe inside keys: contracts
+ * only admits ids matching ID_PATTERN (no ':', spaces, globs or control characters), and user
+ * ids are 64-hex pseudonyms.
+ *
+ *   ns:dd:<eventId>            string  ingest dedupe claim: "<topic>/<partition>/<offset>" of the first copy; PX dedupe window
+ *   ns:ap:<eventId>            string  features applied-marker "1"; PX replay horizon
+ *   ns:u:<user>:hist           zset    recent items, member "<itemId>|<type>|<eventId>", score ts; capped (top N by (ts, member))
+ *   ns:u:<user>:cnt            hash    event type -> count
+ *   ns:u:<user>:seen           set     item ids the user consumed (seen types)
+ *   ns:u:<user>:rl             string  refresh-on-event rate limit; PX refresh interval
+ *   ns:u:<user>:vec            string  user vector (written by the scorer)
+ *   ns:pop                     zset    item -> log of time-decayed popularity (see popularityLogWeight)
+ *   ns:ic:h:<bucket>           zset    item -> events in the 5-minute bucket <bucket> (for "last hour"); PEXPIREAT bucket end + 1h + 5m
+ *   ns:ic:d:<bucket>           zset    item -> events in the 1-hour bucket <bucket> (for "last day"); PEXPIREAT bucket end + 1d + 1h
+ *   ns:is:<itemId>             hash    imp, clk, imp:<policy>, clk:<policy>
+ *   ns:rec:<recId>             hash    policy, servedAt, i:<itemId> -> rank, c:<itemId> -> "1" once a click on it was counted; PEXPIREAT servedAt + window + grace
+ *   ns:recm:<recId>            string  recordRecommendation idempotency marker; PX replay horizon
+ *   ns:erasures                stream  erasure receipts: receipt, at, keys (never a user id or pseudonym)
+ */
+
+const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export type CountWindow = "hour" | "day";
+
+/** Time buckets behind the windowed counts: bucket size and how far back a window reads. */
+export const COUNT_WINDOWS: Readonly<Record<CountWindow, { code: string; bucketMs: number; windowMs: number }>> = {
+  hour: { code: "h", bucketMs: 5 * 60_000, windowMs: 3_600_000 },
+  day: { code: "d", bucketMs: 3_600_000, windowMs: 86_400_000 },
+};
+
+/** When a bucket stops being read by any window query, plus one bucket of slack. */
+export function bucketExpireAt(window: CountWindow, bucket: number): number {
+  const w = COUNT_WINDOWS[window];
+  return (bucket + 1) * w.bucketMs + w.windowMs + w.bucketMs;
+}
+
+export function bucketOf(window: CountWindow, ts: number): number {
+  return Math.floor(ts / COUNT_WINDOWS[window].bucketMs);
+}
+
+/** Member of a user's history zset; the score is the event time. */
+export function historyMember(itemId: string, type: string, eventId: string): string {
+  return `${itemId}|${type}|${eventId}`;
+}
+
+export function parseHistoryMember(member: string): { itemId: string; type: string; eventId: string } {
+  const [itemId = "", type = "", eventId = ""] = member.split("|");
+  return { itemId, type, eventId };
+}
+
+/** Field names inside ns:is:<itemId>. */
+export const ITEM_STATS_FIELDS = {
+  impressions: "imp",
+  clicks: "clk",
+  policyImpressions: (policy: string) => `imp:${policy}`,
+  policyClicks: (policy: string) => `clk:${policy}`,
+} as const;
+
+export interface StoreKeys {
+  readonly namespace: string;
+  /** Every key of this namespace starts with it (for tests and tools; production code never scans). */
+  readonly prefix: string;
+  dedupe(eventId: string): string;
+  applied(eventId: string): string;
+  userHistory(user: string): string;
+  userCounts(user: string): string;
+  userSeen(user: string): string;
+  userRefresh(user: string): string;
+  userVector(user: string): string;
+  /** Every key derived from one user: erasure deletes exactly these. */
+  userKeys(user: string): string[];
+  readonly popularity: string;
+  countBucket(window: CountWindow, bucket: number): string;
+  itemStats(itemId: string): string;
+  rec(recId: string): string;
+  recMarker(recId: string): string;
+  readonly erasures: string;
+}
+
+export function storeKeys(namespace: string): StoreKeys {
+  if (!NAMESPACE.test(namespace)) throw new RangeError(`namespace must match ${NAMESPACE.source}, got ${JSON.stringify(namespace)}`);
+  const p = `${namespace}:`;
+  const user = (u: string, what: string) => `${p}u:${u}:${what}`;
+  const keys: StoreKeys = {
+    namespace,
+    prefix: p,
+    dedupe: (eventId) => `${p}dd:${eventId}`,
+    applied: (eventId) => `${p}ap:${eventId}`,
+    userHistory: (u) => user(u, "hist"),
+    userCounts: (u) => user(u, "cnt"),
+    userSeen: (u) => user(u, "seen"),
+    userRefresh: (u) => user(u, "rl"),
+    userVector: (u) => user(u, "vec"),
+    userKeys: (u) => [keys.userHistory(u), keys.userCounts(u), keys.userSeen(u), keys.userRefresh(u), keys.userVector(u)],
+    popularity: `${p}pop`,
+    countBucket: (window, bucket) => `${p}ic:${COUNT_WINDOWS[window].code}:${bucket}`,
+    itemStats: (itemId) => `${p}is:${itemId}`,
+    rec: (recId) => `${p}rec:${recId}`,
+    recMarker: (recId) => `${p}recm:${recId}`,
+    erasures: `${p}erasures`,
+  };
+  return keys;
+}

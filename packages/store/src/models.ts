@@ -1,0 +1,265 @@
+/**
+ * Model registry and training window in Redis.
+ *
+ * Registry: each version has a meta hash (status, checksums, metrics, item count, dim) and its
+ * artefacts as binary strings; item vectors are written per shard by embed-items jobs under
+ * the version, and `promote` flips the current version atomically only when every shard is
+ * present. Artefacts carry SHA-256 checksums so a corrupt one is refused at load.
+ *
+ * Training window: a Redis stream (shared by every trainer process, survives restarts, trimmed
+ * by length on append and by age before each training run), appended once per eventId.
+ */
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+import { RecfleetError, NonRetriableError } from "@recfleet/runtime";
+import { runScript, type LuaScript } from "./scripts";
+import { readFileSync } from "node:fs";
+
+export class CorruptArtefactError extends NonRetriableError {
+  constructor(version: string, artefact: string, why: string) {
+    super(`model ${version} artefact ${artefact} is corrupt (${why}); roll back with \`npx recfleet model rollback\` or retrain`, { context: { version, artefact } });
+  }
+}
+
+export class UnknownModelVersionError extends NonRetriableError {
+  constructor(version: string) {
+    super(`model version ${JSON.stringify(version)} is not in the registry; list versions with \`npx recfleet model list\``, { context: { version } });
+  }
+}
+
+export type ModelStatus = "candidate" | "current" | "retired";
+
+export interface ModelMeta {
+  version: string;
+  createdAt: number;
+  status: ModelStatus;
+  itemCount: number;
+  dim: number;
+  shards: number;
+  shardSize: number;
+  /** artefact name → sha256 hex */
+  checksums: Record<string, string>;
+  metrics: Record<string, number>;
+  trainingDataRange: string;
+  promotedAt?: number;
+}
+
+export interface TrainingEvent {
+  user: string;
+  itemId: string;
+  type: string;
+  ts: number;
+  eventId: string;
+}
+
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+function loadScript(name: string): LuaScript {
+  const source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
+  return { name, source, sha: createHash("sha1").update(source).digest("hex") };
+}
+const MODEL_SCRIPTS = { promoteModel: loadScript("promote-model"), appendTraining: loadScript("append-training") };
+
+/**
+ * Keys of the registry and training window under a namespace `ns`:
+ *   ns:m:versions               zset    version -> createdAt
+ *   ns:m:current                string  current version
+ *   ns:m:history                list    promoted versions, newest first (rollback target = index 1)
+ *   ns:m:v:<version>:meta       hash    json (ModelMeta), status, promotedAt
+ *   ns:m:v:<version>:a:<name>   string  artefact bytes (model.bin, user_tower.onnx, item_tower.onnx)
+ *   ns:m:v:<version>:s:<shard>  string  float32 item vectors of one shard (rows shard*size …)
+ *   ns:m:v:<version>:done       hash    shard -> floats written
+ *   ns:tw                       stream  training window: u, i, t, ts, e
+ *   ns:tw:ap:<eventId>          string  appended-marker; PX replay horizon
+ */
+export interface ModelKeys {
+  versions: string;
+  current: string;
+  history: string;
+  meta(version: string): string;
+  artefact(version: string, name: string): string;
+  itemShard(version: string, shard: number): string;
+  shardsDone(version: string): string;
+  trainingWindow: string;
+  trainingMarker(eventId: string): string;
+}
+
+export function modelKeys(namespace: string): ModelKeys {
+  const p = `${namespace}:`;
+  return {
+    versions: `${p}m:versions`,
+    current: `${p}m:current`,
+    history: `${p}m:history`,
+    meta: (v) => `${p}m:v:${v}:meta`,
+    artefact: (v, name) => `${p}m:v:${v}:a:${name}`,
+    itemShard: (v, s) => `${p}m:v:${v}:s:${s}`,
+    shardsDone: (v) => `${p}m:v:${v}:done`,
+    trainingWindow: `${p}tw`,
+    trainingMarker: (e) => `${p}tw:ap:${e}`,
+  };
+}
+
+export interface ModelRegistry {
+  putVersion(meta: Omit<ModelMeta, "checksums" | "status">, artefacts: Record<string, Uint8Array>): Promise<void>;
+  getMeta(version: string): Promise<ModelMeta | undefined>;
+  listVersions(): Promise<ModelMeta[]>;
+  /** Verifies the checksum recorded at putVersion; throws CorruptArtefactError otherwise. */
+  loadArtefact(version: string, name: string): Promise<Buffer>;
+  currentVersion(): Promise<string | undefined>;
+  /** Idempotent: writing the same shard twice stores the same bytes. */
+  writeItemShard(version: string, shard: number, vectors: Float32Array): Promise<void>;
+  shardsDone(version: string): Promise<number>;
+  /** All item vectors of a version in one buffer (rows in vocabulary order). */
+  readItemMatrix(version: string): Promise<Float32Array>;
+  /** Makes the version current if every shard is embedded; returns the previous version. */
+  promote(version: string): Promise<{ promoted: boolean; previous?: string; shardsDone: number }>;
+  /** Makes the version promoted before the current one current again. */
+  rollback(): Promise<{ from: string; to: string }>;
+  /** Deletes versions that are neither current nor the rollback target and older than graceMs. */
+  collectGarbage(graceMs: number, now?: number): Promise<string[]>;
+}
+
+export function createModelRegistry(redis: Redis, namespace: string): ModelRegistry {
+  const k = modelKeys(namespace);
+  const readMeta = async (version: string): Promise<ModelMeta | undefined> => {
+    const raw = await redis.hget(k.meta(version), "json");
+    if (!raw) return undefined;
+    const meta = JSON.parse(raw) as ModelMeta;
+    const status = await redis.hget(k.meta(version), "status");
+    const promotedAt = await redis.hget(k.meta(version), "promotedAt");
+    return { ...meta, status: (status as ModelStatus | null) ?? meta.status, ...(promotedAt ? { promotedAt: Number(promotedAt) } : {}) };
+  };
+  const registry: ModelRegistry = {
+    async putVersion(meta, artefacts) {
+      const checksums: Record<string, string> = {};
+      const tx = redis.multi();
+      for (const [name, bytes] of Object.entries(artefacts)) {
+        checksums[name] = sha256(bytes);
+        tx.set(k.artefact(meta.version, name), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      }
+      const full: ModelMeta = { ...meta, checksums, status: "candidate" };
+      tx.hset(k.meta(meta.version), "json", JSON.stringify(full), "status", "candidate");
+      tx.zadd(k.versions, meta.createdAt, meta.version);
+      await tx.exec();
+    },
+    getMeta: readMeta,
+    async listVersions() {
+      const versions = await redis.zrange(k.versions, 0, -1);
+      const metas = await Promise.all(versions.map(readMeta));
+      return metas.filter((m): m is ModelMeta => m !== undefined);
+    },
+    async loadArtefact(version, name) {
+      const meta = await readMeta(version);
+      if (!meta) throw new UnknownModelVersionError(version);
+      const expected = meta.checksums[name];
+      if (!expected) throw new CorruptArtefactError(version, name, "no checksum recorded");
+      const bytes = await redis.getBuffer(k.artefact(version, name));
+      if (!bytes) throw new CorruptArtefactError(version, name, "missing");
+      const actual = sha256(bytes);
+      if (actual !== expected) throw new CorruptArtefactError(version, name, `sha256 ${actual.slice(0, 12)}… ≠ recorded ${expected.slice(0, 12)}…`);
+      return bytes;
+    },
+    async currentVersion() {
+      return (await redis.get(k.current)) ?? undefined;
+    },
+    async writeItemShard(version, shard, vectors) {
+      const tx = redis.multi();
+      tx.set(k.itemShard(version, shard), Buffer.from(vectors.buffer, vectors.byteOffset, vectors.byteLength));
+      tx.hset(k.shardsDone(version), String(shard), String(vectors.length));
+      await tx.exec();
+    },
+    async shardsDone(version) {
+      return redis.hlen(k.shardsDone(version));
+    },
+    async readItemMatrix(version) {
+      const meta = await readMeta(version);
+      if (!meta) throw new UnknownModelVersionError(version);
+      const matrix = new Float32Array(meta.itemCount * meta.dim);
+      for (let shard = 0; shard < meta.shards; shard++) {
+        const bytes = await redis.getBuffer(k.itemShard(version, shard));
+        const start = shard * meta.shardSize * meta.dim;
+        const expectedLength = Math.min(meta.shardSize, meta.itemCount - shard * meta.shardSize) * meta.dim * 4;
+        if (!bytes || bytes.byteLength !== expectedLength) throw new CorruptArtefactError(version, `item shard ${shard}`, bytes ? `${bytes.byteLength} bytes, expected ${expectedLength}` : "missing");
+        // Copy straight into the one matrix: no per-shard Float32Array survives this loop.
+        new Uint8Array(matrix.buffer, start * 4, bytes.byteLength).set(bytes);
+      }
+      return matrix;
+    },
+    async promote(version) {
+      const meta = await readMeta(version);
+      if (!meta) throw new UnknownModelVersionError(version);
+      const reply = (await runScript(redis, MODEL_SCRIPTS.promoteModel, [k.current, k.history, k.shardsDone(version), k.meta(version)], [version, meta.shards, Date.now()])) as [number, string];
+      if (reply[0] !== 1) return { promoted: false, shardsDone: Number(reply[1]) };
+      const previous = reply[1] || undefined;
+      if (previous && previous !== version) await redis.hset(k.meta(previous), "status", "retired");
+      return { promoted: true, ...(previous ? { previous } : {}), shardsDone: meta.shards };
+    },
+    async rollback() {
+      const [current, previous] = await redis.lrange(k.history, 0, 1);
+      if (!current || !previous) throw new RecfleetError("no earlier promoted version to roll back to", { retriable: false });
+      if (!(await readMeta(previous))) throw new UnknownModelVersionError(previous);
+      const tx = redis.multi();
+      tx.set(k.current, previous);
+      tx.lpop(k.history);
+      tx.hset(k.meta(previous), "status", "current");
+      tx.hset(k.meta(current), "status", "retired");
+      await tx.exec();
+      return { from: current, to: previous };
+    },
+    async collectGarbage(graceMs, now = Date.now()) {
+      const keep = new Set((await redis.lrange(k.history, 0, 1)).filter(Boolean));
+      const cur = await redis.get(k.current);
+      if (cur) keep.add(cur);
+      const removed: string[] = [];
+      for (const meta of await registry.listVersions()) {
+        if (keep.has(meta.version) || now - meta.createdAt < graceMs) continue;
+        const tx = redis.multi();
+        for (const name of Object.keys(meta.checksums)) tx.del(k.artefact(meta.version, name));
+        for (let s = 0; s < meta.shards; s++) tx.del(k.itemShard(meta.version, s));
+        tx.del(k.shardsDone(meta.version), k.meta(meta.version));
+        tx.zrem(k.versions, meta.version);
+        tx.lrem(k.history, 0, meta.version);
+        await tx.exec();
+        removed.push(meta.version);
+      }
+      return removed;
+    },
+  };
+  return registry;
+}
+
+export interface TrainingWindow {
+  append(events: readonly TrainingEvent[], minTs: number): Promise<number>;
+  /** Events in arrival order, after trimming entries older than minTs. */
+  read(minTs: number): Promise<TrainingEvent[]>;
+  size(): Promise<number>;
+}
+
+export function createTrainingWindow(redis: Redis, namespace: string, options: { maxEvents: number; markerTtlMs: number }): TrainingWindow {
+  const k = modelKeys(namespace);
+  return {
+    async append(events, minTs) {
+      if (events.length === 0) return 0;
+      const args: (string | number)[] = [options.maxEvents, options.markerTtlMs, minTs];
+      for (const e of events) args.push(e.user, e.itemId, e.type, e.ts, e.eventId);
+      return Number(await runScript(redis, MODEL_SCRIPTS.appendTraining, [k.trainingWindow, ...events.map((e) => k.trainingMarker(e.eventId))], args));
+    },
+    async read(minTs) {
+      const out: TrainingEvent[] = [];
+      let cursor = "-";
+      for (;;) {
+        const page = (await redis.xrange(k.trainingWindow, cursor, "+", "COUNT", 10_000)) as [string, string[]][];
+        for (const [, fields] of page) {
+          const f: Record<string, string> = {};
+          for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+          const ts = Number(f.ts);
+          if (ts >= minTs) out.push({ user: f.u ?? "", itemId: f.i ?? "", type: f.t ?? "", ts, eventId: f.e ?? "" });
+        }
+        if (page.length < 10_000) break;
+        cursor = "(" + page[page.length - 1]![0];
+      }
+      return out;
+    },
+    size: () => redis.xlen(k.trainingWindow),
+  };
+}

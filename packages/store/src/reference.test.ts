@@ -1,0 +1,80 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { ReferenceStore, diffSnapshots } from "./testing";
+import { scenarioArb, type Scenario } from "./fixtures";
+import { pseudonymise, createPseudonymiser, resolvePseudonymSecret, DEV_PSEUDONYM_SECRET } from "./pseudonym";
+import { createLogger, ConfigError } from "@recfleet/runtime";
+import { storeKeys } from "./keys";
+
+const NOW = Date.UTC(2026, 10, 27, 12);
+const OPTIONS = { historyCap: 3, attributionWindowMs: 10 * 60_000, refreshIntervalMs: 3_600_000 };
+
+function run(s: Scenario, order: number[], ns = "ref"): ReferenceStore {
+  const ref = new ReferenceStore(ns, OPTIONS, () => s.now);
+  for (const r of s.recs) ref.recordRecommendation(r);
+  ref.applyEvents(order.map((i) => s.pool[i]!));
+  return ref;
+}
+
+test("reference update: applying the stream again (a full replay) changes nothing", () => {
+  fc.assert(
+    fc.property(scenarioArb(NOW, OPTIONS.attributionWindowMs), (s) => {
+      const ref = run(s, s.stream);
+      const once = ref.snapshot();
+      const again = ref.applyEvents(s.stream.map((i) => s.pool[i]!));
+      assert.equal(again.applied, 0);
+      assert.deepEqual(diffSnapshots(once, ref.snapshot()), []);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test("reference update: any delivery order with redeliveries gives the state of each event applied once", () => {
+  fc.assert(
+    fc.property(scenarioArb(NOW, OPTIONS.attributionWindowMs), fc.infiniteStream(fc.nat()), (s, rnd) => {
+      const shuffled = [...s.stream];
+      for (let i = shuffled.length - 1; i > 0; i--) {
+        const j = rnd.next().value % (i + 1);
+        [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+      }
+      const onceEach = s.pool.map((_, i) => i);
+      assert.deepEqual(diffSnapshots(run(s, onceEach).snapshot(), run(s, shuffled).snapshot()), []);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test("history is capped to the most recent events by (ts, member), whatever the order", () => {
+  const ref = new ReferenceStore("cap", { historyCap: 2 }, () => NOW);
+  const ev = (i: number, ts: number) => ({ eventId: `e${i}`, user: "u".repeat(64), itemId: `i${i}`, type: "view" as const, ts, weight: 1, markSeen: false, reward: false, refresh: false });
+  ref.applyEvents([ev(1, NOW - 10), ev(2, NOW - 30), ev(3, NOW - 5), ev(4, NOW - 20)]);
+  const hist = ref.snapshot().get(storeKeys("cap").userHistory("u".repeat(64)));
+  assert.deepEqual(hist, { type: "zset", value: [["i1|view|e1", NOW - 10], ["i3|view|e3", NOW - 5]] });
+});
+
+test("pseudonym: HMAC-SHA256 hex, keyed, deterministic; the secret is required outside dev", () => {
+  // RFC 4231 test case 2.
+  assert.equal(pseudonymise("Jefe", "what do ya want for nothing?"), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  assert.equal(createPseudonymiser("s".repeat(16))("alice"), pseudonymise("s".repeat(16), "alice"));
+  assert.notEqual(pseudonymise("s".repeat(16), "alice"), pseudonymise("t".repeat(16), "alice"));
+  const logs: string[] = [];
+  const logger = createLogger("t", { write: (l) => logs.push(l) });
+  assert.throws(() => resolvePseudonymSecret({ pseudonymSecret: undefined, profile: "prod" }, logger), ConfigError);
+  assert.throws(() => resolvePseudonymSecret({ pseudonymSecret: "short", profile: "prod" }, logger), ConfigError);
+  assert.equal(resolvePseudonymSecret({ pseudonymSecret: undefined, profile: "dev" }, logger), DEV_PSEUDONYM_SECRET);
+  assert.match(logs.join("\n"), /fixed dev secret/);
+  assert.equal(resolvePseudonymSecret({ pseudonymSecret: "x".repeat(32), profile: "prod" }, logger), "x".repeat(32));
+  assert.ok(!logs.join("\n").includes("x".repeat(32)));
+});
+
+test("keys: every key of a namespace starts with its prefix; bad namespaces are refused", () => {
+  const k = storeKeys("ns-1");
+  const u = "a".repeat(64);
+  for (const key of [...k.userKeys(u), k.dedupe("e"), k.applied("e"), k.popularity, k.countBucket("hour", 1), k.itemStats("i"), k.rec("r"), k.recMarker("r"), k.erasures]) {
+    assert.ok(key.startsWith(k.prefix), key);
+  }
+  for (const key of k.userKeys(u)) assert.ok(key.includes(u));
+  assert.throws(() => storeKeys("a:*"), RangeError);
+  assert.throws(() => storeKeys(""), RangeError);
+});

@@ -1,0 +1,175 @@
+/**
+ * Pure reference of the store's write scripts (apply-events, record-recommendation): the same
+ * semantics in plain TypeScript, with no Redis. Tests compare the real Lua against it and use
+ * it to compute the expected state of a whole pipeline run.
+ */
+import { storeKeys, bucketOf, bucketExpireAt, historyMember, ITEM_STATS_FIELDS, type StoreKeys } from "./keys";
+import { storeOptions, popularityLogWeight, type StoreOptions } from "./config";
+import type { FeatureEvent, ApplyResult, RecommendationRecord } from "./store";
+import type { Snapshot, KeyValue } from "./snapshot";
+
+type Value =
+  | { type: "string"; value: string; expireAt?: number }
+  | { type: "hash"; value: Map<string, string>; expireAt?: number }
+  | { type: "set"; value: Set<string>; expireAt?: number }
+  | { type: "zset"; value: Map<string, number>; expireAt?: number };
+
+const byScoreThenMember = (a: [string, number], b: [string, number]) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+export class ReferenceStore {
+  readonly keys: StoreKeys;
+  readonly options: StoreOptions;
+  private readonly data = new Map<string, Value>();
+
+  /** `now` decides which expiring keys exist (buckets, records); TTL-only keys never expire here. */
+  constructor(namespace: string, options: Partial<StoreOptions> = {}, private readonly now: () => number = Date.now) {
+    this.keys = storeKeys(namespace);
+    this.options = storeOptions(options);
+  }
+
+  private live(key: string): Value | undefined {
+    const v = this.data.get(key);
+    if (v?.expireAt !== undefined && v.expireAt <= this.now()) {
+      this.data.delete(key);
+      return undefined;
+    }
+    return v;
+  }
+
+  private hash(key: string): Map<string, string> {
+    const v = this.live(key);
+    if (v?.type === "hash") return v.value;
+    const value = new Map<string, string>();
+    this.data.set(key, { type: "hash", value });
+    return value;
+  }
+
+  private zset(key: string): Map<string, number> {
+    const v = this.live(key);
+    if (v?.type === "zset") return v.value;
+    const value = new Map<string, number>();
+    this.data.set(key, { type: "zset", value });
+    return value;
+  }
+
+  private set(key: string): Set<string> {
+    const v = this.live(key);
+    if (v?.type === "set") return v.value;
+    const value = new Set<string>();
+    this.data.set(key, { type: "set", value });
+    return value;
+  }
+
+  private hincr(key: string, field: string, by = 1) {
+    const h = this.hash(key);
+    h.set(field, String(Number(h.get(field) ?? "0") + by));
+  }
+
+  private expireAt(key: string, at: number) {
+    const v = this.data.get(key);
+    if (!v) return;
+    if (at <= this.now()) this.data.delete(key);
+    else v.expireAt = at;
+  }
+
+  recordRecommendation(rec: RecommendationRecord): boolean {
+    const marker = this.keys.recMarker(rec.recId);
+    if (this.live(marker)) return false;
+    this.data.set(marker, { type: "string", value: "1" });
+    const record = this.hash(this.keys.rec(rec.recId));
+    record.set("policy", rec.policy);
+    record.set("servedAt", String(rec.servedAt));
+    const items = [...new Set(rec.items.map((i) => i.itemId))];
+    items.forEach((item, j) => {
+      record.set(`i:${item}`, String(j + 1));
+      this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.impressions);
+      this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.policyImpressions(rec.policy));
+    });
+    this.expireAt(this.keys.rec(rec.recId), rec.servedAt + this.options.attributionWindowMs + this.options.attributionGraceMs);
+    return true;
+  }
+
+  applyEvents(events: readonly FeatureEvent[]): ApplyResult {
+    const result: ApplyResult = { applied: 0, replayed: 0, attributed: 0, refresh: [] };
+    const k = this.keys;
+    const o = this.options;
+    for (const e of events) {
+      const marker = k.applied(e.eventId);
+      if (this.live(marker)) {
+        result.replayed++;
+        continue;
+      }
+      this.data.set(marker, { type: "string", value: "1" });
+      result.applied++;
+      const hist = this.zset(k.userHistory(e.user));
+      hist.set(historyMember(e.itemId, e.type, e.eventId), e.ts);
+      if (hist.size > o.historyCap) {
+        const sorted = [...hist.entries()].sort(byScoreThenMember);
+        for (const [m] of sorted.slice(0, sorted.length - o.historyCap)) hist.delete(m);
+      }
+      this.hincr(k.userCounts(e.user), e.type);
+      if (e.markSeen) this.set(k.userSeen(e.user)).add(e.itemId);
+      const pop = this.zset(k.popularity);
+      const w = popularityLogWeight(e.weight, e.ts, o.popularityHalfLifeMs);
+      const cur = pop.get(e.itemId);
+      if (cur === undefined) pop.set(e.itemId, w);
+      else {
+        const hi = Math.max(cur, w);
+        const lo = Math.min(cur, w);
+        pop.set(e.itemId, hi + Math.log(1 + Math.exp(lo - hi)));
+      }
+      for (const window of ["hour", "day"] as const) {
+        const b = bucketOf(window, e.ts);
+        const key = k.countBucket(window, b);
+        const z = this.zset(key);
+        z.set(e.itemId, (z.get(e.itemId) ?? 0) + 1);
+        this.expireAt(key, bucketExpireAt(window, b));
+      }
+      if (e.reward && e.recId !== undefined) {
+        const recKey = k.rec(e.recId);
+        const rec = this.live(recKey);
+        if (rec?.type === "hash") {
+          const served = Number(rec.value.get("servedAt"));
+          if (e.ts >= served && e.ts - served <= o.attributionWindowMs && rec.value.has(`i:${e.itemId}`) && !rec.value.has(`c:${e.itemId}`)) {
+            rec.value.set(`c:${e.itemId}`, "1");
+            const policy = rec.value.get("policy") ?? "";
+            this.hincr(k.itemStats(e.itemId), ITEM_STATS_FIELDS.clicks);
+            this.hincr(k.itemStats(e.itemId), ITEM_STATS_FIELDS.policyClicks(policy));
+            result.attributed++;
+          }
+        }
+      }
+      if (e.refresh && !this.live(k.userRefresh(e.user))) {
+        this.data.set(k.userRefresh(e.user), { type: "string", value: "1" });
+        result.refresh.push(e);
+      }
+    }
+    return result;
+  }
+
+  /** The state as a snapshot (expired keys left out), comparable with snapshotNamespace(). */
+  snapshot(): Snapshot {
+    const out: Snapshot = new Map();
+    for (const key of [...this.data.keys()].sort()) {
+      const v = this.live(key);
+      if (!v) continue;
+      let kv: KeyValue;
+      switch (v.type) {
+        case "string":
+          kv = { type: "string", value: v.value };
+          break;
+        case "hash":
+          kv = { type: "hash", value: Object.fromEntries([...v.value.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) };
+          break;
+        case "set":
+          kv = { type: "set", value: [...v.value].sort() };
+          break;
+        case "zset":
+          kv = { type: "zset", value: [...v.value.entries()].sort(byScoreThenMember) };
+          break;
+      }
+      out.set(key, kv);
+    }
+    return out;
+  }
+}

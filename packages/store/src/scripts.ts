@@ -1,0 +1,38 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { Redis } from "ioredis";
+
+/** A Lua file of ./lua, run by SHA with a fallback to EVAL when the server has not cached it. */
+export interface LuaScript {
+  readonly name: string;
+  readonly source: string;
+  readonly sha: string;
+}
+
+function load(name: string): LuaScript {
+  const source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
+  return { name, source, sha: createHash("sha1").update(source).digest("hex") };
+}
+
+export const SCRIPTS = {
+  claimEvents: load("claim-events"),
+  applyEvents: load("apply-events"),
+  recordRecommendation: load("record-recommendation"),
+  eraseUser: load("erase-user"),
+} as const;
+
+/** Redis answers NOSCRIPT (its protocol error code, the first word of the reply) when the SHA is not cached. */
+function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.split(" ", 1)[0] === "NOSCRIPT";
+}
+
+/** One round trip: EVALSHA, or EVAL once after a server restart flushed the script cache. */
+export async function runScript(redis: Redis, script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  const tail: (string | number)[] = [keys.length, ...keys, ...args];
+  try {
+    return await redis.call("EVALSHA", [script.sha, ...tail]);
+  } catch (err) {
+    if (!isNoScript(err)) throw err;
+    return redis.call("EVAL", [script.source, ...tail]);
+  }
+}

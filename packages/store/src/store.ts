@@ -1,0 +1,257 @@
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { RecfleetError, type Logger } from "@recfleet/runtime";
+import type { EventType } from "@recfleet/contracts";
+import { storeKeys, bucketOf, bucketExpireAt, historyMember, parseHistoryMember, ITEM_STATS_FIELDS, type StoreKeys, type CountWindow, COUNT_WINDOWS } from "./keys";
+import { storeOptions, popularityLogWeight, decayedPopularity, type StoreOptions } from "./config";
+import { SCRIPTS, runScript } from "./scripts";
+
+/** Raised when Redis answers something the store's scripts never return (a version mismatch). */
+export class StoreProtocolError extends RecfleetError {
+  constructor(what: string, got: unknown) {
+    super(`unexpected reply from Redis for ${what}: ${JSON.stringify(got)?.slice(0, 200)}`, { retriable: false });
+  }
+}
+
+/**
+ * ioredis client with an error listener (ioredis reconnects on its own with backoff and
+ * queues commands meanwhile; errors are logged, not thrown from the emitter). Close with quit().
+ */
+export function createRedis(url: string, logger: Logger): Redis {
+  const redis = new Redis(url, { maxRetriesPerRequest: 20, enableAutoPipelining: false });
+  redis.on("error", (err: Error) => logger.warn("redis connection error; ioredis reconnects", { error: err.message }));
+  return redis;
+}
+
+export type ClaimOutcome = "new" | "replay" | "duplicate";
+
+export interface EventClaim {
+  eventId: string;
+  /** "<topic>/<partition>/<offset>" of the consumed message. */
+  source: string;
+}
+
+/** One canonical event as the features update sees it. */
+export interface FeatureEvent {
+  eventId: string;
+  user: string;
+  itemId: string;
+  type: EventType;
+  ts: number;
+  /** Popularity weight (> 0) of this event type. */
+  weight: number;
+  /** Adds the item to the user's seen set. */
+  markSeen: boolean;
+  /** A reward event (e.g. click) carrying the recId it answers. */
+  recId?: string;
+  reward: boolean;
+  /** Ask for a refresh-on-event rec request (rate-limited per user). */
+  refresh: boolean;
+}
+
+export interface ApplyResult {
+  applied: number;
+  replayed: number;
+  attributed: number;
+  /** Events whose refresh request is due (first applied, past the user's rate limit). */
+  refresh: FeatureEvent[];
+}
+
+export interface HistoryEntry {
+  itemId: string;
+  type: string;
+  ts: number;
+}
+
+export interface ItemStats {
+  itemId: string;
+  impressions: number;
+  clicks: number;
+  /** Present when a policy was asked for. */
+  policy?: { id: string; impressions: number; clicks: number };
+}
+
+/** What recordRecommendation needs of a Recommendation (a whole Recommendation fits). */
+export interface RecommendationRecord {
+  recId: string;
+  policy: string;
+  servedAt: number;
+  /** The slate, top first. */
+  items: readonly { itemId: string }[];
+}
+
+export interface ErasureReceipt {
+  receiptId: string;
+  at: number;
+  keysDeleted: number;
+}
+
+export interface Store {
+  readonly keys: StoreKeys;
+  readonly options: StoreOptions;
+  /** Ingest dedupe for a batch, one round trip. */
+  claimEvents(claims: readonly EventClaim[]): Promise<ClaimOutcome[]>;
+  /** Features update for a batch, one round trip; replayed events change nothing. */
+  applyEvents(events: readonly FeatureEvent[]): Promise<ApplyResult>;
+  /** Records what was served (for attribution) and counts impressions; idempotent per recId. Call before publishing it. */
+  recordRecommendation(rec: RecommendationRecord): Promise<boolean>;
+  /** Last n history entries per user, oldest first (most recent last). */
+  readUserHistories(users: readonly string[], n: number): Promise<HistoryEntry[][]>;
+  readSeenItems(users: readonly string[]): Promise<string[][]>;
+  readUserCounts(users: readonly string[]): Promise<Record<string, number>[]>;
+  /** Top n items by time-decayed popularity, score as of `now`. */
+  readPopularItems(n: number, now?: number): Promise<{ itemId: string; score: number }[]>;
+  readItemStats(itemIds: readonly string[], policy?: string): Promise<ItemStats[]>;
+  /** Events per item in the last hour or day (bucket resolution: 5 min / 1 h). */
+  readItemWindowCounts(itemIds: readonly string[], window: CountWindow, now?: number): Promise<number[]>;
+  /** Deletes every key derived from the pseudonym and appends a receipt to the erasures stream. */
+  eraseUser(pseudonym: string): Promise<ErasureReceipt>;
+}
+
+type PipelineResult = [Error | null, unknown][] | null;
+
+function results(what: string, res: PipelineResult): unknown[] {
+  if (!res) throw new StoreProtocolError(what, res);
+  return res.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
+
+const toInt = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+
+export function createStore(redis: Redis, namespace: string, options: Partial<StoreOptions> = {}): Store {
+  const keys = storeKeys(namespace);
+  const opts = storeOptions(options);
+
+  return {
+    keys,
+    options: opts,
+
+    async claimEvents(claims) {
+      if (claims.length === 0) return [];
+      const reply = await runScript(redis, SCRIPTS.claimEvents, claims.map((c) => keys.dedupe(c.eventId)), [opts.dedupeWindowMs, ...claims.map((c) => c.source)]);
+      if (!Array.isArray(reply) || reply.length !== claims.length) throw new StoreProtocolError("claim-events", reply);
+      return reply.map((r) => (r === 1 ? "new" : r === 2 ? "replay" : "duplicate"));
+    },
+
+    async applyEvents(events) {
+      if (events.length === 0) return { applied: 0, replayed: 0, attributed: 0, refresh: [] };
+      const k: string[] = [keys.popularity];
+      const a: (string | number)[] = [opts.historyCap, opts.replayHorizonMs, opts.attributionWindowMs, opts.refreshIntervalMs];
+      for (const e of events) {
+        const hour = bucketOf("hour", e.ts);
+        const day = bucketOf("day", e.ts);
+        const hasReward = e.reward && e.recId !== undefined;
+        k.push(
+          keys.applied(e.eventId),
+          keys.userHistory(e.user),
+          keys.userCounts(e.user),
+          keys.userSeen(e.user),
+          keys.countBucket("hour", hour),
+          keys.countBucket("day", day),
+          keys.itemStats(e.itemId),
+          hasReward ? keys.rec(e.recId!) : keys.popularity,
+          keys.userRefresh(e.user),
+        );
+        a.push(
+          historyMember(e.itemId, e.type, e.eventId),
+          e.itemId,
+          e.type,
+          e.ts,
+          popularityLogWeight(e.weight, e.ts, opts.popularityHalfLifeMs),
+          bucketExpireAt("hour", hour),
+          bucketExpireAt("day", day),
+          (e.markSeen ? 1 : 0) + (hasReward ? 2 : 0) + (e.refresh ? 4 : 0),
+        );
+      }
+      const reply = await runScript(redis, SCRIPTS.applyEvents, k, a);
+      if (!Array.isArray(reply) || reply.length !== 4 || !Array.isArray(reply[3])) throw new StoreProtocolError("apply-events", reply);
+      const [applied, replayed, attributed, refresh] = reply as [number, number, number, number[]];
+      return { applied, replayed, attributed, refresh: refresh.map((i) => events[i]!) };
+    },
+
+    async recordRecommendation(rec) {
+      const items = [...new Set(rec.items.map((i) => i.itemId))];
+      const reply = await runScript(
+        redis,
+        SCRIPTS.recordRecommendation,
+        [keys.recMarker(rec.recId), keys.rec(rec.recId), ...items.map((i) => keys.itemStats(i))],
+        [opts.replayHorizonMs, rec.servedAt + opts.attributionWindowMs + opts.attributionGraceMs, rec.policy, rec.servedAt, ...items],
+      );
+      return reply === 1;
+    },
+
+    async readUserHistories(users, n) {
+      if (users.length === 0 || n <= 0) return users.map(() => []);
+      const p = redis.pipeline();
+      for (const u of users) p.zrange(keys.userHistory(u), -n, -1, "WITHSCORES");
+      return results("readUserHistories", await p.exec()).map((flat) => {
+        const list = flat as string[];
+        const out: HistoryEntry[] = [];
+        for (let i = 0; i + 1 < list.length; i += 2) {
+          const m = parseHistoryMember(list[i]!);
+          out.push({ itemId: m.itemId, type: m.type, ts: Number(list[i + 1]) });
+        }
+        return out;
+      });
+    },
+
+    async readSeenItems(users) {
+      if (users.length === 0) return [];
+      const p = redis.pipeline();
+      for (const u of users) p.smembers(keys.userSeen(u));
+      return results("readSeenItems", await p.exec()).map((s) => [...(s as string[])].sort());
+    },
+
+    async readUserCounts(users) {
+      if (users.length === 0) return [];
+      const p = redis.pipeline();
+      for (const u of users) p.hgetall(keys.userCounts(u));
+      return results("readUserCounts", await p.exec()).map((h) => Object.fromEntries(Object.entries(h as Record<string, string>).map(([t, c]) => [t, Number(c)])));
+    },
+
+    async readPopularItems(n, now = Date.now()) {
+      if (n <= 0) return [];
+      const flat = await redis.zrevrange(keys.popularity, 0, n - 1, "WITHSCORES");
+      const out: { itemId: string; score: number }[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) out.push({ itemId: flat[i]!, score: decayedPopularity(Number(flat[i + 1]), now, opts.popularityHalfLifeMs) });
+      return out;
+    },
+
+    async readItemStats(itemIds, policy) {
+      if (itemIds.length === 0) return [];
+      const f = ITEM_STATS_FIELDS;
+      const fields = policy === undefined ? [f.impressions, f.clicks] : [f.impressions, f.clicks, f.policyImpressions(policy), f.policyClicks(policy)];
+      const p = redis.pipeline();
+      for (const id of itemIds) p.hmget(keys.itemStats(id), ...fields);
+      return results("readItemStats", await p.exec()).map((v, i) => {
+        const r = v as (string | null)[];
+        const stats: ItemStats = { itemId: itemIds[i]!, impressions: toInt(r[0]), clicks: toInt(r[1]) };
+        if (policy !== undefined) stats.policy = { id: policy, impressions: toInt(r[2]), clicks: toInt(r[3]) };
+        return stats;
+      });
+    },
+
+    async readItemWindowCounts(itemIds, window, now = Date.now()) {
+      if (itemIds.length === 0) return [];
+      const w = COUNT_WINDOWS[window];
+      const first = bucketOf(window, now - w.windowMs);
+      const last = bucketOf(window, now);
+      const p = redis.pipeline();
+      for (let b = first; b <= last; b++) p.zmscore(keys.countBucket(window, b), ...itemIds);
+      const totals = itemIds.map(() => 0);
+      for (const scores of results("readItemWindowCounts", await p.exec())) {
+        (scores as (string | null)[]).forEach((s, i) => (totals[i]! += toInt(s)));
+      }
+      return totals;
+    },
+
+    async eraseUser(pseudonym) {
+      const receiptId = randomUUID();
+      const at = Date.now();
+      const reply = await runScript(redis, SCRIPTS.eraseUser, [keys.erasures, ...keys.userKeys(pseudonym)], [receiptId, at, 100_000]);
+      return { receiptId, at, keysDeleted: Number(reply) };
+    },
+  };
+}

@@ -1,0 +1,67 @@
+/** Features' logic, free of Kafka and Redis: canonical events → store updates → refresh requests. */
+import { createHash } from "node:crypto";
+import type { CanonicalEvent, EventType, RecRequest } from "@recfleet/contracts";
+import type { BatchHandler, OutgoingMessage } from "@recfleet/bus";
+import type { ApplyResult, FeatureEvent } from "@recfleet/store";
+
+export interface FeaturePolicy {
+  weights: Readonly<Record<EventType, number>>;
+  seenTypes: readonly EventType[];
+  rewardTypes: readonly EventType[];
+  refreshTypes: readonly EventType[];
+}
+
+export function toFeatureEvent(e: CanonicalEvent, policy: FeaturePolicy): FeatureEvent {
+  const out: FeatureEvent = {
+    eventId: e.eventId,
+    user: e.user,
+    itemId: e.itemId,
+    type: e.type,
+    ts: e.ts,
+    weight: policy.weights[e.type],
+    markSeen: policy.seenTypes.includes(e.type),
+    reward: e.recId !== undefined && policy.rewardTypes.includes(e.type),
+    refresh: policy.refreshTypes.includes(e.type),
+  };
+  if (e.recId !== undefined) out.recId = e.recId;
+  return out;
+}
+
+/** The refresh request an event triggers; its id derives from the event id, so a resend carries the same id. */
+export function refreshRequest(e: FeatureEvent, now: number): RecRequest {
+  return { requestId: `rf-${createHash("sha256").update(e.eventId).digest("hex").slice(0, 32)}`, user: e.user, ts: now, reason: "refresh_on_event" };
+}
+
+export interface FeaturesCounters {
+  inc(outcome: "applied" | "replayed" | "attributed" | "refresh_requests", n: number): void;
+}
+
+export interface FeaturesHandlerDeps {
+  policy: FeaturePolicy;
+  /** One round trip for the batch: the store's applyEvents. */
+  apply: (events: FeatureEvent[]) => Promise<ApplyResult>;
+  send: (topic: string, messages: OutgoingMessage[]) => Promise<void>;
+  recRequestsTopic: string;
+  now?: () => number;
+  counters?: FeaturesCounters;
+}
+
+/**
+ * Per consumed batch: one atomic, idempotent store update, then one send of the refresh
+ * requests that came due. Refresh requests are hints: a crash between the update and the
+ * send loses them (the rate limit was taken), never the features.
+ */
+export function createFeaturesHandler(deps: FeaturesHandlerDeps): BatchHandler<CanonicalEvent> {
+  const now = deps.now ?? Date.now;
+  return async (messages) => {
+    const result = await deps.apply(messages.map((m) => toFeatureEvent(m.value, deps.policy)));
+    const t = now();
+    await deps.send(deps.recRequestsTopic, result.refresh.map((e) => ({ key: e.user, value: refreshRequest(e, t) })));
+    if (deps.counters) {
+      deps.counters.inc("applied", result.applied);
+      deps.counters.inc("replayed", result.replayed);
+      deps.counters.inc("attributed", result.attributed);
+      deps.counters.inc("refresh_requests", result.refresh.length);
+    }
+  };
+}

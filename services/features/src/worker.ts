@@ -1,0 +1,76 @@
+import type { Redis } from "ioredis";
+import { Counter, type Logger, type Registry } from "@recfleet/runtime";
+import { canonicalEventSpec, decodeMessage, topicNames, type CanonicalEvent } from "@recfleet/contracts";
+import { createKafka, createProducer, ensureTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
+import { createRedis, createStore, type Store } from "@recfleet/store";
+import { createFeaturesHandler } from "./handler";
+import type { FeaturesConfig } from "./config";
+
+export interface FeaturesWorker {
+  loop: ConsumerLoop;
+  producer: BusProducer;
+  redis: Redis;
+  store: Store;
+  /** Stops the consumer, then closes the producer, then Redis (the order main.ts registers). */
+  stop(): Promise<void>;
+}
+
+/** Dead letters of `events` (events that fail the canonical contract). */
+export const eventsDeadLetterTopic = (namespace: string): string => `${topicNames(namespace).events}.dlq`;
+
+/** Wires one features worker: topics, producer, Redis, store and the consumer loop. */
+export async function startFeaturesWorker(config: FeaturesConfig, deps: { logger: Logger; registry: Registry }): Promise<FeaturesWorker> {
+  const { logger, registry } = deps;
+  const topics = topicNames(config.namespace);
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.namespace}-features`, logger });
+  await ensureTopics(kafka, [
+    { topic: topics.events, partitions: config.partitions },
+    { topic: eventsDeadLetterTopic(config.namespace), partitions: config.partitions },
+    { topic: topics.recRequests, partitions: config.partitions },
+  ]);
+  const redis = createRedis(config.redisUrl, logger);
+  const store = createStore(redis, config.namespace, config);
+  const producer = await createProducer(kafka);
+  const counter = new Counter({
+    name: "recfleet_features_events_total",
+    help: "Canonical events by outcome: applied, replayed (already applied; no change), attributed (rewards counted), refresh_requests (sent).",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
+  const handleBatch = createFeaturesHandler({
+    policy: { weights: config.eventWeights, seenTypes: config.seenTypes, rewardTypes: config.rewardTypes, refreshTypes: config.refreshTypes },
+    apply: (events) => store.applyEvents(events),
+    send: (topic, messages) => producer.send(topic, messages),
+    recRequestsTopic: topics.recRequests,
+    counters: { inc: (outcome, n) => counter.inc({ outcome }, n) },
+  });
+  const loop = await startConsumerLoop<CanonicalEvent>({
+    kafka,
+    groupId: config.groupId || `${config.namespace}.features`,
+    topics: [topics.events],
+    deadLetterTopic: eventsDeadLetterTopic(config.namespace),
+    producer,
+    logger,
+    registry,
+    // Far-future checks were made at ingest; a replay days later must not reject them.
+    decode: (value) => decodeMessage<CanonicalEvent>(canonicalEventSpec, value),
+    handleBatch,
+    maxBytesPerPartition: config.maxBytesPerPartition,
+    partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
+  });
+  let stopped: Promise<void> | undefined;
+  return {
+    loop,
+    producer,
+    redis,
+    store,
+    stop() {
+      stopped ??= (async () => {
+        await loop.stop();
+        await producer.close();
+        await redis.quit();
+      })();
+      return stopped;
+    },
+  };
+}

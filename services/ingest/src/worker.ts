@@ -1,0 +1,74 @@
+import type { Redis } from "ioredis";
+import { Counter, type Logger, type Registry } from "@recfleet/runtime";
+import { clickstreamEventSpec, decodeMessage, topicNames, type ClickstreamEvent } from "@recfleet/contracts";
+import { createKafka, createProducer, ensureTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
+import { createRedis, createStore, createPseudonymiser, resolvePseudonymSecret, type Store } from "@recfleet/store";
+import { createIngestHandler } from "./handler";
+import type { IngestConfig } from "./config";
+
+export interface IngestWorker {
+  loop: ConsumerLoop;
+  producer: BusProducer;
+  redis: Redis;
+  store: Store;
+  /** Stops the consumer, then closes the producer, then Redis (the order main.ts registers). */
+  stop(): Promise<void>;
+}
+
+/** Wires one ingest worker: topics, producer, Redis, store and the consumer loop. */
+export async function startIngestWorker(config: IngestConfig, deps: { logger: Logger; registry: Registry }): Promise<IngestWorker> {
+  const { logger, registry } = deps;
+  const secret = resolvePseudonymSecret(config, logger);
+  const topics = topicNames(config.namespace);
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.namespace}-ingest`, logger });
+  await ensureTopics(kafka, [
+    { topic: topics.clickstream, partitions: config.partitions },
+    { topic: topics.clickstreamDlq, partitions: config.partitions },
+    { topic: topics.events, partitions: config.partitions },
+  ]);
+  const redis = createRedis(config.redisUrl, logger);
+  const store = createStore(redis, config.namespace, config);
+  const producer = await createProducer(kafka);
+  const events = new Counter({
+    name: "recfleet_ingest_events_total",
+    help: "Valid clickstream events by outcome: new, replay (produced again after a crash), duplicate (dropped), late (also new or replay).",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
+  const handleBatch = createIngestHandler({
+    latenessMs: config.latenessMs,
+    pseudonymise: createPseudonymiser(secret),
+    claim: (claims) => store.claimEvents(claims),
+    send: (topic, messages) => producer.send(topic, messages),
+    eventsTopic: topics.events,
+    counters: { inc: (outcome, n) => events.inc({ outcome }, n) },
+  });
+  const loop = await startConsumerLoop<ClickstreamEvent>({
+    kafka,
+    groupId: config.groupId || `${config.namespace}.ingest`,
+    topics: [topics.clickstream],
+    deadLetterTopic: topics.clickstreamDlq,
+    producer,
+    logger,
+    registry,
+    decode: (value) => decodeMessage<ClickstreamEvent>(clickstreamEventSpec, value),
+    handleBatch,
+    maxBytesPerPartition: config.maxBytesPerPartition,
+    partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
+  });
+  let stopped: Promise<void> | undefined;
+  return {
+    loop,
+    producer,
+    redis,
+    store,
+    stop() {
+      stopped ??= (async () => {
+        await loop.stop();
+        await producer.close();
+        await redis.quit();
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,21 @@
+import { duration, int, list, num, str } from "@recfleet/runtime";
+import { storeConfigSchema } from "@recfleet/store";
+
+export const scorerConfigSchema = {
+  ...storeConfigSchema,
+  groupId: str("SCORER_GROUP", "", "consumer group of rec.requests (default <namespace>.scorer)"),
+  partitions: int("RECFLEET_TOPIC_PARTITIONS", 4, { min: 1, max: 1024 }),
+  defaultK: int("SCORER_DEFAULT_K", 10, { min: 1, max: 200 }),
+  candidates: int("SCORER_CANDIDATES", 100, { min: 1, max: 10_000 }),
+  explanations: int("SCORER_EXPLANATIONS", 2, { min: 0, max: 5 }),
+  executionProviders: list("EXECUTION_PROVIDERS", ["cuda", "cpu"]),
+  intraOpThreads: int("SCORER_THREADS", 1, { min: 0, max: 256 }),
+  /** Policy when a request names none: "greedy", or a split such as "greedy:1,thompson:1". */
+  policySplit: str("POLICY_SPLIT", "greedy:1"),
+  policySeed: int("POLICY_SEED", 0, { min: 0 }),
+  userVectorTtlMs: duration("USER_VECTOR_TTL", 3_600_000),
+  modelPollMs: duration("MODEL_POLL_INTERVAL", 5000),
+  /** cosine → logit for the policies: (cos − offset) × scale. */
+  scoreScale: num("POLICY_SCORE_SCALE", 8),
+  scoreOffset: num("POLICY_SCORE_OFFSET", 0.5),
+};

@@ -1,0 +1,167 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import { createLogger, createMetricsRegistry, loadConfig, commonConfigSchema } from "@recfleet/runtime";
+import { createKafka, createProducer, readTopic, DLQ_HEADERS, ensureTopics } from "@recfleet/bus";
+import { topicNames, type Recommendation } from "@recfleet/contracts";
+import { createModelRegistry, createStore, modelKeys, type FeatureEvent } from "@recfleet/store";
+import { resolveConfig, trainTwoTower, exportUserTowerOnnx, itemVectors, serializeModel, type TwoTowerModel } from "@recfleet/towers";
+import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
+import { scorerConfigSchema } from "./config";
+import { startScorer } from "./worker";
+
+const infra = testInfra();
+const logger = createLogger("scorer-it", { level: "error" });
+const kafka = createKafka({ brokers: infra.brokers, clientId: "scorer-it", logger });
+const redis = new Redis(infra.redisUrl);
+test.after(() => redis.disconnect());
+
+const NUM_ITEMS = 40;
+const itemIds = Array.from({ length: NUM_ITEMS }, (_, i) => `item${i}`);
+
+async function trainTiny(seed: number): Promise<TwoTowerModel> {
+  const examples = Array.from({ length: 200 }, (_, e) => {
+    const b = (e * 3) % NUM_ITEMS;
+    return { history: [b, (b + 1) % NUM_ITEMS], target: (b + 2) % NUM_ITEMS };
+  });
+  return trainTwoTower({ itemIds, itemFeatures: new Float32Array(0), examples }, resolveConfig({ dim: 8, hidden: 16, historyLength: 10, batchSize: 32, epochs: 1, temperature: 0.2, seed }));
+}
+
+/** What the trainer does on promotion, done directly: artefacts, item shards, flip. */
+async function publish(ns: string, model: TwoTowerModel, version: string): Promise<void> {
+  const registry = createModelRegistry(redis, ns);
+  const shardSize = 16;
+  const shards = Math.ceil(NUM_ITEMS / shardSize);
+  await registry.putVersion(
+    { version, createdAt: Date.now(), itemCount: NUM_ITEMS, dim: model.config.dim, shards, shardSize, metrics: {}, trainingDataRange: "" },
+    { "model.bin": serializeModel(model), "user_tower.onnx": exportUserTowerOnnx(model, { modelVersion: version }) },
+  );
+  const all = itemVectors(model);
+  const d = model.config.dim;
+  for (let s = 0; s < shards; s++) await registry.writeItemShard(version, s, all.slice(s * shardSize * d, Math.min(NUM_ITEMS, (s + 1) * shardSize) * d));
+  assert.equal((await registry.promote(version)).promoted, true);
+}
+
+async function seedHistories(ns: string, users: string[]): Promise<void> {
+  const store = createStore(redis, ns);
+  const events: FeatureEvent[] = users.flatMap((user, u) =>
+    [0, 1, 2].map((j) => ({ eventId: `${user}-e${j}`, user, itemId: `item${(u * 5 + j) % NUM_ITEMS}`, type: "click" as const, ts: Date.now() - 10_000 + j, weight: 1, markSeen: true, reward: false, refresh: false })),
+  );
+  await store.applyEvents(events);
+}
+
+function configFor(ns: string, extra: Record<string, string> = {}) {
+  const env = { KAFKA_BROKERS: infra.brokers.join(","), REDIS_URL: infra.redisUrl, RECFLEET_NAMESPACE: ns, RECFLEET_PROFILE: "dev", EXECUTION_PROVIDERS: "cuda,cpu", MODEL_POLL_INTERVAL: "500ms", RECFLEET_TOPIC_PARTITIONS: "4", ...extra };
+  return { ...loadConfig(commonConfigSchema, env), ...loadConfig(scorerConfigSchema, env) };
+}
+
+const user = (i: number) => `u${String(i).padStart(3, "0")}${"a".repeat(8)}`;
+
+test("scorer: every request answered from the promoted version, no seen items; hot swap mid-stream; malformed → DLQ; corrupt artefact refused", async () => {
+  const ns = uniqueName("scorer");
+  const topics = topicNames(ns);
+  const users = Array.from({ length: 20 }, (_, i) => user(i));
+  await seedHistories(ns, users);
+  await publish(ns, await trainTiny(1), "v1");
+  const scorer = await startScorer(configFor(ns), { logger, registry: createMetricsRegistry("scorer-it") });
+  assert.equal(scorer.holder.version, "v1");
+  const producer = await createProducer(kafka);
+  const send = (from: number, n: number) =>
+    producer.send(topics.recRequests, Array.from({ length: n }, (_, i) => ({ key: users[(from + i) % users.length]!, value: { requestId: `q${from + i}`, user: users[(from + i) % users.length], ts: Date.now(), k: 5 } })));
+
+  await send(0, 100);
+  // A second version arrives while requests flow.
+  const swap = publish(ns, await trainTiny(2), "v2").then(() => producer.send(topics.modelVersions, [{ key: "v2", value: { version: "v2", createdAt: Date.now(), itemCount: NUM_ITEMS, dim: 8 } }]));
+  for (let from = 100; from < 400; from += 50) {
+    await send(from, 50);
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  await swap;
+  await waitFor("the swap to v2", () => scorer.holder.version === "v2", 20_000);
+  await send(400, 50);
+  await producer.send(topics.recRequests, [{ key: "x", value: "{not json" }, { key: "y", value: { requestId: "bad", ts: Date.now() } }]);
+
+  const recs = await readTopic(kafka, topics.recommendations, { until: (r) => new Set(r.map((m) => (JSON.parse(m.value!.toString()) as Recommendation).requestId)).size >= 450, timeoutMs: 60_000 });
+  const byRequest = new Map<string, Recommendation>();
+  for (const m of recs) {
+    const rec = JSON.parse(m.value!.toString()) as Recommendation;
+    byRequest.set(rec.requestId, rec);
+  }
+  assert.equal(byRequest.size, 450, "every request answered");
+  const seen = new Map(users.map((u, i) => [u, new Set([0, 1, 2].map((j) => `item${(i * 5 + j) % NUM_ITEMS}`))]));
+  const versions = new Set<string>();
+  for (const rec of byRequest.values()) {
+    versions.add(rec.modelVersion);
+    assert.ok(["v1", "v2"].includes(rec.modelVersion), `answered by ${rec.modelVersion}`);
+    assert.equal(rec.items.length, 5);
+    for (const it of rec.items) assert.ok(!seen.get(rec.user)!.has(it.itemId), "a seen item was recommended");
+  }
+  assert.deepEqual([...versions].sort(), ["v1", "v2"], "both versions served during the swap");
+  assert.equal(byRequest.get("q449")!.modelVersion, "v2");
+
+  const dead = await readTopic(kafka, topics.recRequestsDlq, { until: (r) => r.length >= 2, timeoutMs: 20_000 });
+  assert.deepEqual(dead.map((d) => d.headers[DLQ_HEADERS.reason]).sort(), ["malformed_json", "missing_field"]);
+
+  // A corrupt artefact: v3's model.bin is damaged after registration → refused, v2 keeps serving.
+  const model3 = await trainTiny(3);
+  await publish(ns, model3, "v3").catch(() => undefined);
+  await redis.set(modelKeys(ns).artefact("v3", "model.bin"), Buffer.from("garbage"));
+  await producer.send(topics.modelVersions, [{ key: "v3", value: { version: "v3", createdAt: Date.now(), itemCount: NUM_ITEMS, dim: 8 } }]);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(scorer.holder.version, "v2", "a corrupt version must be refused");
+  await send(500, 5);
+  const after = await readTopic(kafka, topics.recommendations, { until: (r) => r.some((m) => (JSON.parse(m.value!.toString()) as Recommendation).requestId === "q504"), timeoutMs: 20_000 });
+  const last = after.map((m) => JSON.parse(m.value!.toString()) as Recommendation).find((r) => r.requestId === "q504")!;
+  assert.equal(last.modelVersion, "v2");
+  await producer.close();
+  await scorer.stop();
+});
+
+test("scaling: two scorer processes share the partitions; one killed with SIGKILL mid-stream; every request is still answered", async () => {
+  const ns = uniqueName("scale");
+  const topics = topicNames(ns);
+  const users = Array.from({ length: 50 }, (_, i) => user(i));
+  await seedHistories(ns, users);
+  await publish(ns, await trainTiny(1), "v1");
+  await ensureTopics(kafka, [{ topic: topics.recRequests, partitions: 4 }, { topic: topics.recommendations, partitions: 4 }]);
+  const child = (): ChildProcess =>
+    spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./fixtures/scorer-child.ts", import.meta.url))], {
+      env: { ...process.env, RECFLEET_NAMESPACE: ns, RECFLEET_PROFILE: "dev", EXECUTION_PROVIDERS: "cpu", LOG_LEVEL: "error" },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+  const a = child();
+  const b = child();
+  const producer = await createProducer(kafka);
+  const total = 2000;
+  let sent = 0;
+  const answered = new Set<string>();
+  const reader = readTopic(kafka, topics.recommendations, {
+    until: (r) => {
+      for (const m of r) answered.add((JSON.parse(m.value!.toString()) as Recommendation).requestId);
+      return answered.size >= total;
+    },
+    timeoutMs: 120_000,
+  });
+  let killed = false;
+  while (sent < total) {
+    await producer.send(topics.recRequests, Array.from({ length: 50 }, (_, i) => ({ key: users[(sent + i) % users.length]!, value: { requestId: `s${sent + i}`, user: users[(sent + i) % users.length], ts: Date.now() } })));
+    sent += 50;
+    if (!killed && answered.size > 300) {
+      a.kill("SIGKILL");
+      killed = true;
+    }
+    await new Promise((r) => setTimeout(r, 40));
+  }
+  const records = await reader;
+  b.kill("SIGTERM");
+  await new Promise((r) => b.once("exit", r));
+  if (a.exitCode === null && a.signalCode === null) a.kill("SIGKILL");
+  const ids = records.map((m) => (JSON.parse(m.value!.toString()) as Recommendation).requestId);
+  const distinct = new Set(ids);
+  assert.ok(killed, "the kill never happened mid-stream");
+  assert.equal(distinct.size, total, `answered ${distinct.size} of ${total}`);
+  console.log(`# ${total} requests, ${ids.length} answers (${ids.length - total} duplicates after the SIGKILL), 0 unanswered`);
+  await producer.close();
+});

@@ -1,0 +1,94 @@
+/**
+ * One model version ready to serve: its vocabulary, item matrix, a user-tower session and a
+ * MatMul+TopK session that takes the item matrix as an input. The matrix is held once, in JS
+ * memory, and handed to onnxruntime per run (CPU tensors wrap the buffer), so a hot swap holds
+ * at most one extra copy of it — the incoming version's.
+ */
+import * as ort from "onnxruntime-node";
+import { createInferenceSession, deserializeModel, encodeHistories, exportTopKOnnx, type ExecutionProviderName, type TwoTowerModel } from "@recfleet/towers";
+import type { ModelRegistry } from "@recfleet/store";
+import type { Logger } from "@recfleet/runtime";
+
+export interface RetrievalResult {
+  /** B × d, L2-normalised. */
+  userVectors: Float32Array;
+  /** B × k scores and item rows, best first. */
+  scores: Float32Array;
+  rows: Int32Array;
+  k: number;
+}
+
+export interface ServingModel {
+  readonly version: string;
+  readonly itemIds: readonly string[];
+  readonly rowOf: ReadonlyMap<string, number>;
+  readonly dim: number;
+  readonly historyLength: number;
+  readonly itemMatrix: Float32Array;
+  readonly provider: ExecutionProviderName;
+  /** histories: item rows, oldest → newest. One session run for the whole batch. */
+  retrieve(histories: number[][], k: number): Promise<RetrievalResult>;
+  release(): Promise<void>;
+}
+
+export async function loadServingModel(
+  registry: ModelRegistry,
+  version: string,
+  options: { executionProviders: ExecutionProviderName[]; logger: Logger; intraOpNumThreads?: number },
+): Promise<ServingModel> {
+  // Both throw typed errors on a corrupt artefact; the caller keeps serving the old version.
+  const model: TwoTowerModel = deserializeModel(await registry.loadArtefact(version, "model.bin"));
+  const userTowerBytes = await registry.loadArtefact(version, "user_tower.onnx");
+  const itemMatrix = await registry.readItemMatrix(version);
+  return createServingModel(version, model, userTowerBytes, itemMatrix, options);
+}
+
+export async function createServingModel(
+  version: string,
+  model: TwoTowerModel,
+  userTowerBytes: Uint8Array,
+  itemMatrix: Float32Array,
+  options: { executionProviders: ExecutionProviderName[]; logger: Logger; intraOpNumThreads?: number },
+): Promise<ServingModel> {
+  const dim = model.config.dim;
+  const numItems = model.itemIds.length;
+  if (itemMatrix.length !== numItems * dim) throw new RangeError(`item matrix of ${version} has ${itemMatrix.length} values, expected ${numItems} × ${dim}`);
+  const sessionOptions = { executionProviders: options.executionProviders, logger: options.logger, ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}) };
+  const userTower = await createInferenceSession(userTowerBytes, sessionOptions);
+  const topK = await createInferenceSession(exportTopKOnnx(dim), sessionOptions);
+  const rowOf = new Map(model.itemIds.map((id, row) => [id, row]));
+  const itemTensor = new ort.Tensor("float32", itemMatrix, [numItems, dim]);
+  return {
+    version,
+    itemIds: model.itemIds,
+    rowOf,
+    dim,
+    historyLength: model.config.historyLength,
+    itemMatrix,
+    provider: topK.provider,
+    async retrieve(histories, k) {
+      const kk = Math.max(1, Math.min(k, numItems));
+      const { history, historyMask } = encodeHistories(model, histories);
+      const B = histories.length;
+      const L = model.config.historyLength;
+      const u = await userTower.session.run({
+        history: new ort.Tensor("int64", history, [B, L]),
+        history_mask: new ort.Tensor("float32", historyMask, [B, L]),
+      });
+      const userVectors = u.user_vector!.data as Float32Array;
+      const out = await topK.session.run({
+        user_vector: new ort.Tensor("float32", userVectors, [B, dim]),
+        item_matrix: itemTensor,
+        k: new ort.Tensor("int64", BigInt64Array.from([BigInt(kk)]), [1]),
+      });
+      const idx = out.indices!.data as BigInt64Array;
+      const rows = new Int32Array(idx.length);
+      for (let i = 0; i < idx.length; i++) rows[i] = Number(idx[i]);
+      return { userVectors, scores: out.scores!.data as Float32Array, rows, k: kk };
+    },
+    async release() {
+      await userTower.session.release();
+      await topK.session.release();
+    },
+  };
+}

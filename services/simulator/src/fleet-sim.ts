@@ -1,0 +1,322 @@
+/**
+ * The closed-loop simulator against the running fleet. A seeded synthetic world (latent user
+ * and item factors, popularity skew, new items arriving, drifting tastes — @recfleet/policy's
+ * sim world) plays the app: its users send rec.requests over Kafka, read the recommendations,
+ * and click according to the world's true click probabilities, producing clickstream events
+ * that carry the recId. Ingest, features, trainer, scorer and the policies are all in the loop.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createKafka, createProducer, ensureTopics, startConsumerLoop, type OutgoingMessage } from "@recfleet/bus";
+import { decodeMessage, recommendationSpec, topicNames, type ClickstreamEvent, type RecRequest, type Recommendation } from "@recfleet/contracts";
+import { createMetricsRegistry, type Logger } from "@recfleet/runtime";
+import {
+  advanceWorld,
+  assignPolicy,
+  catalogCoverage,
+  clickProbability,
+  createRng,
+  createWorld,
+  exposureGini,
+  linePlotSvg,
+  nextUser,
+  oracleSlate,
+  toCsv,
+  trueLogit,
+  type World,
+  type WorldConfig,
+  type WorldItem,
+} from "@recfleet/policy";
+
+export interface FleetSimulationOptions {
+  brokers: string[];
+  namespace: string;
+  logger: Logger;
+  seed: number;
+  steps: number;
+  requestsPerStep: number;
+  k: number;
+  /** Traffic split by user hash, e.g. greedy vs thompson side by side. */
+  split: { policy: string; weight: number }[];
+  world?: Partial<WorldConfig>;
+  /** Organic (not recommended) events per user before the first model. */
+  warmupEventsPerUser: number;
+  /** Organic events each new item gets when it arrives (how apps learn of new items). */
+  organicEventsPerNewItem: number;
+  answerTimeoutMs: number;
+  /** Resolves when the fleet serves a model (the caller may trigger training). */
+  waitForModel: () => Promise<string>;
+  outDir: string;
+  onProgress?: (line: string) => void;
+  progressEvery?: number;
+}
+
+export interface PolicyReport {
+  policy: string;
+  requests: number;
+  answered: number;
+  impressions: number;
+  clicks: number;
+  ctr: number;
+  expectedClicks: number;
+  oracleExpectedClicks: number;
+  regret: number;
+  coverage: number;
+  exposureGini: number;
+  newItemImpressionShare: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+}
+
+export interface FleetSimulationReport {
+  steps: number;
+  requests: number;
+  unanswered: number;
+  eventsProduced: number;
+  modelVersions: string[];
+  policies: PolicyReport[];
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  csvPath: string;
+  plotPath: string;
+}
+
+interface PolicyTally {
+  requests: number;
+  answered: number;
+  impressions: number;
+  clicks: number;
+  expected: number;
+  oracle: number;
+  exposure: Record<string, number>;
+  newItemImpressions: number;
+  latencies: number[];
+  perStep: { clicks: number; impressions: number; regret: number }[];
+}
+
+export function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+const userIdOf = (u: number) => `sim-user-${u}`;
+
+/** Organic consumption: the user picks an item with probability ∝ exp(true logit). */
+function organicItem(world: World, user: number, rng: () => number, among: readonly WorldItem[] = world.active): WorldItem {
+  const weights = among.map((item) => Math.exp(trueLogit(world, user, item)));
+  const total = weights.reduce((a, b) => a + b, 0);
+  let point = rng() * total;
+  for (let i = 0; i < among.length; i++) {
+    point -= weights[i]!;
+    if (point <= 0) return among[i]!;
+  }
+  return among[among.length - 1]!;
+}
+
+export async function runFleetSimulation(options: FleetSimulationOptions): Promise<FleetSimulationReport> {
+  const { logger } = options;
+  const topics = topicNames(options.namespace);
+  const world = createWorld({ seed: options.seed, ...options.world });
+  const itemById = new Map(world.items.map((i) => [i.itemId, i]));
+  const rng = createRng(options.seed * 7919 + 17);
+  const runId = randomBytes(3).toString("hex");
+  let eventSeq = 0;
+  const eventId = () => `sim-${runId}-${(eventSeq++).toString(36)}`;
+  const kafka = createKafka({ brokers: options.brokers, clientId: "recfleet-simulator", logger });
+  await ensureTopics(kafka, [
+    { topic: topics.clickstream, partitions: 4 },
+    { topic: topics.recRequests, partitions: 4 },
+    { topic: topics.recommendations, partitions: 4 },
+  ]);
+  const producer = await createProducer(kafka);
+  const progress = options.onProgress ?? (() => {});
+  let eventsProduced = 0;
+  const produceEvents = async (events: ClickstreamEvent[]) => {
+    const messages: OutgoingMessage[] = events.map((e) => ({ key: e.userId, value: e }));
+    for (let i = 0; i < messages.length; i += 2000) await producer.send(topics.clickstream, messages.slice(i, i + 2000));
+    eventsProduced += events.length;
+  };
+
+  // 1. Organic history, so the trainer has something to learn before any recommendation.
+  const start = Date.now();
+  const warmup: ClickstreamEvent[] = [];
+  for (let u = 0; u < world.config.users; u++) {
+    for (let j = 0; j < options.warmupEventsPerUser; j++) {
+      const item = organicItem(world, u, rng);
+      warmup.push({ eventId: eventId(), userId: userIdOf(u), itemId: item.itemId, type: "click", ts: start - (options.warmupEventsPerUser - j) * 1000 });
+    }
+  }
+  await produceEvents(warmup);
+  progress(`warm-up: ${warmup.length} organic events from ${world.config.users} users over ${world.active.length} items; waiting for the first model …`);
+  const firstVersion = await options.waitForModel();
+  progress(`model ${firstVersion} is serving; running ${options.steps} steps × ${options.requestsPerStep} requests`);
+
+  // 2. Answers arrive on the recommendations topic; match them by requestId.
+  const pending = new Map<string, (rec: Recommendation) => void>();
+  const answers = await startConsumerLoop<Recommendation>({
+    kafka,
+    groupId: `${options.namespace}-simulator-${runId}`,
+    topics: [topics.recommendations],
+    deadLetterTopic: `${topics.recommendations}.sim-dlq`,
+    producer,
+    logger,
+    registry: createMetricsRegistry("simulator"),
+    fromBeginning: true,
+    decode: (v) => decodeMessage<Recommendation>(recommendationSpec, v),
+    handleBatch: async (messages) => {
+      for (const m of messages) pending.get(m.value.requestId)?.(m.value);
+    },
+  });
+
+  const tallies = new Map<string, PolicyTally>();
+  const tally = (policy: string): PolicyTally => {
+    let t = tallies.get(policy);
+    if (!t) tallies.set(policy, (t = { requests: 0, answered: 0, impressions: 0, clicks: 0, expected: 0, oracle: 0, exposure: {}, newItemImpressions: 0, latencies: [], perStep: [] }));
+    return t;
+  };
+  for (const s of options.split) tally(s.policy);
+  const versions = new Set<string>([firstVersion]);
+  let unanswered = 0;
+  let requests = 0;
+
+  for (let step = 0; step < options.steps; step++) {
+    const before = world.items.length;
+    advanceWorld(world);
+    const arrivals = world.items.slice(before);
+    for (const item of arrivals) itemById.set(item.itemId, item);
+    // New items reach the catalog through organic activity (search, browsing, promotion).
+    const organic: ClickstreamEvent[] = [];
+    for (const item of arrivals) {
+      for (let j = 0; j < options.organicEventsPerNewItem; j++) organic.push({ eventId: eventId(), userId: userIdOf(nextUser(world)), itemId: item.itemId, type: "view", ts: Date.now() });
+    }
+    for (const t of tallies.values()) t.perStep.push({ clicks: 0, impressions: 0, regret: 0 });
+
+    const batch: { request: RecRequest; user: number; policy: string; sentAt: number; answer: Promise<Recommendation | undefined> }[] = [];
+    for (let r = 0; r < options.requestsPerStep; r++) {
+      const user = nextUser(world);
+      const userId = userIdOf(user);
+      const policy = assignPolicy(userId, options.split);
+      const requestId = `sim-${runId}-${step}-${r}`;
+      const answer = new Promise<Recommendation | undefined>((resolve) => {
+        const timer = setTimeout(() => {
+          pending.delete(requestId);
+          resolve(undefined);
+        }, options.answerTimeoutMs);
+        pending.set(requestId, (rec) => {
+          clearTimeout(timer);
+          pending.delete(requestId);
+          resolve(rec);
+        });
+      });
+      batch.push({ request: { requestId, userId, ts: Date.now(), k: options.k, policy }, user, policy, sentAt: Date.now(), answer });
+    }
+    await producer.send(topics.recRequests, batch.map((b) => ({ key: b.request.userId!, value: b.request })));
+    requests += batch.length;
+
+    const clicks: ClickstreamEvent[] = [...organic];
+    for (const b of batch) {
+      const t = tally(b.policy);
+      t.requests++;
+      const rec = await b.answer;
+      if (!rec) {
+        unanswered++;
+        continue;
+      }
+      t.answered++;
+      versions.add(rec.modelVersion);
+      t.latencies.push(Date.now() - b.sentAt);
+      const oracle = oracleSlate(world, b.user, options.k).expectedClicks;
+      let expected = 0;
+      const stepTally = t.perStep[t.perStep.length - 1]!;
+      for (const slot of rec.items) {
+        const item = itemById.get(slot.itemId);
+        if (!item) continue;
+        const p = clickProbability(world, b.user, item, slot.rank);
+        expected += p;
+        t.impressions++;
+        stepTally.impressions++;
+        t.exposure[item.itemId] = (t.exposure[item.itemId] ?? 0) + 1;
+        if (!item.initial) t.newItemImpressions++;
+        if (rng() < p) {
+          t.clicks++;
+          stepTally.clicks++;
+          clicks.push({ eventId: eventId(), userId: b.request.userId!, itemId: item.itemId, type: "click", ts: Date.now(), recId: rec.recId });
+        }
+      }
+      t.expected += expected;
+      t.oracle += oracle;
+      stepTally.regret += oracle - expected;
+    }
+    await produceEvents(clicks);
+    if ((step + 1) % (options.progressEvery ?? 10) === 0 || step + 1 === options.steps) {
+      const parts = [...tallies.entries()].map(([p, t]) => `${p} ctr ${(t.clicks / Math.max(1, t.impressions)).toFixed(3)} clicks ${t.clicks}`);
+      progress(`step ${step + 1}/${options.steps}  ${parts.join("  |  ")}  models ${versions.size}  unanswered ${unanswered}`);
+    }
+  }
+  await answers.stop();
+  await producer.close();
+
+  // 3. Report, CSV and plot.
+  const catalogSize = world.items.length;
+  const policies: PolicyReport[] = [...tallies.entries()].map(([policy, t]) => {
+    const sorted = [...t.latencies].sort((a, b) => a - b);
+    return {
+      policy,
+      requests: t.requests,
+      answered: t.answered,
+      impressions: t.impressions,
+      clicks: t.clicks,
+      ctr: t.clicks / Math.max(1, t.impressions),
+      expectedClicks: t.expected,
+      oracleExpectedClicks: t.oracle,
+      regret: t.oracle - t.expected,
+      coverage: catalogCoverage(t.exposure, catalogSize),
+      exposureGini: exposureGini(t.exposure, catalogSize),
+      newItemImpressionShare: t.newItemImpressions / Math.max(1, t.impressions),
+      latencyP50Ms: percentile(sorted, 0.5),
+      latencyP99Ms: percentile(sorted, 0.99),
+    };
+  });
+  const rows: (string | number)[][] = [];
+  const bucket = Math.max(1, Math.floor(options.steps / 30));
+  const ctrSeries = [...tallies.entries()].map(([policy, t]) => {
+    const points: [number, number][] = [];
+    let cumClicks = 0;
+    let cumRegret = 0;
+    for (let s = 0; s < t.perStep.length; s++) {
+      cumClicks += t.perStep[s]!.clicks;
+      cumRegret += t.perStep[s]!.regret;
+      rows.push([s + 1, policy, t.perStep[s]!.impressions, t.perStep[s]!.clicks, cumClicks, cumRegret.toFixed(4)]);
+      if ((s + 1) % bucket === 0) {
+        const window = t.perStep.slice(s + 1 - bucket, s + 1);
+        const imps = window.reduce((a, w) => a + w.impressions, 0);
+        points.push([s + 1, imps > 0 ? window.reduce((a, w) => a + w.clicks, 0) / imps : 0]);
+      }
+    }
+    return { name: policy, points };
+  });
+  mkdirSync(options.outDir, { recursive: true });
+  const csvPath = join(options.outDir, "simulation.csv");
+  writeFileSync(csvPath, toCsv(["step", "policy", "impressions", "clicks", "cumulative_clicks", "cumulative_regret"], rows));
+  const plotPath = join(options.outDir, "ctr.svg");
+  writeFileSync(plotPath, linePlotSvg({ title: `CTR over time (${bucket}-step buckets), seed ${options.seed}`, xLabel: "step", yLabel: "CTR", series: ctrSeries }));
+  const cumulativeSeries = [...tallies.entries()].map(([policy, t]) => {
+    let c = 0;
+    return { name: policy, points: t.perStep.map((s, i) => [i + 1, (c += s.clicks)] as [number, number]) };
+  });
+  writeFileSync(join(options.outDir, "cumulative-clicks.svg"), linePlotSvg({ title: "Cumulative clicks", xLabel: "step", yLabel: "clicks", series: cumulativeSeries }));
+  const all = [...tallies.values()].flatMap((t) => t.latencies).sort((a, b) => a - b);
+  return {
+    steps: options.steps,
+    requests,
+    unanswered,
+    eventsProduced,
+    modelVersions: [...versions],
+    policies,
+    latencyP50Ms: percentile(all, 0.5),
+    latencyP99Ms: percentile(all, 0.99),
+    csvPath,
+    plotPath,
+  };
+}

@@ -1,0 +1,1 @@
+export { runFleetSimulation, percentile, type FleetSimulationOptions, type FleetSimulationReport, type PolicyReport } from "./fleet-sim";

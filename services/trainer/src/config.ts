@@ -1,0 +1,67 @@
+import { ConfigError, duration, int, list, num, oneOf, optionalStr, str, type CommonConfig, type ConfigOf, type Field } from "@recfleet/runtime";
+import type { ExecutionProviderName } from "@recfleet/towers";
+
+function executionProviders(env: string, fallback: readonly ExecutionProviderName[]): Field<ExecutionProviderName[]> {
+  const base = list(env, fallback);
+  const describe = 'a comma-separated list of "cuda" and "cpu", in order of preference';
+  return {
+    env,
+    describe,
+    parse(raw) {
+      const values = base.parse(raw);
+      if (values.length === 0 || values.some((v) => v !== "cuda" && v !== "cpu")) throw new ConfigError(env, describe, raw);
+      return values as ExecutionProviderName[];
+    },
+  };
+}
+
+/**
+ * The trainer's settings (on top of commonConfigSchema). Durations accept "30s", "5m" or ms.
+ * Defaults fit the demo: small models, a few epochs, capped examples.
+ */
+export const trainerConfigSchema = {
+  groupId: str("TRAINER_GROUP_ID", "", "consumer group on events (default <namespace>.trainer)"),
+  partitions: int("RECFLEET_TOPIC_PARTITIONS", 4, { min: 1, max: 1024 }),
+  role: oneOf("TRAINER_ROLE", ["all", "embed-only"] as const, "all"),
+  /** Names this process in embed-job records and logs (default <hostname>-<pid>). */
+  workerId: optionalStr("TRAINER_ID", "worker id recorded with each embed job (default <hostname>-<pid>)"),
+  /** 0 disables the schedule (on-demand only). */
+  trainIntervalMs: duration("TRAIN_INTERVAL", 5 * 60_000),
+  windowMaxEvents: int("TRAIN_WINDOW_MAX_EVENTS", 200_000, { min: 10, max: 50_000_000 }),
+  windowMaxAgeMs: duration("TRAIN_WINDOW_MAX_AGE", 7 * 86_400_000),
+  /** How long an appended event id is remembered so a replayed batch is not appended twice. */
+  windowDedupeMs: duration("RECFLEET_REPLAY_HORIZON", 7 * 86_400_000),
+  minEvents: int("TRAIN_MIN_EVENTS", 200, { min: 1 }),
+  maxExamples: int("TRAIN_MAX_EXAMPLES", 50_000, { min: 1 }),
+  epochs: int("TRAIN_EPOCHS", 3, { min: 0, max: 1000 }),
+  dim: int("TRAIN_DIM", 32, { min: 1, max: 4096 }),
+  hidden: int("TRAIN_HIDDEN", 64, { min: 1, max: 65_536 }),
+  batchSize: int("TRAIN_BATCH_SIZE", 256, { min: 2, max: 65_536 }),
+  learningRate: num("TRAIN_LEARNING_RATE", 2e-3, { min: 1e-7, max: 1 }),
+  seed: int("TRAIN_SEED", 7),
+  /** Each user's newest N window events form the held-out evaluation slice. */
+  holdoutPerUser: int("EVAL_HOLDOUT_EVENTS", 1, { min: 1, max: 100 }),
+  evalK: int("EVAL_K", 20, { min: 1, max: 1000 }),
+  evalMaxUsers: int("EVAL_MAX_USERS", 2000, { min: 1 }),
+  promoteMetric: oneOf("PROMOTE_METRIC", ["recall", "ndcg"] as const, "recall"),
+  /** The candidate is rejected when its metric is below the current model's by more than this (absolute). */
+  promoteMargin: num("PROMOTE_MARGIN", 0.01, { min: 0, max: 1 }),
+  embedShardSize: int("EMBED_SHARD_SIZE", 1000, { min: 1, max: 1_000_000 }),
+  embedAttempts: int("EMBED_ATTEMPTS", 5, { min: 1, max: 100 }),
+  embedBackoffMs: duration("EMBED_BACKOFF", 1000),
+  embedConcurrency: int("EMBED_CONCURRENCY", 1, { min: 1, max: 64 }),
+  /** Minimum time one embed job takes (pads short jobs): throttles load on shared hosts; tests use it to land a kill mid-embedding. */
+  embedThrottleMs: duration("EMBED_THROTTLE", 0),
+  /** How long a training run waits for its embed fan-out and flip before it reports failure. */
+  embedTimeoutMs: duration("EMBED_TIMEOUT", 10 * 60_000),
+  executionProviders: executionProviders("EXECUTION_PROVIDERS", ["cuda", "cpu"]),
+  /** Versions that are neither current nor the rollback target are deleted after this; keep it above EMBED_TIMEOUT. */
+  gcGraceMs: duration("MODEL_GC_GRACE", 60 * 60_000),
+  /** TTL of the fleet-wide training lock; renewed every third of it while a run is alive. */
+  trainLockTtlMs: duration("TRAIN_LOCK_TTL", 60_000),
+  /** BullMQ job lock: a worker that stops renewing it (crash, SIGKILL) loses its jobs after this. */
+  jobLockDurationMs: duration("TRAINER_JOB_LOCK_DURATION", 30_000),
+  /** How often BullMQ looks for stalled jobs (jobs whose lock expired) and re-queues them. */
+  stalledIntervalMs: duration("TRAINER_STALLED_INTERVAL", 30_000),
+};
+export type TrainerConfig = CommonConfig & ConfigOf<typeof trainerConfigSchema>;

@@ -1,0 +1,97 @@
+/**
+ * Offline evaluation on the held-out slice and the promotion gate, pure. Both the candidate and
+ * the current model are scored on the same cases; items are matched by id, so models with
+ * different vocabularies compare fairly (an item a model does not know can never be retrieved
+ * by it, and history items it does not know are left out of its user vector).
+ */
+import { itemVectors, userVectors, type TwoTowerModel } from "@recfleet/towers";
+import { ndcgAtK, recallAtK } from "@recfleet/evaluation";
+import type { EvalCase } from "./examples";
+
+export interface EvalMetrics {
+  k: number;
+  recall: number;
+  ndcg: number;
+  /** Held-out users scored. */
+  users: number;
+}
+
+/** Which model an evaluation is for; the test-only evaluation hook receives it. */
+export type EvalRole = "candidate" | "current";
+export type EvaluateFn = (model: TwoTowerModel, cases: readonly EvalCase[], k: number, role: EvalRole) => EvalMetrics | Promise<EvalMetrics>;
+
+/** Indices of the k largest scores, best first, skipping `exclude`. */
+export function topK(scores: Float32Array, k: number, exclude: ReadonlySet<number>): number[] {
+  const best: number[] = [];
+  for (let i = 0; i < scores.length; i++) {
+    if (exclude.has(i)) continue;
+    const s = scores[i]!;
+    if (best.length === k && s <= scores[best[k - 1]!]!) continue;
+    let at = best.length;
+    while (at > 0 && scores[best[at - 1]!]! < s) at--;
+    best.splice(at, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best;
+}
+
+/** Recall@k and NDCG@k over the held-out cases, seen items excluded from the ranking. */
+export function evaluateModel(model: TwoTowerModel, cases: readonly EvalCase[], k: number): EvalMetrics {
+  if (cases.length === 0) return { k, recall: 0, ndcg: 0, users: 0 };
+  const d = model.config.dim;
+  const row = new Map(model.itemIds.map((id, r) => [id, r]));
+  const rowsOf = (ids: readonly string[]) => ids.map((id) => row.get(id)).filter((r): r is number => r !== undefined);
+  const items = itemVectors(model);
+  const n = model.itemIds.length;
+  const users = userVectors(model, cases.map((c) => rowsOf(c.history)));
+  const scores = new Float32Array(n);
+  let recall = 0;
+  let ndcg = 0;
+  cases.forEach((c, b) => {
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let x = 0; x < d; x++) s += users[b * d + x]! * items[i * d + x]!;
+      scores[i] = s;
+    }
+    const ranked = topK(scores, k, new Set(rowsOf(c.seen)));
+    // Unknown targets stay in the relevant set (as -1-based placeholders) so they count as misses.
+    const relevant = new Set(c.targets.map((id, j) => row.get(id) ?? -1 - j));
+    recall += recallAtK(ranked, relevant, k);
+    ndcg += ndcgAtK(ranked, relevant, k);
+  });
+  return { k, recall: recall / cases.length, ndcg: ndcg / cases.length, users: cases.length };
+}
+
+export type PromotionCode = "no_current_model" | "current_unusable" | "not_worse" | "worse_than_current" | "empty_holdout";
+
+export interface PromotionDecision {
+  promote: boolean;
+  code: PromotionCode;
+  /** One line a person can read: the metric, both values and the margin. */
+  detail: string;
+}
+
+export interface PromotionPolicy {
+  metric: "recall" | "ndcg";
+  /** Absolute: reject when candidate < current − margin. */
+  margin: number;
+}
+
+const f = (x: number) => x.toFixed(4);
+
+/**
+ * The gate: promote unless the candidate is worse than the current model by more than the
+ * margin on the chosen metric (both measured on the same held-out slice).
+ */
+export function decidePromotion(candidate: EvalMetrics, current: EvalMetrics | { unusable: string } | undefined, policy: PromotionPolicy): PromotionDecision {
+  const name = `${policy.metric}@${candidate.k}`;
+  if (current === undefined) return { promote: true, code: "no_current_model", detail: `no current model; candidate ${name} ${f(candidate[policy.metric])}` };
+  if ("unusable" in current) return { promote: true, code: "current_unusable", detail: `current model cannot be evaluated (${current.unusable}); candidate ${name} ${f(candidate[policy.metric])}` };
+  if (candidate.users === 0) return { promote: false, code: "empty_holdout", detail: "no user has enough events in the window to hold one out; keeping the current model" };
+  const c = candidate[policy.metric];
+  const cur = current[policy.metric];
+  if (c < cur - policy.margin) {
+    return { promote: false, code: "worse_than_current", detail: `candidate ${name} ${f(c)} < current ${f(cur)} − margin ${policy.margin} (PROMOTE_MARGIN) on ${candidate.users} held-out users` };
+  }
+  return { promote: true, code: "not_worse", detail: `candidate ${name} ${f(c)} ≥ current ${f(cur)} − margin ${policy.margin} on ${candidate.users} held-out users` };
+}

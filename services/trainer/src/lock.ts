@@ -1,0 +1,51 @@
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { Redis } from "ioredis";
+import { runScript, type LuaScript } from "@recfleet/store";
+import type { Logger } from "@recfleet/runtime";
+
+function load(name: string): LuaScript {
+  const source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
+  return { name, source, sha: createHash("sha1").update(source).digest("hex") };
+}
+const SCRIPTS = { renew: load("renew-lock"), release: load("release-lock") };
+
+export interface HeldLock {
+  readonly token: string;
+  /** True until a renewal finds the lock gone (expired or taken): the holder should stop. */
+  readonly held: boolean;
+  release(): Promise<void>;
+}
+
+/**
+ * A Redis lock with a TTL, renewed every third of it while held, so a crashed holder frees it
+ * within one TTL. BullMQ's global concurrency 1 on the train queue already serialises train jobs;
+ * this lock also covers runs started outside BullMQ (trainOnce from a demo or test).
+ */
+export async function tryAcquireLock(redis: Redis, key: string, ttlMs: number, logger: Logger): Promise<HeldLock | undefined> {
+  const token = `${process.pid}-${randomBytes(6).toString("hex")}`;
+  if ((await redis.set(key, token, "PX", ttlMs, "NX")) !== "OK") return undefined;
+  let held = true;
+  const timer = setInterval(() => {
+    runScript(redis, SCRIPTS.renew, [key], [token, ttlMs])
+      .then((r) => {
+        if (Number(r) !== 1 && held) {
+          held = false;
+          logger.error("training lock lost (expired or taken); raise TRAIN_LOCK_TTL if the event loop stalls this long", { key, ttlMs });
+        }
+      })
+      .catch((err: unknown) => logger.warn("training lock renewal failed; retrying", { error: String(err) }));
+  }, Math.max(100, Math.floor(ttlMs / 3)));
+  timer.unref();
+  return {
+    token,
+    get held() {
+      return held;
+    },
+    async release() {
+      clearInterval(timer);
+      held = false;
+      await runScript(redis, SCRIPTS.release, [key], [token]);
+    },
+  };
+}

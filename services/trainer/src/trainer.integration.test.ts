@@ -1,0 +1,123 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
+import { decodeMessage, modelVersionSpec, topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
+import { createKafka, createProducer, ensureTopics, readTopic } from "@recfleet/bus";
+import { modelKeys } from "@recfleet/store";
+import { deserializeModel, itemVectors } from "@recfleet/towers";
+import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
+import { evaluateModel, runModelCli, runTrainCli, startTrainer, type EvaluateFn, type TrainOutcome } from "./index";
+import { syntheticEvents, testConfig, testEnv } from "./test-helpers";
+
+const infra = testInfra();
+const logger = createLogger("trainer-test", { level: "warn" });
+
+function announcements(records: { value: Buffer | null }[]): ModelVersionAnnouncement[] {
+  return records.flatMap((r) => {
+    const d = decodeMessage<ModelVersionAnnouncement>(modelVersionSpec, r.value);
+    return d.ok ? [d.value] : [];
+  });
+}
+
+test("trainer: events → window → train job → promoted version with every item vector, announced; warm start grows the catalogue; a worse candidate is rejected; a corrupt current model falls back to a fresh train; rollback", async () => {
+  const ns = uniqueName("tr");
+  const env = testEnv(ns, infra, { EMBED_SHARD_SIZE: "7", MODEL_GC_GRACE: "0" });
+  const config = testConfig(env);
+  const topics = topicNames(ns);
+  const kafka = createKafka({ brokers: infra.brokers, clientId: "trainer-test", logger });
+  await ensureTopics(kafka, [{ topic: topics.events, partitions: 2 }]);
+  const producer = await createProducer(kafka);
+  const registry = createMetricsRegistry("trainer-test");
+  // Test-only hook: when sabotaged, the candidate's score is pushed below current − margin.
+  let sabotage = false;
+  const evaluate: EvaluateFn = (model, cases, k, role) => {
+    const m = evaluateModel(model, cases, k);
+    return sabotage && role === "candidate" ? { ...m, recall: -1, ndcg: -1 } : m;
+  };
+  const trainer = await startTrainer(config, { logger, registry, evaluate });
+  const { models, window } = trainer.ctx;
+  try {
+    const start = Date.now() - 3_600_000;
+    const first = syntheticEvents({ users: 40, eventsPerUser: 10, items: 40, groups: 4, startTs: start, tag: "a" });
+    await producer.send(topics.events, first.map((e) => ({ key: e.user, value: e })));
+    await waitFor("the window to hold every event", async () => (await window.size()) >= first.length, 30_000);
+
+    // 1. On demand through the CLI: enqueue a train job and wait for its outcome.
+    const lines: string[] = [];
+    assert.equal(await runTrainCli(["--wait", "--timeout", "120s"], env, (l) => void lines.push(l)), 0);
+    const r1 = JSON.parse(lines.at(-1)!) as TrainOutcome;
+    assert.equal(r1.status, "promoted", JSON.stringify(r1));
+    if (r1.status !== "promoted") return;
+    assert.equal(await models.currentVersion(), r1.version);
+    const meta1 = (await models.getMeta(r1.version))!;
+    assert.equal(meta1.itemCount, 40);
+    assert.equal(meta1.shards, 6);
+    assert.ok(r1.candidate.recall > 0, `the model learnt nothing: ${JSON.stringify(r1.candidate)}`);
+    // Every item has a row, computed by the item-tower ONNX session: equal to the TS forward pass.
+    const matrix = await models.readItemMatrix(r1.version);
+    const model1 = deserializeModel(await models.loadArtefact(r1.version, "model.bin"));
+    const expected = itemVectors(model1);
+    assert.equal(matrix.length, 40 * 16);
+    for (let i = 0; i < matrix.length; i++) assert.ok(Math.abs(matrix[i]! - expected[i]!) < 1e-4, `item matrix differs at ${i}`);
+    const announced1 = announcements(await readTopic(kafka, topics.modelVersions, { until: (r) => announcements(r).some((a) => a.version === r1.version), timeoutMs: 20_000 }));
+    const a1 = announced1.find((a) => a.version === r1.version);
+    assert.ok(a1, "no announcement on model.versions");
+    assert.equal(a1.itemCount, 40);
+    assert.equal(a1.dim, 16);
+    assert.equal(typeof a1.metrics?.["recall@20"], "number");
+
+    // 2. New items and behaviour: warm start from v1, new items get rows.
+    const more = syntheticEvents({ users: 20, eventsPerUser: 6, items: 10, groups: 2, itemOffset: 40, startTs: start + 60_000, tag: "b" });
+    await producer.send(topics.events, more.map((e) => ({ key: e.user, value: e })));
+    await waitFor("the window to hold the new events", async () => (await window.size()) >= first.length + more.length, 30_000);
+    const r2 = await trainer.trainOnce("test");
+    assert.equal(r2.status, "promoted", JSON.stringify(r2));
+    if (r2.status !== "promoted") return;
+    assert.deepEqual(r2.warmStart, { used: true, from: r1.version });
+    assert.equal(r2.itemCount, 50);
+    assert.equal(r2.newItems, 10);
+    assert.ok(r2.current, "the current model was not evaluated on the same slice");
+    assert.equal(r2.previous, r1.version);
+    assert.equal((await models.readItemMatrix(r2.version)).length, 50 * 16);
+
+    // 3. A candidate worse than current by more than PROMOTE_MARGIN is rejected, with the reason.
+    sabotage = true;
+    const r3 = await trainer.trainOnce("test");
+    sabotage = false;
+    assert.equal(r3.status, "rejected", JSON.stringify(r3));
+    assert.equal(r3.reason, "worse_than_current");
+    assert.match(r3.detail, /recall@20 -1\.0000 < current .* margin 0\.01/);
+    assert.equal(await models.currentVersion(), r2.version);
+    const text = await registry.metrics();
+    assert.match(text, /recfleet_trainer_rejections_total\{reason="worse_than_current"[^}]*\} 1/);
+    assert.match(text, /recfleet_trainer_promotions_total\{[^}]*\} 2/);
+    assert.match(text, /recfleet_trainer_model_age_seconds\{[^}]*\} \d/);
+    assert.match(text, /recfleet_trainer_candidate_metric\{metric="recall@20"/);
+
+    // 4. A corrupt current model.bin: the warm start is refused with a reason and a fresh model trained.
+    await trainer.ctx.redis.set(modelKeys(ns).artefact(r2.version, "model.bin"), Buffer.from("garbage"));
+    const r4 = await trainer.trainOnce("test");
+    assert.equal(r4.status, "promoted", JSON.stringify(r4));
+    if (r4.status !== "promoted") return;
+    assert.equal(r4.warmStart.used, false);
+    assert.match(r4.warmStart.reason ?? "", /warm start refused.*corrupt/);
+    assert.equal(r4.reason, "current_unusable");
+    // GC (grace 0 here): v1 is neither current nor the rollback target any more.
+    assert.deepEqual((await models.listVersions()).map((m) => m.version).sort(), [r2.version, r4.version].sort());
+
+    // 5. model list / rollback (announced) / gc.
+    const listed: string[] = [];
+    assert.equal(await runModelCli(["list"], env, (l) => void listed.push(l)), 0);
+    assert.ok(listed.some((l) => l.includes(`"version":"${r4.version}"`) && l.includes('"current":true')));
+    assert.ok(listed.some((l) => l.includes('"lastTraining"')));
+    const rb: string[] = [];
+    assert.equal(await runModelCli(["rollback"], env, (l) => void rb.push(l)), 0);
+    assert.equal(await models.currentVersion(), r2.version);
+    const announced = announcements(await readTopic(kafka, topics.modelVersions, { until: (r) => announcements(r).some((a) => a.metrics?.rollbackFrom === r4.version), timeoutMs: 20_000 }));
+    assert.ok(announced.some((a) => a.version === r2.version && a.metrics?.rollbackFrom === r4.version), "rollback not announced");
+    assert.equal(await runModelCli(["nonsense"], env, () => undefined), 2);
+  } finally {
+    await trainer.stop();
+    await producer.close();
+  }
+});
