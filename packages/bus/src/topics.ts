@@ -14,15 +14,21 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<vo
     const existing = new Set(await admin.listTopics());
     const missing = specs.filter((s) => !existing.has(s.topic));
     if (missing.length > 0) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((s) => ({
-          topic: s.topic,
-          numPartitions: s.partitions,
-          replicationFactor: 1,
-          configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
-        })),
-      });
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((s) => ({
+            topic: s.topic,
+            numPartitions: s.partitions,
+            replicationFactor: 1,
+            configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
+          })),
+        });
+      } catch (err) {
+        // Two workers starting together race to create the same topics; losing the race is fine.
+        const now = new Set(await admin.listTopics());
+        if (!missing.every((s) => now.has(s.topic))) throw err;
+      }
     }
     const present = specs.filter((s) => existing.has(s.topic));
     if (present.length > 0) {

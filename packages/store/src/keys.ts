@@ -12,11 +12,11 @@
  *   ns:u:<user>:cnt            hash    event type -> count
  *   ns:u:<user>:seen           set     item ids the user consumed (seen types)
  *   ns:u:<user>:rl             string  refresh-on-event rate limit; PX refresh interval
- *   ns:u:<user>:vec            string  user vector (written by the scorer)
+ *   ns:u:<user>:vec            hash    v = model version, x = float32 user vector (written by the scorer); PX USER_VECTOR_TTL
  *   ns:pop                     zset    item -> log of time-decayed popularity (see popularityLogWeight)
  *   ns:ic:h:<bucket>           zset    item -> events in the 5-minute bucket <bucket> (for "last hour"); PEXPIREAT bucket end + 1h + 5m
  *   ns:ic:d:<bucket>           zset    item -> events in the 1-hour bucket <bucket> (for "last day"); PEXPIREAT bucket end + 1d + 1h
- *   ns:is:<itemId>             hash    imp, clk, imp:<policy>, clk:<policy>
+ *   ns:is:<itemId>             hash    imp, clk, exp, imp:<policy>, clk:<policy>, exp:<policy> (exp = Σ model click probability over impressions)
  *   ns:rec:<recId>             hash    policy, servedAt, i:<itemId> -> rank, c:<itemId> -> "1" once a click on it was counted; PEXPIREAT servedAt + window + grace
  *   ns:recm:<recId>            string  recordRecommendation idempotency marker; PX replay horizon
  *   ns:erasures                stream  erasure receipts: receipt, at, keys (never a user id or pseudonym)
@@ -56,8 +56,10 @@ export function parseHistoryMember(member: string): { itemId: string; type: stri
 export const ITEM_STATS_FIELDS = {
   impressions: "imp",
   clicks: "clk",
+  expectedClicks: "exp",
   policyImpressions: (policy: string) => `imp:${policy}`,
   policyClicks: (policy: string) => `clk:${policy}`,
+  policyExpectedClicks: (policy: string) => `exp:${policy}`,
 } as const;
 
 export interface StoreKeys {

@@ -79,11 +79,16 @@ export class ReferenceStore {
     const record = this.hash(this.keys.rec(rec.recId));
     record.set("policy", rec.policy);
     record.set("servedAt", String(rec.servedAt));
-    const items = [...new Set(rec.items.map((i) => i.itemId))];
-    items.forEach((item, j) => {
+    const seen = new Set<string>();
+    const items = rec.items.filter((i) => !seen.has(i.itemId) && seen.add(i.itemId));
+    items.forEach(({ itemId: item, expected }, j) => {
       record.set(`i:${item}`, String(j + 1));
       this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.impressions);
       this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.policyImpressions(rec.policy));
+      if (expected !== undefined) {
+        this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.expectedClicks, expected);
+        this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.policyExpectedClicks(rec.policy), expected);
+      }
     });
     this.expireAt(this.keys.rec(rec.recId), rec.servedAt + this.options.attributionWindowMs + this.options.attributionGraceMs);
     return true;

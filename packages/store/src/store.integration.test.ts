@@ -59,7 +59,7 @@ test("attribution: a click inside the window counts once per (recId, item); outs
   const ns = uniqueName("attr");
   const store = createStore(redis, ns, { attributionWindowMs: 10 * MIN });
   const servedAt = Date.now() - 12 * MIN;
-  const rec = { recId: "rec-1", policy: "epsilon:0.1", servedAt, items: [{ itemId: "a" }, { itemId: "b" }, { itemId: "c" }] };
+  const rec = { recId: "rec-1", policy: "epsilon:0.1", servedAt, items: [{ itemId: "a", expected: 0.25 }, { itemId: "b", expected: 0.5 }, { itemId: "c" }] };
   assert.equal(await store.recordRecommendation(rec), true);
   assert.equal(await store.recordRecommendation(rec), false, "a second record of the same recId is a no-op");
   const u = user(1);
@@ -83,7 +83,8 @@ test("attribution: a click inside the window counts once per (recId, item); outs
     ["c", 1, 1, 1, 1],
     ["z", 0, 0, 0, 0],
   ]);
-  assert.deepEqual((await store.readItemStats(["a"], "greedy"))[0]!.policy, { id: "greedy", impressions: 0, clicks: 0 });
+  assert.deepEqual(stats.map((s) => [s.expectedClicks, s.policy?.expectedClicks]), [[0.25, 0.25], [0.5, 0.5], [0, 0], [0, 0]], "expected clicks are summed once per impression");
+  assert.deepEqual((await store.readItemStats(["a"], "greedy"))[0]!.policy, { id: "greedy", impressions: 0, clicks: 0, expectedClicks: 0 });
   const ttl = await redis.pttl(store.keys.rec("rec-1"));
   assert.ok(ttl > 0 && ttl <= 3 * MIN, `record TTL follows servedAt + window + grace (${ttl})`);
 });

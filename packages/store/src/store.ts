@@ -67,8 +67,10 @@ export interface ItemStats {
   itemId: string;
   impressions: number;
   clicks: number;
+  /** Σ of the model's predicted click probability over the impressions (0 when never recorded). */
+  expectedClicks: number;
   /** Present when a policy was asked for. */
-  policy?: { id: string; impressions: number; clicks: number };
+  policy?: { id: string; impressions: number; clicks: number; expectedClicks: number };
 }
 
 /** What recordRecommendation needs of a Recommendation (a whole Recommendation fits). */
@@ -76,8 +78,8 @@ export interface RecommendationRecord {
   recId: string;
   policy: string;
   servedAt: number;
-  /** The slate, top first. */
-  items: readonly { itemId: string }[];
+  /** The slate, top first; `expected` is the model's click probability for the slot, when known. */
+  items: readonly { itemId: string; expected?: number }[];
 }
 
 export interface ErasureReceipt {
@@ -106,6 +108,9 @@ export interface Store {
   readItemWindowCounts(itemIds: readonly string[], window: CountWindow, now?: number): Promise<number[]>;
   /** Deletes every key derived from the pseudonym and appends a receipt to the erasures stream. */
   eraseUser(pseudonym: string): Promise<ErasureReceipt>;
+  /** The scorer's user vectors with the model version that made them; expire after ttlMs. */
+  writeUserVectors(entries: readonly { user: string; version: string; vector: Float32Array }[], ttlMs: number): Promise<void>;
+  readUserVector(user: string): Promise<{ version: string; vector: Float32Array } | undefined>;
 }
 
 type PipelineResult = [Error | null, unknown][] | null;
@@ -172,12 +177,13 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
     },
 
     async recordRecommendation(rec) {
-      const items = [...new Set(rec.items.map((i) => i.itemId))];
+      const seen = new Set<string>();
+      const items = rec.items.filter((i) => !seen.has(i.itemId) && seen.add(i.itemId));
       const reply = await runScript(
         redis,
         SCRIPTS.recordRecommendation,
-        [keys.recMarker(rec.recId), keys.rec(rec.recId), ...items.map((i) => keys.itemStats(i))],
-        [opts.replayHorizonMs, rec.servedAt + opts.attributionWindowMs + opts.attributionGraceMs, rec.policy, rec.servedAt, ...items],
+        [keys.recMarker(rec.recId), keys.rec(rec.recId), ...items.map((i) => keys.itemStats(i.itemId))],
+        [opts.replayHorizonMs, rec.servedAt + opts.attributionWindowMs + opts.attributionGraceMs, rec.policy, rec.servedAt, ...items.flatMap((i) => [i.itemId, i.expected === undefined ? "" : String(i.expected)])],
       );
       return reply === 1;
     },
@@ -222,15 +228,34 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
     async readItemStats(itemIds, policy) {
       if (itemIds.length === 0) return [];
       const f = ITEM_STATS_FIELDS;
-      const fields = policy === undefined ? [f.impressions, f.clicks] : [f.impressions, f.clicks, f.policyImpressions(policy), f.policyClicks(policy)];
+      const fields = policy === undefined ? [f.impressions, f.clicks, f.expectedClicks] : [f.impressions, f.clicks, f.expectedClicks, f.policyImpressions(policy), f.policyClicks(policy), f.policyExpectedClicks(policy)];
       const p = redis.pipeline();
       for (const id of itemIds) p.hmget(keys.itemStats(id), ...fields);
       return results("readItemStats", await p.exec()).map((v, i) => {
         const r = v as (string | null)[];
-        const stats: ItemStats = { itemId: itemIds[i]!, impressions: toInt(r[0]), clicks: toInt(r[1]) };
-        if (policy !== undefined) stats.policy = { id: policy, impressions: toInt(r[2]), clicks: toInt(r[3]) };
+        const stats: ItemStats = { itemId: itemIds[i]!, impressions: toInt(r[0]), clicks: toInt(r[1]), expectedClicks: toInt(r[2]) };
+        if (policy !== undefined) stats.policy = { id: policy, impressions: toInt(r[3]), clicks: toInt(r[4]), expectedClicks: toInt(r[5]) };
         return stats;
       });
+    },
+
+    async writeUserVectors(entries, ttlMs) {
+      if (entries.length === 0) return;
+      const p = redis.pipeline();
+      for (const e of entries) {
+        const key = keys.userVector(e.user);
+        p.hset(key, "v", e.version, "x", Buffer.from(e.vector.buffer, e.vector.byteOffset, e.vector.byteLength));
+        p.pexpire(key, ttlMs);
+      }
+      results("writeUserVectors", await p.exec());
+    },
+
+    async readUserVector(user) {
+      const [version, bytes] = await redis.hmgetBuffer(keys.userVector(user), "v", "x");
+      if (!version || !bytes) return undefined;
+      const vector = new Float32Array(bytes.byteLength / 4);
+      new Uint8Array(vector.buffer).set(bytes);
+      return { version: version.toString("utf8"), vector };
     },
 
     async readItemWindowCounts(itemIds, window, now = Date.now()) {

@@ -28,7 +28,7 @@ function memoryStore(histories: Record<string, string[]>, seen: Record<string, s
     readUserHistories: async (users) => users.map((u) => (histories[u] ?? []).map(entry)),
     readSeenItems: async (users) => users.map((u) => seen[u] ?? []),
     readPopularItems: async (n) => Array.from({ length: Math.min(n, NUM_ITEMS) }, (_, i) => ({ itemId: `i${i}`, score: NUM_ITEMS - i })),
-    readItemStats: async (ids): Promise<ItemStats[]> => ids.map((itemId) => ({ itemId, impressions: 0, clicks: 0 })),
+    readItemStats: async (ids): Promise<ItemStats[]> => ids.map((itemId) => ({ itemId, impressions: 0, clicks: 0, expectedClicks: 0 })),
   };
 }
 

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import type { RecRequest, Recommendation, RecommendedItem } from "@recfleet/contracts";
 import type { Candidate, ItemStats as PolicyItemStats, LinearBanditState, Policy, PolicyDecision } from "@recfleet/policy";
-import type { HistoryEntry, ItemStats } from "@recfleet/store";
+import type { HistoryEntry, ItemStats, RecommendationRecord } from "@recfleet/store";
 import type { ServingModel } from "./serving-model";
 
 export interface ScoringStore {
@@ -38,6 +38,8 @@ export interface ScoringDeps {
 
 export interface ScoredBatch {
   recommendations: Recommendation[];
+  /** What to record per recommendation: the slate with the model's click probability per slot. */
+  records: RecommendationRecord[];
   /** Per request: the pseudonymous user and its vector (absent for cold start). */
   userVectors: { user: string; vector: Float32Array; version: string }[];
   coldStarts: number;
@@ -105,11 +107,12 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
   for (const policyId of new Set(policies.map((p) => p.id))) {
     const ids = [...new Set(requests.flatMap((_, i) => (policies[i]!.id === policyId ? (candidatesOf.get(i) ?? []).map((c) => c.itemId) : [])))];
     const stats = ids.length > 0 ? await store.readItemStats(ids) : [];
-    statsByPolicy.set(policyId, new Map(stats.map((s) => [s.itemId, { impressions: s.impressions, clicks: s.clicks }])));
+    statsByPolicy.set(policyId, new Map(stats.map((s) => [s.itemId, { impressions: s.impressions, clicks: s.clicks, expectedClicks: s.expectedClicks }])));
   }
 
   let popular: { itemId: string; score: number }[] | undefined;
   const recommendations: Recommendation[] = [];
+  const records: RecommendationRecord[] = [];
   const userVectors: ScoredBatch["userVectors"] = [];
   let coldStarts = 0;
   for (let i = 0; i < requests.length; i++) {
@@ -127,6 +130,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
         .slice(0, k)
         .map((p, r) => ({ itemId: p.itemId, score: p.score, rank: r + 1, propensity: 1, explored: false }));
       recommendations.push({ ...base, items, policy: "popular", propensityMethod: "exact", modelVersion: model?.version ?? "none", reason: model ? "cold_start_popular" : "no_model_popular" });
+      records.push({ recId: base.recId, policy: "popular", servedAt, items: items.map((it) => ({ itemId: it.itemId })) });
       continue;
     }
     const policy = policies[i]!;
@@ -144,7 +148,9 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
       return { itemId: s.itemId, score: s.score, rank: s.rank, propensity: s.propensity, explored: s.explored, because: because(model, row, historyRows[i]!, deps.explanations) };
     });
     recommendations.push({ ...base, items, policy: decision.policyId, propensityMethod: decision.propensityMethod, modelVersion: model.version });
+    const logitOf = new Map(candidates.map((c) => [c.itemId, c.score]));
+    records.push({ recId: base.recId, policy: decision.policyId, servedAt, items: items.map((it) => ({ itemId: it.itemId, expected: 1 / (1 + Math.exp(-(logitOf.get(it.itemId) ?? 0))) })) });
     userVectors.push({ user: users[i]!, vector: Float32Array.from(userVector), version: model.version });
   }
-  return { recommendations, userVectors, coldStarts };
+  return { recommendations, records, userVectors, coldStarts };
 }

@@ -126,14 +126,8 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
           },
         );
         // Record impressions before publishing: a click can only follow a published list.
-        for (const rec of batch.recommendations) await store.recordRecommendation(rec);
-        if (batch.userVectors.length > 0) {
-          const pipe = redis.pipeline();
-          for (const u of batch.userVectors) {
-            pipe.set(store.keys.userVector(u.user), Buffer.concat([Buffer.from(u.version.padEnd(64, " ")), Buffer.from(u.vector.buffer, u.vector.byteOffset, u.vector.byteLength)]), "PX", config.userVectorTtlMs);
-          }
-          await pipe.exec();
-        }
+        for (const record of batch.records) await store.recordRecommendation(record);
+        await store.writeUserVectors(batch.userVectors, config.userVectorTtlMs);
         const now = Date.now();
         for (const rec of batch.recommendations) rec.latencyMs = Math.max(0, now - messages.find((m) => m.value.requestId === rec.requestId)!.value.ts);
         await producer.send(

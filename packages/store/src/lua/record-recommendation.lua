@@ -3,15 +3,22 @@
 -- KEYS[2]    ns:rec:<recId>    the record
 -- KEYS[2+j]  ns:is:<itemId_j>  item stats of slot j (j = 1..m, distinct items in rank order)
 -- ARGV[1] marker TTL ms   ARGV[2] record expire-at ms (servedAt + window + grace)
--- ARGV[3] policy   ARGV[4] servedAt ms   ARGV[4+j] itemId_j
+-- ARGV[3] policy   ARGV[4] servedAt ms   ARGV[3+2j] itemId_j   ARGV[4+2j] expected clicks of slot j
+--   (the model's predicted click probability; summed per item as 'exp' so bandits can learn an
+--   item's lift over the model rather than its raw CTR; "" when unknown)
 -- Returns 1 when recorded, 0 when this recId was recorded before
 if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
 local policy = ARGV[3]
 redis.call('HSET', KEYS[2], 'policy', policy, 'servedAt', ARGV[4])
 for j = 1, #KEYS - 2 do
-  redis.call('HSET', KEYS[2], 'i:' .. ARGV[4 + j], j)
+  redis.call('HSET', KEYS[2], 'i:' .. ARGV[3 + 2 * j], j)
   redis.call('HINCRBY', KEYS[2 + j], 'imp', 1)
   redis.call('HINCRBY', KEYS[2 + j], 'imp:' .. policy, 1)
+  local expected = ARGV[4 + 2 * j]
+  if expected ~= '' then
+    redis.call('HINCRBYFLOAT', KEYS[2 + j], 'exp', expected)
+    redis.call('HINCRBYFLOAT', KEYS[2 + j], 'exp:' .. policy, expected)
+  end
 end
 redis.call('PEXPIREAT', KEYS[2], ARGV[2])
 return 1
