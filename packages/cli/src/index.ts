@@ -1,1 +1,2 @@
 export { main, registerCommand } from "./main";
+export { startWorker, waitReady, scrapeMetric, stopWorkers, type RunningWorker, type WorkerName } from "./fleet";
