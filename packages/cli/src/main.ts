@@ -4,6 +4,8 @@
  */
 import { stackUp, stackDown, readStackState, stackDir, ensureKafkaJars } from "@recfleet/testkit";
 import { runDemo } from "./demo";
+import { runOpeCli } from "./ope";
+import { runSimulateCli } from "./simulate";
 import { runEvalCli } from "@recfleet/evaluation";
 import { runTrainCli, runModelCli } from "@recfleet/trainer";
 import { runEraseUserCli } from "@recfleet/features";
@@ -38,6 +40,14 @@ const commands: Record<string, Command> = {
   "erase-user": {
     summary: "erase-user --user <raw id> — delete every key derived from a user (needs RECFLEET_PSEUDONYM_SECRET)",
     run: (args) => runEraseUserCli(args),
+  },
+  simulate: {
+    summary: "closed-loop simulator against a running fleet [--namespace NS --policy SPEC (repeat) --steps N --requests N --seed N --out DIR]",
+    run: (args) => runSimulateCli(args),
+  },
+  ope: {
+    summary: "off-policy evaluation: ope --logged <policy> --target <policy> [--namespace NS] [--from export.jsonl] — IPS, SNIPS, DR with CIs",
+    run: (args) => runOpeCli(args),
   },
   stack: {
     summary: "stack up|down|status — the local Kafka broker and redis-server",

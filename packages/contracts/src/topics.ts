@@ -1,5 +1,5 @@
-export const TOPIC_BASE_NAMES = ["clickstream", "clickstream.dlq", "events", "rec.requests", "rec.requests.dlq", "recommendations", "model.versions"] as const;
-export type TopicKey = "clickstream" | "clickstreamDlq" | "events" | "recRequests" | "recRequestsDlq" | "recommendations" | "modelVersions";
+export const TOPIC_BASE_NAMES = ["clickstream", "clickstream.dlq", "events", "rec.requests", "rec.requests.dlq", "recommendations", "rec.log", "model.versions"] as const;
+export type TopicKey = "clickstream" | "clickstreamDlq" | "events" | "recRequests" | "recRequestsDlq" | "recommendations" | "recLog" | "modelVersions";
 
 export type TopicNames = Record<TopicKey, string>;
 
@@ -13,6 +13,8 @@ export function topicNames(namespace = "recfleet"): TopicNames {
     recRequests: name("rec.requests"),
     recRequestsDlq: name("rec.requests.dlq"),
     recommendations: name("recommendations"),
+    /** The scorer's decision log (candidates, stats, propensities) for off-policy evaluation. */
+    recLog: name("rec.log"),
     modelVersions: name("model.versions"),
   };
 }

@@ -98,3 +98,4 @@ export {
   type PlotSeries,
 } from "./sim-metrics.js";
 export { modelScorer, simulateInProcess, type ModelScorerOptions, type PolicyRun, type Scorer, type ScorerView, type SimulationOptions } from "./sim-harness.js";
+export { toDecisionLog, fromDecisionLog, encodeVector, decodeVector, type DecisionLogRecord } from "./decision-log.js";

@@ -1,4 +1,4 @@
-import { duration, int, list, num, str } from "@recfleet/runtime";
+import { bool, duration, int, list, num, str } from "@recfleet/runtime";
 import { storeConfigSchema } from "@recfleet/store";
 
 export const scorerConfigSchema = {
@@ -13,6 +13,8 @@ export const scorerConfigSchema = {
   /** Policy when a request names none: "greedy", or a split such as "greedy:1,thompson:1". */
   policySplit: str("POLICY_SPLIT", "greedy:1"),
   policySeed: int("POLICY_SEED", 0, { min: 0 }),
+  /** Publish what each policy saw and chose to <namespace>.rec.log (off-policy evaluation reads it). */
+  decisionLog: bool("DECISION_LOG", true),
   userVectorTtlMs: duration("USER_VECTOR_TTL", 3_600_000),
   modelPollMs: duration("MODEL_POLL_INTERVAL", 5000),
   /** cosine → logit for the policies: (cos − offset) × scale. */

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { RecRequest, Recommendation, RecommendedItem } from "@recfleet/contracts";
-import type { Candidate, ItemStats as PolicyItemStats, LinearBanditState, Policy, PolicyDecision } from "@recfleet/policy";
+import { toDecisionLog, type Candidate, type DecisionLogRecord, type ItemStats as PolicyItemStats, type LinearBanditState, type Policy, type PolicyDecision } from "@recfleet/policy";
 import type { HistoryEntry, ItemStats, RecommendationRecord } from "@recfleet/store";
 import type { ServingModel } from "./serving-model";
 
@@ -40,6 +40,8 @@ export interface ScoredBatch {
   recommendations: Recommendation[];
   /** What to record per recommendation: the slate with the model's click probability per slot. */
   records: RecommendationRecord[];
+  /** Per policy-driven recommendation: what the policy saw and chose (for off-policy evaluation). */
+  decisions: DecisionLogRecord[];
   /** Per request: the pseudonymous user and its vector (absent for cold start). */
   userVectors: { user: string; vector: Float32Array; version: string }[];
   coldStarts: number;
@@ -113,6 +115,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
   let popular: { itemId: string; score: number }[] | undefined;
   const recommendations: Recommendation[] = [];
   const records: RecommendationRecord[] = [];
+  const decisions: DecisionLogRecord[] = [];
   const userVectors: ScoredBatch["userVectors"] = [];
   let coldStarts = 0;
   for (let i = 0; i < requests.length; i++) {
@@ -137,10 +140,11 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
     const stats = statsByPolicy.get(policy.id)!;
     const b = warm.indexOf(i);
     const userVector = retrieval!.userVectors.subarray(b * model.dim, (b + 1) * model.dim);
+    const itemStats = (itemId: string): PolicyItemStats => stats.get(itemId) ?? { impressions: 0, clicks: 0, expectedClicks: 0 };
     const decision: PolicyDecision = policy.select(candidates, Math.min(k, candidates.length), {
       rng: deps.rng,
       userVector,
-      itemStats: (itemId) => stats.get(itemId) ?? { impressions: 0, clicks: 0 },
+      itemStats,
       ...(deps.linearState ? { linear: deps.linearState } : {}),
     });
     const items: RecommendedItem[] = decision.items.map((s) => {
@@ -148,9 +152,10 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
       return { itemId: s.itemId, score: s.score, rank: s.rank, propensity: s.propensity, explored: s.explored, because: because(model, row, historyRows[i]!, deps.explanations) };
     });
     recommendations.push({ ...base, items, policy: decision.policyId, propensityMethod: decision.propensityMethod, modelVersion: model.version });
+    decisions.push(toDecisionLog({ recId: base.recId, requestId: request.requestId, ts: servedAt, policyId: decision.policyId, modelVersion: model.version, propensityMethod: decision.propensityMethod, candidates, userVector, itemStats, items: decision.items }));
     const logitOf = new Map(candidates.map((c) => [c.itemId, c.score]));
     records.push({ recId: base.recId, policy: decision.policyId, servedAt, items: items.map((it) => ({ itemId: it.itemId, expected: 1 / (1 + Math.exp(-(logitOf.get(it.itemId) ?? 0))) })) });
     userVectors.push({ user: users[i]!, vector: Float32Array.from(userVector), version: model.version });
   }
-  return { recommendations, records, userVectors, coldStarts };
+  return { recommendations, records, decisions, userVectors, coldStarts };
 }

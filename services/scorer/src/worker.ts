@@ -52,6 +52,7 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
     { topic: topics.recRequests, partitions: config.partitions },
     { topic: topics.recRequestsDlq, partitions: 1 },
     { topic: topics.recommendations, partitions: config.partitions },
+    { topic: topics.recLog, partitions: config.partitions },
     { topic: topics.modelVersions, partitions: 1 },
   ]);
   const producer = await createProducer(kafka);
@@ -130,10 +131,10 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
         await store.writeUserVectors(batch.userVectors, config.userVectorTtlMs);
         const now = Date.now();
         for (const rec of batch.recommendations) rec.latencyMs = Math.max(0, now - messages.find((m) => m.value.requestId === rec.requestId)!.value.ts);
-        await producer.send(
-          topics.recommendations,
-          batch.recommendations.map((rec) => ({ key: rec.user, value: rec })),
-        );
+        await producer.sendMany([
+          { topic: topics.recommendations, messages: batch.recommendations.map((rec) => ({ key: rec.user, value: rec })) },
+          { topic: topics.recLog, messages: config.decisionLog ? batch.decisions.map((d) => ({ key: d.recId, value: d })) : [] },
+        ]);
         for (const rec of batch.recommendations) {
           served.inc({ policy: rec.policy, kind: rec.reason ? "cold_start" : "model" });
           latency.observe(rec.latencyMs / 1000);

@@ -1,0 +1,143 @@
+/**
+ * `recfleet ope --logged <policy> --target <policy>`: off-policy evaluation from the fleet's own
+ * logs. Reads the scorer's decision log (<ns>.rec.log: candidates, item stats and propensities
+ * per recommendation) and the attributed clicks on <ns>.events, or an export of both
+ * (--from FILE, one JSON object per line: {"kind":"decision",…} or {"kind":"click",…}), and
+ * prints IPS, SNIPS and doubly-robust estimates of the target's CTR with confidence intervals.
+ * When the target also served traffic (a side-by-side run), its on-policy CTR is printed too.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { createKafka, readTopic } from "@recfleet/bus";
+import { canonicalEventSpec, decodeMessage, topicNames, type CanonicalEvent } from "@recfleet/contracts";
+import { createLogger, parseDuration } from "@recfleet/runtime";
+import { readStackState } from "@recfleet/testkit";
+import {
+  attributeRewards,
+  buildLoggedRecords,
+  createPolicy,
+  estimateOffPolicy,
+  fromDecisionLog,
+  type ClickEvent,
+  type DecisionLogRecord,
+  type LoggedRecord,
+  type OffPolicyEstimate,
+} from "@recfleet/policy";
+
+interface Logs {
+  decisions: DecisionLogRecord[];
+  clicks: ClickEvent[];
+}
+
+async function readFleetLogs(brokers: string[], namespace: string, rewardTypes: string[]): Promise<Logs> {
+  const logger = createLogger("ope", { level: "error" });
+  const kafka = createKafka({ brokers, clientId: "recfleet-ope", logger });
+  const topics = topicNames(namespace);
+  const [decisionRecords, eventRecords] = await Promise.all([readTopic(kafka, topics.recLog, { idleMs: 3000 }), readTopic(kafka, topics.events, { idleMs: 3000 })]);
+  const decisions = decisionRecords.flatMap((r) => {
+    try {
+      return [JSON.parse(r.value?.toString("utf8") ?? "") as DecisionLogRecord];
+    } catch {
+      return [];
+    }
+  });
+  const clicks: ClickEvent[] = [];
+  for (const r of eventRecords) {
+    const decoded = decodeMessage<CanonicalEvent>(canonicalEventSpec, r.value, undefined, Number.MAX_SAFE_INTEGER / 2);
+    if (decoded.ok && decoded.value.recId && rewardTypes.includes(decoded.value.type)) {
+      clicks.push({ eventId: decoded.value.eventId, recId: decoded.value.recId, itemId: decoded.value.itemId, ts: decoded.value.ts });
+    }
+  }
+  return { decisions, clicks };
+}
+
+function readExport(path: string): Logs {
+  const logs: Logs = { decisions: [], clicks: [] };
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    if (!line.trim()) continue;
+    const row = JSON.parse(line) as { kind: string } & Record<string, unknown>;
+    if (row.kind === "decision") logs.decisions.push(row as unknown as DecisionLogRecord);
+    else if (row.kind === "click") logs.clicks.push(row as unknown as ClickEvent);
+  }
+  return logs;
+}
+
+/** Mean per-slot CTR of records and its standard error (records are the independent units). */
+export function onPolicyCtr(records: readonly LoggedRecord[]): { ctr: number; stdError: number; n: number } {
+  const rates = records.filter((r) => r.slate.length > 0).map((r) => r.slate.filter((s) => s.clicked).length / r.slate.length);
+  const n = rates.length;
+  const mean = rates.reduce((a, b) => a + b, 0) / Math.max(1, n);
+  const variance = n > 1 ? rates.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1) : 0;
+  return { ctr: mean, stdError: Math.sqrt(variance / Math.max(1, n)), n };
+}
+
+export async function runOpeCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      logged: { type: "string" },
+      target: { type: "string" },
+      namespace: { type: "string", default: env.RECFLEET_NAMESPACE ?? "recfleet" },
+      window: { type: "string", default: env.RECFLEET_ATTRIBUTION_WINDOW ?? "30m" },
+      from: { type: "string" },
+      export: { type: "string" },
+      interval: { type: "string", default: "normal" },
+      "reward-types": { type: "string", default: "click" },
+      "max-weight": { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  if (!values.logged || !values.target) {
+    console.error("usage: recfleet ope --logged <policy> --target <policy> [--namespace NS] [--window 30m] [--from export.jsonl | --export export.jsonl] [--interval normal|bootstrap] [--max-weight W] [--json]");
+    return 2;
+  }
+  const windowMs = parseDuration(values.window!);
+  if (windowMs === undefined) {
+    console.error(`--window: expected a duration such as 30m, got ${values.window}`);
+    return 2;
+  }
+  const target = createPolicy(values.target);
+  let logs: Logs;
+  if (values.from) logs = readExport(values.from);
+  else {
+    const brokers = (env.KAFKA_BROKERS ?? readStackState()?.brokers)?.split(",");
+    if (!brokers) {
+      console.error("no Kafka to read from: set KAFKA_BROKERS, start `recfleet stack up`, or pass --from <export.jsonl>");
+      return 2;
+    }
+    logs = await readFleetLogs(brokers, values.namespace!, values["reward-types"]!.split(","));
+  }
+  if (values.export) {
+    writeFileSync(values.export, [...logs.decisions.map((d) => JSON.stringify({ kind: "decision", ...d })), ...logs.clicks.map((c) => JSON.stringify({ kind: "click", ...c }))].join("\n") + "\n");
+    console.log(`exported ${logs.decisions.length} decisions and ${logs.clicks.length} clicks to ${values.export}`);
+  }
+  const recs = logs.decisions.map(fromDecisionLog);
+  const attribution = attributeRewards(recs.map((r) => ({ recId: r.recId, ts: r.ts, items: r.items })), logs.clicks, { windowMs });
+  const records = buildLoggedRecords(recs, attribution);
+  const byPolicy = (id: string) => records.filter((r) => r.policyId === id);
+  const logged = byPolicy(values.logged);
+  if (logged.length === 0) {
+    const seen = [...new Set(records.map((r) => r.policyId))];
+    console.error(`no decisions logged by policy ${JSON.stringify(values.logged)}; the log holds: ${seen.join(", ") || "nothing"}`);
+    return 1;
+  }
+  const result = estimateOffPolicy(logged, target, {
+    interval: values.interval === "bootstrap" ? "bootstrap" : "normal",
+    ...(values["max-weight"] ? { maxWeight: Number(values["max-weight"]) } : {}),
+  });
+  const onLogged = onPolicyCtr(logged);
+  const targetRecords = byPolicy(target.id);
+  const onTarget = targetRecords.length > 0 ? onPolicyCtr(targetRecords) : undefined;
+  const fmt = (e: OffPolicyEstimate) => `${e.estimate.toFixed(4)}  [${e.ciLow.toFixed(4)}, ${e.ciHigh.toFixed(4)}]`;
+  if (!values.json) {
+    console.log(`off-policy evaluation: target ${target.id} from ${logged.length} recommendations logged by ${values.logged} (${logs.clicks.length} reward events, window ${values.window})`);
+    console.log(`  logged policy's own CTR   ${onLogged.ctr.toFixed(4)}  (±${(1.96 * onLogged.stdError).toFixed(4)})`);
+    console.log(`  IPS                       ${fmt(result.ips)}`);
+    console.log(`  SNIPS                     ${fmt(result.snips)}`);
+    console.log(`  doubly robust             ${fmt(result.dr)}`);
+    console.log(`  effective sample size     ${result.effectiveSampleSize.toFixed(1)} of ${result.n}`);
+    if (onTarget) console.log(`  target's on-policy CTR    ${onTarget.ctr.toFixed(4)}  (±${(1.96 * onTarget.stdError).toFixed(4)}, ${onTarget.n} recommendations)`);
+  }
+  console.log(JSON.stringify({ bench: "OPE", logged: values.logged, target: target.id, n: result.n, ips: result.ips, snips: result.snips, dr: result.dr, ess: result.effectiveSampleSize, logged_ctr: onLogged.ctr, ...(onTarget ? { target_on_policy_ctr: onTarget.ctr, target_on_policy_se: onTarget.stdError } : {}) }));
+  return 0;
+}
