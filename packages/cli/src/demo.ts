@@ -4,16 +4,15 @@
  * with two policies side by side (greedy vs an exploring one), shows progress, and ends with a
  * summary table and the path of the plot.
  */
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { createLogger } from "@recfleet/runtime";
 import { createModelRegistry } from "@recfleet/store";
-import { stackUp, stackDown, readStackState, REPO_ROOT, waitFor } from "@recfleet/testkit";
+import { REPO_ROOT, waitFor } from "@recfleet/testkit";
 import { runFleetSimulation, type FleetSimulationReport } from "@recfleet/simulator";
 import { topicNames } from "@recfleet/contracts";
-import { startWorker, waitReady, scrapeMetric, stopWorkers, type RunningWorker } from "./fleet";
+import { scrapeMetric, startLocalFleet } from "./fleet";
 
 export const DEMO_EXPLORING_POLICY = "thompson:16,lift=1";
 
@@ -21,7 +20,8 @@ export async function runDemo(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      steps: { type: "string", default: "200" },
+      steps: { type: "string", default: "300" },
+      "step-ms": { type: "string", default: "300" },
       requests: { type: "string", default: "24" },
       seed: { type: "string", default: "1" },
       policy: { type: "string", default: DEMO_EXPLORING_POLICY },
@@ -33,37 +33,18 @@ export async function runDemo(argv: string[]): Promise<number> {
   const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}`);
   const logger = createLogger("demo", { level: "warn" });
 
-  const hadStack = readStackState() !== undefined;
-  say(hadStack ? "using the running local stack" : "starting the local stack (Kafka broker + redis-server) …");
-  const stack = await stackUp(undefined, say);
   const namespace = `demo-${new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14)}`;
-  const logDir = join(values.out!, "logs");
-  const env: Record<string, string> = {
-    KAFKA_BROKERS: stack.brokers,
-    REDIS_URL: stack.redisUrl,
-    RECFLEET_NAMESPACE: namespace,
-    // A fresh secret per demo run: pseudonyms of this run cannot be linked to any other.
-    RECFLEET_PSEUDONYM_SECRET: randomBytes(24).toString("hex"),
-    TRAIN_INTERVAL: "25s",
-    TRAIN_MIN_EVENTS: "500",
-    TRAIN_EPOCHS: "3",
-    EMBED_SHARD_SIZE: "200",
-    PROMOTE_MARGIN: "0.05",
-    MODEL_GC_GRACE: "2m",
-    EXECUTION_PROVIDERS: "cuda,cpu",
-    LOG_LEVEL: "info",
-  };
+  const logDir = join(values.out!, "logs", namespace);
   say(`starting the fleet in namespace ${namespace} (worker logs in ${logDir}) …`);
-  const workers: RunningWorker[] = [];
-  const redis = new Redis(stack.redisUrl);
+  const fleet = await startLocalFleet({ namespace, logDir, keepStack: values["keep-stack"]!, log: say });
+  say("fleet ready: ingest, features, trainer, scorer");
+  const { workers } = fleet;
+  const redis = new Redis(fleet.redisUrl);
   let report: FleetSimulationReport | undefined;
   try {
-    for (const name of ["ingest", "features", "trainer", "scorer"] as const) workers.push(await startWorker(name, env, logDir));
-    await Promise.all(workers.map((w) => waitReady(w)));
-    say("fleet ready: ingest, features, trainer, scorer");
     const registry = createModelRegistry(redis, namespace);
     report = await runFleetSimulation({
-      brokers: [stack.brokers],
+      brokers: [fleet.brokers],
       namespace,
       logger,
       seed: Number(values.seed),
@@ -77,6 +58,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       warmupEventsPerUser: 12,
       organicEventsPerNewItem: 3,
       answerTimeoutMs: 15_000,
+      minStepMs: Number(values["step-ms"]),
       waitForModel: () => waitFor("the trainer to promote a first model", async () => (await registry.currentVersion()) ?? false, 300_000, 500),
       outDir: values.out!,
       onProgress: say,
@@ -92,9 +74,8 @@ export async function runDemo(argv: string[]): Promise<number> {
     printSummary(report, { ingested, deadLettered, served, promoted, registered: versions.length, seconds: (Date.now() - started) / 1000 });
   } finally {
     say("stopping the fleet …");
-    await stopWorkers(workers);
     redis.disconnect();
-    if (!hadStack && !values["keep-stack"]) await stackDown(undefined, say);
+    await fleet.stop();
   }
   return report && report.unanswered === 0 ? 0 : 1;
 }

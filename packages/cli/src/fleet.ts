@@ -5,7 +5,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT, freePort, stopProcess, waitFor } from "@recfleet/testkit";
+import { randomBytes } from "node:crypto";
+import { REPO_ROOT, freePort, stopProcess, waitFor, stackUp, stackDown, readStackState } from "@recfleet/testkit";
 
 export type WorkerName = "ingest" | "features" | "trainer" | "scorer";
 
@@ -59,4 +60,60 @@ export async function scrapeMetric(worker: RunningWorker, name: string, labels: 
 
 export async function stopWorkers(workers: RunningWorker[]): Promise<void> {
   await Promise.all(workers.map((w) => stopProcess(w.process, 25_000)));
+}
+
+export interface LocalFleet {
+  brokers: string;
+  redisUrl: string;
+  namespace: string;
+  env: Record<string, string>;
+  workers: RunningWorker[];
+  /** Stops the workers; stops the stack too when this fleet started it (unless keepStack). */
+  stop(): Promise<void>;
+}
+
+/** Settings of the demo fleet: retrains often so new items and clicks enter the model quickly. */
+export const DEMO_FLEET_ENV: Readonly<Record<string, string>> = {
+  TRAIN_INTERVAL: "20s",
+  TRAIN_MIN_EVENTS: "500",
+  TRAIN_EPOCHS: "3",
+  EMBED_SHARD_SIZE: "200",
+  PROMOTE_MARGIN: "0.05",
+  MODEL_GC_GRACE: "2m",
+  SCORER_CANDIDATES: "50",
+  EXECUTION_PROVIDERS: "cuda,cpu",
+  LOG_LEVEL: "info",
+};
+
+/**
+ * The local stack (reused when `recfleet stack up` already runs one) and ingest, features,
+ * trainer and scorer as child processes in a fresh namespace.
+ */
+export async function startLocalFleet(options: { namespace: string; logDir: string; env?: Record<string, string>; keepStack?: boolean; log?: (line: string) => void }): Promise<LocalFleet> {
+  const say = options.log ?? (() => {});
+  const hadStack = readStackState() !== undefined;
+  say(hadStack ? "using the running local stack" : "starting the local stack (Kafka broker + redis-server) …");
+  const stack = await stackUp(undefined, say);
+  const env: Record<string, string> = {
+    KAFKA_BROKERS: stack.brokers,
+    REDIS_URL: stack.redisUrl,
+    RECFLEET_NAMESPACE: options.namespace,
+    // A fresh secret per fleet: its pseudonyms cannot be linked to any other run's.
+    RECFLEET_PSEUDONYM_SECRET: randomBytes(24).toString("hex"),
+    ...DEMO_FLEET_ENV,
+    ...options.env,
+  };
+  const workers: RunningWorker[] = [];
+  const stop = async () => {
+    await stopWorkers(workers);
+    if (!hadStack && !options.keepStack) await stackDown(undefined, say);
+  };
+  try {
+    for (const name of ["ingest", "features", "trainer", "scorer"] as const) workers.push(await startWorker(name, env, options.logDir));
+    await Promise.all(workers.map((w) => waitReady(w)));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { brokers: stack.brokers, redisUrl: stack.redisUrl, namespace: options.namespace, env, workers, stop };
 }

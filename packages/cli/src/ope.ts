@@ -21,15 +21,16 @@ import {
   type ClickEvent,
   type DecisionLogRecord,
   type LoggedRecord,
+  type OffPolicyResult,
   type OffPolicyEstimate,
 } from "@recfleet/policy";
 
-interface Logs {
+export interface Logs {
   decisions: DecisionLogRecord[];
   clicks: ClickEvent[];
 }
 
-async function readFleetLogs(brokers: string[], namespace: string, rewardTypes: string[]): Promise<Logs> {
+export async function readFleetLogs(brokers: string[], namespace: string, rewardTypes: string[]): Promise<Logs> {
   const logger = createLogger("ope", { level: "error" });
   const kafka = createKafka({ brokers, clientId: "recfleet-ope", logger });
   const topics = topicNames(namespace);
@@ -71,6 +72,27 @@ export function onPolicyCtr(records: readonly LoggedRecord[]): { ctr: number; st
   return { ctr: mean, stdError: Math.sqrt(variance / Math.max(1, n)), n };
 }
 
+export interface OffPolicyReport {
+  logged: string;
+  target: string;
+  result: OffPolicyResult;
+  loggedCtr: { ctr: number; stdError: number; n: number };
+  targetOnPolicy?: { ctr: number; stdError: number; n: number };
+}
+
+/** Estimates the target's CTR from the logged policy's records; undefined when it logged nothing. */
+export function offPolicyReport(logs: Logs, loggedId: string, targetSpec: string, windowMs: number, options: { interval?: "normal" | "bootstrap"; maxWeight?: number } = {}): OffPolicyReport | undefined {
+  const target = createPolicy(targetSpec);
+  const recs = logs.decisions.map(fromDecisionLog);
+  const attribution = attributeRewards(recs.map((r) => ({ recId: r.recId, ts: r.ts, items: r.items })), logs.clicks, { windowMs });
+  const records = buildLoggedRecords(recs, attribution);
+  const logged = records.filter((r) => r.policyId === loggedId);
+  if (logged.length === 0) return undefined;
+  const result = estimateOffPolicy(logged, target, { interval: options.interval ?? "normal", ...(options.maxWeight ? { maxWeight: options.maxWeight } : {}) });
+  const targetRecords = records.filter((r) => r.policyId === target.id);
+  return { logged: loggedId, target: target.id, result, loggedCtr: onPolicyCtr(logged), ...(targetRecords.length > 0 ? { targetOnPolicy: onPolicyCtr(targetRecords) } : {}) };
+}
+
 export async function runOpeCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -96,7 +118,6 @@ export async function runOpeCli(argv: string[], env: NodeJS.ProcessEnv = process
     console.error(`--window: expected a duration such as 30m, got ${values.window}`);
     return 2;
   }
-  const target = createPolicy(values.target);
   let logs: Logs;
   if (values.from) logs = readExport(values.from);
   else {
@@ -111,33 +132,26 @@ export async function runOpeCli(argv: string[], env: NodeJS.ProcessEnv = process
     writeFileSync(values.export, [...logs.decisions.map((d) => JSON.stringify({ kind: "decision", ...d })), ...logs.clicks.map((c) => JSON.stringify({ kind: "click", ...c }))].join("\n") + "\n");
     console.log(`exported ${logs.decisions.length} decisions and ${logs.clicks.length} clicks to ${values.export}`);
   }
-  const recs = logs.decisions.map(fromDecisionLog);
-  const attribution = attributeRewards(recs.map((r) => ({ recId: r.recId, ts: r.ts, items: r.items })), logs.clicks, { windowMs });
-  const records = buildLoggedRecords(recs, attribution);
-  const byPolicy = (id: string) => records.filter((r) => r.policyId === id);
-  const logged = byPolicy(values.logged);
-  if (logged.length === 0) {
-    const seen = [...new Set(records.map((r) => r.policyId))];
-    console.error(`no decisions logged by policy ${JSON.stringify(values.logged)}; the log holds: ${seen.join(", ") || "nothing"}`);
-    return 1;
-  }
-  const result = estimateOffPolicy(logged, target, {
+  const report = offPolicyReport(logs, values.logged, values.target, windowMs, {
     interval: values.interval === "bootstrap" ? "bootstrap" : "normal",
     ...(values["max-weight"] ? { maxWeight: Number(values["max-weight"]) } : {}),
   });
-  const onLogged = onPolicyCtr(logged);
-  const targetRecords = byPolicy(target.id);
-  const onTarget = targetRecords.length > 0 ? onPolicyCtr(targetRecords) : undefined;
+  if (!report) {
+    const seen = [...new Set(logs.decisions.map((d) => d.policyId))];
+    console.error(`no decisions logged by policy ${JSON.stringify(values.logged)}; the log holds: ${seen.join(", ") || "nothing"}`);
+    return 1;
+  }
+  const { result, loggedCtr, targetOnPolicy } = report;
   const fmt = (e: OffPolicyEstimate) => `${e.estimate.toFixed(4)}  [${e.ciLow.toFixed(4)}, ${e.ciHigh.toFixed(4)}]`;
   if (!values.json) {
-    console.log(`off-policy evaluation: target ${target.id} from ${logged.length} recommendations logged by ${values.logged} (${logs.clicks.length} reward events, window ${values.window})`);
-    console.log(`  logged policy's own CTR   ${onLogged.ctr.toFixed(4)}  (±${(1.96 * onLogged.stdError).toFixed(4)})`);
+    console.log(`off-policy evaluation: target ${report.target} from ${result.n} recommendations logged by ${report.logged} (${logs.clicks.length} reward events, window ${values.window})`);
+    console.log(`  logged policy's own CTR   ${loggedCtr.ctr.toFixed(4)}  (±${(1.96 * loggedCtr.stdError).toFixed(4)})`);
     console.log(`  IPS                       ${fmt(result.ips)}`);
     console.log(`  SNIPS                     ${fmt(result.snips)}`);
     console.log(`  doubly robust             ${fmt(result.dr)}`);
     console.log(`  effective sample size     ${result.effectiveSampleSize.toFixed(1)} of ${result.n}`);
-    if (onTarget) console.log(`  target's on-policy CTR    ${onTarget.ctr.toFixed(4)}  (±${(1.96 * onTarget.stdError).toFixed(4)}, ${onTarget.n} recommendations)`);
+    if (targetOnPolicy) console.log(`  target's on-policy CTR    ${targetOnPolicy.ctr.toFixed(4)}  (±${(1.96 * targetOnPolicy.stdError).toFixed(4)}, ${targetOnPolicy.n} recommendations)`);
   }
-  console.log(JSON.stringify({ bench: "OPE", logged: values.logged, target: target.id, n: result.n, ips: result.ips, snips: result.snips, dr: result.dr, ess: result.effectiveSampleSize, logged_ctr: onLogged.ctr, ...(onTarget ? { target_on_policy_ctr: onTarget.ctr, target_on_policy_se: onTarget.stdError } : {}) }));
+  console.log(JSON.stringify({ bench: "OPE", logged: report.logged, target: report.target, n: result.n, ips: result.ips, snips: result.snips, dr: result.dr, ess: result.effectiveSampleSize, logged_ctr: loggedCtr.ctr, ...(targetOnPolicy ? { target_on_policy_ctr: targetOnPolicy.ctr, target_on_policy_se: targetOnPolicy.stdError } : {}) }));
   return 0;
 }

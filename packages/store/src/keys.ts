@@ -20,6 +20,9 @@
  *   ns:rec:<recId>             hash    policy, servedAt, i:<itemId> -> rank, c:<itemId> -> "1" once a click on it was counted; PEXPIREAT servedAt + window + grace
  *   ns:recm:<recId>            string  recordRecommendation idempotency marker; PX replay horizon
  *   ns:erasures                stream  erasure receipts: receipt, at, keys (never a user id or pseudonym)
+ *   ns:lb:<version>:A          hash    neural-linear bandit: Σ x·xᵀ over impressions, field "i" = entry i of the d×d matrix (row-major)
+ *   ns:lb:<version>:b          hash    Σ (click − model click probability)·x, field "j"; plus "n" = impressions folded in
+ *                                      (x = user vector ⊙ item vector of that model version; state starts afresh per version)
  */
 
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -81,6 +84,8 @@ export interface StoreKeys {
   rec(recId: string): string;
   recMarker(recId: string): string;
   readonly erasures: string;
+  linearA(version: string): string;
+  linearB(version: string): string;
 }
 
 export function storeKeys(namespace: string): StoreKeys {
@@ -104,6 +109,8 @@ export function storeKeys(namespace: string): StoreKeys {
     rec: (recId) => `${p}rec:${recId}`,
     recMarker: (recId) => `${p}recm:${recId}`,
     erasures: `${p}erasures`,
+    linearA: (version) => `${p}lb:${version}:A`,
+    linearB: (version) => `${p}lb:${version}:b`,
   };
   return keys;
 }

@@ -79,10 +79,12 @@ export class ReferenceStore {
     const record = this.hash(this.keys.rec(rec.recId));
     record.set("policy", rec.policy);
     record.set("servedAt", String(rec.servedAt));
+    record.set("mv", rec.modelVersion ?? "");
     const seen = new Set<string>();
     const items = rec.items.filter((i) => !seen.has(i.itemId) && seen.add(i.itemId));
-    items.forEach(({ itemId: item, expected }, j) => {
+    items.forEach(({ itemId: item, expected, banditContext }, j) => {
       record.set(`i:${item}`, String(j + 1));
+      if (banditContext) record.set(`x:${item}`, Array.from(banditContext, (v) => v.toPrecision(6)).join(","));
       this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.impressions);
       this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.policyImpressions(rec.policy));
       if (expected !== undefined) {

@@ -19,6 +19,7 @@ export const SCRIPTS = {
   applyEvents: load("apply-events"),
   recordRecommendation: load("record-recommendation"),
   eraseUser: load("erase-user"),
+  linearRewards: load("linear-rewards"),
 } as const;
 
 /** Redis answers NOSCRIPT (its protocol error code, the first word of the reply) when the SHA is not cached. */

@@ -79,7 +79,9 @@ export interface RecommendationRecord {
   policy: string;
   servedAt: number;
   /** The slate, top first; `expected` is the model's click probability for the slot, when known. */
-  items: readonly { itemId: string; expected?: number }[];
+  items: readonly { itemId: string; expected?: number; banditContext?: ArrayLike<number> }[];
+  /** Model version whose vectors made the bandit contexts. */
+  modelVersion?: string;
 }
 
 export interface ErasureReceipt {
@@ -108,6 +110,11 @@ export interface Store {
   readItemWindowCounts(itemIds: readonly string[], window: CountWindow, now?: number): Promise<number[]>;
   /** Deletes every key derived from the pseudonym and appends a receipt to the erasures stream. */
   eraseUser(pseudonym: string): Promise<ErasureReceipt>;
+  /** Neural-linear bandit, impressions side: adds Σxxᵀ, Σ(−p·x) and a count under a model version. */
+  addLinearImpressions(version: string, d: number, a: Float64Array, b: Float64Array, count: number): Promise<void>;
+  /** Neural-linear bandit, rewards side: folds attributed clicks in (once per recId and item, within the window). */
+  addLinearRewards(version: string, clicks: readonly { recId: string; itemId: string; ts: number }[]): Promise<number>;
+  readLinearSums(version: string, d: number): Promise<{ a: Float64Array; b: Float64Array; count: number }>;
   /** The scorer's user vectors with the model version that made them; expire after ttlMs. */
   writeUserVectors(entries: readonly { user: string; version: string; vector: Float32Array }[], ttlMs: number): Promise<void>;
   readUserVector(user: string): Promise<{ version: string; vector: Float32Array } | undefined>;
@@ -142,34 +149,53 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
 
     async applyEvents(events) {
       if (events.length === 0) return { applied: 0, replayed: 0, attributed: 0, refresh: [] };
+      // KEYS: pop, one applied-marker per event, then every other key once (events name them by index).
       const k: string[] = [keys.popularity];
-      const a: (string | number)[] = [opts.historyCap, opts.replayHorizonMs, opts.attributionWindowMs, opts.refreshIntervalMs];
+      for (const e of events) k.push(keys.applied(e.eventId));
+      const index = new Map<string, number>();
+      const keyIndex = (key: string): number => {
+        let i = index.get(key);
+        if (i === undefined) {
+          k.push(key);
+          i = k.length; // 1-based, as KEYS[i] in Lua
+          index.set(key, i);
+        }
+        return i;
+      };
+      const userIndex = new Map<string, number>();
+      const bucketArgs: (string | number)[] = [];
+      const bucketIndex = (window: "hour" | "day", bucket: number): number => {
+        const key = keys.countBucket(window, bucket);
+        const known = index.get(key);
+        if (known !== undefined) return known;
+        const i = keyIndex(key);
+        bucketArgs.push(i, bucketExpireAt(window, bucket));
+        return i;
+      };
+      const perEvent: (string | number)[] = [];
       for (const e of events) {
-        const hour = bucketOf("hour", e.ts);
-        const day = bucketOf("day", e.ts);
+        let u = userIndex.get(e.user);
+        if (u === undefined) {
+          k.push(keys.userHistory(e.user), keys.userCounts(e.user), keys.userSeen(e.user), keys.userRefresh(e.user));
+          u = k.length - 3; // KEYS index of the hist key; cnt, seen, rl follow
+          userIndex.set(e.user, u);
+        }
         const hasReward = e.reward && e.recId !== undefined;
-        k.push(
-          keys.applied(e.eventId),
-          keys.userHistory(e.user),
-          keys.userCounts(e.user),
-          keys.userSeen(e.user),
-          keys.countBucket("hour", hour),
-          keys.countBucket("day", day),
-          keys.itemStats(e.itemId),
-          hasReward ? keys.rec(e.recId!) : keys.popularity,
-          keys.userRefresh(e.user),
-        );
-        a.push(
+        perEvent.push(
+          u,
+          bucketIndex("hour", bucketOf("hour", e.ts)),
+          bucketIndex("day", bucketOf("day", e.ts)),
+          hasReward ? keyIndex(keys.itemStats(e.itemId)) : 0,
+          hasReward ? keyIndex(keys.rec(e.recId!)) : 0,
           historyMember(e.itemId, e.type, e.eventId),
           e.itemId,
           e.type,
           e.ts,
           popularityLogWeight(e.weight, e.ts, opts.popularityHalfLifeMs),
-          bucketExpireAt("hour", hour),
-          bucketExpireAt("day", day),
           (e.markSeen ? 1 : 0) + (hasReward ? 2 : 0) + (e.refresh ? 4 : 0),
         );
       }
+      const a: (string | number)[] = [opts.historyCap, opts.replayHorizonMs, opts.attributionWindowMs, opts.refreshIntervalMs, events.length, bucketArgs.length / 2, ...bucketArgs, JSON.stringify(perEvent)];
       const reply = await runScript(redis, SCRIPTS.applyEvents, k, a);
       if (!Array.isArray(reply) || reply.length !== 4 || !Array.isArray(reply[3])) throw new StoreProtocolError("apply-events", reply);
       const [applied, replayed, attributed, refresh] = reply as [number, number, number, number[]];
@@ -183,7 +209,14 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
         redis,
         SCRIPTS.recordRecommendation,
         [keys.recMarker(rec.recId), keys.rec(rec.recId), ...items.map((i) => keys.itemStats(i.itemId))],
-        [opts.replayHorizonMs, rec.servedAt + opts.attributionWindowMs + opts.attributionGraceMs, rec.policy, rec.servedAt, ...items.flatMap((i) => [i.itemId, i.expected === undefined ? "" : String(i.expected)])],
+        [
+          opts.replayHorizonMs,
+          rec.servedAt + opts.attributionWindowMs + opts.attributionGraceMs,
+          rec.policy,
+          rec.servedAt,
+          rec.modelVersion ?? "",
+          ...items.flatMap((i) => [i.itemId, i.expected === undefined ? "" : String(i.expected), i.banditContext ? Array.from(i.banditContext, (v) => v.toPrecision(6)).join(",") : ""]),
+        ],
       );
       return reply === 1;
     },
@@ -237,6 +270,44 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
         if (policy !== undefined) stats.policy = { id: policy, impressions: toInt(r[3]), clicks: toInt(r[4]), expectedClicks: toInt(r[5]) };
         return stats;
       });
+    },
+
+    async addLinearImpressions(version, d, a, b, count) {
+      if (count === 0) return;
+      const p = redis.pipeline();
+      for (let i = 0; i < d * d; i++) if (a[i] !== 0) p.hincrbyfloat(keys.linearA(version), String(i), a[i]!);
+      for (let j = 0; j < d; j++) if (b[j] !== 0) p.hincrbyfloat(keys.linearB(version), String(j), b[j]!);
+      p.hincrby(keys.linearB(version), "n", count);
+      // Bandit state lives as long as its model version is likely to serve.
+      p.pexpire(keys.linearA(version), 7 * 86_400_000);
+      p.pexpire(keys.linearB(version), 7 * 86_400_000);
+      results("addLinearImpressions", await p.exec());
+    },
+
+    async addLinearRewards(version, clicks) {
+      if (clicks.length === 0) return 0;
+      const k: string[] = [];
+      const a: (string | number)[] = [opts.attributionWindowMs];
+      for (const c of clicks) {
+        k.push(keys.rec(c.recId), keys.linearB(version));
+        a.push(c.itemId, c.ts);
+      }
+      return Number(await runScript(redis, SCRIPTS.linearRewards, k, a));
+    },
+
+    async readLinearSums(version, d) {
+      const [aRaw, bRaw] = await Promise.all([redis.hgetall(keys.linearA(version)), redis.hgetall(keys.linearB(version))]);
+      const a = new Float64Array(d * d);
+      const b = new Float64Array(d);
+      for (const [field, value] of Object.entries(aRaw)) {
+        const i = Number(field);
+        if (Number.isInteger(i) && i >= 0 && i < d * d) a[i] = Number(value);
+      }
+      for (const [field, value] of Object.entries(bRaw)) {
+        const j = Number(field);
+        if (Number.isInteger(j) && j >= 0 && j < d) b[j] = Number(value);
+      }
+      return { a, b, count: Number(bRaw.n ?? 0) };
     },
 
     async writeUserVectors(entries, ttlMs) {

@@ -15,6 +15,9 @@ export const scorerConfigSchema = {
   policySeed: int("POLICY_SEED", 0, { min: 0 }),
   /** Publish what each policy saw and chose to <namespace>.rec.log (off-policy evaluation reads it). */
   decisionLog: bool("DECISION_LOG", true),
+  /** Ridge strength λ of the neural-linear bandit (A starts as λI). */
+  linearLambda: num("LINEAR_LAMBDA", 1, { min: 1e-6 }),
+  linearRefreshMs: duration("LINEAR_REFRESH_INTERVAL", 2000),
   userVectorTtlMs: duration("USER_VECTOR_TTL", 3_600_000),
   modelPollMs: duration("MODEL_POLL_INTERVAL", 5000),
   /** cosine → logit for the policies: (cos − offset) × scale. */

@@ -76,6 +76,14 @@ function because(model: ServingModel, row: number, historyRows: readonly number[
   return scored.slice(0, n).map((s) => model.itemIds[s.row]!);
 }
 
+/** The neural-linear bandit's context of a shown item: user vector ⊙ item vector. */
+function banditContext(userVector: Float32Array, model: ServingModel, itemId: string): Float64Array {
+  const row = model.rowOf.get(itemId)!;
+  const x = new Float64Array(model.dim);
+  for (let j = 0; j < model.dim; j++) x[j] = userVector[j]! * model.itemMatrix[row * model.dim + j]!;
+  return x;
+}
+
 export async function scoreRequests(requests: readonly RecRequest[], deps: ScoringDeps): Promise<ScoredBatch> {
   const { store, model } = deps;
   const users = requests.map((r) => userOf(r, deps.pseudonymise));
@@ -154,7 +162,13 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
     recommendations.push({ ...base, items, policy: decision.policyId, propensityMethod: decision.propensityMethod, modelVersion: model.version });
     decisions.push(toDecisionLog({ recId: base.recId, requestId: request.requestId, ts: servedAt, policyId: decision.policyId, modelVersion: model.version, propensityMethod: decision.propensityMethod, candidates, userVector, itemStats, items: decision.items }));
     const logitOf = new Map(candidates.map((c) => [c.itemId, c.score]));
-    records.push({ recId: base.recId, policy: decision.policyId, servedAt, items: items.map((it) => ({ itemId: it.itemId, expected: 1 / (1 + Math.exp(-(logitOf.get(it.itemId) ?? 0))) })) });
+    records.push({
+      recId: base.recId,
+      policy: decision.policyId,
+      servedAt,
+      modelVersion: model.version,
+      items: items.map((it) => ({ itemId: it.itemId, expected: 1 / (1 + Math.exp(-(logitOf.get(it.itemId) ?? 0))), banditContext: banditContext(userVector, model, it.itemId) })),
+    });
     userVectors.push({ user: users[i]!, vector: Float32Array.from(userVector), version: model.version });
   }
   return { recommendations, records, decisions, userVectors, coldStarts };

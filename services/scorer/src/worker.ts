@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, errorMessage, type Logger, type Registry, ty
 import { createKafka, createProducer, ensureTopics, startConsumerLoop, type Decoded } from "@recfleet/bus";
 import { decodeMessage, modelVersionSpec, recRequestSpec, topicNames, type ModelVersionAnnouncement, type RecRequest } from "@recfleet/contracts";
 import { createModelRegistry, createPseudonymiser, createRedis, createStore, resolvePseudonymSecret } from "@recfleet/store";
-import { assignPolicy, createPolicy, createRng, type Policy } from "@recfleet/policy";
+import { assignPolicy, createPolicy, createRng, linearStateFromSums, type LinearBanditState, type Policy } from "@recfleet/policy";
 import type { ExecutionProviderName } from "@recfleet/towers";
 import { scoreRequests } from "./handler";
 import { ModelHolder } from "./model-holder";
@@ -93,6 +93,24 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
   for (const share of split) policy(share.policy); // fail fast on a bad POLICY_SPLIT
   const rng = createRng(config.policySeed || Date.now() % 2 ** 31);
 
+  // Neural-linear bandit state of the serving version, re-read from Redis every few seconds
+  // (every scorer adds its impressions; the features worker adds the clicks).
+  let linear: { version: string; state: LinearBanditState } | undefined;
+  const refreshLinear = async () => {
+    const model = holder.acquire();
+    try {
+      if (!model.model) return;
+      const { version, dim: d } = model.model;
+      const sums = await store.readLinearSums(version, d);
+      for (let i = 0; i < d; i++) sums.a[i * d + i]! += config.linearLambda;
+      linear = { version, state: linearStateFromSums(d, config.linearLambda, sums.count, sums.a, sums.b) };
+    } finally {
+      model.release();
+    }
+  };
+  await refreshLinear().catch(() => undefined);
+  const linearTimer = setInterval(() => void refreshLinear().catch((err: unknown) => logger.warn("reading the linear bandit state failed", { error: errorMessage(err) })), config.linearRefreshMs);
+
   const requestsLoop = await startConsumerLoop<RecRequest>({
     kafka,
     groupId: config.groupId || `${config.namespace}.scorer`,
@@ -119,6 +137,7 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
             pseudonymise,
             policyFor: (request, user) => policy(request.policy ?? assignPolicy(user, split)),
             rng,
+            ...(linear && linear.version === lease.model?.version ? { linearState: linear.state } : {}),
             now: Date.now,
             defaultK: config.defaultK,
             candidates: config.candidates,
@@ -127,7 +146,25 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
           },
         );
         // Record impressions before publishing: a click can only follow a published list.
-        for (const record of batch.records) await store.recordRecommendation(record);
+        // Only first recordings feed the linear bandit, so a replayed batch adds nothing twice.
+        const linearDelta = new Map<string, { d: number; a: Float64Array; b: Float64Array; count: number }>();
+        for (const record of batch.records) {
+          const fresh = await store.recordRecommendation(record);
+          if (!fresh || !record.modelVersion) continue;
+          for (const item of record.items) {
+            const x = item.banditContext;
+            if (!x || item.expected === undefined) continue;
+            const d = x.length;
+            let delta = linearDelta.get(record.modelVersion);
+            if (!delta) linearDelta.set(record.modelVersion, (delta = { d, a: new Float64Array(d * d), b: new Float64Array(d), count: 0 }));
+            for (let i = 0; i < d; i++) {
+              delta.b[i]! -= item.expected * x[i]!;
+              for (let j = 0; j < d; j++) delta.a[i * d + j]! += x[i]! * x[j]!;
+            }
+            delta.count++;
+          }
+        }
+        for (const [version, delta] of linearDelta) await store.addLinearImpressions(version, delta.d, delta.a, delta.b, delta.count);
         await store.writeUserVectors(batch.userVectors, config.userVectorTtlMs);
         const now = Date.now();
         for (const rec of batch.recommendations) rec.latencyMs = Math.max(0, now - messages.find((m) => m.value.requestId === rec.requestId)!.value.ts);
@@ -169,6 +206,7 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
     (stopping ??= (async () => {
       deps.setReady?.(false);
       clearInterval(poll);
+      clearInterval(linearTimer);
       await requestsLoop.stop();
       await versionsLoop.stop();
       await producer.close();

@@ -45,6 +45,8 @@ export interface FleetSimulationOptions {
   /** Organic events each new item gets when it arrives (how apps learn of new items). */
   organicEventsPerNewItem: number;
   answerTimeoutMs: number;
+  /** Minimum wall time per step, so the fleet's retraining keeps pace with simulated time. */
+  minStepMs?: number;
   /** Resolves when the fleet serves a model (the caller may trigger training). */
   waitForModel: () => Promise<string>;
   outDir: string;
@@ -181,6 +183,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
   let requests = 0;
 
   for (let step = 0; step < options.steps; step++) {
+    const stepStarted = Date.now();
     const before = world.items.length;
     advanceWorld(world);
     const arrivals = world.items.slice(before);
@@ -249,6 +252,8 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
       stepTally.regret += oracle - expected;
     }
     await produceEvents(clicks);
+    const rest = (options.minStepMs ?? 0) - (Date.now() - stepStarted);
+    if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
     if ((step + 1) % (options.progressEvery ?? 10) === 0 || step + 1 === options.steps) {
       const parts = [...tallies.entries()].map(([p, t]) => `${p} ctr ${(t.clicks / Math.max(1, t.impressions)).toFixed(3)} clicks ${t.clicks}`);
       progress(`step ${step + 1}/${options.steps}  ${parts.join("  |  ")}  models ${versions.size}  unanswered ${unanswered}`);

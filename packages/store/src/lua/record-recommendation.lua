@@ -3,18 +3,22 @@
 -- KEYS[2]    ns:rec:<recId>    the record
 -- KEYS[2+j]  ns:is:<itemId_j>  item stats of slot j (j = 1..m, distinct items in rank order)
 -- ARGV[1] marker TTL ms   ARGV[2] record expire-at ms (servedAt + window + grace)
--- ARGV[3] policy   ARGV[4] servedAt ms   ARGV[3+2j] itemId_j   ARGV[4+2j] expected clicks of slot j
---   (the model's predicted click probability; summed per item as 'exp' so bandits can learn an
---   item's lift over the model rather than its raw CTR; "" when unknown)
+-- ARGV[3] policy   ARGV[4] servedAt ms   ARGV[5] model version
+-- ARGV[3+3j] itemId_j   ARGV[4+3j] expected clicks of slot j   ARGV[5+3j] bandit context x of slot j
+--   expected: the model's predicted click probability, summed per item as 'exp' so bandits can
+--   learn an item's lift over the model rather than its raw CTR ("" when unknown);
+--   x: "v1,v2,…" (user ⊙ item vector), kept in the record for linear-rewards ("" when none)
 -- Returns 1 when recorded, 0 when this recId was recorded before
 if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
 local policy = ARGV[3]
-redis.call('HSET', KEYS[2], 'policy', policy, 'servedAt', ARGV[4])
+redis.call('HSET', KEYS[2], 'policy', policy, 'servedAt', ARGV[4], 'mv', ARGV[5])
 for j = 1, #KEYS - 2 do
-  redis.call('HSET', KEYS[2], 'i:' .. ARGV[3 + 2 * j], j)
+  local item = ARGV[3 + 3 * j]
+  redis.call('HSET', KEYS[2], 'i:' .. item, j)
+  if ARGV[5 + 3 * j] ~= '' then redis.call('HSET', KEYS[2], 'x:' .. item, ARGV[5 + 3 * j]) end
   redis.call('HINCRBY', KEYS[2 + j], 'imp', 1)
   redis.call('HINCRBY', KEYS[2 + j], 'imp:' .. policy, 1)
-  local expected = ARGV[4 + 2 * j]
+  local expected = ARGV[4 + 3 * j]
   if expected ~= '' then
     redis.call('HINCRBYFLOAT', KEYS[2 + j], 'exp', expected)
     redis.call('HINCRBYFLOAT', KEYS[2 + j], 'exp:' .. policy, expected)

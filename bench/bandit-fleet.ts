@@ -1,0 +1,117 @@
+/**
+ * BANDIT-SIM with the whole fleet in the loop (BENCHMARKS.md): for each seed a fresh fleet
+ * (ingest, features, trainer, scorer) serves the simulated world, greedy and an exploring
+ * policy side by side; prints clicks per request, CTR, regret, coverage and Gini per policy per
+ * seed, the mean and spread of the lift, then (with --ope) one run with four policies and the
+ * off-policy estimates of several (logged, target) pairs next to the target's on-policy CTR.
+ *
+ *   node --import tsx bench/bandit-fleet.ts [--seeds 1,2,3,4,5] [--steps 150] [--policy thompson:16,lift=1] [--ope]
+ */
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Redis } from "ioredis";
+import { createLogger } from "@recfleet/runtime";
+import { createModelRegistry } from "@recfleet/store";
+import { readStackState, stackDown, REPO_ROOT, waitFor, uniqueName } from "@recfleet/testkit";
+import { runFleetSimulation, type FleetSimulationReport } from "@recfleet/simulator";
+import { meanAndSpread } from "@recfleet/policy";
+import { startLocalFleet, readFleetLogs, offPolicyReport } from "@recfleet/cli";
+
+const { values } = parseArgs({
+  options: {
+    seeds: { type: "string", default: "1,2,3,4,5" },
+    steps: { type: "string", default: "150" },
+    requests: { type: "string", default: "24" },
+    "step-ms": { type: "string", default: "250" },
+    policy: { type: "string", default: "thompson:16,lift=1" },
+    ope: { type: "boolean", default: false },
+    "ope-steps": { type: "string", default: "200" },
+    out: { type: "string", default: join(REPO_ROOT, "out", "bench-bandit") },
+  },
+});
+const hadStack = readStackState() !== undefined;
+const logger = createLogger("bench", { level: "warn" });
+const started = Date.now();
+const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)}s] ${line}`);
+
+async function runFleet(seed: number, split: { policy: string; weight: number }[], steps: number, tag: string): Promise<{ report: FleetSimulationReport; namespace: string; brokers: string }> {
+  const namespace = uniqueName(`bandit-${tag}-s${seed}`);
+  const fleet = await startLocalFleet({ namespace, logDir: join(values.out!, "logs", namespace), keepStack: true, log: () => {} });
+  const redis = new Redis(fleet.redisUrl);
+  try {
+    const registry = createModelRegistry(redis, namespace);
+    const report = await runFleetSimulation({
+      brokers: [fleet.brokers],
+      namespace,
+      logger,
+      seed,
+      steps,
+      requestsPerStep: Number(values.requests),
+      k: 5,
+      split,
+      warmupEventsPerUser: 12,
+      organicEventsPerNewItem: 3,
+      answerTimeoutMs: 15_000,
+      minStepMs: Number(values["step-ms"]),
+      waitForModel: () => waitFor("a first model", async () => (await registry.currentVersion()) ?? false, 300_000, 500),
+      outDir: join(values.out!, namespace),
+      onProgress: (line) => say(`  seed ${seed}: ${line}`),
+      progressEvery: 50,
+    });
+    return { report, namespace, brokers: fleet.brokers };
+  } finally {
+    redis.disconnect();
+    await fleet.stop();
+  }
+}
+
+const perRequest = (p: { clicks: number; answered: number }) => p.clicks / Math.max(1, p.answered);
+const seeds = values.seeds!.split(",").map(Number);
+const rows: { seed: number; greedy: FleetSimulationReport["policies"][number]; explorer: FleetSimulationReport["policies"][number] }[] = [];
+for (const seed of seeds) {
+  say(`seed ${seed}: greedy vs ${values.policy} on a fresh fleet …`);
+  const { report } = await runFleet(seed, [{ policy: "greedy", weight: 1 }, { policy: values.policy!, weight: 1 }], Number(values.steps), "split");
+  const greedy = report.policies.find((p) => p.policy === "greedy")!;
+  const explorer = report.policies.find((p) => p.policy !== "greedy")!;
+  rows.push({ seed, greedy, explorer });
+  say(`seed ${seed}: clicks/request greedy ${perRequest(greedy).toFixed(3)} vs ${explorer.policy} ${perRequest(explorer).toFixed(3)} (lift ${((perRequest(explorer) / perRequest(greedy) - 1) * 100).toFixed(1)}%), coverage ${greedy.coverage.toFixed(3)} vs ${explorer.coverage.toFixed(3)}, unanswered ${report.unanswered}`);
+}
+console.log(`\nseed  greedy clicks/req  ${values.policy} clicks/req  lift     greedy cov  explorer cov  greedy regret/req  explorer regret/req`);
+for (const r of rows) {
+  console.log(
+    `${String(r.seed).padEnd(5)} ${perRequest(r.greedy).toFixed(4).padStart(17)}  ${perRequest(r.explorer).toFixed(4).padStart(17 + values.policy!.length - 8)}  ${((perRequest(r.explorer) / perRequest(r.greedy) - 1) * 100).toFixed(1).padStart(5)}%   ${r.greedy.coverage.toFixed(3).padStart(9)}  ${r.explorer.coverage.toFixed(3).padStart(12)}  ${(r.greedy.regret / r.greedy.answered).toFixed(4).padStart(17)}  ${(r.explorer.regret / r.explorer.answered).toFixed(4).padStart(19)}`,
+  );
+}
+const lifts = rows.map((r) => perRequest(r.explorer) / perRequest(r.greedy) - 1);
+const lift = meanAndSpread(lifts);
+const greedyCoverage = meanAndSpread(rows.map((r) => r.greedy.coverage));
+const explorerCoverage = meanAndSpread(rows.map((r) => r.explorer.coverage));
+console.log(`lift of ${values.policy} over greedy: mean ${(lift.mean * 100).toFixed(1)}% sd ${(lift.sd * 100).toFixed(1)}% (min ${(lift.min * 100).toFixed(1)}%, max ${(lift.max * 100).toFixed(1)}%) over ${rows.length} seeds; coverage greedy ${greedyCoverage.mean.toFixed(3)} vs ${explorerCoverage.mean.toFixed(3)}`);
+
+const ope: unknown[] = [];
+if (values.ope) {
+  const policies = ["greedy", "epsilon:0.3", "softmax:1", values.policy!];
+  say(`OPE run: ${policies.join(", ")} side by side …`);
+  const { namespace, brokers } = await runFleet(seeds[0]!, policies.map((policy) => ({ policy, weight: 1 })), Number(values["ope-steps"]), "ope");
+  const logs = await readFleetLogs([brokers], namespace, ["click"]);
+  const pairs: [string, string][] = [
+    ["epsilon:0.3", "greedy"],
+    ["softmax:1", "greedy"],
+    ["epsilon:0.3", "softmax:1"],
+    ["softmax:1", "epsilon:0.3"],
+    [values.policy!, "greedy"],
+  ];
+  console.log("\nlogged → target                      on-policy CTR (±1.96se)    SNIPS [95% CI]               DR [95% CI]                  within CI (SNIPS, DR)");
+  for (const [logged, target] of pairs) {
+    const r = offPolicyReport(logs, logged, target, 30 * 60_000);
+    if (!r || !r.targetOnPolicy) continue;
+    const truth = r.targetOnPolicy.ctr;
+    const inside = (e: { ciLow: number; ciHigh: number }) => truth >= e.ciLow && truth <= e.ciHigh;
+    console.log(
+      `${`${logged} → ${target}`.padEnd(36)} ${truth.toFixed(4)} (±${(1.96 * r.targetOnPolicy.stdError).toFixed(4)})      ${r.result.snips.estimate.toFixed(4)} [${r.result.snips.ciLow.toFixed(4)}, ${r.result.snips.ciHigh.toFixed(4)}]   ${r.result.dr.estimate.toFixed(4)} [${r.result.dr.ciLow.toFixed(4)}, ${r.result.dr.ciHigh.toFixed(4)}]   ${inside(r.result.snips) ? "yes" : "no"}, ${inside(r.result.dr) ? "yes" : "no"}`,
+    );
+    ope.push({ logged, target, on_policy: truth, snips: r.result.snips, dr: r.result.dr, snips_within: inside(r.result.snips), dr_within: inside(r.result.dr) });
+  }
+}
+if (!hadStack) await stackDown(undefined, () => {});
+console.log(JSON.stringify({ bench: "BANDIT-SIM", fleet: true, policy: values.policy, seeds, steps: Number(values.steps), lift_mean: lift.mean, lift_sd: lift.sd, lift_min: lift.min, greedy_coverage: greedyCoverage.mean, explorer_coverage: explorerCoverage.mean, per_seed: rows.map((r) => ({ seed: r.seed, greedy: perRequest(r.greedy), explorer: perRequest(r.explorer) })), ope }));
