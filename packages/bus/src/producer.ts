@@ -24,30 +24,86 @@ function toKafkaMessage(m: OutgoingMessage): { key: string | null; value: Buffer
   return m.headers ? { key: m.key ?? null, value: encodeValue(m.value), headers: m.headers } : { key: m.key ?? null, value: encodeValue(m.value) };
 }
 
+/** Uncompressed bytes per produce request: well under the broker's 1 MiB message.max.bytes. */
+const MAX_REQUEST_BYTES = 512 * 1024;
+
+/** Splits messages into requests of at most MAX_REQUEST_BYTES (a single larger message goes alone). */
+export function chunkBySize<T extends { value: Buffer | string }>(messages: T[], maxBytes = MAX_REQUEST_BYTES): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = typeof m.value === "string" ? Buffer.byteLength(m.value) : m.value.byteLength;
+    if (current.length > 0 && bytes + size > maxBytes) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(m);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/** kafkajs errors after which an idempotent producer's sequence state is unusable. */
+function breaksSequence(err: unknown): boolean {
+  const type = (err as { type?: unknown } | null)?.type;
+  return type === "OUT_OF_ORDER_SEQUENCE_NUMBER" || type === "INVALID_PRODUCER_EPOCH" || type === "UNKNOWN_PRODUCER_ID";
+}
+
 /**
  * Idempotent producer (the broker drops retried duplicates), GZIP-compressed batches,
- * acks from all in-sync replicas. Callers batch: one send per consumer batch, not per message.
+ * acks from all in-sync replicas. Callers batch: one send per consumer batch, not per message;
+ * large batches are split into requests the broker accepts. After an error that breaks the
+ * idempotent sequence the producer is replaced, so the caller's retry can succeed.
  */
 export async function createProducer(kafka: Kafka, options: { compression?: boolean } = {}): Promise<BusProducer> {
-  const producer: Producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    // An idempotent producer must keep retrying (kafkajs warns otherwise); while the broker is
-    // away the caller's batch waits, which is the back-pressure at-least-once needs.
-    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 },
-  });
-  await producer.connect();
+  const connect = async (): Promise<Producer> => {
+    const p = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // An idempotent producer must keep retrying (kafkajs warns otherwise); while the broker is
+      // away the caller's batch waits, which is the back-pressure at-least-once needs.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 },
+    });
+    await p.connect();
+    return p;
+  };
+  let producer = await connect();
   const compression = options.compression === false ? CompressionTypes.None : CompressionTypes.GZIP;
+  const guarded = async (send: (p: Producer) => Promise<unknown>): Promise<void> => {
+    try {
+      await send(producer);
+    } catch (err) {
+      if (breaksSequence(err)) {
+        const broken = producer;
+        producer = await connect();
+        await broken.disconnect().catch(() => undefined);
+      }
+      throw err;
+    }
+  };
   return {
     async send(topic, messages) {
-      if (messages.length === 0) return;
-      await producer.send({ topic, acks: -1, compression, messages: messages.map(toKafkaMessage) });
+      for (const chunk of chunkBySize(messages.map(toKafkaMessage))) {
+        await guarded((p) => p.send({ topic, acks: -1, compression, messages: chunk }));
+      }
     },
     async sendMany(batches) {
-      const topicMessages = batches.filter((b) => b.messages.length > 0).map((b) => ({ topic: b.topic, messages: b.messages.map(toKafkaMessage) }));
-      if (topicMessages.length === 0) return;
-      await producer.sendBatch({ acks: -1, compression, topicMessages });
+      const encoded = batches.filter((b) => b.messages.length > 0).map((b) => ({ topic: b.topic, messages: b.messages.map(toKafkaMessage) }));
+      if (encoded.length === 0) return;
+      if (chunkBySize(encoded.flatMap((b) => b.messages)).length === 1) {
+        // Small enough for one request across all topics.
+        await guarded((p) => p.sendBatch({ acks: -1, compression, topicMessages: encoded }));
+        return;
+      }
+      for (const b of encoded) {
+        for (const chunk of chunkBySize(b.messages)) {
+          await guarded((p) => p.send({ topic: b.topic, acks: -1, compression, messages: chunk }));
+        }
+      }
     },
     close: () => producer.disconnect(),
   };

@@ -30,6 +30,14 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<vo
         if (!missing.every((s) => now.has(s.topic))) throw err;
       }
     }
+    // A topic another process just created may not have leaders yet ("does not host this
+    // topic-partition" on subscribe): wait until every partition has one.
+    for (let attempt = 0; ; attempt++) {
+      const meta = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) });
+      if (meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) break;
+      if (attempt >= 60) throw new Error(`topics ${specs.map((s) => s.topic).join(", ")} have partitions without a leader after 15 s`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
     const present = specs.filter((s) => existing.has(s.topic));
     if (present.length > 0) {
       const meta = await admin.fetchTopicMetadata({ topics: present.map((s) => s.topic) });

@@ -125,7 +125,7 @@ export function historyWeights(config: TwoTowerConfig, length: number, weights?:
  * [B, historyLength] holding each slot's pooling weight (0 on padding).
  */
 export function encodeHistories(
-  model: TwoTowerModel,
+  model: Pick<TwoTowerModel, "config">,
   histories: readonly (readonly number[])[],
   weights?: readonly (readonly number[] | undefined)[],
 ): { history: BigInt64Array; historyMask: Float32Array } {

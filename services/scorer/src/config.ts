@@ -5,6 +5,11 @@ export const scorerConfigSchema = {
   ...storeConfigSchema,
   groupId: str("SCORER_GROUP", "", "consumer group of rec.requests (default <namespace>.scorer)"),
   partitions: int("RECFLEET_TOPIC_PARTITIONS", 4, { min: 1, max: 1024 }),
+  /** Requests scored (and answered in one send) at a time; bigger fetched batches are sliced. */
+  maxBatch: int("SCORER_MAX_BATCH", 256, { min: 1, max: 10_000 }),
+  /** Partitions of rec.requests scored concurrently by this process. */
+  concurrency: int("SCORER_CONCURRENCY", 2, { min: 1, max: 64 }),
+  maxBytesPerPartition: int("SCORER_MAX_BYTES_PER_PARTITION", 65_536, { min: 1024 }),
   defaultK: int("SCORER_DEFAULT_K", 10, { min: 1, max: 200 }),
   candidates: int("SCORER_CANDIDATES", 100, { min: 1, max: 10_000 }),
   explanations: int("SCORER_EXPLANATIONS", 2, { min: 0, max: 5 }),

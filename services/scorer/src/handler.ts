@@ -97,6 +97,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
   const maxExcluded = Math.max(0, ...warm.map((i) => excluded[i]!.size));
   const retrieval = model && warm.length > 0 ? await model.retrieve(warm.map((i) => historyRows[i]!), deps.candidates + maxExcluded) : undefined;
 
+  const warmSlot = new Map(warm.map((reqIndex, b) => [reqIndex, b]));
   const candidatesOf = new Map<number, Candidate[]>();
   if (model && retrieval) {
     warm.forEach((reqIndex, b) => {
@@ -146,7 +147,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
     }
     const policy = policies[i]!;
     const stats = statsByPolicy.get(policy.id)!;
-    const b = warm.indexOf(i);
+    const b = warmSlot.get(i)!;
     const userVector = retrieval!.userVectors.subarray(b * model.dim, (b + 1) * model.dim);
     const itemStats = (itemId: string): PolicyItemStats => stats.get(itemId) ?? { impressions: 0, clicks: 0, expectedClicks: 0 };
     const decision: PolicyDecision = policy.select(candidates, Math.min(k, candidates.length), {

@@ -72,6 +72,8 @@ test("scorer: every request answered from the promoted version, no seen items; h
     producer.send(topics.recRequests, Array.from({ length: n }, (_, i) => ({ key: users[(from + i) % users.length]!, value: { requestId: `q${from + i}`, user: users[(from + i) % users.length], ts: Date.now(), k: 5 } })));
 
   await send(0, 100);
+  // v1 answers the first requests before the swap begins (so both versions must be seen).
+  await readTopic(kafka, topics.recommendations, { until: (r) => r.length >= 100, timeoutMs: 60_000 });
   // A second version arrives while requests flow.
   const swap = publish(ns, await trainTiny(2), "v2").then(() => producer.send(topics.modelVersions, [{ key: "v2", value: { version: "v2", createdAt: Date.now(), itemCount: NUM_ITEMS, dim: 8 } }]));
   for (let from = 100; from < 400; from += 50) {

@@ -58,19 +58,21 @@ export async function createServingModel(
   const topK = await createInferenceSession(exportTopKOnnx(dim), sessionOptions);
   const rowOf = new Map(model.itemIds.map((id, row) => [id, row]));
   const itemTensor = new ort.Tensor("float32", itemMatrix, [numItems, dim]);
+  // Keep only what serving needs: the weights (two N×d tables) are inside the sessions already.
+  const { config, itemIds } = model;
   return {
     version,
-    itemIds: model.itemIds,
+    itemIds,
     rowOf,
     dim,
-    historyLength: model.config.historyLength,
+    historyLength: config.historyLength,
     itemMatrix,
     provider: topK.provider,
     async retrieve(histories, k) {
       const kk = Math.max(1, Math.min(k, numItems));
-      const { history, historyMask } = encodeHistories(model, histories);
+      const { history, historyMask } = encodeHistories({ config }, histories);
       const B = histories.length;
-      const L = model.config.historyLength;
+      const L = config.historyLength;
       const u = await userTower.session.run({
         history: new ort.Tensor("int64", history, [B, L]),
         history_mask: new ort.Tensor("float32", historyMask, [B, L]),

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { Counter, Gauge, Histogram, errorMessage, type Logger, type Registry, type Shutdown, type ConfigOf, type CommonConfig } from "@recfleet/runtime";
-import { createKafka, createProducer, ensureTopics, startConsumerLoop, type Decoded } from "@recfleet/bus";
+import { createKafka, createProducer, ensureTopics, startConsumerLoop, type ConsumedMessage, type Decoded } from "@recfleet/bus";
 import { decodeMessage, modelVersionSpec, recRequestSpec, topicNames, type ModelVersionAnnouncement, type RecRequest } from "@recfleet/contracts";
 import { createModelRegistry, createPseudonymiser, createRedis, createStore, resolvePseudonymSecret } from "@recfleet/store";
 import { assignPolicy, createPolicy, createRng, linearStateFromSums, type LinearBanditState, type Policy } from "@recfleet/policy";
@@ -111,6 +111,70 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
   await refreshLinear().catch(() => undefined);
   const linearTimer = setInterval(() => void refreshLinear().catch((err: unknown) => logger.warn("reading the linear bandit state failed", { error: errorMessage(err) })), config.linearRefreshMs);
 
+  const scoreSlice = async (messages: ConsumedMessage<RecRequest>[]): Promise<void> => {
+    const started = performance.now();
+    const lease = holder.acquire();
+    try {
+      if (lease.model) {
+        providerGauge.reset();
+        providerGauge.set({ provider: lease.model.provider }, 1);
+      }
+      const batch = await scoreRequests(
+        messages.map((m) => m.value),
+        {
+          store,
+          model: lease.model,
+          pseudonymise,
+          policyFor: (request, user) => policy(request.policy ?? assignPolicy(user, split)),
+          rng,
+          ...(linear && linear.version === lease.model?.version ? { linearState: linear.state } : {}),
+          now: Date.now,
+          defaultK: config.defaultK,
+          candidates: config.candidates,
+          scoreToLogit: (cos) => (cos - config.scoreOffset) * config.scoreScale,
+          explanations: config.explanations,
+        },
+      );
+      // Record impressions before publishing: a click can only follow a published list.
+      // Only first recordings feed the linear bandit, so a replayed batch adds nothing twice.
+      const fresh = await Promise.all(batch.records.map((record) => store.recordRecommendation(record)));
+      const linearDelta = new Map<string, { d: number; a: Float64Array; b: Float64Array; count: number }>();
+      batch.records.forEach((record, r) => {
+        if (!fresh[r] || !record.modelVersion) return;
+        for (const item of record.items) {
+          const x = item.banditContext;
+          if (!x || item.expected === undefined) continue;
+          const d = x.length;
+          let delta = linearDelta.get(record.modelVersion);
+          if (!delta) linearDelta.set(record.modelVersion, (delta = { d, a: new Float64Array(d * d), b: new Float64Array(d), count: 0 }));
+          for (let i = 0; i < d; i++) {
+            delta.b[i]! -= item.expected * x[i]!;
+            for (let j = 0; j < d; j++) delta.a[i * d + j]! += x[i]! * x[j]!;
+          }
+          delta.count++;
+        }
+      });
+      await Promise.all([
+        ...[...linearDelta].map(([version, delta]) => store.addLinearImpressions(version, delta.d, delta.a, delta.b, delta.count)),
+        store.writeUserVectors(batch.userVectors, config.userVectorTtlMs),
+      ]);
+      const now = Date.now();
+      // One recommendation per request, in request order.
+      batch.recommendations.forEach((rec, i) => (rec.latencyMs = Math.max(0, now - messages[i]!.value.ts)));
+      await producer.sendMany([
+        { topic: topics.recommendations, messages: batch.recommendations.map((rec) => ({ key: rec.user, value: rec })) },
+        { topic: topics.recLog, messages: config.decisionLog ? batch.decisions.map((d) => ({ key: d.recId, value: d })) : [] },
+      ]);
+      for (const rec of batch.recommendations) {
+        served.inc({ policy: rec.policy, kind: rec.reason ? "cold_start" : "model" });
+        latency.observe(rec.latencyMs / 1000);
+      }
+      batchSeconds.observe((performance.now() - started) / 1000);
+    } finally {
+      lease.release();
+    }
+  };
+
   const requestsLoop = await startConsumerLoop<RecRequest>({
     kafka,
     groupId: config.groupId || `${config.namespace}.scorer`,
@@ -120,65 +184,14 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
     logger,
     registry: metrics,
     decode: decodeRecRequest,
-    partitionsConsumedConcurrently: 1,
-    handleBatch: async (messages) => {
-      const started = performance.now();
-      const lease = holder.acquire();
-      try {
-        if (lease.model) {
-          providerGauge.reset();
-          providerGauge.set({ provider: lease.model.provider }, 1);
-        }
-        const batch = await scoreRequests(
-          messages.map((m) => m.value),
-          {
-            store,
-            model: lease.model,
-            pseudonymise,
-            policyFor: (request, user) => policy(request.policy ?? assignPolicy(user, split)),
-            rng,
-            ...(linear && linear.version === lease.model?.version ? { linearState: linear.state } : {}),
-            now: Date.now,
-            defaultK: config.defaultK,
-            candidates: config.candidates,
-            scoreToLogit: (cos) => (cos - config.scoreOffset) * config.scoreScale,
-            explanations: config.explanations,
-          },
-        );
-        // Record impressions before publishing: a click can only follow a published list.
-        // Only first recordings feed the linear bandit, so a replayed batch adds nothing twice.
-        const linearDelta = new Map<string, { d: number; a: Float64Array; b: Float64Array; count: number }>();
-        for (const record of batch.records) {
-          const fresh = await store.recordRecommendation(record);
-          if (!fresh || !record.modelVersion) continue;
-          for (const item of record.items) {
-            const x = item.banditContext;
-            if (!x || item.expected === undefined) continue;
-            const d = x.length;
-            let delta = linearDelta.get(record.modelVersion);
-            if (!delta) linearDelta.set(record.modelVersion, (delta = { d, a: new Float64Array(d * d), b: new Float64Array(d), count: 0 }));
-            for (let i = 0; i < d; i++) {
-              delta.b[i]! -= item.expected * x[i]!;
-              for (let j = 0; j < d; j++) delta.a[i * d + j]! += x[i]! * x[j]!;
-            }
-            delta.count++;
-          }
-        }
-        for (const [version, delta] of linearDelta) await store.addLinearImpressions(version, delta.d, delta.a, delta.b, delta.count);
-        await store.writeUserVectors(batch.userVectors, config.userVectorTtlMs);
-        const now = Date.now();
-        for (const rec of batch.recommendations) rec.latencyMs = Math.max(0, now - messages.find((m) => m.value.requestId === rec.requestId)!.value.ts);
-        await producer.sendMany([
-          { topic: topics.recommendations, messages: batch.recommendations.map((rec) => ({ key: rec.user, value: rec })) },
-          { topic: topics.recLog, messages: config.decisionLog ? batch.decisions.map((d) => ({ key: d.recId, value: d })) : [] },
-        ]);
-        for (const rec of batch.recommendations) {
-          served.inc({ policy: rec.policy, kind: rec.reason ? "cold_start" : "model" });
-          latency.observe(rec.latencyMs / 1000);
-        }
-        batchSeconds.observe((performance.now() - started) / 1000);
-      } finally {
-        lease.release();
+    partitionsConsumedConcurrently: config.concurrency,
+    maxBytesPerPartition: config.maxBytesPerPartition,
+    handleBatch: async (messages, ctx) => {
+      // Bounded slices: a backlog fetch can hold thousands of requests, and one send of all
+      // their answers would exceed the broker's message size limit.
+      for (let i = 0; i < messages.length; i += config.maxBatch) {
+        await scoreSlice(messages.slice(i, i + config.maxBatch));
+        await ctx.heartbeat();
       }
     },
   });
