@@ -5,7 +5,11 @@
  * seed, the mean and spread of the lift, then (with --ope) one run with four policies and the
  * off-policy estimates of several (logged, target) pairs next to the target's on-policy CTR.
  *
- *   node --import tsx bench/bandit-fleet.ts [--seeds 1,2,3,4,5] [--steps 150] [--policy thompson:16,lift=1] [--ope]
+ *   node --import tsx bench/bandit-fleet.ts [--seeds 1,2,3,4,5] [--steps 150] [--policy thompson:16,lift=1] [--side-by-side] [--ope]
+ *
+ * By default each policy runs on its own fleet per seed (its own model, bandit statistics and
+ * training data), on the same simulated world: side by side, the explorer's clicks also train
+ * the model greedy uses, which hides part of exploration's value.
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -25,6 +29,8 @@ const { values } = parseArgs({
     "step-ms": { type: "string", default: "250" },
     policy: { type: "string", default: "thompson:16,lift=1" },
     ope: { type: "boolean", default: false },
+    /** side-by-side: both policies share one fleet (and its model); default: each policy gets its own fleet. */
+    "side-by-side": { type: "boolean", default: false },
     "ope-steps": { type: "string", default: "200" },
     out: { type: "string", default: join(REPO_ROOT, "out", "bench-bandit") },
   },
@@ -69,12 +75,27 @@ const perRequest = (p: { clicks: number; answered: number }) => p.clicks / Math.
 const seeds = values.seeds!.split(",").map(Number);
 const rows: { seed: number; greedy: FleetSimulationReport["policies"][number]; explorer: FleetSimulationReport["policies"][number] }[] = [];
 for (const seed of seeds) {
-  say(`seed ${seed}: greedy vs ${values.policy} on a fresh fleet …`);
-  const { report } = await runFleet(seed, [{ policy: "greedy", weight: 1 }, { policy: values.policy!, weight: 1 }], Number(values.steps), "split");
-  const greedy = report.policies.find((p) => p.policy === "greedy")!;
-  const explorer = report.policies.find((p) => p.policy !== "greedy")!;
+  let greedy: FleetSimulationReport["policies"][number];
+  let explorer: FleetSimulationReport["policies"][number];
+  let unanswered = 0;
+  if (values["side-by-side"]) {
+    say(`seed ${seed}: greedy vs ${values.policy} side by side on one fresh fleet …`);
+    const { report } = await runFleet(seed, [{ policy: "greedy", weight: 1 }, { policy: values.policy!, weight: 1 }], Number(values.steps), "split");
+    greedy = report.policies.find((p) => p.policy === "greedy")!;
+    explorer = report.policies.find((p) => p.policy !== "greedy")!;
+    unanswered = report.unanswered;
+  } else {
+    // Each policy closes its own loop (its own model, statistics and training data) on the same world.
+    say(`seed ${seed}: greedy on its own fresh fleet …`);
+    const g = await runFleet(seed, [{ policy: "greedy", weight: 1 }], Number(values.steps), "greedy");
+    say(`seed ${seed}: ${values.policy} on its own fresh fleet …`);
+    const e = await runFleet(seed, [{ policy: values.policy!, weight: 1 }], Number(values.steps), "explorer");
+    greedy = g.report.policies[0]!;
+    explorer = e.report.policies[0]!;
+    unanswered = g.report.unanswered + e.report.unanswered;
+  }
   rows.push({ seed, greedy, explorer });
-  say(`seed ${seed}: clicks/request greedy ${perRequest(greedy).toFixed(3)} vs ${explorer.policy} ${perRequest(explorer).toFixed(3)} (lift ${((perRequest(explorer) / perRequest(greedy) - 1) * 100).toFixed(1)}%), coverage ${greedy.coverage.toFixed(3)} vs ${explorer.coverage.toFixed(3)}, unanswered ${report.unanswered}`);
+  say(`seed ${seed}: clicks/request greedy ${perRequest(greedy).toFixed(3)} vs ${explorer.policy} ${perRequest(explorer).toFixed(3)} (lift ${((perRequest(explorer) / perRequest(greedy) - 1) * 100).toFixed(1)}%), coverage ${greedy.coverage.toFixed(3)} vs ${explorer.coverage.toFixed(3)}, unanswered ${unanswered}`);
 }
 console.log(`\nseed  greedy clicks/req  ${values.policy} clicks/req  lift     greedy cov  explorer cov  greedy regret/req  explorer regret/req`);
 for (const r of rows) {
@@ -114,4 +135,4 @@ if (values.ope) {
   }
 }
 if (!hadStack) await stackDown(undefined, () => {});
-console.log(JSON.stringify({ bench: "BANDIT-SIM", fleet: true, policy: values.policy, seeds, steps: Number(values.steps), lift_mean: lift.mean, lift_sd: lift.sd, lift_min: lift.min, greedy_coverage: greedyCoverage.mean, explorer_coverage: explorerCoverage.mean, per_seed: rows.map((r) => ({ seed: r.seed, greedy: perRequest(r.greedy), explorer: perRequest(r.explorer) })), ope }));
+console.log(JSON.stringify({ bench: "BANDIT-SIM", fleet: true, mode: values["side-by-side"] ? "side-by-side" : "isolated", policy: values.policy, seeds, steps: Number(values.steps), lift_mean: lift.mean, lift_sd: lift.sd, lift_min: lift.min, greedy_coverage: greedyCoverage.mean, explorer_coverage: explorerCoverage.mean, per_seed: rows.map((r) => ({ seed: r.seed, greedy: perRequest(r.greedy), explorer: perRequest(r.explorer) })), ope }));
