@@ -1,0 +1,193 @@
+/**
+ * E2E-LATENCY (docs: BENCHMARKS.md): a steady rate of rec.requests through the real scorer
+ * worker process (services/scorer main.ts, a promoted random model over 1,682 items, d=64,
+ * users with 20 seen history items) on the local single-node stack; latency = the time this
+ * process consumes the recommendation − the time it produced the request (one clock),
+ * p50/p99/max and unanswered requests.
+ *
+ * Baseline in the same run, at each rate: an echo worker process (consume → produce the same
+ * bytes, no work) built on the same packages/bus consumer loop and producer with the same
+ * settings as the scorer (defaults: maxWait 100 ms, 1 MiB per partition, one partition at a
+ * time, gzip idempotent producer), over topics of the same partition count. Each rate runs the
+ * echo phase then the scorer phase (never both at once); ratio = scorer p99 / echo p99.
+ * Peak RSS (VmHWM) of both processes is read from /proc before they are stopped.
+ *
+ *   node --import tsx bench/e2e-latency.ts [--rates 200,500] [--duration 30] (seconds per phase)
+ *   env: BENCH_RATES, BENCH_DURATION_S, BENCH_ITEMS (1682), BENCH_PARTITIONS (4); KAFKA_BROKERS + REDIS_URL to reuse a stack
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import { createKafka, createProducer, ensureTopics, startConsumerLoop, type ConsumerLoop, type Kafka } from "@recfleet/bus";
+import { topicNames } from "@recfleet/contracts";
+import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
+import { uniqueName } from "@recfleet/testkit";
+import { startWorker, stopWorkers, waitReady } from "@recfleet/cli";
+import { benchInfra, fmtMs, listFlag, log, nowMs, numFlag, publishModel, randomItemMatrix, randomModel, round, rssOf, seedHistories, sleep, startEchoWorker, summarize } from "./lib";
+
+const logger = createLogger("bench", { level: "error" });
+
+// ---------------------------------------------------------------- echo worker child
+if (process.argv.includes("--echo-worker")) {
+  const env = process.env;
+  const kafka = createKafka({ brokers: env.KAFKA_BROKERS!.split(","), clientId: "bench-echo", logger });
+  const echo = await startEchoWorker(kafka, { groupId: env.ECHO_GROUP!, inTopic: env.ECHO_IN!, outTopic: env.ECHO_OUT!, logger });
+  process.once("SIGTERM", () => void echo.close().then(() => process.exit(0)));
+  console.log("ready");
+  await new Promise(() => {});
+}
+
+const RATES = listFlag("rates", "BENCH_RATES", "200,500");
+const DURATION_S = numFlag("duration", "BENCH_DURATION_S", 30);
+const ITEMS = numFlag("items", "BENCH_ITEMS", 1682);
+const PARTITIONS = numFlag("partitions", "BENCH_PARTITIONS", 4);
+const USERS = 1000;
+const WARMUP_S = 3;
+const SECRET = "bench-pseudonym-secret-0123456789";
+
+/** Arrival times by requestId, from a consumer of `topic` in this process. */
+async function collector(kafka: Kafka, topic: string, groupId: string): Promise<{ arrived: Map<string, number>; loop: ConsumerLoop }> {
+  const arrived = new Map<string, number>();
+  const producer = await createProducer(kafka); // the loop's dead-letter producer (never used: decoding cannot fail)
+  const loop = await startConsumerLoop<Buffer | null>({
+    kafka, groupId, topics: [topic], deadLetterTopic: `${topic}.dlq`, producer, logger, registry: createMetricsRegistry("bench-collector"),
+    decode: (value) => ({ ok: true, value }),
+    handleBatch: async (messages) => {
+      const t = nowMs();
+      for (const m of messages) {
+        const id = (JSON.parse(m.value!.toString("utf8")) as { requestId: string }).requestId;
+        if (!arrived.has(id)) arrived.set(id, t);
+      }
+    },
+  });
+  return { arrived, loop: { consumer: loop.consumer, stop: async () => (await loop.stop(), await producer.close()) } };
+}
+
+const infra = await benchInfra("e2e");
+const kafka = createKafka({ brokers: infra.brokers, clientId: "bench-e2e", logger });
+const redis = new Redis(infra.redisUrl);
+const ns = uniqueName("e2e");
+const topics = topicNames(ns);
+const echoIn = `${ns}.echo.in`;
+const echoOut = `${ns}.echo.out`;
+let scorer: Awaited<ReturnType<typeof startWorker>> | undefined;
+let echo: ChildProcess | undefined;
+const loops: ConsumerLoop[] = [];
+try {
+  await ensureTopics(kafka, [
+    { topic: topics.recRequests, partitions: PARTITIONS },
+    { topic: topics.recommendations, partitions: PARTITIONS },
+    { topic: topics.recRequestsDlq, partitions: 1 },
+    { topic: topics.modelVersions, partitions: 1 },
+    { topic: echoIn, partitions: PARTITIONS },
+    { topic: echoOut, partitions: PARTITIONS },
+    { topic: `${echoIn}.dlq`, partitions: 1 },
+  ]);
+  log(`publishing a random model (${ITEMS} items, d=64) and seeding ${USERS} users × 20 history items …`);
+  const model = await randomModel(ITEMS, { epochs: 1 });
+  await publishModel(redis, ns, model, "v1", randomItemMatrix(ITEMS, 64, 3));
+  const users = Array.from({ length: USERS }, (_, u) => `benchuser${u}`);
+  await seedHistories(redis, ns, users, ITEMS, 20);
+
+  scorer = await startWorker("scorer", { ...infra.env, RECFLEET_NAMESPACE: ns, RECFLEET_PSEUDONYM_SECRET: SECRET, EXECUTION_PROVIDERS: "cpu", SCORER_THREADS: "1", RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS), LOG_LEVEL: "warn" }, infra.logDir);
+  echo = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--echo-worker"], {
+    env: { ...process.env, ...infra.env, ECHO_IN: echoIn, ECHO_OUT: echoOut, ECHO_GROUP: `${ns}.echo` },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const echoReady = new Promise<void>((resolve, reject) => {
+    createInterface({ input: echo!.stdout! }).on("line", (l) => l === "ready" && resolve());
+    echo!.once("exit", (code) => reject(new Error(`echo worker exited with ${code}`)));
+  });
+  await Promise.all([waitReady(scorer), echoReady]);
+  log(`scorer pid ${scorer.process.pid} and echo worker pid ${echo.pid} ready`);
+
+  const fromScorer = await collector(kafka, topics.recommendations, `${ns}.collect-recs`);
+  const fromEcho = await collector(kafka, echoOut, `${ns}.collect-echo`);
+  loops.push(fromScorer.loop, fromEcho.loop);
+  const producer = await createProducer(kafka);
+
+  /** Produces `rate`/s for `seconds`, then waits for the answers; latencies in ms. */
+  const phase = async (target: "echo" | "scorer", rate: number, seconds: number, tag: string) => {
+    const inTopic = target === "echo" ? echoIn : topics.recRequests;
+    const arrived = target === "echo" ? fromEcho.arrived : fromScorer.arrived;
+    const sent = new Map<string, number>();
+    const start = nowMs();
+    let i = 0;
+    while (nowMs() - start < seconds * 1000) {
+      const due = Math.floor(((nowMs() - start) / 1000) * rate);
+      if (due > i) {
+        const t = nowMs();
+        const batch = [];
+        for (; i < due; i++) {
+          const requestId = `${tag}-${i}`;
+          sent.set(requestId, t);
+          const user = users[i % USERS]!;
+          batch.push({ key: user, value: { requestId, user, ts: Math.floor(t), k: 10 } });
+        }
+        await producer.send(inTopic, batch);
+      }
+      await sleep(2);
+    }
+    const drainUntil = nowMs() + 15_000;
+    while ([...sent.keys()].some((id) => !arrived.has(id)) && nowMs() < drainUntil) await sleep(50);
+    const latencies: number[] = [];
+    for (const [id, t] of sent) {
+      const a = arrived.get(id);
+      if (a !== undefined) latencies.push(a - t);
+    }
+    return { summary: summarize(latencies), sent: sent.size, unanswered: sent.size - latencies.length };
+  };
+
+  const rows: Record<string, number>[] = [];
+  for (const rate of RATES) {
+    log(`--- ${rate} requests/s, ${DURATION_S} s per phase (after ${WARMUP_S} s warm-up each) …`);
+    await phase("echo", rate, WARMUP_S, `w-echo-${rate}`);
+    const base = await phase("echo", rate, DURATION_S, `echo-${rate}`);
+    log(`echo   ${rate}/s: ${fmtMs(base.summary)}, unanswered ${base.unanswered} of ${base.sent}`);
+    await phase("scorer", rate, WARMUP_S, `w-scorer-${rate}`);
+    const ours = await phase("scorer", rate, DURATION_S, `scorer-${rate}`);
+    log(`scorer ${rate}/s: ${fmtMs(ours.summary)}, unanswered ${ours.unanswered} of ${ours.sent} — p99 ratio ${(ours.summary.p99 / base.summary.p99).toFixed(2)}× the echo worker`);
+    rows.push({
+      rate,
+      sent: ours.sent,
+      p50_ms: round(ours.summary.p50, 2),
+      p99_ms: round(ours.summary.p99, 2),
+      max_ms: round(ours.summary.max, 2),
+      unanswered: ours.unanswered,
+      baseline_p50_ms: round(base.summary.p50, 2),
+      baseline_p99_ms: round(base.summary.p99, 2),
+      baseline_max_ms: round(base.summary.max, 2),
+      baseline_unanswered: base.unanswered,
+      ratio_p99: round(ours.summary.p99 / base.summary.p99),
+    });
+  }
+  const scorerRss = rssOf(scorer.process.pid!);
+  const echoRss = rssOf(echo.pid!);
+  log(`peak RSS (VmHWM): scorer ${scorerRss.peakMb} MiB (now ${scorerRss.rssMb}), echo worker ${echoRss.peakMb} MiB, this process ${rssOf().peakMb} MiB`);
+  await producer.close();
+  const worst = Math.max(...rows.map((r) => r.ratio_p99!));
+  console.log(
+    JSON.stringify({
+      bench: "E2E-LATENCY",
+      duration_s: DURATION_S,
+      items: ITEMS,
+      partitions: PARTITIONS,
+      rates: rows,
+      ratio_p99: worst,
+      goal_p99_within_1_5x: worst <= 1.5,
+      unanswered: rows.reduce((s, r) => s + r.unanswered!, 0),
+      scorer_peak_rss_mb: scorerRss.peakMb,
+      echo_peak_rss_mb: echoRss.peakMb,
+    }),
+  );
+} finally {
+  for (const l of loops) await l.stop().catch(() => undefined);
+  if (scorer) await stopWorkers([scorer]);
+  if (echo && echo.exitCode === null) {
+    echo.kill("SIGTERM");
+    await new Promise((r) => echo!.once("exit", r));
+  }
+  redis.disconnect();
+  await infra.stop();
+}

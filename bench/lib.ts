@@ -1,0 +1,185 @@
+/**
+ * Shared helpers of the scorer benchmarks (score-compute, e2e-latency, scale-out, freshness):
+ * flags, latency summaries, peak RSS from /proc, a stack of our own (or KAFKA_BROKERS/REDIS_URL),
+ * a random model and item matrix, publishing a version into the registry the way the trainer
+ * does, seeding user histories, and a bare echo worker (the latency baseline).
+ */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Redis } from "ioredis";
+import { createProducer, startConsumerLoop, type ConsumerLoop, type Kafka } from "@recfleet/bus";
+import { createMetricsRegistry, type Logger } from "@recfleet/runtime";
+import { createModelRegistry, createStore, type FeatureEvent } from "@recfleet/store";
+import { exportUserTowerOnnx, serializeModel, trainTwoTower, type TwoTowerModel } from "@recfleet/towers";
+import { startStack, type Stack } from "@recfleet/testkit";
+
+export const log = (line: string): void => console.log(`# ${line}`);
+
+/** `--name value` from argv, else the environment variable, else the fallback. */
+export function flag(name: string, envName: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0 && process.argv[i + 1] !== undefined) return process.argv[i + 1]!;
+  return process.env[envName] ?? fallback;
+}
+export const numFlag = (name: string, envName: string, fallback: number): number => {
+  const v = Number(flag(name, envName, String(fallback)));
+  if (!Number.isFinite(v)) throw new RangeError(`--${name} (${envName}) must be a number`);
+  return v;
+};
+export const listFlag = (name: string, envName: string, fallback: string): number[] => flag(name, envName, fallback).split(",").map((s) => Number(s.trim()));
+
+export interface Summary {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+/** Nearest-rank percentiles of the samples (any unit). */
+export function summarize(samples: readonly number[]): Summary {
+  if (samples.length === 0) return { n: 0, p50: NaN, p99: NaN, max: NaN, mean: NaN };
+  const s = Float64Array.from(samples).sort();
+  const at = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
+  return { n: s.length, p50: at(0.5), p99: at(0.99), max: s[s.length - 1]!, mean: s.reduce((a, b) => a + b, 0) / s.length };
+}
+
+export const round = (x: number, digits = 3): number => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
+export const fmtMs = (s: Summary): string => `p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(2)} ms (n=${s.n})`;
+export const MB = 1024 * 1024;
+
+/** VmRSS and VmHWM (peak RSS) of a process in MiB, from /proc/<pid>/status (Linux). */
+export function rssOf(pid: number = process.pid): { rssMb: number; peakMb: number } {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (field: string) => Number(/\s(\d+)\s*kB/.exec(text.split("\n").find((l) => l.startsWith(field + ":")) ?? "")?.[1] ?? NaN);
+    return { rssMb: round(kb("VmRSS") / 1024, 1), peakMb: round(kb("VmHWM") / 1024, 1) };
+  } catch {
+    return { rssMb: NaN, peakMb: NaN };
+  }
+}
+
+export interface BenchInfra {
+  brokers: string[];
+  redisUrl: string;
+  env: Record<string, string>;
+  logDir: string;
+  stop(): Promise<void>;
+}
+
+/** Our own Kafka + Redis in a temp dir, unless KAFKA_BROKERS and REDIS_URL name existing ones. */
+export async function benchInfra(name: string): Promise<BenchInfra> {
+  const dir = mkdtempSync(join(tmpdir(), `recfleet-${name}-`));
+  let stack: Stack | undefined;
+  if (!(process.env.KAFKA_BROKERS && process.env.REDIS_URL)) stack = await startStack({ dir, log });
+  const brokers = process.env.KAFKA_BROKERS ?? stack!.brokers;
+  const redisUrl = process.env.REDIS_URL ?? stack!.redisUrl;
+  log(`worker logs in ${join(dir, "logs")}`);
+  return { brokers: brokers.split(","), redisUrl, env: { KAFKA_BROKERS: brokers, REDIS_URL: redisUrl }, logDir: join(dir, "logs"), stop: async () => void (await stack?.stop()) };
+}
+
+export const itemIdOf = (row: number): string => `item${row}`;
+
+/** Unit-norm random rows (the figure is compute, not quality). Deterministic for a seed. */
+export function randomItemMatrix(numItems: number, dim: number, seed = 1): Float32Array {
+  const m = new Float32Array(numItems * dim);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < m.length; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    m[i] = (s >>> 0) / 2 ** 32 - 0.5;
+  }
+  for (let r = 0; r < numItems; r++) {
+    let sq = 0;
+    for (let j = 0; j < dim; j++) sq += m[r * dim + j]! ** 2;
+    const n = Math.sqrt(sq) || 1;
+    for (let j = 0; j < dim; j++) m[r * dim + j]! /= n;
+  }
+  return m;
+}
+
+/**
+ * A randomly initialised two-tower model over `numItems` items (d=64, hidden 128, last 50
+ * items by default): trainTwoTower with 0 epochs, or `epochs` on a small synthetic sequence set.
+ */
+export async function randomModel(numItems: number, options: { dim?: number; epochs?: number; seed?: number } = {}): Promise<TwoTowerModel> {
+  const itemIds = Array.from({ length: numItems }, (_, i) => itemIdOf(i));
+  const epochs = options.epochs ?? 0;
+  const examples = epochs === 0 ? [] : Array.from({ length: 4096 }, (_, e) => {
+    const b = (e * 7919) % numItems;
+    return { history: [b, (b + 1) % numItems, (b + 2) % numItems], target: (b + 3) % numItems };
+  });
+  return trainTwoTower({ itemIds, itemFeatures: new Float32Array(0), examples }, { dim: options.dim ?? 64, hidden: 128, historyLength: 50, batchSize: 256, epochs, seed: options.seed ?? 7, threads: 1 });
+}
+
+/** What the trainer does on promotion, done directly: artefacts, item shards, flip to current. */
+export async function publishModel(redis: Redis, namespace: string, model: TwoTowerModel, version: string, itemMatrix: Float32Array): Promise<void> {
+  const registry = createModelRegistry(redis, namespace);
+  const numItems = model.itemIds.length;
+  const d = model.config.dim;
+  const shardSize = 4096;
+  const shards = Math.ceil(numItems / shardSize);
+  await registry.putVersion(
+    { version, createdAt: Date.now(), itemCount: numItems, dim: d, shards, shardSize, metrics: {}, trainingDataRange: "" },
+    { "model.bin": serializeModel(model), "user_tower.onnx": exportUserTowerOnnx(model, { modelVersion: version }) },
+  );
+  for (let s = 0; s < shards; s++) await registry.writeItemShard(version, s, itemMatrix.slice(s * shardSize * d, Math.min(numItems, (s + 1) * shardSize) * d));
+  const { promoted } = await registry.promote(version);
+  if (!promoted) throw new Error(`model ${version} was not promoted`);
+}
+
+/** `perUser` past clicks per user on items spread over the catalogue (seen and in history). */
+export async function seedHistories(redis: Redis, namespace: string, users: readonly string[], numItems: number, perUser: number): Promise<Map<string, string[]>> {
+  const store = createStore(redis, namespace);
+  const now = Date.now();
+  const byUser = new Map<string, string[]>();
+  for (let from = 0; from < users.length; from += 200) {
+    const events: FeatureEvent[] = [];
+    users.slice(from, from + 200).forEach((user, k) => {
+      const u = from + k;
+      const items = Array.from({ length: perUser }, (_, j) => itemIdOf((u * 7919 + j * 104_729) % numItems));
+      byUser.set(user, items);
+      items.forEach((itemId, j) => events.push({ eventId: `seed-${user}-${j}`, user, itemId, type: "click", ts: now - 600_000 + j * 1000, weight: 1, markSeen: true, reward: false, refresh: false }));
+    });
+    await store.applyEvents(events);
+  }
+  return byUser;
+}
+
+/**
+ * The baseline worker: consume → produce the same bytes to `outTopic`, no work, through the same
+ * packages/bus consumer loop and producer (and their defaults) the scorer uses.
+ */
+export async function startEchoWorker(kafka: Kafka, options: { groupId: string; inTopic: string; outTopic: string; logger: Logger }): Promise<ConsumerLoop & { close(): Promise<void> }> {
+  const producer = await createProducer(kafka);
+  const loop = await startConsumerLoop<Buffer | null>({
+    kafka,
+    groupId: options.groupId,
+    topics: [options.inTopic],
+    deadLetterTopic: `${options.inTopic}.dlq`,
+    producer,
+    logger: options.logger,
+    registry: createMetricsRegistry("bench-echo"),
+    partitionsConsumedConcurrently: 1,
+    decode: (value) => ({ ok: true, value }),
+    handleBatch: async (messages) => {
+      await producer.send(options.outTopic, messages.map((m) => ({ key: m.key, value: m.value ?? Buffer.alloc(0) })));
+    },
+  });
+  return {
+    consumer: loop.consumer,
+    stop: () => loop.stop(),
+    close: async () => {
+      await loop.stop();
+      await producer.close();
+    },
+  };
+}
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Wall clock in ms with sub-ms resolution (comparable across processes on one machine). */
+export const nowMs = (): number => performance.timeOrigin + performance.now();
