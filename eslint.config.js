@@ -4,7 +4,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", "**/.cache/**", "**/out/**", ".recfleet/**", "bin/**"] },
+  { ignores: ["**/node_modules/**", "**/.cache/**", "**/out/**", ".recfleet/**", "bin/**", ".scratch*/**"] },
   js.configs.recommended,
   { files: ["**/*.mjs", "**/*.js"], languageOptions: { globals: { process: "readonly", console: "readonly" } } },
   ...tseslint.configs.recommended,

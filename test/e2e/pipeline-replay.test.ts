@@ -59,6 +59,9 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
     if (type === "click" && rand() < 0.5) e.recId = rec.recId;
     return e;
   });
+  // Everything after the Redis connection is inside try/finally: an early failure must not
+  // leave the connection open and hang the file until the runner's timeout.
+  try {
   const producer = await createProducer(kafka);
   for (const ns of [nsA, nsB]) {
     const t = topicNames(ns);
@@ -70,7 +73,6 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
   await producer.close();
   const applied = async (ns: string) => (await scanKeys(redis, `${ns}:ap:*`)).length;
 
-  try {
     // Run A: uninterrupted, in-process.
     const a = await startFeaturesWorker(configFor(nsA), { logger, registry: createMetricsRegistry("replay-a") });
     await waitFor("run A to apply every event", async () => (await applied(nsA)) === TOTAL, 60_000, 200);

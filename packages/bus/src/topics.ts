@@ -12,8 +12,14 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<vo
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const missing = specs.filter((s) => !existing.has(s.topic));
-    if (missing.length > 0) {
+    // Kafka 4.x can answer metadata for a just-created topic with UNKNOWN_TOPIC_OR_PARTITION, and
+    // workers starting together race to create the same topics: retry with jittered backoff
+    // until every topic exists, for at most 30 s.
+    const deadline = Date.now() + 30_000;
+    for (let attempt = 0; ; attempt++) {
+      const now = attempt === 0 ? existing : new Set(await admin.listTopics());
+      const missing = specs.filter((s) => !now.has(s.topic));
+      if (missing.length === 0) break;
       try {
         await admin.createTopics({
           waitForLeaders: true,
@@ -25,16 +31,15 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<vo
           })),
         });
       } catch (err) {
-        // Two workers starting together race to create the same topics; losing the race is fine.
-        const now = new Set(await admin.listTopics());
-        if (!missing.every((s) => now.has(s.topic))) throw err;
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt) * (0.5 + Math.random())));
       }
     }
     // A topic another process just created may not have leaders yet ("does not host this
     // topic-partition" on subscribe): wait until every partition has one.
     for (let attempt = 0; ; attempt++) {
-      const meta = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) });
-      if (meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) break;
+      const meta = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) }).catch(() => undefined);
+      if (meta && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) break;
       if (attempt >= 60) throw new Error(`topics ${specs.map((s) => s.topic).join(", ")} have partitions without a leader after 15 s`);
       await new Promise((r) => setTimeout(r, 250));
     }

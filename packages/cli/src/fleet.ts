@@ -36,7 +36,8 @@ export async function waitReady(worker: RunningWorker, timeoutMs = 120_000): Pro
   await waitFor(
     `${worker.name} to be ready (log: ${worker.logPath})`,
     async () => {
-      if (worker.process.exitCode !== null) throw new Error(`${worker.name} exited with code ${worker.process.exitCode}; see ${worker.logPath}`);
+      const { exitCode, signalCode } = worker.process;
+      if (exitCode !== null || signalCode !== null) throw new Error(`${worker.name} exited (${exitCode ?? signalCode}); see ${worker.logPath}`);
       const res = await fetch(`http://127.0.0.1:${worker.metricsPort}/readyz`).catch(() => undefined);
       return res?.status === 200;
     },
@@ -74,7 +75,7 @@ export interface LocalFleet {
 
 /** Settings of the demo fleet: retrains often so new items and clicks enter the model quickly. */
 export const DEMO_FLEET_ENV: Readonly<Record<string, string>> = {
-  TRAIN_INTERVAL: "20s",
+  TRAIN_INTERVAL: "8s",
   TRAIN_MIN_EVENTS: "500",
   TRAIN_EPOCHS: "3",
   EMBED_SHARD_SIZE: "200",

@@ -115,6 +115,21 @@ export function list(env: string, fallback: readonly string[]): Field<string[]> 
   };
 }
 
+/** A non-empty comma-separated list whose every entry is one of `values` (order kept). */
+export function listOf<T extends string>(env: string, values: readonly T[], fallback: readonly T[]): Field<T[]> {
+  const describe = `a comma-separated list of ${values.join(", ")}, in order of preference`;
+  return {
+    env,
+    describe,
+    parse(raw) {
+      if (raw === undefined) return [...fallback];
+      const entries = raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+      if (entries.length === 0 || entries.some((e) => !(values as readonly string[]).includes(e))) throw new ConfigError(env, describe, raw);
+      return entries as T[];
+    },
+  };
+}
+
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 export function parseDuration(raw: string): number | undefined {

@@ -10,6 +10,7 @@ export {
   bool,
   oneOf,
   list,
+  listOf,
   duration,
   parseDuration,
   type Field,

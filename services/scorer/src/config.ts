@@ -1,4 +1,5 @@
-import { bool, duration, int, list, num, str } from "@recfleet/runtime";
+import { bool, duration, int, listOf, num, str } from "@recfleet/runtime";
+import type { ExecutionProviderName } from "@recfleet/towers";
 import { storeConfigSchema } from "@recfleet/store";
 
 export const scorerConfigSchema = {
@@ -13,7 +14,7 @@ export const scorerConfigSchema = {
   defaultK: int("SCORER_DEFAULT_K", 10, { min: 1, max: 200 }),
   candidates: int("SCORER_CANDIDATES", 100, { min: 1, max: 10_000 }),
   explanations: int("SCORER_EXPLANATIONS", 2, { min: 0, max: 5 }),
-  executionProviders: list("EXECUTION_PROVIDERS", ["cuda", "cpu"]),
+  executionProviders: listOf<ExecutionProviderName>("EXECUTION_PROVIDERS", ["cuda", "cpu"], ["cuda", "cpu"]),
   intraOpThreads: int("SCORER_THREADS", 1, { min: 0, max: 256 }),
   /** Policy when a request names none: "greedy", or a split such as "greedy:1,thompson:1". */
   policySplit: str("POLICY_SPLIT", "greedy:1"),

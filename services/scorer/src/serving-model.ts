@@ -6,7 +6,7 @@
  */
 import * as ort from "onnxruntime-node";
 import { createInferenceSession, deserializeModel, encodeHistories, exportTopKOnnx, type ExecutionProviderName, type TwoTowerModel } from "@recfleet/towers";
-import type { ModelRegistry } from "@recfleet/store";
+import { CorruptArtefactError, type ModelRegistry } from "@recfleet/store";
 import type { Logger } from "@recfleet/runtime";
 
 export interface RetrievalResult {
@@ -36,16 +36,37 @@ export async function loadServingModel(
   version: string,
   options: { executionProviders: ExecutionProviderName[]; logger: Logger; intraOpNumThreads?: number },
 ): Promise<ServingModel> {
-  // Both throw typed errors on a corrupt artefact; the caller keeps serving the old version.
-  const model: TwoTowerModel = deserializeModel(await registry.loadArtefact(version, "model.bin"));
+  // All throw typed errors on a corrupt artefact; the caller keeps serving the old version.
+  const model = await loadVocabulary(registry, version);
   const userTowerBytes = await registry.loadArtefact(version, "user_tower.onnx");
   const itemMatrix = await registry.readItemMatrix(version);
   return createServingModel(version, model, userTowerBytes, itemMatrix, options);
 }
 
+/** What serving needs of a model besides its ONNX graphs. */
+export type ServingVocabulary = Pick<TwoTowerModel, "config" | "itemIds">;
+
+/** serving.json when the version has one (small), else the full model.bin (older versions). */
+async function loadVocabulary(registry: ModelRegistry, version: string): Promise<ServingVocabulary> {
+  const meta = await registry.getMeta(version);
+  if (!meta?.checksums["serving.json"]) return deserializeModel(await registry.loadArtefact(version, "model.bin"));
+  const bytes = await registry.loadArtefact(version, "serving.json");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw new CorruptArtefactError(version, "serving.json", "not JSON");
+  }
+  const v = parsed as Partial<ServingVocabulary> | null;
+  if (!v || typeof v.config?.dim !== "number" || typeof v.config.historyLength !== "number" || !Array.isArray(v.itemIds)) {
+    throw new CorruptArtefactError(version, "serving.json", "missing config or itemIds");
+  }
+  return v as ServingVocabulary;
+}
+
 export async function createServingModel(
   version: string,
-  model: TwoTowerModel,
+  model: ServingVocabulary,
   userTowerBytes: Uint8Array,
   itemMatrix: Float32Array,
   options: { executionProviders: ExecutionProviderName[]; logger: Logger; intraOpNumThreads?: number },

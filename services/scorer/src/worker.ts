@@ -4,7 +4,6 @@ import { createKafka, createProducer, ensureTopics, startConsumerLoop, type Cons
 import { decodeMessage, modelVersionSpec, recRequestSpec, topicNames, type ModelVersionAnnouncement, type RecRequest } from "@recfleet/contracts";
 import { createModelRegistry, createPseudonymiser, createRedis, createStore, resolvePseudonymSecret } from "@recfleet/store";
 import { assignPolicy, createPolicy, createRng, linearStateFromSums, type LinearBanditState, type Policy } from "@recfleet/policy";
-import type { ExecutionProviderName } from "@recfleet/towers";
 import { scoreRequests } from "./handler";
 import { ModelHolder } from "./model-holder";
 import { loadServingModel } from "./serving-model";
@@ -64,7 +63,7 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
   const versionGauge = new Gauge({ name: "recfleet_scorer_model_info", help: "1 for the model version being served.", labelNames: ["version"], registers: [metrics] });
   const refusedCounter = new Counter({ name: "recfleet_scorer_model_refused_total", help: "Model versions refused at load (corrupt or incomplete).", registers: [metrics] });
 
-  const providers = config.executionProviders.filter((p): p is ExecutionProviderName => p === "cuda" || p === "cpu");
+  const providers = config.executionProviders;
   const holder = new ModelHolder(
     (version) => loadServingModel(models, version, { executionProviders: providers, logger, intraOpNumThreads: config.intraOpThreads }),
     logger,

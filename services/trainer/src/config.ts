@@ -1,19 +1,5 @@
-import { ConfigError, duration, int, list, num, oneOf, optionalStr, str, type CommonConfig, type ConfigOf, type Field } from "@recfleet/runtime";
+import { duration, int, listOf, num, oneOf, optionalStr, str, type CommonConfig, type ConfigOf } from "@recfleet/runtime";
 import type { ExecutionProviderName } from "@recfleet/towers";
-
-function executionProviders(env: string, fallback: readonly ExecutionProviderName[]): Field<ExecutionProviderName[]> {
-  const base = list(env, fallback);
-  const describe = 'a comma-separated list of "cuda" and "cpu", in order of preference';
-  return {
-    env,
-    describe,
-    parse(raw) {
-      const values = base.parse(raw);
-      if (values.length === 0 || values.some((v) => v !== "cuda" && v !== "cpu")) throw new ConfigError(env, describe, raw);
-      return values as ExecutionProviderName[];
-    },
-  };
-}
 
 /**
  * The trainer's settings (on top of commonConfigSchema). Durations accept "30s", "5m" or ms.
@@ -54,7 +40,7 @@ export const trainerConfigSchema = {
   embedThrottleMs: duration("EMBED_THROTTLE", 0),
   /** How long a training run waits for its embed fan-out and flip before it reports failure. */
   embedTimeoutMs: duration("EMBED_TIMEOUT", 10 * 60_000),
-  executionProviders: executionProviders("EXECUTION_PROVIDERS", ["cuda", "cpu"]),
+  executionProviders: listOf<ExecutionProviderName>("EXECUTION_PROVIDERS", ["cuda", "cpu"], ["cuda", "cpu"]),
   /** Versions that are neither current nor the rollback target are deleted after this; keep it above EMBED_TIMEOUT. */
   gcGraceMs: duration("MODEL_GC_GRACE", 60 * 60_000),
   /** TTL of the fleet-wide training lock; renewed every third of it while a run is alive. */

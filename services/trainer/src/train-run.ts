@@ -189,7 +189,13 @@ async function run(ctx: TrainerContext, now: number, started: number): Promise<T
   const exportMeta = { modelVersion: version, trainingDataRange: dataset.range, metrics: modelMetrics };
   await ctx.models.putVersion(
     { version, createdAt: now, itemCount: n, dim: candidate.config.dim, shards, shardSize, metrics: modelMetrics, trainingDataRange: dataset.range },
-    { "model.bin": serializeModel(candidate), "user_tower.onnx": exportUserTowerOnnx(candidate, exportMeta), "item_tower.onnx": exportItemTowerOnnx(candidate, exportMeta) },
+    {
+      "model.bin": serializeModel(candidate),
+      "user_tower.onnx": exportUserTowerOnnx(candidate, exportMeta),
+      "item_tower.onnx": exportItemTowerOnnx(candidate, exportMeta),
+      // What a scorer needs besides the ONNX graphs, so it never loads the full weights.
+      "serving.json": new TextEncoder().encode(JSON.stringify({ config: candidate.config, itemIds: candidate.itemIds })),
+    },
   );
   const shardOpts = { attempts: config.embedAttempts, backoff: { type: "exponential", delay: config.embedBackoffMs }, failParentOnFailure: true, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } };
   await ctx.flow.add({
