@@ -27,7 +27,7 @@ import * as ort from "onnxruntime-node";
 import { createLogger } from "@recfleet/runtime";
 import { createPolicy, createRng, type Policy } from "@recfleet/policy";
 import type { HistoryEntry, ItemStats } from "@recfleet/store";
-import { createInferenceSession, deserializeModel, exportTopKOnnx, exportUserTowerOnnx, serializeModel, type TowerWeights } from "@recfleet/towers";
+import { createInferenceSession, exportServingOnnx, exportTopKOnnx } from "@recfleet/towers";
 import type { RecRequest } from "@recfleet/contracts";
 import { ModelHolder, createServingModel, scoreRequests, type ScoringStore, type ServingModel } from "@recfleet/scorer";
 import { MB, flag, fmtMs, itemIdOf, listFlag, log, numFlag, randomItemMatrix, randomModel, round, rssOf, summarize, type Summary } from "./lib";
@@ -52,18 +52,16 @@ if (process.argv.includes("--swap-child")) {
       await new Promise((r) => setTimeout(r, 50));
     }
   };
-  // What loadServingModel does, minus Redis: deserialize model.bin, take user_tower.onnx and the item matrix.
+  // What loadServingModel does, minus Redis: the vocabulary (serving.json), the serving graph
+  // (serving.onnx: user tower → TopK with the item matrix as input) and the item matrix.
   const load = async (version: string): Promise<ServingModel> => {
     const seed = version === "v1" ? 1 : 2;
-    const generated = await randomModel(n, { seed });
-    const bin = serializeModel(generated);
-    const tower = exportUserTowerOnnx(generated, { modelVersion: version });
+    let generated: Awaited<ReturnType<typeof randomModel>> | undefined = await randomModel(n, { seed });
+    const vocabulary = { config: generated.config, itemIds: generated.itemIds };
+    const graph = exportServingOnnx(generated, { modelVersion: version });
+    generated = undefined; // the training weights are not part of a serving version
     const matrix = randomItemMatrix(n, DIM, seed);
-    const model = deserializeModel(bin);
-    // --what-if-no-weights: the serving model given only config + vocabulary (what it uses), to
-    // show how much of a version's footprint is the deserialized training weights it keeps.
-    const serving = process.argv.includes("--what-if-no-weights") ? { ...model, weights: Object.fromEntries(Object.keys(model.weights).map((k) => [k, new Float32Array(0)])) as unknown as TowerWeights } : model;
-    return createServingModel(version, serving, tower, matrix, sessionOptions);
+    return createServingModel(version, vocabulary, { serving: graph }, matrix, sessionOptions);
   };
   const touch = async (m: ServingModel | undefined) => void (await m?.retrieve([[1, 2, 3]], CANDIDATES));
   await settle();
@@ -145,7 +143,7 @@ for (const n of SIZES) {
   log(`--- ${n} items × d=${DIM}: building a random model, item matrix and sessions …`);
   const model = await randomModel(n, { epochs: n <= 2000 ? 1 : 0 });
   const matrix = randomItemMatrix(n, DIM, 11);
-  const serving = await createServingModel(`bench-${n}`, model, exportUserTowerOnnx(model, { modelVersion: `bench-${n}` }), matrix, sessionOptions);
+  const serving = await createServingModel(`bench-${n}`, model, { serving: exportServingOnnx(model, { modelVersion: `bench-${n}` }) }, matrix, sessionOptions);
   const bare = await createInferenceSession(exportTopKOnnx(DIM), sessionOptions);
   log(`setup ${((performance.now() - setup) / 1000).toFixed(1)} s, process RSS ${rssOf().rssMb} MiB`);
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as ort from "onnxruntime-node";
 import onnxProto from "onnx-proto";
-import { exportItemTowerOnnx, exportRetrievalOnnx, exportUserTowerOnnx } from "./export.js";
+import { exportItemTowerOnnx, exportRetrievalOnnx, exportServingOnnx, exportUserTowerOnnx } from "./export.js";
 import { encodeHistories, itemVectors, userVectors } from "./model.js";
 import { createInferenceSession, type SessionLogger } from "./session.js";
 import { randomModel, tinyConfig, tinyData } from "./test-fixtures.js";
@@ -88,6 +88,22 @@ describe("ONNX export parity with the TypeScript forward pass", () => {
       }
       await session.release();
     }
+  });
+
+  it("serving graph (item matrix as input): user vectors and top-k equal the retrieval graph's", async () => {
+    const items = itemVectors(model);
+    const n = model.itemIds.length;
+    const d = tinyConfig.dim;
+    const k = 5;
+    const serving = await cpuSession(exportServingOnnx(model, meta));
+    const retrieval = await cpuSession(exportRetrievalOnnx(model, items, n, k, meta));
+    const out = await serving.run({ ...historyFeeds(), item_matrix: new ort.Tensor("float32", items, [n, d]), k: new ort.Tensor("int64", BigInt64Array.from([BigInt(k)]), [1]) });
+    const expected = await retrieval.run(historyFeeds());
+    assert.ok(maxAbsDiff(out["user_vector"]!.data as Float32Array, userVectors(model, histories, weights)) < 1e-4);
+    assert.ok(maxAbsDiff(out["scores"]!.data as Float32Array, expected["scores"]!.data as Float32Array) < 1e-4);
+    assert.deepEqual(out["indices"]!.data, expected["indices"]!.data);
+    await serving.release();
+    await retrieval.release();
   });
 
   it("states opset, names and metadata", () => {

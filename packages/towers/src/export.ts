@@ -111,3 +111,23 @@ export function exportRetrievalOnnx(model: TwoTowerModel, itemMatrix: Float32Arr
     "recfleet two-tower: user tower → item matrix → TopK",
   );
 }
+
+/**
+ * The scorer's graph: user tower → MatMul with the item matrix → TopK, in one run, with the item
+ * matrix and k as INPUTS (the scorer holds the matrix once and passes it per run; CPU tensors
+ * wrap the caller's buffer). Inputs: history, history_mask (as the user tower), item_matrix
+ * float [N, d], k int64 [1]. Outputs: user_vector [B, d], scores [B, K], indices int64 [B, K].
+ */
+export function exportServingOnnx(model: TwoTowerModel, meta: ExportMetadata): Uint8Array {
+  const d = model.config.dim;
+  const g = new GraphBuilder("serving");
+  const user = userTower(g, model, "user_vector");
+  const items = g.input("item_matrix", "float", ["N", d]);
+  const k = g.input("k", "int64", [1]);
+  const all = g.op("Gemm", [user, items], { transB: 1 });
+  g.node2("TopK", [all, k], ["scores", "indices"], { axis: 1, largest: 1, sorted: 1 });
+  g.output("user_vector", "float", ["B", d]);
+  g.output("scores", "float", ["B", "K"]);
+  g.output("indices", "int64", ["B", "K"]);
+  return g.encode(metadataProps(model, meta, "serving"), "recfleet two-tower: user tower → item matrix input → TopK");
+}

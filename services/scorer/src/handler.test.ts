@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { resolveConfig, trainTwoTower, exportUserTowerOnnx, itemVectors, userVectors, type TwoTowerModel } from "@recfleet/towers";
+import { resolveConfig, trainTwoTower, exportServingOnnx, itemVectors, userVectors, type TwoTowerModel } from "@recfleet/towers";
 import { createPolicy, createRng } from "@recfleet/policy";
 import type { HistoryEntry, ItemStats } from "@recfleet/store";
 import { createLogger } from "@recfleet/runtime";
@@ -18,7 +18,7 @@ async function tinyServingModel(): Promise<{ model: TwoTowerModel; serving: Serv
   });
   const config = resolveConfig({ dim: 8, hidden: 16, historyLength: 5, batchSize: 16, epochs: 2, temperature: 0.2, seed: 1 });
   const model = await trainTwoTower({ itemIds, itemFeatures: new Float32Array(0), examples }, config);
-  const serving = await createServingModel("v-test", model, exportUserTowerOnnx(model, { modelVersion: "v-test" }), itemVectors(model), { executionProviders: ["cpu"], logger });
+  const serving = await createServingModel("v-test", model, { serving: exportServingOnnx(model, { modelVersion: "v-test" }) }, itemVectors(model), { executionProviders: ["cpu"], logger });
   return { model, serving };
 }
 

@@ -146,15 +146,18 @@ test("scaling: two scorer processes share the partitions; one killed with SIGKIL
     },
     timeoutMs: 120_000,
   });
-  let killed = false;
-  while (sent < total) {
+  const sendChunk = async () => {
     await producer.send(topics.recRequests, Array.from({ length: 50 }, (_, i) => ({ key: users[(sent + i) % users.length]!, value: { requestId: `s${sent + i}`, user: users[(sent + i) % users.length], ts: Date.now() } })));
     sent += 50;
-    if (!killed && answered.size > 300) {
-      a.kill("SIGKILL");
-      killed = true;
-    }
-    await new Promise((r) => setTimeout(r, 40));
+  };
+  // First half, then the kill once answers are flowing, then the second half.
+  while (sent < total / 2) await sendChunk();
+  await waitFor("answers to flow before the kill", () => answered.size > 300, 60_000, 20);
+  a.kill("SIGKILL");
+  const killed = true;
+  while (sent < total) {
+    await sendChunk();
+    await new Promise((r) => setTimeout(r, 20));
   }
   const records = await reader;
   b.kill("SIGTERM");

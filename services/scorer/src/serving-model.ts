@@ -38,10 +38,15 @@ export async function loadServingModel(
 ): Promise<ServingModel> {
   // All throw typed errors on a corrupt artefact; the caller keeps serving the old version.
   const model = await loadVocabulary(registry, version);
-  const userTowerBytes = await registry.loadArtefact(version, "user_tower.onnx");
+  const meta = await registry.getMeta(version);
+  // One graph (user tower → TopK) when the trainer exported it; else the user tower and a TopK graph.
+  const graphs: ServingGraphs = meta?.checksums["serving.onnx"] ? { serving: await registry.loadArtefact(version, "serving.onnx") } : { userTower: await registry.loadArtefact(version, "user_tower.onnx") };
   const itemMatrix = await registry.readItemMatrix(version);
-  return createServingModel(version, model, userTowerBytes, itemMatrix, options);
+  return createServingModel(version, model, graphs, itemMatrix, options);
 }
+
+/** The combined serving graph (exportServingOnnx), or a user tower to pair with exportTopKOnnx. */
+export type ServingGraphs = { serving: Uint8Array } | { userTower: Uint8Array };
 
 /** What serving needs of a model besides its ONNX graphs. */
 export type ServingVocabulary = Pick<TwoTowerModel, "config" | "itemIds">;
@@ -67,7 +72,7 @@ async function loadVocabulary(registry: ModelRegistry, version: string): Promise
 export async function createServingModel(
   version: string,
   model: ServingVocabulary,
-  userTowerBytes: Uint8Array,
+  graphs: ServingGraphs,
   itemMatrix: Float32Array,
   options: { executionProviders: ExecutionProviderName[]; logger: Logger; intraOpNumThreads?: number },
 ): Promise<ServingModel> {
@@ -75,8 +80,9 @@ export async function createServingModel(
   const numItems = model.itemIds.length;
   if (itemMatrix.length !== numItems * dim) throw new RangeError(`item matrix of ${version} has ${itemMatrix.length} values, expected ${numItems} × ${dim}`);
   const sessionOptions = { executionProviders: options.executionProviders, logger: options.logger, ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}) };
-  const userTower = await createInferenceSession(userTowerBytes, sessionOptions);
-  const topK = await createInferenceSession(exportTopKOnnx(dim), sessionOptions);
+  const single = "serving" in graphs ? await createInferenceSession(graphs.serving, sessionOptions) : undefined;
+  const userTower = "userTower" in graphs ? await createInferenceSession(graphs.userTower, sessionOptions) : undefined;
+  const topK = single ? undefined : await createInferenceSession(exportTopKOnnx(dim), sessionOptions);
   const rowOf = new Map(model.itemIds.map((id, row) => [id, row]));
   const itemTensor = new ort.Tensor("float32", itemMatrix, [numItems, dim]);
   // Keep only what serving needs: the weights (two N×d tables) are inside the sessions already.
@@ -88,30 +94,31 @@ export async function createServingModel(
     dim,
     historyLength: config.historyLength,
     itemMatrix,
-    provider: topK.provider,
+    provider: (single ?? topK)!.provider,
     async retrieve(histories, k) {
       const kk = Math.max(1, Math.min(k, numItems));
       const { history, historyMask } = encodeHistories({ config }, histories);
       const B = histories.length;
       const L = config.historyLength;
-      const u = await userTower.session.run({
-        history: new ort.Tensor("int64", history, [B, L]),
-        history_mask: new ort.Tensor("float32", historyMask, [B, L]),
-      });
-      const userVectors = u.user_vector!.data as Float32Array;
-      const out = await topK.session.run({
-        user_vector: new ort.Tensor("float32", userVectors, [B, dim]),
-        item_matrix: itemTensor,
-        k: new ort.Tensor("int64", BigInt64Array.from([BigInt(kk)]), [1]),
-      });
+      const kTensor = new ort.Tensor("int64", BigInt64Array.from([BigInt(kk)]), [1]);
+      const historyTensors = { history: new ort.Tensor("int64", history, [B, L]), history_mask: new ort.Tensor("float32", historyMask, [B, L]) };
+      let userVectors: Float32Array;
+      let out: ort.InferenceSession.OnnxValueMapType;
+      if (single) {
+        out = await single.session.run({ ...historyTensors, item_matrix: itemTensor, k: kTensor });
+        userVectors = out.user_vector!.data as Float32Array;
+      } else {
+        const u = await userTower!.session.run(historyTensors);
+        userVectors = u.user_vector!.data as Float32Array;
+        out = await topK!.session.run({ user_vector: new ort.Tensor("float32", userVectors, [B, dim]), item_matrix: itemTensor, k: kTensor });
+      }
       const idx = out.indices!.data as BigInt64Array;
       const rows = new Int32Array(idx.length);
       for (let i = 0; i < idx.length; i++) rows[i] = Number(idx[i]);
       return { userVectors, scores: out.scores!.data as Float32Array, rows, k: kk };
     },
     async release() {
-      await userTower.session.release();
-      await topK.session.release();
+      for (const s of [single, userTower, topK]) await s?.session.release();
     },
   };
 }

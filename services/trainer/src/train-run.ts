@@ -10,6 +10,7 @@ import {
   deserializeModel,
   exportItemTowerOnnx,
   exportUserTowerOnnx,
+  exportServingOnnx,
   ModelFormatError,
   serializeModel,
   trainTwoTower,
@@ -192,6 +193,7 @@ async function run(ctx: TrainerContext, now: number, started: number): Promise<T
     {
       "model.bin": serializeModel(candidate),
       "user_tower.onnx": exportUserTowerOnnx(candidate, exportMeta),
+      "serving.onnx": exportServingOnnx(candidate, exportMeta),
       "item_tower.onnx": exportItemTowerOnnx(candidate, exportMeta),
       // What a scorer needs besides the ONNX graphs, so it never loads the full weights.
       "serving.json": new TextEncoder().encode(JSON.stringify({ config: candidate.config, itemIds: candidate.itemIds })),
