@@ -2,23 +2,27 @@
  * INGEST-THROUGHPUT (docs: BENCHMARKS.md): sustained events/s from `clickstream` through ingest
  * (validate, dedupe, pseudonymise, produce) and features (one Lua update per batch) into
  * Redis, next to a bare pass-through (consume → produce, same consumer and producer settings)
- * in the same run. Both read a pre-loaded topic of the same messages; the clock runs from the
- * first consumed batch to the last effect. Checks lost = 0 and double counts = 0 from Redis.
+ * in the same run (once before ours and once after; the mean of the two counts). Both read a
+ * pre-loaded topic of the same messages; each clock runs from the moment the first fetched batch
+ * reaches a handler to the last effect. Checks lost = 0 and double counts = 0 from Redis, and
+ * logs the CPU seconds each process used while its clock ran.
  *
  *   node --import tsx bench/ingest-throughput.ts            (starts its own Kafka + Redis)
  *   KAFKA_BROKERS=… REDIS_URL=… node --import tsx bench/ingest-throughput.ts
  *   BENCH_EVENTS=200000 BENCH_PARTITIONS=4 BENCH_DUPLICATE_RATE=0.02
  *   BENCH_MODE=processes (default: ingest and features each in its own process, as deployed)
  *   BENCH_MODE=inprocess (both workers inside this one process)
- *   BENCH_MAX_BYTES_PER_PARTITION=262144 BENCH_CONCURRENCY=1 (applied to the pass-through and both workers alike)
+ *   BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (node flags for the worker processes)
+ *   BENCH_MAX_BYTES_PER_PARTITION=262144 BENCH_CONCURRENCY=4 (applied to the pass-through and both workers alike;
+ *   4 is the workers' default INGEST_CONCURRENCY / FEATURES_CONCURRENCY)
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig, type Registry } from "@recfleet/runtime";
+import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig } from "@recfleet/runtime";
 import { topicNames, EVENT_TYPES } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureTopics, startConsumerLoop, type OutgoingMessage } from "@recfleet/bus";
 import { startStack, uniqueName, freePort, waitForPort, type Stack } from "@recfleet/testkit";
@@ -36,7 +40,9 @@ const MODE = process.env.BENCH_MODE ?? "processes";
 /** Fetch size per partition for every consumer here (compressed bytes: gzip makes 256 KiB several thousand events). */
 const MAX_BYTES = Number(process.env.BENCH_MAX_BYTES_PER_PARTITION ?? 262_144);
 /** Partitions each consumer processes at once (kafkajs partitionsConsumedConcurrently), the same for all. */
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 1);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
+/** Extra node flags for the worker processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"); processes mode only. */
+const WORKER_NODE_ARGS = (process.env.BENCH_WORKER_NODE_ARGS ?? "").split(" ").filter((a) => a.length > 0);
 const log = (line: string) => console.log(`# ${line}`);
 
 /** Sum of a counter's samples with outcome=… from a Prometheus text page. */
@@ -44,6 +50,30 @@ function fromText(text: string, name: string, outcome: string): number {
   let sum = 0;
   for (const line of text.split("\n")) if (line.startsWith(`${name}{`) && line.includes(`outcome="${outcome}"`)) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
   return sum;
+}
+
+/** A gauge's value (no labels) from a Prometheus text page; 0 when absent. */
+function gaugeFromText(text: string, name: string): number {
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Where the CPU went during a timed window: seconds per named process. */
+function cpuMeter(pids: Record<string, number | undefined>): () => string {
+  const named = Object.entries(pids).filter((e): e is [string, number] => e[1] !== undefined);
+  const start = named.map(([, pid]) => cpuSeconds(pid));
+  return () => named.map(([name, pid], i) => `${name} ${(cpuSeconds(pid) - start[i]!).toFixed(2)}`).join(", ");
 }
 
 let stack: Stack | undefined;
@@ -55,12 +85,6 @@ const redisUrl = process.env.REDIS_URL ?? stack!.redisUrl;
 const logger = createLogger("bench", { level: "error" });
 const kafka = createKafka({ brokers, clientId: "bench", logger });
 const redis = new Redis(redisUrl);
-
-async function counter(registry: Registry, name: string, outcome: string): Promise<number> {
-  const metric = registry.getSingleMetric(name);
-  if (!metric) return 0;
-  return (await metric.get()).values.filter((v) => v.labels.outcome === outcome).reduce((s, v) => s + v.value, 0);
-}
 
 try {
   // The input: N distinct valid events plus exact duplicates, keyed by raw user id as an app would.
@@ -99,42 +123,53 @@ try {
   await loader.close();
   log(`pre-loaded ${input.length} messages (${N} distinct, ${duplicates} duplicates) into 2 topics × ${PARTITIONS} partitions in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`);
 
-  // Baseline: consume → produce the same bytes, through packages/bus, same batching.
-  const baseProducer = await createProducer(kafka);
-  let passed = 0;
-  let baseFirst = 0;
-  let baseLast = 0;
-  const baseLoop = await startConsumerLoop<Buffer | null>({
-    kafka, groupId: `${ns}.passthrough`, topics: [baseIn], deadLetterTopic: `${baseIn}.dlq`, producer: baseProducer, logger, registry: createMetricsRegistry("bench-base"),
-    maxBytesPerPartition: MAX_BYTES,
-    partitionsConsumedConcurrently: CONCURRENCY,
-    decode: (value) => ({ ok: true, value }),
-    handleBatch: async (messages) => {
-      baseFirst ||= performance.now();
-      await baseProducer.send(baseOut, messages.map((m) => ({ key: m.key, value: m.value ?? Buffer.alloc(0) })));
-      passed += messages.length;
-      baseLast = performance.now();
-    },
-  });
-  while (passed < input.length) await new Promise((r) => setTimeout(r, 20));
-  await baseLoop.stop();
-  await baseProducer.close();
-  const baseSeconds = (baseLast - baseFirst) / 1000;
-  const baselineRate = input.length / baseSeconds;
-  log(`pass-through: ${input.length} messages in ${baseSeconds.toFixed(2)} s = ${Math.round(baselineRate)} msg/s`);
+  // Baseline: consume → produce the same bytes, through packages/bus, same batching. It runs once
+  // before and once after ours (a fresh group each time), and the mean of the two times counts:
+  // on a shared machine the load drifts, and this keeps the drift from landing on one side.
+  const passThrough = async (round: number): Promise<number> => {
+    const baseProducer = await createProducer(kafka);
+    let passed = 0;
+    let baseFirst = 0;
+    let baseLast = 0;
+    let baseCpu = (): string => "";
+    const baseLoop = await startConsumerLoop<Buffer | null>({
+      kafka, groupId: `${ns}.passthrough.${round}`, topics: [baseIn], deadLetterTopic: `${baseIn}.dlq`, producer: baseProducer, logger, registry: createMetricsRegistry(`bench-base-${round}`),
+      maxBytesPerPartition: MAX_BYTES,
+      partitionsConsumedConcurrently: CONCURRENCY,
+      decode: (value) => ({ ok: true, value }),
+      handleBatch: async (messages) => {
+        if (!baseFirst) {
+          baseFirst = performance.now();
+          baseCpu = cpuMeter({ bench: process.pid, kafka: stack?.pids.kafka, redis: stack?.pids.redis });
+        }
+        await baseProducer.send(baseOut, messages.map((m) => ({ key: m.key, value: m.value ?? Buffer.alloc(0) })));
+        passed += messages.length;
+        baseLast = performance.now();
+      },
+    });
+    while (passed < input.length) await new Promise((r) => setTimeout(r, 20));
+    const baseCpuUsed = baseCpu();
+    await baseLoop.stop();
+    await baseProducer.close();
+    const seconds = (baseLast - baseFirst) / 1000;
+    log(`pass-through (${round === 1 ? "before" : "after"} ours): ${input.length} messages in ${seconds.toFixed(2)} s = ${Math.round(input.length / seconds)} msg/s (CPU s: ${baseCpuUsed})`);
+    return seconds;
+  };
+  const baseSecondsBefore = await passThrough(1);
 
   // recfleet: ingest + features, in this process, on the same stack.
   const env = { KAFKA_BROKERS: brokers.join(","), REDIS_URL: redisUrl, RECFLEET_NAMESPACE: ns, RECFLEET_PSEUDONYM_SECRET: SECRET, RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS), INGEST_MAX_BYTES_PER_PARTITION: String(MAX_BYTES), FEATURES_MAX_BYTES_PER_PARTITION: String(MAX_BYTES), INGEST_CONCURRENCY: String(CONCURRENCY), FEATURES_CONCURRENCY: String(CONCURRENCY) };
-  let readIngest: (outcome: string) => Promise<number>;
-  let readFeatures: (outcome: string) => Promise<number>;
   let stopWorkers: () => Promise<void>;
+  const workerPids: Record<string, number | undefined> = {};
+  /** Each worker's /metrics page (Prometheus text), however it runs. */
+  const metricPages: Record<string, () => Promise<string>> = {};
   if (MODE === "inprocess") {
     const ingestRegistry = createMetricsRegistry("bench-ingest");
     const featuresRegistry = createMetricsRegistry("bench-features");
     const features = await startFeaturesWorker({ ...loadConfig(commonConfigSchema, env), ...loadConfig(featuresConfigSchema, env) }, { logger, registry: featuresRegistry });
     const ingest = await startIngestWorker({ ...loadConfig(commonConfigSchema, env), ...loadConfig(ingestConfigSchema, env) }, { logger, registry: ingestRegistry });
-    readIngest = (o) => counter(ingestRegistry, "recfleet_ingest_events_total", o);
-    readFeatures = (o) => counter(featuresRegistry, "recfleet_features_events_total", o);
+    metricPages.ingest = () => ingestRegistry.metrics();
+    metricPages.features = () => featuresRegistry.metrics();
     stopWorkers = async () => {
       await ingest.stop();
       await features.stop();
@@ -144,32 +179,60 @@ try {
     const start = async (service: string) => {
       const port = await freePort();
       const main = fileURLToPath(new URL(`../services/${service}/src/main.ts`, import.meta.url));
-      children.push(spawn(process.execPath, ["--import", "tsx", main], { env: { ...process.env, ...env, METRICS_PORT: String(port), LOG_LEVEL: "error" }, stdio: ["ignore", "ignore", "inherit"] }));
+      const child = spawn(process.execPath, [...WORKER_NODE_ARGS, "--import", "tsx", main], { env: { ...process.env, ...env, METRICS_PORT: String(port), LOG_LEVEL: "error" }, stdio: ["ignore", "ignore", "inherit"] });
+      children.push(child);
+      workerPids[service] = child.pid;
       await waitForPort(port, 60_000);
-      return async (o: string) => fromText(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), `recfleet_${service}_events_total`, o);
+      metricPages[service] = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     };
-    readFeatures = await start("features");
-    readIngest = await start("ingest");
+    await start("features");
+    await start("ingest");
     stopWorkers = async () => {
       await Promise.all(children.map((c) => new Promise((r) => (c.once("exit", r), c.kill("SIGTERM")))));
     };
   }
+  // Our clock starts where the baseline's does: when the first fetched batch reaches the handler
+  // (ingest reports batches in flight; counters only move once a batch is done).
   let first = 0;
   let last = 0;
+  let ingestDone = 0;
+  let cpu = (): string => "";
+  const ingestOutcome = (text: string, o: string) => fromText(text, "recfleet_ingest_events_total", o);
   for (;;) {
-    if (!first && (await readIngest("new")) + (await readIngest("duplicate")) > 0) first = performance.now();
-    const applied = await readFeatures("applied");
+    if (!first || !ingestDone) {
+      const page = await metricPages.ingest!();
+      const handled = ingestOutcome(page, "new") + ingestOutcome(page, "duplicate") + ingestOutcome(page, "replay");
+      if (!first && (gaugeFromText(page, "recfleet_ingest_batches_in_flight") > 0 || handled > 0)) {
+        first = performance.now();
+        cpu = cpuMeter({ ...workerPids, bench: process.pid, kafka: stack?.pids.kafka, redis: stack?.pids.redis });
+      }
+      if (handled >= input.length) ingestDone = performance.now();
+    }
+    if (!first) {
+      await new Promise((r) => setTimeout(r, 5));
+      continue;
+    }
+    const applied = fromText(await metricPages.features!(), "recfleet_features_events_total", "applied");
     if (applied >= N) {
       last = performance.now();
       break;
     }
-    await new Promise((r) => setTimeout(r, 10));
+    // Each poll renders a worker's whole /metrics page: poll often enough for a ±1% clock, no more.
+    await new Promise((r) => setTimeout(r, 25));
   }
-  const dropped = await readIngest("duplicate");
+  const cpuUsed = cpu();
+  for (const [service, page] of Object.entries(metricPages)) {
+    const text = await page();
+    const sample = (name: string) => text.split("\n").filter((l) => l.startsWith(name)).reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    const batches = sample("recfleet_consumer_batch_seconds_count");
+    const messages = sample("recfleet_consumer_messages_total");
+    log(`${service}: ${batches} batches, ${Math.round(messages / batches)} messages per batch, ${((1000 * sample("recfleet_consumer_batch_seconds_sum")) / batches).toFixed(1)} ms per batch`);
+  }
+  const dropped = ingestOutcome(await metricPages.ingest!(), "duplicate");
   await stopWorkers();
   const seconds = (last - first) / 1000;
   const rate = input.length / seconds;
-  log(`ingest + features (${MODE}): ${input.length} messages (${N} distinct) in ${seconds.toFixed(2)} s = ${Math.round(rate)} msg/s`);
+  log(`ingest + features (${MODE}): ${input.length} messages (${N} distinct) in ${seconds.toFixed(2)} s = ${Math.round(rate)} msg/s (ingest done after ${((ingestDone - first) / 1000).toFixed(2)} s; CPU s: ${cpuUsed})`);
 
   // Lost and double counts, from Redis: every distinct event adds exactly one to its user's counts.
   const store = createStore(redis, ns);
@@ -179,8 +242,10 @@ try {
   const lost = Math.max(0, N - total);
   const doubleCounts = Math.max(0, total - N);
   log(`Redis holds ${total} counted events for ${N} distinct; ingest dropped ${dropped} duplicates of ${duplicates} sent`);
+  const baseSecondsAfter = await passThrough(2);
+  const baselineRate = input.length / ((baseSecondsBefore + baseSecondsAfter) / 2);
   const ratio = rate / baselineRate;
-  console.log(JSON.stringify({ bench: "INGEST-THROUGHPUT", events_per_s: Math.round(rate), baseline_events_per_s: Math.round(baselineRate), ratio: Number(ratio.toFixed(3)), lost, double_counts: doubleCounts, events: input.length, distinct: N, duplicates_dropped: dropped, partitions: PARTITIONS, mode: MODE, max_bytes_per_partition: MAX_BYTES, concurrency: CONCURRENCY }));
+  console.log(JSON.stringify({ bench: "INGEST-THROUGHPUT", events_per_s: Math.round(rate), baseline_events_per_s: Math.round(baselineRate), ratio: Number(ratio.toFixed(3)), lost, double_counts: doubleCounts, events: input.length, distinct: N, duplicates_dropped: dropped, partitions: PARTITIONS, mode: MODE, max_bytes_per_partition: MAX_BYTES, concurrency: CONCURRENCY, baseline_seconds: [Number(baseSecondsBefore.toFixed(2)), Number(baseSecondsAfter.toFixed(2))] }));
   if (lost !== 0 || doubleCounts !== 0 || dropped !== duplicates) process.exitCode = 1;
 } finally {
   redis.disconnect();

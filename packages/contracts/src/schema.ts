@@ -175,6 +175,10 @@ export function validateValue<T>(spec: MessageSpec, value: unknown, limits: Limi
   return validateObject("", spec.fields, value, limits, now) as Validation<T>;
 }
 
+// decode() without { stream: true } keeps no state between calls, so one decoder serves every
+// message; a new TextDecoder per message costs about as much as the JSON parse itself.
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /** Decode raw bytes (size limit, JSON parse) and validate. Never throws. */
 export function decodeMessage<T>(spec: MessageSpec, bytes: Uint8Array | string | null | undefined, limits: Limits = DEFAULT_LIMITS, now = Date.now()): Validation<T> {
   if (bytes === null || bytes === undefined) return fail("malformed_json", "empty message value");
@@ -182,7 +186,7 @@ export function decodeMessage<T>(spec: MessageSpec, bytes: Uint8Array | string |
   if (size > spec.maxBytes) return fail("payload_too_large", `${spec.name} is ${size} bytes (limit ${spec.maxBytes})`);
   let parsed: unknown;
   try {
-    const text = typeof bytes === "string" ? bytes : new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    const text = typeof bytes === "string" ? bytes : UTF8.decode(bytes);
     parsed = JSON.parse(text);
   } catch (err) {
     return fail("malformed_json", `not UTF-8 JSON: ${err instanceof Error ? err.message.slice(0, 80) : "parse error"}`);

@@ -24,6 +24,7 @@ test("neural-linear bandit sums: impressions add xxᵀ and −p·x; a click adds
     }
   }
   await store.addLinearImpressions("v1", d, a, b, 2);
+  assert.equal(await store.addLinearRewards("v0", [{ recId: "r1", itemId: "a", ts: servedAt + 1000 }]), 0, "a click on another version's slate is skipped");
   const folded = await store.addLinearRewards("v1", [
     { recId: "r1", itemId: "a", ts: servedAt + 1000 },
     { recId: "r1", itemId: "a", ts: servedAt + 2000 }, // the same (rec, item) again: once only

@@ -287,7 +287,7 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
     async addLinearRewards(version, clicks) {
       if (clicks.length === 0) return 0;
       const k: string[] = [];
-      const a: (string | number)[] = [opts.attributionWindowMs];
+      const a: (string | number)[] = [opts.attributionWindowMs, version];
       for (const c of clicks) {
         k.push(keys.rec(c.recId), keys.linearB(version));
         a.push(c.itemId, c.ts);

@@ -48,6 +48,7 @@ export const featuresConfigSchema = {
   refreshTypes: eventTypes("FEATURES_REFRESH_TYPES", []),
   refreshIntervalMs: duration("FEATURES_REFRESH_INTERVAL", 30_000),
   maxBytesPerPartition: int("FEATURES_MAX_BYTES_PER_PARTITION", 262_144, { min: 1024 }),
-  partitionsConsumedConcurrently: int("FEATURES_CONCURRENCY", 1, { min: 1, max: 64 }),
+  /** Partitions handled at once; their effects are independent (keys are per user, scripts atomic), and one batch's Redis or broker wait overlaps another's work. */
+  partitionsConsumedConcurrently: int("FEATURES_CONCURRENCY", 4, { min: 1, max: 64 }),
 };
 export type FeaturesConfig = CommonConfig & ConfigOf<typeof featuresConfigSchema>;

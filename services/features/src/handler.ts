@@ -44,6 +44,8 @@ export interface FeaturesHandlerDeps {
   recRequestsTopic: string;
   now?: () => number;
   counters?: FeaturesCounters;
+  /** Folds reward events into the neural-linear bandit (idempotent per recId and item). */
+  foldLinearRewards?: (rewards: { recId: string; itemId: string; ts: number }[]) => Promise<number>;
 }
 
 /**
@@ -54,7 +56,10 @@ export interface FeaturesHandlerDeps {
 export function createFeaturesHandler(deps: FeaturesHandlerDeps): BatchHandler<CanonicalEvent> {
   const now = deps.now ?? Date.now;
   return async (messages) => {
-    const result = await deps.apply(messages.map((m) => toFeatureEvent(m.value, deps.policy)));
+    const events = messages.map((m) => toFeatureEvent(m.value, deps.policy));
+    const result = await deps.apply(events);
+    const rewards = events.filter((e) => e.reward && e.recId !== undefined).map((e) => ({ recId: e.recId!, itemId: e.itemId, ts: e.ts }));
+    if (rewards.length > 0 && deps.foldLinearRewards) await deps.foldLinearRewards(rewards);
     const t = now();
     await deps.send(deps.recRequestsTopic, result.refresh.map((e) => ({ key: e.user, value: refreshRequest(e, t) })));
     if (deps.counters) {

@@ -2,7 +2,7 @@ import type { Redis } from "ioredis";
 import { Counter, type Logger, type Registry } from "@recfleet/runtime";
 import { canonicalEventSpec, decodeMessage, topicNames, type CanonicalEvent } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
-import { createRedis, createStore, type Store } from "@recfleet/store";
+import { createModelRegistry, createRedis, createStore, type Store } from "@recfleet/store";
 import { createFeaturesHandler } from "./handler";
 import type { FeaturesConfig } from "./config";
 
@@ -30,6 +30,7 @@ export async function startFeaturesWorker(config: FeaturesConfig, deps: { logger
   ]);
   const redis = createRedis(config.redisUrl, logger);
   const store = createStore(redis, config.namespace, config);
+  const models = createModelRegistry(redis, config.namespace);
   const producer = await createProducer(kafka);
   const counter = new Counter({
     name: "recfleet_features_events_total",
@@ -43,6 +44,11 @@ export async function startFeaturesWorker(config: FeaturesConfig, deps: { logger
     send: (topic, messages) => producer.send(topic, messages),
     recRequestsTopic: topics.recRequests,
     counters: { inc: (outcome, n) => counter.inc({ outcome }, n) },
+    foldLinearRewards: async (rewards) => {
+      // The bandit state belongs to the serving version; clicks on older versions' slates are skipped.
+      const version = await models.currentVersion();
+      return version ? store.addLinearRewards(version, rewards) : 0;
+    },
   });
   const loop = await startConsumerLoop<CanonicalEvent>({
     kafka,

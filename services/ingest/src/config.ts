@@ -8,6 +8,9 @@ export const ingestConfigSchema = {
   partitions: int("RECFLEET_TOPIC_PARTITIONS", 4, { min: 1, max: 1024 }),
   latenessMs: duration("INGEST_LATENESS_THRESHOLD", 3_600_000),
   maxBytesPerPartition: int("INGEST_MAX_BYTES_PER_PARTITION", 262_144, { min: 1024 }),
-  partitionsConsumedConcurrently: int("INGEST_CONCURRENCY", 1, { min: 1, max: 64 }),
+  /** Partitions handled at once; their effects are independent (keys are per user, scripts atomic), and one batch's Redis or broker wait overlaps another's work. */
+  partitionsConsumedConcurrently: int("INGEST_CONCURRENCY", 4, { min: 1, max: 64 }),
+  /** Raw id → pseudonym pairs kept in memory (LRU) to skip repeated HMACs; 0 turns the cache off. */
+  pseudonymCacheSize: int("INGEST_PSEUDONYM_CACHE_SIZE", 100_000, { min: 0, max: 10_000_000 }),
 };
 export type IngestConfig = CommonConfig & ConfigOf<typeof ingestConfigSchema>;

@@ -1,9 +1,10 @@
 import type { Redis } from "ioredis";
-import { Counter, type Logger, type Registry } from "@recfleet/runtime";
+import { Counter, Gauge, type Logger, type Registry } from "@recfleet/runtime";
 import { clickstreamEventSpec, decodeMessage, topicNames, type ClickstreamEvent } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
 import { createRedis, createStore, createPseudonymiser, resolvePseudonymSecret, type Store } from "@recfleet/store";
 import { createIngestHandler } from "./handler";
+import { cachePseudonyms } from "./pseudonym-cache";
 import type { IngestConfig } from "./config";
 
 export interface IngestWorker {
@@ -35,14 +36,27 @@ export async function startIngestWorker(config: IngestConfig, deps: { logger: Lo
     labelNames: ["outcome"],
     registers: [registry],
   });
-  const handleBatch = createIngestHandler({
+  const inFlight = new Gauge({
+    name: "recfleet_ingest_batches_in_flight",
+    help: "Consumed batches the ingest handler is working on now (at most INGEST_CONCURRENCY).",
+    registers: [registry],
+  });
+  const handle = createIngestHandler({
     latenessMs: config.latenessMs,
-    pseudonymise: createPseudonymiser(secret),
+    pseudonymise: cachePseudonyms(createPseudonymiser(secret), config.pseudonymCacheSize),
     claim: (claims) => store.claimEvents(claims),
     send: (topic, messages) => producer.send(topic, messages),
     eventsTopic: topics.events,
     counters: { inc: (outcome, n) => events.inc({ outcome }, n) },
   });
+  const handleBatch: typeof handle = async (messages, ctx) => {
+    inFlight.inc();
+    try {
+      return await handle(messages, ctx);
+    } finally {
+      inFlight.dec();
+    }
+  };
   const loop = await startConsumerLoop<ClickstreamEvent>({
     kafka,
     groupId: config.groupId || `${config.namespace}.ingest`,

@@ -2,17 +2,18 @@
 -- Impressions already added −p·x (p = the model's click probability) when served; a click adds
 -- +x, so each shown item ends with (click − p)·x. Once per (recId, item), within the window.
 -- KEYS[2j-1] ns:rec:<recId_j>   KEYS[2j] ns:lb:<version_j>:b   (j = 1..m)
--- ARGV[1] attribution window ms   ARGV[2j] itemId_j   ARGV[2j+1] click ts_j (ms)
+-- ARGV[1] attribution window ms   ARGV[2] model version (records served by another version are skipped)
+-- ARGV[2j+1] itemId_j   ARGV[2j+2] click ts_j (ms)
 -- Returns the number of clicks folded in.
 local folded = 0
 local window = tonumber(ARGV[1])
 for j = 1, #KEYS / 2 do
   local rec = KEYS[2 * j - 1]
-  local item = ARGV[2 * j]
-  local ts = tonumber(ARGV[2 * j + 1])
+  local item = ARGV[2 * j + 1]
+  local ts = tonumber(ARGV[2 * j + 2])
   local served = tonumber(redis.call('HGET', rec, 'servedAt') or '')
   local x = redis.call('HGET', rec, 'x:' .. item)
-  if served and x and ts >= served and ts - served <= window and redis.call('HSETNX', rec, 'lr:' .. item, '1') == 1 then
+  if served and x and redis.call('HGET', rec, 'mv') == ARGV[2] and ts >= served and ts - served <= window and redis.call('HSETNX', rec, 'lr:' .. item, '1') == 1 then
     local i = 0
     for value in string.gmatch(x, '[^,]+') do
       redis.call('HINCRBYFLOAT', KEYS[2 * j], tostring(i), value)
