@@ -1,5 +1,5 @@
-export const TOPIC_BASE_NAMES = ["clickstream", "clickstream.dlq", "events", "rec.requests", "rec.requests.dlq", "recommendations", "rec.log", "model.versions"] as const;
-export type TopicKey = "clickstream" | "clickstreamDlq" | "events" | "recRequests" | "recRequestsDlq" | "recommendations" | "recLog" | "modelVersions";
+export const TOPIC_BASE_NAMES = ["clickstream", "clickstream.dlq", "events", "events.dlq", "rec.requests", "rec.requests.dlq", "recommendations", "rec.log", "model.versions"] as const;
+export type TopicKey = "clickstream" | "clickstreamDlq" | "events" | "eventsDlq" | "recRequests" | "recRequestsDlq" | "recommendations" | "recLog" | "modelVersions";
 
 export type TopicNames = Record<TopicKey, string>;
 
@@ -10,6 +10,7 @@ export function topicNames(namespace = "recfleet"): TopicNames {
     clickstream: name("clickstream"),
     clickstreamDlq: name("clickstream.dlq"),
     events: name("events"),
+    eventsDlq: name("events.dlq"),
     recRequests: name("rec.requests"),
     recRequestsDlq: name("rec.requests.dlq"),
     recommendations: name("recommendations"),

@@ -16,7 +16,7 @@ export interface FeaturesWorker {
 }
 
 /** Dead letters of `events` (events that fail the canonical contract). */
-export const eventsDeadLetterTopic = (namespace: string): string => `${topicNames(namespace).events}.dlq`;
+export const eventsDeadLetterTopic = (namespace: string): string => topicNames(namespace).eventsDlq;
 
 /** Wires one features worker: topics, producer, Redis, store and the consumer loop. */
 export async function startFeaturesWorker(config: FeaturesConfig, deps: { logger: Logger; registry: Registry }): Promise<FeaturesWorker> {
