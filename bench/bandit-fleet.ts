@@ -19,14 +19,15 @@ import { createModelRegistry } from "@recfleet/store";
 import { readStackState, stackDown, REPO_ROOT, waitFor, uniqueName } from "@recfleet/testkit";
 import { runFleetSimulation, type FleetSimulationReport } from "@recfleet/simulator";
 import { meanAndSpread } from "@recfleet/policy";
-import { startLocalFleet, readFleetLogs, offPolicyReport } from "@recfleet/cli";
+import { startLocalFleet, readFleetLogs, offPolicyReport, retrainAndServe } from "@recfleet/cli";
 
 const { values } = parseArgs({
   options: {
     seeds: { type: "string", default: "1,2,3,4,5" },
     steps: { type: "string", default: "150" },
     requests: { type: "string", default: "24" },
-    "step-ms": { type: "string", default: "250" },
+    "step-ms": { type: "string", default: "0" },
+    "retrain-every": { type: "string", default: "15" },
     policy: { type: "string", default: "thompson:16,lift=1" },
     ope: { type: "boolean", default: false },
     /** side-by-side: both policies share one fleet (and its model); default: each policy gets its own fleet. */
@@ -42,7 +43,8 @@ const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).to
 
 async function runFleet(seed: number, split: { policy: string; weight: number }[], steps: number, tag: string): Promise<{ report: FleetSimulationReport; namespace: string; brokers: string }> {
   const namespace = uniqueName(`bandit-${tag}-s${seed}`);
-  const fleet = await startLocalFleet({ namespace, logDir: join(values.out!, "logs", namespace), keepStack: true, log: () => {} });
+  // Training at fixed steps (not on a wall-clock schedule) keeps runs comparable across policies.
+  const fleet = await startLocalFleet({ namespace, logDir: join(values.out!, "logs", namespace), keepStack: true, log: () => {}, env: { TRAIN_INTERVAL: "0" } });
   const redis = new Redis(fleet.redisUrl);
   try {
     const registry = createModelRegistry(redis, namespace);
@@ -59,7 +61,12 @@ async function runFleet(seed: number, split: { policy: string; weight: number }[
       organicEventsPerNewItem: 3,
       answerTimeoutMs: 15_000,
       minStepMs: Number(values["step-ms"]),
-      waitForModel: () => waitFor("a first model", async () => (await registry.currentVersion()) ?? false, 300_000, 500),
+      retrainEvery: Number(values["retrain-every"]),
+      retrain: () => retrainAndServe(fleet),
+      waitForModel: async () => {
+        await retrainAndServe(fleet);
+        return waitFor("a first model", async () => (await registry.currentVersion()) ?? false, 300_000, 500);
+      },
       outDir: join(values.out!, namespace),
       onProgress: (line) => say(`  seed ${seed}: ${line}`),
       progressEvery: 50,

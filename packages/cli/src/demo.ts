@@ -12,7 +12,7 @@ import { createModelRegistry } from "@recfleet/store";
 import { REPO_ROOT, waitFor } from "@recfleet/testkit";
 import { runFleetSimulation, type FleetSimulationReport } from "@recfleet/simulator";
 import { topicNames } from "@recfleet/contracts";
-import { scrapeMetric, startLocalFleet } from "./fleet";
+import { retrainAndServe, scrapeMetric, startLocalFleet } from "./fleet";
 
 export const DEMO_EXPLORING_POLICY = "thompson:16,lift=1";
 
@@ -21,7 +21,8 @@ export async function runDemo(argv: string[]): Promise<number> {
     args: argv,
     options: {
       steps: { type: "string", default: "300" },
-      "step-ms": { type: "string", default: "300" },
+      "step-ms": { type: "string", default: "0" },
+      "retrain-every": { type: "string", default: "15" },
       requests: { type: "string", default: "24" },
       seed: { type: "string", default: "1" },
       policy: { type: "string", default: DEMO_EXPLORING_POLICY },
@@ -36,7 +37,9 @@ export async function runDemo(argv: string[]): Promise<number> {
   const namespace = `demo-${new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14)}`;
   const logDir = join(values.out!, "logs", namespace);
   say(`starting the fleet in namespace ${namespace} (worker logs in ${logDir}) …`);
-  const fleet = await startLocalFleet({ namespace, logDir, keepStack: values["keep-stack"]!, log: say });
+  // The trainer retrains at fixed simulation steps (TRAIN_INTERVAL=0 + `recfleet train`), so a
+  // demo run is reproducible for a seed; production fleets use the schedule.
+  const fleet = await startLocalFleet({ namespace, logDir, keepStack: values["keep-stack"]!, log: say, env: { TRAIN_INTERVAL: "0" } });
   say("fleet ready: ingest, features, trainer, scorer");
   const { workers } = fleet;
   const redis = new Redis(fleet.redisUrl);
@@ -59,7 +62,12 @@ export async function runDemo(argv: string[]): Promise<number> {
       organicEventsPerNewItem: 3,
       answerTimeoutMs: 15_000,
       minStepMs: Number(values["step-ms"]),
-      waitForModel: () => waitFor("the trainer to promote a first model", async () => (await registry.currentVersion()) ?? false, 300_000, 500),
+      retrainEvery: Number(values["retrain-every"]),
+      retrain: () => retrainAndServe(fleet),
+      waitForModel: async () => {
+        await retrainAndServe(fleet);
+        return waitFor("the trainer to promote a first model", async () => (await registry.currentVersion()) ?? false, 300_000, 500);
+      },
       outDir: values.out!,
       onProgress: say,
       progressEvery: 20,

@@ -6,6 +6,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { createKafka, groupLag } from "@recfleet/bus";
+import { topicNames } from "@recfleet/contracts";
+import { createLogger } from "@recfleet/runtime";
+import { createModelRegistry } from "@recfleet/store";
+import { runTrainCli } from "@recfleet/trainer";
 import { REPO_ROOT, freePort, stopProcess, waitFor, stackUp, stackDown, readStackState } from "@recfleet/testkit";
 
 export type WorkerName = "ingest" | "features" | "trainer" | "scorer";
@@ -117,4 +123,31 @@ export async function startLocalFleet(options: { namespace: string; logDir: stri
     throw err;
   }
   return { brokers: stack.brokers, redisUrl: stack.redisUrl, namespace: options.namespace, env, workers, stop };
+}
+
+/**
+ * Trains on everything the fleet has been sent so far and waits until the scorer serves the
+ * result: waits for ingest and the trainer to catch up (consumer lag 0), runs one training job
+ * (`recfleet train --wait`), then waits for the scorer's model_info metric to name the version.
+ * Makes simulations reproducible: the model changes at fixed steps, not at wall-clock times.
+ */
+export async function retrainAndServe(fleet: LocalFleet, timeoutMs = 300_000): Promise<string | undefined> {
+  const logger = createLogger("fleet", { level: "error" });
+  const kafka = createKafka({ brokers: [fleet.brokers], clientId: "recfleet-retrain", logger });
+  const topics = topicNames(fleet.namespace);
+  await waitFor("ingest to catch up", async () => (await groupLag(kafka, `${fleet.namespace}.ingest`, topics.clickstream)) === 0, timeoutMs, 100);
+  await waitFor("the trainer to catch up", async () => (await groupLag(kafka, `${fleet.namespace}.trainer`, topics.events)) === 0, timeoutMs, 100);
+  const lines: string[] = [];
+  const code = await runTrainCli(["--wait", "--timeout", `${Math.round(timeoutMs / 1000)}s`], { ...process.env, ...fleet.env }, (line) => void lines.push(line));
+  if (code !== 0) throw new Error(`training failed (exit ${code}): ${lines.join(" ").slice(0, 500)}`);
+  const outcome = JSON.parse(lines[lines.length - 1] ?? "{}") as { status?: string; version?: string };
+  const redis = new Redis(fleet.redisUrl);
+  try {
+    const version = await createModelRegistry(redis, fleet.namespace).currentVersion();
+    const scorer = fleet.workers.find((w) => w.name === "scorer");
+    if (version && scorer) await waitFor(`the scorer to serve ${version}`, async () => (await scrapeMetric(scorer, "recfleet_scorer_model_info", { version })) === 1, timeoutMs, 100);
+    return outcome.status === "promoted" ? version : undefined;
+  } finally {
+    redis.disconnect();
+  }
 }

@@ -47,6 +47,9 @@ export interface FleetSimulationOptions {
   answerTimeoutMs: number;
   /** Minimum wall time per step, so the fleet's retraining keeps pace with simulated time. */
   minStepMs?: number;
+  /** Retrain every this many steps (with `retrain`), instead of on the trainer's wall-clock schedule. */
+  retrainEvery?: number;
+  retrain?: () => Promise<unknown>;
   /** Resolves when the fleet serves a model (the caller may trigger training). */
   waitForModel: () => Promise<string>;
   outDir: string;
@@ -252,6 +255,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
       stepTally.regret += oracle - expected;
     }
     await produceEvents(clicks);
+    if (options.retrain && options.retrainEvery && (step + 1) % options.retrainEvery === 0 && step + 1 < options.steps) await options.retrain();
     const rest = (options.minStepMs ?? 0) - (Date.now() - stepStarted);
     if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
     if ((step + 1) % (options.progressEvery ?? 10) === 0 || step + 1 === options.steps) {
