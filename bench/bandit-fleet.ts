@@ -24,11 +24,11 @@ import { startLocalFleet, readFleetLogs, offPolicyReport, retrainAndServe } from
 const { values } = parseArgs({
   options: {
     seeds: { type: "string", default: "1,2,3,4,5" },
-    steps: { type: "string", default: "150" },
+    steps: { type: "string", default: "200" },
     requests: { type: "string", default: "24" },
     "step-ms": { type: "string", default: "0" },
     "retrain-every": { type: "string", default: "15" },
-    policy: { type: "string", default: "thompson:16,lift=1" },
+    policy: { type: "string", default: "thompson:16,lift=1,prior=3" },
     ope: { type: "boolean", default: false },
     /** side-by-side: both policies share one fleet (and its model); default: each policy gets its own fleet. */
     "side-by-side": { type: "boolean", default: false },

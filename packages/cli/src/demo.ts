@@ -14,7 +14,7 @@ import { runFleetSimulation, type FleetSimulationReport } from "@recfleet/simula
 import { topicNames } from "@recfleet/contracts";
 import { retrainAndServe, scrapeMetric, startLocalFleet } from "./fleet";
 
-export const DEMO_EXPLORING_POLICY = "thompson:16,lift=1";
+export const DEMO_EXPLORING_POLICY = "thompson:16,lift=1,prior=3";
 
 export async function runDemo(argv: string[]): Promise<number> {
   const { values } = parseArgs({
