@@ -1,5 +1,9 @@
 export {
   storeKeys,
+  modelKeys,
+  trainerKeys,
+  type ModelKeys,
+  type TrainerKeys,
   bucketOf,
   bucketExpireAt,
   historyMember,
@@ -27,3 +31,4 @@ export {
 } from "./store";
 export { SCRIPTS, runScript, type LuaScript } from "./scripts";
 export * from "./models";
+export { tryAcquireLock, type HeldLock } from "./lock";

@@ -114,3 +114,66 @@ export function storeKeys(namespace: string): StoreKeys {
   };
   return keys;
 }
+
+/**
+ * Keys of the registry and training window under a namespace `ns`:
+ *   ns:m:versions               zset    version -> createdAt
+ *   ns:m:current                string  current version
+ *   ns:m:history                list    promoted versions, newest first (rollback target = index 1)
+ *   ns:m:v:<version>:meta       hash    json (ModelMeta), status, promotedAt
+ *   ns:m:v:<version>:a:<name>   string  artefact bytes (model.bin, user_tower.onnx, item_tower.onnx)
+ *   ns:m:v:<version>:s:<shard>  string  float32 item vectors of one shard (rows shard*size …)
+ *   ns:m:v:<version>:done       hash    shard -> floats written
+ *   ns:tw                       stream  training window: u, i, t, ts, e
+ *   ns:tw:ap:<eventId>          string  appended-marker; PX replay horizon
+ */
+export interface ModelKeys {
+  versions: string;
+  current: string;
+  history: string;
+  meta(version: string): string;
+  artefact(version: string, name: string): string;
+  itemShard(version: string, shard: number): string;
+  shardsDone(version: string): string;
+  trainingWindow: string;
+  trainingMarker(eventId: string): string;
+}
+
+export function modelKeys(namespace: string): ModelKeys {
+  const p = `${namespace}:`;
+  return {
+    versions: `${p}m:versions`,
+    current: `${p}m:current`,
+    history: `${p}m:history`,
+    meta: (v) => `${p}m:v:${v}:meta`,
+    artefact: (v, name) => `${p}m:v:${v}:a:${name}`,
+    itemShard: (v, s) => `${p}m:v:${v}:s:${s}`,
+    shardsDone: (v) => `${p}m:v:${v}:done`,
+    trainingWindow: `${p}tw`,
+    trainingMarker: (e) => `${p}tw:ap:${e}`,
+  };
+}
+
+/**
+ * The trainer's own keys:
+ *   <ns>:trainer:lock                  string  fleet-wide training lock (token, PX TTL)
+ *   <ns>:trainer:last                  string  JSON of the last training outcome (for `model list`)
+ *   <ns>:trainer:embed:<version>       hash    worker id -> embed jobs completed for that version
+ *   <ns>:trainer:embed-started:<ver>   hash    "<shard>" -> worker id that last started the shard
+ */
+export interface TrainerKeys {
+  lock: string;
+  lastOutcome: string;
+  embedBy(version: string): string;
+  embedStarted(version: string): string;
+}
+
+export function trainerKeys(namespace: string): TrainerKeys {
+  const p = `${namespace}:trainer:`;
+  return {
+    lock: `${p}lock`,
+    lastOutcome: `${p}last`,
+    embedBy: (v) => `${p}embed:${v}`,
+    embedStarted: (v) => `${p}embed-started:${v}`,
+  };
+}

@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { testInfra, uniqueName } from "@recfleet/testkit";
-import { createModelRegistry, createTrainingWindow, modelKeys, CorruptArtefactError } from "./models";
+import { createModelRegistry, createTrainingWindow, CorruptArtefactError } from "./models";
+import { modelKeys } from "./keys";
 
 const redis = new Redis(testInfra().redisUrl);
 test.after(() => redis.disconnect());

@@ -12,8 +12,8 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { RecfleetError, NonRetriableError } from "@recfleet/runtime";
-import { runScript, type LuaScript } from "./scripts";
-import { readFileSync } from "node:fs";
+import { SCRIPTS, runScript } from "./scripts";
+import { modelKeys } from "./keys";
 
 export class CorruptArtefactError extends NonRetriableError {
   constructor(version: string, artefact: string, why: string) {
@@ -54,50 +54,6 @@ export interface TrainingEvent {
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
-function loadScript(name: string): LuaScript {
-  const source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
-  return { name, source, sha: createHash("sha1").update(source).digest("hex") };
-}
-const MODEL_SCRIPTS = { promoteModel: loadScript("promote-model"), appendTraining: loadScript("append-training") };
-
-/**
- * Keys of the registry and training window under a namespace `ns`:
- *   ns:m:versions               zset    version -> createdAt
- *   ns:m:current                string  current version
- *   ns:m:history                list    promoted versions, newest first (rollback target = index 1)
- *   ns:m:v:<version>:meta       hash    json (ModelMeta), status, promotedAt
- *   ns:m:v:<version>:a:<name>   string  artefact bytes (model.bin, user_tower.onnx, item_tower.onnx)
- *   ns:m:v:<version>:s:<shard>  string  float32 item vectors of one shard (rows shard*size …)
- *   ns:m:v:<version>:done       hash    shard -> floats written
- *   ns:tw                       stream  training window: u, i, t, ts, e
- *   ns:tw:ap:<eventId>          string  appended-marker; PX replay horizon
- */
-export interface ModelKeys {
-  versions: string;
-  current: string;
-  history: string;
-  meta(version: string): string;
-  artefact(version: string, name: string): string;
-  itemShard(version: string, shard: number): string;
-  shardsDone(version: string): string;
-  trainingWindow: string;
-  trainingMarker(eventId: string): string;
-}
-
-export function modelKeys(namespace: string): ModelKeys {
-  const p = `${namespace}:`;
-  return {
-    versions: `${p}m:versions`,
-    current: `${p}m:current`,
-    history: `${p}m:history`,
-    meta: (v) => `${p}m:v:${v}:meta`,
-    artefact: (v, name) => `${p}m:v:${v}:a:${name}`,
-    itemShard: (v, s) => `${p}m:v:${v}:s:${s}`,
-    shardsDone: (v) => `${p}m:v:${v}:done`,
-    trainingWindow: `${p}tw`,
-    trainingMarker: (e) => `${p}tw:ap:${e}`,
-  };
-}
 
 export interface ModelRegistry {
   putVersion(meta: Omit<ModelMeta, "checksums" | "status">, artefacts: Record<string, Uint8Array>): Promise<void>;
@@ -188,7 +144,7 @@ export function createModelRegistry(redis: Redis, namespace: string): ModelRegis
     async promote(version) {
       const meta = await readMeta(version);
       if (!meta) throw new UnknownModelVersionError(version);
-      const reply = (await runScript(redis, MODEL_SCRIPTS.promoteModel, [k.current, k.history, k.shardsDone(version), k.meta(version)], [version, meta.shards, Date.now()])) as [number, string];
+      const reply = (await runScript(redis, SCRIPTS.promoteModel, [k.current, k.history, k.shardsDone(version), k.meta(version)], [version, meta.shards, Date.now()])) as [number, string];
       if (reply[0] !== 1) return { promoted: false, shardsDone: Number(reply[1]) };
       const previous = reply[1] || undefined;
       if (previous && previous !== version) await redis.hset(k.meta(previous), "status", "retired");
@@ -242,7 +198,7 @@ export function createTrainingWindow(redis: Redis, namespace: string, options: {
       if (events.length === 0) return 0;
       const args: (string | number)[] = [options.maxEvents, options.markerTtlMs, minTs];
       for (const e of events) args.push(e.user, e.itemId, e.type, e.ts, e.eventId);
-      return Number(await runScript(redis, MODEL_SCRIPTS.appendTraining, [k.trainingWindow, ...events.map((e) => k.trainingMarker(e.eventId))], args));
+      return Number(await runScript(redis, SCRIPTS.appendTraining, [k.trainingWindow, ...events.map((e) => k.trainingMarker(e.eventId))], args));
     },
     async read(minTs) {
       const out: TrainingEvent[] = [];

@@ -20,6 +20,10 @@ export const SCRIPTS = {
   recordRecommendation: load("record-recommendation"),
   eraseUser: load("erase-user"),
   linearRewards: load("linear-rewards"),
+  promoteModel: load("promote-model"),
+  appendTraining: load("append-training"),
+  renewLock: load("renew-lock"),
+  releaseLock: load("release-lock"),
 } as const;
 
 /** Redis answers NOSCRIPT (its protocol error code, the first word of the reply) when the SHA is not cached. */

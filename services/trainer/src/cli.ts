@@ -10,7 +10,8 @@ import { createKafka, createProducer, ensureTopics } from "@recfleet/bus";
 import { createModelRegistry, createRedis } from "@recfleet/store";
 import { trainerConfigSchema, type TrainerConfig } from "./config";
 import { JOB_NAMES, type TrainJobData } from "./jobs";
-import { queueNames, trainerKeys } from "./keys";
+import { trainerKeys } from "@recfleet/store";
+import { queueNames } from "./keys";
 import type { TrainOutcome } from "./train-run";
 
 type Write = (line: string) => void;

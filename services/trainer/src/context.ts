@@ -6,7 +6,8 @@ import type { ModelVersionAnnouncement } from "@recfleet/contracts";
 import { createModelRegistry, createRedis, createTrainingWindow, type ModelRegistry, type TrainingWindow } from "@recfleet/store";
 import type { TrainerConfig } from "./config";
 import { evaluateModel, type EvaluateFn } from "./evaluate-candidate";
-import { queueNames, trainerKeys, type QueueNames, type TrainerKeys } from "./keys";
+import { trainerKeys, type TrainerKeys } from "@recfleet/store";
+import { queueNames, type QueueNames } from "./keys";
 import { trainerMetrics, type TrainerMetrics } from "./metrics";
 import type { EmbedJobData, PromoteJobData, TrainJobData } from "./jobs";
 

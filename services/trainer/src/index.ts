@@ -1,7 +1,7 @@
 export { trainerConfigSchema, type TrainerConfig } from "./config";
 export { buildDataset, type WindowEvent, type EvalCase, type Dataset, type DatasetOptions } from "./examples";
 export { evaluateModel, decidePromotion, topK, type EvalMetrics, type EvalRole, type EvaluateFn, type PromotionDecision, type PromotionCode, type PromotionPolicy } from "./evaluate-candidate";
-export { trainerKeys, queueNames, type TrainerKeys, type QueueNames } from "./keys";
+export { queueNames, type QueueNames } from "./keys";
 export { JOB_NAMES, promoteJobId, embedJobId, type TrainJobData, type EmbedJobData, type EmbedJobResult, type PromoteJobData, type PromoteJobResult } from "./jobs";
 export { createTrainerContext, type TrainerContext, type TrainerContextDeps } from "./context";
 export { trainOnce, newVersionId, type TrainOutcome, type WarmStart } from "./train-run";

@@ -21,7 +21,7 @@ import type { TrainerContext } from "./context";
 import { buildDataset } from "./examples";
 import { decidePromotion, type EvalMetrics, type PromotionCode } from "./evaluate-candidate";
 import { embedJobId, JOB_NAMES, promoteJobId, type PromoteJobResult } from "./jobs";
-import { tryAcquireLock } from "./lock";
+import { tryAcquireLock } from "@recfleet/store";
 
 const HISTORY_LENGTH = 50;
 

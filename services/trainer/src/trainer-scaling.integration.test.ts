@@ -7,7 +7,8 @@ import { decodeMessage, modelVersionSpec, topicNames, type ModelVersionAnnouncem
 import { createKafka, readTopic } from "@recfleet/bus";
 import { modelKeys } from "@recfleet/store";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
-import { createTrainerContext, trainerKeys, trainOnce } from "./index";
+import { trainerKeys } from "@recfleet/store";
+import { createTrainerContext, trainOnce } from "./index";
 import { syntheticEvents, testConfig, testEnv } from "./test-helpers";
 
 const infra = testInfra();

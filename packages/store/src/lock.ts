@@ -1,14 +1,7 @@
-import { createHash, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
-import { runScript, type LuaScript } from "@recfleet/store";
 import type { Logger } from "@recfleet/runtime";
-
-function load(name: string): LuaScript {
-  const source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
-  return { name, source, sha: createHash("sha1").update(source).digest("hex") };
-}
-const SCRIPTS = { renew: load("renew-lock"), release: load("release-lock") };
+import { SCRIPTS, runScript } from "./scripts";
 
 export interface HeldLock {
   readonly token: string;
@@ -27,7 +20,7 @@ export async function tryAcquireLock(redis: Redis, key: string, ttlMs: number, l
   if ((await redis.set(key, token, "PX", ttlMs, "NX")) !== "OK") return undefined;
   let held = true;
   const timer = setInterval(() => {
-    runScript(redis, SCRIPTS.renew, [key], [token, ttlMs])
+    runScript(redis, SCRIPTS.renewLock, [key], [token, ttlMs])
       .then((r) => {
         if (Number(r) !== 1 && held) {
           held = false;
@@ -45,7 +38,7 @@ export async function tryAcquireLock(redis: Redis, key: string, ttlMs: number, l
     async release() {
       clearInterval(timer);
       held = false;
-      await runScript(redis, SCRIPTS.release, [key], [token]);
+      await runScript(redis, SCRIPTS.releaseLock, [key], [token]);
     },
   };
 }
