@@ -42,6 +42,8 @@ export function toDecisionLog(input: {
   userVector?: Float32Array;
   itemStats: (itemId: string) => ItemStats;
   items: readonly SlateItem[];
+  /** Candidate vectors make records ~20× larger; only linear-bandit targets need them. */
+  includeVectors?: boolean;
 }): DecisionLogRecord {
   const itemStats: Record<string, ItemStats> = {};
   for (const c of input.candidates) itemStats[c.itemId] = input.itemStats(c.itemId);
@@ -52,7 +54,7 @@ export function toDecisionLog(input: {
     policyId: input.policyId,
     modelVersion: input.modelVersion,
     propensityMethod: input.propensityMethod,
-    candidates: input.candidates.map((c) => ({ itemId: c.itemId, score: c.score, ...(c.vector ? { vector: encodeVector(c.vector) } : {}), ...(c.isNew ? { isNew: true } : {}) })),
+    candidates: input.candidates.map((c) => ({ itemId: c.itemId, score: c.score, ...(c.vector && input.includeVectors !== false ? { vector: encodeVector(c.vector) } : {}), ...(c.isNew ? { isNew: true } : {}) })),
     ...(input.userVector ? { userVector: encodeVector(input.userVector) } : {}),
     itemStats,
     items: [...input.items],

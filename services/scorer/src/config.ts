@@ -21,9 +21,12 @@ export const scorerConfigSchema = {
   policySeed: int("POLICY_SEED", 0, { min: 0 }),
   /** Publish what each policy saw and chose to <namespace>.rec.log (off-policy evaluation reads it). */
   decisionLog: bool("DECISION_LOG", true),
+  /** Include candidate vectors in the decision log (≈20× larger records; for off-policy evaluation of linucb/lints). */
+  decisionLogVectors: bool("DECISION_LOG_VECTORS", false),
   /** Ridge strength λ of the neural-linear bandit (A starts as λI). */
   linearLambda: num("LINEAR_LAMBDA", 1, { min: 1e-6 }),
   linearRefreshMs: duration("LINEAR_REFRESH_INTERVAL", 2000),
+  linearFlushMs: duration("LINEAR_FLUSH_INTERVAL", 1000),
   userVectorTtlMs: duration("USER_VECTOR_TTL", 3_600_000),
   modelPollMs: duration("MODEL_POLL_INTERVAL", 5000),
   /** cosine → logit for the policies: (cos − offset) × scale. */

@@ -34,6 +34,8 @@ export interface ScoringDeps {
   scoreToLogit(cosine: number): number;
   /** History items named in each "because" explanation. */
   explanations: number;
+  /** Put candidate vectors in the decision log (needed only to evaluate linear-bandit targets off-policy). */
+  logVectors?: boolean;
 }
 
 export interface ScoredBatch {
@@ -161,7 +163,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
       return { itemId: s.itemId, score: s.score, rank: s.rank, propensity: s.propensity, explored: s.explored, because: because(model, row, historyRows[i]!, deps.explanations) };
     });
     recommendations.push({ ...base, items, policy: decision.policyId, propensityMethod: decision.propensityMethod, modelVersion: model.version });
-    decisions.push(toDecisionLog({ recId: base.recId, requestId: request.requestId, ts: servedAt, policyId: decision.policyId, modelVersion: model.version, propensityMethod: decision.propensityMethod, candidates, userVector, itemStats, items: decision.items }));
+    decisions.push(toDecisionLog({ recId: base.recId, requestId: request.requestId, ts: servedAt, policyId: decision.policyId, modelVersion: model.version, propensityMethod: decision.propensityMethod, candidates, userVector, itemStats, items: decision.items, includeVectors: deps.logVectors ?? false }));
     const logitOf = new Map(candidates.map((c) => [c.itemId, c.score]));
     records.push({
       recId: base.recId,

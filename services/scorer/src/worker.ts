@@ -92,6 +92,18 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
   for (const share of split) policy(share.policy); // fail fast on a bad POLICY_SPLIT
   const rng = createRng(config.policySeed || Date.now() % 2 ** 31);
 
+  // Impressions' share of the neural-linear bandit (Σxxᵀ, −p·x), summed in memory and flushed
+  // every LINEAR_FLUSH_INTERVAL: d² increments per flush instead of per batch keeps it off the
+  // request path. A crash loses at most one interval of these increments (the state is a
+  // learning signal, not a ledger); clicks are folded in by the features worker.
+  const linearDelta = new Map<string, { d: number; a: Float64Array; b: Float64Array; count: number }>();
+  const flushLinear = async () => {
+    const pending = [...linearDelta];
+    linearDelta.clear();
+    for (const [version, delta] of pending) await store.addLinearImpressions(version, delta.d, delta.a, delta.b, delta.count);
+  };
+  const flushTimer = setInterval(() => void flushLinear().catch((err: unknown) => logger.warn("flushing linear bandit impressions failed", { error: errorMessage(err) })), config.linearFlushMs);
+
   // Neural-linear bandit state of the serving version, re-read from Redis every few seconds
   // (every scorer adds its impressions; the features worker adds the clicks).
   let linear: { version: string; state: LinearBanditState } | undefined;
@@ -132,12 +144,12 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
           candidates: config.candidates,
           scoreToLogit: (cos) => (cos - config.scoreOffset) * config.scoreScale,
           explanations: config.explanations,
+          logVectors: config.decisionLogVectors,
         },
       );
       // Record impressions before publishing: a click can only follow a published list.
       // Only first recordings feed the linear bandit, so a replayed batch adds nothing twice.
       const fresh = await Promise.all(batch.records.map((record) => store.recordRecommendation(record)));
-      const linearDelta = new Map<string, { d: number; a: Float64Array; b: Float64Array; count: number }>();
       batch.records.forEach((record, r) => {
         if (!fresh[r] || !record.modelVersion) return;
         for (const item of record.items) {
@@ -153,10 +165,7 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
           delta.count++;
         }
       });
-      await Promise.all([
-        ...[...linearDelta].map(([version, delta]) => store.addLinearImpressions(version, delta.d, delta.a, delta.b, delta.count)),
-        store.writeUserVectors(batch.userVectors, config.userVectorTtlMs),
-      ]);
+      await store.writeUserVectors(batch.userVectors, config.userVectorTtlMs);
       const now = Date.now();
       // One recommendation per request, in request order.
       batch.recommendations.forEach((rec, i) => (rec.latencyMs = Math.max(0, now - messages[i]!.value.ts)));
@@ -219,8 +228,10 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
       deps.setReady?.(false);
       clearInterval(poll);
       clearInterval(linearTimer);
+      clearInterval(flushTimer);
       await requestsLoop.stop();
       await versionsLoop.stop();
+      await flushLinear().catch((err: unknown) => logger.warn("flushing linear bandit impressions failed", { error: errorMessage(err) }));
       await producer.close();
       await holder.close();
       if (!deps.redis) await redis.quit();
