@@ -20,8 +20,9 @@ export async function runDemo(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      steps: { type: "string", default: "300" },
-      "step-ms": { type: "string", default: "0" },
+      steps: { type: "string", default: "600" },
+      // Paces the world (about 2.5 minutes for 600 steps) so the demo runs for a few minutes.
+      "step-ms": { type: "string", default: "250" },
       "retrain-every": { type: "string", default: "15" },
       requests: { type: "string", default: "24" },
       seed: { type: "string", default: "1" },
