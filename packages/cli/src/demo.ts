@@ -78,9 +78,10 @@ export async function runDemo(argv: string[]): Promise<number> {
     const ingested = await scrapeMetric(byName("ingest"), "recfleet_consumer_messages_total", { topic: topics.clickstream, outcome: "processed" });
     const deadLettered = await scrapeMetric(byName("ingest"), "recfleet_consumer_messages_total", { topic: topics.clickstream, outcome: "dead_lettered" });
     const served = await scrapeMetric(byName("scorer"), "recfleet_scorer_recommendations_total");
-    const versions = await registry.listVersions();
-    const promoted = versions.filter((v) => v.promotedAt !== undefined || v.status !== "candidate").length;
-    printSummary(report, { ingested, deadLettered, served, promoted, registered: versions.length, seconds: (Date.now() - started) / 1000 });
+    const trainer = byName("trainer");
+    const promoted = await scrapeMetric(trainer, "recfleet_trainer_promotions_total");
+    const rejected = await scrapeMetric(trainer, "recfleet_trainer_rejections_total");
+    printSummary(report, { ingested, deadLettered, served, promoted, rejected, seconds: (Date.now() - started) / 1000 });
   } finally {
     say("stopping the fleet …");
     redis.disconnect();
@@ -89,11 +90,11 @@ export async function runDemo(argv: string[]): Promise<number> {
   return report && report.unanswered === 0 ? 0 : 1;
 }
 
-function printSummary(report: FleetSimulationReport, fleet: { ingested: number; deadLettered: number; served: number; promoted: number; registered: number; seconds: number }): void {
+function printSummary(report: FleetSimulationReport, fleet: { ingested: number; deadLettered: number; served: number; promoted: number; rejected: number; seconds: number }): void {
   const rows: [string, string][] = [
     ["events ingested", String(fleet.ingested)],
     ["events dead-lettered", String(fleet.deadLettered)],
-    ["models promoted", `${fleet.promoted} (of ${fleet.registered} trained; ${report.modelVersions.length} served during the run)`],
+    ["models promoted", `${fleet.promoted} (${fleet.rejected} candidates rejected by the promotion gate; ${report.modelVersions.length} versions answered requests)`],
     ["recommendations served", String(fleet.served)],
     ["requests unanswered", String(report.unanswered)],
     ["latency p50 / p99 (request → answer)", `${report.latencyP50Ms.toFixed(0)} ms / ${report.latencyP99Ms.toFixed(0)} ms`],
