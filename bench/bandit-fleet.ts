@@ -13,13 +13,10 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Redis } from "ioredis";
-import { createLogger } from "@recfleet/runtime";
-import { createModelRegistry } from "@recfleet/store";
-import { readStackState, stackDown, REPO_ROOT, waitFor, uniqueName } from "@recfleet/testkit";
-import { runFleetSimulation, type FleetSimulationReport } from "@recfleet/simulator";
+import { readStackState, stackDown, REPO_ROOT, uniqueName } from "@recfleet/testkit";
+import type { FleetSimulationReport } from "@recfleet/simulator";
 import { meanAndSpread } from "@recfleet/policy";
-import { startLocalFleet, readFleetLogs, offPolicyReport, retrainAndServe } from "@recfleet/cli";
+import { startLocalFleet, readFleetLogs, offPolicyReport, simulateOnFleet } from "@recfleet/cli";
 
 const { values } = parseArgs({
   options: {
@@ -37,7 +34,6 @@ const { values } = parseArgs({
   },
 });
 const hadStack = readStackState() !== undefined;
-const logger = createLogger("bench", { level: "warn" });
 const started = Date.now();
 const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)}s] ${line}`);
 
@@ -45,35 +41,20 @@ async function runFleet(seed: number, split: { policy: string; weight: number }[
   const namespace = uniqueName(`bandit-${tag}-s${seed}`);
   // Training at fixed steps (not on a wall-clock schedule) keeps runs comparable across policies.
   const fleet = await startLocalFleet({ namespace, logDir: join(values.out!, "logs", namespace), keepStack: true, log: () => {}, env: { TRAIN_INTERVAL: "0" } });
-  const redis = new Redis(fleet.redisUrl);
   try {
-    const registry = createModelRegistry(redis, namespace);
-    const report = await runFleetSimulation({
-      brokers: [fleet.brokers],
-      namespace,
-      logger,
+    const report = await simulateOnFleet(fleet, {
       seed,
       steps,
       requestsPerStep: Number(values.requests),
-      k: 5,
       split,
-      warmupEventsPerUser: 12,
-      organicEventsPerNewItem: 3,
-      answerTimeoutMs: 15_000,
-      minStepMs: Number(values["step-ms"]),
+      stepMs: Number(values["step-ms"]),
       retrainEvery: Number(values["retrain-every"]),
-      retrain: () => retrainAndServe(fleet),
-      waitForModel: async () => {
-        await retrainAndServe(fleet);
-        return waitFor("a first model", async () => (await registry.currentVersion()) ?? false, 300_000, 500);
-      },
       outDir: join(values.out!, namespace),
       onProgress: (line) => say(`  seed ${seed}: ${line}`),
       progressEvery: 50,
     });
     return { report, namespace, brokers: fleet.brokers };
   } finally {
-    redis.disconnect();
     await fleet.stop();
   }
 }

@@ -6,13 +6,10 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Redis } from "ioredis";
-import { createLogger } from "@recfleet/runtime";
-import { createModelRegistry } from "@recfleet/store";
-import { REPO_ROOT, waitFor } from "@recfleet/testkit";
-import { runFleetSimulation, type FleetSimulationReport } from "@recfleet/simulator";
+import { REPO_ROOT } from "@recfleet/testkit";
+import type { FleetSimulationReport } from "@recfleet/simulator";
 import { topicNames } from "@recfleet/contracts";
-import { retrainAndServe, scrapeMetric, startLocalFleet } from "./fleet";
+import { scrapeMetric, simulateOnFleet, startLocalFleet } from "./fleet";
 
 export const DEMO_EXPLORING_POLICY = "thompson:16,lift=1,prior=3";
 
@@ -20,9 +17,9 @@ export async function runDemo(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      steps: { type: "string", default: "600" },
-      // Paces the world (about 2.5 minutes for 600 steps) so the demo runs for a few minutes.
-      "step-ms": { type: "string", default: "250" },
+      steps: { type: "string", default: "300" },
+      // Paces the world (about 2 minutes for 300 steps) so the demo runs for a few minutes.
+      "step-ms": { type: "string", default: "400" },
       "retrain-every": { type: "string", default: "15" },
       requests: { type: "string", default: "24" },
       seed: { type: "string", default: "1" },
@@ -33,7 +30,6 @@ export async function runDemo(argv: string[]): Promise<number> {
   });
   const started = Date.now();
   const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}`);
-  const logger = createLogger("demo", { level: "warn" });
 
   const namespace = `demo-${new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14)}`;
   const logDir = join(values.out!, "logs", namespace);
@@ -43,32 +39,18 @@ export async function runDemo(argv: string[]): Promise<number> {
   const fleet = await startLocalFleet({ namespace, logDir, keepStack: values["keep-stack"]!, log: say, env: { TRAIN_INTERVAL: "0" } });
   say("fleet ready: ingest, features, trainer, scorer");
   const { workers } = fleet;
-  const redis = new Redis(fleet.redisUrl);
   let report: FleetSimulationReport | undefined;
   try {
-    const registry = createModelRegistry(redis, namespace);
-    report = await runFleetSimulation({
-      brokers: [fleet.brokers],
-      namespace,
-      logger,
+    report = await simulateOnFleet(fleet, {
       seed: Number(values.seed),
       steps: Number(values.steps),
       requestsPerStep: Number(values.requests),
-      k: 5,
       split: [
         { policy: "greedy", weight: 1 },
         { policy: values.policy!, weight: 1 },
       ],
-      warmupEventsPerUser: 12,
-      organicEventsPerNewItem: 3,
-      answerTimeoutMs: 15_000,
-      minStepMs: Number(values["step-ms"]),
+      stepMs: Number(values["step-ms"]),
       retrainEvery: Number(values["retrain-every"]),
-      retrain: () => retrainAndServe(fleet),
-      waitForModel: async () => {
-        await retrainAndServe(fleet);
-        return waitFor("the trainer to promote a first model", async () => (await registry.currentVersion()) ?? false, 300_000, 500);
-      },
       outDir: values.out!,
       onProgress: say,
       progressEvery: 20,
@@ -84,7 +66,6 @@ export async function runDemo(argv: string[]): Promise<number> {
     printSummary(report, { ingested, deadLettered, served, promoted, rejected, seconds: (Date.now() - started) / 1000 });
   } finally {
     say("stopping the fleet …");
-    redis.disconnect();
     await fleet.stop();
   }
   return report && report.unanswered === 0 ? 0 : 1;

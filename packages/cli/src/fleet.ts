@@ -12,6 +12,7 @@ import { topicNames } from "@recfleet/contracts";
 import { createLogger } from "@recfleet/runtime";
 import { createModelRegistry } from "@recfleet/store";
 import { runTrainCli } from "@recfleet/trainer";
+import { runFleetSimulation, type FleetSimulationReport } from "@recfleet/simulator";
 import { REPO_ROOT, freePort, stopProcess, waitFor, stackUp, stackDown, readStackState } from "@recfleet/testkit";
 
 export type WorkerName = "ingest" | "features" | "trainer" | "scorer";
@@ -147,6 +148,54 @@ export async function retrainAndServe(fleet: LocalFleet, timeoutMs = 300_000): P
     const scorer = fleet.workers.find((w) => w.name === "scorer");
     if (version && scorer) await waitFor(`the scorer to serve ${version}`, async () => (await scrapeMetric(scorer, "recfleet_scorer_model_info", { version })) === 1, timeoutMs, 100);
     return outcome.status === "promoted" ? version : undefined;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export interface FleetSimulationSettings {
+  seed: number;
+  steps: number;
+  requestsPerStep: number;
+  split: { policy: string; weight: number }[];
+  stepMs: number;
+  retrainEvery: number;
+  outDir: string;
+  onProgress: (line: string) => void;
+  progressEvery: number;
+}
+
+/**
+ * The closed-loop simulator on a local fleet with the project's world settings: organic
+ * warm-up, a first model trained on it, then retraining every `retrainEvery` steps.
+ */
+export async function simulateOnFleet(fleet: LocalFleet, settings: FleetSimulationSettings): Promise<FleetSimulationReport> {
+  const redis = new Redis(fleet.redisUrl);
+  try {
+    const registry = createModelRegistry(redis, fleet.namespace);
+    return await runFleetSimulation({
+      brokers: [fleet.brokers],
+      namespace: fleet.namespace,
+      logger: createLogger("simulator", { level: "warn" }),
+      seed: settings.seed,
+      steps: settings.steps,
+      requestsPerStep: settings.requestsPerStep,
+      k: 5,
+      split: settings.split,
+      warmupEventsPerUser: 12,
+      organicEventsPerNewItem: 3,
+      answerTimeoutMs: 15_000,
+      minStepMs: settings.stepMs,
+      retrainEvery: settings.retrainEvery,
+      retrain: () => retrainAndServe(fleet),
+      waitForModel: async () => {
+        await retrainAndServe(fleet);
+        return waitFor("the trainer to promote a first model", async () => (await registry.currentVersion()) ?? false, 300_000, 500);
+      },
+      outDir: settings.outDir,
+      onProgress: settings.onProgress,
+      progressEvery: settings.progressEvery,
+    });
   } finally {
     redis.disconnect();
   }
