@@ -11,7 +11,7 @@ import type { Redis } from "ioredis";
 import { createProducer, startConsumerLoop, type ConsumerLoop, type Kafka } from "@recfleet/bus";
 import { createMetricsRegistry, type Logger } from "@recfleet/runtime";
 import { createModelRegistry, createStore, type FeatureEvent } from "@recfleet/store";
-import { exportUserTowerOnnx, serializeModel, trainTwoTower, type TwoTowerModel } from "@recfleet/towers";
+import { exportModelArtefacts, trainTwoTower, type TwoTowerModel } from "@recfleet/towers";
 import { startStack, type Stack } from "@recfleet/testkit";
 
 export const log = (line: string): void => console.log(`# ${line}`);
@@ -123,7 +123,7 @@ export async function publishModel(redis: Redis, namespace: string, model: TwoTo
   const shards = Math.ceil(numItems / shardSize);
   await registry.putVersion(
     { version, createdAt: Date.now(), itemCount: numItems, dim: d, shards, shardSize, metrics: {}, trainingDataRange: "" },
-    { "model.bin": serializeModel(model), "user_tower.onnx": exportUserTowerOnnx(model, { modelVersion: version }) },
+    exportModelArtefacts(model, { modelVersion: version }),
   );
   for (let s = 0; s < shards; s++) await registry.writeItemShard(version, s, itemMatrix.slice(s * shardSize * d, Math.min(numItems, (s + 1) * shardSize) * d));
   const { promoted } = await registry.promote(version);

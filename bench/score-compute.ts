@@ -61,7 +61,7 @@ if (process.argv.includes("--swap-child")) {
     const graph = exportServingOnnx(generated, { modelVersion: version });
     generated = undefined; // the training weights are not part of a serving version
     const matrix = randomItemMatrix(n, DIM, seed);
-    return createServingModel(version, vocabulary, { serving: graph }, matrix, sessionOptions);
+    return createServingModel(version, vocabulary, graph, matrix, sessionOptions);
   };
   const touch = async (m: ServingModel | undefined) => void (await m?.retrieve([[1, 2, 3]], CANDIDATES));
   await settle();
@@ -143,7 +143,7 @@ for (const n of SIZES) {
   log(`--- ${n} items × d=${DIM}: building a random model, item matrix and sessions …`);
   const model = await randomModel(n, { epochs: n <= 2000 ? 1 : 0 });
   const matrix = randomItemMatrix(n, DIM, 11);
-  const serving = await createServingModel(`bench-${n}`, model, { serving: exportServingOnnx(model, { modelVersion: `bench-${n}` }) }, matrix, sessionOptions);
+  const serving = await createServingModel(`bench-${n}`, model, exportServingOnnx(model, { modelVersion: `bench-${n}` }), matrix, sessionOptions);
   const bare = await createInferenceSession(exportTopKOnnx(DIM), sessionOptions);
   log(`setup ${((performance.now() - setup) / 1000).toFixed(1)} s, process RSS ${rssOf().rssMb} MiB`);
 

@@ -13,6 +13,7 @@
 import type { TwoTowerModel } from "./model.js";
 import { NORM_EPS, POOL_EPS } from "./model.js";
 import { GraphBuilder, OPSET } from "./onnx-graph.js";
+import { serializeModel } from "./serialize.js";
 
 export interface ExportMetadata {
   /** Registry version of the model, e.g. "2026-11-27T21:00:00Z-abc123". */
@@ -130,4 +131,19 @@ export function exportServingOnnx(model: TwoTowerModel, meta: ExportMetadata): U
   g.output("scores", "float", ["B", "K"]);
   g.output("indices", "int64", ["B", "K"]);
   return g.encode(metadataProps(model, meta, "serving"), "recfleet two-tower: user tower → item matrix input → TopK");
+}
+
+/**
+ * Every artefact of a model version, by registry name: the trainer stores exactly these, and
+ * tests and benchmarks that publish a model directly use the same set. `serving.json` is what a
+ * scorer needs besides serving.onnx (config and vocabulary), so it never loads the weights.
+ */
+export function exportModelArtefacts(model: TwoTowerModel, meta: ExportMetadata): Record<string, Uint8Array> {
+  return {
+    "model.bin": serializeModel(model),
+    "user_tower.onnx": exportUserTowerOnnx(model, meta),
+    "item_tower.onnx": exportItemTowerOnnx(model, meta),
+    "serving.onnx": exportServingOnnx(model, meta),
+    "serving.json": new TextEncoder().encode(JSON.stringify({ config: model.config, itemIds: model.itemIds })),
+  };
 }

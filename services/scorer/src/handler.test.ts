@@ -18,7 +18,7 @@ async function tinyServingModel(): Promise<{ model: TwoTowerModel; serving: Serv
   });
   const config = resolveConfig({ dim: 8, hidden: 16, historyLength: 5, batchSize: 16, epochs: 2, temperature: 0.2, seed: 1 });
   const model = await trainTwoTower({ itemIds, itemFeatures: new Float32Array(0), examples }, config);
-  const serving = await createServingModel("v-test", model, { serving: exportServingOnnx(model, { modelVersion: "v-test" }) }, itemVectors(model), { executionProviders: ["cpu"], logger });
+  const serving = await createServingModel("v-test", model, exportServingOnnx(model, { modelVersion: "v-test" }), itemVectors(model), { executionProviders: ["cpu"], logger });
   return { model, serving };
 }
 

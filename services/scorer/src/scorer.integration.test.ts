@@ -7,7 +7,7 @@ import { createLogger, createMetricsRegistry, loadConfig, commonConfigSchema } f
 import { createKafka, createProducer, readTopic, DLQ_HEADERS, ensureTopics } from "@recfleet/bus";
 import { topicNames, type Recommendation } from "@recfleet/contracts";
 import { createModelRegistry, createStore, modelKeys, type FeatureEvent } from "@recfleet/store";
-import { resolveConfig, trainTwoTower, exportUserTowerOnnx, itemVectors, serializeModel, type TwoTowerModel } from "@recfleet/towers";
+import { resolveConfig, trainTwoTower, exportModelArtefacts, itemVectors, type TwoTowerModel } from "@recfleet/towers";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
 import { scorerConfigSchema } from "./config";
 import { startScorer } from "./worker";
@@ -36,7 +36,7 @@ async function publish(ns: string, model: TwoTowerModel, version: string): Promi
   const shards = Math.ceil(NUM_ITEMS / shardSize);
   await registry.putVersion(
     { version, createdAt: Date.now(), itemCount: NUM_ITEMS, dim: model.config.dim, shards, shardSize, metrics: {}, trainingDataRange: "" },
-    { "model.bin": serializeModel(model), "user_tower.onnx": exportUserTowerOnnx(model, { modelVersion: version }) },
+    exportModelArtefacts(model, { modelVersion: version }),
   );
   const all = itemVectors(model);
   const d = model.config.dim;
@@ -106,10 +106,10 @@ test("scorer: every request answered from the promoted version, no seen items; h
   const dead = await readTopic(kafka, topics.recRequestsDlq, { until: (r) => r.length >= 2, timeoutMs: 20_000 });
   assert.deepEqual(dead.map((d) => d.headers[DLQ_HEADERS.reason]).sort(), ["malformed_json", "missing_field"]);
 
-  // A corrupt artefact: v3's model.bin is damaged after registration → refused, v2 keeps serving.
+  // A corrupt artefact: v3's serving graph is damaged after registration → refused, v2 keeps serving.
   const model3 = await trainTiny(3);
   await publish(ns, model3, "v3").catch(() => undefined);
-  await redis.set(modelKeys(ns).artefact("v3", "model.bin"), Buffer.from("garbage"));
+  await redis.set(modelKeys(ns).artefact("v3", "serving.onnx"), Buffer.from("garbage"));
   await producer.send(topics.modelVersions, [{ key: "v3", value: { version: "v3", createdAt: Date.now(), itemCount: NUM_ITEMS, dim: 8 } }]);
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal(scorer.holder.version, "v2", "a corrupt version must be refused");

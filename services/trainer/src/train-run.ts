@@ -8,11 +8,8 @@ import { errorMessage, shouldRetry } from "@recfleet/runtime";
 import { CorruptArtefactError } from "@recfleet/store";
 import {
   deserializeModel,
-  exportItemTowerOnnx,
-  exportUserTowerOnnx,
-  exportServingOnnx,
+  exportModelArtefacts,
   ModelFormatError,
-  serializeModel,
   trainTwoTower,
   type TwoTowerConfig,
   type TwoTowerModel,
@@ -190,14 +187,7 @@ async function run(ctx: TrainerContext, now: number, started: number): Promise<T
   const exportMeta = { modelVersion: version, trainingDataRange: dataset.range, metrics: modelMetrics };
   await ctx.models.putVersion(
     { version, createdAt: now, itemCount: n, dim: candidate.config.dim, shards, shardSize, metrics: modelMetrics, trainingDataRange: dataset.range },
-    {
-      "model.bin": serializeModel(candidate),
-      "user_tower.onnx": exportUserTowerOnnx(candidate, exportMeta),
-      "serving.onnx": exportServingOnnx(candidate, exportMeta),
-      "item_tower.onnx": exportItemTowerOnnx(candidate, exportMeta),
-      // What a scorer needs besides the ONNX graphs, so it never loads the full weights.
-      "serving.json": new TextEncoder().encode(JSON.stringify({ config: candidate.config, itemIds: candidate.itemIds })),
-    },
+    exportModelArtefacts(candidate, exportMeta),
   );
   const shardOpts = { attempts: config.embedAttempts, backoff: { type: "exponential", delay: config.embedBackoffMs }, failParentOnFailure: true, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } };
   await ctx.flow.add({
