@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { REPO_ROOT, startStack, type Stack } from "@recfleet/testkit";
+import { MissingPrerequisiteError, REPO_ROOT, startStack, type Stack } from "@recfleet/testkit";
 
 function findTests(dir: string, out: string[] = []): string[] {
   for (const entry of readdirSync(dir)) {
@@ -40,7 +40,14 @@ const env: NodeJS.ProcessEnv = { ...process.env };
 if (files.some(needsInfra) && !(process.env.KAFKA_BROKERS && process.env.REDIS_URL)) {
   const dir = mkdtempSync(join(tmpdir(), "recfleet-test-stack-"));
   console.log(`# starting Kafka and Redis for this run (logs in ${dir})`);
-  stack = await startStack({ dir, log: (line) => console.log(`# ${line}`) });
+  try {
+    stack = await startStack({ dir, log: (line) => console.log(`# ${line}`) });
+  } catch (err) {
+    // The doctor's line for the missing piece says how to install it; a stack trace would not.
+    if (!(err instanceof MissingPrerequisiteError)) throw err;
+    console.error(`the tests need a local Kafka broker and redis-server, and this machine lacks:\n${err.message}`);
+    process.exit(1);
+  }
   Object.assign(env, stack.env);
 }
 

@@ -4,4 +4,15 @@ import { register } from "tsx/esm/api";
 
 register();
 const { main } = await import("../src/main.ts");
-process.exitCode = await main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  // Errors marked non-retriable (a missing prerequisite, bad input, bad config) carry a message
+  // that says what to do; a stack trace would only bury it.
+  if (err instanceof Error && err.retriable === false) {
+    console.error(`recfleet: ${err.message}`);
+    process.exitCode = 1;
+  } else {
+    throw err;
+  }
+}

@@ -3,7 +3,7 @@
  * them with SIGTERM. Used by the main job (`recfleet demo`) and benchmarks.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
@@ -13,7 +13,7 @@ import { createLogger } from "@recfleet/runtime";
 import { createModelRegistry } from "@recfleet/store";
 import { runTrainCli } from "@recfleet/trainer";
 import { runFleetSimulation, type FleetSimulationReport } from "@recfleet/simulator";
-import { REPO_ROOT, freePort, stopProcess, waitFor, stackUp, stackDown, readStackState } from "@recfleet/testkit";
+import { REPO_ROOT, stopProcess, waitFor, stackUp, stackDown, readStackState } from "@recfleet/testkit";
 
 export type WorkerName = "ingest" | "features" | "trainer" | "scorer";
 
@@ -26,16 +26,30 @@ export interface RunningWorker {
 
 export async function startWorker(name: WorkerName, env: Record<string, string>, logDir: string, instance = 0): Promise<RunningWorker> {
   mkdirSync(logDir, { recursive: true });
-  const metricsPort = await freePort();
-  const logPath = join(logDir, `${name}${instance ? `-${instance}` : ""}.log`);
+  const base = join(logDir, `${name}${instance ? `-${instance}` : ""}`);
+  const logPath = `${base}.log`;
+  const portFile = `${base}.port`;
+  rmSync(portFile, { force: true });
   const log = createWriteStream(logPath, { flags: "a" });
   const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "services", name, "src", "main.ts")], {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...env, METRICS_PORT: String(metricsPort) },
+    env: { ...process.env, ...env, METRICS_PORT: "0", METRICS_PORT_FILE: portFile },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
+  let metricsPort = 0;
+  await waitFor(
+    `${name} to open its metrics port (log: ${logPath})`,
+    () => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}); see ${logPath}`);
+      if (!existsSync(portFile)) return false;
+      metricsPort = Number(readFileSync(portFile, "utf8"));
+      return metricsPort > 0;
+    },
+    60_000,
+    50,
+  );
   return { name, metricsPort, process: child, logPath };
 }
 

@@ -2,7 +2,9 @@
  * `npx recfleet <command>`: one entry point for operators. Each command lives in the package
  * that owns it; this file only dispatches.
  */
-import { stackUp, stackDown, readStackState, stackDir, ensureKafkaJars } from "@recfleet/testkit";
+import { stackUp, stackDown, readStackState, stackDir } from "@recfleet/testkit";
+import { runSetupCli } from "./setup";
+import { runDoctorCli } from "./doctor";
 import { runDemo } from "./demo";
 import { runOpeCli } from "./ope";
 import { runSimulateCli } from "./simulate";
@@ -14,12 +16,12 @@ type Command = { summary: string; run(args: string[]): Promise<number> };
 
 const commands: Record<string, Command> = {
   setup: {
-    summary: "fetch Apache Kafka's jars from Maven Central into the cache (done on first use anyway)",
-    async run() {
-      ensureKafkaJars(undefined, (line) => console.log(line));
-      console.log("setup complete");
-      return 0;
-    },
+    summary: "fetch Apache Kafka's jars into the cache (done on first use anyway); --cuda: install the CUDA provider (GPU opt-in) [--cuda-from DIR offline]",
+    run: runSetupCli,
+  },
+  doctor: {
+    summary: "check this machine: Node, Java, Maven, redis-server, the Kafka jar cache, onnxruntime's providers, ports",
+    run: runDoctorCli,
   },
   demo: {
     summary: "the main job: local stack + whole fleet + closed-loop simulator (greedy vs an exploring policy) [--steps N --requests N --seed N --policy SPEC --out DIR]",

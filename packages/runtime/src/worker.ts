@@ -1,5 +1,6 @@
 import type { Registry } from "prom-client";
-import { loadConfig, str, int, duration, describeConfig, list, type ConfigOf } from "./config";
+import { writeFileSync } from "node:fs";
+import { loadConfig, str, int, duration, describeConfig, list, optionalStr, type ConfigOf } from "./config";
 import { createLogger, type Logger } from "./log";
 import { createMetricsRegistry } from "./metrics";
 import { startHttpServer } from "./http";
@@ -11,6 +12,9 @@ export const commonConfigSchema = {
   redisUrl: str("REDIS_URL", "redis://127.0.0.1:6379"),
   namespace: str("RECFLEET_NAMESPACE", "recfleet", "topic and key namespace"),
   metricsPort: int("METRICS_PORT", 0, { min: 0, max: 65535 }),
+  // With METRICS_PORT=0 the kernel picks the port; a supervisor learns it from this file
+  // instead of guessing a free port beforehand (which another process can take meanwhile).
+  metricsPortFile: optionalStr("METRICS_PORT_FILE", "file to write the bound metrics port to"),
   shutdownDeadlineMs: duration("SHUTDOWN_DEADLINE", 20_000),
 };
 export type CommonConfig = ConfigOf<typeof commonConfigSchema>;
@@ -46,6 +50,7 @@ export async function bootWorker<S extends Record<string, import("./config").Fie
   let ready = false;
   const http = await startHttpServer({ port: config.metricsPort, registry, isReady: () => ready && !shutdown.stopping });
   shutdown.onShutdown("http", () => http.close());
+  if (config.metricsPortFile) writeFileSync(config.metricsPortFile, String(http.port));
   logger.info("starting", { metricsPort: http.port, config: { ...describeConfig(commonConfigSchema, config), ...describeConfig(schema, config) } });
   process.on("unhandledRejection", (reason) => {
     logger.error("unhandled rejection; shutting down", { error: reason instanceof Error ? reason.message : String(reason) });

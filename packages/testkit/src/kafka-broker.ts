@@ -15,6 +15,10 @@ export function kafkaVersion(env: NodeJS.ProcessEnv = process.env): string {
   return env.RECFLEET_KAFKA_VERSION ?? DEFAULT_KAFKA_VERSION;
 }
 
+export function kafkaJarsCached(version = kafkaVersion()): boolean {
+  return existsSync(join(cacheDir(), `kafka-${version}`, "libs", ".complete"));
+}
+
 /** Resolves the broker's jars with Maven (infra/kafka/pom.xml) into the cache, once per version. */
 export function ensureKafkaJars(version = kafkaVersion(), log: (line: string) => void = () => {}): string {
   const libs = join(cacheDir(), `kafka-${version}`, "libs");

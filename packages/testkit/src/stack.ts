@@ -5,6 +5,7 @@ import { createLogger } from "@recfleet/runtime";
 import { startKafka, kafkaVersion, type RunningKafka } from "./kafka-broker";
 import { startRedis, type RunningRedis } from "./redis-server";
 import { stackDir } from "./paths";
+import { assertStackPrerequisites } from "./doctor";
 
 export interface Stack {
   brokers: string;
@@ -30,6 +31,7 @@ export interface StackState {
 
 /** Starts a real Kafka broker and redis-server side by side and waits until both serve. */
 export async function startStack(options: { dir: string; detached?: boolean; log?: (line: string) => void }): Promise<Stack> {
+  assertStackPrerequisites();
   mkdirSync(options.dir, { recursive: true });
   const log = options.log ?? (() => {});
   const started = performance.now();

@@ -14,6 +14,7 @@ export { OPSET } from "./onnx-graph.js";
 export {
   createInferenceSession,
   cudaProviderLibraryPath,
+  cudaMissingReason,
   InferenceSessionError,
   type CreatedSession,
   type ExecutionProviderName,

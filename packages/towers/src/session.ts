@@ -13,6 +13,14 @@ export function cudaProviderLibraryPath(): string {
   return join(dirname(entry), "..", "bin", "napi-v6", process.platform, process.arch, "libonnxruntime_providers_cuda.so");
 }
 
+/** The one message for "CUDA asked for, provider absent": the setting and the command that fixes it. */
+export function cudaMissingReason(): string {
+  return (
+    `cuda: EXECUTION_PROVIDERS asks for cuda but the CUDA provider library is not installed at ${cudaProviderLibraryPath()}; ` +
+    "install it with `npx recfleet setup --cuda` (or `--cuda-from <dir>` offline), see docs/cuda.md"
+  );
+}
+
 export type ExecutionProviderName = "cuda" | "cpu";
 
 export interface SessionLogger {
@@ -67,7 +75,7 @@ export async function createInferenceSession(bytes: Uint8Array, options: Inferen
         continue;
       }
       if (!existsSync(cudaProviderLibraryPath())) {
-        reasons.push(`cuda: provider library not installed at ${cudaProviderLibraryPath()} (see docs/cuda.md)`);
+        reasons.push(cudaMissingReason());
         logger.warn("CUDA execution provider unavailable, falling back", { reason: reasons.at(-1) });
         continue;
       }
