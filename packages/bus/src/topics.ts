@@ -70,7 +70,11 @@ export function fleetTopicSpecs(namespace: string, options: { partitions?: numbe
  * `partitions`). Each worker calls it at start with the whole catalog, not only its own
  * topics, so whichever starts first leaves the namespace complete and consistent.
  */
-export async function ensureFleetTopics(kafka: Kafka, namespace: string, options: { partitions?: number } = {}): Promise<void> {
+export async function ensureFleetTopics(
+  kafka: Kafka,
+  namespace: string,
+  options: { partitions?: number } = {},
+): Promise<void> {
   await ensureTopics(kafka, fleetTopicSpecs(namespace, options));
 }
 

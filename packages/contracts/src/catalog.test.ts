@@ -11,6 +11,7 @@ import {
   decodeMessage,
   type TopicKey,
   type TopicEntry,
+  type TopicConsumer,
 } from "./index";
 
 const NOW = Date.UTC(2026, 10, 27);
@@ -21,7 +22,8 @@ const SAMPLES: Partial<Record<TopicKey, Record<string, unknown>>> = {
   events: { eventId: "e1", user: "ab12", itemId: "i1", type: "click", ts: NOW - 1000, ingestedAt: NOW, late: false },
   recRequests: { requestId: "q1", userId: "u1", ts: NOW },
   recommendations: {
-    recId: "r1", requestId: "q1", user: "ab12", policy: "greedy", propensityMethod: "exact", modelVersion: "v1", servedAt: NOW, latencyMs: 3,
+    recId: "r1", requestId: "q1", user: "ab12", policy: "greedy", propensityMethod: "exact", modelVersion: "v1",
+    servedAt: NOW, latencyMs: 3,
     items: [{ itemId: "i1", score: 0.5, rank: 1, propensity: 1, explored: false }],
   },
   recLog: {
@@ -81,7 +83,8 @@ test("catalog: each topic's spec accepts a sample message and rejects one missin
 
 test("decision log: item stats keys must be ids and their values match the stats shape", () => {
   const spec = TOPIC_CATALOG.recLog.message!;
-  const withStats = (itemStats: unknown) => decodeMessage(spec, JSON.stringify({ ...SAMPLES.recLog, itemStats }), undefined, NOW);
+  const withStats = (itemStats: unknown) =>
+    decodeMessage(spec, JSON.stringify({ ...SAMPLES.recLog, itemStats }), undefined, NOW);
   const badKey = withStats({ "item:*": { impressions: 1, clicks: 0 } });
   assert.equal(badKey.ok ? "accepted" : badKey.reason, "invalid_id");
   const badValue = withStats({ i1: { impressions: "ten", clicks: 0 } });
@@ -93,10 +96,12 @@ function catalogTable(): string {
   const code = (s: string) => `\`${s}\``;
   const rows = TOPIC_KEYS.map((key) => {
     const t = TOPIC_CATALOG[key];
-    const groups = t.consumers.map((c) => (c.perProcess ? `${code(`${c.group}-<instance>`)} (per process)` : code(c.group)));
+    const group = (c: TopicConsumer) => (c.perProcess ? `${code(`${c.group}-<instance>`)} (per process)` : code(c.group));
+    const groups = t.consumers.map(group);
     const dlqs = t.consumers.map((c) => code(TOPIC_CATALOG[c.dlq].base));
     const message = t.message ? t.message.name : "rejected bytes";
-    return [code(t.base), t.key, t.partitioned ? "fleet" : "1", message, dlqs.join("<br>") || "–", groups.join("<br>") || "–"];
+    const partitions = t.partitioned ? "fleet" : "1";
+    return [code(t.base), t.key, partitions, message, dlqs.join("<br>") || "–", groups.join("<br>") || "–"];
   });
   const header = ["topic", "key", "partitions", "message", "DLQ", "consumer group"];
   return [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
@@ -107,5 +112,6 @@ test("docs/architecture.md's topic catalog table matches the catalog", () => {
   const section = doc.split(/^## Topic catalog$/m)[1]?.split(/^## /m)[0];
   assert.ok(section, 'docs/architecture.md has no "## Topic catalog" section');
   const table = section.split("\n").filter((line) => line.startsWith("|")).join("\n");
-  assert.equal(table, catalogTable(), `the table in docs/architecture.md is stale; replace it with:\n\n${catalogTable()}\n`);
+  const hint = `the table in docs/architecture.md is stale; replace it with:\n\n${catalogTable()}\n`;
+  assert.equal(table, catalogTable(), hint);
 });

@@ -245,7 +245,7 @@ export const decisionLogSpec: MessageSpec = {
         fields: {
           itemId: { kind: "id", description: "Item." },
           score: { kind: "number", min: -1e9, max: 1e9, description: "Model score (a logit)." },
-          vector: { ...LOGGED_VECTOR, description: "Item embedding, base64 little-endian float32 (only with DECISION_LOG_VECTORS)." },
+          vector: { ...LOGGED_VECTOR, description: "Item embedding, base64 float32 (only with DECISION_LOG_VECTORS)." },
           isNew: { kind: "boolean", optional: true, description: "The item has no trained embedding yet." },
         },
       },
@@ -261,7 +261,7 @@ export const decisionLogSpec: MessageSpec = {
         fields: {
           impressions: { kind: "number", min: 0, max: 1e15, description: "Impressions." },
           clicks: { kind: "number", min: 0, max: 1e15, description: "Clicks." },
-          expectedClicks: { kind: "number", min: 0, max: 1e15, optional: true, description: "Σ σ(score) over the impressions." },
+          expectedClicks: { kind: "number", min: 0, max: 1e15, optional: true, description: "Σ σ(score) of the impressions." },
         },
       },
     },
@@ -284,4 +284,11 @@ export const decisionLogSpec: MessageSpec = {
   },
 };
 
-export const MESSAGE_SPECS: readonly MessageSpec[] = [clickstreamEventSpec, canonicalEventSpec, recRequestSpec, recommendationSpec, modelVersionSpec, decisionLogSpec];
+export const MESSAGE_SPECS: readonly MessageSpec[] = [
+  clickstreamEventSpec,
+  canonicalEventSpec,
+  recRequestSpec,
+  recommendationSpec,
+  modelVersionSpec,
+  decisionLogSpec,
+];

@@ -150,7 +150,9 @@ function validateField(path: string, spec: FieldSpec, v: unknown, limits: Limits
     case "map": {
       if (!isPlainObject(v)) return fail("wrong_type", `${path} must be an object, got ${describeType(v)}`);
       const keys = Object.keys(v);
-      if (keys.length > spec.maxKeys) return fail("too_many_items", `${path} has ${keys.length} keys (limit ${spec.maxKeys})`);
+      if (keys.length > spec.maxKeys) {
+        return fail("too_many_items", `${path} has ${keys.length} keys (limit ${spec.maxKeys})`);
+      }
       const out: Record<string, unknown> = {};
       for (const key of keys) {
         if (!ID_REGEX.test(key)) return fail("invalid_id", `${path} key must match ${ID_PATTERN}, got ${preview(key)}`);

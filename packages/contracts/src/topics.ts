@@ -5,7 +5,14 @@
  * that a unit test keeps in step.
  */
 import type { MessageSpec } from "./schema";
-import { canonicalEventSpec, clickstreamEventSpec, decisionLogSpec, modelVersionSpec, recommendationSpec, recRequestSpec } from "./messages";
+import {
+  canonicalEventSpec,
+  clickstreamEventSpec,
+  decisionLogSpec,
+  modelVersionSpec,
+  recommendationSpec,
+  recRequestSpec,
+} from "./messages";
 
 /** Consumer groups of the fleet, by the suffix of their group id under the namespace. */
 export type ConsumerGroup = "ingest" | "features" | "trainer" | "scorer" | "scorer-versions" | "simulator";
@@ -61,7 +68,8 @@ export const DEFAULT_PARTITIONS = 4;
 const DLQ_KEY = "original key";
 
 function deadLetters(of: string): TopicEntry {
-  return { base: `${of}.dlq`, description: `Dead letters of ${of}, with DLQ_HEADERS saying why.`, key: DLQ_KEY, partitioned: false, consumers: [] };
+  const description = `Dead letters of ${of}, with DLQ_HEADERS saying why.`;
+  return { base: `${of}.dlq`, description, key: DLQ_KEY, partitioned: false, consumers: [] };
 }
 
 export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
@@ -86,7 +94,11 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
     ],
   },
   eventsDlq: deadLetters("events"),
-  eventsTrainerDlq: { ...deadLetters("events"), base: "events.trainer.dlq", description: "Dead letters of the trainer's events consumer." },
+  eventsTrainerDlq: {
+    ...deadLetters("events"),
+    base: "events.trainer.dlq",
+    description: "Dead letters of the trainer's events consumer.",
+  },
   recRequests: {
     base: "rec.requests",
     description: "Requests for recommendations, from apps and the features worker (refresh on event).",
@@ -146,7 +158,8 @@ const namespaced = (namespace: string, base: string) => (namespace ? `${namespac
 
 /** Topic names under a namespace ("" → bare names), so several fleets or tests share a broker. */
 export function topicNames(namespace = "recfleet"): TopicNames {
-  return Object.fromEntries(TOPIC_KEYS.map((key) => [key, namespaced(namespace, TOPIC_CATALOG[key].base)])) as TopicNames;
+  const names = TOPIC_KEYS.map((key) => [key, namespaced(namespace, TOPIC_CATALOG[key].base)]);
+  return Object.fromEntries(names) as TopicNames;
 }
 
 /** Partitions of a catalog topic for a fleet whose partitioned topics have `fleetPartitions`. */
