@@ -19,7 +19,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { createKafka, createProducer, ensureTopics, startConsumerLoop, type ConsumerLoop, type Kafka } from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics, ensureTopics, startConsumerLoop, type ConsumerLoop, type Kafka } from "@recfleet/bus";
 import { topicNames } from "@recfleet/contracts";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
@@ -75,11 +75,8 @@ let scorer: Awaited<ReturnType<typeof startWorker>> | undefined;
 let echo: ChildProcess | undefined;
 const loops: ConsumerLoop[] = [];
 try {
+  await ensureFleetTopics(kafka, ns, { partitions: PARTITIONS });
   await ensureTopics(kafka, [
-    { topic: topics.recRequests, partitions: PARTITIONS },
-    { topic: topics.recommendations, partitions: PARTITIONS },
-    { topic: topics.recRequestsDlq, partitions: 1 },
-    { topic: topics.modelVersions, partitions: 1 },
     { topic: echoIn, partitions: PARTITIONS },
     { topic: echoOut, partitions: PARTITIONS },
     { topic: `${echoIn}.dlq`, partitions: 1 },

@@ -20,7 +20,7 @@
  *   env: BENCH_TRIALS, BENCH_ITEMS (1682); KAFKA_BROKERS + REDIS_URL to reuse a stack
  */
 import { Redis } from "ioredis";
-import { createKafka, createProducer, ensureTopics, startConsumerLoop, type ConsumerLoop } from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics, ensureTopics, startConsumerLoop, type ConsumerLoop } from "@recfleet/bus";
 import { topicNames, type Recommendation } from "@recfleet/contracts";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
@@ -57,9 +57,8 @@ const workers: RunningWorker[] = [];
 const closers: (() => Promise<void>)[] = [];
 try {
   const base = { click: `${ns}.base.click`, events: `${ns}.base.events`, out: `${ns}.base.out` };
+  await ensureFleetTopics(kafka, ns, { partitions: PARTITIONS });
   await ensureTopics(kafka, [
-    ...[topics.clickstream, topics.events, topics.recRequests, topics.recommendations].map((topic) => ({ topic, partitions: PARTITIONS })),
-    ...[topics.clickstreamDlq, topics.recRequestsDlq, `${topics.events}.dlq`, topics.modelVersions].map((topic) => ({ topic, partitions: 1 })),
     ...[base.click, base.events, base.out].map((topic) => ({ topic, partitions: PARTITIONS })),
     ...[base.click, base.events].map((topic) => ({ topic: `${topic}.dlq`, partitions: 1 })),
   ]);

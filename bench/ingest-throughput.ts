@@ -24,7 +24,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig } from "@recfleet/runtime";
 import { topicNames, EVENT_TYPES } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureTopics, startConsumerLoop, type OutgoingMessage } from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics, ensureTopics, startConsumerLoop, type OutgoingMessage } from "@recfleet/bus";
 import { startStack, uniqueName, freePort, waitForPort, type Stack } from "@recfleet/testkit";
 import { createStore, pseudonymise } from "@recfleet/store";
 import { ingestConfigSchema, startIngestWorker } from "@recfleet/ingest";
@@ -111,12 +111,8 @@ try {
     { topic: baseIn, partitions: PARTITIONS },
     { topic: baseOut, partitions: PARTITIONS },
     { topic: `${baseIn}.dlq`, partitions: 1 },
-    { topic: topics.clickstream, partitions: PARTITIONS },
-    { topic: topics.clickstreamDlq, partitions: PARTITIONS },
-    { topic: topics.events, partitions: PARTITIONS },
-    { topic: `${topics.events}.dlq`, partitions: PARTITIONS },
-    { topic: topics.recRequests, partitions: PARTITIONS },
   ]);
+  await ensureFleetTopics(kafka, ns, { partitions: PARTITIONS });
   const loader = await createProducer(kafka);
   const loadStart = performance.now();
   for (const topic of [baseIn, topics.clickstream]) for (let i = 0; i < input.length; i += 5000) await loader.send(topic, input.slice(i, i + 5000));

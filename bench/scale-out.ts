@@ -18,7 +18,7 @@
  *   env: BENCH_REQUESTS, BENCH_RATE, BENCH_ITEMS; KAFKA_BROKERS + REDIS_URL to reuse a stack
  */
 import { Redis } from "ioredis";
-import { createKafka, createProducer, ensureTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
 import { topicNames } from "@recfleet/contracts";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
@@ -52,19 +52,14 @@ interface Fleet {
 async function fleet(model: TwoTowerModel, matrix: Float32Array, tag: string): Promise<Fleet> {
   const ns = uniqueName(`scale-${tag}`);
   const topics = topicNames(ns);
-  await ensureTopics(kafka, [
-    { topic: topics.recRequests, partitions: PARTITIONS },
-    { topic: topics.recommendations, partitions: PARTITIONS },
-    { topic: topics.recRequestsDlq, partitions: 1 },
-    { topic: topics.modelVersions, partitions: 1 },
-  ]);
+  await ensureFleetTopics(kafka, ns, { partitions: PARTITIONS });
   await publishModel(redis, ns, model, "v1", matrix);
   await seedHistories(redis, ns, users, ITEMS, 20);
   const arrivals: { id: string; t: number }[] = [];
   const firstArrival = new Map<string, number>();
   const dlqProducer = await createProducer(kafka);
   const loop = await startConsumerLoop<Buffer | null>({
-    kafka, groupId: `${ns}.collect`, topics: [topics.recommendations], deadLetterTopic: topics.recRequestsDlq, producer: dlqProducer, logger, registry: createMetricsRegistry("bench-collect"),
+    kafka, groupId: `${ns}.collect`, topics: [topics.recommendations], deadLetterTopic: topics.recommendationsDlq, producer: dlqProducer, logger, registry: createMetricsRegistry("bench-collect"),
     decode: (value) => ({ ok: true, value }),
     handleBatch: async (messages) => {
       const t = nowMs();

@@ -11,8 +11,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { createLogger } from "@recfleet/runtime";
 import { topicNames, type ClickstreamEvent, type RecRequest, type Recommendation, type TopicNames } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureTopics, readTopic, type BusProducer, type Kafka, type TopicSpec } from "@recfleet/bus";
-import { eventsDeadLetterTopic } from "@recfleet/features";
+import { createKafka, createProducer, ensureFleetTopics, readTopic, type BusProducer, type Kafka } from "@recfleet/bus";
 import { createModelRegistry } from "@recfleet/store";
 import { runTrainCli } from "@recfleet/trainer";
 import { uniqueName, waitFor, type TestInfra } from "@recfleet/testkit";
@@ -34,46 +33,6 @@ export interface Fleet {
   describeLogs(): string;
   /** SIGTERM to every worker; the log folder is removed unless `keepLogs` (after a failure). */
   stop(options?: { keepLogs?: boolean }): Promise<void>;
-}
-
-/** Every topic the four workers create at start, with the partition counts they ask for. */
-export function fleetTopics(namespace: string, partitions: number): TopicSpec[] {
-  const t = topicNames(namespace);
-  return [
-    { topic: t.clickstream, partitions },
-    { topic: t.clickstreamDlq, partitions },
-    { topic: t.events, partitions },
-    { topic: eventsDeadLetterTopic(namespace), partitions },
-    { topic: `${t.events}.trainer.dlq`, partitions: 1 },
-    { topic: t.recRequests, partitions },
-    { topic: t.recRequestsDlq, partitions: 1 },
-    { topic: t.recommendations, partitions },
-    { topic: t.recLog, partitions },
-    { topic: t.modelVersions, partitions: 1 },
-  ];
-}
-
-/**
- * ensureTopics, retried with jittered backoff until the topics are listed (bounded).
- *
- * Why: against Kafka 4.4 (KRaft) a fresh createTopics often fails with UNKNOWN_TOPIC_OR_PARTITION:
- * kafkajs' waitForLeaders tolerates only LEADER_NOT_AVAILABLE while the broker has not applied
- * the new topics' metadata yet, and ensureTopics' fallback listTopics runs before they show up.
- * Workers that start together then exit with code 1 now and then (the bus fix is in the report
- * of this test's change); creating the namespace's topics here first keeps this test about the
- * pipeline. A second call only creates what the first left missing.
- */
-export async function ensureTopicsSettled(kafka: Kafka, specs: TopicSpec[], timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await ensureTopics(kafka, specs);
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt) * (0.5 + Math.random())));
-    }
-  }
 }
 
 /** One poll loop for all workers: resolves when every /readyz answers 200, throws as soon as one exits (by code or signal). */
@@ -124,7 +83,8 @@ export async function startFleet(infra: TestInfra, label: string, extraEnv: Reco
   const describeLogs = () => `worker logs of ${namespace} in ${logDir}:\n${WORKERS.map((n) => `  ${join(logDir, `${n}.log`)}`).join("\n")}`;
   let producer: BusProducer | undefined;
   try {
-    await ensureTopicsSettled(kafka, fleetTopics(namespace, Number(env.RECFLEET_TOPIC_PARTITIONS)));
+    // Created before the workers start, so none of them races the others to create them.
+    await ensureFleetTopics(kafka, namespace, { partitions: Number(env.RECFLEET_TOPIC_PARTITIONS) });
     for (const name of WORKERS) workers.push(await startWorker(name, env, logDir));
     // Not cli's waitReady per worker: it misses a worker killed by a signal and would poll on for its whole timeout.
     await waitFleetReady(workers, 120_000);

@@ -10,8 +10,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig, type Registry } from "@recfleet/runtime";
-import { topicNames, EVENT_TYPES, type CanonicalEvent } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureTopics, groupLag } from "@recfleet/bus";
+import { consumerGroupId, topicNames, EVENT_TYPES, type CanonicalEvent } from "@recfleet/contracts";
+import { createKafka, createProducer, ensureFleetTopics, groupLag } from "@recfleet/bus";
 import { testInfra, uniqueName, waitFor, freePort } from "@recfleet/testkit";
 import { createStore, pseudonymise, type FeatureEvent } from "@recfleet/store";
 import { ReferenceStore, diffSnapshots, renamespace, snapshotRedis, scanKeys } from "@recfleet/store/testing";
@@ -65,7 +65,7 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
   const producer = await createProducer(kafka);
   for (const ns of [nsA, nsB]) {
     const t = topicNames(ns);
-    await ensureTopics(kafka, [{ topic: t.events, partitions: 4 }, { topic: `${t.events}.dlq`, partitions: 4 }, { topic: t.recRequests, partitions: 4 }]);
+    await ensureFleetTopics(kafka, ns, { partitions: 4 });
     await createStore(redis, ns, configFor(ns)).recordRecommendation(rec);
     // Small sends make small record batches, so the consumer commits often and a kill lands between batches' effects and commits.
     for (let i = 0; i < events.length; i += 40) await producer.send(t.events, events.slice(i, i + 40).map((e) => ({ key: e.user, value: e })));
@@ -89,7 +89,7 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
     const atKill = await applied(nsB);
     assert.ok(atKill < TOTAL, `the kill came too late to be mid-stream (${atKill} of ${TOTAL})`);
     const second = child();
-    const groupB = `${nsB}.features`;
+    const groupB = consumerGroupId(nsB, "features");
     await waitFor("run B to apply every event and commit", async () => (await applied(nsB)) === TOTAL && (await groupLag(kafka, groupB, topicNames(nsB).events)) === 0, 90_000, 250);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const replayed = /recfleet_features_events_total\{[^}]*outcome="replayed"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? "0";

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig, type Registry } from "@recfleet/runtime";
 import { canonicalEventSpec, decodeMessage, topicNames, type CanonicalEvent, type EventType, EVENT_TYPES } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureTopics, readTopic, DLQ_HEADERS, type OutgoingMessage } from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics, readTopic, DLQ_HEADERS, type OutgoingMessage } from "@recfleet/bus";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
 import { createStore, pseudonymise, type FeatureEvent } from "@recfleet/store";
 import { ReferenceStore, diffSnapshots, snapshotRedis, findInSnapshot, scanKeys } from "@recfleet/store/testing";
@@ -132,12 +132,7 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
   const totalDuplicates = 60;
 
   const kafka = createKafka({ brokers: infra.brokers, clientId: "e2e", logger });
-  await ensureTopics(kafka, [
-    { topic: topics.clickstream, partitions: 4 },
-    { topic: topics.clickstreamDlq, partitions: 4 },
-    { topic: topics.events, partitions: 4 },
-    { topic: topics.recRequests, partitions: 4 },
-  ]);
+  await ensureFleetTopics(kafka, ns, { partitions: 4 });
   const producer = await createProducer(kafka);
   for (let i = 0; i < stream.length; i += 100) await producer.send(topics.clickstream, stream.slice(i, i + 100));
   assert.ok(nullIndex >= 0);

@@ -1,5 +1,6 @@
 export { createKafka, type KafkaOptions } from "./kafka";
 export { ensureTopics, groupLag, readTopic, waitForBroker, type TopicSpec, type RawRecord } from "./topics";
+export { ensureFleetTopics, fleetTopicSpecs } from "./topics";
 export { createProducer, encodeValue, type BusProducer, type OutgoingMessage } from "./producer";
 export {
   startConsumerLoop,

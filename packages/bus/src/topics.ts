@@ -1,4 +1,5 @@
 import type { Kafka } from "kafkajs";
+import { TOPIC_CATALOG, TOPIC_KEYS, topicNames, topicPartitions } from "@recfleet/contracts";
 
 export interface TopicSpec {
   topic: string;
@@ -52,6 +53,29 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<vo
   } finally {
     await admin.disconnect();
   }
+}
+
+/** Every catalog topic of a namespace; partitioned topics get `partitions` (default DEFAULT_PARTITIONS). */
+export function fleetTopicSpecs(namespace: string, options: { partitions?: number } = {}): TopicSpec[] {
+  const names = topicNames(namespace);
+  return TOPIC_KEYS.map((key) => ({
+    topic: names[key],
+    partitions: topicPartitions(key, options.partitions),
+    ...(TOPIC_CATALOG[key].config ? { config: { ...TOPIC_CATALOG[key].config } } : {}),
+  }));
+}
+
+/**
+ * Creates every topic of the catalog under a namespace (and grows partitioned topics up to
+ * `partitions`). Each worker calls it at start with the whole catalog, not only its own
+ * topics, so whichever starts first leaves the namespace complete and consistent.
+ */
+export async function ensureFleetTopics(
+  kafka: Kafka,
+  namespace: string,
+  options: { partitions?: number } = {},
+): Promise<void> {
+  await ensureTopics(kafka, fleetTopicSpecs(namespace, options));
 }
 
 /** Sum over partitions of (high watermark − committed offset) for a group: what it has yet to process. */

@@ -9,7 +9,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createKafka, readTopic } from "@recfleet/bus";
-import { canonicalEventSpec, decodeMessage, topicNames, type CanonicalEvent } from "@recfleet/contracts";
+import { canonicalEventSpec, decisionLogSpec, decodeMessage, validateValue, topicNames } from "@recfleet/contracts";
+import type { CanonicalEvent, Validation } from "@recfleet/contracts";
 import { createLogger, parseDuration } from "@recfleet/runtime";
 import { readStackState } from "@recfleet/testkit";
 import {
@@ -35,13 +36,8 @@ export async function readFleetLogs(brokers: string[], namespace: string, reward
   const kafka = createKafka({ brokers, clientId: "recfleet-ope", logger });
   const topics = topicNames(namespace);
   const [decisionRecords, eventRecords] = await Promise.all([readTopic(kafka, topics.recLog, { idleMs: 3000 }), readTopic(kafka, topics.events, { idleMs: 3000 })]);
-  const decisions = decisionRecords.flatMap((r) => {
-    try {
-      return [JSON.parse(r.value?.toString("utf8") ?? "") as DecisionLogRecord];
-    } catch {
-      return [];
-    }
-  });
+  const logged = decisionRecords.map((r) => decodeMessage<DecisionLogRecord>(decisionLogSpec, r.value));
+  const decisions = keepValid(topics.recLog, logged);
   const clicks: ClickEvent[] = [];
   for (const r of eventRecords) {
     const decoded = decodeMessage<CanonicalEvent>(canonicalEventSpec, r.value, undefined, Number.MAX_SAFE_INTEGER / 2);
@@ -52,14 +48,30 @@ export async function readFleetLogs(brokers: string[], namespace: string, reward
   return { decisions, clicks };
 }
 
+/**
+ * The valid records; the invalid ones are skipped with one warning (the estimate is then over
+ * fewer recommendations: a scorer writing records that fail the decision-log spec needs fixing).
+ */
+function keepValid(source: string, results: Validation<DecisionLogRecord>[]): DecisionLogRecord[] {
+  const valid = results.flatMap((r) => (r.ok ? [r.value] : []));
+  const firstBad = results.find((r) => !r.ok);
+  if (firstBad && !firstBad.ok) {
+    const skipped = `skipped ${results.length - valid.length} of ${results.length} decision records in ${source}`;
+    console.error(`${skipped} that fail the decision-log spec (first: ${firstBad.reason}: ${firstBad.detail})`);
+  }
+  return valid;
+}
+
 function readExport(path: string): Logs {
   const logs: Logs = { decisions: [], clicks: [] };
+  const decisions: Validation<DecisionLogRecord>[] = [];
   for (const line of readFileSync(path, "utf8").split("\n")) {
     if (!line.trim()) continue;
-    const row = JSON.parse(line) as { kind: string } & Record<string, unknown>;
-    if (row.kind === "decision") logs.decisions.push(row as unknown as DecisionLogRecord);
-    else if (row.kind === "click") logs.clicks.push(row as unknown as ClickEvent);
+    const { kind, ...row } = JSON.parse(line) as { kind: string } & Record<string, unknown>;
+    if (kind === "decision") decisions.push(validateValue<DecisionLogRecord>(decisionLogSpec, row));
+    else if (kind === "click") logs.clicks.push(row as unknown as ClickEvent);
   }
+  logs.decisions = keepValid(path, decisions);
   return logs;
 }
 

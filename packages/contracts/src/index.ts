@@ -13,4 +13,16 @@ export {
   toJsonSchema,
 } from "./schema";
 export * from "./messages";
-export { topicNames, type TopicNames, type TopicKey, TOPIC_BASE_NAMES } from "./topics";
+export {
+  TOPIC_CATALOG,
+  TOPIC_KEYS,
+  DEFAULT_PARTITIONS,
+  topicNames,
+  topicPartitions,
+  consumerGroupId,
+  type TopicNames,
+  type TopicKey,
+  type TopicEntry,
+  type TopicConsumer,
+  type ConsumerGroup,
+} from "./topics";

@@ -78,6 +78,48 @@ export interface ModelVersionAnnouncement {
   metrics?: Record<string, string | number | boolean>;
 }
 
+/** A candidate the policy saw. Vectors are base64 little-endian float32 (smaller than JSON numbers). */
+export interface LoggedCandidate {
+  itemId: string;
+  score: number;
+  vector?: string;
+  isNew?: boolean;
+}
+
+/** Click counts of one item as the policy read them. */
+export interface LoggedItemStats {
+  impressions: number;
+  clicks: number;
+  expectedClicks?: number;
+}
+
+/** One placed item; `propensity` is P(this item in this slot | the slots above). */
+export interface LoggedSlateItem {
+  itemId: string;
+  score: number;
+  rank: number;
+  propensity: number;
+  explored: boolean;
+}
+
+/**
+ * What the scorer writes to `rec.log` per recommendation: what the policy saw and what it chose.
+ * Defined here rather than in @recfleet/policy so the contract does not depend on the policy
+ * code; policy's toDecisionLog/fromDecisionLog build and read exactly this type.
+ */
+export interface DecisionLogRecord {
+  recId: string;
+  requestId: string;
+  ts: number;
+  policyId: string;
+  modelVersion: string;
+  propensityMethod: "exact" | "monte-carlo";
+  candidates: LoggedCandidate[];
+  userVector?: string;
+  itemStats: Record<string, LoggedItemStats>;
+  items: LoggedSlateItem[];
+}
+
 const CONTEXT = { kind: "attributes", maxKeys: 16, maxValueLength: 256, optional: true, description: "Free-form attributes (device, page, …)." } as const;
 
 export const clickstreamEventSpec: MessageSpec = {
@@ -177,4 +219,76 @@ export const modelVersionSpec: MessageSpec = {
   },
 };
 
-export const MESSAGE_SPECS: readonly MessageSpec[] = [clickstreamEventSpec, canonicalEventSpec, recRequestSpec, recommendationSpec, modelVersionSpec];
+// SCORER_CANDIDATES allows up to 10 000 candidates; a vector of the largest dim (4096) is 21 848 base64 chars.
+const MAX_LOGGED_CANDIDATES = 10_000;
+const LOGGED_VECTOR = { kind: "string", maxLength: 32_768, optional: true } as const;
+
+export const decisionLogSpec: MessageSpec = {
+  name: "decision-log",
+  description: "What the scorer's policy saw and chose for one recommendation, for off-policy evaluation.",
+  // The broker's default message.max.bytes: the scorer cannot produce a bigger record anyway.
+  maxBytes: 1024 * 1024,
+  fields: {
+    recId: { kind: "id", description: "The recommendation (its recId on the recommendations topic)." },
+    requestId: { kind: "id", description: "The request answered." },
+    ts: { kind: "number", min: 0, max: 1e15, integer: true, description: "When it was served, epoch ms." },
+    policyId: { kind: "string", maxLength: 64, description: "Policy id that chose the slate." },
+    modelVersion: { kind: "string", maxLength: 64, description: "Model version that scored." },
+    propensityMethod: { kind: "enum", values: ["exact", "monte-carlo"], description: "How propensities were computed." },
+    candidates: {
+      kind: "array",
+      maxItems: MAX_LOGGED_CANDIDATES,
+      description: "Every candidate the policy chose from.",
+      of: {
+        kind: "object",
+        description: "One candidate.",
+        fields: {
+          itemId: { kind: "id", description: "Item." },
+          score: { kind: "number", min: -1e9, max: 1e9, description: "Model score (a logit)." },
+          vector: { ...LOGGED_VECTOR, description: "Item embedding, base64 float32 (only with DECISION_LOG_VECTORS)." },
+          isNew: { kind: "boolean", optional: true, description: "The item has no trained embedding yet." },
+        },
+      },
+    },
+    userVector: { ...LOGGED_VECTOR, description: "User embedding, base64 little-endian float32." },
+    itemStats: {
+      kind: "map",
+      maxKeys: MAX_LOGGED_CANDIDATES,
+      description: "Click counts the policy read, by item id.",
+      values: {
+        kind: "object",
+        description: "Counts of one item.",
+        fields: {
+          impressions: { kind: "number", min: 0, max: 1e15, description: "Impressions." },
+          clicks: { kind: "number", min: 0, max: 1e15, description: "Clicks." },
+          expectedClicks: { kind: "number", min: 0, max: 1e15, optional: true, description: "Σ σ(score) of the impressions." },
+        },
+      },
+    },
+    items: {
+      kind: "array",
+      maxItems: 200,
+      description: "The slate chosen, in rank order.",
+      of: {
+        kind: "object",
+        description: "One slot.",
+        fields: {
+          itemId: { kind: "id", description: "Item." },
+          score: { kind: "number", min: -1e9, max: 1e9, description: "Score the policy ranked on." },
+          rank: { kind: "number", min: 1, max: 200, integer: true, description: "Slot, 1-based." },
+          propensity: { kind: "number", min: 0, max: 1, description: "P(this item in this slot | the slots above)." },
+          explored: { kind: "boolean", description: "Differs from what pure exploitation would have placed." },
+        },
+      },
+    },
+  },
+};
+
+export const MESSAGE_SPECS: readonly MessageSpec[] = [
+  clickstreamEventSpec,
+  canonicalEventSpec,
+  recRequestSpec,
+  recommendationSpec,
+  modelVersionSpec,
+  decisionLogSpec,
+];

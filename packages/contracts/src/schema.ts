@@ -49,6 +49,8 @@ export type FieldSpec =
   | { kind: "string"; maxLength: number; optional?: boolean; description: string }
   | { kind: "attributes"; maxKeys: number; maxValueLength: number; optional?: boolean; description: string }
   | { kind: "array"; of: FieldSpec; maxItems: number; optional?: boolean; description: string }
+  /** An object keyed by ids (e.g. item id → stats), every value of the same spec. */
+  | { kind: "map"; values: FieldSpec; maxKeys: number; optional?: boolean; description: string }
   | { kind: "object"; fields: Record<string, FieldSpec>; optional?: boolean; description: string };
 
 export interface MessageSpec {
@@ -145,6 +147,21 @@ function validateField(path: string, spec: FieldSpec, v: unknown, limits: Limits
       }
       return { ok: true, value: out };
     }
+    case "map": {
+      if (!isPlainObject(v)) return fail("wrong_type", `${path} must be an object, got ${describeType(v)}`);
+      const keys = Object.keys(v);
+      if (keys.length > spec.maxKeys) {
+        return fail("too_many_items", `${path} has ${keys.length} keys (limit ${spec.maxKeys})`);
+      }
+      const out: Record<string, unknown> = {};
+      for (const key of keys) {
+        if (!ID_REGEX.test(key)) return fail("invalid_id", `${path} key must match ${ID_PATTERN}, got ${preview(key)}`);
+        const r = validateField(`${path}.${key}`, spec.values, v[key], limits, now);
+        if (!r.ok) return r;
+        out[key] = r.value;
+      }
+      return { ok: true, value: out };
+    }
     case "object":
       return validateObject(path, spec.fields, v, limits, now);
   }
@@ -221,6 +238,14 @@ function fieldToJsonSchema(spec: FieldSpec): JsonSchema {
       };
     case "array":
       return { ...base, type: "array", maxItems: spec.maxItems, items: fieldToJsonSchema(spec.of) };
+    case "map":
+      return {
+        ...base,
+        type: "object",
+        maxProperties: spec.maxKeys,
+        propertyNames: { pattern: ID_PATTERN, maxLength: MAX_ID_LENGTH },
+        additionalProperties: fieldToJsonSchema(spec.values),
+      };
     case "object":
       return { ...base, ...objectSchema(spec.fields) };
   }

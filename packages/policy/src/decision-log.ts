@@ -2,22 +2,13 @@
 // scores and vectors, the item statistics it read, the user vector) and what it chose, with
 // propensities. Off-policy evaluation replays a target policy on exactly these inputs.
 // JSON on the wire; float vectors as base64 little-endian float32 to keep records small.
+// The record type and its spec (decisionLogSpec) are part of the topic contracts.
+import type { DecisionLogRecord } from "@recfleet/contracts";
 import { LoggedRecordError } from "./errors.js";
 import type { LoggedRecommendation } from "./ope.js";
 import type { Candidate, ItemStats, SlateItem } from "./types.js";
 
-export interface DecisionLogRecord {
-  recId: string;
-  requestId: string;
-  ts: number;
-  policyId: string;
-  modelVersion: string;
-  propensityMethod: "exact" | "monte-carlo";
-  candidates: { itemId: string; score: number; vector?: string; isNew?: boolean }[];
-  userVector?: string;
-  itemStats: Record<string, ItemStats>;
-  items: SlateItem[];
-}
+export type { DecisionLogRecord };
 
 export function encodeVector(v: Float32Array): string {
   return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64");

@@ -1,5 +1,5 @@
 import { ConfigError, duration, int, str, type ConfigOf, type CommonConfig, type Field } from "@recfleet/runtime";
-import { EVENT_TYPES, type EventType } from "@recfleet/contracts";
+import { DEFAULT_PARTITIONS, EVENT_TYPES, type EventType } from "@recfleet/contracts";
 import { storeConfigSchema } from "@recfleet/store";
 
 function eventTypes(env: string, fallback: readonly EventType[]): Field<EventType[]> {
@@ -41,7 +41,7 @@ function eventWeights(env: string): Field<Record<EventType, number>> {
 export const featuresConfigSchema = {
   ...storeConfigSchema,
   groupId: str("FEATURES_GROUP_ID", "", "consumer group (default <namespace>.features)"),
-  partitions: int("RECFLEET_TOPIC_PARTITIONS", 4, { min: 1, max: 1024 }),
+  partitions: int("RECFLEET_TOPIC_PARTITIONS", DEFAULT_PARTITIONS, { min: 1, max: 1024 }),
   eventWeights: eventWeights("FEATURES_EVENT_WEIGHTS"),
   seenTypes: eventTypes("FEATURES_SEEN_TYPES", EVENT_TYPES),
   rewardTypes: eventTypes("FEATURES_REWARD_TYPES", ["click"]),

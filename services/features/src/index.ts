@@ -1,5 +1,5 @@
 export { featuresConfigSchema, DEFAULT_EVENT_WEIGHTS, type FeaturesConfig } from "./config";
 export { toFeatureEvent, refreshRequest, createFeaturesHandler, type FeaturePolicy, type FeaturesHandlerDeps, type FeaturesCounters } from "./handler";
-export { startFeaturesWorker, eventsDeadLetterTopic, type FeaturesWorker } from "./worker";
+export { startFeaturesWorker, type FeaturesWorker } from "./worker";
 export { runEraseUserCli, eraseUser } from "./erase";
 export { main } from "./main";

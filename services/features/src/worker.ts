@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { Counter, type Logger, type Registry } from "@recfleet/runtime";
-import { canonicalEventSpec, decodeMessage, topicNames, type CanonicalEvent } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
+import { canonicalEventSpec, consumerGroupId, decodeMessage, topicNames, type CanonicalEvent } from "@recfleet/contracts";
+import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
 import { createModelRegistry, createRedis, createStore, type Store } from "@recfleet/store";
 import { createFeaturesHandler } from "./handler";
 import type { FeaturesConfig } from "./config";
@@ -15,19 +15,12 @@ export interface FeaturesWorker {
   stop(): Promise<void>;
 }
 
-/** Dead letters of `events` (events that fail the canonical contract). */
-export const eventsDeadLetterTopic = (namespace: string): string => topicNames(namespace).eventsDlq;
-
 /** Wires one features worker: topics, producer, Redis, store and the consumer loop. */
 export async function startFeaturesWorker(config: FeaturesConfig, deps: { logger: Logger; registry: Registry }): Promise<FeaturesWorker> {
   const { logger, registry } = deps;
   const topics = topicNames(config.namespace);
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.namespace}-features`, logger });
-  await ensureTopics(kafka, [
-    { topic: topics.events, partitions: config.partitions },
-    { topic: eventsDeadLetterTopic(config.namespace), partitions: config.partitions },
-    { topic: topics.recRequests, partitions: config.partitions },
-  ]);
+  await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
   const redis = createRedis(config.redisUrl, logger);
   const store = createStore(redis, config.namespace, config);
   const models = createModelRegistry(redis, config.namespace);
@@ -52,9 +45,9 @@ export async function startFeaturesWorker(config: FeaturesConfig, deps: { logger
   });
   const loop = await startConsumerLoop<CanonicalEvent>({
     kafka,
-    groupId: config.groupId || `${config.namespace}.features`,
+    groupId: config.groupId || consumerGroupId(config.namespace, "features"),
     topics: [topics.events],
-    deadLetterTopic: eventsDeadLetterTopic(config.namespace),
+    deadLetterTopic: topics.eventsDlq,
     producer,
     logger,
     registry,

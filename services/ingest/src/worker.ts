@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { Counter, Gauge, type Logger, type Registry } from "@recfleet/runtime";
-import { clickstreamEventSpec, decodeMessage, topicNames, type ClickstreamEvent } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
+import { clickstreamEventSpec, consumerGroupId, decodeMessage, topicNames, type ClickstreamEvent } from "@recfleet/contracts";
+import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
 import { createRedis, createStore, createPseudonymiser, resolvePseudonymSecret, type Store } from "@recfleet/store";
 import { createIngestHandler } from "./handler";
 import { cachePseudonyms } from "./pseudonym-cache";
@@ -22,11 +22,7 @@ export async function startIngestWorker(config: IngestConfig, deps: { logger: Lo
   const secret = resolvePseudonymSecret(config, logger);
   const topics = topicNames(config.namespace);
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.namespace}-ingest`, logger });
-  await ensureTopics(kafka, [
-    { topic: topics.clickstream, partitions: config.partitions },
-    { topic: topics.clickstreamDlq, partitions: config.partitions },
-    { topic: topics.events, partitions: config.partitions },
-  ]);
+  await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
   const redis = createRedis(config.redisUrl, logger);
   const store = createStore(redis, config.namespace, config);
   const producer = await createProducer(kafka);
@@ -59,7 +55,7 @@ export async function startIngestWorker(config: IngestConfig, deps: { logger: Lo
   };
   const loop = await startConsumerLoop<ClickstreamEvent>({
     kafka,
-    groupId: config.groupId || `${config.namespace}.ingest`,
+    groupId: config.groupId || consumerGroupId(config.namespace, "ingest"),
     topics: [topics.clickstream],
     deadLetterTopic: topics.clickstreamDlq,
     producer,

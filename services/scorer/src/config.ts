@@ -1,11 +1,12 @@
 import { bool, duration, int, listOf, num, str } from "@recfleet/runtime";
+import { DEFAULT_PARTITIONS } from "@recfleet/contracts";
 import type { ExecutionProviderName } from "@recfleet/towers";
 import { storeConfigSchema } from "@recfleet/store";
 
 export const scorerConfigSchema = {
   ...storeConfigSchema,
   groupId: str("SCORER_GROUP", "", "consumer group of rec.requests (default <namespace>.scorer)"),
-  partitions: int("RECFLEET_TOPIC_PARTITIONS", 4, { min: 1, max: 1024 }),
+  partitions: int("RECFLEET_TOPIC_PARTITIONS", DEFAULT_PARTITIONS, { min: 1, max: 1024 }),
   /** Requests scored (and answered in one send) at a time; bigger fetched batches are sliced. */
   maxBatch: int("SCORER_MAX_BATCH", 256, { min: 1, max: 10_000 }),
   /** Partitions of rec.requests scored concurrently by this process. */

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { createLogger, createMetricsRegistry, loadConfig, commonConfigSchema } from "@recfleet/runtime";
-import { createKafka, createProducer, readTopic, DLQ_HEADERS, ensureTopics } from "@recfleet/bus";
+import { createKafka, createProducer, readTopic, DLQ_HEADERS, ensureFleetTopics } from "@recfleet/bus";
 import { topicNames, type Recommendation } from "@recfleet/contracts";
 import { createModelRegistry, createStore, modelKeys, type FeatureEvent } from "@recfleet/store";
 import { resolveConfig, trainTwoTower, exportModelArtefacts, itemVectors, type TwoTowerModel } from "@recfleet/towers";
@@ -127,7 +127,7 @@ test("scaling: two scorer processes share the partitions; one killed with SIGKIL
   const users = Array.from({ length: 50 }, (_, i) => user(i));
   await seedHistories(ns, users);
   await publish(ns, await trainTiny(1), "v1");
-  await ensureTopics(kafka, [{ topic: topics.recRequests, partitions: 4 }, { topic: topics.recommendations, partitions: 4 }]);
+  await ensureFleetTopics(kafka, ns, { partitions: 4 });
   const child = (): ChildProcess =>
     spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./fixtures/scorer-child.ts", import.meta.url))], {
       env: { ...process.env, RECFLEET_NAMESPACE: ns, RECFLEET_PROFILE: "dev", EXECUTION_PROVIDERS: "cpu", LOG_LEVEL: "error" },

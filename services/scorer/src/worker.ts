@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { Counter, Gauge, Histogram, errorMessage, type Logger, type Registry, type Shutdown, type ConfigOf, type CommonConfig } from "@recfleet/runtime";
-import { createKafka, createProducer, ensureTopics, startConsumerLoop, type ConsumedMessage, type Decoded } from "@recfleet/bus";
-import { decodeMessage, modelVersionSpec, recRequestSpec, topicNames, type ModelVersionAnnouncement, type RecRequest } from "@recfleet/contracts";
+import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type ConsumedMessage, type Decoded } from "@recfleet/bus";
+import { consumerGroupId, decodeMessage, modelVersionSpec, recRequestSpec, topicNames, type ModelVersionAnnouncement, type RecRequest } from "@recfleet/contracts";
 import { createModelRegistry, createPseudonymiser, createRedis, createStore, resolvePseudonymSecret } from "@recfleet/store";
 import { assignPolicy, createPolicy, createRng, linearStateFromSums, type LinearBanditState, type Policy } from "@recfleet/policy";
 import { scoreRequests } from "./handler";
@@ -47,13 +47,7 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
   const models = createModelRegistry(redis, config.namespace);
   const pseudonymise = createPseudonymiser(resolvePseudonymSecret(config, logger));
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: "recfleet-scorer", logger });
-  await ensureTopics(kafka, [
-    { topic: topics.recRequests, partitions: config.partitions },
-    { topic: topics.recRequestsDlq, partitions: 1 },
-    { topic: topics.recommendations, partitions: config.partitions },
-    { topic: topics.recLog, partitions: config.partitions },
-    { topic: topics.modelVersions, partitions: 1 },
-  ]);
+  await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
   const producer = await createProducer(kafka);
 
   const served = new Counter({ name: "recfleet_scorer_recommendations_total", help: "Recommendations published, by policy and kind (model|cold_start).", labelNames: ["policy", "kind"], registers: [metrics] });
@@ -185,7 +179,7 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
 
   const requestsLoop = await startConsumerLoop<RecRequest>({
     kafka,
-    groupId: config.groupId || `${config.namespace}.scorer`,
+    groupId: config.groupId || consumerGroupId(config.namespace, "scorer"),
     topics: [topics.recRequests],
     deadLetterTopic: topics.recRequestsDlq,
     producer,
@@ -207,9 +201,9 @@ export async function startScorer(config: ScorerConfig, deps: { logger: Logger; 
   // Every scorer process must see every announcement: a group of its own, from "now".
   const versionsLoop = await startConsumerLoop<ModelVersionAnnouncement>({
     kafka,
-    groupId: `${config.namespace}.scorer-versions-${process.pid}-${Date.now().toString(36)}`,
+    groupId: consumerGroupId(config.namespace, "scorer-versions", `${process.pid}-${Date.now().toString(36)}`),
     topics: [topics.modelVersions],
-    deadLetterTopic: topics.recRequestsDlq,
+    deadLetterTopic: topics.modelVersionsDlq,
     producer,
     logger,
     registry: metrics,

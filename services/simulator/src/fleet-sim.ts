@@ -8,8 +8,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createKafka, createProducer, ensureTopics, startConsumerLoop, type OutgoingMessage } from "@recfleet/bus";
-import { decodeMessage, recommendationSpec, topicNames, type ClickstreamEvent, type RecRequest, type Recommendation } from "@recfleet/contracts";
+import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type OutgoingMessage } from "@recfleet/bus";
+import { consumerGroupId, decodeMessage, recommendationSpec, topicNames, type ClickstreamEvent, type RecRequest, type Recommendation } from "@recfleet/contracts";
 import { createMetricsRegistry, type Logger } from "@recfleet/runtime";
 import {
   advanceWorld,
@@ -129,11 +129,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
   let eventSeq = 0;
   const eventId = () => `sim-${runId}-${(eventSeq++).toString(36)}`;
   const kafka = createKafka({ brokers: options.brokers, clientId: "recfleet-simulator", logger });
-  await ensureTopics(kafka, [
-    { topic: topics.clickstream, partitions: 4 },
-    { topic: topics.recRequests, partitions: 4 },
-    { topic: topics.recommendations, partitions: 4 },
-  ]);
+  await ensureFleetTopics(kafka, options.namespace);
   const producer = await createProducer(kafka);
   const progress = options.onProgress ?? (() => {});
   let eventsProduced = 0;
@@ -161,9 +157,9 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
   const pending = new Map<string, (rec: Recommendation) => void>();
   const answers = await startConsumerLoop<Recommendation>({
     kafka,
-    groupId: `${options.namespace}-simulator-${runId}`,
+    groupId: consumerGroupId(options.namespace, "simulator", runId),
     topics: [topics.recommendations],
-    deadLetterTopic: `${topics.recommendations}.sim-dlq`,
+    deadLetterTopic: topics.recommendationsDlq,
     producer,
     logger,
     registry: createMetricsRegistry("simulator"),

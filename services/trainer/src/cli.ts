@@ -6,7 +6,7 @@ import { Queue, QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
 import { commonConfigSchema, ConfigError, createLogger, errorMessage, loadConfig, parseDuration, RecfleetError } from "@recfleet/runtime";
 import { topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureTopics } from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics } from "@recfleet/bus";
 import { createModelRegistry, createRedis } from "@recfleet/store";
 import { trainerConfigSchema, type TrainerConfig } from "./config";
 import { JOB_NAMES, type TrainJobData } from "./jobs";
@@ -121,7 +121,7 @@ export async function runModelCli(argv: string[], env: NodeJS.ProcessEnv = proce
     const announcement: ModelVersionAnnouncement = { version: to, createdAt: meta.createdAt, itemCount: meta.itemCount, dim: meta.dim, metrics: { ...meta.metrics, rollbackFrom: from } };
     const kafka = createKafka({ brokers: c.kafkaBrokers, clientId: `${c.namespace}-trainer-cli`, logger });
     const topic = topicNames(c.namespace).modelVersions;
-    await ensureTopics(kafka, [{ topic, partitions: 1 }]);
+    await ensureFleetTopics(kafka, c.namespace, { partitions: c.partitions });
     const producer = await createProducer(kafka);
     try {
       await producer.send(topic, [{ key: "model", value: announcement }]);

@@ -1,4 +1,5 @@
 import { duration, int, listOf, num, oneOf, optionalStr, str, type CommonConfig, type ConfigOf } from "@recfleet/runtime";
+import { DEFAULT_PARTITIONS } from "@recfleet/contracts";
 import type { ExecutionProviderName } from "@recfleet/towers";
 
 /**
@@ -7,7 +8,7 @@ import type { ExecutionProviderName } from "@recfleet/towers";
  */
 export const trainerConfigSchema = {
   groupId: str("TRAINER_GROUP_ID", "", "consumer group on events (default <namespace>.trainer)"),
-  partitions: int("RECFLEET_TOPIC_PARTITIONS", 4, { min: 1, max: 1024 }),
+  partitions: int("RECFLEET_TOPIC_PARTITIONS", DEFAULT_PARTITIONS, { min: 1, max: 1024 }),
   role: oneOf("TRAINER_ROLE", ["all", "embed-only"] as const, "all"),
   /** Names this process in embed-job records and logs (default <hostname>-<pid>). */
   workerId: optionalStr("TRAINER_ID", "worker id recorded with each embed job (default <hostname>-<pid>)"),

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { decodeMessage, modelVersionSpec, topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureTopics, readTopic } from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics, readTopic } from "@recfleet/bus";
 import { modelKeys } from "@recfleet/store";
 import { deserializeModel, itemVectors } from "@recfleet/towers";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
@@ -25,7 +25,7 @@ test("trainer: events → window → train job → promoted version with every i
   const config = testConfig(env);
   const topics = topicNames(ns);
   const kafka = createKafka({ brokers: infra.brokers, clientId: "trainer-test", logger });
-  await ensureTopics(kafka, [{ topic: topics.events, partitions: 2 }]);
+  await ensureFleetTopics(kafka, ns, { partitions: 2 });
   const producer = await createProducer(kafka);
   const registry = createMetricsRegistry("trainer-test");
   // Test-only hook: when sabotaged, the candidate's score is pushed below current − margin.

@@ -1,7 +1,7 @@
 import { Worker } from "bullmq";
 import { errorMessage, type Logger, type Registry } from "@recfleet/runtime";
-import { canonicalEventSpec, decodeMessage, topicNames, type CanonicalEvent } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
+import { canonicalEventSpec, consumerGroupId, decodeMessage, topicNames, type CanonicalEvent } from "@recfleet/contracts";
+import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
 import type { TrainerConfig } from "./config";
 import { createTrainerContext, type TrainerContext } from "./context";
 import { createItemTowerSessions, processEmbedJob, processPromoteJob } from "./embed";
@@ -33,10 +33,7 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   const { logger } = deps;
   const topics = topicNames(config.namespace);
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.namespace}-trainer`, logger });
-  await ensureTopics(kafka, [
-    { topic: topics.modelVersions, partitions: 1 },
-    ...(config.role === "all" ? [{ topic: topics.events, partitions: config.partitions }, { topic: `${topics.events}.trainer.dlq`, partitions: 1 }] : []),
-  ]);
+  await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
   const producer: BusProducer = await createProducer(kafka);
   const ctx = createTrainerContext(config, {
     ...deps,
@@ -62,9 +59,9 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
     }
     loop = await startConsumerLoop<CanonicalEvent>({
       kafka,
-      groupId: config.groupId || `${config.namespace}.trainer`,
+      groupId: config.groupId || consumerGroupId(config.namespace, "trainer"),
       topics: [topics.events],
-      deadLetterTopic: `${topics.events}.trainer.dlq`,
+      deadLetterTopic: topics.eventsTrainerDlq,
       producer,
       logger,
       registry: deps.registry,
