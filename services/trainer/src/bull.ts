@@ -17,7 +17,9 @@ export interface BullConnection {
 export function createBullConnection(config: { redisUrl: string; namespace: string }, logger: Logger): BullConnection {
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   // Without a listener a Redis blip becomes an unhandled 'error' event; ioredis reconnects by itself.
-  connection.on("error", (err: Error) => logger.warn("bullmq redis connection error; ioredis reconnects", { error: err.message }));
+  connection.on("error", (err: Error) => {
+    logger.warn("bullmq redis connection error; ioredis reconnects", { error: err.message });
+  });
   return { connection, prefix: trainerKeys(config.namespace).bullPrefix };
 }
 

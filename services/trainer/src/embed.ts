@@ -15,7 +15,11 @@ import type { TrainerMetrics } from "./metrics";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Keeps the newest two versions' item-tower sessions of this process. */
-export function createItemTowerSessions(deps: { models: ModelRegistry; executionProviders: ExecutionProviderName[]; logger: Logger }) {
+export function createItemTowerSessions(deps: {
+  models: ModelRegistry;
+  executionProviders: ExecutionProviderName[];
+  logger: Logger;
+}) {
   const sessions = new Map<string, Promise<CreatedSession>>();
   return {
     get(version: string): Promise<CreatedSession> {
@@ -67,7 +71,8 @@ export async function processEmbedJob(deps: EmbedJobDeps, job: Job<EmbedJobData>
       const out = await session.run({ item_row: new ort.Tensor("int64", ids, [rows]) });
       const vectors = out["item_vector"]?.data;
       if (!(vectors instanceof Float32Array) || vectors.length % rows !== 0) {
-        throw new RecfleetError(`item tower of ${version} returned no float32 item_vector of ${rows} rows; re-export the version`, { retriable: false });
+        const problem = `item tower of ${version} returned no float32 item_vector of ${rows} rows; re-export the version`;
+        throw new RecfleetError(problem, { retriable: false });
       }
       const wait = started + deps.throttleMs - Date.now();
       if (wait > 0) await sleep(wait);

@@ -54,10 +54,13 @@ export function createEmbedFanOut(deps: {
         if (signal?.aborted) return { state: "abandoned" };
         const job = await deps.promoteQueue.getJob(jobId);
         const state = job ? await job.getState() : "unknown";
-        if (job && state === "completed") return { state: "promoted", result: job.returnvalue as unknown as PromoteJobResult };
+        if (job && state === "completed") return { state: "promoted", result: job.returnvalue as PromoteJobResult };
         if (job && state === "failed") return { state: "failed", detail: `promote job failed: ${job.failedReason}` };
         if (Date.now() > deadline) {
-          return { state: "failed", detail: `version ${version} not promoted within EMBED_TIMEOUT=${timeoutMs}ms (promote job state ${state}); are any trainer processes taking embed-items jobs?` };
+          const detail =
+            `version ${version} not promoted within EMBED_TIMEOUT=${timeoutMs}ms (promote job state ${state}); ` +
+            "are any trainer processes taking embed-items jobs?";
+          return { state: "failed", detail };
         }
         await sleep(200);
       }

@@ -54,11 +54,17 @@ export function syntheticEvents(options: { users: number; eventsPerUser: number;
   return out;
 }
 
+export interface RunLeader {
+  deps: TrainRunDeps;
+  redis: Redis;
+  close(): Promise<void>;
+}
+
 /**
  * What a process needs to lead training runs (window → train → register → fan-out) without
  * taking any BullMQ jobs itself: the scaling test leaves the embedding to child processes.
  */
-export function openRunLeader(config: TrainerConfig, logger: Logger): { deps: TrainRunDeps; redis: Redis; close(): Promise<void> } {
+export function openRunLeader(config: TrainerConfig, logger: Logger): RunLeader {
   const redis = createRedis(config.redisUrl, logger);
   const bull = createBullConnection(config, logger);
   const queues = queueNames(config.namespace);
@@ -69,11 +75,20 @@ export function openRunLeader(config: TrainerConfig, logger: Logger): { deps: Tr
     config,
     logger,
     models,
-    window: createTrainingWindow(redis, config.namespace, { maxEvents: config.windowMaxEvents, markerTtlMs: config.windowDedupeMs }),
+    window: createTrainingWindow(redis, config.namespace, {
+      maxEvents: config.windowMaxEvents,
+      markerTtlMs: config.windowDedupeMs,
+    }),
     state: createTrainerState(redis, config.namespace),
     metrics: trainerMetrics(createMetricsRegistry("run-leader"), async () => undefined),
     evaluate: (model, cases, k) => evaluateModel(model, cases, k),
-    embedding: createEmbedFanOut({ flow, promoteQueue, queues, attempts: config.embedAttempts, backoffMs: config.embedBackoffMs }),
+    embedding: createEmbedFanOut({
+      flow,
+      promoteQueue,
+      queues,
+      attempts: config.embedAttempts,
+      backoffMs: config.embedBackoffMs,
+    }),
   };
   return {
     deps,

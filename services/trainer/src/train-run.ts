@@ -80,7 +80,8 @@ export function historyLengthFor(warm: TwoTowerModel | undefined): number {
 }
 
 export function towerConfig(c: TrainRunConfig, historyLength: number): Partial<TwoTowerConfig> {
-  return { dim: c.dim, hidden: c.hidden, historyLength, batchSize: c.batchSize, learningRate: c.learningRate, epochs: c.epochs, seed: c.seed, threads: 1 };
+  const { dim, hidden, batchSize, learningRate, epochs, seed } = c;
+  return { dim, hidden, historyLength, batchSize, learningRate, epochs, seed, threads: 1 };
 }
 
 /** The current version's model, or why it cannot be used (corrupt, unreadable). */
@@ -100,7 +101,10 @@ async function loadCurrent(models: ModelRegistry): Promise<{ version?: string; m
  * (`model list` shows it), in metrics and in the log. `signal` (shutdown) stops the run
  * between training steps or while it waits for promotion; the outcome is then "aborted".
  */
-export async function trainOnce(deps: TrainRunDeps, options: { reason?: string; now?: number; signal?: AbortSignal } = {}): Promise<TrainOutcome> {
+export async function trainOnce(
+  deps: TrainRunDeps,
+  options: { reason?: string; now?: number; signal?: AbortSignal } = {},
+): Promise<TrainOutcome> {
   const { config, logger, metrics } = deps;
   const lock = await deps.state.tryAcquireTrainingLock(config.trainLockTtlMs, logger);
   if (!lock) {
@@ -116,20 +120,22 @@ export async function trainOnce(deps: TrainRunDeps, options: { reason?: string; 
     outcome = await run(deps, options.now ?? Date.now(), started, options.signal);
   } catch (err) {
     // Whatever was thrown once the signal fired (TrainingAbortedError, or the abort reason) is the abort.
-    if (options.signal?.aborted) outcome = { status: "aborted", reason: "shutdown", detail: `stopped by shutdown: ${errorMessage(err)}` };
-    else outcome = { status: "failed", reason: shouldRetry(err) ? "error" : "non_retriable_error", detail: errorMessage(err) };
+    const detail = errorMessage(err);
+    if (options.signal?.aborted) outcome = { status: "aborted", reason: "shutdown", detail: `stopped by shutdown: ${detail}` };
+    else outcome = { status: "failed", reason: shouldRetry(err) ? "error" : "non_retriable_error", detail };
   } finally {
     metrics.inProgress.set(0);
     await lock.release().catch(() => undefined);
   }
   metrics.runs.inc({ outcome: outcome.status });
-  const log = outcome.status === "failed" ? logger.error : outcome.status === "rejected" || outcome.status === "aborted" ? logger.warn : logger.info;
+  const warn = outcome.status === "rejected" || outcome.status === "aborted";
+  const log = outcome.status === "failed" ? logger.error : warn ? logger.warn : logger.info;
   log(`training ${outcome.status}`, { trigger: options.reason ?? "direct", ...outcome });
   await deps.state.recordOutcome(outcome).catch(() => undefined);
   return outcome;
 }
 
-async function run(deps: TrainRunDeps, now: number, started: number, signal: AbortSignal | undefined): Promise<TrainOutcome> {
+async function run(deps: TrainRunDeps, now: number, started: number, signal?: AbortSignal): Promise<TrainOutcome> {
   const { config, logger, metrics } = deps;
   const events = await deps.window.read(now - config.windowMaxAgeMs);
   if (events.length < config.minEvents) {
@@ -215,7 +221,9 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal: Abo
     const detail = `stopped by shutdown while version ${version} was embedding; its promote job flips it without this run`;
     return { status: "aborted", reason: "shutdown", detail, version, ...stats };
   }
-  if (promoted.state === "failed") return { status: "failed", reason: "promotion_failed", detail: promoted.detail, version, ...stats };
+  if (promoted.state === "failed") {
+    return { status: "failed", reason: "promotion_failed", detail: promoted.detail, version, ...stats };
+  }
   return {
     status: "promoted",
     reason: decision.code,

@@ -42,7 +42,8 @@ test("scaling: two trainer processes share embed-items jobs; one is SIGKILLed mi
     const run = trainOnce(leader.deps, { reason: "test" });
     // Kill A once it has completed some shards (it is then inside its next job, mid-embedding).
     const version = await waitFor("a version to be registered", async () => (await models.listVersions())[0]?.version, 60_000);
-    await waitFor("worker-a to complete two shards", async () => ((await state.embeddedBy(version))["worker-a"] ?? 0) >= 2, 60_000);
+    const doneByA = async () => (await state.embeddedBy(version))["worker-a"] ?? 0;
+    await waitFor("worker-a to complete two shards", async () => (await doneByA()) >= 2, 60_000);
     a.kill("SIGKILL");
     await exited(a);
     const startedByA = await state.shardStarters(version);

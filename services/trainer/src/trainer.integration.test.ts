@@ -5,7 +5,7 @@ import type { Redis } from "ioredis";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { decodeMessage, modelVersionSpec, topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureTopics, readTopic } from "@recfleet/bus";
-import { createRedis, createTrainerState, modelKeys } from "@recfleet/store";
+import { createModelRegistry, createRedis, createTrainerState, modelKeys } from "@recfleet/store";
 import { defaultTwoTowerConfig, deserializeModel, itemVectors } from "@recfleet/towers";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
 import {
@@ -83,7 +83,8 @@ test("trainer: events → window → train job → promoted version with every i
     const model1 = deserializeModel(await models.loadArtefact(r1.version, "model.bin"));
     // No history length of the trainer's own: a fresh model takes the towers' default, and serving.json carries it.
     assert.equal(model1.config.historyLength, defaultTwoTowerConfig.historyLength);
-    const serving = JSON.parse((await models.loadArtefact(r1.version, "serving.json")).toString("utf8")) as { config: { historyLength: number } };
+    const servingJson = (await models.loadArtefact(r1.version, "serving.json")).toString("utf8");
+    const serving = JSON.parse(servingJson) as { config: { historyLength: number } };
     assert.equal(serving.config.historyLength, model1.config.historyLength);
     const expected = itemVectors(model1);
     assert.equal(matrix.length, 40 * 16);
@@ -148,8 +149,9 @@ test("trainer: events → window → train job → promoted version with every i
 
     // 6. BullMQ's keys (train, embed-items, promote queues, flows) live inside the namespace.
     const bullKeys = await scanKeys(redis, `${ns}:bull:*`);
-    assert.ok(bullKeys.some((k) => k.startsWith(`${ns}:bull:${ns}-embed-items:`)), `no embed-items queue keys under ${ns}:bull: ${bullKeys.slice(0, 5).join(", ")}`);
-    assert.ok(bullKeys.some((k) => k.startsWith(`${ns}:bull:${ns}-train:`)));
+    const inQueue = (queue: string) => bullKeys.some((k) => k.startsWith(`${ns}:bull:${queue}:`));
+    assert.ok(inQueue(`${ns}-embed-items`), `no embed-items queue keys under ${ns}:bull: ${bullKeys.slice(0, 5).join(", ")}`);
+    assert.ok(inQueue(`${ns}-train`) && inQueue(`${ns}-promote`));
     assert.deepEqual(await scanKeys(redis, "bull:*"), [], "BullMQ keys outside any namespace");
   } finally {
     await trainer.stop();
@@ -158,28 +160,33 @@ test("trainer: events → window → train job → promoted version with every i
   }
 });
 
-test("trainer: stopped mid-training, it returns within the shutdown deadline; the run is recorded as aborted and the job is not retried", async () => {
+test("trainer: stopped mid-training, it returns within the shutdown deadline; the run is recorded as aborted, \
+the job is not retried", async () => {
   const ns = uniqueName("tra");
   // 1000 epochs of ~140 steps: minutes of training unless the stop aborts it.
   const env = testEnv(ns, infra, { TRAIN_EPOCHS: "1000", TRAIN_BATCH_SIZE: "8", SHUTDOWN_DEADLINE: "5s" });
   const config = testConfig(env);
   const lines: string[] = [];
   const infoLogger = createLogger("trainer-abort-test", { level: "info", write: (l) => void lines.push(l) });
-  const trainer = await startTrainer(config, { logger: infoLogger, registry: createMetricsRegistry("trainer-abort-test") });
+  const registry = createMetricsRegistry("trainer-abort-test");
+  const trainer = await startTrainer(config, { logger: infoLogger, registry });
   const redis = createRedis(infra.redisUrl, logger);
   const bull = createBullConnection(config, logger);
   const trainQueue = new Queue<TrainJobData>(queueNames(ns).train, bull);
   let stopped = false;
   try {
-    await trainer.window.append(syntheticEvents({ users: 60, eventsPerUser: 20, items: 60, groups: 4, startTs: Date.now() - 3_600_000, tag: "x" }), 0);
+    const events = syntheticEvents({ users: 60, eventsPerUser: 20, items: 60, groups: 4, startTs: Date.now() - 3_600_000, tag: "x" });
+    await trainer.window.append(events, 0);
     // Through BullMQ, as the schedule and `recfleet train` run it.
     assert.equal(await runTrainCli([], env, () => undefined), 0);
-    await waitFor("training to report progress", () => lines.some((l) => l.includes('"msg":"training progress"')), 60_000);
+    const progressed = () => lines.some((l) => l.includes('"msg":"training progress"'));
+    await waitFor("training to report progress", progressed, 60_000);
     const t0 = performance.now();
     await trainer.stop();
     stopped = true;
     const elapsed = performance.now() - t0;
-    assert.ok(elapsed < config.shutdownDeadlineMs, `stop() took ${Math.round(elapsed)} ms, past SHUTDOWN_DEADLINE=${config.shutdownDeadlineMs} ms`);
+    const deadline = config.shutdownDeadlineMs;
+    assert.ok(elapsed < deadline, `stop() took ${Math.round(elapsed)} ms, past SHUTDOWN_DEADLINE=${deadline} ms`);
 
     const last = (await createTrainerState(redis, ns).lastOutcome()) as TrainOutcome | undefined;
     assert.equal(last?.status, "aborted", JSON.stringify(last));
@@ -189,7 +196,7 @@ test("trainer: stopped mid-training, it returns within the shutdown deadline; th
     const completed = await trainQueue.getJobs(["completed"]);
     assert.deepEqual(completed.map((j) => (j.returnvalue as TrainOutcome).status), ["aborted"]);
     assert.equal(await trainQueue.getJobCountByTypes("waiting", "delayed", "active", "failed"), 0);
-    assert.deepEqual(await trainer.models.listVersions(), [], "an aborted run registered a version");
+    assert.deepEqual(await createModelRegistry(redis, ns).listVersions(), [], "an aborted run registered a version");
     // The fleet-wide lock was released, so the next run need not wait out its TTL.
     const lock = await createTrainerState(redis, ns).tryAcquireTrainingLock(config.trainLockTtlMs, logger);
     assert.ok(lock, "the training lock is still held");

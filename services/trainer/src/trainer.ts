@@ -59,7 +59,8 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   const redis = createRedis(config.redisUrl, logger);
   const bull = createBullConnection(config, logger);
   const models = createModelRegistry(redis, config.namespace);
-  const window = createTrainingWindow(redis, config.namespace, { maxEvents: config.windowMaxEvents, markerTtlMs: config.windowDedupeMs });
+  const windowOptions = { maxEvents: config.windowMaxEvents, markerTtlMs: config.windowDedupeMs };
+  const window = createTrainingWindow(redis, config.namespace, windowOptions);
   const state = createTrainerState(redis, config.namespace);
   const metrics = trainerMetrics(deps.registry, async () => {
     const current = await models.currentVersion();
@@ -82,7 +83,13 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
     state,
     metrics,
     evaluate: deps.evaluate ?? ((model, cases, k) => evaluateModel(model, cases, k)),
-    embedding: createEmbedFanOut({ flow, promoteQueue, queues, attempts: config.embedAttempts, backoffMs: config.embedBackoffMs }),
+    embedding: createEmbedFanOut({
+      flow,
+      promoteQueue,
+      queues,
+      attempts: config.embedAttempts,
+      backoffMs: config.embedBackoffMs,
+    }),
   };
   // Fired first by stop(): a training run must not hold shutdown past its deadline.
   const stopping = new AbortController();
@@ -92,9 +99,16 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   const announce = (a: ModelVersionAnnouncement) => producer.send(topics.modelVersions, [{ key: "model", value: a }]);
   const promoteDeps = { models, state, gcGraceMs: config.gcGraceMs, logger, metrics, announce };
   const workerOpts = { ...bull, lockDuration: config.jobLockDurationMs, stalledInterval: config.stalledIntervalMs, maxStalledCount: 2 };
-  const workers: Worker[] = [];
-  workers.push(new Worker<EmbedJobData, EmbedJobResult>(queues.embedItems, (job) => processEmbedJob(embedDeps, job), { ...workerOpts, concurrency: config.embedConcurrency }));
-  workers.push(new Worker<PromoteJobData, PromoteJobResult>(queues.promote, (job) => processPromoteJob(promoteDeps, job), { ...workerOpts, concurrency: 1 }));
+  const workers: Worker[] = [
+    new Worker<EmbedJobData, EmbedJobResult>(queues.embedItems, (job) => processEmbedJob(embedDeps, job), {
+      ...workerOpts,
+      concurrency: config.embedConcurrency,
+    }),
+    new Worker<PromoteJobData, PromoteJobResult>(queues.promote, (job) => processPromoteJob(promoteDeps, job), {
+      ...workerOpts,
+      concurrency: 1,
+    }),
+  ];
 
   let loop: ConsumerLoop | undefined;
   if (config.role === "all") {
