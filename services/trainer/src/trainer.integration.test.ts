@@ -1,11 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Queue } from "bullmq";
-import type { Redis } from "ioredis";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { decodeMessage, modelVersionSpec, topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureTopics, readTopic } from "@recfleet/bus";
 import { createModelRegistry, createRedis, createTrainerState, modelKeys } from "@recfleet/store";
+import { scanKeys } from "@recfleet/store/testing";
 import { defaultTwoTowerConfig, deserializeModel, itemVectors } from "@recfleet/towers";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
 import {
@@ -23,18 +23,6 @@ import { syntheticEvents, testConfig, testEnv } from "./test-helpers";
 
 const infra = testInfra();
 const logger = createLogger("trainer-test", { level: "warn" });
-
-/** Every key matching `pattern` (SCAN, for tests only). */
-async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    out.push(...keys);
-    cursor = next;
-  } while (cursor !== "0");
-  return out;
-}
 
 function announcements(records: { value: Buffer | null }[]): ModelVersionAnnouncement[] {
   return records.flatMap((r) => {
