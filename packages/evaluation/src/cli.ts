@@ -45,6 +45,7 @@ interface CliOptions {
 
 class UsageError extends Error {
   override readonly name = "UsageError";
+  readonly retriable = false;
 }
 
 function parseArgs(argv: string[]): CliOptions {

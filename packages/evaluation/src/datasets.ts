@@ -20,6 +20,8 @@ export interface Dataset {
 /** A dataset folder is missing a file or a line does not parse. */
 export class DatasetFormatError extends Error {
   override readonly name = "DatasetFormatError";
+  /** Read by @recfleet/runtime's shouldRetry (structurally: evaluation does not depend on runtime). */
+  readonly retriable = false;
   constructor(
     message: string,
     readonly path: string,

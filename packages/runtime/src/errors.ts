@@ -1,6 +1,10 @@
 /**
  * Error base for recfleet. Retryability lives on the error, not in string matching:
  * `shouldRetry` walks the `cause` chain and never retries programmer errors.
+ *
+ * The flag is structural: any error with a boolean `retriable` property decides, so packages
+ * below runtime in the layering (towers, policy, evaluation) mark their errors without
+ * importing this module.
  */
 export class RecfleetError extends Error {
   readonly retriable: boolean;
@@ -21,11 +25,24 @@ export class NonRetriableError extends RecfleetError {
   }
 }
 
+/** The `retriable` flag an error carries, if it carries one. */
+function retriableFlag(err: unknown): boolean | undefined {
+  if (typeof err !== "object" || err === null) return undefined;
+  const flag = (err as { retriable?: unknown }).retriable;
+  return typeof flag === "boolean" ? flag : undefined;
+}
+
+/**
+ * Whether a failed operation is worth retrying. The outermost error in the cause chain that
+ * says so decides (a wrapper may override its cause); programmer errors (TypeError, RangeError,
+ * SyntaxError) are never retried; anything else (network, timeouts) is.
+ */
 export function shouldRetry(err: unknown): boolean {
   let current: unknown = err;
   for (let depth = 0; depth < 10 && current !== undefined && current !== null; depth++) {
     if (current instanceof TypeError || current instanceof RangeError || current instanceof SyntaxError) return false;
-    if (current instanceof RecfleetError) return current.retriable;
+    const flag = retriableFlag(current);
+    if (flag !== undefined) return flag;
     current = current instanceof Error ? current.cause : undefined;
   }
   return true;

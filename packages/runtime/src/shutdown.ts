@@ -13,9 +13,16 @@ export interface Shutdown {
 
 /**
  * One registry for graceful shutdown with a deadline: SIGTERM/SIGINT stop fetching, drain,
- * commit and close in reverse order; past the deadline the process exits with code 1.
+ * commit and close in reverse order; past the deadline, or on a second signal, the process exits with code 1.
  */
-export function createShutdown(options: { logger: Logger; deadlineMs: number; exit?: (code: number) => void; installSignals?: boolean }): Shutdown {
+export function createShutdown(options: {
+  logger: Logger;
+  deadlineMs: number;
+  exit?: (code: number) => void;
+  installSignals?: boolean;
+  /** Where SIGTERM/SIGINT arrive (default: process); tests pass an EventEmitter. */
+  signals?: Pick<NodeJS.EventEmitter, "on">;
+}): Shutdown {
   const steps: { name: string; step: () => Promise<void> | void }[] = [];
   const exit = options.exit ?? ((code: number) => process.exit(code));
   let stopping = false;
@@ -48,8 +55,15 @@ export function createShutdown(options: { logger: Logger; deadlineMs: number; ex
   };
 
   if (options.installSignals ?? true) {
+    const signals = options.signals ?? process;
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
-      process.once(signal, () => {
+      signals.on(signal, () => {
+        // A second signal (Ctrl-C twice, an impatient supervisor) means "now": skip the remaining steps.
+        if (running) {
+          options.logger.warn("second signal during shutdown; exiting now", { signal });
+          exit(1);
+          return;
+        }
         void shutdown(signal).then(() => exit(0));
       });
     }

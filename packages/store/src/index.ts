@@ -32,3 +32,4 @@ export {
 export { SCRIPTS, runScript, type LuaScript } from "./scripts";
 export * from "./models";
 export { tryAcquireLock, type HeldLock } from "./lock";
+export { createTrainerState, type TrainerState } from "./trainer-state";

@@ -160,12 +160,16 @@ export function modelKeys(namespace: string): ModelKeys {
  *   <ns>:trainer:last                  string  JSON of the last training outcome (for `model list`)
  *   <ns>:trainer:embed:<version>       hash    worker id -> embed jobs completed for that version
  *   <ns>:trainer:embed-started:<ver>   hash    "<shard>" -> worker id that last started the shard
+ *   <ns>:bull:<queue>:…                 BullMQ's own keys (its `prefix` option), inside the namespace so
+ *                                      fleets sharing one Redis do not share queues
  */
 export interface TrainerKeys {
   lock: string;
   lastOutcome: string;
   embedBy(version: string): string;
   embedStarted(version: string): string;
+  /** BullMQ `prefix` for every Queue, Worker, FlowProducer and QueueEvents of the namespace. */
+  bullPrefix: string;
 }
 
 export function trainerKeys(namespace: string): TrainerKeys {
@@ -175,5 +179,6 @@ export function trainerKeys(namespace: string): TrainerKeys {
     lastOutcome: `${p}last`,
     embedBy: (v) => `${p}embed:${v}`,
     embedStarted: (v) => `${p}embed-started:${v}`,
+    bullPrefix: `${namespace}:bull`,
   };
 }

@@ -44,9 +44,10 @@ export interface CreatedSession {
   fallbackReasons: string[];
 }
 
-/** No provider in the list could start the session. */
+/** No provider in the list could start the session: the graph bytes or the providers are wrong, so retrying fails the same way. */
 export class InferenceSessionError extends Error {
   override readonly name = "InferenceSessionError";
+  readonly retriable = false;
   constructor(
     message: string,
     readonly reasons: string[],
@@ -97,7 +98,7 @@ export async function createInferenceSession(bytes: Uint8Array, options: Inferen
     }
   }
   throw new InferenceSessionError(
-    `no execution provider could start the session (tried ${providers.join(", ")}): ${reasons.join("; ")}`,
+    `no execution provider could start the session (tried ${providers.join(", ")}): ${reasons.join("; ")}. Check the ONNX artefact and EXECUTION_PROVIDERS`,
     reasons,
   );
 }

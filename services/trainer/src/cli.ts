@@ -3,14 +3,13 @@
  * `recfleet model list|rollback|gc [--grace 1h]`. Output goes to stdout as JSON lines.
  */
 import { Queue, QueueEvents } from "bullmq";
-import { Redis } from "ioredis";
 import { commonConfigSchema, ConfigError, createLogger, errorMessage, loadConfig, parseDuration, RecfleetError } from "@recfleet/runtime";
 import { topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics } from "@recfleet/bus";
-import { createModelRegistry, createRedis } from "@recfleet/store";
+import { createModelRegistry, createRedis, createTrainerState } from "@recfleet/store";
+import { createBullConnection } from "./bull";
 import { trainerConfigSchema, type TrainerConfig } from "./config";
 import { JOB_NAMES, type TrainJobData } from "./jobs";
-import { trainerKeys } from "@recfleet/store";
 import { queueNames } from "./keys";
 import type { TrainOutcome } from "./train-run";
 
@@ -29,7 +28,7 @@ function config(env: NodeJS.ProcessEnv): TrainerConfig {
 
 const TRAIN_USAGE = "usage: recfleet train [--wait] [--timeout <duration, default 10m>]";
 
-/** Enqueues a train job; with --wait prints its outcome. Exit 0 when enqueued (or when the run finished, any outcome but failed). */
+/** Enqueues a train job; with --wait prints its outcome. Exit 0 when enqueued (or when the run finished, any outcome but failed or aborted). */
 export async function runTrainCli(argv: string[], env: NodeJS.ProcessEnv = process.env, write: Write = stdout): Promise<number> {
   if (argv.some((a) => a !== "--wait" && a !== "--timeout" && argv[argv.indexOf(a) - 1] !== "--timeout")) {
     stderr(TRAIN_USAGE);
@@ -49,12 +48,13 @@ export async function runTrainCli(argv: string[], env: NodeJS.ProcessEnv = proce
     return 2;
   }
   const wait = argv.includes("--wait");
-  const connection = new Redis(c.redisUrl, { maxRetriesPerRequest: null });
+  const logger = createLogger("trainer-cli", { level: "warn" });
+  const bull = createBullConnection(c, logger);
   const name = queueNames(c.namespace).train;
-  const queue = new Queue<TrainJobData>(name, { connection });
-  // Listen before adding, so a quick job's completion is not missed.
-  const eventsConnection = wait ? connection.duplicate() : undefined;
-  const events = eventsConnection ? new QueueEvents(name, { connection: eventsConnection }) : undefined;
+  const queue = new Queue<TrainJobData>(name, bull);
+  // Listen before adding, so a quick job's completion is not missed. QueueEvents blocks its connection: a second one.
+  const eventsBull = wait ? createBullConnection(c, logger) : undefined;
+  const events = eventsBull ? new QueueEvents(name, eventsBull) : undefined;
   try {
     if (events) await events.waitUntilReady();
     const job = await queue.add(JOB_NAMES.train, { reason: "manual", requestedAt: Date.now() }, { removeOnComplete: 100, removeOnFail: 100 });
@@ -62,7 +62,7 @@ export async function runTrainCli(argv: string[], env: NodeJS.ProcessEnv = proce
     if (!events) return 0;
     const outcome = (await job.waitUntilFinished(events, timeoutMs)) as TrainOutcome;
     write(JSON.stringify(outcome));
-    return outcome.status === "failed" ? 1 : 0;
+    return outcome.status === "failed" || outcome.status === "aborted" ? 1 : 0;
   } catch (err) {
     stderr(`train: ${errorMessage(err)}`);
     return 1;
@@ -70,8 +70,8 @@ export async function runTrainCli(argv: string[], env: NodeJS.ProcessEnv = proce
     await events?.close();
     await queue.close();
     // BullMQ leaves connections it was given open.
-    await eventsConnection?.quit();
-    await connection.quit();
+    await eventsBull?.connection.quit();
+    await bull.connection.quit();
   }
 }
 
@@ -101,8 +101,8 @@ export async function runModelCli(argv: string[], env: NodeJS.ProcessEnv = proce
       for (const m of await models.listVersions()) {
         write(JSON.stringify({ version: m.version, status: m.status, current: m.version === current, createdAt: new Date(m.createdAt).toISOString(), itemCount: m.itemCount, dim: m.dim, shards: m.shards, shardsDone: await models.shardsDone(m.version), metrics: m.metrics, trainingDataRange: m.trainingDataRange }));
       }
-      const last = await redis.get(trainerKeys(c.namespace).lastOutcome);
-      if (last) write(JSON.stringify({ lastTraining: JSON.parse(last) as unknown }));
+      const last = await createTrainerState(redis, c.namespace).lastOutcome();
+      if (last !== undefined) write(JSON.stringify({ lastTraining: last }));
       return 0;
     }
     if (sub === "gc") {

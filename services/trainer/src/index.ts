@@ -3,8 +3,8 @@ export { buildDataset, type WindowEvent, type EvalCase, type Dataset, type Datas
 export { evaluateModel, decidePromotion, topK, type EvalMetrics, type EvalRole, type EvaluateFn, type PromotionDecision, type PromotionCode, type PromotionPolicy } from "./evaluate-candidate";
 export { queueNames, type QueueNames } from "./keys";
 export { JOB_NAMES, promoteJobId, embedJobId, type TrainJobData, type EmbedJobData, type EmbedJobResult, type PromoteJobData, type PromoteJobResult } from "./jobs";
-export { createTrainerContext, type TrainerContext, type TrainerContextDeps } from "./context";
-export { trainOnce, newVersionId, type TrainOutcome, type WarmStart } from "./train-run";
+export { createBullConnection, type BullConnection } from "./bull";
+export { trainOnce, newVersionId, historyLengthFor, type TrainOutcome, type TrainRunDeps, type TrainRunConfig, type WarmStart } from "./train-run";
 export { startTrainer, type Trainer, type TrainerDeps } from "./trainer";
 export { runTrainCli, runModelCli } from "./cli";
 export { main } from "./main";

@@ -1,6 +1,7 @@
 /**
- * BullMQ queue names the trainer owns (its Redis keys live in @recfleet/store's keys.ts):
- * <ns>-train, <ns>-embed-items, <ns>-promote, under BullMQ's default "bull" prefix.
+ * BullMQ queue names the trainer owns: <ns>-train, <ns>-embed-items, <ns>-promote. Their keys
+ * live under the namespace's BullMQ prefix (`<ns>:bull`, see createBullConnection); the
+ * trainer's other Redis keys are in @recfleet/store's keys.ts.
  */
 export interface QueueNames {
   train: string;

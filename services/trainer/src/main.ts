@@ -7,7 +7,8 @@ import { startTrainer } from "./trainer";
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const ctx = await bootWorker("trainer", trainerConfigSchema, env);
   const trainer = await startTrainer(ctx.config, ctx);
-  // One step: stop consuming → close the BullMQ workers (they finish their active jobs) → close Kafka and Redis.
+  // One step: abort a training run in progress → stop consuming → close the BullMQ workers (they finish
+  // their active jobs) → close Kafka and Redis; so a long run cannot outlast SHUTDOWN_DEADLINE.
   ctx.shutdown.onShutdown("trainer", () => trainer.stop());
   ctx.setReady(true);
 }

@@ -1,7 +1,17 @@
-/** Shared by the trainer's integration tests: a config for a test namespace and synthetic events. */
-import { commonConfigSchema, loadConfig } from "@recfleet/runtime";
+/** Shared by the trainer's integration tests: a config for a test namespace, synthetic events, a run leader. */
+import { FlowProducer, Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import { commonConfigSchema, createMetricsRegistry, loadConfig, type Logger } from "@recfleet/runtime";
 import type { CanonicalEvent } from "@recfleet/contracts";
+import { createModelRegistry, createRedis, createTrainerState, createTrainingWindow } from "@recfleet/store";
+import { createBullConnection } from "./bull";
 import { trainerConfigSchema, type TrainerConfig } from "./config";
+import { evaluateModel } from "./evaluate-candidate";
+import { createEmbedFanOut } from "./fan-out";
+import type { PromoteJobData } from "./jobs";
+import { queueNames } from "./keys";
+import { trainerMetrics } from "./metrics";
+import type { TrainRunDeps } from "./train-run";
 
 export function testEnv(namespace: string, infra: { brokers: string[]; redisUrl: string }, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
@@ -42,4 +52,51 @@ export function syntheticEvents(options: { users: number; eventsPerUser: number;
     }
   }
   return out;
+}
+
+export interface RunLeader {
+  deps: TrainRunDeps;
+  redis: Redis;
+  close(): Promise<void>;
+}
+
+/**
+ * What a process needs to lead training runs (window → train → register → fan-out) without
+ * taking any BullMQ jobs itself: the scaling test leaves the embedding to child processes.
+ */
+export function openRunLeader(config: TrainerConfig, logger: Logger): RunLeader {
+  const redis = createRedis(config.redisUrl, logger);
+  const bull = createBullConnection(config, logger);
+  const queues = queueNames(config.namespace);
+  const promoteQueue = new Queue<PromoteJobData>(queues.promote, bull);
+  const flow = new FlowProducer(bull);
+  const models = createModelRegistry(redis, config.namespace);
+  const deps: TrainRunDeps = {
+    config,
+    logger,
+    models,
+    window: createTrainingWindow(redis, config.namespace, {
+      maxEvents: config.windowMaxEvents,
+      markerTtlMs: config.windowDedupeMs,
+    }),
+    state: createTrainerState(redis, config.namespace),
+    metrics: trainerMetrics(createMetricsRegistry("run-leader"), async () => undefined),
+    evaluate: (model, cases, k) => evaluateModel(model, cases, k),
+    embedding: createEmbedFanOut({
+      flow,
+      promoteQueue,
+      queues,
+      attempts: config.embedAttempts,
+      backoffMs: config.embedBackoffMs,
+    }),
+  };
+  return {
+    deps,
+    redis,
+    async close() {
+      await Promise.all([promoteQueue.close(), flow.close()]);
+      await bull.connection.quit();
+      await redis.quit();
+    },
+  };
 }

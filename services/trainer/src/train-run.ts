@@ -4,9 +4,10 @@
  * registry and an embed-items fan-out whose parent job flips the version and announces it.
  */
 import { randomBytes } from "node:crypto";
-import { errorMessage, shouldRetry } from "@recfleet/runtime";
-import { CorruptArtefactError } from "@recfleet/store";
+import { errorMessage, shouldRetry, type Logger } from "@recfleet/runtime";
+import { CorruptArtefactError, type ModelRegistry, type TrainerState, type TrainingWindow } from "@recfleet/store";
 import {
+  defaultTwoTowerConfig,
   deserializeModel,
   exportModelArtefacts,
   ModelFormatError,
@@ -14,13 +15,31 @@ import {
   type TwoTowerConfig,
   type TwoTowerModel,
 } from "@recfleet/towers";
-import type { TrainerContext } from "./context";
+import type { TrainerConfig } from "./config";
 import { buildDataset } from "./examples";
-import { decidePromotion, type EvalMetrics, type PromotionCode } from "./evaluate-candidate";
-import { embedJobId, JOB_NAMES, promoteJobId, type PromoteJobResult } from "./jobs";
-import { tryAcquireLock } from "@recfleet/store";
+import { decidePromotion, type EvalMetrics, type EvaluateFn, type PromotionCode } from "./evaluate-candidate";
+import type { EmbedFanOut } from "./fan-out";
+import type { TrainerMetrics } from "./metrics";
 
-const HISTORY_LENGTH = 50;
+/** The settings a training run reads. */
+export type TrainRunConfig = Pick<
+  TrainerConfig,
+  | "trainLockTtlMs" | "windowMaxAgeMs" | "minEvents" | "maxExamples" | "holdoutPerUser" | "evalMaxUsers" | "evalK"
+  | "promoteMetric" | "promoteMargin" | "dim" | "hidden" | "batchSize" | "learningRate" | "epochs" | "seed"
+  | "embedShardSize" | "embedTimeoutMs"
+>;
+
+export interface TrainRunDeps {
+  config: TrainRunConfig;
+  logger: Logger;
+  models: ModelRegistry;
+  window: TrainingWindow;
+  state: TrainerState;
+  metrics: TrainerMetrics;
+  /** Held-out evaluation (evaluateModel); tests pass their own to force a rejection. */
+  evaluate: EvaluateFn;
+  embedding: EmbedFanOut;
+}
 
 export interface WarmStart {
   /** The version warm-started from, when one was used. */
@@ -43,53 +62,51 @@ export type TrainOutcome =
   | { status: "skipped"; reason: "another_run_in_progress" | "not_enough_events" | "no_examples"; detail: string; events: number }
   | ({ status: "rejected"; reason: PromotionCode; detail: string; candidate: EvalMetrics; current?: EvalMetrics; currentVersion?: string } & RunStats)
   | ({ status: "promoted"; reason: PromotionCode; detail: string; version: string; dim: number; candidate: EvalMetrics; current?: EvalMetrics; previous?: string; embeddedBy: Record<string, number> } & RunStats)
-  | ({ status: "failed"; reason: string; detail: string; version?: string } & Partial<RunStats>);
+  | ({ status: "failed"; reason: string; detail: string; version?: string } & Partial<RunStats>)
+  /** Stopped by shutdown: nothing was promoted by this run (a registered version's promote job may still finish it). */
+  | ({ status: "aborted"; reason: "shutdown"; detail: string; version?: string } & Partial<RunStats>);
 
 /** Sortable, unique, ≤ 64 chars, no ":" (BullMQ job ids embed it). */
 export function newVersionId(now: number): string {
   return `${new Date(now).toISOString().replace(/[-:.]/g, "").replace("T", "-")}-${randomBytes(3).toString("hex")}`;
 }
 
-export function towerConfig(ctx: TrainerContext): Partial<TwoTowerConfig> {
-  const c = ctx.config;
-  return { dim: c.dim, hidden: c.hidden, historyLength: HISTORY_LENGTH, batchSize: c.batchSize, learningRate: c.learningRate, epochs: c.epochs, seed: c.seed, threads: 1 };
+/**
+ * History length: the warm-start model's (from its own config, which the exported serving.json
+ * carries to the scorer), else the towers' default: no second constant to keep in step.
+ */
+export function historyLengthFor(warm: TwoTowerModel | undefined): number {
+  return warm?.config.historyLength ?? defaultTwoTowerConfig.historyLength;
+}
+
+export function towerConfig(c: TrainRunConfig, historyLength: number): Partial<TwoTowerConfig> {
+  const { dim, hidden, batchSize, learningRate, epochs, seed } = c;
+  return { dim, hidden, historyLength, batchSize, learningRate, epochs, seed, threads: 1 };
 }
 
 /** The current version's model, or why it cannot be used (corrupt, unreadable). */
-async function loadCurrent(ctx: TrainerContext): Promise<{ version?: string; model?: TwoTowerModel; unusable?: string }> {
-  const version = await ctx.models.currentVersion();
+async function loadCurrent(models: ModelRegistry): Promise<{ version?: string; model?: TwoTowerModel; unusable?: string }> {
+  const version = await models.currentVersion();
   if (version === undefined) return {};
   try {
-    return { version, model: deserializeModel(await ctx.models.loadArtefact(version, "model.bin")) };
+    return { version, model: deserializeModel(await models.loadArtefact(version, "model.bin")) };
   } catch (err) {
     if (err instanceof CorruptArtefactError || err instanceof ModelFormatError) return { version, unusable: errorMessage(err) };
     throw err;
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits for the version's promote job (the fan-out's parent) to complete or fail. */
-async function awaitPromotion(ctx: TrainerContext, version: string): Promise<{ ok: true; result: PromoteJobResult } | { ok: false; detail: string }> {
-  const deadline = Date.now() + ctx.config.embedTimeoutMs;
-  const jobId = promoteJobId(version);
-  for (;;) {
-    const job = await ctx.promoteQueue.getJob(jobId);
-    const state = job ? await job.getState() : "unknown";
-    if (job && state === "completed") return { ok: true, result: job.returnvalue as unknown as PromoteJobResult };
-    if (job && state === "failed") return { ok: false, detail: `promote job failed: ${job.failedReason}` };
-    if (Date.now() > deadline) return { ok: false, detail: `version ${version} not promoted within EMBED_TIMEOUT=${ctx.config.embedTimeoutMs}ms (promote job state ${state}); are any trainer processes taking embed-items jobs?` };
-    await sleep(200);
-  }
-}
-
 /**
  * One training run under the fleet-wide lock. Returns what happened; records it in Redis
- * (`model list` shows it), in metrics and in the log.
+ * (`model list` shows it), in metrics and in the log. `signal` (shutdown) stops the run
+ * between training steps or while it waits for promotion; the outcome is then "aborted".
  */
-export async function trainOnce(ctx: TrainerContext, options: { reason?: string; now?: number } = {}): Promise<TrainOutcome> {
-  const { config, logger, metrics } = ctx;
-  const lock = await tryAcquireLock(ctx.redis, ctx.keys.lock, config.trainLockTtlMs, logger);
+export async function trainOnce(
+  deps: TrainRunDeps,
+  options: { reason?: string; now?: number; signal?: AbortSignal } = {},
+): Promise<TrainOutcome> {
+  const { config, logger, metrics } = deps;
+  const lock = await deps.state.tryAcquireTrainingLock(config.trainLockTtlMs, logger);
   if (!lock) {
     const outcome: TrainOutcome = { status: "skipped", reason: "another_run_in_progress", detail: "another trainer holds the training lock", events: 0 };
     metrics.runs.inc({ outcome: "skipped" });
@@ -100,27 +117,31 @@ export async function trainOnce(ctx: TrainerContext, options: { reason?: string;
   const started = performance.now();
   let outcome: TrainOutcome;
   try {
-    outcome = await run(ctx, options.now ?? Date.now(), started);
+    outcome = await run(deps, options.now ?? Date.now(), started, options.signal);
   } catch (err) {
-    outcome = { status: "failed", reason: shouldRetry(err) ? "error" : "non_retriable_error", detail: errorMessage(err) };
+    // Whatever was thrown once the signal fired (TrainingAbortedError, or the abort reason) is the abort.
+    const detail = errorMessage(err);
+    if (options.signal?.aborted) outcome = { status: "aborted", reason: "shutdown", detail: `stopped by shutdown: ${detail}` };
+    else outcome = { status: "failed", reason: shouldRetry(err) ? "error" : "non_retriable_error", detail };
   } finally {
     metrics.inProgress.set(0);
     await lock.release().catch(() => undefined);
   }
   metrics.runs.inc({ outcome: outcome.status });
-  const log = outcome.status === "failed" ? logger.error : outcome.status === "rejected" ? logger.warn : logger.info;
+  const warn = outcome.status === "rejected" || outcome.status === "aborted";
+  const log = outcome.status === "failed" ? logger.error : warn ? logger.warn : logger.info;
   log(`training ${outcome.status}`, { trigger: options.reason ?? "direct", ...outcome });
-  await ctx.redis.set(ctx.keys.lastOutcome, JSON.stringify({ at: Date.now(), ...outcome })).catch(() => undefined);
+  await deps.state.recordOutcome(outcome).catch(() => undefined);
   return outcome;
 }
 
-async function run(ctx: TrainerContext, now: number, started: number): Promise<TrainOutcome> {
-  const { config, logger, metrics } = ctx;
-  const events = await ctx.window.read(now - config.windowMaxAgeMs);
+async function run(deps: TrainRunDeps, now: number, started: number, signal?: AbortSignal): Promise<TrainOutcome> {
+  const { config, logger, metrics } = deps;
+  const events = await deps.window.read(now - config.windowMaxAgeMs);
   if (events.length < config.minEvents) {
     return { status: "skipped", reason: "not_enough_events", detail: `${events.length} events in the window, TRAIN_MIN_EVENTS=${config.minEvents}`, events: events.length };
   }
-  const current = await loadCurrent(ctx);
+  const current = await loadCurrent(deps.models);
   const warmStart: WarmStart = { used: false };
   let warm: TwoTowerModel | undefined;
   if (current.model) {
@@ -137,9 +158,10 @@ async function run(ctx: TrainerContext, now: number, started: number): Promise<T
     logger.warn("warm start refused; training from scratch", { version: current.version, reason: current.unusable });
   }
 
+  const historyLength = historyLengthFor(warm);
   const dataset = buildDataset(events, {
     holdoutPerUser: config.holdoutPerUser,
-    historyLength: HISTORY_LENGTH,
+    historyLength,
     maxExamples: config.maxExamples,
     maxEvalUsers: config.evalMaxUsers,
     ...(warm ? { previousItemIds: warm.itemIds } : {}),
@@ -148,15 +170,16 @@ async function run(ctx: TrainerContext, now: number, started: number): Promise<T
     return { status: "skipped", reason: "no_examples", detail: `${dataset.events} events from ${dataset.users} users give no (history, target) pair`, events: dataset.events };
   }
   logger.info("training started", { events: dataset.events, users: dataset.users, examples: dataset.data.examples.length, items: dataset.data.itemIds.length, newItems: dataset.newItems, evalUsers: dataset.evalCases.length, warmStart });
-  const candidate = await trainTwoTower(dataset.data, towerConfig(ctx), {
+  const candidate = await trainTwoTower(dataset.data, towerConfig(config, historyLength), {
     ...(warm ? { warmStart: warm } : {}),
+    ...(signal ? { signal } : {}),
     progressIntervalMs: 2000,
     onProgress: (p) => logger.info("training progress", { epoch: p.epoch, epochs: p.epochs, step: p.step, stepsPerEpoch: p.stepsPerEpoch, loss: Number(p.loss.toFixed(4)), examplesPerSecond: Math.round(p.examplesPerSecond), etaSeconds: Number(p.etaSeconds.toFixed(1)) }),
   });
 
   const k = config.evalK;
-  const candidateMetrics = await ctx.evaluate(candidate, dataset.evalCases, k, "candidate");
-  const currentMetrics = current.model ? await ctx.evaluate(current.model, dataset.evalCases, k, "current") : undefined;
+  const candidateMetrics = await deps.evaluate(candidate, dataset.evalCases, k, "candidate");
+  const currentMetrics = current.model ? await deps.evaluate(current.model, dataset.evalCases, k, "current") : undefined;
   for (const m of ["recall", "ndcg"] as const) {
     metrics.candidateMetric.set({ metric: `${m}@${k}` }, candidateMetrics[m]);
     if (currentMetrics) metrics.currentMetric.set({ metric: `${m}@${k}` }, currentMetrics[m]);
@@ -173,6 +196,8 @@ async function run(ctx: TrainerContext, now: number, started: number): Promise<T
     return { status: "rejected", reason: decision.code, detail: decision.detail, candidate: candidateMetrics, ...(currentMetrics ? { current: currentMetrics } : {}), ...(current.version ? { currentVersion: current.version } : {}), ...stats };
   }
   finish();
+  // Past this point a version is registered; a process that is stopping registers none.
+  signal?.throwIfAborted();
 
   // Register the candidate and fan out the item embedding; the parent job flips it.
   const version = newVersionId(now);
@@ -185,26 +210,20 @@ async function run(ctx: TrainerContext, now: number, started: number): Promise<T
     modelMetrics[`current_ndcg@${k}`] = currentMetrics.ndcg;
   }
   const exportMeta = { modelVersion: version, trainingDataRange: dataset.range, metrics: modelMetrics };
-  await ctx.models.putVersion(
+  await deps.models.putVersion(
     { version, createdAt: now, itemCount: n, dim: candidate.config.dim, shards, shardSize, metrics: modelMetrics, trainingDataRange: dataset.range },
     exportModelArtefacts(candidate, exportMeta),
   );
-  const shardOpts = { attempts: config.embedAttempts, backoff: { type: "exponential", delay: config.embedBackoffMs }, failParentOnFailure: true, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } };
-  await ctx.flow.add({
-    name: JOB_NAMES.promote,
-    queueName: ctx.queues.promote,
-    data: { version },
-    opts: { jobId: promoteJobId(version), attempts: config.embedAttempts, backoff: { type: "exponential", delay: config.embedBackoffMs }, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } },
-    children: Array.from({ length: shards }, (_, shard) => ({
-      name: JOB_NAMES.embedItems,
-      queueName: ctx.queues.embedItems,
-      data: { version, shard, fromRow: shard * shardSize, toRow: Math.min(n, (shard + 1) * shardSize) },
-      opts: { ...shardOpts, jobId: embedJobId(version, shard) },
-    })),
-  });
+  await deps.embedding.start(version, n, shardSize);
   logger.info("candidate registered; embedding fanned out", { version, items: n, shards, shardSize, reason: decision.detail });
-  const promoted = await awaitPromotion(ctx, version);
-  if (!promoted.ok) return { status: "failed", reason: "promotion_failed", detail: promoted.detail, version, ...stats };
+  const promoted = await deps.embedding.awaitPromotion(version, config.embedTimeoutMs, signal);
+  if (promoted.state === "abandoned") {
+    const detail = `stopped by shutdown while version ${version} was embedding; its promote job flips it without this run`;
+    return { status: "aborted", reason: "shutdown", detail, version, ...stats };
+  }
+  if (promoted.state === "failed") {
+    return { status: "failed", reason: "promotion_failed", detail: promoted.detail, version, ...stats };
+  }
   return {
     status: "promoted",
     reason: decision.code,

@@ -1,12 +1,24 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { Queue } from "bullmq";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { decodeMessage, modelVersionSpec, topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics, readTopic } from "@recfleet/bus";
-import { modelKeys } from "@recfleet/store";
-import { deserializeModel, itemVectors } from "@recfleet/towers";
+import { createModelRegistry, createRedis, createTrainerState, modelKeys } from "@recfleet/store";
+import { scanKeys } from "@recfleet/store/testing";
+import { defaultTwoTowerConfig, deserializeModel, itemVectors } from "@recfleet/towers";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
-import { evaluateModel, runModelCli, runTrainCli, startTrainer, type EvaluateFn, type TrainOutcome } from "./index";
+import {
+  createBullConnection,
+  evaluateModel,
+  queueNames,
+  runModelCli,
+  runTrainCli,
+  startTrainer,
+  type EvaluateFn,
+  type TrainJobData,
+  type TrainOutcome,
+} from "./index";
 import { syntheticEvents, testConfig, testEnv } from "./test-helpers";
 
 const infra = testInfra();
@@ -35,7 +47,8 @@ test("trainer: events → window → train job → promoted version with every i
     return sabotage && role === "candidate" ? { ...m, recall: -1, ndcg: -1 } : m;
   };
   const trainer = await startTrainer(config, { logger, registry, evaluate });
-  const { models, window } = trainer.ctx;
+  const { models, window } = trainer;
+  const redis = createRedis(infra.redisUrl, logger);
   try {
     const start = Date.now() - 3_600_000;
     const first = syntheticEvents({ users: 40, eventsPerUser: 10, items: 40, groups: 4, startTs: start, tag: "a" });
@@ -56,6 +69,11 @@ test("trainer: events → window → train job → promoted version with every i
     // Every item has a row, computed by the item-tower ONNX session: equal to the TS forward pass.
     const matrix = await models.readItemMatrix(r1.version);
     const model1 = deserializeModel(await models.loadArtefact(r1.version, "model.bin"));
+    // No history length of the trainer's own: a fresh model takes the towers' default, and serving.json carries it.
+    assert.equal(model1.config.historyLength, defaultTwoTowerConfig.historyLength);
+    const servingJson = (await models.loadArtefact(r1.version, "serving.json")).toString("utf8");
+    const serving = JSON.parse(servingJson) as { config: { historyLength: number } };
+    assert.equal(serving.config.historyLength, model1.config.historyLength);
     const expected = itemVectors(model1);
     assert.equal(matrix.length, 40 * 16);
     for (let i = 0; i < matrix.length; i++) assert.ok(Math.abs(matrix[i]! - expected[i]!) < 1e-4, `item matrix differs at ${i}`);
@@ -95,7 +113,7 @@ test("trainer: events → window → train job → promoted version with every i
     assert.match(text, /recfleet_trainer_candidate_metric\{metric="recall@20"/);
 
     // 4. A corrupt current model.bin: the warm start is refused with a reason and a fresh model trained.
-    await trainer.ctx.redis.set(modelKeys(ns).artefact(r2.version, "model.bin"), Buffer.from("garbage"));
+    await redis.set(modelKeys(ns).artefact(r2.version, "model.bin"), Buffer.from("garbage"));
     const r4 = await trainer.trainOnce("test");
     assert.equal(r4.status, "promoted", JSON.stringify(r4));
     if (r4.status !== "promoted") return;
@@ -116,8 +134,65 @@ test("trainer: events → window → train job → promoted version with every i
     const announced = announcements(await readTopic(kafka, topics.modelVersions, { until: (r) => announcements(r).some((a) => a.metrics?.rollbackFrom === r4.version), timeoutMs: 20_000 }));
     assert.ok(announced.some((a) => a.version === r2.version && a.metrics?.rollbackFrom === r4.version), "rollback not announced");
     assert.equal(await runModelCli(["nonsense"], env, () => undefined), 2);
+
+    // 6. BullMQ's keys (train, embed-items, promote queues, flows) live inside the namespace.
+    const bullKeys = await scanKeys(redis, `${ns}:bull:*`);
+    const inQueue = (queue: string) => bullKeys.some((k) => k.startsWith(`${ns}:bull:${queue}:`));
+    assert.ok(inQueue(`${ns}-embed-items`), `no embed-items queue keys under ${ns}:bull: ${bullKeys.slice(0, 5).join(", ")}`);
+    assert.ok(inQueue(`${ns}-train`) && inQueue(`${ns}-promote`));
+    assert.deepEqual(await scanKeys(redis, "bull:*"), [], "BullMQ keys outside any namespace");
   } finally {
     await trainer.stop();
     await producer.close();
+    await redis.quit();
+  }
+});
+
+test("trainer: stopped mid-training, it returns within the shutdown deadline; the run is recorded as aborted, \
+the job is not retried", async () => {
+  const ns = uniqueName("tra");
+  // 1000 epochs of ~140 steps: minutes of training unless the stop aborts it.
+  const env = testEnv(ns, infra, { TRAIN_EPOCHS: "1000", TRAIN_BATCH_SIZE: "8", SHUTDOWN_DEADLINE: "5s" });
+  const config = testConfig(env);
+  const lines: string[] = [];
+  const infoLogger = createLogger("trainer-abort-test", { level: "info", write: (l) => void lines.push(l) });
+  const registry = createMetricsRegistry("trainer-abort-test");
+  const trainer = await startTrainer(config, { logger: infoLogger, registry });
+  const redis = createRedis(infra.redisUrl, logger);
+  const bull = createBullConnection(config, logger);
+  const trainQueue = new Queue<TrainJobData>(queueNames(ns).train, bull);
+  let stopped = false;
+  try {
+    const events = syntheticEvents({ users: 60, eventsPerUser: 20, items: 60, groups: 4, startTs: Date.now() - 3_600_000, tag: "x" });
+    await trainer.window.append(events, 0);
+    // Through BullMQ, as the schedule and `recfleet train` run it.
+    assert.equal(await runTrainCli([], env, () => undefined), 0);
+    const progressed = () => lines.some((l) => l.includes('"msg":"training progress"'));
+    await waitFor("training to report progress", progressed, 60_000);
+    const t0 = performance.now();
+    await trainer.stop();
+    stopped = true;
+    const elapsed = performance.now() - t0;
+    const deadline = config.shutdownDeadlineMs;
+    assert.ok(elapsed < deadline, `stop() took ${Math.round(elapsed)} ms, past SHUTDOWN_DEADLINE=${deadline} ms`);
+
+    const last = (await createTrainerState(redis, ns).lastOutcome()) as TrainOutcome | undefined;
+    assert.equal(last?.status, "aborted", JSON.stringify(last));
+    assert.equal(last?.reason, "shutdown");
+    assert.match(last?.detail ?? "", /TrainingAbortedError/);
+    // The job completed with that outcome: nothing waits to be retried; the next schedule trains again.
+    const completed = await trainQueue.getJobs(["completed"]);
+    assert.deepEqual(completed.map((j) => (j.returnvalue as TrainOutcome).status), ["aborted"]);
+    assert.equal(await trainQueue.getJobCountByTypes("waiting", "delayed", "active", "failed"), 0);
+    assert.deepEqual(await createModelRegistry(redis, ns).listVersions(), [], "an aborted run registered a version");
+    // The fleet-wide lock was released, so the next run need not wait out its TTL.
+    const lock = await createTrainerState(redis, ns).tryAcquireTrainingLock(config.trainLockTtlMs, logger);
+    assert.ok(lock, "the training lock is still held");
+    await lock.release();
+  } finally {
+    if (!stopped) await trainer.stop();
+    await trainQueue.close();
+    await bull.connection.quit();
+    await redis.quit();
   }
 });

@@ -1,13 +1,26 @@
-import { Worker } from "bullmq";
+import { hostname } from "node:os";
+import { FlowProducer, Queue, Worker } from "bullmq";
 import { errorMessage, type Logger, type Registry } from "@recfleet/runtime";
-import { canonicalEventSpec, consumerGroupId, decodeMessage, topicNames, type CanonicalEvent } from "@recfleet/contracts";
+import { canonicalEventSpec, consumerGroupId, decodeMessage, topicNames, type CanonicalEvent, type ModelVersionAnnouncement } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
+import {
+  createModelRegistry,
+  createRedis,
+  createTrainerState,
+  createTrainingWindow,
+  type ModelRegistry,
+  type TrainerState,
+  type TrainingWindow,
+} from "@recfleet/store";
+import { createBullConnection, failFastUnlessRetriable } from "./bull";
 import type { TrainerConfig } from "./config";
-import { createTrainerContext, type TrainerContext } from "./context";
 import { createItemTowerSessions, processEmbedJob, processPromoteJob } from "./embed";
-import type { EvaluateFn } from "./evaluate-candidate";
+import { evaluateModel, type EvaluateFn } from "./evaluate-candidate";
+import { createEmbedFanOut } from "./fan-out";
 import { JOB_NAMES, type EmbedJobData, type EmbedJobResult, type PromoteJobData, type PromoteJobResult, type TrainJobData } from "./jobs";
-import { trainOnce, type TrainOutcome } from "./train-run";
+import { queueNames } from "./keys";
+import { trainerMetrics } from "./metrics";
+import { trainOnce, type TrainOutcome, type TrainRunDeps } from "./train-run";
 
 export interface TrainerDeps {
   logger: Logger;
@@ -17,10 +30,15 @@ export interface TrainerDeps {
 }
 
 export interface Trainer {
-  ctx: TrainerContext;
+  models: ModelRegistry;
+  window: TrainingWindow;
+  state: TrainerState;
   /** Runs one training in this process (outside BullMQ), under the same fleet-wide lock. */
   trainOnce(reason?: string): Promise<TrainOutcome>;
-  /** Stops the consumer, the workers, then closes Kafka and Redis. Idempotent. */
+  /**
+   * Aborts a training run in progress (it ends as "aborted" within a training step), stops the
+   * consumer and the workers, then closes Kafka and Redis. Idempotent.
+   */
   stop(): Promise<void>;
 }
 
@@ -35,27 +53,70 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.namespace}-trainer`, logger });
   await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
   const producer: BusProducer = await createProducer(kafka);
-  const ctx = createTrainerContext(config, {
-    ...deps,
-    announce: (a) => producer.send(topics.modelVersions, [{ key: "model", value: a }]),
+  const redis = createRedis(config.redisUrl, logger);
+  const bull = createBullConnection(config, logger);
+  const models = createModelRegistry(redis, config.namespace);
+  const windowOptions = { maxEvents: config.windowMaxEvents, markerTtlMs: config.windowDedupeMs };
+  const window = createTrainingWindow(redis, config.namespace, windowOptions);
+  const state = createTrainerState(redis, config.namespace);
+  const metrics = trainerMetrics(deps.registry, async () => {
+    const current = await models.currentVersion();
+    return current === undefined ? undefined : (await models.getMeta(current))?.createdAt;
   });
-  const sessions = createItemTowerSessions(ctx);
-  const workerOpts = { connection: ctx.bullConnection, lockDuration: config.jobLockDurationMs, stalledInterval: config.stalledIntervalMs, maxStalledCount: 2 };
-  const workers: Worker[] = [];
-  workers.push(new Worker<EmbedJobData, EmbedJobResult>(ctx.queues.embedItems, (job) => processEmbedJob(ctx, sessions, job), { ...workerOpts, concurrency: config.embedConcurrency }));
-  workers.push(new Worker<PromoteJobData, PromoteJobResult>(ctx.queues.promote, (job) => processPromoteJob(ctx, job), { ...workerOpts, concurrency: 1 }));
+  const workerId = config.workerId ?? `${hostname()}-${process.pid}`;
+  const queues = queueNames(config.namespace);
+  const trainQueue = new Queue<TrainJobData>(queues.train, bull);
+  const promoteQueue = new Queue<PromoteJobData>(queues.promote, bull);
+  const flow = new FlowProducer(bull);
+  const onError = (err: Error) => logger.warn("bullmq error", { error: err.message });
+  trainQueue.on("error", onError);
+  promoteQueue.on("error", onError);
+  flow.on("error", onError);
+  const runDeps: TrainRunDeps = {
+    config,
+    logger,
+    models,
+    window,
+    state,
+    metrics,
+    evaluate: deps.evaluate ?? ((model, cases, k) => evaluateModel(model, cases, k)),
+    embedding: createEmbedFanOut({
+      flow,
+      promoteQueue,
+      queues,
+      attempts: config.embedAttempts,
+      backoffMs: config.embedBackoffMs,
+    }),
+  };
+  // Fired first by stop(): a training run must not hold shutdown past its deadline.
+  const stopping = new AbortController();
+
+  const sessions = createItemTowerSessions({ models, executionProviders: config.executionProviders, logger });
+  const embedDeps = { models, state, sessions, workerId, throttleMs: config.embedThrottleMs, logger, metrics };
+  const announce = (a: ModelVersionAnnouncement) => producer.send(topics.modelVersions, [{ key: "model", value: a }]);
+  const promoteDeps = { models, state, gcGraceMs: config.gcGraceMs, logger, metrics, announce };
+  const workerOpts = { ...bull, lockDuration: config.jobLockDurationMs, stalledInterval: config.stalledIntervalMs, maxStalledCount: 2 };
+  const workers: Worker[] = [
+    new Worker<EmbedJobData, EmbedJobResult>(queues.embedItems, (job) => processEmbedJob(embedDeps, job), {
+      ...workerOpts,
+      concurrency: config.embedConcurrency,
+    }),
+    new Worker<PromoteJobData, PromoteJobResult>(queues.promote, (job) => processPromoteJob(promoteDeps, job), {
+      ...workerOpts,
+      concurrency: 1,
+    }),
+  ];
 
   let loop: ConsumerLoop | undefined;
   if (config.role === "all") {
     // One train job at a time across the fleet, whichever process takes it.
-    await ctx.trainQueue.setGlobalConcurrency(1);
-    workers.push(
-      new Worker<TrainJobData, TrainOutcome>(ctx.queues.train, (job) => trainOnce(ctx, { reason: job.data.reason }), { ...workerOpts, concurrency: 1 }),
-    );
+    await trainQueue.setGlobalConcurrency(1);
+    const train = (reason: string) => failFastUnlessRetriable(() => trainOnce(runDeps, { reason, signal: stopping.signal }));
+    workers.push(new Worker<TrainJobData, TrainOutcome>(queues.train, (job) => train(job.data.reason), { ...workerOpts, concurrency: 1 }));
     if (config.trainIntervalMs > 0) {
-      await ctx.trainQueue.upsertJobScheduler("train-schedule", { every: config.trainIntervalMs }, { name: JOB_NAMES.train, data: { reason: "schedule", requestedAt: 0 }, opts: { removeOnComplete: 100, removeOnFail: 100 } });
+      await trainQueue.upsertJobScheduler("train-schedule", { every: config.trainIntervalMs }, { name: JOB_NAMES.train, data: { reason: "schedule", requestedAt: 0 }, opts: { removeOnComplete: 100, removeOnFail: 100 } });
     } else {
-      await ctx.trainQueue.removeJobScheduler("train-schedule");
+      await trainQueue.removeJobScheduler("train-schedule");
     }
     loop = await startConsumerLoop<CanonicalEvent>({
       kafka,
@@ -68,26 +129,32 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
       decode: (value) => decodeMessage<CanonicalEvent>(canonicalEventSpec, value),
       handleBatch: async (messages) => {
         const minTs = Date.now() - config.windowMaxAgeMs;
-        const appended = await ctx.window.append(messages.map((m) => ({ user: m.value.user, itemId: m.value.itemId, type: m.value.type, ts: m.value.ts, eventId: m.value.eventId })), minTs);
-        ctx.metrics.windowEvents.inc({ outcome: "appended" }, appended);
-        if (messages.length > appended) ctx.metrics.windowEvents.inc({ outcome: "skipped" }, messages.length - appended);
+        const appended = await window.append(messages.map((m) => ({ user: m.value.user, itemId: m.value.itemId, type: m.value.type, ts: m.value.ts, eventId: m.value.eventId })), minTs);
+        metrics.windowEvents.inc({ outcome: "appended" }, appended);
+        if (messages.length > appended) metrics.windowEvents.inc({ outcome: "skipped" }, messages.length - appended);
       },
     });
   }
   for (const w of workers) w.on("error", (err) => logger.warn("bullmq worker error", { queue: w.name, error: errorMessage(err) }));
-  logger.info("trainer started", { role: config.role, workerId: ctx.workerId, queues: ctx.queues, trainIntervalMs: config.trainIntervalMs });
+  logger.info("trainer started", { role: config.role, workerId, queues, bullPrefix: bull.prefix, trainIntervalMs: config.trainIntervalMs });
 
   let stopped: Promise<void> | undefined;
   return {
-    ctx,
-    trainOnce: (reason) => trainOnce(ctx, { reason: reason ?? "direct" }),
+    models,
+    window,
+    state,
+    trainOnce: (reason) => trainOnce(runDeps, { reason: reason ?? "direct", signal: stopping.signal }),
     stop() {
       stopped ??= (async () => {
+        stopping.abort(new Error("trainer stopping"));
         await loop?.stop();
+        // Workers finish their active jobs; an aborted train job completes with outcome "aborted".
         await Promise.all(workers.map((w) => w.close()));
         await sessions.close();
         await producer.close();
-        await ctx.close();
+        await Promise.all([trainQueue.close(), promoteQueue.close(), flow.close()]);
+        await bull.connection.quit();
+        await redis.quit();
       })();
       return stopped;
     },
