@@ -50,6 +50,7 @@ export function fleetTopics(namespace: string, partitions: number): TopicSpec[] 
     { topic: t.recommendations, partitions },
     { topic: t.recLog, partitions },
     { topic: t.modelVersions, partitions: 1 },
+    { topic: `${t.modelVersions}.scorer.dlq`, partitions: 1 },
   ];
 }
 
