@@ -42,7 +42,8 @@ async function runFleet(seed: number, split: { policy: string; weight: number }[
   // Training at fixed steps (not on a wall-clock schedule) keeps runs comparable across policies.
   // The simulator names each request's policy; the scorer answers only the policies it allows.
   const env = { TRAIN_INTERVAL: "0", ...allowPoliciesEnv(split.map((share) => share.policy)) };
-  const fleet = await startLocalFleet({ namespace, logDir: join(values.out!, "logs", namespace), keepStack: true, log: () => {}, env });
+  const logDir = join(values.out!, "logs", namespace);
+  const fleet = await startLocalFleet({ namespace, logDir, keepStack: true, log: () => {}, env });
   try {
     const report = await simulateOnFleet(fleet, {
       seed,

@@ -7,7 +7,9 @@ import { createRng, sampleNormal } from "./random.js";
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number): void {
   assert.equal(actual.length, expected.length);
-  for (let i = 0; i < actual.length; i++) assert.ok(Math.abs(actual[i]! - expected[i]!) <= atol, `index ${i}: ${actual[i]} vs ${expected[i]}`);
+  for (let i = 0; i < actual.length; i++) {
+    assert.ok(Math.abs(actual[i]! - expected[i]!) <= atol, `index ${i}: ${actual[i]} vs ${expected[i]}`);
+  }
 }
 
 describe("LinearImpressions", () => {

@@ -28,7 +28,9 @@ export class LinearImpressions {
     let sums = this.pending.get(version);
     if (!sums) this.pending.set(version, (sums = { d, a: new Float64Array(d * d), b: new Float64Array(d), count: 0 }));
     if (sums.d !== d) throw new LinearStateError(`context has length ${d}, version ${version} has d = ${sums.d}`);
-    if (!Number.isFinite(expected)) throw new LinearStateError(`click probability is ${expected}; expected a finite number`);
+    if (!Number.isFinite(expected)) {
+      throw new LinearStateError(`click probability is ${expected}; expected a finite number`);
+    }
     for (let i = 0; i < d; i++) {
       const xi = x[i] ?? 0;
       sums.b[i]! -= expected * xi;

@@ -68,18 +68,32 @@ describe("assignPolicy", () => {
 
 describe("parseTrafficSplit", () => {
   it("takes the weight after the last colon, 1 when there is none", () => {
-    assert.deepEqual(parseTrafficSplit("greedy:1,thompson:3"), [{ policy: "greedy", weight: 1 }, { policy: "thompson", weight: 3 }]);
+    assert.deepEqual(parseTrafficSplit("greedy:1,thompson:3"), [
+      { policy: "greedy", weight: 1 },
+      { policy: "thompson", weight: 3 },
+    ]);
     assert.deepEqual(parseTrafficSplit("greedy"), [{ policy: "greedy", weight: 1 }]);
-    assert.deepEqual(parseTrafficSplit(" epsilon:0.1:2 , greedy:0.5 "), [{ policy: "epsilon:0.1", weight: 2 }, { policy: "greedy", weight: 0.5 }]);
+    assert.deepEqual(parseTrafficSplit(" epsilon:0.1:2 , greedy:0.5 "), [
+      { policy: "epsilon:0.1", weight: 2 },
+      { policy: "greedy", weight: 0.5 },
+    ]);
   });
 
   it('separates entries by ";" when there is one, so specs keep their commas', () => {
-    assert.deepEqual(parseTrafficSplit("greedy:1;thompson:16,lift=1,prior=3:2"), [{ policy: "greedy", weight: 1 }, { policy: "thompson:16,lift=1,prior=3", weight: 2 }]);
-    assert.deepEqual(parseTrafficSplit("thompson:16,lift=1;greedy"), [{ policy: "thompson:16,lift=1", weight: 1 }, { policy: "greedy", weight: 1 }]);
+    assert.deepEqual(parseTrafficSplit("greedy:1;thompson:16,lift=1,prior=3:2"), [
+      { policy: "greedy", weight: 1 },
+      { policy: "thompson:16,lift=1,prior=3", weight: 2 },
+    ]);
+    assert.deepEqual(parseTrafficSplit("thompson:16,lift=1;greedy"), [
+      { policy: "thompson:16,lift=1", weight: 1 },
+      { policy: "greedy", weight: 1 },
+    ]);
   });
 
   it("rejects empty entries, negative weights and splits with no weight > 0", () => {
-    for (const bad of ["", "greedy:1,", ";", "greedy:-1", "greedy:0", "greedy:0,thompson:0"]) assert.throws(() => parseTrafficSplit(bad), PolicyConfigError, bad);
+    for (const bad of ["", "greedy:1,", ";", "greedy:-1", "greedy:0", "greedy:0,thompson:0"]) {
+      assert.throws(() => parseTrafficSplit(bad), PolicyConfigError, bad);
+    }
   });
 });
 

@@ -155,11 +155,13 @@ export function allowPolicies(specs: readonly string[]): AllowedPolicies {
         id = createPolicy(spec).id;
       } catch (err) {
         const problem = (err instanceof Error ? err.message : String(err)).slice(0, 120);
-        return { ok: false, reason: "unknown_policy", detail: `${JSON.stringify(spec.slice(0, 80))} is not a policy spec: ${problem}` };
+        const detail = `${JSON.stringify(spec.slice(0, 80))} is not a policy spec: ${problem}`;
+        return { ok: false, reason: "unknown_policy", detail };
       }
       const policy = byId.get(id);
       if (policy) return { ok: true, policy };
-      return { ok: false, reason: "policy_not_allowed", detail: `policy ${JSON.stringify(id.slice(0, 80))} is not allowed here; allowed: ${ids.join("; ")}` };
+      const detail = `policy ${JSON.stringify(id.slice(0, 80))} is not allowed here; allowed: ${ids.join("; ")}`;
+      return { ok: false, reason: "policy_not_allowed", detail };
     },
   };
 }
@@ -181,10 +183,12 @@ export function parseTrafficSplit(text: string): TrafficShare[] {
   const split = entries.map((entry) => {
     const at = entry.lastIndexOf(":");
     const weight = at > 0 ? Number(entry.slice(at + 1)) : NaN;
-    return Number.isFinite(weight) && entry.slice(at + 1).trim() !== "" ? { policy: entry.slice(0, at).trim(), weight } : { policy: entry, weight: 1 };
+    const hasWeight = Number.isFinite(weight) && entry.slice(at + 1).trim() !== "";
+    return hasWeight ? { policy: entry.slice(0, at).trim(), weight } : { policy: entry, weight: 1 };
   });
   const total = split.reduce((sum, share) => sum + share.weight, 0);
-  if (split.some((share) => share.policy === "" || share.weight < 0) || !(total > 0)) throw new PolicyConfigError("traffic split", text, expected);
+  const invalid = split.some((share) => share.policy === "" || share.weight < 0) || !(total > 0);
+  if (invalid) throw new PolicyConfigError("traffic split", text, expected);
   return split;
 }
 

@@ -1,11 +1,12 @@
-import { bool, ConfigError, duration, errorMessage, int, listOf, num, str, type CommonConfig, type ConfigOf, type Field } from "@recfleet/runtime";
+import { bool, ConfigError, duration, errorMessage, int, listOf, num, str } from "@recfleet/runtime";
+import type { CommonConfig, ConfigOf, Field } from "@recfleet/runtime";
 import type { ExecutionProviderName } from "@recfleet/towers";
 import { allowPolicies, parseTrafficSplit, type TrafficShare } from "@recfleet/policy";
 import { storeConfigSchema } from "@recfleet/store";
 
 /** POLICY_SPLIT: parsed, and every policy of it valid, at start. */
 function trafficSplit(env: string, fallback: string): Field<TrafficShare[]> {
-  const describe = 'a traffic split "spec:weight,spec:weight", e.g. "greedy:1,thompson:1" (";" between entries when a spec has commas)';
+  const describe = 'a traffic split "spec:weight,…", e.g. "greedy:1,thompson:1" (";" between entries if specs have commas)';
   return {
     env,
     describe,
@@ -23,7 +24,7 @@ function trafficSplit(env: string, fallback: string): Field<TrafficShare[]> {
 
 /** SCORER_ALLOWED_POLICIES: ";" between specs, since specs have commas of their own. */
 function policySpecs(env: string): Field<string[]> {
-  const describe = 'policy specs separated by ";", e.g. "greedy;thompson:16,lift=1,prior=3" (the POLICY_SPLIT policies are always allowed)';
+  const describe = 'policy specs separated by ";", e.g. "greedy;thompson:16,lift=1" (POLICY_SPLIT ones are always allowed)';
   return {
     env,
     describe,

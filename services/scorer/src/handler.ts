@@ -243,7 +243,8 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
   const splitPolicy = (user: string): Policy => {
     const spec = assignPolicy(user, deps.split);
     const found = deps.policies.lookup(spec);
-    if (!found.ok) throw new PolicyConfigError("POLICY_SPLIT", spec, "a policy of the allowed set (build the set with the split's policies)");
+    // The worker builds the allowed set with the split's policies; this is a wiring bug.
+    if (!found.ok) throw new PolicyConfigError("POLICY_SPLIT", spec, "a policy of the allowed set");
     return found.policy;
   };
 
@@ -265,19 +266,25 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
       const fresh = await Promise.all(batch.records.map((record) => deps.store.recordRecommendation(record)));
       batch.records.forEach((record, r) => {
         if (!fresh[r] || !record.modelVersion) return;
-        for (const item of record.items) {
-          if (item.banditContext && item.expected !== undefined) deps.impressions.add(record.modelVersion, item.banditContext, item.expected);
+        for (const { banditContext, expected } of record.items) {
+          if (!banditContext || expected === undefined) continue;
+          deps.impressions.add(record.modelVersion, banditContext, expected);
         }
       });
       await deps.store.writeUserVectors(batch.userVectors, deps.userVectorTtlMs);
       // The contract's latency is request ts to publish, so it is stamped here, just before the send.
       const publishedAt = deps.now();
-      const recommendations: Recommendation[] = batch.recommendations.map((rec, i) => ({ ...rec, latencyMs: Math.max(0, publishedAt - requests[i]!.ts) }));
+      const recommendations: Recommendation[] = batch.recommendations.map((rec, i) => {
+        return { ...rec, latencyMs: Math.max(0, publishedAt - requests[i]!.ts) };
+      });
+      const decisions = batch.decisions.map((d) => ({ key: d.recId, value: d }));
       await deps.send([
         { topic: deps.recommendationsTopic, messages: recommendations.map((rec) => ({ key: rec.user, value: rec })) },
-        ...(deps.recLogTopic ? [{ topic: deps.recLogTopic, messages: batch.decisions.map((d) => ({ key: d.recId, value: d })) }] : []),
+        ...(deps.recLogTopic ? [{ topic: deps.recLogTopic, messages: decisions }] : []),
       ]);
-      for (const rec of recommendations) deps.counters?.served(rec.policy, rec.reason ? "cold_start" : "model", rec.latencyMs / 1000);
+      for (const rec of recommendations) {
+        deps.counters?.served(rec.policy, rec.reason ? "cold_start" : "model", rec.latencyMs / 1000);
+      }
       deps.counters?.batchSeconds((performance.now() - started) / 1000);
     } finally {
       lease.release();

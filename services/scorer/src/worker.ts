@@ -1,9 +1,11 @@
 import type { Redis } from "ioredis";
 import { Counter, Gauge, Histogram, errorMessage, type Logger, type Registry } from "@recfleet/runtime";
-import { createKafka, createProducer, ensureTopics, startConsumerLoop, type BusProducer, type ConsumerLoop, type Decoded } from "@recfleet/bus";
+import { createKafka, createProducer, ensureTopics, startConsumerLoop } from "@recfleet/bus";
+import type { BusProducer, ConsumerLoop, Decoded } from "@recfleet/bus";
 import { decodeMessage, modelVersionSpec, recRequestSpec, topicNames, type ModelVersionAnnouncement, type RecRequest } from "@recfleet/contracts";
 import { createModelRegistry, createPseudonymiser, createRedis, createStore, resolvePseudonymSecret } from "@recfleet/store";
-import { allowPolicies, createRng, LinearImpressions, linearStateFromStoredSums, type LinearBanditState } from "@recfleet/policy";
+import { allowPolicies, createRng, LinearImpressions, linearStateFromStoredSums } from "@recfleet/policy";
+import type { LinearBanditState } from "@recfleet/policy";
 import { createScorerHandler } from "./handler";
 import { ModelHolder } from "./model-holder";
 import { loadServingModel } from "./serving-model";
@@ -31,7 +33,10 @@ export function decodeRecRequest(value: Buffer | null): Decoded<RecRequest> {
 }
 
 /** Wires one scorer: topics, producer, Redis, the serving model, bandit state timers and the consumer loops. */
-export async function startScorerWorker(config: ScorerConfig, deps: { logger: Logger; registry: Registry }): Promise<ScorerWorker> {
+export async function startScorerWorker(
+  config: ScorerConfig,
+  deps: { logger: Logger; registry: Registry },
+): Promise<ScorerWorker> {
   const { logger, registry } = deps;
   const secret = resolvePseudonymSecret(config, logger);
   const topics = topicNames(config.namespace);
@@ -39,7 +44,8 @@ export async function startScorerWorker(config: ScorerConfig, deps: { logger: Lo
   // Every scorer process must see every announcement: a group of its own, from "now".
   const versionsGroup = `${config.namespace}.scorer-versions-${process.pid}-${Date.now().toString(36)}`;
   const versionsDlq = `${topics.modelVersions}.scorer.dlq`;
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.clientId || `${config.namespace}-scorer`, logger });
+  const clientId = config.clientId || `${config.namespace}-scorer`;
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId, logger });
   await ensureTopics(kafka, [
     { topic: topics.recRequests, partitions: config.partitions },
     { topic: topics.recRequestsDlq, partitions: 1 },
@@ -54,15 +60,47 @@ export async function startScorerWorker(config: ScorerConfig, deps: { logger: Lo
   const producer = await createProducer(kafka);
 
   // The policy label takes ids of the allowed set (and "popular") only: its series are bounded.
-  const served = new Counter({ name: "recfleet_scorer_recommendations_total", help: "Recommendations published, by policy and kind (model|cold_start).", labelNames: ["policy", "kind"], registers: [registry] });
-  const batchSeconds = new Histogram({ name: "recfleet_scorer_batch_seconds", help: "Scoring time of one batch (reads, retrieval, policy, writes).", buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] });
-  const latency = new Histogram({ name: "recfleet_scorer_request_latency_seconds", help: "Request ts to publish.", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] });
-  const providerGauge = new Gauge({ name: "recfleet_scorer_execution_provider", help: "1 for the execution provider running the retrieval graph.", labelNames: ["provider"], registers: [registry] });
-  const versionGauge = new Gauge({ name: "recfleet_scorer_model_info", help: "1 for the model version being served.", labelNames: ["version"], registers: [registry] });
-  const refusedCounter = new Counter({ name: "recfleet_scorer_model_refused_total", help: "Model versions refused at load (corrupt or incomplete).", registers: [registry] });
+  const served = new Counter({
+    name: "recfleet_scorer_recommendations_total",
+    help: "Recommendations published, by policy and kind (model|cold_start).",
+    labelNames: ["policy", "kind"],
+    registers: [registry],
+  });
+  const batchSeconds = new Histogram({
+    name: "recfleet_scorer_batch_seconds",
+    help: "Scoring time of one batch (reads, retrieval, policy, writes).",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: "recfleet_scorer_request_latency_seconds",
+    help: "Request ts to publish.",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const providerGauge = new Gauge({
+    name: "recfleet_scorer_execution_provider",
+    help: "1 for the execution provider running the retrieval graph.",
+    labelNames: ["provider"],
+    registers: [registry],
+  });
+  const versionGauge = new Gauge({
+    name: "recfleet_scorer_model_info",
+    help: "1 for the model version being served.",
+    labelNames: ["version"],
+    registers: [registry],
+  });
+  const refusedCounter = new Counter({
+    name: "recfleet_scorer_model_refused_total",
+    help: "Model versions refused at load (corrupt or incomplete).",
+    registers: [registry],
+  });
 
   const holder = new ModelHolder(
-    (version) => loadServingModel(models, version, { executionProviders: config.executionProviders, logger, intraOpNumThreads: config.intraOpThreads }),
+    (version) => {
+      const options = { executionProviders: config.executionProviders, logger, intraOpNumThreads: config.intraOpThreads };
+      return loadServingModel(models, version, options);
+    },
     logger,
     (event) => {
       if (event.kind === "refused") return void refusedCounter.inc();
@@ -86,7 +124,8 @@ export async function startScorerWorker(config: ScorerConfig, deps: { logger: Lo
     try {
       if (!lease.model) return;
       const { version, dim: d } = lease.model;
-      linear = { version, state: linearStateFromStoredSums(config.linearLambda, { d, ...(await store.readLinearSums(version, d)) }) };
+      const sums = await store.readLinearSums(version, d);
+      linear = { version, state: linearStateFromStoredSums(config.linearLambda, { d, ...sums }) };
     } finally {
       lease.release();
     }
@@ -94,10 +133,12 @@ export async function startScorerWorker(config: ScorerConfig, deps: { logger: Lo
   await refreshLinear().catch(() => undefined);
   const impressions = new LinearImpressions();
   const flushImpressions = async () => {
-    for (const [version, sums] of impressions.take()) await store.addLinearImpressions(version, sums.d, sums.a, sums.b, sums.count);
+    for (const [version, { d, a, b, count }] of impressions.take()) await store.addLinearImpressions(version, d, a, b, count);
   };
-  const every = (ms: number, what: string, task: () => Promise<void>) =>
-    setInterval(() => void task().catch((err: unknown) => logger.warn(`${what} failed`, { error: errorMessage(err) })), ms);
+  const every = (ms: number, what: string, task: () => Promise<void>) => {
+    const run = () => task().catch((err: unknown) => logger.warn(`${what} failed`, { error: errorMessage(err) }));
+    return setInterval(() => void run(), ms);
+  };
   const timers = [
     every(config.modelPollMs, "model poll", checkCurrent),
     every(config.linearRefreshMs, "reading the linear bandit state", refreshLinear),
