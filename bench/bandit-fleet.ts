@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { readStackState, stackDown, REPO_ROOT, uniqueName } from "@recfleet/testkit";
 import type { FleetSimulationReport } from "@recfleet/simulator";
 import { meanAndSpread } from "@recfleet/policy";
-import { startLocalFleet, readFleetLogs, offPolicyReport, simulateOnFleet } from "@recfleet/cli";
+import { allowPoliciesEnv, startLocalFleet, readFleetLogs, offPolicyReport, simulateOnFleet } from "@recfleet/cli";
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +40,10 @@ const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).to
 async function runFleet(seed: number, split: { policy: string; weight: number }[], steps: number, tag: string): Promise<{ report: FleetSimulationReport; namespace: string; brokers: string }> {
   const namespace = uniqueName(`bandit-${tag}-s${seed}`);
   // Training at fixed steps (not on a wall-clock schedule) keeps runs comparable across policies.
-  const fleet = await startLocalFleet({ namespace, logDir: join(values.out!, "logs", namespace), keepStack: true, log: () => {}, env: { TRAIN_INTERVAL: "0" } });
+  // The simulator names each request's policy; the scorer answers only the policies it allows.
+  const env = { TRAIN_INTERVAL: "0", ...allowPoliciesEnv(split.map((share) => share.policy)) };
+  const logDir = join(values.out!, "logs", namespace);
+  const fleet = await startLocalFleet({ namespace, logDir, keepStack: true, log: () => {}, env });
   try {
     const report = await simulateOnFleet(fleet, {
       seed,

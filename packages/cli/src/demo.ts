@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { REPO_ROOT } from "@recfleet/testkit";
 import type { FleetSimulationReport } from "@recfleet/simulator";
 import { topicNames } from "@recfleet/contracts";
-import { scrapeMetric, simulateOnFleet, startLocalFleet } from "./fleet";
+import { allowPoliciesEnv, scrapeMetric, simulateOnFleet, startLocalFleet } from "./fleet";
 
 export const DEMO_EXPLORING_POLICY = "thompson:16,lift=1,prior=3";
 
@@ -36,7 +36,13 @@ export async function runDemo(argv: string[]): Promise<number> {
   say(`starting the fleet in namespace ${namespace} (worker logs in ${logDir}) …`);
   // The trainer retrains at fixed simulation steps (TRAIN_INTERVAL=0 + `recfleet train`), so a
   // demo run is reproducible for a seed; production fleets use the schedule.
-  const fleet = await startLocalFleet({ namespace, logDir, keepStack: values["keep-stack"]!, log: say, env: { TRAIN_INTERVAL: "0" } });
+  const split = [
+    { policy: "greedy", weight: 1 },
+    { policy: values.policy!, weight: 1 },
+  ];
+  // The simulator names each request's policy; the scorer answers only the policies it allows.
+  const env = { TRAIN_INTERVAL: "0", ...allowPoliciesEnv(split.map((share) => share.policy)) };
+  const fleet = await startLocalFleet({ namespace, logDir, keepStack: values["keep-stack"]!, log: say, env });
   say("fleet ready: ingest, features, trainer, scorer");
   const { workers } = fleet;
   let report: FleetSimulationReport | undefined;
@@ -45,10 +51,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       seed: Number(values.seed),
       steps: Number(values.steps),
       requestsPerStep: Number(values.requests),
-      split: [
-        { policy: "greedy", weight: 1 },
-        { policy: values.policy!, weight: 1 },
-      ],
+      split,
       stepMs: Number(values["step-ms"]),
       retrainEvery: Number(values["retrain-every"]),
       outDir: values.out!,

@@ -107,6 +107,11 @@ export const DEMO_FLEET_ENV: Readonly<Record<string, string>> = {
   LOG_LEVEL: "info",
 };
 
+/** Scorer env that lets requests name these policies (";" between specs: specs have commas of their own). */
+export function allowPoliciesEnv(policies: readonly string[]): Record<string, string> {
+  return { SCORER_ALLOWED_POLICIES: policies.join(";") };
+}
+
 /**
  * The local stack (reused when `recfleet stack up` already runs one) and ingest, features,
  * trainer and scorer as child processes in a fresh namespace.

@@ -1,6 +1,7 @@
 /**
  * `recfleet simulate`: the closed-loop simulator against an already running fleet (see
- * `recfleet demo` for one that starts everything). Policies run side by side, split by user.
+ * `recfleet demo` for one that starts everything). Policies run side by side, split by user;
+ * the fleet's scorer must allow each --policy (SCORER_ALLOWED_POLICIES).
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -50,6 +51,10 @@ export async function runSimulateCli(argv: string[], env: NodeJS.ProcessEnv = pr
       onProgress: (line) => console.log(line),
       progressEvery: 20,
     });
+    if (report.unanswered > 0) {
+      console.error("unanswered requests: does the scorer allow every --policy (POLICY_SPLIT or SCORER_ALLOWED_POLICIES)?");
+      console.error(`refused requests are in ${values.namespace}.rec.requests.dlq`);
+    }
     for (const p of report.policies) console.log(`${p.policy.padEnd(30)} requests ${p.answered}  clicks ${p.clicks}  CTR ${p.ctr.toFixed(4)}  regret ${p.regret.toFixed(1)}  coverage ${p.coverage.toFixed(3)}  gini ${p.exposureGini.toFixed(3)}`);
     console.log(`plot: ${report.plotPath}\ncsv:  ${report.csvPath}`);
     console.log(JSON.stringify({ bench: "BANDIT-SIM", fleet: true, seed: Number(values.seed), steps: report.steps, unanswered: report.unanswered, policies: report.policies }));

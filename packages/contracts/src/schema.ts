@@ -17,7 +17,10 @@ export type ReasonCode =
   | "timestamp_in_future"
   | "value_out_of_range"
   | "too_many_items"
-  | "string_too_long";
+  | "string_too_long"
+  // The scorer's, for a request's `policy`: not a policy spec / not one the operator allows.
+  | "unknown_policy"
+  | "policy_not_allowed";
 
 export const REASON_CODES: readonly ReasonCode[] = [
   "malformed_json",
@@ -33,6 +36,8 @@ export const REASON_CODES: readonly ReasonCode[] = [
   "value_out_of_range",
   "too_many_items",
   "string_too_long",
+  "unknown_policy",
+  "policy_not_allowed",
 ];
 
 /** Ids are what end up inside Redis keys and logs: short, printable ASCII, no separators or globs. */

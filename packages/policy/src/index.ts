@@ -47,7 +47,18 @@ export {
   type LinearPolicyOptions,
   type LinTsOptions,
 } from "./linear.js";
-export { assignPolicy, createPolicy, parsePolicySpec, type PolicySpec, type TrafficShare } from "./registry.js";
+export { LinearImpressions, linearStateFromStoredSums, type LinearSums } from "./linear-impressions.js";
+export {
+  allowPolicies,
+  assignPolicy,
+  createPolicy,
+  parsePolicySpec,
+  parseTrafficSplit,
+  type AllowedPolicies,
+  type PolicyLookup,
+  type PolicySpec,
+  type TrafficShare,
+} from "./registry.js";
 export {
   attributeRewards,
   type AttributedSlot,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { PolicyConfigError } from "./errors.js";
-import { assignPolicy, createPolicy, parsePolicySpec } from "./registry.js";
+import { allowPolicies, assignPolicy, createPolicy, parsePolicySpec, parseTrafficSplit } from "./registry.js";
 
 describe("createPolicy", () => {
   it("parses the documented ids", () => {
@@ -63,5 +63,66 @@ describe("assignPolicy", () => {
   it("rejects empty or negative splits", () => {
     assert.throws(() => assignPolicy("u", []), PolicyConfigError);
     assert.throws(() => assignPolicy("u", [{ policy: "greedy", weight: -1 }]), PolicyConfigError);
+  });
+});
+
+describe("parseTrafficSplit", () => {
+  it("takes the weight after the last colon, 1 when there is none", () => {
+    assert.deepEqual(parseTrafficSplit("greedy:1,thompson:3"), [
+      { policy: "greedy", weight: 1 },
+      { policy: "thompson", weight: 3 },
+    ]);
+    assert.deepEqual(parseTrafficSplit("greedy"), [{ policy: "greedy", weight: 1 }]);
+    assert.deepEqual(parseTrafficSplit(" epsilon:0.1:2 , greedy:0.5 "), [
+      { policy: "epsilon:0.1", weight: 2 },
+      { policy: "greedy", weight: 0.5 },
+    ]);
+  });
+
+  it('separates entries by ";" when there is one, so specs keep their commas', () => {
+    assert.deepEqual(parseTrafficSplit("greedy:1;thompson:16,lift=1,prior=3:2"), [
+      { policy: "greedy", weight: 1 },
+      { policy: "thompson:16,lift=1,prior=3", weight: 2 },
+    ]);
+    assert.deepEqual(parseTrafficSplit("thompson:16,lift=1;greedy"), [
+      { policy: "thompson:16,lift=1", weight: 1 },
+      { policy: "greedy", weight: 1 },
+    ]);
+  });
+
+  it("rejects empty entries, negative weights and splits with no weight > 0", () => {
+    for (const bad of ["", "greedy:1,", ";", "greedy:-1", "greedy:0", "greedy:0,thompson:0"]) {
+      assert.throws(() => parseTrafficSplit(bad), PolicyConfigError, bad);
+    }
+  });
+});
+
+describe("allowPolicies", () => {
+  const allowed = allowPolicies(["greedy", "thompson:16,lift=1,prior=3", "thompson:16,prior=3,lift=1", "epsilon:0.10"]);
+
+  it("keeps one policy per canonical id", () => {
+    assert.deepEqual(allowed.ids, ["greedy", "thompson:16,prior=3,lift=1", "epsilon:0.1"]);
+  });
+
+  it("resolves equivalent specs to the same allowed instance", () => {
+    const a = allowed.lookup("thompson:16,lift=1,prior=3");
+    const b = allowed.lookup("thompson:16, prior=3 ,lift=1");
+    const c = allowed.lookup("epsilon:0.1");
+    assert.ok(a.ok && b.ok && c.ok);
+    assert.equal(a.policy, b.policy);
+    assert.equal(a.policy.id, "thompson:16,prior=3,lift=1");
+    assert.equal(c.policy.id, "epsilon:0.1");
+  });
+
+  it("refuses valid specs outside the set and strings that are no spec, with distinct reasons", () => {
+    const other = allowed.lookup("thompson:17,lift=1,prior=3");
+    assert.ok(!other.ok && other.reason === "policy_not_allowed", JSON.stringify(other));
+    const junk = allowed.lookup("x".repeat(500));
+    assert.ok(!junk.ok && junk.reason === "unknown_policy");
+    assert.ok(junk.detail.length < 300, "the detail must not echo a long client string");
+  });
+
+  it("a spec that does not parse stops the start", () => {
+    assert.throws(() => allowPolicies(["greedy", "thompson:0"]), PolicyConfigError);
   });
 });

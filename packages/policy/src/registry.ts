@@ -120,9 +120,76 @@ export function createPolicy(spec: string | PolicySpec): SlatePolicy {
   }
 }
 
+export type PolicyLookup =
+  | { ok: true; policy: SlatePolicy }
+  | { ok: false; reason: "unknown_policy" | "policy_not_allowed"; detail: string };
+
+/** The policies an operator allows, compared by canonical id (equivalent specs are one policy). */
+export interface AllowedPolicies {
+  /** Canonical ids, in the order first given. */
+  readonly ids: readonly string[];
+  /** The allowed policy a spec names; one instance per id, so holding them is bounded by the set. */
+  lookup(spec: string): PolicyLookup;
+}
+
+/** Throws PolicyConfigError for a spec that does not parse: a bad setting should stop the start. */
+export function allowPolicies(specs: readonly string[]): AllowedPolicies {
+  const byId = new Map<string, SlatePolicy>();
+  // The strings the operator wrote and the canonical ids resolve without parsing a spec again.
+  const bySpec = new Map<string, SlatePolicy>();
+  for (const spec of specs) {
+    const created = createPolicy(spec);
+    const policy = byId.get(created.id) ?? created;
+    byId.set(policy.id, policy);
+    bySpec.set(spec.trim(), policy);
+    bySpec.set(policy.id, policy);
+  }
+  const ids = [...byId.keys()];
+  return {
+    ids,
+    lookup(spec) {
+      const known = bySpec.get(spec);
+      if (known) return { ok: true, policy: known };
+      let id: string;
+      try {
+        id = createPolicy(spec).id;
+      } catch (err) {
+        const problem = (err instanceof Error ? err.message : String(err)).slice(0, 120);
+        const detail = `${JSON.stringify(spec.slice(0, 80))} is not a policy spec: ${problem}`;
+        return { ok: false, reason: "unknown_policy", detail };
+      }
+      const policy = byId.get(id);
+      if (policy) return { ok: true, policy };
+      const detail = `policy ${JSON.stringify(id.slice(0, 80))} is not allowed here; allowed: ${ids.join("; ")}`;
+      return { ok: false, reason: "policy_not_allowed", detail };
+    },
+  };
+}
+
 export interface TrafficShare {
   policy: string;
   weight: number;
+}
+
+/**
+ * A traffic split such as "greedy:1,thompson:3". The weight is after the last colon of an entry
+ * when that is a number, else the entry weighs 1 — so a spec with a value needs a weight too:
+ * "epsilon:0.1:1". Entries are separated by ";" when the text has one, else by ","; use ";" when
+ * a spec has commas of its own: "greedy:1;thompson:16,lift=1:1".
+ */
+export function parseTrafficSplit(text: string): TrafficShare[] {
+  const expected = 'entries "spec:weight" separated by "," or ";", weights ≥ 0 and at least one > 0';
+  const entries = text.split(text.includes(";") ? ";" : ",").map((entry) => entry.trim());
+  const split = entries.map((entry) => {
+    const at = entry.lastIndexOf(":");
+    const weight = at > 0 ? Number(entry.slice(at + 1)) : NaN;
+    const hasWeight = Number.isFinite(weight) && entry.slice(at + 1).trim() !== "";
+    return hasWeight ? { policy: entry.slice(0, at).trim(), weight } : { policy: entry, weight: 1 };
+  });
+  const total = split.reduce((sum, share) => sum + share.weight, 0);
+  const invalid = split.some((share) => share.policy === "" || share.weight < 0) || !(total > 0);
+  if (invalid) throw new PolicyConfigError("traffic split", text, expected);
+  return split;
 }
 
 /**

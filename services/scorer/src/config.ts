@@ -1,11 +1,50 @@
-import { bool, duration, int, listOf, num, str } from "@recfleet/runtime";
+import { bool, ConfigError, duration, errorMessage, int, listOf, num, str } from "@recfleet/runtime";
+import type { CommonConfig, ConfigOf, Field } from "@recfleet/runtime";
 import { DEFAULT_PARTITIONS } from "@recfleet/contracts";
 import type { ExecutionProviderName } from "@recfleet/towers";
+import { allowPolicies, parseTrafficSplit, type TrafficShare } from "@recfleet/policy";
 import { storeConfigSchema } from "@recfleet/store";
+
+/** POLICY_SPLIT: parsed, and every policy of it valid, at start. */
+function trafficSplit(env: string, fallback: string): Field<TrafficShare[]> {
+  const describe = 'a traffic split "spec:weight,…", e.g. "greedy:1,thompson:1" (";" between entries if specs have commas)';
+  return {
+    env,
+    describe,
+    parse(raw) {
+      try {
+        const split = parseTrafficSplit(raw ?? fallback);
+        allowPolicies(split.map((share) => share.policy));
+        return split;
+      } catch (err) {
+        throw new ConfigError(env, `${describe} (${errorMessage(err)})`, raw);
+      }
+    },
+  };
+}
+
+/** SCORER_ALLOWED_POLICIES: ";" between specs, since specs have commas of their own. */
+function policySpecs(env: string): Field<string[]> {
+  const describe = 'policy specs separated by ";", e.g. "greedy;thompson:16,lift=1" (POLICY_SPLIT ones are always allowed)';
+  return {
+    env,
+    describe,
+    parse(raw) {
+      const specs = (raw ?? "").split(";").map((s) => s.trim()).filter((s) => s.length > 0);
+      try {
+        allowPolicies(specs);
+      } catch (err) {
+        throw new ConfigError(env, `${describe} (${errorMessage(err)})`, raw);
+      }
+      return specs;
+    },
+  };
+}
 
 export const scorerConfigSchema = {
   ...storeConfigSchema,
   groupId: str("SCORER_GROUP", "", "consumer group of rec.requests (default <namespace>.scorer)"),
+  clientId: str("SCORER_CLIENT_ID", "", "Kafka client id (default <namespace>-scorer)"),
   partitions: int("RECFLEET_TOPIC_PARTITIONS", DEFAULT_PARTITIONS, { min: 1, max: 1024 }),
   /** Requests scored (and answered in one send) at a time; bigger fetched batches are sliced. */
   maxBatch: int("SCORER_MAX_BATCH", 256, { min: 1, max: 10_000 }),
@@ -18,7 +57,12 @@ export const scorerConfigSchema = {
   executionProviders: listOf<ExecutionProviderName>("EXECUTION_PROVIDERS", ["cuda", "cpu"], ["cuda", "cpu"]),
   intraOpThreads: int("SCORER_THREADS", 1, { min: 0, max: 256 }),
   /** Policy when a request names none: "greedy", or a split such as "greedy:1,thompson:1". */
-  policySplit: str("POLICY_SPLIT", "greedy:1"),
+  policySplit: trafficSplit("POLICY_SPLIT", "greedy:1"),
+  /**
+   * Policies a request may name besides the split's. Any other `policy` is dead-lettered
+   * (policy_not_allowed), so a client's strings never grow the policy cache or metric labels.
+   */
+  allowedPolicies: policySpecs("SCORER_ALLOWED_POLICIES"),
   policySeed: int("POLICY_SEED", 0, { min: 0 }),
   /** Publish what each policy saw and chose to <namespace>.rec.log (off-policy evaluation reads it). */
   decisionLog: bool("DECISION_LOG", true),
@@ -34,3 +78,4 @@ export const scorerConfigSchema = {
   scoreScale: num("POLICY_SCORE_SCALE", 8),
   scoreOffset: num("POLICY_SCORE_OFFSET", 0.5),
 };
+export type ScorerConfig = CommonConfig & ConfigOf<typeof scorerConfigSchema>;

@@ -1,10 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { resolveConfig, trainTwoTower, exportServingOnnx, itemVectors, userVectors, type TwoTowerModel } from "@recfleet/towers";
-import { createPolicy, createRng } from "@recfleet/policy";
+import { allowPolicies, createPolicy, createRng, LinearImpressions } from "@recfleet/policy";
 import type { HistoryEntry, ItemStats } from "@recfleet/store";
+import type { RecRequest, Recommendation } from "@recfleet/contracts";
+import type { ConsumedMessage, OutgoingMessage } from "@recfleet/bus";
 import { createLogger } from "@recfleet/runtime";
-import { scoreRequests, recIdFor, type ScoringStore } from "./handler";
+import { createScorerHandler, scoreRequests, recIdFor, type ScorerStore, type ScoringStore } from "./handler";
 import { createServingModel, type ServingModel } from "./serving-model";
 
 const logger = createLogger("scorer-test", { level: "error" });
@@ -76,5 +78,70 @@ test("cold start: a user with no history gets popular unseen items with a reason
   assert.equal(rec.reason, "cold_start_popular");
   assert.deepEqual(rec.items.map((i) => i.itemId), ["i1", "i2", "i3"]);
   assert.equal(out.coldStarts, 1);
+  await serving.release();
+});
+
+test("handler: unallowed policy → rejected with a reason; latency = ts to publish; replays add no impressions", async () => {
+  const { serving } = await tinyServingModel();
+  let clock = 1000;
+  const recorded = new Set<string>();
+  const store: ScorerStore = {
+    ...memoryStore({ alice: ["i1", "i2", "i3"] }, {}),
+    recordRecommendation: async (record) => !recorded.has(record.recId) && Boolean(recorded.add(record.recId)),
+    // Slow writes between scoring and publishing: the latency must include them.
+    writeUserVectors: async () => void (clock += 200),
+  };
+  const sends: { topic: string; messages: OutgoingMessage[] }[][] = [];
+  const served: string[] = [];
+  const impressions = new LinearImpressions();
+  let heartbeats = 0;
+  const handle = createScorerHandler({
+    store,
+    acquireModel: () => ({ model: serving, release: () => {} }),
+    pseudonymise: (r) => r,
+    policies: allowPolicies(["greedy", "epsilon:0.1"]),
+    split: [{ policy: "greedy", weight: 1 }],
+    linearState: () => undefined,
+    impressions,
+    rng: createRng(1),
+    now: () => clock,
+    defaultK: 3,
+    candidates: 10,
+    scoreToLogit: (c) => c,
+    explanations: 1,
+    userVectorTtlMs: 60_000,
+    maxBatch: 1,
+    send: async (batches) => void sends.push(batches),
+    recommendationsTopic: "recs",
+    recLogTopic: "log",
+    counters: { served: (policy) => void served.push(policy), batchSeconds: () => {} },
+  });
+  const requests: RecRequest[] = [
+    { requestId: "q1", user: "alice", ts: 900 },
+    { requestId: "q2", user: "alice", ts: 900, policy: "epsilon:0.10" },
+    { requestId: "q3", user: "alice", ts: 900, policy: "epsilon:0.2" },
+    { requestId: "q4", user: "alice", ts: 900, policy: "no-such-policy" },
+  ];
+  const messages: ConsumedMessage<RecRequest>[] = requests.map((value, i) => {
+    return { value, key: "alice", topic: "rq", partition: 0, offset: String(i), timestamp: 0, raw: null };
+  });
+  const ctx = { topic: "rq", partition: 0, heartbeat: async () => void heartbeats++ };
+
+  const outcome = await handle(messages, ctx);
+  const rejected = outcome?.rejected?.map((r) => [r.message.value.requestId, r.reason]);
+  assert.deepEqual(rejected, [["q3", "policy_not_allowed"], ["q4", "unknown_policy"]]);
+  assert.equal(sends.length, 2, "one send per slice of maxBatch requests");
+  assert.equal(heartbeats, 2);
+  const sentTo = (topic: string) => sends.flatMap((batches) => batches.filter((b) => b.topic === topic));
+  const recs = sentTo("recs").flatMap((b) => b.messages.map((m) => m.value as Recommendation));
+  assert.deepEqual(recs.map((r) => [r.requestId, r.policy]), [["q1", "greedy"], ["q2", "epsilon:0.1"]]);
+  assert.deepEqual(recs.map((r) => r.latencyMs), [300, 500], "request ts (900) to publish (after the writes)");
+  assert.deepEqual(served, ["greedy", "epsilon:0.1"]);
+  assert.equal(sentTo("log").length, 2, "decisions published with the answers");
+  assert.equal(impressions.size, 6, "3 shown items per answered request");
+
+  impressions.take();
+  await handle(messages, ctx);
+  assert.equal(impressions.size, 0, "a replayed batch must not add its impressions again");
   await serving.release();
 });

@@ -1,12 +1,29 @@
 /**
- * The scorer's work for one batch of rec requests, with every dependency passed in so tests
- * run it without a broker: read histories → one retrieval run for the batch → drop seen items
- * → exploration policy → explanations → recommendations.
+ * The scorer's logic, free of Kafka and Redis (every dependency is passed in): read histories →
+ * one retrieval run for the batch → drop seen items → exploration policy → explanations →
+ * recommendations (`scoreRequests`), and per consumed batch the checks, records and the one
+ * send around it (`createScorerHandler`).
  */
 import { createHash } from "node:crypto";
 import type { RecRequest, Recommendation, RecommendedItem } from "@recfleet/contracts";
-import { toDecisionLog, type Candidate, type DecisionLogRecord, type ItemStats as PolicyItemStats, type LinearBanditState, type Policy, type PolicyDecision } from "@recfleet/policy";
+import type { BatchHandler, ConsumedMessage, OutgoingMessage, Rejection } from "@recfleet/bus";
+import {
+  assignPolicy,
+  linearContext,
+  PolicyConfigError,
+  toDecisionLog,
+  type AllowedPolicies,
+  type Candidate,
+  type DecisionLogRecord,
+  type ItemStats as PolicyItemStats,
+  type LinearBanditState,
+  type LinearImpressions,
+  type Policy,
+  type PolicyDecision,
+  type TrafficShare,
+} from "@recfleet/policy";
 import type { HistoryEntry, ItemStats, RecommendationRecord } from "@recfleet/store";
+import type { ModelLease } from "./model-holder";
 import type { ServingModel } from "./serving-model";
 
 export interface ScoringStore {
@@ -38,8 +55,12 @@ export interface ScoringDeps {
   logVectors?: boolean;
 }
 
+/** A recommendation before it is published; its latency is stamped at publish time. */
+export type ScoredRecommendation = Omit<Recommendation, "latencyMs">;
+
 export interface ScoredBatch {
-  recommendations: Recommendation[];
+  /** One per request, in request order. */
+  recommendations: ScoredRecommendation[];
   /** What to record per recommendation: the slate with the model's click probability per slot. */
   records: RecommendationRecord[];
   /** Per policy-driven recommendation: what the policy saw and chose (for off-policy evaluation). */
@@ -81,9 +102,7 @@ function because(model: ServingModel, row: number, historyRows: readonly number[
 /** The neural-linear bandit's context of a shown item: user vector ⊙ item vector. */
 function banditContext(userVector: Float32Array, model: ServingModel, itemId: string): Float64Array {
   const row = model.rowOf.get(itemId)!;
-  const x = new Float64Array(model.dim);
-  for (let j = 0; j < model.dim; j++) x[j] = userVector[j]! * model.itemMatrix[row * model.dim + j]!;
-  return x;
+  return linearContext(userVector, model.itemMatrix.subarray(row * model.dim, (row + 1) * model.dim), model.dim);
 }
 
 export async function scoreRequests(requests: readonly RecRequest[], deps: ScoringDeps): Promise<ScoredBatch> {
@@ -124,7 +143,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
   }
 
   let popular: { itemId: string; score: number }[] | undefined;
-  const recommendations: Recommendation[] = [];
+  const recommendations: ScoredRecommendation[] = [];
   const records: RecommendationRecord[] = [];
   const decisions: DecisionLogRecord[] = [];
   const userVectors: ScoredBatch["userVectors"] = [];
@@ -134,7 +153,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
     const k = request.k ?? deps.defaultK;
     const candidates = candidatesOf.get(i);
     const servedAt = deps.now();
-    const base = { recId: recIdFor(request.requestId), requestId: request.requestId, user: users[i]!, servedAt, latencyMs: Math.max(0, servedAt - request.ts) };
+    const base = { recId: recIdFor(request.requestId), requestId: request.requestId, user: users[i]!, servedAt };
     if (!model || !candidates) {
       // Cold start: no usable history (or no model yet) → popular items not yet seen.
       coldStarts++;
@@ -175,4 +194,126 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
     userVectors.push({ user: users[i]!, vector: Float32Array.from(userVector), version: model.version });
   }
   return { recommendations, records, decisions, userVectors, coldStarts };
+}
+
+/** What the handler needs of the store besides reads: the records and user vectors it writes. */
+export interface ScorerStore extends ScoringStore {
+  recordRecommendation(record: RecommendationRecord): Promise<boolean>;
+  writeUserVectors(entries: ScoredBatch["userVectors"], ttlMs: number): Promise<void>;
+}
+
+export interface ScorerCounters {
+  /** One published recommendation: policy id (an allowed policy's or "popular"), kind, latency. */
+  served(policy: string, kind: "model" | "cold_start", latencySeconds: number): void;
+  batchSeconds(seconds: number): void;
+}
+
+export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" | "policyFor" | "linearState"> {
+  store: ScorerStore;
+  /** The serving version, held for one slice of requests. */
+  acquireModel(): ModelLease;
+  /** Policies a request may name; the split's policies must be among them. */
+  policies: AllowedPolicies;
+  /** Policy of a request that names none, by user hash. */
+  split: readonly TrafficShare[];
+  /** The neural-linear state of a version, if one is loaded for it. */
+  linearState(version: string): LinearBanditState | undefined;
+  /** Where shown items' bandit contexts are summed until the worker flushes them. */
+  impressions: LinearImpressions;
+  userVectorTtlMs: number;
+  /** Requests scored and answered in one send; bigger fetched batches are sliced. */
+  maxBatch: number;
+  send(batches: { topic: string; messages: OutgoingMessage[] }[]): Promise<void>;
+  recommendationsTopic: string;
+  /** Topic of the decision log; none: not published. */
+  recLogTopic?: string;
+  counters?: ScorerCounters;
+}
+
+/**
+ * Per consumed batch: requests naming a policy outside the allowed set are rejected (to the
+ * dead-letter topic, with the reason), the rest are scored in slices. Per slice: record the
+ * recommendations, sum the first-recorded impressions for the linear bandit, write the user
+ * vectors, then publish the recommendations and decisions in one send. Records are idempotent
+ * per recId, so a replayed batch publishes the same answers and adds no impressions twice.
+ */
+export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRequest> {
+  const { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors } = deps;
+  const scoring = { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors };
+  const splitPolicy = (user: string): Policy => {
+    const spec = assignPolicy(user, deps.split);
+    const found = deps.policies.lookup(spec);
+    // The worker builds the allowed set with the split's policies; this is a wiring bug.
+    if (!found.ok) throw new PolicyConfigError("POLICY_SPLIT", spec, "a policy of the allowed set");
+    return found.policy;
+  };
+
+  const scoreSlice = async (requests: RecRequest[], policyOf: Map<RecRequest, Policy>): Promise<void> => {
+    const started = performance.now();
+    const lease = deps.acquireModel();
+    try {
+      const model = lease.model;
+      const linearState = model ? deps.linearState(model.version) : undefined;
+      const batch = await scoreRequests(requests, {
+        ...scoring,
+        store: deps.store,
+        model,
+        policyFor: (request, user) => policyOf.get(request) ?? splitPolicy(user),
+        ...(linearState ? { linearState } : {}),
+      });
+      // Record impressions before publishing: a click can only follow a published list.
+      // Only first recordings feed the linear bandit, so a replayed batch adds nothing twice.
+      const fresh = await Promise.all(batch.records.map((record) => deps.store.recordRecommendation(record)));
+      batch.records.forEach((record, r) => {
+        if (!fresh[r] || !record.modelVersion) return;
+        for (const { banditContext, expected } of record.items) {
+          if (!banditContext || expected === undefined) continue;
+          deps.impressions.add(record.modelVersion, banditContext, expected);
+        }
+      });
+      await deps.store.writeUserVectors(batch.userVectors, deps.userVectorTtlMs);
+      // The contract's latency is request ts to publish, so it is stamped here, just before the send.
+      const publishedAt = deps.now();
+      const recommendations: Recommendation[] = batch.recommendations.map((rec, i) => {
+        return { ...rec, latencyMs: Math.max(0, publishedAt - requests[i]!.ts) };
+      });
+      const decisions = batch.decisions.map((d) => ({ key: d.recId, value: d }));
+      await deps.send([
+        { topic: deps.recommendationsTopic, messages: recommendations.map((rec) => ({ key: rec.user, value: rec })) },
+        ...(deps.recLogTopic ? [{ topic: deps.recLogTopic, messages: decisions }] : []),
+      ]);
+      for (const rec of recommendations) {
+        deps.counters?.served(rec.policy, rec.reason ? "cold_start" : "model", rec.latencyMs / 1000);
+      }
+      deps.counters?.batchSeconds((performance.now() - started) / 1000);
+    } finally {
+      lease.release();
+    }
+  };
+
+  return async (messages, ctx) => {
+    const accepted: ConsumedMessage<RecRequest>[] = [];
+    const rejected: Rejection<RecRequest>[] = [];
+    const policyOf = new Map<RecRequest, Policy>();
+    for (const m of messages) {
+      if (m.value.policy === undefined) {
+        accepted.push(m);
+        continue;
+      }
+      const found = deps.policies.lookup(m.value.policy);
+      if (!found.ok) {
+        rejected.push({ message: m, reason: found.reason, detail: found.detail });
+        continue;
+      }
+      policyOf.set(m.value, found.policy);
+      accepted.push(m);
+    }
+    // Bounded slices: a backlog fetch can hold thousands of requests, and one send of all
+    // their answers would exceed the broker's message size limit.
+    for (let i = 0; i < accepted.length; i += deps.maxBatch) {
+      await scoreSlice(accepted.slice(i, i + deps.maxBatch).map((m) => m.value), policyOf);
+      await ctx.heartbeat();
+    }
+    return { rejected };
+  };
 }

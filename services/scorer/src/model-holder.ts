@@ -22,7 +22,11 @@ export class ModelHolder {
   constructor(
     private readonly load: (version: string) => Promise<ServingModel>,
     private readonly logger: Logger,
-    private readonly onChange: (event: { kind: "swapped"; version: string; previous?: string } | { kind: "refused"; version: string; error: string }) => void = () => {},
+    private readonly onChange: (
+      event:
+        | { kind: "swapped"; version: string; provider: string; previous?: string }
+        | { kind: "refused"; version: string; error: string },
+    ) => void = () => {},
   ) {}
 
   get version(): string | undefined {
@@ -61,7 +65,8 @@ export class ModelHolder {
       const previous = this.current;
       this.current = next;
       this.logger.info("serving model version", { version, previous: previous?.version ?? "none", provider: next.provider });
-      this.onChange({ kind: "swapped", version, ...(previous ? { previous: previous.version } : {}) });
+      const swapped = { kind: "swapped" as const, version, provider: next.provider };
+      this.onChange(previous ? { ...swapped, previous: previous.version } : swapped);
       if (previous) {
         this.retiring.add(previous);
         if ((this.inFlight.get(previous) ?? 0) === 0) await this.dispose(previous);

@@ -6,11 +6,11 @@ import { Redis } from "ioredis";
 import { createLogger, createMetricsRegistry, loadConfig, commonConfigSchema } from "@recfleet/runtime";
 import { createKafka, createProducer, readTopic, DLQ_HEADERS, ensureFleetTopics } from "@recfleet/bus";
 import { topicNames, type Recommendation } from "@recfleet/contracts";
-import { createModelRegistry, createStore, modelKeys, type FeatureEvent } from "@recfleet/store";
+import { createModelRegistry, createStore, modelKeys, storeKeys, type FeatureEvent } from "@recfleet/store";
 import { resolveConfig, trainTwoTower, exportModelArtefacts, itemVectors, type TwoTowerModel } from "@recfleet/towers";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
 import { scorerConfigSchema } from "./config";
-import { startScorer } from "./worker";
+import { startScorerWorker } from "./worker";
 
 const infra = testInfra();
 const logger = createLogger("scorer-it", { level: "error" });
@@ -65,7 +65,7 @@ test("scorer: every request answered from the promoted version, no seen items; h
   const users = Array.from({ length: 20 }, (_, i) => user(i));
   await seedHistories(ns, users);
   await publish(ns, await trainTiny(1), "v1");
-  const scorer = await startScorer(configFor(ns), { logger, registry: createMetricsRegistry("scorer-it") });
+  const scorer = await startScorerWorker(configFor(ns), { logger, registry: createMetricsRegistry("scorer-it") });
   assert.equal(scorer.holder.version, "v1");
   const producer = await createProducer(kafka);
   const send = (from: number, n: number) =>
@@ -119,6 +119,82 @@ test("scorer: every request answered from the promoted version, no seen items; h
   assert.equal(last.modelVersion, "v2");
   await producer.close();
   await scorer.stop();
+});
+
+// Clients choose the policy string; what the scorer keeps per policy (metric series, cached
+// policies, Redis fields) must stay bounded by what the operator allowed.
+test("1,000 different policy strings: only allowed policies are served and labelled, the rest dead-lettered", async () => {
+  const ns = uniqueName("policies");
+  const topics = topicNames(ns);
+  const users = Array.from({ length: 20 }, (_, i) => user(i));
+  await seedHistories(ns, users);
+  await publish(ns, await trainTiny(1), "v1");
+  const registry = createMetricsRegistry("scorer-policies-it");
+  const allowed = "thompson:16,lift=1,prior=3; epsilon:0.1";
+  const config = configFor(ns, { POLICY_SPLIT: "greedy:1", SCORER_ALLOWED_POLICIES: allowed });
+  const scorer = await startScorerWorker(config, { logger, registry });
+  const allowedIds = ["greedy", "thompson:16,prior=3,lift=1", "epsilon:0.1"];
+
+  // 1,000 distinct strings: spellings of the allowed policies, valid specs the operator did not
+  // allow, and strings that are no spec at all.
+  const spellings = [
+    "greedy",
+    ...Array.from({ length: 30 }, (_, k) => `epsilon:0.1${"0".repeat(k)}`),
+    ...Array.from({ length: 15 }, (_, k) => `thompson:16,lift=1,prior=3${k ? "." + "0".repeat(k) : ""}`),
+    ...Array.from({ length: 15 }, (_, k) => `thompson:16,prior=3${k ? "." + "0".repeat(k) : ""},lift=1`),
+  ];
+  const notAllowed = Array.from({ length: 470 }, (_, k) => {
+    return k % 2 ? `epsilon:0.${k + 200}` : `thompson:${k + 17},lift=1,prior=3`;
+  });
+  const junk = Array.from({ length: 1000 - spellings.length - notAllowed.length }, (_, k) => `no-such-policy-${k}`);
+  const policies = [...spellings, ...notAllowed, ...junk];
+  assert.equal(new Set(policies).size, 1000);
+  const producer = await createProducer(kafka);
+  // Stopped however the test ends: a scorer left running would hold the file until its timeout.
+  try {
+    for (let i = 0; i < policies.length; i += 100) {
+      await producer.send(topics.recRequests, policies.slice(i, i + 100).map((policy, j) => {
+        const u = users[(i + j) % users.length]!;
+        return { key: u, value: { requestId: `p${i + j}`, user: u, ts: Date.now(), k: 5, policy } };
+      }));
+    }
+
+    const rejected = notAllowed.length + junk.length;
+    const answers = spellings.length;
+    const recs = await readTopic(kafka, topics.recommendations, { until: (r) => r.length >= answers, timeoutMs: 60_000 });
+    const dead = await readTopic(kafka, topics.recRequestsDlq, { until: (r) => r.length >= rejected, timeoutMs: 60_000 });
+    const answered = recs.map((m) => JSON.parse(m.value!.toString()) as Recommendation);
+    const servedBy = new Set(answered.map((r) => r.policy));
+    assert.equal(new Set(answered.map((r) => r.requestId)).size, spellings.length, "every allowed spelling answered");
+    assert.ok([...servedBy].every((p) => allowedIds.includes(p)), `served by ${[...servedBy].join(", ")}`);
+    const reasons: Record<string, number> = {};
+    for (const d of dead) reasons[d.headers[DLQ_HEADERS.reason]!] = (reasons[d.headers[DLQ_HEADERS.reason]!] ?? 0) + 1;
+    assert.deepEqual(reasons, { policy_not_allowed: notAllowed.length, unknown_policy: junk.length });
+
+    // Every series with a policy label, in every metric of the scorer's registry.
+    const labelled = async () => (await registry.metrics()).split("\n").filter((line) => /[{,]policy="/.test(line));
+    const servedName = "recfleet_scorer_recommendations_total{";
+    const servedSeries = async () => (await labelled()).filter((line) => line.startsWith(servedName));
+    const valueOf = (line: string) => Number(line.slice(line.lastIndexOf(" ") + 1));
+    const servedTotal = async () => (await servedSeries()).reduce((sum, line) => sum + valueOf(line), 0);
+    await waitFor("the served counter to count every answer", async () => (await servedTotal()) === spellings.length, 10_000);
+    const lines = await labelled();
+    const labels = new Set(lines.map((line) => /[{,]policy="([^"]*)"/.exec(line)![1]!));
+    assert.deepEqual([...labels].sort(), [...allowedIds].sort(), lines.join("\n"));
+    assert.ok((await servedSeries()).length <= allowedIds.length * 2, lines.join("\n"));
+    console.log(`# ${lines.length} policy-labelled series for 1,000 policy strings: ${[...labels].join(" | ")}`);
+
+    // The per-policy bandit statistics in Redis are keyed by the same bounded ids.
+    const keys = storeKeys(ns);
+    const fields = new Set<string>();
+    for (const itemId of itemIds) {
+      for (const field of await redis.hkeys(keys.itemStats(itemId))) if (field.startsWith("imp:")) fields.add(field.slice(4));
+    }
+    assert.ok([...fields].every((p) => allowedIds.includes(p)), [...fields].join(", "));
+  } finally {
+    await producer.close();
+    await scorer.stop();
+  }
 });
 
 test("scaling: two scorer processes share the partitions; one killed with SIGKILL mid-stream; every request is still answered", async () => {
