@@ -4,8 +4,8 @@
  * Redis, next to a bare pass-through (consume → produce, same consumer and producer settings)
  * in the same run (once before ours and once after; the mean of the two counts). Both read a
  * pre-loaded topic of the same messages; each clock runs from the moment the first fetched batch
- * reaches a handler to the last effect. Checks lost = 0 and double counts = 0 from Redis, and
- * logs the CPU seconds each process used while its clock ran.
+ * reaches a handler to the last effect. Checks lost = 0 and double counts = 0 from Redis (the
+ * popularity every event adds once), and logs the CPU seconds each process used while its clock ran.
  *
  *   node --import tsx bench/ingest-throughput.ts            (starts its own Kafka + Redis)
  *   KAFKA_BROKERS=… REDIS_URL=… node --import tsx bench/ingest-throughput.ts
@@ -26,7 +26,7 @@ import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig } f
 import { topicNames, EVENT_TYPES } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics, ensureTopics, startConsumerLoop, type OutgoingMessage } from "@recfleet/bus";
 import { startStack, uniqueName, freePort, waitForPort, type Stack } from "@recfleet/testkit";
-import { createStore, pseudonymise } from "@recfleet/store";
+import { createStore } from "@recfleet/store";
 import { ingestConfigSchema, startIngestWorker } from "@recfleet/ingest";
 import { featuresConfigSchema, startFeaturesWorker } from "@recfleet/features";
 
@@ -92,10 +92,12 @@ try {
   let seed = 1;
   const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
   const distinct: OutgoingMessage[] = [];
+  const distinctTs: number[] = [];
   for (let i = 0; i < N; i++) {
     const userId = `user-${Math.floor(rand() * USERS)}@example.com`;
     const e = { eventId: `ev-${i}`, userId, itemId: `item-${Math.floor(rand() ** 2 * ITEMS)}`, type: EVENT_TYPES[Math.floor(rand() * 4)], ts: now - Math.floor(rand() * 30 * 60_000) };
     distinct.push({ key: userId, value: JSON.stringify(e) });
+    distinctTs.push(e.ts);
   }
   const input: OutgoingMessage[] = [];
   for (const m of distinct) {
@@ -153,8 +155,9 @@ try {
   };
   const baseSecondsBefore = await passThrough(1);
 
-  // recfleet: ingest + features, in this process, on the same stack.
-  const env = { KAFKA_BROKERS: brokers.join(","), REDIS_URL: redisUrl, RECFLEET_NAMESPACE: ns, RECFLEET_PSEUDONYM_SECRET: SECRET, RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS), INGEST_MAX_BYTES_PER_PARTITION: String(MAX_BYTES), FEATURES_MAX_BYTES_PER_PARTITION: String(MAX_BYTES), INGEST_CONCURRENCY: String(CONCURRENCY), FEATURES_CONCURRENCY: String(CONCURRENCY) };
+  // recfleet: ingest + features, in this process, on the same stack. Every event type weighs 1
+  // so that the popularity in Redis counts events (see the lost / double counts check).
+  const env = { FEATURES_EVENT_WEIGHTS: EVENT_TYPES.map((t) => `${t}:1`).join(","), KAFKA_BROKERS: brokers.join(","), REDIS_URL: redisUrl, RECFLEET_NAMESPACE: ns, RECFLEET_PSEUDONYM_SECRET: SECRET, RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS), INGEST_MAX_BYTES_PER_PARTITION: String(MAX_BYTES), FEATURES_MAX_BYTES_PER_PARTITION: String(MAX_BYTES), INGEST_CONCURRENCY: String(CONCURRENCY), FEATURES_CONCURRENCY: String(CONCURRENCY) };
   let stopWorkers: () => Promise<void>;
   const workerPids: Record<string, number | undefined> = {};
   /** Each worker's /metrics page (Prometheus text), however it runs. */
@@ -230,14 +233,16 @@ try {
   const rate = input.length / seconds;
   log(`ingest + features (${MODE}): ${input.length} messages (${N} distinct) in ${seconds.toFixed(2)} s = ${Math.round(rate)} msg/s (ingest done after ${((ingestDone - first) / 1000).toFixed(2)} s; CPU s: ${cpuUsed})`);
 
-  // Lost and double counts, from Redis: every distinct event adds exactly one to its user's counts.
+  // Lost and double counts, from Redis: every distinct event adds its weight 1 decayed to now,
+  // 2^((ts − now)/half-life) in (0.98, 1] for these times, to its item's popularity, once. So the
+  // difference from the expected sum, rounded, counts events (missing or applied twice).
   const store = createStore(redis, ns);
-  const pseudonyms = Array.from({ length: USERS }, (_, u) => pseudonymise(SECRET, `user-${u}@example.com`));
-  const counts = await store.readUserCounts(pseudonyms);
-  const total = counts.reduce((s, c) => s + Object.values(c).reduce((a, b) => a + b, 0), 0);
-  const lost = Math.max(0, N - total);
-  const doubleCounts = Math.max(0, total - N);
-  log(`Redis holds ${total} counted events for ${N} distinct; ingest dropped ${dropped} duplicates of ${duplicates} sent`);
+  const halfLife = store.options.popularityHalfLifeMs;
+  const expected = distinctTs.reduce((sum, ts) => sum + 2 ** ((ts - now) / halfLife), 0);
+  const total = (await store.readPopularItems(ITEMS, now)).reduce((sum, p) => sum + p.score, 0);
+  const lost = Math.max(0, Math.round(expected - total));
+  const doubleCounts = Math.max(0, Math.round(total - expected));
+  log(`Redis holds popularity ${total.toFixed(3)} for ${N} distinct events (expected ${expected.toFixed(3)}); ingest dropped ${dropped} duplicates of ${duplicates} sent`);
   const baseSecondsAfter = await passThrough(2);
   const baselineRate = input.length / ((baseSecondsBefore + baseSecondsAfter) / 2);
   const ratio = rate / baselineRate;

@@ -17,8 +17,8 @@ const MIN = 60_000;
 
 /**
  * Small domains so collisions happen: few users and items, redelivered events, clicks on and
- * off a slate, in and out of the attribution window. Times avoid the edges where a bucket or a
- * record would expire during the test.
+ * off a slate, in and out of the attribution window. Times avoid the edges where a record would
+ * expire during the test.
  */
 export function scenarioArb(now: number, windowMs: number): fc.Arbitrary<Scenario> {
   const users = [0, 1, 2, 3].map((i) => pseudonymise("fixture-secret-0123456789", `user-${i}`));

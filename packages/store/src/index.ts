@@ -4,14 +4,10 @@ export {
   trainerKeys,
   type ModelKeys,
   type TrainerKeys,
-  bucketOf,
-  bucketExpireAt,
   historyMember,
   parseHistoryMember,
   ITEM_STATS_FIELDS,
-  COUNT_WINDOWS,
   type StoreKeys,
-  type CountWindow,
 } from "./keys";
 export { storeConfigSchema, storeOptions, DEFAULT_STORE_OPTIONS, popularityLogWeight, decayedPopularity, type StoreConfig, type StoreOptions } from "./config";
 export { pseudonymise, createPseudonymiser, resolvePseudonymSecret, DEV_PSEUDONYM_SECRET, MIN_SECRET_LENGTH } from "./pseudonym";

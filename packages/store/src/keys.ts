@@ -9,13 +9,10 @@
  *   ns:dd:<eventId>            string  ingest dedupe claim: "<topic>/<partition>/<offset>" of the first copy; PX dedupe window
  *   ns:ap:<eventId>            string  features applied-marker "1"; PX replay horizon
  *   ns:u:<user>:hist           zset    recent items, member "<itemId>|<type>|<eventId>", score ts; capped (top N by (ts, member))
- *   ns:u:<user>:cnt            hash    event type -> count
  *   ns:u:<user>:seen           set     item ids the user consumed (seen types)
  *   ns:u:<user>:rl             string  refresh-on-event rate limit; PX refresh interval
  *   ns:u:<user>:vec            hash    v = model version, x = float32 user vector (written by the scorer); PX USER_VECTOR_TTL
  *   ns:pop                     zset    item -> log of time-decayed popularity (see popularityLogWeight)
- *   ns:ic:h:<bucket>           zset    item -> events in the 5-minute bucket <bucket> (for "last hour"); PEXPIREAT bucket end + 1h + 5m
- *   ns:ic:d:<bucket>           zset    item -> events in the 1-hour bucket <bucket> (for "last day"); PEXPIREAT bucket end + 1d + 1h
  *   ns:is:<itemId>             hash    imp, clk, exp, imp:<policy>, clk:<policy>, exp:<policy> (exp = Σ model click probability over impressions)
  *   ns:rec:<recId>             hash    policy, servedAt, i:<itemId> -> rank, c:<itemId> -> "1" once a click on it was counted; PEXPIREAT servedAt + window + grace
  *   ns:recm:<recId>            string  recordRecommendation idempotency marker; PX replay horizon
@@ -26,24 +23,6 @@
  */
 
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-export type CountWindow = "hour" | "day";
-
-/** Time buckets behind the windowed counts: bucket size and how far back a window reads. */
-export const COUNT_WINDOWS: Readonly<Record<CountWindow, { code: string; bucketMs: number; windowMs: number }>> = {
-  hour: { code: "h", bucketMs: 5 * 60_000, windowMs: 3_600_000 },
-  day: { code: "d", bucketMs: 3_600_000, windowMs: 86_400_000 },
-};
-
-/** When a bucket stops being read by any window query, plus one bucket of slack. */
-export function bucketExpireAt(window: CountWindow, bucket: number): number {
-  const w = COUNT_WINDOWS[window];
-  return (bucket + 1) * w.bucketMs + w.windowMs + w.bucketMs;
-}
-
-export function bucketOf(window: CountWindow, ts: number): number {
-  return Math.floor(ts / COUNT_WINDOWS[window].bucketMs);
-}
 
 /** Member of a user's history zset; the score is the event time. */
 export function historyMember(itemId: string, type: string, eventId: string): string {
@@ -72,14 +51,12 @@ export interface StoreKeys {
   dedupe(eventId: string): string;
   applied(eventId: string): string;
   userHistory(user: string): string;
-  userCounts(user: string): string;
   userSeen(user: string): string;
   userRefresh(user: string): string;
   userVector(user: string): string;
   /** Every key derived from one user: erasure deletes exactly these. */
   userKeys(user: string): string[];
   readonly popularity: string;
-  countBucket(window: CountWindow, bucket: number): string;
   itemStats(itemId: string): string;
   rec(recId: string): string;
   recMarker(recId: string): string;
@@ -98,13 +75,11 @@ export function storeKeys(namespace: string): StoreKeys {
     dedupe: (eventId) => `${p}dd:${eventId}`,
     applied: (eventId) => `${p}ap:${eventId}`,
     userHistory: (u) => user(u, "hist"),
-    userCounts: (u) => user(u, "cnt"),
     userSeen: (u) => user(u, "seen"),
     userRefresh: (u) => user(u, "rl"),
     userVector: (u) => user(u, "vec"),
-    userKeys: (u) => [keys.userHistory(u), keys.userCounts(u), keys.userSeen(u), keys.userRefresh(u), keys.userVector(u)],
+    userKeys: (u) => [keys.userHistory(u), keys.userSeen(u), keys.userRefresh(u), keys.userVector(u)],
     popularity: `${p}pop`,
-    countBucket: (window, bucket) => `${p}ic:${COUNT_WINDOWS[window].code}:${bucket}`,
     itemStats: (itemId) => `${p}is:${itemId}`,
     rec: (recId) => `${p}rec:${recId}`,
     recMarker: (recId) => `${p}recm:${recId}`,

@@ -3,7 +3,7 @@
  * semantics in plain TypeScript, with no Redis. Tests compare the real Lua against it and use
  * it to compute the expected state of a whole pipeline run.
  */
-import { storeKeys, bucketOf, bucketExpireAt, historyMember, ITEM_STATS_FIELDS, type StoreKeys } from "./keys";
+import { storeKeys, historyMember, ITEM_STATS_FIELDS, type StoreKeys } from "./keys";
 import { storeOptions, popularityLogWeight, type StoreOptions } from "./config";
 import type { FeatureEvent, ApplyResult, RecommendationRecord } from "./store";
 import type { Snapshot, KeyValue } from "./snapshot";
@@ -21,7 +21,7 @@ export class ReferenceStore {
   readonly options: StoreOptions;
   private readonly data = new Map<string, Value>();
 
-  /** `now` decides which expiring keys exist (buckets, records); TTL-only keys never expire here. */
+  /** `now` decides which expiring keys exist (records); TTL-only keys never expire here. */
   constructor(namespace: string, options: Partial<StoreOptions> = {}, private readonly now: () => number = Date.now) {
     this.keys = storeKeys(namespace);
     this.options = storeOptions(options);
@@ -114,7 +114,6 @@ export class ReferenceStore {
         const sorted = [...hist.entries()].sort(byScoreThenMember);
         for (const [m] of sorted.slice(0, sorted.length - o.historyCap)) hist.delete(m);
       }
-      this.hincr(k.userCounts(e.user), e.type);
       if (e.markSeen) this.set(k.userSeen(e.user)).add(e.itemId);
       const pop = this.zset(k.popularity);
       const w = popularityLogWeight(e.weight, e.ts, o.popularityHalfLifeMs);
@@ -124,13 +123,6 @@ export class ReferenceStore {
         const hi = Math.max(cur, w);
         const lo = Math.min(cur, w);
         pop.set(e.itemId, hi + Math.log(1 + Math.exp(lo - hi)));
-      }
-      for (const window of ["hour", "day"] as const) {
-        const b = bucketOf(window, e.ts);
-        const key = k.countBucket(window, b);
-        const z = this.zset(key);
-        z.set(e.itemId, (z.get(e.itemId) ?? 0) + 1);
-        this.expireAt(key, bucketExpireAt(window, b));
       }
       if (e.reward && e.recId !== undefined) {
         const recKey = k.rec(e.recId);

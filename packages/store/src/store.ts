@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { RecfleetError, type Logger } from "@recfleet/runtime";
 import type { EventType } from "@recfleet/contracts";
-import { storeKeys, bucketOf, bucketExpireAt, historyMember, parseHistoryMember, ITEM_STATS_FIELDS, type StoreKeys, type CountWindow, COUNT_WINDOWS } from "./keys";
+import { storeKeys, historyMember, parseHistoryMember, ITEM_STATS_FIELDS, type StoreKeys } from "./keys";
 import { storeOptions, popularityLogWeight, decayedPopularity, type StoreOptions } from "./config";
 import { SCRIPTS, runScript } from "./scripts";
 
@@ -102,12 +102,9 @@ export interface Store {
   /** Last n history entries per user, oldest first (most recent last). */
   readUserHistories(users: readonly string[], n: number): Promise<HistoryEntry[][]>;
   readSeenItems(users: readonly string[]): Promise<string[][]>;
-  readUserCounts(users: readonly string[]): Promise<Record<string, number>[]>;
   /** Top n items by time-decayed popularity, score as of `now`. */
   readPopularItems(n: number, now?: number): Promise<{ itemId: string; score: number }[]>;
   readItemStats(itemIds: readonly string[], policy?: string): Promise<ItemStats[]>;
-  /** Events per item in the last hour or day (bucket resolution: 5 min / 1 h). */
-  readItemWindowCounts(itemIds: readonly string[], window: CountWindow, now?: number): Promise<number[]>;
   /** Deletes every key derived from the pseudonym and appends a receipt to the erasures stream. */
   eraseUser(pseudonym: string): Promise<ErasureReceipt>;
   /** Neural-linear bandit, impressions side: adds Σxxᵀ, Σ(−p·x) and a count under a model version. */
@@ -163,39 +160,27 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
         return i;
       };
       const userIndex = new Map<string, number>();
-      const bucketArgs: (string | number)[] = [];
-      const bucketIndex = (window: "hour" | "day", bucket: number): number => {
-        const key = keys.countBucket(window, bucket);
-        const known = index.get(key);
-        if (known !== undefined) return known;
-        const i = keyIndex(key);
-        bucketArgs.push(i, bucketExpireAt(window, bucket));
-        return i;
-      };
       const perEvent: (string | number)[] = [];
       for (const e of events) {
         let u = userIndex.get(e.user);
         if (u === undefined) {
-          k.push(keys.userHistory(e.user), keys.userCounts(e.user), keys.userSeen(e.user), keys.userRefresh(e.user));
-          u = k.length - 3; // KEYS index of the hist key; cnt, seen, rl follow
+          k.push(keys.userHistory(e.user), keys.userSeen(e.user), keys.userRefresh(e.user));
+          u = k.length - 2; // KEYS index of the hist key; seen, rl follow
           userIndex.set(e.user, u);
         }
         const hasReward = e.reward && e.recId !== undefined;
         perEvent.push(
           u,
-          bucketIndex("hour", bucketOf("hour", e.ts)),
-          bucketIndex("day", bucketOf("day", e.ts)),
           hasReward ? keyIndex(keys.itemStats(e.itemId)) : 0,
           hasReward ? keyIndex(keys.rec(e.recId!)) : 0,
           historyMember(e.itemId, e.type, e.eventId),
           e.itemId,
-          e.type,
           e.ts,
           popularityLogWeight(e.weight, e.ts, opts.popularityHalfLifeMs),
           (e.markSeen ? 1 : 0) + (hasReward ? 2 : 0) + (e.refresh ? 4 : 0),
         );
       }
-      const a: (string | number)[] = [opts.historyCap, opts.replayHorizonMs, opts.attributionWindowMs, opts.refreshIntervalMs, events.length, bucketArgs.length / 2, ...bucketArgs, JSON.stringify(perEvent)];
+      const a: (string | number)[] = [opts.historyCap, opts.replayHorizonMs, opts.attributionWindowMs, opts.refreshIntervalMs, events.length, JSON.stringify(perEvent)];
       const reply = await runScript(redis, SCRIPTS.applyEvents, k, a);
       if (!Array.isArray(reply) || reply.length !== 4 || !Array.isArray(reply[3])) throw new StoreProtocolError("apply-events", reply);
       const [applied, replayed, attributed, refresh] = reply as [number, number, number, number[]];
@@ -241,13 +226,6 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
       const p = redis.pipeline();
       for (const u of users) p.smembers(keys.userSeen(u));
       return results("readSeenItems", await p.exec()).map((s) => [...(s as string[])].sort());
-    },
-
-    async readUserCounts(users) {
-      if (users.length === 0) return [];
-      const p = redis.pipeline();
-      for (const u of users) p.hgetall(keys.userCounts(u));
-      return results("readUserCounts", await p.exec()).map((h) => Object.fromEntries(Object.entries(h as Record<string, string>).map(([t, c]) => [t, Number(c)])));
     },
 
     async readPopularItems(n, now = Date.now()) {
@@ -327,20 +305,6 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
       const vector = new Float32Array(bytes.byteLength / 4);
       new Uint8Array(vector.buffer).set(bytes);
       return { version: version.toString("utf8"), vector };
-    },
-
-    async readItemWindowCounts(itemIds, window, now = Date.now()) {
-      if (itemIds.length === 0) return [];
-      const w = COUNT_WINDOWS[window];
-      const first = bucketOf(window, now - w.windowMs);
-      const last = bucketOf(window, now);
-      const p = redis.pipeline();
-      for (let b = first; b <= last; b++) p.zmscore(keys.countBucket(window, b), ...itemIds);
-      const totals = itemIds.map(() => 0);
-      for (const scores of results("readItemWindowCounts", await p.exec())) {
-        (scores as (string | null)[]).forEach((s, i) => (totals[i]! += toInt(s)));
-      }
-      return totals;
     },
 
     async eraseUser(pseudonym) {
