@@ -56,6 +56,8 @@ export interface StoreKeys {
   userVector(user: string): string;
   /** Every key derived from one user: erasure deletes exactly these. */
   userKeys(user: string): string[];
+  /** Per-user keys older versions wrote and this one no longer does; erasure still deletes them. */
+  legacyUserKeys(user: string): string[];
   readonly popularity: string;
   itemStats(itemId: string): string;
   rec(recId: string): string;
@@ -79,6 +81,7 @@ export function storeKeys(namespace: string): StoreKeys {
     userRefresh: (u) => user(u, "rl"),
     userVector: (u) => user(u, "vec"),
     userKeys: (u) => [keys.userHistory(u), keys.userSeen(u), keys.userRefresh(u), keys.userVector(u)],
+    legacyUserKeys: (u) => [`${p}u:${u}:cnt`],
     popularity: `${p}pop`,
     itemStats: (itemId) => `${p}is:${itemId}`,
     rec: (recId) => `${p}rec:${recId}`,

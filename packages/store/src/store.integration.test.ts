@@ -130,17 +130,19 @@ test("eraseUser: nothing derived from the user remains; other users are untouche
   const events = (u: string, p: string) => [ev(`${p}1`, u, "a", "view", now - 1000), ev(`${p}2`, u, "b", "purchase", now - 500, { refresh: true })];
   await store.applyEvents([...events(gone, "g"), ...events(kept, "k")]);
   await redis.set(store.keys.userVector(gone), "vector-bytes");
+  // A key an older version wrote (per-user type counts) is erased too.
+  for (const key of store.keys.legacyUserKeys(gone)) await redis.hset(key, "view", "1");
   // Every per-user key exists, so the erasure below is tested on each of them.
   for (const key of store.keys.userKeys(gone)) assert.equal(await redis.exists(key), 1, key);
   const before = await snapshotRedis(redis, `${ns}:*`);
-  assert.ok(findInSnapshot(before, gone).length >= 4);
+  assert.ok(findInSnapshot(before, gone).length >= 5);
   const receipt = await store.eraseUser(gone);
-  assert.equal(receipt.keysDeleted, 4);
+  assert.equal(receipt.keysDeleted, 5);
   const after = await snapshotRedis(redis, `${ns}:*`);
   assert.deepEqual(findInSnapshot(after, gone), []);
   for (const [k, v] of before) if (k.includes(kept)) assert.deepEqual(after.get(k), v, k);
   const receipts = after.get(store.keys.erasures);
-  assert.deepEqual(receipts, { type: "stream", value: [{ receipt: receipt.receiptId, at: String(receipt.at), keys: "4" }] });
+  assert.deepEqual(receipts, { type: "stream", value: [{ receipt: receipt.receiptId, at: String(receipt.at), keys: "5" }] });
   assert.equal((await store.eraseUser(gone)).keysDeleted, 0);
   assert.ok((await scanKeys(redis, `${ns}:u:${gone}*`)).length === 0);
 });

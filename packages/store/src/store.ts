@@ -310,7 +310,7 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
     async eraseUser(pseudonym) {
       const receiptId = randomUUID();
       const at = Date.now();
-      const reply = await runScript(redis, SCRIPTS.eraseUser, [keys.erasures, ...keys.userKeys(pseudonym)], [receiptId, at, 100_000]);
+      const reply = await runScript(redis, SCRIPTS.eraseUser, [keys.erasures, ...keys.userKeys(pseudonym), ...keys.legacyUserKeys(pseudonym)], [receiptId, at, 100_000]);
       return { receiptId, at, keysDeleted: Number(reply) };
     },
   };
