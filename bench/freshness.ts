@@ -21,7 +21,8 @@
  */
 import { Redis } from "ioredis";
 import { createKafka, createProducer, ensureFleetTopics, ensureTopics, startConsumerLoop, type ConsumerLoop } from "@recfleet/bus";
-import { topicNames, type Recommendation } from "@recfleet/contracts";
+import { topicNames, type DecisionLogRecord, type Recommendation } from "@recfleet/contracts";
+import { decodeVector } from "@recfleet/policy";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
 import { createStore, pseudonymise } from "@recfleet/store";
@@ -69,7 +70,7 @@ try {
   const pseudonyms = rawUsers.map((u) => pseudonymise(SECRET, u));
   await seedHistories(redis, ns, pseudonyms, ITEMS, 20);
 
-  const env = { ...infra.env, RECFLEET_NAMESPACE: ns, RECFLEET_PSEUDONYM_SECRET: SECRET, EXECUTION_PROVIDERS: "cpu", SCORER_THREADS: "1", RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS), LOG_LEVEL: "warn" };
+  const env = { ...infra.env, RECFLEET_NAMESPACE: ns, RECFLEET_PSEUDONYM_SECRET: SECRET, EXECUTION_PROVIDERS: "cpu", SCORER_THREADS: "1", DECISION_LOG_VECTORS: "true", RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS), LOG_LEVEL: "warn" };
   // One at a time: workers starting together race on topic metadata right after creation.
   for (const name of ["ingest", "features", "scorer"] as const) {
     const w = await startWorker(name, env, infra.logDir);
@@ -95,10 +96,16 @@ try {
     const rec = JSON.parse(v.toString("utf8")) as Recommendation;
     if (!recs.has(rec.requestId)) recs.set(rec.requestId, { t, rec });
   });
+  // The user vector each answer was scored with, from the decision log (logged with vectors here).
+  const servedVectors = new Map<string, Float32Array>();
+  const logLoop = await collect(topics.recLog, (v) => {
+    const record = JSON.parse(v.toString("utf8")) as DecisionLogRecord;
+    if (record.userVector) servedVectors.set(record.requestId, decodeVector(record.userVector));
+  });
   const baseLoop = await collect(base.out, (v, t) => void baseArrived.set((JSON.parse(v.toString("utf8")) as { eventId: string }).eventId, t));
   const hop1 = await startEchoWorker(kafka, { groupId: `${ns}.hop1`, inTopic: base.click, outTopic: base.events, logger });
   const hop2 = await startEchoWorker(kafka, { groupId: `${ns}.hop2`, inTopic: base.events, outTopic: base.out, logger });
-  closers.push(() => recLoop.stop(), () => baseLoop.stop(), () => hop1.close(), () => hop2.close(), () => dlq.close());
+  closers.push(() => recLoop.stop(), () => logLoop.stop(), () => baseLoop.stop(), () => hop1.close(), () => hop2.close(), () => dlq.close());
   const producer = await createProducer(kafka);
   closers.push(() => producer.close());
 
@@ -147,8 +154,8 @@ try {
       await producer.send(topics.recRequests, [{ key: raw, value: { requestId, userId: raw, ts: Date.now(), k: 10 } }]);
       const got = await waitFor(() => recs.get(requestId), 20_000);
       if (!got) continue;
-      const stored = await store.readUserVector(user);
-      if (stored && cosine(stored.vector, vAfter) > 0.9999 && cosine(stored.vector, vAfter) > cosine(stored.vector, vBefore)) {
+      const served = await waitFor(() => servedVectors.get(requestId), 5_000);
+      if (served && cosine(served, vAfter) > 0.9999 && cosine(served, vAfter) > cosine(served, vBefore)) {
         fresh.push(got.t - t0);
         attempts.push(a + 1);
         if (got.rec.items.some((it) => it.itemId === click.itemId)) clickedItemShown++;

@@ -11,7 +11,7 @@
  *   ns:u:<user>:hist           zset    recent items, member "<itemId>|<type>|<eventId>", score ts; capped (top N by (ts, member))
  *   ns:u:<user>:seen           set     item ids the user consumed (seen types)
  *   ns:u:<user>:rl             string  refresh-on-event rate limit; PX refresh interval
- *   ns:u:<user>:vec            hash    v = model version, x = float32 user vector (written by the scorer); PX USER_VECTOR_TTL
+ *   (older versions also wrote ns:u:<user>:cnt and ns:u:<user>:vec; erasure still deletes both)
  *   ns:pop                     zset    item -> log of time-decayed popularity (see popularityLogWeight)
  *   ns:is:<itemId>             hash    imp, clk, exp, imp:<policy>, clk:<policy>, exp:<policy> (exp = Σ model click probability over impressions)
  *   ns:rec:<recId>             hash    policy, servedAt, i:<itemId> -> rank, c:<itemId> -> "1" once a click on it was counted; PEXPIREAT servedAt + window + grace
@@ -53,7 +53,6 @@ export interface StoreKeys {
   userHistory(user: string): string;
   userSeen(user: string): string;
   userRefresh(user: string): string;
-  userVector(user: string): string;
   /** Every key derived from one user: erasure deletes exactly these. */
   userKeys(user: string): string[];
   /** Per-user keys older versions wrote and this one no longer does; erasure still deletes them. */
@@ -79,9 +78,8 @@ export function storeKeys(namespace: string): StoreKeys {
     userHistory: (u) => user(u, "hist"),
     userSeen: (u) => user(u, "seen"),
     userRefresh: (u) => user(u, "rl"),
-    userVector: (u) => user(u, "vec"),
-    userKeys: (u) => [keys.userHistory(u), keys.userSeen(u), keys.userRefresh(u), keys.userVector(u)],
-    legacyUserKeys: (u) => [`${p}u:${u}:cnt`],
+    userKeys: (u) => [keys.userHistory(u), keys.userSeen(u), keys.userRefresh(u)],
+    legacyUserKeys: (u) => [`${p}u:${u}:cnt`, `${p}u:${u}:vec`],
     popularity: `${p}pop`,
     itemStats: (itemId) => `${p}is:${itemId}`,
     rec: (recId) => `${p}rec:${recId}`,

@@ -129,9 +129,8 @@ test("eraseUser: nothing derived from the user remains; other users are untouche
   const [gone, kept] = [user(7), user(8)];
   const events = (u: string, p: string) => [ev(`${p}1`, u, "a", "view", now - 1000), ev(`${p}2`, u, "b", "purchase", now - 500, { refresh: true })];
   await store.applyEvents([...events(gone, "g"), ...events(kept, "k")]);
-  await redis.set(store.keys.userVector(gone), "vector-bytes");
-  // A key an older version wrote (per-user type counts) is erased too.
-  for (const key of store.keys.legacyUserKeys(gone)) await redis.hset(key, "view", "1");
+  // Keys an older version wrote (per-user type counts, user vectors) are erased too.
+  for (const key of store.keys.legacyUserKeys(gone)) await redis.hset(key, "f", "1");
   // Every per-user key exists, so the erasure below is tested on each of them.
   for (const key of store.keys.userKeys(gone)) assert.equal(await redis.exists(key), 1, key);
   const before = await snapshotRedis(redis, `${ns}:*`);

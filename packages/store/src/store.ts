@@ -113,8 +113,6 @@ export interface Store {
   addLinearRewards(version: string, clicks: readonly { recId: string; itemId: string; ts: number }[]): Promise<number>;
   readLinearSums(version: string, d: number): Promise<{ a: Float64Array; b: Float64Array; count: number }>;
   /** The scorer's user vectors with the model version that made them; expire after ttlMs. */
-  writeUserVectors(entries: readonly { user: string; version: string; vector: Float32Array }[], ttlMs: number): Promise<void>;
-  readUserVector(user: string): Promise<{ version: string; vector: Float32Array } | undefined>;
 }
 
 type PipelineResult = [Error | null, unknown][] | null;
@@ -286,25 +284,6 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
         if (Number.isInteger(j) && j >= 0 && j < d) b[j] = Number(value);
       }
       return { a, b, count: Number(bRaw.n ?? 0) };
-    },
-
-    async writeUserVectors(entries, ttlMs) {
-      if (entries.length === 0) return;
-      const p = redis.pipeline();
-      for (const e of entries) {
-        const key = keys.userVector(e.user);
-        p.hset(key, "v", e.version, "x", Buffer.from(e.vector.buffer, e.vector.byteOffset, e.vector.byteLength));
-        p.pexpire(key, ttlMs);
-      }
-      results("writeUserVectors", await p.exec());
-    },
-
-    async readUserVector(user) {
-      const [version, bytes] = await redis.hmgetBuffer(keys.userVector(user), "v", "x");
-      if (!version || !bytes) return undefined;
-      const vector = new Float32Array(bytes.byteLength / 4);
-      new Uint8Array(vector.buffer).set(bytes);
-      return { version: version.toString("utf8"), vector };
     },
 
     async eraseUser(pseudonym) {

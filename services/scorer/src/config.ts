@@ -72,7 +72,6 @@ export const scorerConfigSchema = {
   linearLambda: num("LINEAR_LAMBDA", 1, { min: 1e-6 }),
   linearRefreshMs: duration("LINEAR_REFRESH_INTERVAL", 2000),
   linearFlushMs: duration("LINEAR_FLUSH_INTERVAL", 1000),
-  userVectorTtlMs: duration("USER_VECTOR_TTL", 3_600_000),
   modelPollMs: duration("MODEL_POLL_INTERVAL", 5000),
   /** cosine → logit for the policies: (cos − offset) × scale. */
   scoreScale: num("POLICY_SCORE_SCALE", 8),

@@ -66,7 +66,6 @@ export interface ScoredBatch {
   /** Per policy-driven recommendation: what the policy saw and chose (for off-policy evaluation). */
   decisions: DecisionLogRecord[];
   /** Per request: the pseudonymous user and its vector (absent for cold start). */
-  userVectors: { user: string; vector: Float32Array; version: string }[];
   coldStarts: number;
 }
 
@@ -146,7 +145,6 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
   const recommendations: ScoredRecommendation[] = [];
   const records: RecommendationRecord[] = [];
   const decisions: DecisionLogRecord[] = [];
-  const userVectors: ScoredBatch["userVectors"] = [];
   let coldStarts = 0;
   for (let i = 0; i < requests.length; i++) {
     const request = requests[i]!;
@@ -191,15 +189,13 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
       modelVersion: model.version,
       items: items.map((it) => ({ itemId: it.itemId, expected: 1 / (1 + Math.exp(-(logitOf.get(it.itemId) ?? 0))), banditContext: banditContext(userVector, model, it.itemId) })),
     });
-    userVectors.push({ user: users[i]!, vector: Float32Array.from(userVector), version: model.version });
   }
-  return { recommendations, records, decisions, userVectors, coldStarts };
+  return { recommendations, records, decisions, coldStarts };
 }
 
-/** What the handler needs of the store besides reads: the records and user vectors it writes. */
+/** What the handler needs of the store besides reads: the records it writes. */
 export interface ScorerStore extends ScoringStore {
   recordRecommendation(record: RecommendationRecord): Promise<boolean>;
-  writeUserVectors(entries: ScoredBatch["userVectors"], ttlMs: number): Promise<void>;
 }
 
 export interface ScorerCounters {
@@ -220,7 +216,6 @@ export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" |
   linearState(version: string): LinearBanditState | undefined;
   /** Where shown items' bandit contexts are summed until the worker flushes them. */
   impressions: LinearImpressions;
-  userVectorTtlMs: number;
   /** Requests scored and answered in one send; bigger fetched batches are sliced. */
   maxBatch: number;
   send(batches: { topic: string; messages: OutgoingMessage[] }[]): Promise<void>;
@@ -271,7 +266,6 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
           deps.impressions.add(record.modelVersion, banditContext, expected);
         }
       });
-      await deps.store.writeUserVectors(batch.userVectors, deps.userVectorTtlMs);
       // The contract's latency is request ts to publish, so it is stamped here, just before the send.
       const publishedAt = deps.now();
       const recommendations: Recommendation[] = batch.recommendations.map((rec, i) => {

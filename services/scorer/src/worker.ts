@@ -155,7 +155,6 @@ export async function startScorerWorker(
     scoreToLogit: (cos) => (cos - config.scoreOffset) * config.scoreScale,
     explanations: config.explanations,
     logVectors: config.decisionLogVectors,
-    userVectorTtlMs: config.userVectorTtlMs,
     maxBatch: config.maxBatch,
     send: (batches) => producer.sendMany(batches),
     recommendationsTopic: topics.recommendations,
