@@ -107,8 +107,12 @@ function banditContext(userVector: Float32Array, model: ServingModel, itemId: st
 export async function scoreRequests(requests: readonly RecRequest[], deps: ScoringDeps): Promise<ScoredBatch> {
   const { store, model } = deps;
   const users = requests.map((r) => userOf(r, deps.pseudonymise));
-  const historyLength = model?.historyLength ?? 50;
-  const [histories, seenLists] = await Promise.all([store.readUserHistories(users, historyLength), store.readSeenItems(users)]);
+  // Histories feed only the user tower, so their length is the model's; without a model every
+  // request is a cold start and needs no history.
+  const [histories, seenLists] = await Promise.all([
+    model ? store.readUserHistories(users, model.historyLength) : users.map(() => []),
+    store.readSeenItems(users),
+  ]);
 
   // Warm users (some history item is in this version's vocabulary) share one retrieval run.
   const historyRows = histories.map((h) => (model ? h.map((e) => model.rowOf.get(e.itemId)).filter((r): r is number => r !== undefined) : []));
