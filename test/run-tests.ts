@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { MissingPrerequisiteError, REPO_ROOT, startStack, type Stack } from "@recfleet/testkit";
+import { MissingPrerequisiteError, REPO_ROOT, startStack, type Stack } from "@recfleet/stack";
 
 function findTests(dir: string, out: string[] = []): string[] {
   for (const entry of readdirSync(dir)) {

@@ -2,7 +2,7 @@
  * `npx recfleet <command>`: one entry point for operators. Each command lives in the package
  * that owns it; this file only dispatches.
  */
-import { stackUp, stackDown, readStackState, stackDir } from "@recfleet/testkit";
+import { stackUp, stackDown, readStackState, stackDir } from "@recfleet/stack";
 import { runSetupCli } from "./setup";
 import { runDoctorCli } from "./doctor";
 import { runDemo } from "./demo";
