@@ -1,3 +1,3 @@
-export { main, registerCommand } from "./main";
+export { main } from "./main";
 export { startWorker, waitReady, scrapeMetric, stopWorkers, startLocalFleet, retrainAndServe, simulateOnFleet, DEMO_FLEET_ENV, type RunningWorker, type WorkerName, type LocalFleet } from "./fleet";
 export { offPolicyReport, readFleetLogs, onPolicyCtr, type OffPolicyReport, type Logs } from "./ope";
