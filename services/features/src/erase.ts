@@ -9,7 +9,8 @@
  * Env: REDIS_URL, RECFLEET_NAMESPACE, RECFLEET_PSEUDONYM_SECRET (or RECFLEET_PROFILE=dev).
  * Exit codes: 0 erased (possibly 0 keys), 2 usage or configuration error.
  */
-import { ConfigError, commonConfigSchema, createLogger, loadConfig, type CliCommand } from "@recfleet/runtime";
+import { ConfigError, commonConfigSchema, createLogger, loadConfig } from "@recfleet/runtime";
+import type { CliCommand } from "@recfleet/runtime";
 import { createRedis, createStore, pseudonymise, resolvePseudonymSecret, storeConfigSchema, type ErasureReceipt } from "@recfleet/store";
 
 const USAGE = "usage: erase-user --user <raw user id> | --pseudonym <hex pseudonym>";

@@ -3,7 +3,8 @@
  * `recfleet model list|rollback|gc [--grace 1h]`. Output goes to stdout as JSON lines.
  */
 import { Queue, QueueEvents } from "bullmq";
-import { commonConfigSchema, ConfigError, createLogger, errorMessage, loadConfig, parseDuration, RecfleetError, type CliCommand } from "@recfleet/runtime";
+import { commonConfigSchema, ConfigError, createLogger, errorMessage, loadConfig, parseDuration, RecfleetError } from "@recfleet/runtime";
+import type { CliCommand } from "@recfleet/runtime";
 import { topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics } from "@recfleet/bus";
 import { createModelRegistry, createRedis, createTrainerState } from "@recfleet/store";
@@ -145,5 +146,9 @@ export const trainerCommands: CliCommand[] = [
       "enqueue a training run on the fleet's trainers [--wait] [--timeout 10m] (env: REDIS_URL, RECFLEET_NAMESPACE)",
     run: (args) => runTrainCli(args),
   },
-  { name: "model", summary: "model list | rollback | gc [--grace 1h] — the model registry", run: (args) => runModelCli(args) },
+  {
+    name: "model",
+    summary: "model list | rollback | gc [--grace 1h] — the model registry",
+    run: (args) => runModelCli(args),
+  },
 ];
