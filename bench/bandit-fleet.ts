@@ -13,7 +13,8 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { readStackState, stackDown, REPO_ROOT, uniqueName } from "@recfleet/testkit";
+import { readStackState, stackDown, REPO_ROOT } from "@recfleet/stack";
+import { uniqueName } from "@recfleet/testkit";
 import type { FleetSimulationReport } from "@recfleet/simulator";
 import { meanAndSpread } from "@recfleet/policy";
 import { allowPoliciesEnv, startLocalFleet, readFleetLogs, offPolicyReport, simulateOnFleet } from "@recfleet/cli";

@@ -12,7 +12,7 @@ import { createProducer, startConsumerLoop, type ConsumerLoop, type Kafka } from
 import { createMetricsRegistry, type Logger } from "@recfleet/runtime";
 import { createModelRegistry, createStore, type FeatureEvent } from "@recfleet/store";
 import { exportModelArtefacts, trainTwoTower, type TwoTowerModel } from "@recfleet/towers";
-import { startStack, type Stack } from "@recfleet/testkit";
+import { startStack, type Stack } from "@recfleet/stack";
 
 export const log = (line: string): void => console.log(`# ${line}`);
 

@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { MissingPrerequisiteError, REPO_ROOT, startStack, type Stack } from "@recfleet/testkit";
+import { MissingPrerequisiteError, REPO_ROOT, startStack, type Stack } from "@recfleet/stack";
 
 function findTests(dir: string, out: string[] = []): string[] {
   for (const entry of readdirSync(dir)) {
@@ -28,7 +28,7 @@ const needsInfra = (file: string) => file.endsWith(".integration.test.ts") || fi
 const args = process.argv.slice(2);
 const unitOnly = args.includes("--unit");
 const filters = args.filter((a) => !a.startsWith("--"));
-let files = ["packages", "services", "test"].flatMap((d) => findTests(join(REPO_ROOT, d))).sort();
+let files = ["apps", "packages", "services", "test"].flatMap((d) => findTests(join(REPO_ROOT, d))).sort();
 if (unitOnly) files = files.filter((f) => !needsInfra(f));
 if (filters.length > 0) files = files.filter((f) => filters.some((flt) => f.includes(flt)));
 // Unit tests first: they are quick and fail fast.

@@ -206,3 +206,14 @@ export async function runEvalCli(argv: string[], io: CliIo = defaultIo): Promise
   io.out(JSON.stringify(summary));
   return 0;
 }
+
+// The shape of runtime's CliCommand, declared structurally: evaluation sits below runtime.
+export const evaluationCommands: { name: string; summary: string; run(args: string[]): Promise<number> }[] = [
+  {
+    name: "eval",
+    summary:
+      "train and evaluate MostPop, ItemKNN and the two-tower on MovieLens (ML100K-CHRONO) " +
+      "[--dataset ml-100k --path DIR --seeds 1,2,3 --json]",
+    run: (args) => runEvalCli(args),
+  },
+];

@@ -4,4 +4,4 @@ export { recallAtK, ndcgAtK, hitAtK, reciprocalRank, catalogCoverage, exposureGi
 export { evaluateRanking, topK, type Scorer, type RankingMetrics, type EvaluateOptions } from "./evaluate.js";
 export { mostPop, itemKnn } from "./baselines.js";
 export { sequenceExamples, twoTowerScorer, type SequenceExampleOptions } from "./two-tower.js";
-export { runEvalCli, defaultMl100kPath, type CliIo } from "./cli.js";
+export { runEvalCli, defaultMl100kPath, evaluationCommands, type CliIo } from "./cli.js";

@@ -1,7 +1,1 @@
-export { startStack, stackUp, stackDown, readStackState, type Stack, type StackState } from "./stack";
-export { startKafka, ensureKafkaJars, kafkaJarsCached, kafkaVersion, stopProcess, StackStartError, type RunningKafka } from "./kafka-broker";
-export { startRedis, type RunningRedis } from "./redis-server";
-export { freePort, waitForPort } from "./net";
 export { uniqueName, testInfra, waitFor, type TestInfra } from "./testing";
-export { REPO_ROOT, cacheDir, stackDir, DEFAULT_KAFKA_VERSION } from "./paths";
-export { runStackChecks, assertStackPrerequisites, formatCheck, checkNode, checkRedisServer, checkJava, MissingPrerequisiteError, type CheckResult, type CheckStatus } from "./doctor";

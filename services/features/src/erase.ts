@@ -10,6 +10,7 @@
  * Exit codes: 0 erased (possibly 0 keys), 2 usage or configuration error.
  */
 import { ConfigError, commonConfigSchema, createLogger, loadConfig } from "@recfleet/runtime";
+import type { CliCommand } from "@recfleet/runtime";
 import { createRedis, createStore, pseudonymise, resolvePseudonymSecret, storeConfigSchema, type ErasureReceipt } from "@recfleet/store";
 
 const USAGE = "usage: erase-user --user <raw user id> | --pseudonym <hex pseudonym>";
@@ -61,3 +62,12 @@ export async function runEraseUserCli(argv: string[], env: NodeJS.ProcessEnv = p
   write(JSON.stringify(receipt));
   return 0;
 }
+
+export const featuresCommands: CliCommand[] = [
+  {
+    name: "erase-user",
+    summary:
+      "erase-user --user <raw id> — delete every key derived from a user (needs RECFLEET_PSEUDONYM_SECRET)",
+    run: (args) => runEraseUserCli(args),
+  },
+];

@@ -4,6 +4,7 @@
  */
 import { Queue, QueueEvents } from "bullmq";
 import { commonConfigSchema, ConfigError, createLogger, errorMessage, loadConfig, parseDuration, RecfleetError } from "@recfleet/runtime";
+import type { CliCommand } from "@recfleet/runtime";
 import { topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics } from "@recfleet/bus";
 import { createModelRegistry, createRedis, createTrainerState } from "@recfleet/store";
@@ -137,3 +138,17 @@ export async function runModelCli(argv: string[], env: NodeJS.ProcessEnv = proce
     await redis.quit();
   }
 }
+
+export const trainerCommands: CliCommand[] = [
+  {
+    name: "train",
+    summary:
+      "enqueue a training run on the fleet's trainers [--wait] [--timeout 10m] (env: REDIS_URL, RECFLEET_NAMESPACE)",
+    run: (args) => runTrainCli(args),
+  },
+  {
+    name: "model",
+    summary: "model list | rollback | gc [--grace 1h] — the model registry",
+    run: (args) => runModelCli(args),
+  },
+];

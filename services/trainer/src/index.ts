@@ -6,5 +6,5 @@ export { JOB_NAMES, promoteJobId, embedJobId, type TrainJobData, type EmbedJobDa
 export { createBullConnection, type BullConnection } from "./bull";
 export { trainOnce, newVersionId, historyLengthFor, type TrainOutcome, type TrainRunDeps, type TrainRunConfig, type WarmStart } from "./train-run";
 export { startTrainer, type Trainer, type TrainerDeps } from "./trainer";
-export { runTrainCli, runModelCli } from "./cli";
+export { runTrainCli, runModelCli, trainerCommands } from "./cli";
 export { main } from "./main";

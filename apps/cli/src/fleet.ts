@@ -13,7 +13,8 @@ import { createLogger } from "@recfleet/runtime";
 import { createModelRegistry } from "@recfleet/store";
 import { runTrainCli } from "@recfleet/trainer";
 import { runFleetSimulation, type FleetSimulationReport } from "@recfleet/simulator";
-import { REPO_ROOT, stopProcess, waitFor, stackUp, stackDown, readStackState } from "@recfleet/testkit";
+import { REPO_ROOT, stopProcess, stackUp, stackDown, readStackState } from "@recfleet/stack";
+import { waitFor } from "@recfleet/testkit";
 
 export type WorkerName = "ingest" | "features" | "trainer" | "scorer";
 

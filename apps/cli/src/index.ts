@@ -1,4 +1,4 @@
-export { main, registerCommand } from "./main";
+export { main } from "./main";
 export { startWorker, waitReady, scrapeMetric, stopWorkers, startLocalFleet, retrainAndServe, simulateOnFleet, DEMO_FLEET_ENV, type RunningWorker, type WorkerName, type LocalFleet } from "./fleet";
 export { allowPoliciesEnv } from "./fleet";
 export { offPolicyReport, readFleetLogs, onPolicyCtr, type OffPolicyReport, type Logs } from "./ope";

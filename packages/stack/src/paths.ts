@@ -2,7 +2,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The repository root (this file lives in packages/testkit/src). */
+/** The repository root (this file lives in packages/stack/src). */
 export const REPO_ROOT = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
 
 /** Chosen by the smoke test (docs/architecture.md says why); override with RECFLEET_KAFKA_VERSION. */

@@ -1,17 +1,26 @@
 // BANDIT-SIM (in-process): exploring policies against greedy in a world with new items arriving,
 // over several seeds. Prints a table and ends with one JSON line.
 //
-//   node --import tsx packages/policy/src/bench-sim.ts [--seeds 5] [--steps 300] [--out DIR]
+//   node --import tsx bench/bandit-sim.ts [--seeds 5] [--steps 300] [--out DIR]
 //
 // With --out, also writes DIR/bandit-sim-ctr.csv and DIR/bandit-sim-ctr.svg (CTR over time,
 // seed 1) and DIR/bandit-sim-regret.svg.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createPolicy } from "./registry.js";
-import { simulateInProcess, type PolicyRun } from "./sim-harness.js";
-import { bucketRates, catalogCoverage, cumulativeRegret, exposureGini, linePlotSvg, meanAndSpread, toCsv } from "./sim-metrics.js";
-import type { WorldConfig } from "./sim-world.js";
+import {
+  bucketRates,
+  catalogCoverage,
+  createPolicy,
+  cumulativeRegret,
+  exposureGini,
+  linePlotSvg,
+  meanAndSpread,
+  simulateInProcess,
+  toCsv,
+  type PolicyRun,
+  type WorldConfig,
+} from "@recfleet/policy";
 
 const { values } = parseArgs({
   options: {

@@ -8,7 +8,7 @@ import { copyFileSync, existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { cudaProviderLibraryPath } from "@recfleet/towers";
-import { ensureKafkaJars } from "@recfleet/testkit";
+import { ensureKafkaJars } from "@recfleet/stack";
 
 /** The CUDA 12 manifest of onnxruntime-node 1.30: the provider, its shared bridge, TensorRT (optional). */
 const CUDA_PROVIDER_FILES = ["libonnxruntime_providers_cuda.so", "libonnxruntime_providers_shared.so"];

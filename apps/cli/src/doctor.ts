@@ -2,7 +2,7 @@
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { cudaProviderLibraryPath } from "@recfleet/towers";
-import { formatCheck, runStackChecks, type CheckResult } from "@recfleet/testkit";
+import { formatCheck, runStackChecks, type CheckResult } from "@recfleet/stack";
 
 export async function checkOnnxRuntime(): Promise<CheckResult> {
   try {

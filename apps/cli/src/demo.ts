@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { REPO_ROOT } from "@recfleet/testkit";
+import { REPO_ROOT } from "@recfleet/stack";
 import type { FleetSimulationReport } from "@recfleet/simulator";
 import { topicNames } from "@recfleet/contracts";
 import { allowPoliciesEnv, scrapeMetric, simulateOnFleet, startLocalFleet } from "./fleet";

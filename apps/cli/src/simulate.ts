@@ -8,7 +8,8 @@ import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { createLogger } from "@recfleet/runtime";
 import { createModelRegistry } from "@recfleet/store";
-import { readStackState, REPO_ROOT, waitFor } from "@recfleet/testkit";
+import { readStackState, REPO_ROOT } from "@recfleet/stack";
+import { waitFor } from "@recfleet/testkit";
 import { runFleetSimulation } from "@recfleet/simulator";
 
 export async function runSimulateCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {

@@ -12,7 +12,7 @@ import { createKafka, readTopic } from "@recfleet/bus";
 import { canonicalEventSpec, decisionLogSpec, decodeMessage, validateValue, topicNames } from "@recfleet/contracts";
 import type { CanonicalEvent, Validation } from "@recfleet/contracts";
 import { createLogger, parseDuration } from "@recfleet/runtime";
-import { readStackState } from "@recfleet/testkit";
+import { readStackState } from "@recfleet/stack";
 import {
   attributeRewards,
   buildLoggedRecords,

@@ -1,0 +1,4 @@
+// A service importing another service.
+import { toFeatureEvent } from "@recfleet/features";
+
+export const convert = toFeatureEvent;
