@@ -1,5 +1,6 @@
 import { Kafka, logLevel, type LogEntry } from "kafkajs";
 import type { Logger } from "@recfleet/runtime";
+import { registerCodecs } from "./codecs";
 
 export interface KafkaOptions {
   brokers: string[];
@@ -14,9 +15,10 @@ const LEVEL_NAMES: Record<number, "error" | "warn" | "info" | "debug"> = {
   [logLevel.DEBUG]: "debug",
 };
 
-/** kafkajs client whose logs go through our structured logger. */
+/** kafkajs client whose logs go through our structured logger, able to read every Kafka codec. */
 export function createKafka(options: KafkaOptions): Kafka {
   process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= "1";
+  registerCodecs();
   const log = options.logger.child({ component: "kafkajs" });
   return new Kafka({
     clientId: options.clientId,
