@@ -20,5 +20,6 @@ export { createLogger, type Logger, type LogLevel } from "./log";
 export { createMetricsRegistry } from "./metrics";
 export { startHttpServer, type HttpServerOptions, type RunningHttpServer } from "./http";
 export { createShutdown, type Shutdown } from "./shutdown";
+export { createReadiness, type Readiness, type ReadinessCheck, type ReadinessReport } from "./readiness";
 export { bootWorker, commonConfigSchema, type CommonConfig, type WorkerContext } from "./worker";
 export { Registry, Counter, Gauge, Histogram } from "prom-client";
