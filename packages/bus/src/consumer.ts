@@ -4,6 +4,7 @@ import type { Registry } from "prom-client";
 import { errorMessage, RecfleetError, shouldRetry, type Logger, type Readiness } from "@recfleet/runtime";
 import type { BusProducer } from "./producer";
 import { consumerMetrics } from "./metrics";
+import { RETRY } from "./kafka";
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string; detail: string };
 export type Decoder<T> = (value: Buffer | null) => Decoded<T>;
@@ -320,6 +321,8 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
       rebalanceTimeout: 10_000,
       allowAutoTopicCreation: false,
+      // kafkajs' consumer default is 5 retries with backoff up to 30 s; see RETRY.
+      retry: RETRY,
     });
     const { GROUP_JOIN, FETCH, REBALANCING, CRASH, STOP, DISCONNECT } = c.events;
     c.on(GROUP_JOIN, ({ payload }) => {

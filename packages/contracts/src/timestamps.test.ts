@@ -46,7 +46,8 @@ function schemaAccepts(schema: { oneOf: { type: string; minimum?: number; patter
 }
 
 test("the published JSON Schema carries the validator's timestamp bounds", () => {
-  const ts = (toJsonSchema(clickstreamEventSpec).properties as Record<string, never>).ts;
+  const properties = toJsonSchema(clickstreamEventSpec).properties as Record<string, Parameters<typeof schemaAccepts>[0]>;
+  const ts = properties.ts!;
   const samples: unknown[] = [
     0, 5, DEFAULT_LIMITS.minTimestampMs - 1, DEFAULT_LIMITS.minTimestampMs, NOW - 1000,
     "1999-12-31T23:59:59Z", "2000-01-01T00:00:00Z", "2026-11-27T11:00:00", "2026-11-27T11:00:00.5+01:00", "2026-11-27T11:00Z",
