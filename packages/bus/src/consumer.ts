@@ -1,8 +1,10 @@
+import { createHash } from "node:crypto";
 import type { Kafka, Consumer, EachBatchPayload, KafkaMessage } from "kafkajs";
 import type { Registry } from "prom-client";
-import { errorMessage, shouldRetry, type Logger } from "@recfleet/runtime";
+import { errorMessage, RecfleetError, shouldRetry, type Logger, type Readiness } from "@recfleet/runtime";
 import type { BusProducer } from "./producer";
 import { consumerMetrics } from "./metrics";
+import { RETRY } from "./kafka";
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string; detail: string };
 export type Decoder<T> = (value: Buffer | null) => Decoded<T>;
@@ -51,12 +53,44 @@ export interface ConsumerLoopOptions<T> {
   maxBytesPerPartition?: number;
   /** Attempts at one batch's effects before the consumer restarts from the last commit. */
   maxAttempts?: number;
+  /** Attempts at writing a batch's dead letters before they are logged, counted and skipped (default 3). */
+  deadLetterAttempts?: number;
+  /** Bytes of the original value a dead letter keeps (default 64 KiB); its headers carry size and sha256. */
+  maxDeadLetterValueBytes?: number;
+  /** Restarts of a consumer that kafkajs gave up on, in a row, before `onFatal` (default 5). */
+  maxRestarts?: number;
+  /**
+   * Called once the consumer cannot be restarted; the process should exit non-zero so its
+   * supervisor restarts it (workers pass their context's `fail`). Default: log and exit 1.
+   */
+  onFatal?: (err: RecfleetError) => void;
+  /** Not ready when assigned partitions saw no fetch or batch progress for this long (default 10 s). */
+  stallAfterMs?: number;
+  /** Registers this loop's readiness probe (`consumer:<group>`). */
+  readiness?: Pick<Readiness, "addReadinessCheck">;
 }
 
 export interface ConsumerLoop {
   /** Stops fetching, lets the in-flight batch finish and commit, then leaves the group. */
   stop(): Promise<void>;
+  /** The kafkajs consumer running now (a restart after a crash replaces it). */
   readonly consumer: Consumer;
+}
+
+export interface RunningConsumerLoop extends ConsumerLoop {
+  /** A member of its group and fetching (or working through a batch) recently. */
+  isReady(): boolean;
+}
+
+/** A consumer that crashed more often in a row than `maxRestarts` allows. */
+export class ConsumerCrashedError extends RecfleetError {
+  constructor(groupId: string, restarts: number, cause: unknown) {
+    super(
+      `the consumer of group ${groupId} crashed ${restarts} times in a row and is not restarted again; ` +
+        "exiting so the supervisor restarts the process (raise maxRestarts or fix the cause below)",
+      { retriable: false, cause, context: { groupId, restarts } },
+    );
+  }
 }
 
 export const DLQ_HEADERS = {
@@ -66,13 +100,28 @@ export const DLQ_HEADERS = {
   partition: "recfleet-source-partition",
   offset: "recfleet-source-offset",
   failedAt: "recfleet-failed-at",
+  /** Bytes of the original value; more than the dead letter's value when it was truncated. */
+  originalSize: "recfleet-original-size",
+  /** sha256 (hex) of the original value, to match a truncated dead letter with its source record. */
+  originalSha256: "recfleet-original-sha256",
+  truncated: "recfleet-truncated",
 } as const;
 
-function deadLetter(topic: string, partition: number, m: KafkaMessage, reason: string, detail: string) {
+export const DEFAULT_MAX_DEAD_LETTER_VALUE_BYTES = 64 * 1024;
+const MAX_DEAD_LETTER_KEY_CHARS = 1024;
+
+/**
+ * A dead letter that always fits the broker's limit: a message the broker accepted can be
+ * about max.message.bytes, and its bytes plus our headers would not be, so the value is cut
+ * to `maxValueBytes`. Smaller values are kept exactly, so they can be fixed and replayed.
+ */
+export function deadLetter(topic: string, partition: number, m: KafkaMessage, reason: string, detail: string, maxValueBytes = DEFAULT_MAX_DEAD_LETTER_VALUE_BYTES) {
+  const value = m.value ?? Buffer.alloc(0);
+  const truncated = value.byteLength > maxValueBytes;
+  const key = m.key ? m.key.toString("utf8") : null;
   return {
-    key: m.key ? m.key.toString("utf8") : null,
-    // The original bytes, untouched, so the message can be fixed and replayed.
-    value: m.value ?? Buffer.alloc(0),
+    key: key && key.length > MAX_DEAD_LETTER_KEY_CHARS ? key.slice(0, MAX_DEAD_LETTER_KEY_CHARS) : key,
+    value: truncated ? value.subarray(0, maxValueBytes) : value,
     headers: {
       [DLQ_HEADERS.reason]: reason,
       [DLQ_HEADERS.detail]: detail.slice(0, 500),
@@ -80,37 +129,121 @@ function deadLetter(topic: string, partition: number, m: KafkaMessage, reason: s
       [DLQ_HEADERS.partition]: String(partition),
       [DLQ_HEADERS.offset]: m.offset,
       [DLQ_HEADERS.failedAt]: String(Date.now()),
+      [DLQ_HEADERS.originalSize]: String(value.byteLength),
+      [DLQ_HEADERS.originalSha256]: createHash("sha256").update(value).digest("hex"),
+      ...(truncated ? { [DLQ_HEADERS.truncated]: "true" } : {}),
     },
   };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const jitter = (ms: number) => ms * (0.5 + Math.random() / 2);
+
+/**
+ * Errors that say this member's generation is gone (the broker dropped it, or the group is
+ * rebalancing). A commit retried with the same member id cannot succeed; kafkajs rejoins when
+ * it gets one of these back from eachBatch, and the uncommitted batch is delivered again.
+ */
+const MEMBERSHIP_ERRORS = new Set(["UNKNOWN_MEMBER_ID", "ILLEGAL_GENERATION", "REBALANCE_IN_PROGRESS", "NOT_COORDINATOR_FOR_GROUP"]);
+
+export function membershipLost(err: unknown): Error | undefined {
+  let current: unknown = err;
+  for (let depth = 0; depth < 10 && current instanceof Error; depth++) {
+    const type = (current as { type?: unknown }).type;
+    if (typeof type === "string" && MEMBERSHIP_ERRORS.has(type)) return current;
+    current = current.cause;
+  }
+  return undefined;
+}
+
+export interface DeadLetterTarget {
+  producer: Pick<BusProducer, "send">;
+  topic: string;
+  /** Attempts before the records are skipped. */
+  attempts: number;
+  /** A send that hangs this long counts as failed (the producer retries a missing topic forever). */
+  timeoutMs: number;
+  logger: Logger;
+}
+
+/**
+ * Writes dead letters with bounded, jittered retries. Holding a partition for a dead letter
+ * that cannot be written would stop every message behind it, so after the last attempt the
+ * records are logged with their offsets, counted through `onSkipped`, and skipped.
+ */
+export async function writeDeadLetters(
+  target: DeadLetterTarget,
+  records: ReturnType<typeof deadLetter>[],
+  heartbeat: () => Promise<void>,
+  onSkipped: (count: number) => void,
+): Promise<void> {
+  if (records.length === 0) return;
+  for (let attempt = 1; ; attempt++) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new RecfleetError(`dead-letter write took over ${target.timeoutMs} ms`)), target.timeoutMs);
+      });
+      await Promise.race([target.producer.send(target.topic, records), timeout]);
+      return;
+    } catch (err) {
+      if (attempt >= target.attempts || !shouldRetry(err)) {
+        const first = records[0]!.headers;
+        target.logger.error("dead letters could not be written; skipping them", {
+          deadLetterTopic: target.topic,
+          topic: first[DLQ_HEADERS.topic],
+          partition: first[DLQ_HEADERS.partition],
+          offsets: records.map((r) => r.headers[DLQ_HEADERS.offset]),
+          attempts: attempt,
+          error: errorMessage(err),
+        });
+        onSkipped(records.length);
+        return;
+      }
+      await sleep(jitter(Math.min(2000, 100 * 2 ** attempt)));
+      await heartbeat().catch(() => undefined);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
 
 /**
  * At-least-once consumer loop: decode a fetched batch, dead-letter what is invalid, run the
  * handler on the rest, and commit the batch's offsets only after its effects (handler and
  * dead letters) are done. A crash before the commit replays the batch, so handlers must be
  * idempotent. Failing effects are retried with jittered backoff; after `maxAttempts` the
- * error is thrown and kafkajs restarts the consumer from the last committed offset.
+ * error is thrown and kafkajs restarts the consumer from the last committed offset. A crash
+ * kafkajs does not restart itself (a non-retriable error) is restarted here, up to
+ * `maxRestarts` times in a row, then `onFatal` is called.
  */
-export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Promise<ConsumerLoop> {
+export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Promise<RunningConsumerLoop> {
   const { kafka, groupId, logger } = options;
   const metrics = consumerMetrics(options.registry);
   const maxAttempts = options.maxAttempts ?? 5;
-  const consumer = kafka.consumer({
-    groupId,
-    sessionTimeout: options.sessionTimeoutMs ?? 10_000,
-    heartbeatInterval: Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 10_000) / 3)),
-    maxWaitTimeInMs: options.maxWaitTimeMs ?? 100,
-    maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
-    rebalanceTimeout: 10_000,
-    allowAutoTopicCreation: false,
+  const deadLetterAttempts = options.deadLetterAttempts ?? 3;
+  const maxValueBytes = options.maxDeadLetterValueBytes ?? DEFAULT_MAX_DEAD_LETTER_VALUE_BYTES;
+  const maxRestarts = options.maxRestarts ?? 5;
+  const stallAfterMs = options.stallAfterMs ?? 10_000;
+  const onFatal = options.onFatal ?? ((err: RecfleetError) => {
+    logger.error("consumer cannot recover; exiting with code 1", { groupId, error: errorMessage(err) });
+    process.exit(1);
   });
-  await consumer.connect();
-  for (const topic of options.topics) await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
 
-  const processBatch = async ({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload) => {
+  // What readiness looks at, for the consumer running now.
+  const health = { member: false, assigned: 0, lastProgress: 0 };
+  const progressed = () => (health.lastProgress = Date.now());
+
+  const dlq = { producer: options.producer, topic: options.deadLetterTopic, attempts: deadLetterAttempts, timeoutMs: 30_000, logger };
+  const skipped = (topic: string, n: number) => metrics.deadLetterFailures.inc({ group: groupId, topic }, n);
+
+  const processBatch = async ({ batch, heartbeat: kafkaHeartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload) => {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    progressed();
+    const heartbeat = async () => {
+      await kafkaHeartbeat();
+      progressed();
+    };
     const started = performance.now();
     const { topic, partition } = batch;
     const valid: ConsumedMessage<T>[] = [];
@@ -121,7 +254,7 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
       if (decoded.ok) {
         valid.push({ value: decoded.value, key: m.key ? m.key.toString("utf8") : null, topic, partition, offset: m.offset, timestamp: Number(m.timestamp), raw: m.value });
       } else {
-        dead.push(deadLetter(topic, partition, m, decoded.reason, decoded.detail));
+        dead.push(deadLetter(topic, partition, m, decoded.reason, decoded.detail, maxValueBytes));
         reasons.push(decoded.reason);
       }
     }
@@ -136,14 +269,17 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
         for (const r of rejected) {
           const original = byOffset.get(r.message.offset);
           if (original) {
-            allDead.push(deadLetter(topic, partition, original, r.reason, r.detail));
+            allDead.push(deadLetter(topic, partition, original, r.reason, r.detail, maxValueBytes));
             allReasons.push(r.reason);
           }
         }
-        await options.producer.send(options.deadLetterTopic, allDead);
+        await writeDeadLetters(dlq, allDead, heartbeat, (n) => skipped(topic, n));
         const next = (BigInt(batch.lastOffset()) + 1n).toString();
-        await consumer.commitOffsets([{ topic, partition, offset: next }]);
+        // Straight to the group coordinator: kafkajs' consumer.commitOffsets would retry a commit
+        // whose member id the broker has dropped; that error must reach kafkajs so it rejoins.
+        await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
         resolveOffset(batch.lastOffset());
+        progressed();
         for (const reason of allReasons) metrics.deadLetters.inc({ group: groupId, topic, reason });
         metrics.messages.inc({ group: groupId, topic, outcome: "dead_lettered" }, allDead.length);
         metrics.messages.inc({ group: groupId, topic, outcome: "processed" }, batch.messages.length - allDead.length);
@@ -152,11 +288,17 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
         metrics.batchSeconds.observe({ group: groupId, topic }, (performance.now() - started) / 1000);
         return;
       } catch (err) {
+        const lost = membershipLost(err);
+        if (lost) {
+          health.member = false;
+          logger.warn("group membership lost before the commit; kafkajs rejoins and the batch is delivered again", { topic, partition, firstOffset: batch.firstOffset(), error: errorMessage(lost) });
+          throw lost;
+        }
         if (attempt >= maxAttempts || !shouldRetry(err) || !isRunning()) {
           logger.error("batch failed; the consumer will restart from the last committed offset", { topic, partition, firstOffset: batch.firstOffset(), attempts: attempt, error: errorMessage(err) });
           throw err;
         }
-        const backoff = Math.min(5000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
+        const backoff = jitter(Math.min(5000, 100 * 2 ** attempt));
         logger.warn("batch effects failed; retrying", { topic, partition, attempt, backoffMs: Math.round(backoff), error: errorMessage(err) });
         await sleep(backoff);
         await heartbeat().catch(() => undefined);
@@ -164,19 +306,97 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
     }
   };
 
-  await consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
-    eachBatch: processBatch,
-  });
+  let stopping = false;
+  let wake: () => void = () => {};
+  let restarts = 0;
+  let startedAt = 0;
+  let restarting: Promise<void> | undefined;
 
+  const start = async (): Promise<Consumer> => {
+    const c = kafka.consumer({
+      groupId,
+      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 10_000) / 3)),
+      maxWaitTimeInMs: options.maxWaitTimeMs ?? 100,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
+      rebalanceTimeout: 10_000,
+      allowAutoTopicCreation: false,
+      // kafkajs' consumer default is 5 retries with backoff up to 30 s; see RETRY.
+      retry: RETRY,
+    });
+    const { GROUP_JOIN, FETCH, REBALANCING, CRASH, STOP, DISCONNECT } = c.events;
+    c.on(GROUP_JOIN, ({ payload }) => {
+      health.member = true;
+      health.assigned = Object.values(payload.memberAssignment).reduce((n, ps) => n + ps.length, 0);
+      progressed();
+    });
+    c.on(FETCH, progressed);
+    for (const event of [REBALANCING, STOP, DISCONNECT]) c.on(event, () => (health.member = false));
+    c.on(CRASH, ({ payload }) => {
+      health.member = false;
+      // kafkajs restarts after retriable errors itself; the others would leave this consumer dead.
+      if (payload.restart || stopping) return;
+      restarting = restart(payload.error);
+    });
+    await c.connect();
+    for (const topic of options.topics) await c.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
+    await c.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
+      eachBatch: processBatch,
+    });
+    startedAt = Date.now();
+    return c;
+  };
+
+  const restart = async (cause: unknown): Promise<void> => {
+    // A consumer that ran for a while before crashing starts a new series of restarts.
+    if (Date.now() - startedAt > 10 * 60_000) restarts = 0;
+    while (!stopping) {
+      restarts++;
+      metrics.restarts.inc({ group: groupId });
+      if (restarts > maxRestarts) {
+        onFatal(new ConsumerCrashedError(groupId, restarts - 1, cause));
+        return;
+      }
+      const backoff = jitter(Math.min(30_000, 1000 * 2 ** (restarts - 1)));
+      logger.error("consumer crashed and kafkajs does not restart it; restarting", { groupId, restart: restarts, maxRestarts, backoffMs: Math.round(backoff), error: errorMessage(cause) });
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, backoff);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      if (stopping) return;
+      try {
+        consumer = await start();
+        return;
+      } catch (err) {
+        cause = err;
+      }
+    }
+  };
+
+  let consumer = await start();
   let stopped: Promise<void> | undefined;
+  const name = `consumer:${groupId}`;
+  const isReady = () => health.member && (health.assigned === 0 || Date.now() - health.lastProgress < stallAfterMs);
+  options.readiness?.addReadinessCheck(name, isReady);
   return {
-    consumer,
+    get consumer() {
+      return consumer;
+    },
+    isReady,
     stop() {
       // disconnect() waits for the running batch (and its commit) before leaving the group.
-      stopped ??= consumer.disconnect();
+      stopped ??= (async () => {
+        stopping = true;
+        wake();
+        await restarting;
+        await consumer.disconnect();
+      })();
       return stopped;
     },
   };

@@ -4,8 +4,15 @@ export { ensureFleetTopics, fleetTopicSpecs } from "./topics";
 export { createProducer, encodeValue, type BusProducer, type OutgoingMessage } from "./producer";
 export {
   startConsumerLoop,
+  deadLetter,
+  writeDeadLetters,
+  type DeadLetterTarget,
+  membershipLost,
+  ConsumerCrashedError,
   DLQ_HEADERS,
+  DEFAULT_MAX_DEAD_LETTER_VALUE_BYTES,
   type ConsumerLoop,
+  type RunningConsumerLoop,
   type ConsumerLoopOptions,
   type ConsumedMessage,
   type BatchHandler,

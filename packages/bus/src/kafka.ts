@@ -1,5 +1,6 @@
 import { Kafka, logLevel, type LogEntry } from "kafkajs";
 import type { Logger } from "@recfleet/runtime";
+import { registerCodecs } from "./codecs";
 
 export interface KafkaOptions {
   brokers: string[];
@@ -14,15 +15,26 @@ const LEVEL_NAMES: Record<number, "error" | "warn" | "info" | "debug"> = {
   [logLevel.DEBUG]: "debug",
 };
 
-/** kafkajs client whose logs go through our structured logger. */
+/**
+ * Retry policy for a real-time fleet (docs/architecture.md, "Failure handling"): kafkajs'
+ * default backoff grows to 30 s, so after a broker restart clients idled up to that long
+ * before their next try. Capped at 2 s, a client retries often enough to resume within a few
+ * seconds of the broker's return. 30 retries (about a minute) before an operation fails: with
+ * fewer, a 15 s outage already exhausted the retries of the producer's inner connection and
+ * failed its send (the producer's own send retries are unbounded, see producer.ts).
+ */
+export const RETRY = { initialRetryTime: 100, maxRetryTime: 2000, retries: 30 } as const;
+
+/** kafkajs client whose logs go through our structured logger, able to read every Kafka codec. */
 export function createKafka(options: KafkaOptions): Kafka {
   process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= "1";
+  registerCodecs();
   const log = options.logger.child({ component: "kafkajs" });
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
     logLevel: logLevel.WARN,
-    retry: { initialRetryTime: 200, retries: 10 },
+    retry: RETRY,
     logCreator: () => (entry: LogEntry) => {
       const { message, ...fields } = entry.log;
       // Protocol answers that kafkajs handles itself (coordinator loading after a broker start,

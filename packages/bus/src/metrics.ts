@@ -3,6 +3,8 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 export interface ConsumerMetrics {
   messages: Counter<"group" | "topic" | "outcome">;
   deadLetters: Counter<"group" | "topic" | "reason">;
+  deadLetterFailures: Counter<"group" | "topic">;
+  restarts: Counter<"group">;
   batchSeconds: Histogram<"group" | "topic">;
   lag: Map<string, { group: string; topic: string; partition: number; lag: number }>;
 }
@@ -17,6 +19,18 @@ export function consumerMetrics(registry: Registry): ConsumerMetrics {
   const metrics: ConsumerMetrics = {
     messages: new Counter({ name: "recfleet_consumer_messages_total", help: "Messages consumed, by outcome (processed|dead_lettered).", labelNames: ["group", "topic", "outcome"], registers: [registry] }),
     deadLetters: new Counter({ name: "recfleet_consumer_dead_letters_total", help: "Messages sent to the dead-letter topic, by reason code.", labelNames: ["group", "topic", "reason"], registers: [registry] }),
+    deadLetterFailures: new Counter({
+      name: "recfleet_consumer_dead_letter_failures_total",
+      help: "Dead letters that could not be written after bounded retries and were skipped (logged with their offsets).",
+      labelNames: ["group", "topic"],
+      registers: [registry],
+    }),
+    restarts: new Counter({
+      name: "recfleet_consumer_restarts_total",
+      help: "Restarts of a consumer that crashed with an error kafkajs does not restart after.",
+      labelNames: ["group"],
+      registers: [registry],
+    }),
     batchSeconds: new Histogram({ name: "recfleet_consumer_batch_seconds", help: "Time to process one fetched batch, effects and commit included.", labelNames: ["group", "topic"], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
     lag,
   };

@@ -1,4 +1,5 @@
 import { CompressionTypes, type Kafka, type Producer, type IHeaders } from "kafkajs";
+import { RETRY } from "./kafka";
 
 export interface OutgoingMessage {
   key?: string | null;
@@ -66,7 +67,7 @@ export async function createProducer(kafka: Kafka, options: { compression?: bool
       allowAutoTopicCreation: false,
       // An idempotent producer must keep retrying (kafkajs warns otherwise); while the broker is
       // away the caller's batch waits, which is the back-pressure at-least-once needs.
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 },
+      retry: { ...RETRY, retries: Number.MAX_SAFE_INTEGER },
     });
     await p.connect();
     return p;

@@ -7,6 +7,7 @@ export {
   type MessageSpec,
   type Limits,
   DEFAULT_LIMITS,
+  ISO_TIMESTAMP_PATTERN,
   type Validation,
   validateValue,
   decodeMessage,

@@ -120,6 +120,18 @@ export interface DecisionLogRecord {
   items: LoggedSlateItem[];
 }
 
+/** The largest latency a recommendation can report (its latencyMs field's maximum, about 11.6 days). */
+export const MAX_LATENCY_MS = 1e9;
+
+/**
+ * Request ts to publish, within [0, MAX_LATENCY_MS]: a client clock ahead of ours gives a negative
+ * difference, and requests older than MAX_LATENCY_MS are rejected at decode, so the clamp only
+ * absorbs the time spent serving one.
+ */
+export function requestLatencyMs(requestTs: number, servedAt: number): number {
+  return Math.min(MAX_LATENCY_MS, Math.max(0, servedAt - requestTs));
+}
+
 const CONTEXT = { kind: "attributes", maxKeys: 16, maxValueLength: 256, optional: true, description: "Free-form attributes (device, page, …)." } as const;
 
 export const clickstreamEventSpec: MessageSpec = {
@@ -166,7 +178,8 @@ export const recRequestSpec: MessageSpec = {
     user: { kind: "id", optional: true, description: "Pseudonymous user id, when the caller already has it." },
     k: { kind: "number", min: 1, max: 200, integer: true, optional: true, description: "How many items (default from config)." },
     policy: { kind: "string", maxLength: 64, optional: true, description: "Exploration policy id; absent → traffic split." },
-    ts: { kind: "timestamp", description: "When the request was made." },
+    // Older requests could not be answered with a latency the recommendation contract allows.
+    ts: { kind: "timestamp", maxAgeMs: MAX_LATENCY_MS, description: "When the request was made." },
     exclude: { kind: "array", of: { kind: "id", description: "Item id." }, maxItems: 200, optional: true, description: "Items not to return." },
     reason: { kind: "string", maxLength: 64, optional: true, description: "Why it was sent (e.g. refresh_on_event)." },
   },
@@ -201,7 +214,7 @@ export const recommendationSpec: MessageSpec = {
     propensityMethod: { kind: "enum", values: ["exact", "monte-carlo"], description: "How propensities were computed." },
     modelVersion: { kind: "string", maxLength: 64, description: "Model version that scored." },
     servedAt: { kind: "number", min: 0, max: 1e15, integer: true, description: "Epoch ms." },
-    latencyMs: { kind: "number", min: 0, max: 1e9, description: "Request ts to publish." },
+    latencyMs: { kind: "number", min: 0, max: MAX_LATENCY_MS, description: "Request ts to publish." },
     reason: { kind: "string", maxLength: 64, optional: true, description: "e.g. cold_start_popular." },
   },
 };

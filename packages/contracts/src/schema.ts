@@ -15,6 +15,7 @@ export type ReasonCode =
   | "unknown_enum_value"
   | "timestamp_out_of_range"
   | "timestamp_in_future"
+  | "timestamp_without_timezone"
   | "value_out_of_range"
   | "too_many_items"
   | "string_too_long"
@@ -33,6 +34,7 @@ export const REASON_CODES: readonly ReasonCode[] = [
   "unknown_enum_value",
   "timestamp_out_of_range",
   "timestamp_in_future",
+  "timestamp_without_timezone",
   "value_out_of_range",
   "too_many_items",
   "string_too_long",
@@ -48,7 +50,8 @@ export const MAX_ID_LENGTH = 128;
 export type FieldSpec =
   | { kind: "id"; optional?: boolean; description: string }
   | { kind: "enum"; values: readonly string[]; optional?: boolean; description: string }
-  | { kind: "timestamp"; optional?: boolean; description: string }
+  /** maxAgeMs: also reject times further than this in the past of the receiver's clock. */
+  | { kind: "timestamp"; maxAgeMs?: number; optional?: boolean; description: string }
   | { kind: "number"; min: number; max: number; integer?: boolean; optional?: boolean; description: string }
   | { kind: "boolean"; optional?: boolean; description: string }
   | { kind: "string"; maxLength: number; optional?: boolean; description: string }
@@ -73,6 +76,15 @@ export interface Limits {
 }
 
 export const DEFAULT_LIMITS: Limits = { maxFutureSkewMs: 5 * 60_000, minTimestampMs: Date.UTC(2000, 0, 1) };
+
+/**
+ * ISO-8601 timestamps must name their zone (Z or ±hh:mm): without one, Date.parse reads the
+ * receiver's local time, so the same event means different instants on different hosts.
+ * The year is 2000 or later, like DEFAULT_LIMITS.minTimestampMs; the JSON Schema uses this too.
+ */
+export const ISO_TIMESTAMP_PATTERN = "^[2-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|z|[+-][0-9]{2}:[0-9]{2})$";
+const ISO_TIMESTAMP_REGEX = new RegExp(ISO_TIMESTAMP_PATTERN);
+const ZONE_SUFFIX = /(Z|z|[+-]\d{2}:\d{2})$/;
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; reason: ReasonCode; detail: string };
 
@@ -105,12 +117,18 @@ function validateField(path: string, spec: FieldSpec, v: unknown, limits: Limits
     case "timestamp": {
       let ms: number;
       if (typeof v === "number") ms = v;
-      else if (typeof v === "string" && /^\d{4}-\d{2}-\d{2}T/.test(v)) ms = Date.parse(v);
-      else return fail("wrong_type", `${path} must be epoch milliseconds or an ISO-8601 string, got ${describeType(v)}`);
+      else if (typeof v === "string" && /^\d{4}-\d{2}-\d{2}T/.test(v)) {
+        if (!ZONE_SUFFIX.test(v)) return fail("timestamp_without_timezone", `${path} ${preview(v)} has no time zone: end it with Z or ±hh:mm`);
+        if (!ISO_TIMESTAMP_REGEX.test(v)) return fail("wrong_type", `${path} ${preview(v)} does not match ${ISO_TIMESTAMP_PATTERN}`);
+        ms = Date.parse(v);
+      } else return fail("wrong_type", `${path} must be epoch milliseconds or an ISO-8601 string, got ${describeType(v)}`);
       if (!Number.isFinite(ms) || !Number.isInteger(Math.round(ms))) return fail("wrong_type", `${path} is not a valid time`);
       ms = Math.round(ms);
       if (ms < limits.minTimestampMs) return fail("timestamp_out_of_range", `${path} ${ms} is before ${new Date(limits.minTimestampMs).toISOString()}`);
       if (ms > now + limits.maxFutureSkewMs) return fail("timestamp_in_future", `${path} is ${ms - now} ms ahead of this clock (limit ${limits.maxFutureSkewMs} ms)`);
+      if (spec.maxAgeMs !== undefined && ms < now - spec.maxAgeMs) {
+        return fail("timestamp_out_of_range", `${path} is ${now - ms} ms in the past (limit ${spec.maxAgeMs} ms)`);
+      }
       return { ok: true, value: ms };
     }
     case "number":
@@ -225,8 +243,20 @@ function fieldToJsonSchema(spec: FieldSpec): JsonSchema {
       return { ...base, type: "string", pattern: ID_PATTERN, minLength: 1, maxLength: MAX_ID_LENGTH };
     case "enum":
       return { ...base, type: "string", enum: [...spec.values] };
-    case "timestamp":
-      return { ...base, oneOf: [{ type: "integer", minimum: 0 }, { type: "string", format: "date-time" }] };
+    case "timestamp": {
+      // An upper bound relative to "now" has no JSON Schema keyword; the description states it.
+      const age = spec.maxAgeMs === undefined ? "" : ` and at most ${spec.maxAgeMs} ms before it`;
+      const bounds =
+        ` Epoch ms from ${DEFAULT_LIMITS.minTimestampMs} (2000-01-01) up to ${DEFAULT_LIMITS.maxFutureSkewMs} ms ahead` +
+        ` of the receiver's clock${age}; ISO-8601 strings must name their time zone.`;
+      return {
+        description: spec.description + bounds,
+        oneOf: [
+          { type: "integer", minimum: DEFAULT_LIMITS.minTimestampMs },
+          { type: "string", format: "date-time", pattern: ISO_TIMESTAMP_PATTERN },
+        ],
+      };
+    }
     case "number":
       return { ...base, type: spec.integer ? "integer" : "number", minimum: spec.min, maximum: spec.max };
     case "boolean":

@@ -1,13 +1,14 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import type { ReadinessReport } from "./readiness";
 
 export interface HttpServerOptions {
   port: number;
   host?: string;
   registry: Registry;
   /** Ready means "send me work": connected and caught up enough to serve. */
-  isReady: () => boolean;
+  readiness: () => Promise<ReadinessReport>;
 }
 
 export interface RunningHttpServer {
@@ -15,7 +16,7 @@ export interface RunningHttpServer {
   close(): Promise<void>;
 }
 
-/** /metrics (Prometheus text), /healthz (process alive) and /readyz (isReady). Port 0 picks a free port. */
+/** /metrics (Prometheus text), /healthz (process alive) and /readyz (503 lists failing checks). Port 0 picks a free port. */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -38,9 +39,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       return;
     }
     if (path === "/readyz") {
-      const ready = options.isReady();
-      res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" });
-      res.end(ready ? "ready\n" : "not ready\n");
+      options
+        .readiness()
+        .then(({ ready, failing }) => {
+          res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" });
+          res.end(ready ? "ready\n" : `not ready: ${failing.join(", ")}\n`);
+        })
+        .catch((err: unknown) => {
+          res.writeHead(503, { "content-type": "text/plain" });
+          res.end(`not ready: ${String(err)}\n`);
+        });
       return;
     }
     res.writeHead(404);

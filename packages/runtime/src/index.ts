@@ -21,5 +21,6 @@ export { createMetricsRegistry } from "./metrics";
 export { startHttpServer, type HttpServerOptions, type RunningHttpServer } from "./http";
 export { createShutdown, type Shutdown } from "./shutdown";
 export type { CliCommand } from "./cli";
+export { createReadiness, type Readiness, type ReadinessCheck, type ReadinessReport } from "./readiness";
 export { bootWorker, commonConfigSchema, type CommonConfig, type WorkerContext } from "./worker";
 export { Registry, Counter, Gauge, Histogram } from "prom-client";

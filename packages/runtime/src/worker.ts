@@ -2,9 +2,11 @@ import type { Registry } from "prom-client";
 import { writeFileSync } from "node:fs";
 import { loadConfig, str, int, duration, describeConfig, list, optionalStr, type ConfigOf } from "./config";
 import { createLogger, type Logger } from "./log";
+import { errorMessage } from "./errors";
 import { createMetricsRegistry } from "./metrics";
 import { startHttpServer } from "./http";
 import { createShutdown, type Shutdown } from "./shutdown";
+import { createReadiness, type Readiness } from "./readiness";
 
 /** Settings every worker shares; each worker adds its own schema next to its main.ts. */
 export const commonConfigSchema = {
@@ -24,8 +26,10 @@ export interface WorkerContext<C> {
   logger: Logger;
   registry: Registry;
   shutdown: Shutdown;
-  /** Flip to true once connected and consuming; /readyz reports it. */
-  setReady(ready: boolean): void;
+  /** Register probes of what must be alive for work (consumer loops, Redis); /readyz runs them. */
+  readiness: Readiness;
+  /** For a component that cannot recover (a consumer out of restarts): shut down, then exit 1 for the supervisor. */
+  fail(reason: string, err?: unknown): void;
 }
 
 /**
@@ -47,14 +51,16 @@ export async function bootWorker<S extends Record<string, import("./config").Fie
   }
   const registry = createMetricsRegistry(service);
   const shutdown = createShutdown({ logger, deadlineMs: config.shutdownDeadlineMs });
-  let ready = false;
-  const http = await startHttpServer({ port: config.metricsPort, registry, isReady: () => ready && !shutdown.stopping });
+  const readiness = createReadiness();
+  const report = async () => (shutdown.stopping ? { ready: false, failing: ["shutting down"] } : readiness.evaluate());
+  const http = await startHttpServer({ port: config.metricsPort, registry, readiness: report });
   shutdown.onShutdown("http", () => http.close());
   if (config.metricsPortFile) writeFileSync(config.metricsPortFile, String(http.port));
   logger.info("starting", { metricsPort: http.port, config: { ...describeConfig(commonConfigSchema, config), ...describeConfig(schema, config) } });
-  process.on("unhandledRejection", (reason) => {
-    logger.error("unhandled rejection; shutting down", { error: reason instanceof Error ? reason.message : String(reason) });
-    void shutdown.shutdown("unhandledRejection").then(() => process.exit(1));
-  });
-  return { config, logger, registry, shutdown, setReady: (r) => (ready = r) };
+  const fail = (reason: string, err?: unknown) => {
+    logger.error(`${reason}; shutting down`, { error: err === undefined ? undefined : errorMessage(err) });
+    void shutdown.shutdown(reason).then(() => process.exit(1));
+  };
+  process.on("unhandledRejection", (reason) => fail("unhandled rejection", reason));
+  return { config, logger, registry, shutdown, readiness, fail };
 }

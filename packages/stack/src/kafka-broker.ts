@@ -41,6 +41,7 @@ export function ensureKafkaJars(version = kafkaVersion(), log: (line: string) =>
 
 export interface RunningKafka {
   brokers: string;
+  controllerPort: number;
   logPath: string;
   pid: number;
   process: ChildProcess;
@@ -50,6 +51,8 @@ export interface RunningKafka {
 export interface KafkaStartOptions {
   dir: string;
   port?: number;
+  /** Pass the previous run's port to restart a broker on the same data dir (the quorum voters name it). */
+  controllerPort?: number;
   heapMb?: number;
   detached?: boolean;
   timeoutMs?: number;
@@ -59,7 +62,7 @@ export interface KafkaStartOptions {
 export async function startKafka(options: KafkaStartOptions): Promise<RunningKafka> {
   const libs = ensureKafkaJars();
   const port = options.port ?? (await freePort());
-  const controllerPort = await freePort();
+  const controllerPort = options.controllerPort ?? (await freePort());
   const dataDir = join(options.dir, "kafka-data");
   mkdirSync(dataDir, { recursive: true });
   const logPath = join(options.dir, "broker.log");
@@ -117,6 +120,7 @@ export async function startKafka(options: KafkaStartOptions): Promise<RunningKaf
   exited.catch(() => undefined);
   return {
     brokers: `127.0.0.1:${port}`,
+    controllerPort,
     logPath,
     pid: child.pid ?? -1,
     process: child,

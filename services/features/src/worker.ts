@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { Counter, type Logger, type Registry } from "@recfleet/runtime";
+import { Counter, type WorkerContext, type Logger, type Registry } from "@recfleet/runtime";
 import { canonicalEventSpec, consumerGroupId, decodeMessage, topicNames, type CanonicalEvent } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
 import { createModelRegistry, createRedis, createStore, type Store } from "@recfleet/store";
@@ -16,12 +16,16 @@ export interface FeaturesWorker {
 }
 
 /** Wires one features worker: topics, producer, Redis, store and the consumer loop. */
-export async function startFeaturesWorker(config: FeaturesConfig, deps: { logger: Logger; registry: Registry }): Promise<FeaturesWorker> {
+export async function startFeaturesWorker(
+  config: FeaturesConfig,
+  deps: { logger: Logger; registry: Registry } & Partial<Pick<WorkerContext<unknown>, "readiness" | "fail">>,
+): Promise<FeaturesWorker> {
   const { logger, registry } = deps;
   const topics = topicNames(config.namespace);
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.namespace}-features`, logger });
   await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
   const redis = createRedis(config.redisUrl, logger);
+  deps.readiness?.addReadinessCheck("redis", async () => (await redis.ping()) === "PONG");
   const store = createStore(redis, config.namespace, config);
   const models = createModelRegistry(redis, config.namespace);
   const producer = await createProducer(kafka);
@@ -56,6 +60,8 @@ export async function startFeaturesWorker(config: FeaturesConfig, deps: { logger
     handleBatch,
     maxBytesPerPartition: config.maxBytesPerPartition,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
+    readiness: deps.readiness,
+    onFatal: deps.fail && ((err) => deps.fail?.("the features consumer cannot recover", err)),
   });
   let stopped: Promise<void> | undefined;
   return {

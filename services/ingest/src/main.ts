@@ -18,7 +18,6 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   ctx.shutdown.onShutdown("redis", async () => void (await worker.redis.quit()));
   ctx.shutdown.onShutdown("producer", () => worker.producer.close());
   ctx.shutdown.onShutdown("consumer", () => worker.loop.stop());
-  ctx.setReady(true);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

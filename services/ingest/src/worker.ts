@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { Counter, Gauge, type Logger, type Registry } from "@recfleet/runtime";
+import { Counter, Gauge, type WorkerContext, type Logger, type Registry } from "@recfleet/runtime";
 import { clickstreamEventSpec, consumerGroupId, decodeMessage, topicNames, type ClickstreamEvent } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
 import { createRedis, createStore, createPseudonymiser, resolvePseudonymSecret, type Store } from "@recfleet/store";
@@ -17,13 +17,17 @@ export interface IngestWorker {
 }
 
 /** Wires one ingest worker: topics, producer, Redis, store and the consumer loop. */
-export async function startIngestWorker(config: IngestConfig, deps: { logger: Logger; registry: Registry }): Promise<IngestWorker> {
+export async function startIngestWorker(
+  config: IngestConfig,
+  deps: { logger: Logger; registry: Registry } & Partial<Pick<WorkerContext<unknown>, "readiness" | "fail">>,
+): Promise<IngestWorker> {
   const { logger, registry } = deps;
   const secret = resolvePseudonymSecret(config, logger);
   const topics = topicNames(config.namespace);
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.namespace}-ingest`, logger });
   await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
   const redis = createRedis(config.redisUrl, logger);
+  deps.readiness?.addReadinessCheck("redis", async () => (await redis.ping()) === "PONG");
   const store = createStore(redis, config.namespace, config);
   const producer = await createProducer(kafka);
   const events = new Counter({
@@ -65,6 +69,8 @@ export async function startIngestWorker(config: IngestConfig, deps: { logger: Lo
     handleBatch,
     maxBytesPerPartition: config.maxBytesPerPartition,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
+    readiness: deps.readiness,
+    onFatal: deps.fail && ((err) => deps.fail?.("the ingest consumer cannot recover", err)),
   });
   let stopped: Promise<void> | undefined;
   return {

@@ -21,7 +21,6 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   ctx.shutdown.onShutdown("producer", () => worker.producer.close());
   ctx.shutdown.onShutdown("impressions", () => worker.flushImpressions());
   ctx.shutdown.onShutdown("consumers", () => worker.stopConsuming());
-  ctx.setReady(true);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { Counter, Gauge, Histogram, errorMessage, type Logger, type Registry } from "@recfleet/runtime";
+import { Counter, Gauge, Histogram, errorMessage, type Logger, type Registry, type WorkerContext } from "@recfleet/runtime";
 import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop } from "@recfleet/bus";
 import type { BusProducer, ConsumerLoop, Decoded } from "@recfleet/bus";
 import { consumerGroupId, decodeMessage, modelVersionSpec, recRequestSpec, topicNames, type ModelVersionAnnouncement, type RecRequest } from "@recfleet/contracts";
@@ -35,7 +35,7 @@ export function decodeRecRequest(value: Buffer | null): Decoded<RecRequest> {
 /** Wires one scorer: topics, producer, Redis, the serving model, bandit state timers and the consumer loops. */
 export async function startScorerWorker(
   config: ScorerConfig,
-  deps: { logger: Logger; registry: Registry },
+  deps: { logger: Logger; registry: Registry } & Partial<Pick<WorkerContext<unknown>, "readiness" | "fail">>,
 ): Promise<ScorerWorker> {
   const { logger, registry } = deps;
   const secret = resolvePseudonymSecret(config, logger);
@@ -47,6 +47,7 @@ export async function startScorerWorker(
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId, logger });
   await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
   const redis = createRedis(config.redisUrl, logger);
+  deps.readiness?.addReadinessCheck("redis", async () => (await redis.ping()) === "PONG");
   const store = createStore(redis, config.namespace, config);
   const models = createModelRegistry(redis, config.namespace);
   const producer = await createProducer(kafka);
@@ -180,6 +181,8 @@ export async function startScorerWorker(
     handleBatch,
     partitionsConsumedConcurrently: config.concurrency,
     maxBytesPerPartition: config.maxBytesPerPartition,
+    readiness: deps.readiness,
+    onFatal: deps.fail && ((err) => deps.fail?.("the scorer's request consumer cannot recover", err)),
   });
   // A bad announcement is dead-lettered (and counted) on its own topic; the registry poll
   // still finds the version it meant.
@@ -194,6 +197,8 @@ export async function startScorerWorker(
     fromBeginning: false,
     decode: (value) => decodeMessage<ModelVersionAnnouncement>(modelVersionSpec, value),
     handleBatch: (messages) => holder.swapTo(messages[messages.length - 1]!.value.version),
+    readiness: deps.readiness,
+    onFatal: deps.fail && ((err) => deps.fail?.("the scorer's model-version consumer cannot recover", err)),
   });
 
   const stopConsuming = async () => {

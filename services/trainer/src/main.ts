@@ -10,7 +10,6 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   // One step: abort a training run in progress → stop consuming → close the BullMQ workers (they finish
   // their active jobs) → close Kafka and Redis; so a long run cannot outlast SHUTDOWN_DEADLINE.
   ctx.shutdown.onShutdown("trainer", () => trainer.stop());
-  ctx.setReady(true);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

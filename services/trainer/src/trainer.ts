@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { FlowProducer, Queue, Worker } from "bullmq";
-import { errorMessage, type Logger, type Registry } from "@recfleet/runtime";
+import { errorMessage, type Logger, type Registry, type WorkerContext } from "@recfleet/runtime";
 import { canonicalEventSpec, consumerGroupId, decodeMessage, topicNames, type CanonicalEvent, type ModelVersionAnnouncement } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
 import {
@@ -22,7 +22,7 @@ import { queueNames } from "./keys";
 import { trainerMetrics } from "./metrics";
 import { trainOnce, type TrainOutcome, type TrainRunDeps } from "./train-run";
 
-export interface TrainerDeps {
+export interface TrainerDeps extends Partial<Pick<WorkerContext<unknown>, "readiness" | "fail">> {
   logger: Logger;
   registry: Registry;
   /** Test-only evaluation hook (default: evaluateModel on the held-out slice). */
@@ -54,6 +54,7 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
   const producer: BusProducer = await createProducer(kafka);
   const redis = createRedis(config.redisUrl, logger);
+  deps.readiness?.addReadinessCheck("redis", async () => (await redis.ping()) === "PONG");
   const bull = createBullConnection(config, logger);
   const models = createModelRegistry(redis, config.namespace);
   const windowOptions = { maxEvents: config.windowMaxEvents, markerTtlMs: config.windowDedupeMs };
@@ -133,6 +134,8 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
         metrics.windowEvents.inc({ outcome: "appended" }, appended);
         if (messages.length > appended) metrics.windowEvents.inc({ outcome: "skipped" }, messages.length - appended);
       },
+      readiness: deps.readiness,
+      onFatal: deps.fail && ((err) => deps.fail?.("the trainer's events consumer cannot recover", err)),
     });
   }
   for (const w of workers) w.on("error", (err) => logger.warn("bullmq worker error", { queue: w.name, error: errorMessage(err) }));
