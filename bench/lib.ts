@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import { createProducer, startConsumerLoop, type ConsumerLoop, type Kafka } from "@recfleet/bus";
+import { percentile } from "@recfleet/numeric";
 import { createMetricsRegistry, type Logger } from "@recfleet/runtime";
 import { createModelRegistry, createStore, type FeatureEvent } from "@recfleet/store";
 import { exportModelArtefacts, trainTwoTower, type TwoTowerModel } from "@recfleet/towers";
@@ -37,12 +38,12 @@ export interface Summary {
   mean: number;
 }
 
-/** Nearest-rank percentiles of the samples (any unit). */
+/** Percentiles (@recfleet/numeric's definition), max and mean of the samples (any unit). */
 export function summarize(samples: readonly number[]): Summary {
   if (samples.length === 0) return { n: 0, p50: NaN, p99: NaN, max: NaN, mean: NaN };
   const s = Float64Array.from(samples).sort();
-  const at = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
-  return { n: s.length, p50: at(0.5), p99: at(0.99), max: s[s.length - 1]!, mean: s.reduce((a, b) => a + b, 0) / s.length };
+  const mean = s.reduce((a, b) => a + b, 0) / s.length;
+  return { n: s.length, p50: percentile(s, 0.5), p99: percentile(s, 0.99), max: s[s.length - 1]!, mean };
 }
 
 export const round = (x: number, digits = 3): number => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);

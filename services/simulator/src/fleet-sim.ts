@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type OutgoingMessage } from "@recfleet/bus";
 import { consumerGroupId, decodeMessage, recommendationSpec, topicNames, type ClickstreamEvent, type RecRequest, type Recommendation } from "@recfleet/contracts";
+import { percentile } from "@recfleet/numeric";
 import { createMetricsRegistry, type Logger } from "@recfleet/runtime";
 import {
   advanceWorld,
@@ -98,11 +99,6 @@ interface PolicyTally {
   newItemImpressions: number;
   latencies: number[];
   perStep: { clicks: number; impressions: number; regret: number }[];
-}
-
-export function percentile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 const userIdOf = (u: number) => `sim-user-${u}`;
