@@ -179,8 +179,5 @@ export async function startEchoWorker(kafka: Kafka, options: { groupId: string; 
   };
 }
 
-/** Resolves after `ms`. */
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Wall clock in ms with sub-ms resolution (comparable across processes on one machine). */
 export const nowMs = (): number => performance.timeOrigin + performance.now();

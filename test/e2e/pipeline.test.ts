@@ -6,6 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig, type Registry } from "@recfleet/runtime";
 import { canonicalEventSpec, decodeMessage, topicNames, type CanonicalEvent, type EventType, EVENT_TYPES } from "@recfleet/contracts";
@@ -147,7 +148,7 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
     const events = await readTopic(kafka, topics.events, { until: (r) => r.length >= valid.length, timeoutMs: 30_000 });
     const refreshes = await readTopic(kafka, topics.recRequests, { idleMs: 1500, timeoutMs: 30_000 });
     // Let anything extra arrive before counting exactly.
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
 
     // Counts match exactly.
     assert.equal(await counter(featuresRegistry, "recfleet_features_events_total", { outcome: "applied" }), valid.length);

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { createLogger, createMetricsRegistry, loadConfig, commonConfigSchema } from "@recfleet/runtime";
@@ -78,7 +79,7 @@ test("scorer: every request answered from the promoted version, no seen items; h
   const swap = publish(ns, await trainTiny(2), "v2").then(() => producer.send(topics.modelVersions, [{ key: "v2", value: { version: "v2", createdAt: Date.now(), itemCount: NUM_ITEMS, dim: 8 } }]));
   for (let from = 100; from < 400; from += 50) {
     await send(from, 50);
-    await new Promise((r) => setTimeout(r, 30));
+    await sleep(30);
   }
   await swap;
   await waitFor("the swap to v2", () => scorer.holder.version === "v2", 20_000);
@@ -111,7 +112,7 @@ test("scorer: every request answered from the promoted version, no seen items; h
   await publish(ns, model3, "v3").catch(() => undefined);
   await redis.set(modelKeys(ns).artefact("v3", "serving.onnx"), Buffer.from("garbage"));
   await producer.send(topics.modelVersions, [{ key: "v3", value: { version: "v3", createdAt: Date.now(), itemCount: NUM_ITEMS, dim: 8 } }]);
-  await new Promise((r) => setTimeout(r, 1500));
+  await sleep(1500);
   assert.equal(scorer.holder.version, "v2", "a corrupt version must be refused");
   await send(500, 5);
   const after = await readTopic(kafka, topics.recommendations, { until: (r) => r.some((m) => (JSON.parse(m.value!.toString()) as Recommendation).requestId === "q504"), timeoutMs: 20_000 });
@@ -233,7 +234,7 @@ test("scaling: two scorer processes share the partitions; one killed with SIGKIL
   const killed = true;
   while (sent < total) {
     await sendChunk();
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
   const records = await reader;
   b.kill("SIGTERM");
