@@ -12,6 +12,7 @@ import { createProducer, startConsumerLoop, type ConsumerLoop, type Kafka } from
 import { percentile } from "@recfleet/numeric";
 import { createMetricsRegistry, type Logger } from "@recfleet/runtime";
 import { createModelRegistry, createStore, type FeatureEvent } from "@recfleet/store";
+import { publishModelVersion } from "@recfleet/store/testing";
 import { exportModelArtefacts, trainTwoTower, type TwoTowerModel } from "@recfleet/towers";
 import { startStack, type Stack } from "@recfleet/testkit";
 
@@ -115,20 +116,11 @@ export async function randomModel(numItems: number, options: { dim?: number; epo
   return trainTwoTower({ itemIds, itemFeatures: new Float32Array(0), examples }, { dim: options.dim ?? 64, hidden: 128, historyLength: 50, batchSize: 256, epochs, seed: options.seed ?? 7, threads: 1 });
 }
 
-/** What the trainer does on promotion, done directly: artefacts, item shards, flip to current. */
+/** Publishes `model` as the current version, with `itemMatrix` as its item vectors. */
 export async function publishModel(redis: Redis, namespace: string, model: TwoTowerModel, version: string, itemMatrix: Float32Array): Promise<void> {
+  const artefacts = exportModelArtefacts(model, { modelVersion: version });
   const registry = createModelRegistry(redis, namespace);
-  const numItems = model.itemIds.length;
-  const d = model.config.dim;
-  const shardSize = 4096;
-  const shards = Math.ceil(numItems / shardSize);
-  await registry.putVersion(
-    { version, createdAt: Date.now(), itemCount: numItems, dim: d, shards, shardSize, metrics: {}, trainingDataRange: "" },
-    exportModelArtefacts(model, { modelVersion: version }),
-  );
-  for (let s = 0; s < shards; s++) await registry.writeItemShard(version, s, itemMatrix.slice(s * shardSize * d, Math.min(numItems, (s + 1) * shardSize) * d));
-  const { promoted } = await registry.promote(version);
-  if (!promoted) throw new Error(`model ${version} was not promoted`);
+  await publishModelVersion(registry, { version, dim: model.config.dim, shardSize: 4096, artefacts, itemMatrix });
 }
 
 /** `perUser` past clicks per user on items spread over the catalogue (seen and in history). */

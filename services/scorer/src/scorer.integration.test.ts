@@ -8,6 +8,7 @@ import { createLogger, createMetricsRegistry, loadConfig, commonConfigSchema } f
 import { createKafka, createProducer, readTopic, DLQ_HEADERS, ensureFleetTopics } from "@recfleet/bus";
 import { topicNames, type Recommendation } from "@recfleet/contracts";
 import { createModelRegistry, createStore, modelKeys, storeKeys, type FeatureEvent } from "@recfleet/store";
+import { publishModelVersion } from "@recfleet/store/testing";
 import { resolveConfig, trainTwoTower, exportModelArtefacts, itemVectors, type TwoTowerModel } from "@recfleet/towers";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
 import { scorerConfigSchema } from "./config";
@@ -30,19 +31,10 @@ async function trainTiny(seed: number): Promise<TwoTowerModel> {
   return trainTwoTower({ itemIds, itemFeatures: new Float32Array(0), examples }, resolveConfig({ dim: 8, hidden: 16, historyLength: 10, batchSize: 32, epochs: 1, temperature: 0.2, seed }));
 }
 
-/** What the trainer does on promotion, done directly: artefacts, item shards, flip. */
 async function publish(ns: string, model: TwoTowerModel, version: string): Promise<void> {
+  const artefacts = exportModelArtefacts(model, { modelVersion: version });
   const registry = createModelRegistry(redis, ns);
-  const shardSize = 16;
-  const shards = Math.ceil(NUM_ITEMS / shardSize);
-  await registry.putVersion(
-    { version, createdAt: Date.now(), itemCount: NUM_ITEMS, dim: model.config.dim, shards, shardSize, metrics: {}, trainingDataRange: "" },
-    exportModelArtefacts(model, { modelVersion: version }),
-  );
-  const all = itemVectors(model);
-  const d = model.config.dim;
-  for (let s = 0; s < shards; s++) await registry.writeItemShard(version, s, all.slice(s * shardSize * d, Math.min(NUM_ITEMS, (s + 1) * shardSize) * d));
-  assert.equal((await registry.promote(version)).promoted, true);
+  await publishModelVersion(registry, { version, dim: model.config.dim, shardSize: 16, artefacts, itemMatrix: itemVectors(model) });
 }
 
 async function seedHistories(ns: string, users: string[]): Promise<void> {
