@@ -16,6 +16,7 @@ import { createStore, pseudonymise, type FeatureEvent } from "@recfleet/store";
 import { ReferenceStore, diffSnapshots, snapshotRedis, findInSnapshot, scanKeys } from "@recfleet/store/testing";
 import { ingestConfigSchema, startIngestWorker } from "@recfleet/ingest";
 import { featuresConfigSchema, startFeaturesWorker, DEFAULT_EVENT_WEIGHTS, runEraseUserCli } from "@recfleet/features";
+import { prng } from "./fleet-helpers";
 
 const infra = testInfra();
 const MIN = 60_000;
@@ -26,12 +27,6 @@ async function counter(registry: Registry, name: string, labels: Record<string, 
   if (!metric) return 0;
   const { values } = await metric.get();
   return values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((s, v) => s + v.value, 0);
-}
-
-/** A small deterministic PRNG so a failure reproduces. */
-function prng(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0) / 2 ** 32);
 }
 
 test("pipeline: hostile clickstream → Redis equals the reference of the valid, deduplicated events; DLQ has every invalid one; no raw id leaks", async () => {
