@@ -32,6 +32,7 @@ import {
   type ExecutionProviderName,
   type TwoTowerModel,
 } from "@recfleet/towers";
+import { createRng, percentile } from "@recfleet/numeric";
 import { parseDuration } from "@recfleet/runtime";
 
 const { values } = parseArgs({
@@ -131,18 +132,6 @@ if (cudaReason !== undefined) {
 
 // ---------------------------------------------------------------- the graphs and the runs
 
-/** mulberry32: a fast seeded PRNG, so every run uses the same matrix. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 function randomUnitRows(n: number, d: number, rand: () => number): Float32Array {
   const m = new Float32Array(n * d);
   for (let i = 0; i < n; i++) {
@@ -200,8 +189,6 @@ async function build(variant: Variant, provider: ExecutionProviderName, itemMatr
   };
 }
 
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-
 async function time(run: () => Promise<Output>): Promise<{ p50: number; p99: number; iters: number; last: Output }> {
   let last = await run();
   for (let i = 0; i < 3; i++) last = await run(); // warm-up: first runs allocate and (CUDA) upload
@@ -213,7 +200,7 @@ async function time(run: () => Promise<Output>): Promise<{ p50: number; p99: num
     times.push(performance.now() - t);
   }
   times.sort((a, b) => a - b);
-  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), iters: times.length, last };
+  return { p50: percentile(times, 0.5), p99: percentile(times, 0.99), iters: times.length, last };
 }
 
 /** Max |Δ| over the k best scores (both sorted best first) and the mean share of top-k rows both return. */
@@ -232,7 +219,7 @@ function parity(a: Output, b: Output, rows: number, kk: number): { maxAbsScoreDi
 
 const ms = (x: number) => x.toFixed(x < 10 ? 3 : 1).padStart(9);
 const rows: Record<string, number | string>[] = [];
-const rand = prng(7);
+const rand = createRng(7); // seeded, so every run uses the same matrix
 console.log(`\nretrieval: d=${dim}, k=${k}, user tower over ${vocab} history items (L=${model.config.historyLength}); latency per run() in ms`);
 console.log(`${"variant".padEnd(9)} ${"items".padStart(8)} ${"batch".padStart(5)} ${"cpu p50".padStart(9)} ${"cpu p99".padStart(9)}${providers.includes("cuda") ? ` ${"cuda p50".padStart(9)} ${"cuda p99".padStart(9)} ${"speed-up".padStart(8)} ${"max|Δs|".padStart(9)} ${"top-k ∩".padStart(7)}` : ""}`);
 for (const n of itemCounts) {

@@ -17,6 +17,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { createKafka, createProducer, ensureFleetTopics, ensureTopics, startConsumerLoop, type ConsumerLoop, type Kafka } from "@recfleet/bus";
@@ -24,7 +25,7 @@ import { topicNames } from "@recfleet/contracts";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
 import { startWorker, stopWorkers, waitReady } from "@recfleet/cli";
-import { benchInfra, fmtMs, listFlag, log, nowMs, numFlag, publishModel, randomItemMatrix, randomModel, round, rssOf, seedHistories, sleep, startEchoWorker, summarize } from "./lib";
+import { benchInfra, fmtMs, listFlag, log, nowMs, numFlag, publishModel, randomItemMatrix, randomModel, round, rssOf, seedHistories, startEchoWorker, summarize } from "./lib";
 
 const logger = createLogger("bench", { level: "error" });
 

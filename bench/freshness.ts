@@ -19,6 +19,7 @@
  *   node --import tsx bench/freshness.ts [--trials 60]
  *   env: BENCH_TRIALS, BENCH_ITEMS (1682); KAFKA_BROKERS + REDIS_URL to reuse a stack
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { createKafka, createProducer, ensureFleetTopics, ensureTopics, startConsumerLoop, type ConsumerLoop } from "@recfleet/bus";
 import { topicNames, type DecisionLogRecord, type Recommendation } from "@recfleet/contracts";
@@ -28,7 +29,7 @@ import { uniqueName } from "@recfleet/testkit";
 import { createStore, pseudonymise } from "@recfleet/store";
 import { userVectors } from "@recfleet/towers";
 import { startWorker, stopWorkers, waitReady, type RunningWorker } from "@recfleet/cli";
-import { benchInfra, fmtMs, itemIdOf, log, nowMs, numFlag, publishModel, randomItemMatrix, randomModel, round, rssOf, seedHistories, sleep, startEchoWorker, summarize } from "./lib";
+import { benchInfra, fmtMs, itemIdOf, log, nowMs, numFlag, publishModel, randomItemMatrix, randomModel, round, rssOf, seedHistories, startEchoWorker, summarize } from "./lib";
 
 const TRIALS = numFlag("trials", "BENCH_TRIALS", 60);
 const ITEMS = numFlag("items", "BENCH_ITEMS", 1682);

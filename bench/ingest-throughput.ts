@@ -18,6 +18,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -146,7 +147,7 @@ try {
         baseLast = performance.now();
       },
     });
-    while (passed < input.length) await new Promise((r) => setTimeout(r, 20));
+    while (passed < input.length) await sleep(20);
     const baseCpuUsed = baseCpu();
     await baseLoop.stop();
     await baseProducer.close();
@@ -209,7 +210,7 @@ try {
       if (handled >= input.length) ingestDone = performance.now();
     }
     if (!first) {
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
       continue;
     }
     const applied = fromText(await metricPages.features!(), "recfleet_features_events_total", "applied");
@@ -218,7 +219,7 @@ try {
       break;
     }
     // Each poll renders a worker's whole /metrics page: poll often enough for a ±1% clock, no more.
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
   const cpuUsed = cpu();
   for (const [service, page] of Object.entries(metricPages)) {

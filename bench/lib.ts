@@ -9,8 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import { createProducer, startConsumerLoop, type ConsumerLoop, type Kafka } from "@recfleet/bus";
+import { percentile } from "@recfleet/numeric";
 import { createMetricsRegistry, type Logger } from "@recfleet/runtime";
 import { createModelRegistry, createStore, type FeatureEvent } from "@recfleet/store";
+import { publishModelVersion } from "@recfleet/store/testing";
 import { exportModelArtefacts, trainTwoTower, type TwoTowerModel } from "@recfleet/towers";
 import { startStack, type Stack } from "@recfleet/stack";
 
@@ -37,12 +39,12 @@ export interface Summary {
   mean: number;
 }
 
-/** Nearest-rank percentiles of the samples (any unit). */
+/** Percentiles (@recfleet/numeric's definition), max and mean of the samples (any unit). */
 export function summarize(samples: readonly number[]): Summary {
   if (samples.length === 0) return { n: 0, p50: NaN, p99: NaN, max: NaN, mean: NaN };
   const s = Float64Array.from(samples).sort();
-  const at = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
-  return { n: s.length, p50: at(0.5), p99: at(0.99), max: s[s.length - 1]!, mean: s.reduce((a, b) => a + b, 0) / s.length };
+  const mean = s.reduce((a, b) => a + b, 0) / s.length;
+  return { n: s.length, p50: percentile(s, 0.5), p99: percentile(s, 0.99), max: s[s.length - 1]!, mean };
 }
 
 export const round = (x: number, digits = 3): number => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
@@ -114,20 +116,11 @@ export async function randomModel(numItems: number, options: { dim?: number; epo
   return trainTwoTower({ itemIds, itemFeatures: new Float32Array(0), examples }, { dim: options.dim ?? 64, hidden: 128, historyLength: 50, batchSize: 256, epochs, seed: options.seed ?? 7, threads: 1 });
 }
 
-/** What the trainer does on promotion, done directly: artefacts, item shards, flip to current. */
+/** Publishes `model` as the current version, with `itemMatrix` as its item vectors. */
 export async function publishModel(redis: Redis, namespace: string, model: TwoTowerModel, version: string, itemMatrix: Float32Array): Promise<void> {
+  const artefacts = exportModelArtefacts(model, { modelVersion: version });
   const registry = createModelRegistry(redis, namespace);
-  const numItems = model.itemIds.length;
-  const d = model.config.dim;
-  const shardSize = 4096;
-  const shards = Math.ceil(numItems / shardSize);
-  await registry.putVersion(
-    { version, createdAt: Date.now(), itemCount: numItems, dim: d, shards, shardSize, metrics: {}, trainingDataRange: "" },
-    exportModelArtefacts(model, { modelVersion: version }),
-  );
-  for (let s = 0; s < shards; s++) await registry.writeItemShard(version, s, itemMatrix.slice(s * shardSize * d, Math.min(numItems, (s + 1) * shardSize) * d));
-  const { promoted } = await registry.promote(version);
-  if (!promoted) throw new Error(`model ${version} was not promoted`);
+  await publishModelVersion(registry, { version, dim: model.config.dim, shardSize: 4096, artefacts, itemMatrix });
 }
 
 /** `perUser` past clicks per user on items spread over the catalogue (seen and in history). */
@@ -177,9 +170,6 @@ export async function startEchoWorker(kafka: Kafka, options: { groupId: string; 
     },
   };
 }
-
-/** Resolves after `ms`. */
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Wall clock in ms with sub-ms resolution (comparable across processes on one machine). */
 export const nowMs = (): number => performance.timeOrigin + performance.now();

@@ -17,6 +17,7 @@
  *   node --import tsx bench/scale-out.ts [--requests 20000] [--rate 300] [--items 1682]
  *   env: BENCH_REQUESTS, BENCH_RATE, BENCH_ITEMS; KAFKA_BROKERS + REDIS_URL to reuse a stack
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
 import { topicNames } from "@recfleet/contracts";
@@ -24,7 +25,7 @@ import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
 import { scrapeMetric, startWorker, stopWorkers, waitReady, type RunningWorker } from "@recfleet/cli";
 import type { TwoTowerModel } from "@recfleet/towers";
-import { benchInfra, log, nowMs, numFlag, publishModel, randomItemMatrix, randomModel, round, rssOf, seedHistories, sleep, summarize } from "./lib";
+import { benchInfra, log, nowMs, numFlag, publishModel, randomItemMatrix, randomModel, round, rssOf, seedHistories, summarize } from "./lib";
 
 const N = numFlag("requests", "BENCH_REQUESTS", 20_000);
 const RATE = numFlag("rate", "BENCH_RATE", 300);

@@ -22,6 +22,7 @@
  *   the hot-swap part alone: node --expose-gc --import tsx bench/score-compute.ts --swap-child 1000000 [--what-if-no-weights]
  */
 import { spawnSync } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { createLogger } from "@recfleet/runtime";
@@ -49,7 +50,7 @@ if (process.argv.includes("--swap-child")) {
   const settle = async () => {
     for (let i = 0; i < 3; i++) {
       gc();
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   };
   // What loadServingModel does, minus Redis: the vocabulary (serving.json), the serving graph
@@ -80,7 +81,7 @@ if (process.argv.includes("--swap-child")) {
   const two = rssOf();
   lease1.release();
   lease2.release();
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   await settle();
   const after = rssOf();
   await holder.close();

@@ -6,6 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig, type Registry } from "@recfleet/runtime";
 import { canonicalEventSpec, decodeMessage, topicNames, type CanonicalEvent, type EventType, EVENT_TYPES } from "@recfleet/contracts";
@@ -15,6 +16,7 @@ import { createStore, pseudonymise, type FeatureEvent } from "@recfleet/store";
 import { ReferenceStore, diffSnapshots, snapshotRedis, findInSnapshot, scanKeys } from "@recfleet/store/testing";
 import { ingestConfigSchema, startIngestWorker } from "@recfleet/ingest";
 import { featuresConfigSchema, startFeaturesWorker, DEFAULT_EVENT_WEIGHTS, runEraseUserCli } from "@recfleet/features";
+import { prng } from "./fleet-helpers";
 
 const infra = testInfra();
 const MIN = 60_000;
@@ -25,12 +27,6 @@ async function counter(registry: Registry, name: string, labels: Record<string, 
   if (!metric) return 0;
   const { values } = await metric.get();
   return values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((s, v) => s + v.value, 0);
-}
-
-/** A small deterministic PRNG so a failure reproduces. */
-function prng(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0) / 2 ** 32);
 }
 
 test("pipeline: hostile clickstream → Redis equals the reference of the valid, deduplicated events; DLQ has every invalid one; no raw id leaks", async () => {
@@ -147,7 +143,7 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
     const events = await readTopic(kafka, topics.events, { until: (r) => r.length >= valid.length, timeoutMs: 30_000 });
     const refreshes = await readTopic(kafka, topics.recRequests, { idleMs: 1500, timeoutMs: 30_000 });
     // Let anything extra arrive before counting exactly.
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
 
     // Counts match exactly.
     assert.equal(await counter(featuresRegistry, "recfleet_features_events_total", { outcome: "applied" }), valid.length);

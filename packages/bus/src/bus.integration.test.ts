@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
@@ -36,7 +37,7 @@ test("kafkajs smoke: idempotent produce, group consume, commit, rejoin resumes a
   seen.length = 0;
   const second = await run();
   await waitFor("10 new messages", () => seen.length >= 10);
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   await second.stop();
   // The rejoined consumer starts after the committed offsets: only the new messages.
   assert.deepEqual([...seen].sort(), Array.from({ length: 10 }, (_, i) => String(100 + i)).sort());

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Kafka } from "kafkajs";
 import { TOPIC_CATALOG, TOPIC_KEYS, topicNames, topicPartitions } from "@recfleet/contracts";
 
@@ -33,7 +34,7 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<vo
         });
       } catch (err) {
         if (Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt) * (0.5 + Math.random())));
+        await sleep(Math.min(1000, 50 * 2 ** attempt) * (0.5 + Math.random()));
       }
     }
     // A topic another process just created may not have leaders yet ("does not host this
@@ -42,7 +43,7 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<vo
       const meta = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) }).catch(() => undefined);
       if (meta && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) break;
       if (attempt >= 60) throw new Error(`topics ${specs.map((s) => s.topic).join(", ")} have partitions without a leader after 15 s`);
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
     const present = specs.filter((s) => existing.has(s.topic));
     if (present.length > 0) {
@@ -134,7 +135,7 @@ export async function readTopic(
   const timeoutMs = options.timeoutMs ?? 60_000;
   try {
     for (;;) {
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
       if (options.until?.(records)) break;
       if (Date.now() - started > timeoutMs) break;
       if (!options.until && Date.now() - lastMessageAt > idleMs && Date.now() - started > idleMs) break;
@@ -156,7 +157,7 @@ export async function waitForBroker(kafka: Kafka, timeoutMs = 60_000): Promise<v
       return;
     } catch (err) {
       if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     } finally {
       await admin.disconnect().catch(() => undefined);
     }

@@ -3,5 +3,5 @@ export { splitChrono, itemPopularity, type ChronoSplit } from "./split.js";
 export { recallAtK, ndcgAtK, hitAtK, reciprocalRank, catalogCoverage, exposureGini, novelty } from "./metrics.js";
 export { evaluateRanking, topK, type Scorer, type RankingMetrics, type EvaluateOptions } from "./evaluate.js";
 export { mostPop, itemKnn } from "./baselines.js";
-export { sequenceExamples, twoTowerScorer, type SequenceExampleOptions } from "./two-tower.js";
+export { historyScorer, sequenceExamples, twoTowerScorer, type SequenceExampleOptions } from "./two-tower.js";
 export { runEvalCli, defaultMl100kPath, evaluationCommands, type CliIo } from "./cli.js";

@@ -31,15 +31,22 @@ export function sequenceExamples(split: ChronoSplit, options: SequenceExampleOpt
   return out;
 }
 
-/** Scores every item for each user by ⟨user vector(train history), item vector⟩. */
-export function twoTowerScorer(model: TwoTowerModel, split: ChronoSplit): Scorer {
+/**
+ * Scores every item of the model for users given by their history rows: the returned function
+ * takes indices into `histories` and gives users.length × numItems scores, row-major, by
+ * ⟨user vector(history), item vector⟩. Item vectors are computed once, users per call (batches).
+ */
+export function historyScorer(
+  model: TwoTowerModel,
+  histories: readonly (readonly number[])[],
+): (users: readonly number[]) => Float32Array {
   const d = model.config.dim;
   const items = itemVectors(model);
-  const n = split.numItems;
+  const n = model.itemIds.length;
   return (users) => {
     const u = userVectors(
       model,
-      users.map((x) => split.train[x]!),
+      users.map((x) => histories[x]!),
     );
     const out = new Float32Array(users.length * n);
     for (let b = 0; b < users.length; b++) {
@@ -51,4 +58,9 @@ export function twoTowerScorer(model: TwoTowerModel, split: ChronoSplit): Scorer
     }
     return out;
   };
+}
+
+/** The model as a Scorer of a split: each user's vector comes from their train items. */
+export function twoTowerScorer(model: TwoTowerModel, split: ChronoSplit): Scorer {
+  return historyScorer(model, split.train);
 }

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import { decodeMessage, decisionLogSpec, type DecisionLogRecord } from "@recfleet/contracts";
+import { createRng } from "@recfleet/numeric";
 import { fromDecisionLog, toDecisionLog } from "./decision-log.js";
-import { createRng } from "./random.js";
 import { createPolicy } from "./registry.js";
 
 it("what toDecisionLog writes passes the rec.log spec and reads back to the same slate", () => {

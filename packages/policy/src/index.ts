@@ -2,7 +2,8 @@
 // estimators, reward attribution and the in-process bandit simulator. Pure TypeScript, no I/O.
 export type { Candidate, ItemStats, LinearBanditState, Policy, PolicyContext, PolicyDecision, SlateItem, SlotDistribution } from "./types.js";
 export { CandidateError, LinearStateError, LoggedRecordError, PolicyConfigError, PolicyError } from "./errors.js";
-export { createNormalSampler, createRng, hashString, mixSeeds, sampleBeta, sampleGamma, sampleNormal, sigmoid, type Rng } from "./random.js";
+export { createRng, hashString, mixSeeds, type Rng } from "@recfleet/numeric";
+export { createNormalSampler, sampleBeta, sampleGamma, sampleNormal, sigmoid } from "./random.js";
 export {
   SlatePolicy,
   withColdStartBoost,

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { createRng } from "@recfleet/numeric";
 import { LinearStateError } from "./errors.js";
 import { LinearImpressions, linearStateFromStoredSums } from "./linear-impressions.js";
 import { createLinearState, linearMean, updateLinear } from "./linear.js";
-import { createRng, sampleNormal } from "./random.js";
+import { sampleNormal } from "./random.js";
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number): void {
   assert.equal(actual.length, expected.length);

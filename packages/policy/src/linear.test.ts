@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { createRng } from "@recfleet/numeric";
 import { LinearStateError, PolicyConfigError } from "./errors.js";
 import {
   createLinearState,
@@ -11,7 +12,7 @@ import {
   serializeLinearState,
   updateLinear,
 } from "./linear.js";
-import { createRng, sampleNormal } from "./random.js";
+import { sampleNormal } from "./random.js";
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol = 0): void {
   assert.equal(actual.length, expected.length);

@@ -17,9 +17,10 @@
 //
 // CTR here is clicks per slot shown. Intervals: normal approximation (per-record variance for IPS
 // and DR, delta method for SNIPS) or a seeded percentile bootstrap over records.
+import { createRng, hashString, mixSeeds, percentile, type Rng } from "@recfleet/numeric";
 import type { AttributionResult } from "./attribution.js";
 import { LoggedRecordError, PolicyConfigError } from "./errors.js";
-import { createRng, hashString, mixSeeds, normalQuantile, type Rng } from "./random.js";
+import { normalQuantile } from "./random.js";
 import type { Candidate, ItemStats, LinearBanditState, Policy, PolicyContext, SlateItem } from "./types.js";
 
 /** What the logging side must keep to rebuild the target's view of a request. */
@@ -253,16 +254,6 @@ function snipsStdError(terms: readonly RecordTerms[]): number {
     variance += influence * influence;
   }
   return Math.sqrt(variance);
-}
-
-function percentile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const position = q * (sorted.length - 1);
-  const low = Math.floor(position);
-  const high = Math.ceil(position);
-  const a = sorted[low] ?? NaN;
-  const b = sorted[high] ?? NaN;
-  return a + (b - a) * (position - low);
 }
 
 /**

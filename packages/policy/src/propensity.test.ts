@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { createRng } from "@recfleet/numeric";
 import { createLinearState, linearContext, linearTarget, updateLinear } from "./linear.js";
-import { createRng } from "./random.js";
 import { createPolicy } from "./registry.js";
 import { chiSquare, chiSquareCritical, contextWith } from "./test-helpers.js";
 import type { Candidate, LinearBanditState, PolicyContext } from "./types.js";

@@ -1,45 +1,7 @@
-// Seeded randomness and small numeric helpers. Policies never call Math.random: every draw comes
-// from an injected `rng`, so a seed reproduces a run and tests can check distributions.
+// Distributions drawn from a seeded generator (@recfleet/numeric). Policies never call Math.random:
+// every draw comes from an injected `rng`, so a seed reproduces a run and tests can check them.
 
-export type Rng = () => number;
-
-/** mulberry32: a tiny, fast, well-mixed 32-bit generator; uniform on [0,1). */
-export function createRng(seed: number): Rng {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** FNV-1a 32-bit hash of a string: stable across processes and machines (for traffic splits). */
-export function hashString(text: string, seed = 0x811c9dc5): number {
-  let hash = seed >>> 0;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  // Final avalanche so that keys differing in the last character spread over the whole range.
-  hash ^= hash >>> 16;
-  hash = Math.imul(hash, 0x85ebca6b) >>> 0;
-  hash ^= hash >>> 13;
-  hash = Math.imul(hash, 0xc2b2ae35) >>> 0;
-  hash ^= hash >>> 16;
-  return hash >>> 0;
-}
-
-/** Combine integers into one seed (order matters). */
-export function mixSeeds(...parts: number[]): number {
-  let hash = 0x9e3779b9;
-  for (const part of parts) {
-    hash = Math.imul(hash ^ (part >>> 0), 0x85ebca6b) >>> 0;
-    hash ^= hash >>> 15;
-  }
-  return hash >>> 0;
-}
+import type { Rng } from "@recfleet/numeric";
 
 /** Standard normal by Box–Muller (one of the pair is dropped to keep the generator stateless). */
 export function sampleNormal(rng: Rng): number {

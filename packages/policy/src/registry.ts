@@ -6,10 +6,10 @@
 //              samples=S  width  scale  model=modelWeight
 //   modifiers: +budget:m  +cold:boost[,windowMs]  +mmr:weight
 // e.g. "thompson:64,prior=5+budget:2+mmr:0.05". A policy's id is its canonical spec.
+import { hashString } from "@recfleet/numeric";
 import { PolicyConfigError } from "./errors.js";
 import { linTsPolicy, linUcbPolicy, type LinearPolicyOptions, type LinTsOptions } from "./linear.js";
 import { epsilonGreedyPolicy, greedyPolicy, softmaxPolicy, thompsonPolicy, ucbPolicy, type ThompsonOptions, type UcbOptions } from "./policies.js";
-import { hashString } from "./random.js";
 import type { SlatePolicy, SlateOptions } from "./slate.js";
 
 export type PolicySpec = { slate?: SlateOptions } & (

@@ -10,9 +10,10 @@
 // returns only a prior score (baseLogit) and a content vector (far noisier factors), flagged
 // isNew. So greedy ranks new items below every decent known item and never shows them: exactly
 // the feedback loop exploration has to break.
+import { createRng, hashString, mixSeeds } from "@recfleet/numeric";
 import { linearContext, linearTarget, updateLinear, createLinearState } from "./linear.js";
 import type { LoggedRecord } from "./ope.js";
-import { createRng, hashString, mixSeeds, sigmoid } from "./random.js";
+import { sigmoid } from "./random.js";
 import {
   advanceWorld,
   clickProbability,

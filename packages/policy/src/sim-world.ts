@@ -12,7 +12,8 @@
 // Deterministic: everything is drawn from generators seeded by config.seed. Functions mutate only
 // the World passed in. Separate streams for arrivals/drift and for which user arrives, so two
 // policies run on two copies of the same world see the same users and items in the same order.
-import { createRng, mixSeeds, sampleNormal, sigmoid, type Rng } from "./random.js";
+import { createRng, mixSeeds, type Rng } from "@recfleet/numeric";
+import { sampleNormal, sigmoid } from "./random.js";
 import { PolicyConfigError } from "./errors.js";
 
 export interface WorldConfig {

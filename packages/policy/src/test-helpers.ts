@@ -1,5 +1,5 @@
 // Shared fixtures for the policy tests (not exported from index.ts).
-import { createRng } from "./random.js";
+import { createRng } from "@recfleet/numeric";
 import type { Candidate, ItemStats, PolicyContext } from "./types.js";
 
 export function candidatesFromScores(scores: readonly number[], dim = 4): Candidate[] {

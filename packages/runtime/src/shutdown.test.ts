@@ -1,11 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger } from "./log";
 import { createShutdown } from "./shutdown";
 
 const logger = createLogger("shutdown-test", { write: () => undefined });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test("shutdown: steps run once, in reverse order of registration, even when one fails", async () => {
   const exits: number[] = [];

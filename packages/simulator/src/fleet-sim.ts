@@ -8,8 +8,10 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type OutgoingMessage } from "@recfleet/bus";
 import { consumerGroupId, decodeMessage, recommendationSpec, topicNames, type ClickstreamEvent, type RecRequest, type Recommendation } from "@recfleet/contracts";
+import { percentile } from "@recfleet/numeric";
 import { createMetricsRegistry, type Logger } from "@recfleet/runtime";
 import {
   advanceWorld,
@@ -98,11 +100,6 @@ interface PolicyTally {
   newItemImpressions: number;
   latencies: number[];
   perStep: { clicks: number; impressions: number; regret: number }[];
-}
-
-export function percentile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 const userIdOf = (u: number) => `sim-user-${u}`;
@@ -253,7 +250,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
     await produceEvents(clicks);
     if (options.retrain && options.retrainEvery && (step + 1) % options.retrainEvery === 0 && step + 1 < options.steps) await options.retrain();
     const rest = (options.minStepMs ?? 0) - (Date.now() - stepStarted);
-    if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
+    if (rest > 0) await sleep(rest);
     if ((step + 1) % (options.progressEvery ?? 10) === 0 || step + 1 === options.steps) {
       const parts = [...tallies.entries()].map(([p, t]) => `${p} ctr ${(t.clicks / Math.max(1, t.impressions)).toFixed(3)} clicks ${t.clicks}`);
       progress(`step ${step + 1}/${options.steps}  ${parts.join("  |  ")}  models ${versions.size}  unanswered ${unanswered}`);

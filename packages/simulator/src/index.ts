@@ -1,1 +1,1 @@
-export { runFleetSimulation, percentile, type FleetSimulationOptions, type FleetSimulationReport, type PolicyReport } from "./fleet-sim";
+export { runFleetSimulation, type FleetSimulationOptions, type FleetSimulationReport, type PolicyReport } from "./fleet-sim";

@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import { testInfra, uniqueName } from "@recfleet/testkit";
 import { createModelRegistry, createTrainingWindow, CorruptArtefactError } from "./models";
 import { modelKeys } from "./keys";
+import { publishModelVersion } from "./testing";
 
 const redis = new Redis(testInfra().redisUrl);
 test.after(() => redis.disconnect());
@@ -39,6 +40,17 @@ test("registry: promote only when every shard is embedded; rollback; checksums r
   const removed = await registry.collectGarbage(500, 3000);
   assert.deepEqual(removed.sort(), ["v0", "v2"]);
   assert.deepEqual((await registry.listVersions()).map((m) => m.version), ["v1"]);
+});
+
+test("publishModelVersion: registers, writes every shard (the last one short) and makes the version current", async () => {
+  const registry = createModelRegistry(redis, uniqueName("pub"));
+  const itemMatrix = Float32Array.from({ length: 5 * 2 }, (_, i) => i);
+  await publishModelVersion(registry, { version: "v1", dim: 2, shardSize: 2, artefacts: { "model.bin": new Uint8Array([7]) }, itemMatrix });
+  assert.equal(await registry.currentVersion(), "v1");
+  assert.deepEqual(await registry.readItemMatrix("v1"), itemMatrix);
+  assert.deepEqual([...(await registry.loadArtefact("v1", "model.bin"))], [7]);
+  const meta = await registry.getMeta("v1");
+  assert.deepEqual([meta?.itemCount, meta?.shards], [5, 3]);
 });
 
 test("training window: each event once, old events left out, read back in order", async () => {

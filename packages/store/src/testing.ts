@@ -1,8 +1,10 @@
 /**
- * Test and diagnostic helpers that walk Redis with SCAN. Never used by production code paths
- * (workers find keys through StoreKeys, erasure through userKeys()).
+ * Test, bench and diagnostic helpers: walking Redis with SCAN and publishing a model version in
+ * one step. Never used by production code paths (workers find keys through StoreKeys, erasure
+ * through userKeys(), and the trainer publishes through its embed fan-out).
  */
 import type { Redis } from "ioredis";
+import type { ModelRegistry } from "./models";
 import type { Snapshot, KeyValue } from "./snapshot";
 
 export { diffSnapshots, renamespace, type Snapshot, type KeyValue } from "./snapshot";
@@ -77,4 +79,32 @@ export function findInSnapshot(snapshot: Snapshot, needle: string): string[] {
     if (JSON.stringify(kv.value).includes(JSON.stringify(needle).slice(1, -1))) hits.push(`value of ${key}`);
   }
   return hits;
+}
+
+export interface PublishedVersion {
+  version: string;
+  dim: number;
+  shardSize: number;
+  /** The version's artefacts (towers' exportModelArtefacts). */
+  artefacts: Record<string, Uint8Array>;
+  /** Item vectors, itemCount × dim in vocabulary order. */
+  itemMatrix: Float32Array;
+}
+
+/**
+ * What the trainer's promotion does, done directly: register the version with its artefacts,
+ * write its item vectors shard by shard, make it current. Throws when the promotion is refused.
+ */
+export async function publishModelVersion(registry: ModelRegistry, published: PublishedVersion): Promise<void> {
+  const { version, dim, shardSize, itemMatrix } = published;
+  const itemCount = itemMatrix.length / dim;
+  const shards = Math.ceil(itemCount / shardSize);
+  const meta = { version, createdAt: Date.now(), itemCount, dim, shards, shardSize, metrics: {}, trainingDataRange: "" };
+  await registry.putVersion(meta, published.artefacts);
+  for (let s = 0; s < shards; s++) {
+    const rows = itemMatrix.slice(s * shardSize * dim, Math.min(itemCount, (s + 1) * shardSize) * dim);
+    await registry.writeItemShard(version, s, rows);
+  }
+  const { promoted } = await registry.promote(version);
+  if (!promoted) throw new Error(`model ${version} was not promoted`);
 }

@@ -1,5 +1,5 @@
+import { SeededRandom } from "@recfleet/numeric";
 import type { TwoTowerConfig } from "./config.js";
-import { SeededRandom } from "./rng.js";
 
 /**
  * All trainable tensors, row-major. Linear layers are stored input × output so that a layer

@@ -1,7 +1,7 @@
 // Small synthetic data for the unit tests (not exported from index.ts).
+import { SeededRandom } from "@recfleet/numeric";
 import { referenceTwoTowerConfig, resolveConfig, type TwoTowerConfig } from "./config.js";
 import { initWeights, type TwoTowerModel } from "./model.js";
-import { SeededRandom } from "./rng.js";
 import type { TrainingData, TrainingExample } from "./train.js";
 
 // Built on the reference config so changing the tuned defaults does not change the tests.

@@ -1,4 +1,5 @@
 import * as ort from "onnxruntime-node";
+import { SeededRandom } from "@recfleet/numeric";
 import { resolveConfig, type TwoTowerConfig } from "./config.js";
 import { TrainingAbortedError, TwoTowerConfigError } from "./errors.js";
 import {
@@ -9,7 +10,6 @@ import {
   type TowerWeights,
   type TwoTowerModel,
 } from "./model.js";
-import { SeededRandom } from "./rng.js";
 import { buildTrainingGraph, MLP_TENSORS } from "./train-graph.js";
 
 export interface TrainingExample {

@@ -1,12 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { createLogger, createMetricsRegistry, loadConfig, commonConfigSchema } from "@recfleet/runtime";
 import { createKafka, createProducer, readTopic, DLQ_HEADERS, ensureFleetTopics } from "@recfleet/bus";
 import { topicNames, type Recommendation } from "@recfleet/contracts";
 import { createModelRegistry, createStore, modelKeys, storeKeys, type FeatureEvent } from "@recfleet/store";
+import { publishModelVersion } from "@recfleet/store/testing";
 import { resolveConfig, trainTwoTower, exportModelArtefacts, itemVectors, type TwoTowerModel } from "@recfleet/towers";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
 import { scorerConfigSchema } from "./config";
@@ -29,19 +31,10 @@ async function trainTiny(seed: number): Promise<TwoTowerModel> {
   return trainTwoTower({ itemIds, itemFeatures: new Float32Array(0), examples }, resolveConfig({ dim: 8, hidden: 16, historyLength: 10, batchSize: 32, epochs: 1, temperature: 0.2, seed }));
 }
 
-/** What the trainer does on promotion, done directly: artefacts, item shards, flip. */
 async function publish(ns: string, model: TwoTowerModel, version: string): Promise<void> {
+  const artefacts = exportModelArtefacts(model, { modelVersion: version });
   const registry = createModelRegistry(redis, ns);
-  const shardSize = 16;
-  const shards = Math.ceil(NUM_ITEMS / shardSize);
-  await registry.putVersion(
-    { version, createdAt: Date.now(), itemCount: NUM_ITEMS, dim: model.config.dim, shards, shardSize, metrics: {}, trainingDataRange: "" },
-    exportModelArtefacts(model, { modelVersion: version }),
-  );
-  const all = itemVectors(model);
-  const d = model.config.dim;
-  for (let s = 0; s < shards; s++) await registry.writeItemShard(version, s, all.slice(s * shardSize * d, Math.min(NUM_ITEMS, (s + 1) * shardSize) * d));
-  assert.equal((await registry.promote(version)).promoted, true);
+  await publishModelVersion(registry, { version, dim: model.config.dim, shardSize: 16, artefacts, itemMatrix: itemVectors(model) });
 }
 
 async function seedHistories(ns: string, users: string[]): Promise<void> {
@@ -78,7 +71,7 @@ test("scorer: every request answered from the promoted version, no seen items; h
   const swap = publish(ns, await trainTiny(2), "v2").then(() => producer.send(topics.modelVersions, [{ key: "v2", value: { version: "v2", createdAt: Date.now(), itemCount: NUM_ITEMS, dim: 8 } }]));
   for (let from = 100; from < 400; from += 50) {
     await send(from, 50);
-    await new Promise((r) => setTimeout(r, 30));
+    await sleep(30);
   }
   await swap;
   await waitFor("the swap to v2", () => scorer.holder.version === "v2", 20_000);
@@ -111,7 +104,7 @@ test("scorer: every request answered from the promoted version, no seen items; h
   await publish(ns, model3, "v3").catch(() => undefined);
   await redis.set(modelKeys(ns).artefact("v3", "serving.onnx"), Buffer.from("garbage"));
   await producer.send(topics.modelVersions, [{ key: "v3", value: { version: "v3", createdAt: Date.now(), itemCount: NUM_ITEMS, dim: 8 } }]);
-  await new Promise((r) => setTimeout(r, 1500));
+  await sleep(1500);
   assert.equal(scorer.holder.version, "v2", "a corrupt version must be refused");
   await send(500, 5);
   const after = await readTopic(kafka, topics.recommendations, { until: (r) => r.some((m) => (JSON.parse(m.value!.toString()) as Recommendation).requestId === "q504"), timeoutMs: 20_000 });
@@ -233,7 +226,7 @@ test("scaling: two scorer processes share the partitions; one killed with SIGKIL
   const killed = true;
   while (sent < total) {
     await sendChunk();
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
   const records = await reader;
   b.kill("SIGTERM");

@@ -2,6 +2,7 @@
  * Job processors any trainer process runs: embed-items (one shard of item vectors through the
  * version's item-tower ONNX session) and promote (the fan-out's parent: atomic flip, announce, GC).
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import * as ort from "onnxruntime-node";
 import { UnrecoverableError, type Job } from "bullmq";
 import { errorMessage, RecfleetError, type Logger } from "@recfleet/runtime";
@@ -11,8 +12,6 @@ import { createInferenceSession, type CreatedSession, type ExecutionProviderName
 import { failFastUnlessRetriable } from "./bull";
 import type { EmbedJobData, EmbedJobResult, PromoteJobData, PromoteJobResult } from "./jobs";
 import type { TrainerMetrics } from "./metrics";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Keeps the newest two versions' item-tower sessions of this process. */
 export function createItemTowerSessions(deps: {

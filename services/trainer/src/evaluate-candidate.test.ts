@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { defaultTwoTowerConfig, type TwoTowerModel } from "@recfleet/towers";
-import { decidePromotion, evaluateModel, topK, type EvalMetrics } from "./evaluate-candidate";
+import { decidePromotion, evaluateModel, type EvalMetrics } from "./evaluate-candidate";
 
 const m = (recall: number, ndcg = recall, users = 10): EvalMetrics => ({ k: 20, recall, ndcg, users });
 const policy = { metric: "recall" as const, margin: 0.02 };
@@ -16,13 +16,6 @@ test("promotion gate: within the margin promotes, beyond it rejects with metric 
   assert.match(worse.detail, /recall@20 0\.2700 < current 0\.3000/);
   assert.equal(decidePromotion(m(0.9, 0.1), m(0.1, 0.5), { metric: "ndcg", margin: 0.1 }).promote, false);
   assert.equal(decidePromotion(m(0, 0, 0), m(0.3), policy).code, "empty_holdout");
-});
-
-test("topK: best first, excluded rows skipped", () => {
-  const scores = Float32Array.from([0.1, 0.9, 0.5, 0.7, 0.3]);
-  assert.deepEqual(topK(scores, 3, new Set()), [1, 3, 2]);
-  assert.deepEqual(topK(scores, 3, new Set([1])), [3, 2, 4]);
-  assert.deepEqual(topK(scores, 10, new Set([0])), [1, 3, 2, 4]);
 });
 
 /** A model whose towers are identities on one-hot embeddings: item i's vector is e_i, the user's the mean of their history's. */
@@ -54,4 +47,14 @@ test("evaluateModel: seen items are excluded; unknown targets are misses; vocabu
   const half = evaluateModel(model, [{ user: "u", history: ["c"], targets: ["c", "zzz"], seen: [], lastTs: 0 }], 1);
   assert.equal(half.recall, 0.5);
   assert.equal(half.users, 1);
+});
+
+test("evaluateModel: cases past the first scoring batch are ranked by their own scores", () => {
+  const ids = ["a", "b", "c", "d"];
+  const model = identityModel(ids);
+  // Each user's history is their target, so every case is a hit at k=1, in every batch.
+  const cases = Array.from({ length: 600 }, (_, i) => ({ user: `u${i}`, history: [ids[i % 4]!], targets: [ids[i % 4]!], seen: [], lastTs: 0 }));
+  const metrics = evaluateModel(model, cases, 1);
+  assert.equal(metrics.recall, 1);
+  assert.equal(metrics.users, 600);
 });

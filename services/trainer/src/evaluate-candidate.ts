@@ -4,8 +4,8 @@
  * different vocabularies compare fairly (an item a model does not know can never be retrieved
  * by it, and history items it does not know are left out of its user vector).
  */
-import { itemVectors, userVectors, type TwoTowerModel } from "@recfleet/towers";
-import { ndcgAtK, recallAtK } from "@recfleet/evaluation";
+import type { TwoTowerModel } from "@recfleet/towers";
+import { historyScorer, ndcgAtK, recallAtK, topK } from "@recfleet/evaluation";
 import type { EvalCase } from "./examples";
 
 export interface EvalMetrics {
@@ -20,45 +20,30 @@ export interface EvalMetrics {
 export type EvalRole = "candidate" | "current";
 export type EvaluateFn = (model: TwoTowerModel, cases: readonly EvalCase[], k: number, role: EvalRole) => EvalMetrics | Promise<EvalMetrics>;
 
-/** Indices of the k largest scores, best first, skipping `exclude`. */
-export function topK(scores: Float32Array, k: number, exclude: ReadonlySet<number>): number[] {
-  const best: number[] = [];
-  for (let i = 0; i < scores.length; i++) {
-    if (exclude.has(i)) continue;
-    const s = scores[i]!;
-    if (best.length === k && s <= scores[best[k - 1]!]!) continue;
-    let at = best.length;
-    while (at > 0 && scores[best[at - 1]!]! < s) at--;
-    best.splice(at, 0, i);
-    if (best.length > k) best.pop();
-  }
-  return best;
-}
+/** Held-out users scored per call: bounds the score matrix (batch × items floats). */
+const EVAL_BATCH = 256;
 
 /** Recall@k and NDCG@k over the held-out cases, seen items excluded from the ranking. */
 export function evaluateModel(model: TwoTowerModel, cases: readonly EvalCase[], k: number): EvalMetrics {
   if (cases.length === 0) return { k, recall: 0, ndcg: 0, users: 0 };
-  const d = model.config.dim;
   const row = new Map(model.itemIds.map((id, r) => [id, r]));
   const rowsOf = (ids: readonly string[]) => ids.map((id) => row.get(id)).filter((r): r is number => r !== undefined);
-  const items = itemVectors(model);
   const n = model.itemIds.length;
-  const users = userVectors(model, cases.map((c) => rowsOf(c.history)));
-  const scores = new Float32Array(n);
+  const score = historyScorer(model, cases.map((c) => rowsOf(c.history)));
   let recall = 0;
   let ndcg = 0;
-  cases.forEach((c, b) => {
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      for (let x = 0; x < d; x++) s += users[b * d + x]! * items[i * d + x]!;
-      scores[i] = s;
-    }
-    const ranked = topK(scores, k, new Set(rowsOf(c.seen)));
-    // Unknown targets stay in the relevant set (as -1-based placeholders) so they count as misses.
-    const relevant = new Set(c.targets.map((id, j) => row.get(id) ?? -1 - j));
-    recall += recallAtK(ranked, relevant, k);
-    ndcg += ndcgAtK(ranked, relevant, k);
-  });
+  for (let start = 0; start < cases.length; start += EVAL_BATCH) {
+    const batch = Array.from({ length: Math.min(EVAL_BATCH, cases.length - start) }, (_, b) => start + b);
+    const scores = score(batch);
+    batch.forEach((i, b) => {
+      const c = cases[i]!;
+      const ranked = topK(scores, b * n, n, k, new Set(rowsOf(c.seen)));
+      // Unknown targets stay in the relevant set (as -1-based placeholders) so they count as misses.
+      const relevant = new Set(c.targets.map((id, j) => row.get(id) ?? -1 - j));
+      recall += recallAtK(ranked, relevant, k);
+      ndcg += ndcgAtK(ranked, relevant, k);
+    });
+  }
   return { k, recall: recall / cases.length, ndcg: ndcg / cases.length, users: cases.length };
 }
 

@@ -2,6 +2,7 @@
  * The embed fan-out of a registered version as BullMQ sees it: a promote (parent) job whose
  * children are the version's embed-items shard jobs. train-run.ts uses it through EmbedFanOut.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type { FlowProducer, Queue } from "bullmq";
 import { embedJobId, JOB_NAMES, promoteJobId, type PromoteJobData, type PromoteJobResult } from "./jobs";
 import type { QueueNames } from "./keys";
@@ -18,8 +19,6 @@ export interface EmbedFanOut {
   /** Waits for the version's promote job to complete or fail, at most timeoutMs. */
   awaitPromotion(version: string, timeoutMs: number, signal?: AbortSignal): Promise<PromotionResult>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createEmbedFanOut(deps: {
   flow: FlowProducer;
