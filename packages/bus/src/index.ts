@@ -23,3 +23,4 @@ export {
 } from "./consumer";
 export { consumerMetrics } from "./metrics";
 export type { Kafka } from "kafkajs";
+export { startStreamWorker, type StreamWorker, type StreamWorkerOptions, type StreamWorkerConfig } from "./stream-worker";

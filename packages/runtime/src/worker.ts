@@ -1,6 +1,7 @@
 import type { Registry } from "prom-client";
 import { writeFileSync } from "node:fs";
-import { loadConfig, str, int, duration, describeConfig, list, optionalStr, type ConfigOf } from "./config";
+import { pathToFileURL } from "node:url";
+import { ConfigError, loadConfig, str, int, duration, describeConfig, list, optionalStr, type ConfigOf, type Field } from "./config";
 import { createLogger, type Logger } from "./log";
 import { errorMessage } from "./errors";
 import { createMetricsRegistry } from "./metrics";
@@ -63,4 +64,33 @@ export async function bootWorker<S extends Record<string, import("./config").Fie
   };
   process.on("unhandledRejection", (reason) => fail("unhandled rejection", reason));
   return { config, logger, registry, shutdown, readiness, fail };
+}
+
+/**
+ * A worker process's main: boot, start the worker, and make its `stop()` — which knows its own
+ * order (consumers, then producers, then stores) — the one shutdown step. A ConfigError found
+ * while starting (a secret, a policy spec) exits 2 like one found while loading the environment.
+ */
+export async function runWorker<S extends Record<string, Field<unknown>>, W extends { stop(): Promise<void> }>(
+  service: string,
+  schema: S,
+  start: (ctx: WorkerContext<ConfigOf<S>>) => Promise<W>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<W> {
+  const ctx = await bootWorker(service, schema, env);
+  let worker: W;
+  try {
+    worker = await start(ctx);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    ctx.logger.error("invalid configuration", { error: err.message });
+    process.exit(2);
+  }
+  ctx.shutdown.onShutdown(service, () => worker.stop());
+  return worker;
+}
+
+/** True when the module at `moduleUrl` is the process's entry file (so `main()` should run). */
+export function isEntryModule(moduleUrl: string): boolean {
+  return process.argv[1] !== undefined && moduleUrl === pathToFileURL(process.argv[1]).href;
 }

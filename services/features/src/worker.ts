@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { Counter, type WorkerContext, type Logger, type Registry } from "@recfleet/runtime";
-import { canonicalEventSpec, consumerGroupId, decodeMessage, topicNames, type CanonicalEvent } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
+import { canonicalEventSpec, decodeMessage, type CanonicalEvent } from "@recfleet/contracts";
+import { startStreamWorker, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
 import { createModelRegistry, createRedis, createStore, type Store } from "@recfleet/store";
 import { createFeaturesHandler } from "./handler";
 import type { FeaturesConfig } from "./config";
@@ -11,68 +11,57 @@ export interface FeaturesWorker {
   producer: BusProducer;
   redis: Redis;
   store: Store;
-  /** Stops the consumer, then closes the producer, then Redis (the order main.ts registers). */
+  /** Stops the consumer, then closes the producer, then Redis. */
   stop(): Promise<void>;
 }
 
-/** Wires one features worker: topics, producer, Redis, store and the consumer loop. */
+/** Wires one features worker: Redis, the store and the registry around the catalog's events stream worker. */
 export async function startFeaturesWorker(
   config: FeaturesConfig,
   deps: { logger: Logger; registry: Registry } & Partial<Pick<WorkerContext<unknown>, "readiness" | "fail">>,
 ): Promise<FeaturesWorker> {
   const { logger, registry } = deps;
-  const topics = topicNames(config.namespace);
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.namespace}-features`, logger });
-  await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
   const redis = createRedis(config.redisUrl, logger);
   deps.readiness?.addReadinessCheck("redis", async () => (await redis.ping()) === "PONG");
   const store = createStore(redis, config.namespace, config);
   const models = createModelRegistry(redis, config.namespace);
-  const producer = await createProducer(kafka);
   const counter = new Counter({
     name: "recfleet_features_events_total",
     help: "Canonical events by outcome: applied, replayed (already applied; no change), attributed (rewards counted), refresh_requests (sent).",
     labelNames: ["outcome"],
     registers: [registry],
   });
-  const handleBatch = createFeaturesHandler({
-    policy: { weights: config.eventWeights, seenTypes: config.seenTypes, rewardTypes: config.rewardTypes, refreshTypes: config.refreshTypes },
-    apply: (events) => store.applyEvents(events),
-    send: (topic, messages) => producer.send(topic, messages),
-    recRequestsTopic: topics.recRequests,
-    counters: { inc: (outcome, n) => counter.inc({ outcome }, n) },
-    foldLinearRewards: async (rewards) => {
-      // The bandit state belongs to the serving version; clicks on older versions' slates are skipped.
-      const version = await models.currentVersion();
-      return version ? store.addLinearRewards(version, rewards) : 0;
-    },
-  });
-  const loop = await startConsumerLoop<CanonicalEvent>({
-    kafka,
-    groupId: config.groupId || consumerGroupId(config.namespace, "features"),
-    topics: [topics.events],
-    deadLetterTopic: topics.eventsDlq,
-    producer,
-    logger,
-    registry,
+  const stream = await startStreamWorker<CanonicalEvent>({
+    service: "features",
+    config,
+    ...deps,
+    input: "events",
+    group: "features",
     // Far-future checks were made at ingest; a replay days later must not reject them.
     decode: (value) => decodeMessage<CanonicalEvent>(canonicalEventSpec, value),
-    handleBatch,
-    maxBytesPerPartition: config.maxBytesPerPartition,
-    partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
-    readiness: deps.readiness,
-    onFatal: deps.fail && ((err) => deps.fail?.("the features consumer cannot recover", err)),
+    createHandler: ({ producer, topics }) =>
+      createFeaturesHandler({
+        policy: { weights: config.eventWeights, seenTypes: config.seenTypes, rewardTypes: config.rewardTypes, refreshTypes: config.refreshTypes },
+        apply: (events) => store.applyEvents(events),
+        send: (topic, messages) => producer.send(topic, messages),
+        recRequestsTopic: topics.recRequests,
+        counters: { inc: (outcome, n) => counter.inc({ outcome }, n) },
+        foldLinearRewards: async (rewards) => {
+          // The bandit state belongs to the serving version; clicks on older versions' slates are skipped.
+          const version = await models.currentVersion();
+          return version ? store.addLinearRewards(version, rewards) : 0;
+        },
+      }),
   });
   let stopped: Promise<void> | undefined;
   return {
-    loop,
-    producer,
+    loop: stream.loop,
+    producer: stream.producer,
     redis,
     store,
     stop() {
       stopped ??= (async () => {
-        await loop.stop();
-        await producer.close();
+        await stream.stop();
         await redis.quit();
       })();
       return stopped;

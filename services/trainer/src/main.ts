@@ -1,15 +1,12 @@
 /** Trainer worker process: wiring only (the logic is in train-run.ts, embed.ts and the pure modules). */
-import { pathToFileURL } from "node:url";
-import { bootWorker } from "@recfleet/runtime";
+import { isEntryModule, runWorker } from "@recfleet/runtime";
 import { trainerConfigSchema } from "./config";
 import { startTrainer } from "./trainer";
 
-export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const ctx = await bootWorker("trainer", trainerConfigSchema, env);
-  const trainer = await startTrainer(ctx.config, ctx);
-  // One step: abort a training run in progress → stop consuming → close the BullMQ workers (they finish
-  // their active jobs) → close Kafka and Redis; so a long run cannot outlast SHUTDOWN_DEADLINE.
-  ctx.shutdown.onShutdown("trainer", () => trainer.stop());
-}
+// trainer.stop() aborts a training run in progress → stops consuming → closes the BullMQ workers
+// (they finish their active jobs) → closes Kafka and Redis, so a long run cannot outlast
+// SHUTDOWN_DEADLINE.
+export const main = (env: NodeJS.ProcessEnv = process.env) =>
+  runWorker("trainer", trainerConfigSchema, (ctx) => startTrainer(ctx.config, ctx), env);
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+if (isEntryModule(import.meta.url)) await main();
