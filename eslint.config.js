@@ -36,7 +36,10 @@ export default tseslint.config(
         "error",
         {
           patterns: [
-            { group: ["@recfleet/*/src/*", "**/packages/*/src/*", "../../packages/*", "../../../packages/*"], message: "Import a workspace package by name (its index.ts), not its internals." },
+            {
+              group: ["@recfleet/*/src/*", "**/packages/*/src/*", "../../packages/*", "../../../packages/*"],
+              message: "Import a workspace package by name (its index.ts), not its internals.",
+            },
           ],
         },
       ],
@@ -51,7 +54,9 @@ export default tseslint.config(
         "error",
         {
           paths: [{ name: "kafkajs", message: "Use @recfleet/bus; kafkajs stays behind packages/bus." }],
-          patterns: [{ group: ["@recfleet/*/src/*", "**/packages/*/src/*"], message: "Import a workspace package by name." }],
+          patterns: [
+            { group: ["@recfleet/*/src/*", "**/packages/*/src/*"], message: "Import a workspace package by name." },
+          ],
         },
       ],
     },

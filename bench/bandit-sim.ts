@@ -28,7 +28,11 @@ const { values } = parseArgs({
     steps: { type: "string", default: "300" },
     k: { type: "string", default: "5" },
     requests: { type: "string", default: "20" },
-    policies: { type: "string", default: "greedy,epsilon:0.05,softmax:0.3,ucb:2,ucb:2,lift=1,thompson:16,lift=1,thompson:16,lift=1+budget:2,linucb:1,lints:0.1,samples=16" },
+    policies: {
+      type: "string",
+      default:
+        "greedy,epsilon:0.05,softmax:0.3,ucb:2,ucb:2,lift=1,thompson:16,lift=1,thompson:16,lift=1+budget:2,linucb:1,lints:0.1,samples=16",
+    },
     out: { type: "string" },
   },
 });
@@ -88,8 +92,19 @@ const rows: Row[] = policySpecs.map((_, p) => {
 });
 
 const pad = (text: string, width: number): string => text.padEnd(width);
-console.log(`BANDIT-SIM in-process: ${seeds} seeds × ${steps} steps × ${requestsPerStep} requests, k=${k} (${elapsedS.toFixed(1)} s)`);
-console.log(pad("policy", 30) + pad("clicks mean ± sd [min,max]", 34) + pad("lift vs greedy", 20) + pad("CTR", 8) + pad("coverage", 10) + pad("gini", 7) + pad("regret", 9) + "new-item share");
+console.log(
+  `BANDIT-SIM in-process: ${seeds} seeds × ${steps} steps × ${requestsPerStep} requests, k=${k} (${elapsedS.toFixed(1)} s)`,
+);
+console.log(
+  pad("policy", 30) +
+    pad("clicks mean ± sd [min,max]", 34) +
+    pad("lift vs greedy", 20) +
+    pad("CTR", 8) +
+    pad("coverage", 10) +
+    pad("gini", 7) +
+    pad("regret", 9) +
+    "new-item share",
+);
 for (const row of rows) {
   const { clicks, liftPct } = row;
   console.log(
@@ -112,12 +127,23 @@ if (values.out !== undefined) {
   mkdirSync(values.out, { recursive: true });
   const firstSeed = runsBySeed[0] as PolicyRun[];
   const bucket = Math.max(1, Math.floor(steps / 30));
-  const ctrSeries = firstSeed.map((run) => ({ name: run.policyId, rates: bucketRates(run.clicksPerStep, run.impressionsPerStep, bucket) }));
-  const csvRows = (ctrSeries[0]?.rates ?? []).map((_, b) => [b * bucket, ...ctrSeries.map((s) => Number((s.rates[b] ?? 0).toFixed(5)))]);
+  const ctrSeries = firstSeed.map((run) => ({
+    name: run.policyId,
+    rates: bucketRates(run.clicksPerStep, run.impressionsPerStep, bucket),
+  }));
+  const csvRows = (ctrSeries[0]?.rates ?? []).map((_, b) => [
+    b * bucket,
+    ...ctrSeries.map((s) => Number((s.rates[b] ?? 0).toFixed(5))),
+  ]);
   writeFileSync(join(values.out, "bandit-sim-ctr.csv"), toCsv(["step", ...ctrSeries.map((s) => s.name)], csvRows));
   writeFileSync(
     join(values.out, "bandit-sim-ctr.svg"),
-    linePlotSvg({ title: "CTR over time (seed 1)", xLabel: "step", yLabel: "CTR", series: ctrSeries.map((s) => ({ name: s.name, points: s.rates.map((r, b) => [b * bucket, r] as const) })) }),
+    linePlotSvg({
+      title: "CTR over time (seed 1)",
+      xLabel: "step",
+      yLabel: "CTR",
+      series: ctrSeries.map((s) => ({ name: s.name, points: s.rates.map((r, b) => [b * bucket, r] as const) })),
+    }),
   );
   writeFileSync(
     join(values.out, "bandit-sim-regret.svg"),
@@ -125,7 +151,12 @@ if (values.out !== undefined) {
       title: "Cumulative regret vs oracle (seed 1)",
       xLabel: "step",
       yLabel: "expected clicks lost",
-      series: firstSeed.map((run) => ({ name: run.policyId, points: cumulativeRegret(run.oracleExpectedClicksPerStep, run.expectedClicksPerStep).map((r, i) => [i, r] as const) })),
+      series: firstSeed.map((run) => ({
+        name: run.policyId,
+        points: cumulativeRegret(run.oracleExpectedClicksPerStep, run.expectedClicksPerStep).map(
+          (r, i) => [i, r] as const,
+        ),
+      })),
     }),
   );
   console.log(`wrote ${values.out}/bandit-sim-ctr.csv, bandit-sim-ctr.svg, bandit-sim-regret.svg`);
@@ -150,7 +181,15 @@ console.log(
     ratio: greedy === undefined ? null : Number((best.clicks.mean / greedy.clicks.mean).toFixed(4)),
     best_coverage: Number(best.coverage.toFixed(4)),
     baseline_coverage: greedy === undefined ? null : Number(greedy.coverage.toFixed(4)),
-    policies: rows.map((r) => ({ policy: r.policy, clicks_mean: Number(r.clicks.mean.toFixed(1)), clicks_sd: Number(r.clicks.sd.toFixed(1)), lift_pct: Number(r.liftPct.mean.toFixed(2)), coverage: Number(r.coverage.toFixed(4)), gini: Number(r.gini.toFixed(4)), regret: Number(r.regret.toFixed(1)) })),
+    policies: rows.map((r) => ({
+      policy: r.policy,
+      clicks_mean: Number(r.clicks.mean.toFixed(1)),
+      clicks_sd: Number(r.clicks.sd.toFixed(1)),
+      lift_pct: Number(r.liftPct.mean.toFixed(2)),
+      coverage: Number(r.coverage.toFixed(4)),
+      gini: Number(r.gini.toFixed(4)),
+      regret: Number(r.regret.toFixed(1)),
+    })),
     elapsed_s: Number(elapsedS.toFixed(1)),
   }),
 );

@@ -50,7 +50,8 @@ const { values } = parseArgs({
 });
 const ints = (raw: string, name: string): number[] => {
   const out = raw.split(",").map((s) => Number(s.trim()));
-  if (out.length === 0 || out.some((n) => !Number.isInteger(n) || n < 1)) throw new RangeError(`--${name}: expected positive integers separated by commas, got ${JSON.stringify(raw)}`);
+  if (out.length === 0 || out.some((n) => !Number.isInteger(n) || n < 1))
+    throw new RangeError(`--${name}: expected positive integers separated by commas, got ${JSON.stringify(raw)}`);
   return out;
 };
 const itemCounts = ints(values.items!, "items");
@@ -60,10 +61,12 @@ const [dim] = ints(values.dim!, "dim");
 const [vocab] = ints(values.vocab!, "vocab");
 const [maxIters] = ints(values.iters!, "iters");
 const budgetMs = parseDuration(values.budget!);
-if (budgetMs === undefined) throw new RangeError(`--budget: expected a duration such as 10s, got ${JSON.stringify(values.budget)}`);
+if (budgetMs === undefined)
+  throw new RangeError(`--budget: expected a duration such as 10s, got ${JSON.stringify(values.budget)}`);
 type Variant = "serving" | "resident";
 const variants = values.variants!.split(",").map((s) => s.trim()) as Variant[];
-if (variants.some((v) => v !== "serving" && v !== "resident")) throw new RangeError(`--variants: expected serving and/or resident, got ${JSON.stringify(values.variants)}`);
+if (variants.some((v) => v !== "serving" && v !== "resident"))
+  throw new RangeError(`--variants: expected serving and/or resident, got ${JSON.stringify(values.variants)}`);
 
 // ---------------------------------------------------------------- environment and the CUDA probe
 
@@ -74,7 +77,8 @@ function firstLine(cmd: string, args: string[]): string | undefined {
 
 /** Whether the dynamic loader can find a library (ldconfig's cache or LD_LIBRARY_PATH). */
 function findLibrary(name: string): string | undefined {
-  for (const dir of (process.env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean)) if (existsSync(`${dir}/${name}`)) return `${dir}/${name}`;
+  for (const dir of (process.env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean))
+    if (existsSync(`${dir}/${name}`)) return `${dir}/${name}`;
   const cache = spawnSync("ldconfig", ["-p"], { encoding: "utf8" });
   const line = cache.status === 0 ? cache.stdout.split("\n").find((l) => l.trim().startsWith(name + " ")) : undefined;
   return line?.split("=>")[1]?.trim();
@@ -86,9 +90,20 @@ const environment = {
   backends: ort.listSupportedBackends().map((b) => `${b.name}${b.bundled ? "" : " (not bundled)"}`),
   providerLibrary,
   providerLibraryPresent: existsSync(providerLibrary),
-  gpu: firstLine("nvidia-smi", ["--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]) ?? "none (nvidia-smi not found or failed)",
+  gpu:
+    firstLine("nvidia-smi", ["--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]) ??
+    "none (nvidia-smi not found or failed)",
   // What libonnxruntime_providers_cuda.so of the CUDA 12 build links against (docs/cuda.md).
-  libraries: Object.fromEntries(["libcudart.so.12", "libcublas.so.12", "libcublasLt.so.12", "libcufft.so.11", "libcurand.so.10", "libcudnn.so.9"].map((l) => [l, findLibrary(l) ?? "not found"])),
+  libraries: Object.fromEntries(
+    [
+      "libcudart.so.12",
+      "libcublas.so.12",
+      "libcublasLt.so.12",
+      "libcufft.so.11",
+      "libcurand.so.10",
+      "libcudnn.so.9",
+    ].map((l) => [l, findLibrary(l) ?? "not found"]),
+  ),
 };
 console.log(`onnxruntime-node ${environment.onnxruntime}; backends: ${environment.backends.join(", ")}`);
 console.log(`GPU: ${environment.gpu}`);
@@ -96,20 +111,31 @@ console.log(`CUDA provider library: ${providerLibrary} (${environment.providerLi
 for (const [lib, at] of Object.entries(environment.libraries)) console.log(`  ${lib.padEnd(18)} ${at}`);
 
 const warnings: string[] = [];
-const quiet = { warn: (message: string, context?: Record<string, unknown>) => void warnings.push(`${message} ${JSON.stringify(context ?? {})}`) };
+const quiet = {
+  warn: (message: string, context?: Record<string, unknown>) =>
+    void warnings.push(`${message} ${JSON.stringify(context ?? {})}`),
+};
 
 /** A small random two-tower model: untrained weights are enough for parity and latency. */
 async function randomModel(): Promise<TwoTowerModel> {
   const itemIds = Array.from({ length: vocab! }, (_, i) => `item-${i}`);
-  return trainTwoTower({ itemIds, itemFeatures: new Float32Array(0), examples: [] }, { dim: dim!, hidden: 2 * dim!, historyLength: 50, epochs: 0, seed: 1 });
+  return trainTwoTower(
+    { itemIds, itemFeatures: new Float32Array(0), examples: [] },
+    { dim: dim!, hidden: 2 * dim!, historyLength: 50, epochs: 0, seed: 1 },
+  );
 }
 const model = await randomModel();
 const userTowerBytes = exportUserTowerOnnx(model, { modelVersion: "cuda-check" });
 
 // What the fleet does with EXECUTION_PROVIDERS=cuda,cpu: falls back with a reason.
-const fleetChoice = await createInferenceSession(userTowerBytes, { executionProviders: ["cuda", "cpu"], logger: quiet });
+const fleetChoice = await createInferenceSession(userTowerBytes, {
+  executionProviders: ["cuda", "cpu"],
+  logger: quiet,
+});
 await fleetChoice.session.release();
-console.log(`EXECUTION_PROVIDERS=cuda,cpu → ${fleetChoice.provider}${fleetChoice.fallbackReasons.length ? ` (fallback: ${fleetChoice.fallbackReasons.join("; ")})` : ""}`);
+console.log(
+  `EXECUTION_PROVIDERS=cuda,cpu → ${fleetChoice.provider}${fleetChoice.fallbackReasons.length ? ` (fallback: ${fleetChoice.fallbackReasons.join("; ")})` : ""}`,
+);
 
 // Insist on CUDA: no CPU in the list, so a failure is an error with the reason, not a fallback.
 let cudaReason: string | undefined;
@@ -124,7 +150,15 @@ const providers: ExecutionProviderName[] = cudaReason === undefined ? ["cpu", "c
 if (cudaReason !== undefined) {
   console.log(`CUDA unavailable: ${cudaReason}`);
   if (!values["cpu-baseline"]) {
-    console.log(JSON.stringify({ bench: "CUDA-CHECK", cuda: false, reason: cudaReason, fleetProvider: fleetChoice.provider, ...environment }));
+    console.log(
+      JSON.stringify({
+        bench: "CUDA-CHECK",
+        cuda: false,
+        reason: cudaReason,
+        fleetProvider: fleetChoice.provider,
+        ...environment,
+      }),
+    );
     process.exit(0);
   }
   console.log("--cpu-baseline: measuring the CPU side only");
@@ -158,7 +192,13 @@ interface Built {
   release(): Promise<void>;
 }
 
-async function build(variant: Variant, provider: ExecutionProviderName, itemMatrix: Float32Array, n: number, kk: number): Promise<Built> {
+async function build(
+  variant: Variant,
+  provider: ExecutionProviderName,
+  itemMatrix: Float32Array,
+  n: number,
+  kk: number,
+): Promise<Built> {
   const options = { executionProviders: [provider], logger: quiet };
   const L = model.config.historyLength;
   if (variant === "serving") {
@@ -168,7 +208,10 @@ async function build(variant: Variant, provider: ExecutionProviderName, itemMatr
     const kTensor = new ort.Tensor("int64", BigInt64Array.from([BigInt(kk)]), [1]);
     return {
       async run(history, mask, b) {
-        const u = await user.session.run({ history: new ort.Tensor("int64", history, [b, L]), history_mask: new ort.Tensor("float32", mask, [b, L]) });
+        const u = await user.session.run({
+          history: new ort.Tensor("int64", history, [b, L]),
+          history_mask: new ort.Tensor("float32", mask, [b, L]),
+        });
         const out = await topk.session.run({ user_vector: u.user_vector!, item_matrix: items, k: kTensor });
         return { scores: out.scores!.data as Float32Array, indices: out.indices!.data as BigInt64Array };
       },
@@ -182,7 +225,10 @@ async function build(variant: Variant, provider: ExecutionProviderName, itemMatr
   const s = await createInferenceSession(graph, options);
   return {
     async run(history, mask, b) {
-      const out = await s.session.run({ history: new ort.Tensor("int64", history, [b, L]), history_mask: new ort.Tensor("float32", mask, [b, L]) });
+      const out = await s.session.run({
+        history: new ort.Tensor("int64", history, [b, L]),
+        history_mask: new ort.Tensor("float32", mask, [b, L]),
+      });
       return { scores: out.scores!.data as Float32Array, indices: out.indices!.data as BigInt64Array };
     },
     release: () => s.session.release(),
@@ -220,8 +266,12 @@ function parity(a: Output, b: Output, rows: number, kk: number): { maxAbsScoreDi
 const ms = (x: number) => x.toFixed(x < 10 ? 3 : 1).padStart(9);
 const rows: Record<string, number | string>[] = [];
 const rand = createRng(7); // seeded, so every run uses the same matrix
-console.log(`\nretrieval: d=${dim}, k=${k}, user tower over ${vocab} history items (L=${model.config.historyLength}); latency per run() in ms`);
-console.log(`${"variant".padEnd(9)} ${"items".padStart(8)} ${"batch".padStart(5)} ${"cpu p50".padStart(9)} ${"cpu p99".padStart(9)}${providers.includes("cuda") ? ` ${"cuda p50".padStart(9)} ${"cuda p99".padStart(9)} ${"speed-up".padStart(8)} ${"max|Δs|".padStart(9)} ${"top-k ∩".padStart(7)}` : ""}`);
+console.log(
+  `\nretrieval: d=${dim}, k=${k}, user tower over ${vocab} history items (L=${model.config.historyLength}); latency per run() in ms`,
+);
+console.log(
+  `${"variant".padEnd(9)} ${"items".padStart(8)} ${"batch".padStart(5)} ${"cpu p50".padStart(9)} ${"cpu p99".padStart(9)}${providers.includes("cuda") ? ` ${"cuda p50".padStart(9)} ${"cuda p99".padStart(9)} ${"speed-up".padStart(8)} ${"max|Δs|".padStart(9)} ${"top-k ∩".padStart(7)}` : ""}`,
+);
 for (const n of itemCounts) {
   const itemMatrix = randomUnitRows(n, dim!, rand);
   const kk = Math.min(k!, n);
@@ -230,7 +280,9 @@ for (const n of itemCounts) {
     try {
       for (const p of providers) built.set(p, await build(variant, p, itemMatrix, n, kk));
       for (const b of batches) {
-        const histories = Array.from({ length: b }, () => Array.from({ length: model.config.historyLength }, () => Math.floor(rand() * vocab!)));
+        const histories = Array.from({ length: b }, () =>
+          Array.from({ length: model.config.historyLength }, () => Math.floor(rand() * vocab!)),
+        );
         const { history, historyMask } = encodeHistories(model, histories);
         const row: Record<string, number | string> = { variant, items: n, batch: b, k: kk, dim: dim! };
         const outs = new Map<ExecutionProviderName, Output>();
@@ -258,4 +310,17 @@ for (const n of itemCounts) {
   }
 }
 if (warnings.length > 0) console.log(`\nsession warnings:\n  ${[...new Set(warnings)].join("\n  ")}`);
-console.log(JSON.stringify(cudaReason === undefined ? { bench: "CUDA-CHECK", cuda: true, ...environment, rows } : { bench: "CUDA-CHECK", cuda: false, reason: cudaReason, fleetProvider: fleetChoice.provider, ...environment, cpuRows: rows }));
+console.log(
+  JSON.stringify(
+    cudaReason === undefined
+      ? { bench: "CUDA-CHECK", cuda: true, ...environment, rows }
+      : {
+          bench: "CUDA-CHECK",
+          cuda: false,
+          reason: cudaReason,
+          fleetProvider: fleetChoice.provider,
+          ...environment,
+          cpuRows: rows,
+        },
+  ),
+);

@@ -20,12 +20,35 @@ import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { createKafka, createProducer, ensureFleetTopics, ensureTopics, startConsumerLoop, type ConsumerLoop, type Kafka } from "@recfleet/bus";
+import {
+  createKafka,
+  createProducer,
+  ensureFleetTopics,
+  ensureTopics,
+  startConsumerLoop,
+  type ConsumerLoop,
+  type Kafka,
+} from "@recfleet/bus";
 import { topicNames } from "@recfleet/contracts";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
 import { startWorker, stopWorkers, waitReady } from "@recfleet/cli";
-import { benchInfra, fmtMs, listFlag, log, nowMs, numFlag, publishModel, randomItemMatrix, randomModel, round, rssOf, seedHistories, startEchoWorker, summarize } from "./lib";
+import {
+  benchInfra,
+  fmtMs,
+  listFlag,
+  log,
+  nowMs,
+  numFlag,
+  publishModel,
+  randomItemMatrix,
+  randomModel,
+  round,
+  rssOf,
+  seedHistories,
+  startEchoWorker,
+  summarize,
+} from "./lib";
 
 const logger = createLogger("bench", { level: "error" });
 
@@ -33,7 +56,12 @@ const logger = createLogger("bench", { level: "error" });
 if (process.argv.includes("--echo-worker")) {
   const env = process.env;
   const kafka = createKafka({ brokers: env.KAFKA_BROKERS!.split(","), clientId: "bench-echo", logger });
-  const echo = await startEchoWorker(kafka, { groupId: env.ECHO_GROUP!, inTopic: env.ECHO_IN!, outTopic: env.ECHO_OUT!, logger });
+  const echo = await startEchoWorker(kafka, {
+    groupId: env.ECHO_GROUP!,
+    inTopic: env.ECHO_IN!,
+    outTopic: env.ECHO_OUT!,
+    logger,
+  });
   process.once("SIGTERM", () => void echo.close().then(() => process.exit(0)));
   console.log("ready");
   await new Promise(() => {});
@@ -48,11 +76,21 @@ const WARMUP_S = 3;
 const SECRET = "bench-pseudonym-secret-0123456789";
 
 /** Arrival times by requestId, from a consumer of `topic` in this process. */
-async function collector(kafka: Kafka, topic: string, groupId: string): Promise<{ arrived: Map<string, number>; loop: ConsumerLoop }> {
+async function collector(
+  kafka: Kafka,
+  topic: string,
+  groupId: string,
+): Promise<{ arrived: Map<string, number>; loop: ConsumerLoop }> {
   const arrived = new Map<string, number>();
   const producer = await createProducer(kafka); // the loop's dead-letter producer (never used: decoding cannot fail)
   const loop = await startConsumerLoop<Buffer | null>({
-    kafka, groupId, topics: [topic], deadLetterTopic: `${topic}.dlq`, producer, logger, registry: createMetricsRegistry("bench-collector"),
+    kafka,
+    groupId,
+    topics: [topic],
+    deadLetterTopic: `${topic}.dlq`,
+    producer,
+    logger,
+    registry: createMetricsRegistry("bench-collector"),
     decode: (value) => ({ ok: true, value }),
     handleBatch: async (messages) => {
       const t = nowMs();
@@ -88,7 +126,19 @@ try {
   const users = Array.from({ length: USERS }, (_, u) => `benchuser${u}`);
   await seedHistories(redis, ns, users, ITEMS, 20);
 
-  scorer = await startWorker("scorer", { ...infra.env, RECFLEET_NAMESPACE: ns, RECFLEET_PSEUDONYM_SECRET: SECRET, EXECUTION_PROVIDERS: "cpu", SCORER_THREADS: "1", RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS), LOG_LEVEL: "warn" }, infra.logDir);
+  scorer = await startWorker(
+    "scorer",
+    {
+      ...infra.env,
+      RECFLEET_NAMESPACE: ns,
+      RECFLEET_PSEUDONYM_SECRET: SECRET,
+      EXECUTION_PROVIDERS: "cpu",
+      SCORER_THREADS: "1",
+      RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS),
+      LOG_LEVEL: "warn",
+    },
+    infra.logDir,
+  );
   echo = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--echo-worker"], {
     env: { ...process.env, ...infra.env, ECHO_IN: echoIn, ECHO_OUT: echoOut, ECHO_GROUP: `${ns}.echo` },
     stdio: ["ignore", "pipe", "inherit"],
@@ -145,7 +195,9 @@ try {
     log(`echo   ${rate}/s: ${fmtMs(base.summary)}, unanswered ${base.unanswered} of ${base.sent}`);
     await phase("scorer", rate, WARMUP_S, `w-scorer-${rate}`);
     const ours = await phase("scorer", rate, DURATION_S, `scorer-${rate}`);
-    log(`scorer ${rate}/s: ${fmtMs(ours.summary)}, unanswered ${ours.unanswered} of ${ours.sent} — p99 ratio ${(ours.summary.p99 / base.summary.p99).toFixed(2)}× the echo worker`);
+    log(
+      `scorer ${rate}/s: ${fmtMs(ours.summary)}, unanswered ${ours.unanswered} of ${ours.sent} — p99 ratio ${(ours.summary.p99 / base.summary.p99).toFixed(2)}× the echo worker`,
+    );
     rows.push({
       rate,
       sent: ours.sent,
@@ -162,7 +214,9 @@ try {
   }
   const scorerRss = rssOf(scorer.process.pid!);
   const echoRss = rssOf(echo.pid!);
-  log(`peak RSS (VmHWM): scorer ${scorerRss.peakMb} MiB (now ${scorerRss.rssMb}), echo worker ${echoRss.peakMb} MiB, this process ${rssOf().peakMb} MiB`);
+  log(
+    `peak RSS (VmHWM): scorer ${scorerRss.peakMb} MiB (now ${scorerRss.rssMb}), echo worker ${echoRss.peakMb} MiB, this process ${rssOf().peakMb} MiB`,
+  );
   await producer.close();
   const worst = Math.max(...rows.map((r) => r.ratio_p99!));
   console.log(

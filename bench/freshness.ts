@@ -21,7 +21,14 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { createKafka, createProducer, ensureFleetTopics, ensureTopics, startConsumerLoop, type ConsumerLoop } from "@recfleet/bus";
+import {
+  createKafka,
+  createProducer,
+  ensureFleetTopics,
+  ensureTopics,
+  startConsumerLoop,
+  type ConsumerLoop,
+} from "@recfleet/bus";
 import { topicNames, type DecisionLogRecord, type Recommendation } from "@recfleet/contracts";
 import { decodeVector } from "@recfleet/policy";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
@@ -29,7 +36,22 @@ import { uniqueName } from "@recfleet/testkit";
 import { createStore, pseudonymise } from "@recfleet/store";
 import { userVectors } from "@recfleet/towers";
 import { startWorker, stopWorkers, waitReady, type RunningWorker } from "@recfleet/cli";
-import { benchInfra, fmtMs, itemIdOf, log, nowMs, numFlag, publishModel, randomItemMatrix, randomModel, round, rssOf, seedHistories, startEchoWorker, summarize } from "./lib";
+import {
+  benchInfra,
+  fmtMs,
+  itemIdOf,
+  log,
+  nowMs,
+  numFlag,
+  publishModel,
+  randomItemMatrix,
+  randomModel,
+  round,
+  rssOf,
+  seedHistories,
+  startEchoWorker,
+  summarize,
+} from "./lib";
 
 const TRIALS = numFlag("trials", "BENCH_TRIALS", 60);
 const ITEMS = numFlag("items", "BENCH_ITEMS", 1682);
@@ -71,7 +93,16 @@ try {
   const pseudonyms = rawUsers.map((u) => pseudonymise(SECRET, u));
   await seedHistories(redis, ns, pseudonyms, ITEMS, 20);
 
-  const env = { ...infra.env, RECFLEET_NAMESPACE: ns, RECFLEET_PSEUDONYM_SECRET: SECRET, EXECUTION_PROVIDERS: "cpu", SCORER_THREADS: "1", DECISION_LOG_VECTORS: "true", RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS), LOG_LEVEL: "warn" };
+  const env = {
+    ...infra.env,
+    RECFLEET_NAMESPACE: ns,
+    RECFLEET_PSEUDONYM_SECRET: SECRET,
+    EXECUTION_PROVIDERS: "cpu",
+    SCORER_THREADS: "1",
+    DECISION_LOG_VECTORS: "true",
+    RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS),
+    LOG_LEVEL: "warn",
+  };
   // One at a time: workers starting together race on topic metadata right after creation.
   for (const name of ["ingest", "features", "scorer"] as const) {
     const w = await startWorker(name, env, infra.logDir);
@@ -86,7 +117,13 @@ try {
   const dlq = await createProducer(kafka);
   const collect = async (topic: string, onValue: (value: Buffer, t: number) => void): Promise<ConsumerLoop> =>
     startConsumerLoop<Buffer | null>({
-      kafka, groupId: `${ns}.collect.${topic}`, topics: [topic], deadLetterTopic: topics.recRequestsDlq, producer: dlq, logger, registry: createMetricsRegistry("bench-collect"),
+      kafka,
+      groupId: `${ns}.collect.${topic}`,
+      topics: [topic],
+      deadLetterTopic: topics.recRequestsDlq,
+      producer: dlq,
+      logger,
+      registry: createMetricsRegistry("bench-collect"),
       decode: (value) => ({ ok: true, value }),
       handleBatch: async (messages) => {
         const t = nowMs();
@@ -103,10 +140,30 @@ try {
     const record = JSON.parse(v.toString("utf8")) as DecisionLogRecord;
     if (record.userVector) servedVectors.set(record.requestId, decodeVector(record.userVector));
   });
-  const baseLoop = await collect(base.out, (v, t) => void baseArrived.set((JSON.parse(v.toString("utf8")) as { eventId: string }).eventId, t));
-  const hop1 = await startEchoWorker(kafka, { groupId: `${ns}.hop1`, inTopic: base.click, outTopic: base.events, logger });
-  const hop2 = await startEchoWorker(kafka, { groupId: `${ns}.hop2`, inTopic: base.events, outTopic: base.out, logger });
-  closers.push(() => recLoop.stop(), () => logLoop.stop(), () => baseLoop.stop(), () => hop1.close(), () => hop2.close(), () => dlq.close());
+  const baseLoop = await collect(
+    base.out,
+    (v, t) => void baseArrived.set((JSON.parse(v.toString("utf8")) as { eventId: string }).eventId, t),
+  );
+  const hop1 = await startEchoWorker(kafka, {
+    groupId: `${ns}.hop1`,
+    inTopic: base.click,
+    outTopic: base.events,
+    logger,
+  });
+  const hop2 = await startEchoWorker(kafka, {
+    groupId: `${ns}.hop2`,
+    inTopic: base.events,
+    outTopic: base.out,
+    logger,
+  });
+  closers.push(
+    () => recLoop.stop(),
+    () => logLoop.stop(),
+    () => baseLoop.stop(),
+    () => hop1.close(),
+    () => hop2.close(),
+    () => dlq.close(),
+  );
   const producer = await createProducer(kafka);
   closers.push(() => producer.close());
 
@@ -120,9 +177,12 @@ try {
   };
 
   // Warm-up: every path answers once before timing.
-  await producer.send(topics.recRequests, [{ key: "w", value: { requestId: "warm", user: pseudonyms[0], ts: Date.now(), k: 10 } }]);
+  await producer.send(topics.recRequests, [
+    { key: "w", value: { requestId: "warm", user: pseudonyms[0], ts: Date.now(), k: 10 } },
+  ]);
   await producer.send(base.click, [{ key: "w", value: { eventId: "warm" } }]);
-  if (!(await waitFor(() => recs.get("warm"), 60_000)) || !(await waitFor(() => baseArrived.get("warm"), 60_000))) throw new Error("warm-up got no answer");
+  if (!(await waitFor(() => recs.get("warm"), 60_000)) || !(await waitFor(() => baseArrived.get("warm"), 60_000)))
+    throw new Error("warm-up got no answer");
 
   const fresh: number[] = [];
   const baseline: number[] = [];
@@ -132,7 +192,9 @@ try {
   for (let t = 0; t < TRIALS; t++) {
     const raw = rawUsers[t]!;
     const user = pseudonyms[t]!;
-    const history = (await store.readUserHistories([user], model.config.historyLength))[0]!.map((e) => Number(e.itemId.slice(4)));
+    const history = (await store.readUserHistories([user], model.config.historyLength))[0]!.map((e) =>
+      Number(e.itemId.slice(4)),
+    );
     let clickRow = (t * 7_919 + 13) % ITEMS;
     while (history.includes(clickRow)) clickRow = (clickRow + 1) % ITEMS;
     const vBefore = userVectors(model, [history]);
@@ -164,16 +226,25 @@ try {
       }
     }
     if (!done) unreflected++;
-    if ((t + 1) % 10 === 0) log(`${t + 1}/${TRIALS} trials: freshness ${fmtMs(summarize(fresh))}; baseline ${fmtMs(summarize(baseline))}`);
+    if ((t + 1) % 10 === 0)
+      log(`${t + 1}/${TRIALS} trials: freshness ${fmtMs(summarize(fresh))}; baseline ${fmtMs(summarize(baseline))}`);
     await sleep(50);
   }
   const f = summarize(fresh);
   const b = summarize(baseline);
   const att = summarize(attempts);
   const rss = Object.fromEntries(workers.map((w) => [w.name, rssOf(w.process.pid!).peakMb]));
-  log(`FRESHNESS ${fmtMs(f)}; requests per trial until reflected: p50 ${att.p50}, max ${att.max}; not reflected within 30 s: ${unreflected}; clicked item still recommended: ${clickedItemShown}`);
-  log(`baseline (click through 2 bare hops) ${fmtMs(b)}; ratio p50 ${(f.p50 / b.p50).toFixed(2)}×, p99 ${(f.p99 / b.p99).toFixed(2)}×`);
-  log(`peak RSS (VmHWM): ${Object.entries(rss).map(([k, v]) => `${k} ${v} MiB`).join(", ")}`);
+  log(
+    `FRESHNESS ${fmtMs(f)}; requests per trial until reflected: p50 ${att.p50}, max ${att.max}; not reflected within 30 s: ${unreflected}; clicked item still recommended: ${clickedItemShown}`,
+  );
+  log(
+    `baseline (click through 2 bare hops) ${fmtMs(b)}; ratio p50 ${(f.p50 / b.p50).toFixed(2)}×, p99 ${(f.p99 / b.p99).toFixed(2)}×`,
+  );
+  log(
+    `peak RSS (VmHWM): ${Object.entries(rss)
+      .map(([k, v]) => `${k} ${v} MiB`)
+      .join(", ")}`,
+  );
   console.log(
     JSON.stringify({
       bench: "FRESHNESS",

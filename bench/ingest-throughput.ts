@@ -25,7 +25,14 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig } from "@recfleet/runtime";
 import { topicNames, EVENT_TYPES } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureFleetTopics, ensureTopics, startConsumerLoop, type OutgoingMessage } from "@recfleet/bus";
+import {
+  createKafka,
+  createProducer,
+  ensureFleetTopics,
+  ensureTopics,
+  startConsumerLoop,
+  type OutgoingMessage,
+} from "@recfleet/bus";
 import { startStack, freePort, waitForPort, type Stack } from "@recfleet/stack";
 import { uniqueName } from "@recfleet/testkit";
 import { createStore } from "@recfleet/store";
@@ -50,7 +57,9 @@ const log = (line: string) => console.log(`# ${line}`);
 /** Sum of a counter's samples with outcome=… from a Prometheus text page. */
 function fromText(text: string, name: string, outcome: string): number {
   let sum = 0;
-  for (const line of text.split("\n")) if (line.startsWith(`${name}{`) && line.includes(`outcome="${outcome}"`)) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  for (const line of text.split("\n"))
+    if (line.startsWith(`${name}{`) && line.includes(`outcome="${outcome}"`))
+      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
   return sum;
 }
 
@@ -92,12 +101,18 @@ try {
   // The input: N distinct valid events plus exact duplicates, keyed by raw user id as an app would.
   const now = Date.now();
   let seed = 1;
-  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   const distinct: OutgoingMessage[] = [];
   const distinctTs: number[] = [];
   for (let i = 0; i < N; i++) {
     const userId = `user-${Math.floor(rand() * USERS)}@example.com`;
-    const e = { eventId: `ev-${i}`, userId, itemId: `item-${Math.floor(rand() ** 2 * ITEMS)}`, type: EVENT_TYPES[Math.floor(rand() * 4)], ts: now - Math.floor(rand() * 30 * 60_000) };
+    const e = {
+      eventId: `ev-${i}`,
+      userId,
+      itemId: `item-${Math.floor(rand() ** 2 * ITEMS)}`,
+      type: EVENT_TYPES[Math.floor(rand() * 4)],
+      ts: now - Math.floor(rand() * 30 * 60_000),
+    };
     distinct.push({ key: userId, value: JSON.stringify(e) });
     distinctTs.push(e.ts);
   }
@@ -119,9 +134,12 @@ try {
   await ensureFleetTopics(kafka, ns, { partitions: PARTITIONS });
   const loader = await createProducer(kafka);
   const loadStart = performance.now();
-  for (const topic of [baseIn, topics.clickstream]) for (let i = 0; i < input.length; i += 5000) await loader.send(topic, input.slice(i, i + 5000));
+  for (const topic of [baseIn, topics.clickstream])
+    for (let i = 0; i < input.length; i += 5000) await loader.send(topic, input.slice(i, i + 5000));
   await loader.close();
-  log(`pre-loaded ${input.length} messages (${N} distinct, ${duplicates} duplicates) into 2 topics × ${PARTITIONS} partitions in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`);
+  log(
+    `pre-loaded ${input.length} messages (${N} distinct, ${duplicates} duplicates) into 2 topics × ${PARTITIONS} partitions in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`,
+  );
 
   // Baseline: consume → produce the same bytes, through packages/bus, same batching. It runs once
   // before and once after ours (a fresh group each time), and the mean of the two times counts:
@@ -133,7 +151,13 @@ try {
     let baseLast = 0;
     let baseCpu = (): string => "";
     const baseLoop = await startConsumerLoop<Buffer | null>({
-      kafka, groupId: `${ns}.passthrough.${round}`, topics: [baseIn], deadLetterTopic: `${baseIn}.dlq`, producer: baseProducer, logger, registry: createMetricsRegistry(`bench-base-${round}`),
+      kafka,
+      groupId: `${ns}.passthrough.${round}`,
+      topics: [baseIn],
+      deadLetterTopic: `${baseIn}.dlq`,
+      producer: baseProducer,
+      logger,
+      registry: createMetricsRegistry(`bench-base-${round}`),
       maxBytesPerPartition: MAX_BYTES,
       partitionsConsumedConcurrently: CONCURRENCY,
       decode: (value) => ({ ok: true, value }),
@@ -142,7 +166,10 @@ try {
           baseFirst = performance.now();
           baseCpu = cpuMeter({ bench: process.pid, kafka: stack?.pids.kafka, redis: stack?.pids.redis });
         }
-        await baseProducer.send(baseOut, messages.map((m) => ({ key: m.key, value: m.value ?? Buffer.alloc(0) })));
+        await baseProducer.send(
+          baseOut,
+          messages.map((m) => ({ key: m.key, value: m.value ?? Buffer.alloc(0) })),
+        );
         passed += messages.length;
         baseLast = performance.now();
       },
@@ -152,14 +179,27 @@ try {
     await baseLoop.stop();
     await baseProducer.close();
     const seconds = (baseLast - baseFirst) / 1000;
-    log(`pass-through (${round === 1 ? "before" : "after"} ours): ${input.length} messages in ${seconds.toFixed(2)} s = ${Math.round(input.length / seconds)} msg/s (CPU s: ${baseCpuUsed})`);
+    log(
+      `pass-through (${round === 1 ? "before" : "after"} ours): ${input.length} messages in ${seconds.toFixed(2)} s = ${Math.round(input.length / seconds)} msg/s (CPU s: ${baseCpuUsed})`,
+    );
     return seconds;
   };
   const baseSecondsBefore = await passThrough(1);
 
   // recfleet: ingest + features, in this process, on the same stack. Every event type weighs 1
   // so that the popularity in Redis counts events (see the lost / double counts check).
-  const env = { FEATURES_EVENT_WEIGHTS: EVENT_TYPES.map((t) => `${t}:1`).join(","), KAFKA_BROKERS: brokers.join(","), REDIS_URL: redisUrl, RECFLEET_NAMESPACE: ns, RECFLEET_PSEUDONYM_SECRET: SECRET, RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS), INGEST_MAX_BYTES_PER_PARTITION: String(MAX_BYTES), FEATURES_MAX_BYTES_PER_PARTITION: String(MAX_BYTES), INGEST_CONCURRENCY: String(CONCURRENCY), FEATURES_CONCURRENCY: String(CONCURRENCY) };
+  const env = {
+    FEATURES_EVENT_WEIGHTS: EVENT_TYPES.map((t) => `${t}:1`).join(","),
+    KAFKA_BROKERS: brokers.join(","),
+    REDIS_URL: redisUrl,
+    RECFLEET_NAMESPACE: ns,
+    RECFLEET_PSEUDONYM_SECRET: SECRET,
+    RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS),
+    INGEST_MAX_BYTES_PER_PARTITION: String(MAX_BYTES),
+    FEATURES_MAX_BYTES_PER_PARTITION: String(MAX_BYTES),
+    INGEST_CONCURRENCY: String(CONCURRENCY),
+    FEATURES_CONCURRENCY: String(CONCURRENCY),
+  };
   let stopWorkers: () => Promise<void>;
   const workerPids: Record<string, number | undefined> = {};
   /** Each worker's /metrics page (Prometheus text), however it runs. */
@@ -167,8 +207,14 @@ try {
   if (MODE === "inprocess") {
     const ingestRegistry = createMetricsRegistry("bench-ingest");
     const featuresRegistry = createMetricsRegistry("bench-features");
-    const features = await startFeaturesWorker({ ...loadConfig(commonConfigSchema, env), ...loadConfig(featuresConfigSchema, env) }, { logger, registry: featuresRegistry });
-    const ingest = await startIngestWorker({ ...loadConfig(commonConfigSchema, env), ...loadConfig(ingestConfigSchema, env) }, { logger, registry: ingestRegistry });
+    const features = await startFeaturesWorker(
+      { ...loadConfig(commonConfigSchema, env), ...loadConfig(featuresConfigSchema, env) },
+      { logger, registry: featuresRegistry },
+    );
+    const ingest = await startIngestWorker(
+      { ...loadConfig(commonConfigSchema, env), ...loadConfig(ingestConfigSchema, env) },
+      { logger, registry: ingestRegistry },
+    );
     metricPages.ingest = () => ingestRegistry.metrics();
     metricPages.features = () => featuresRegistry.metrics();
     stopWorkers = async () => {
@@ -180,7 +226,10 @@ try {
     const start = async (service: string) => {
       const port = await freePort();
       const main = fileURLToPath(new URL(`../services/${service}/src/main.ts`, import.meta.url));
-      const child = spawn(process.execPath, [...WORKER_NODE_ARGS, "--import", "tsx", main], { env: { ...process.env, ...env, METRICS_PORT: String(port), LOG_LEVEL: "error" }, stdio: ["ignore", "ignore", "inherit"] });
+      const child = spawn(process.execPath, [...WORKER_NODE_ARGS, "--import", "tsx", main], {
+        env: { ...process.env, ...env, METRICS_PORT: String(port), LOG_LEVEL: "error" },
+        stdio: ["ignore", "ignore", "inherit"],
+      });
       children.push(child);
       workerPids[service] = child.pid;
       await waitForPort(port, 60_000);
@@ -224,16 +273,24 @@ try {
   const cpuUsed = cpu();
   for (const [service, page] of Object.entries(metricPages)) {
     const text = await page();
-    const sample = (name: string) => text.split("\n").filter((l) => l.startsWith(name)).reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    const sample = (name: string) =>
+      text
+        .split("\n")
+        .filter((l) => l.startsWith(name))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
     const batches = sample("recfleet_consumer_batch_seconds_count");
     const messages = sample("recfleet_consumer_messages_total");
-    log(`${service}: ${batches} batches, ${Math.round(messages / batches)} messages per batch, ${((1000 * sample("recfleet_consumer_batch_seconds_sum")) / batches).toFixed(1)} ms per batch`);
+    log(
+      `${service}: ${batches} batches, ${Math.round(messages / batches)} messages per batch, ${((1000 * sample("recfleet_consumer_batch_seconds_sum")) / batches).toFixed(1)} ms per batch`,
+    );
   }
   const dropped = ingestOutcome(await metricPages.ingest!(), "duplicate");
   await stopWorkers();
   const seconds = (last - first) / 1000;
   const rate = input.length / seconds;
-  log(`ingest + features (${MODE}): ${input.length} messages (${N} distinct) in ${seconds.toFixed(2)} s = ${Math.round(rate)} msg/s (ingest done after ${((ingestDone - first) / 1000).toFixed(2)} s; CPU s: ${cpuUsed})`);
+  log(
+    `ingest + features (${MODE}): ${input.length} messages (${N} distinct) in ${seconds.toFixed(2)} s = ${Math.round(rate)} msg/s (ingest done after ${((ingestDone - first) / 1000).toFixed(2)} s; CPU s: ${cpuUsed})`,
+  );
 
   // Lost and double counts, from Redis: every distinct event adds its weight 1 decayed to now,
   // 2^((ts − now)/half-life) in (0.98, 1] for these times, to its item's popularity, once. So the
@@ -244,11 +301,30 @@ try {
   const total = (await store.readPopularItems(ITEMS, now)).reduce((sum, p) => sum + p.score, 0);
   const lost = Math.max(0, Math.round(expected - total));
   const doubleCounts = Math.max(0, Math.round(total - expected));
-  log(`Redis holds popularity ${total.toFixed(3)} for ${N} distinct events (expected ${expected.toFixed(3)}); ingest dropped ${dropped} duplicates of ${duplicates} sent`);
+  log(
+    `Redis holds popularity ${total.toFixed(3)} for ${N} distinct events (expected ${expected.toFixed(3)}); ingest dropped ${dropped} duplicates of ${duplicates} sent`,
+  );
   const baseSecondsAfter = await passThrough(2);
   const baselineRate = input.length / ((baseSecondsBefore + baseSecondsAfter) / 2);
   const ratio = rate / baselineRate;
-  console.log(JSON.stringify({ bench: "INGEST-THROUGHPUT", events_per_s: Math.round(rate), baseline_events_per_s: Math.round(baselineRate), ratio: Number(ratio.toFixed(3)), lost, double_counts: doubleCounts, events: input.length, distinct: N, duplicates_dropped: dropped, partitions: PARTITIONS, mode: MODE, max_bytes_per_partition: MAX_BYTES, concurrency: CONCURRENCY, baseline_seconds: [Number(baseSecondsBefore.toFixed(2)), Number(baseSecondsAfter.toFixed(2))] }));
+  console.log(
+    JSON.stringify({
+      bench: "INGEST-THROUGHPUT",
+      events_per_s: Math.round(rate),
+      baseline_events_per_s: Math.round(baselineRate),
+      ratio: Number(ratio.toFixed(3)),
+      lost,
+      double_counts: doubleCounts,
+      events: input.length,
+      distinct: N,
+      duplicates_dropped: dropped,
+      partitions: PARTITIONS,
+      mode: MODE,
+      max_bytes_per_partition: MAX_BYTES,
+      concurrency: CONCURRENCY,
+      baseline_seconds: [Number(baseSecondsBefore.toFixed(2)), Number(baseSecondsAfter.toFixed(2))],
+    }),
+  );
   if (lost !== 0 || doubleCounts !== 0 || dropped !== duplicates) process.exitCode = 1;
 } finally {
   redis.disconnect();

@@ -29,7 +29,10 @@ export const numFlag = (name: string, envName: string, fallback: number): number
   if (!Number.isFinite(v)) throw new RangeError(`--${name} (${envName}) must be a number`);
   return v;
 };
-export const listFlag = (name: string, envName: string, fallback: string): number[] => flag(name, envName, fallback).split(",").map((s) => Number(s.trim()));
+export const listFlag = (name: string, envName: string, fallback: string): number[] =>
+  flag(name, envName, fallback)
+    .split(",")
+    .map((s) => Number(s.trim()));
 
 export interface Summary {
   n: number;
@@ -48,14 +51,16 @@ export function summarize(samples: readonly number[]): Summary {
 }
 
 export const round = (x: number, digits = 3): number => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
-export const fmtMs = (s: Summary): string => `p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(2)} ms (n=${s.n})`;
+export const fmtMs = (s: Summary): string =>
+  `p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(2)} ms (n=${s.n})`;
 export const MB = 1024 * 1024;
 
 /** VmRSS and VmHWM (peak RSS) of a process in MiB, from /proc/<pid>/status (Linux). */
 export function rssOf(pid: number = process.pid): { rssMb: number; peakMb: number } {
   try {
     const text = readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = (field: string) => Number(/\s(\d+)\s*kB/.exec(text.split("\n").find((l) => l.startsWith(field + ":")) ?? "")?.[1] ?? NaN);
+    const kb = (field: string) =>
+      Number(/\s(\d+)\s*kB/.exec(text.split("\n").find((l) => l.startsWith(field + ":")) ?? "")?.[1] ?? NaN);
     return { rssMb: round(kb("VmRSS") / 1024, 1), peakMb: round(kb("VmHWM") / 1024, 1) };
   } catch {
     return { rssMb: NaN, peakMb: NaN };
@@ -78,7 +83,13 @@ export async function benchInfra(name: string): Promise<BenchInfra> {
   const brokers = process.env.KAFKA_BROKERS ?? stack!.brokers;
   const redisUrl = process.env.REDIS_URL ?? stack!.redisUrl;
   log(`worker logs in ${join(dir, "logs")}`);
-  return { brokers: brokers.split(","), redisUrl, env: { KAFKA_BROKERS: brokers, REDIS_URL: redisUrl }, logDir: join(dir, "logs"), stop: async () => void (await stack?.stop()) };
+  return {
+    brokers: brokers.split(","),
+    redisUrl,
+    env: { KAFKA_BROKERS: brokers, REDIS_URL: redisUrl },
+    logDir: join(dir, "logs"),
+    stop: async () => void (await stack?.stop()),
+  };
 }
 
 export const itemIdOf = (row: number): string => `item${row}`;
@@ -106,25 +117,54 @@ export function randomItemMatrix(numItems: number, dim: number, seed = 1): Float
  * A randomly initialised two-tower model over `numItems` items (d=64, hidden 128, last 50
  * items by default): trainTwoTower with 0 epochs, or `epochs` on a small synthetic sequence set.
  */
-export async function randomModel(numItems: number, options: { dim?: number; epochs?: number; seed?: number } = {}): Promise<TwoTowerModel> {
+export async function randomModel(
+  numItems: number,
+  options: { dim?: number; epochs?: number; seed?: number } = {},
+): Promise<TwoTowerModel> {
   const itemIds = Array.from({ length: numItems }, (_, i) => itemIdOf(i));
   const epochs = options.epochs ?? 0;
-  const examples = epochs === 0 ? [] : Array.from({ length: 4096 }, (_, e) => {
-    const b = (e * 7919) % numItems;
-    return { history: [b, (b + 1) % numItems, (b + 2) % numItems], target: (b + 3) % numItems };
-  });
-  return trainTwoTower({ itemIds, itemFeatures: new Float32Array(0), examples }, { dim: options.dim ?? 64, hidden: 128, historyLength: 50, batchSize: 256, epochs, seed: options.seed ?? 7, threads: 1 });
+  const examples =
+    epochs === 0
+      ? []
+      : Array.from({ length: 4096 }, (_, e) => {
+          const b = (e * 7919) % numItems;
+          return { history: [b, (b + 1) % numItems, (b + 2) % numItems], target: (b + 3) % numItems };
+        });
+  return trainTwoTower(
+    { itemIds, itemFeatures: new Float32Array(0), examples },
+    {
+      dim: options.dim ?? 64,
+      hidden: 128,
+      historyLength: 50,
+      batchSize: 256,
+      epochs,
+      seed: options.seed ?? 7,
+      threads: 1,
+    },
+  );
 }
 
 /** Publishes `model` as the current version, with `itemMatrix` as its item vectors. */
-export async function publishModel(redis: Redis, namespace: string, model: TwoTowerModel, version: string, itemMatrix: Float32Array): Promise<void> {
+export async function publishModel(
+  redis: Redis,
+  namespace: string,
+  model: TwoTowerModel,
+  version: string,
+  itemMatrix: Float32Array,
+): Promise<void> {
   const artefacts = exportModelArtefacts(model, { modelVersion: version });
   const registry = createModelRegistry(redis, namespace);
   await publishModelVersion(registry, { version, dim: model.config.dim, shardSize: 4096, artefacts, itemMatrix });
 }
 
 /** `perUser` past clicks per user on items spread over the catalogue (seen and in history). */
-export async function seedHistories(redis: Redis, namespace: string, users: readonly string[], numItems: number, perUser: number): Promise<Map<string, string[]>> {
+export async function seedHistories(
+  redis: Redis,
+  namespace: string,
+  users: readonly string[],
+  numItems: number,
+  perUser: number,
+): Promise<Map<string, string[]>> {
   const store = createStore(redis, namespace);
   const now = Date.now();
   const byUser = new Map<string, string[]>();
@@ -134,7 +174,19 @@ export async function seedHistories(redis: Redis, namespace: string, users: read
       const u = from + k;
       const items = Array.from({ length: perUser }, (_, j) => itemIdOf((u * 7919 + j * 104_729) % numItems));
       byUser.set(user, items);
-      items.forEach((itemId, j) => events.push({ eventId: `seed-${user}-${j}`, user, itemId, type: "click", ts: now - 600_000 + j * 1000, weight: 1, markSeen: true, reward: false, refresh: false }));
+      items.forEach((itemId, j) =>
+        events.push({
+          eventId: `seed-${user}-${j}`,
+          user,
+          itemId,
+          type: "click",
+          ts: now - 600_000 + j * 1000,
+          weight: 1,
+          markSeen: true,
+          reward: false,
+          refresh: false,
+        }),
+      );
     });
     await store.applyEvents(events);
   }
@@ -145,7 +197,10 @@ export async function seedHistories(redis: Redis, namespace: string, users: read
  * The baseline worker: consume → produce the same bytes to `outTopic`, no work, through the same
  * packages/bus consumer loop and producer (and their defaults) the scorer uses.
  */
-export async function startEchoWorker(kafka: Kafka, options: { groupId: string; inTopic: string; outTopic: string; logger: Logger }): Promise<ConsumerLoop & { close(): Promise<void> }> {
+export async function startEchoWorker(
+  kafka: Kafka,
+  options: { groupId: string; inTopic: string; outTopic: string; logger: Logger },
+): Promise<ConsumerLoop & { close(): Promise<void> }> {
   const producer = await createProducer(kafka);
   const loop = await startConsumerLoop<Buffer | null>({
     kafka,
@@ -158,7 +213,10 @@ export async function startEchoWorker(kafka: Kafka, options: { groupId: string; 
     partitionsConsumedConcurrently: 1,
     decode: (value) => ({ ok: true, value }),
     handleBatch: async (messages) => {
-      await producer.send(options.outTopic, messages.map((m) => ({ key: m.key, value: m.value ?? Buffer.alloc(0) })));
+      await producer.send(
+        options.outTopic,
+        messages.map((m) => ({ key: m.key, value: m.value ?? Buffer.alloc(0) })),
+      );
     },
   });
   return {

@@ -19,13 +19,32 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
+import {
+  createKafka,
+  createProducer,
+  ensureFleetTopics,
+  startConsumerLoop,
+  type BusProducer,
+  type ConsumerLoop,
+} from "@recfleet/bus";
 import { topicNames } from "@recfleet/contracts";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
 import { scrapeMetric, startWorker, stopWorkers, waitReady, type RunningWorker } from "@recfleet/cli";
 import type { TwoTowerModel } from "@recfleet/towers";
-import { benchInfra, log, nowMs, numFlag, publishModel, randomItemMatrix, randomModel, round, rssOf, seedHistories, summarize } from "./lib";
+import {
+  benchInfra,
+  log,
+  nowMs,
+  numFlag,
+  publishModel,
+  randomItemMatrix,
+  randomModel,
+  round,
+  rssOf,
+  seedHistories,
+  summarize,
+} from "./lib";
 
 const N = numFlag("requests", "BENCH_REQUESTS", 20_000);
 const RATE = numFlag("rate", "BENCH_RATE", 300);
@@ -60,7 +79,13 @@ async function fleet(model: TwoTowerModel, matrix: Float32Array, tag: string): P
   const firstArrival = new Map<string, number>();
   const dlqProducer = await createProducer(kafka);
   const loop = await startConsumerLoop<Buffer | null>({
-    kafka, groupId: `${ns}.collect`, topics: [topics.recommendations], deadLetterTopic: topics.recommendationsDlq, producer: dlqProducer, logger, registry: createMetricsRegistry("bench-collect"),
+    kafka,
+    groupId: `${ns}.collect`,
+    topics: [topics.recommendations],
+    deadLetterTopic: topics.recommendationsDlq,
+    producer: dlqProducer,
+    logger,
+    registry: createMetricsRegistry("bench-collect"),
     decode: (value) => ({ ok: true, value }),
     handleBatch: async (messages) => {
       const t = nowMs();
@@ -77,7 +102,20 @@ async function fleet(model: TwoTowerModel, matrix: Float32Array, tag: string): P
     arrivals,
     firstArrival,
     start: async (instance) => {
-      const w = await startWorker("scorer", { ...infra.env, RECFLEET_NAMESPACE: ns, RECFLEET_PSEUDONYM_SECRET: SECRET, EXECUTION_PROVIDERS: "cpu", SCORER_THREADS: "1", RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS), LOG_LEVEL: "warn" }, infra.logDir, instance);
+      const w = await startWorker(
+        "scorer",
+        {
+          ...infra.env,
+          RECFLEET_NAMESPACE: ns,
+          RECFLEET_PSEUDONYM_SECRET: SECRET,
+          EXECUTION_PROVIDERS: "cpu",
+          SCORER_THREADS: "1",
+          RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS),
+          LOG_LEVEL: "warn",
+        },
+        infra.logDir,
+        instance,
+      );
       workers.push(w);
       return w;
     },
@@ -141,7 +179,9 @@ try {
     const rps = (N - lost) / ((last - t0) / 1000);
     const after = await Promise.all(ws.map((w) => scrapeMetric(w, "recfleet_scorer_recommendations_total")));
     const shares = after.map((a, i) => a - before[i]!);
-    log(`${procs} process(es): ${N - lost} of ${N} answered in ${((last - t0) / 1000).toFixed(2)} s = ${Math.round(rps)} req/s (backlog produced in ${(produced / 1000).toFixed(2)} s; per process ${shares.join(" / ")}), lost ${lost}; peak RSS ${ws.map((w) => rssOf(w.process.pid!).peakMb).join(" / ")} MiB`);
+    log(
+      `${procs} process(es): ${N - lost} of ${N} answered in ${((last - t0) / 1000).toFixed(2)} s = ${Math.round(rps)} req/s (backlog produced in ${(produced / 1000).toFixed(2)} s; per process ${shares.join(" / ")}), lost ${lost}; peak RSS ${ws.map((w) => rssOf(w.process.pid!).peakMb).join(" / ")} MiB`,
+    );
     throughput[procs] = { rps, lost, shares };
     await stopWorkers(ws);
   }
@@ -183,19 +223,31 @@ try {
   const rssB = rssOf(b.process.pid!);
 
   const windowStats = (from: number, to: number) => {
-    const times = f.arrivals.map((x) => x.t).filter((t) => t >= from - 1000 && t <= to).sort((x, y) => x - y);
+    const times = f.arrivals
+      .map((x) => x.t)
+      .filter((t) => t >= from - 1000 && t <= to)
+      .sort((x, y) => x - y);
     let gap = 0;
     for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
-    const lat = [...sentAt].filter(([, t]) => t >= from && t < to).map(([id, t]) => (f.firstArrival.get(id) ?? NaN) - t).filter(Number.isFinite);
+    const lat = [...sentAt]
+      .filter(([, t]) => t >= from && t < to)
+      .map(([id, t]) => (f.firstArrival.get(id) ?? NaN) - t)
+      .filter(Number.isFinite);
     return { gapMs: gap, latency: summarize(lat) };
   };
   const steady = windowStats(joinAt - 7000, joinAt);
   const join = windowStats(joinAt, joinAt + 15_000);
   const kill = windowStats(killAt, killAt + 15_000);
   const duplicates = f.arrivals.length - f.firstArrival.size;
-  log(`steady (1 process): longest output gap ${steady.gapMs.toFixed(0)} ms, latency p99 ${steady.latency.p99.toFixed(0)} ms, max ${steady.latency.max.toFixed(0)} ms`);
-  log(`join   (15 s after start): longest output gap ${join.gapMs.toFixed(0)} ms, latency p99 ${join.latency.p99.toFixed(0)} ms, max ${join.latency.max.toFixed(0)} ms`);
-  log(`SIGKILL (15 s after): longest output gap ${kill.gapMs.toFixed(0)} ms, latency p99 ${kill.latency.p99.toFixed(0)} ms, max ${kill.latency.max.toFixed(0)} ms`);
+  log(
+    `steady (1 process): longest output gap ${steady.gapMs.toFixed(0)} ms, latency p99 ${steady.latency.p99.toFixed(0)} ms, max ${steady.latency.max.toFixed(0)} ms`,
+  );
+  log(
+    `join   (15 s after start): longest output gap ${join.gapMs.toFixed(0)} ms, latency p99 ${join.latency.p99.toFixed(0)} ms, max ${join.latency.max.toFixed(0)} ms`,
+  );
+  log(
+    `SIGKILL (15 s after): longest output gap ${kill.gapMs.toFixed(0)} ms, latency p99 ${kill.latency.p99.toFixed(0)} ms, max ${kill.latency.max.toFixed(0)} ms`,
+  );
   log(`${sentAt.size} requests, lost ${lost}, duplicate answers ${duplicates}; survivor peak RSS ${rssB.peakMb} MiB`);
 
   const one = throughput[1]!;

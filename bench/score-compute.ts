@@ -31,7 +31,21 @@ import type { HistoryEntry, ItemStats } from "@recfleet/store";
 import { createInferenceSession, exportServingOnnx, exportTopKOnnx } from "@recfleet/towers";
 import type { RecRequest } from "@recfleet/contracts";
 import { ModelHolder, createServingModel, scoreRequests, type ScoringStore, type ServingModel } from "@recfleet/scorer";
-import { MB, flag, fmtMs, itemIdOf, listFlag, log, numFlag, randomItemMatrix, randomModel, round, rssOf, summarize, type Summary } from "./lib";
+import {
+  MB,
+  flag,
+  fmtMs,
+  itemIdOf,
+  listFlag,
+  log,
+  numFlag,
+  randomItemMatrix,
+  randomModel,
+  round,
+  rssOf,
+  summarize,
+  type Summary,
+} from "./lib";
 
 const DIM = 64;
 const CANDIDATES = 100;
@@ -85,7 +99,18 @@ if (process.argv.includes("--swap-child")) {
   await settle();
   const after = rssOf();
   await holder.close();
-  console.log(JSON.stringify({ swap: { items: n, startMb: start.rssMb, oneVersionMb: one.rssMb, twoVersionsMb: two.rssMb, afterReleaseMb: after.rssMb, peakMb: rssOf().peakMb } }));
+  console.log(
+    JSON.stringify({
+      swap: {
+        items: n,
+        startMb: start.rssMb,
+        oneVersionMb: one.rssMb,
+        twoVersionsMb: two.rssMb,
+        afterReleaseMb: after.rssMb,
+        peakMb: rssOf().peakMb,
+      },
+    }),
+  );
   process.exit(0);
 }
 
@@ -98,10 +123,14 @@ const ROUNDS = 3;
 
 function memoryStore(histories: Map<string, string[]>): ScoringStore {
   return {
-    readUserHistories: async (users) => users.map((u) => (histories.get(u) ?? []).map((itemId, i): HistoryEntry => ({ itemId, type: "click", ts: 1000 + i }))),
+    readUserHistories: async (users) =>
+      users.map((u) =>
+        (histories.get(u) ?? []).map((itemId, i): HistoryEntry => ({ itemId, type: "click", ts: 1000 + i })),
+      ),
     readSeenItems: async (users) => users.map((u) => histories.get(u) ?? []),
     readPopularItems: async (n) => Array.from({ length: n }, (_, i) => ({ itemId: itemIdOf(i), score: n - i })),
-    readItemStats: async (ids): Promise<ItemStats[]> => ids.map((itemId, i) => ({ itemId, impressions: 50 + (i % 7) * 10, clicks: i % 5, expectedClicks: 2 })),
+    readItemStats: async (ids): Promise<ItemStats[]> =>
+      ids.map((itemId, i) => ({ itemId, impressions: 50 + (i % 7) * 10, clicks: i % 5, expectedClicks: 2 })),
   };
 }
 
@@ -138,18 +167,28 @@ async function measure(variants: Variant[], seconds: number, counter: { next: nu
 }
 
 const results: Record<string, unknown>[] = [];
-log(`thread budget: onnxruntime intraOpNumThreads=${THREADS} (CPU EP), one JS thread; ${SECONDS} s per variant and batch size in ${ROUNDS} rounds, variants alternating call by call`);
+log(
+  `thread budget: onnxruntime intraOpNumThreads=${THREADS} (CPU EP), one JS thread; ${SECONDS} s per variant and batch size in ${ROUNDS} rounds, variants alternating call by call`,
+);
 for (const n of SIZES) {
   const setup = performance.now();
   log(`--- ${n} items × d=${DIM}: building a random model, item matrix and sessions …`);
   const model = await randomModel(n, { epochs: n <= 2000 ? 1 : 0 });
   const matrix = randomItemMatrix(n, DIM, 11);
-  const serving = await createServingModel(`bench-${n}`, model, exportServingOnnx(model, { modelVersion: `bench-${n}` }), matrix, sessionOptions);
+  const serving = await createServingModel(
+    `bench-${n}`,
+    model,
+    exportServingOnnx(model, { modelVersion: `bench-${n}` }),
+    matrix,
+    sessionOptions,
+  );
   const bare = await createInferenceSession(exportTopKOnnx(DIM), sessionOptions);
   log(`setup ${((performance.now() - setup) / 1000).toFixed(1)} s, process RSS ${rssOf().rssMb} MiB`);
 
   const users = Array.from({ length: USERS }, (_, u) => `user${u}`);
-  const histories = new Map(users.map((u, i) => [u, Array.from({ length: HISTORY }, (_, j) => itemIdOf((i * 7919 + j * 104_729) % n))]));
+  const histories = new Map(
+    users.map((u, i) => [u, Array.from({ length: HISTORY }, (_, j) => itemIdOf((i * 7919 + j * 104_729) % n))]),
+  );
   const store = memoryStore(histories);
   const userVecs = randomItemMatrix(USERS + BATCH, DIM, 5);
   const itemTensor = new ort.Tensor("float32", matrix, [n, DIM]);
@@ -158,7 +197,11 @@ for (const n of SIZES) {
     {
       name: "baseline",
       run: async (offset, b) => {
-        const out = await bare.session.run({ user_vector: new ort.Tensor("float32", userVecs.subarray(offset * DIM, (offset + b) * DIM), [b, DIM]), item_matrix: itemTensor, k: kTensor });
+        const out = await bare.session.run({
+          user_vector: new ort.Tensor("float32", userVecs.subarray(offset * DIM, (offset + b) * DIM), [b, DIM]),
+          item_matrix: itemTensor,
+          k: kTensor,
+        });
         if (!out.indices) throw new Error("no indices");
       },
       batch1: [],
@@ -172,8 +215,24 @@ for (const n of SIZES) {
       return {
         name: spec,
         run: async (offset, b) => {
-          const requests: RecRequest[] = Array.from({ length: b }, (_, i) => ({ requestId: `q${seq++}`, user: users[(offset + i) % USERS]!, ts: Date.now(), k: K }));
-          const out = await scoreRequests(requests, { store, model: serving, pseudonymise: (r) => r, policyFor: () => policy, rng, now: Date.now, defaultK: K, candidates: CANDIDATES, scoreToLogit: (c) => (c - 0.5) * 8, explanations: 2 });
+          const requests: RecRequest[] = Array.from({ length: b }, (_, i) => ({
+            requestId: `q${seq++}`,
+            user: users[(offset + i) % USERS]!,
+            ts: Date.now(),
+            k: K,
+          }));
+          const out = await scoreRequests(requests, {
+            store,
+            model: serving,
+            pseudonymise: (r) => r,
+            policyFor: () => policy,
+            rng,
+            now: Date.now,
+            defaultK: K,
+            candidates: CANDIDATES,
+            scoreToLogit: (c) => (c - 0.5) * 8,
+            explanations: 2,
+          });
           if (out.recommendations.length !== b || out.coldStarts !== 0) throw new Error("unexpected cold start");
         },
         batch1: [],
@@ -192,13 +251,25 @@ for (const n of SIZES) {
   const base = variants[0]!;
   const baseSummary = summarize(base.batch1);
   const baseRps = base.batchRequests / base.batchSeconds;
-  log(`memory-bandwidth floor: ${(floorBytes / MB).toFixed(1)} MiB read per unbatched query; baseline p50 moves ${(floorBytes / (baseSummary.p50 / 1000) / 1e9).toFixed(1)} GB/s`);
-  log(`baseline  (bare MatMul+TopK, k=${Math.min(CANDIDATES, n)}): batch 1 ${fmtMs(baseSummary)}; batch ${BATCH}: ${Math.round(baseRps)} req/s`);
-  const row: Record<string, unknown> = { items: n, floor_mb_per_query: round(floorBytes / MB, 2), baseline_p50_ms: round(baseSummary.p50), baseline_p99_ms: round(baseSummary.p99), baseline_rps_b64: Math.round(baseRps) };
+  log(
+    `memory-bandwidth floor: ${(floorBytes / MB).toFixed(1)} MiB read per unbatched query; baseline p50 moves ${(floorBytes / (baseSummary.p50 / 1000) / 1e9).toFixed(1)} GB/s`,
+  );
+  log(
+    `baseline  (bare MatMul+TopK, k=${Math.min(CANDIDATES, n)}): batch 1 ${fmtMs(baseSummary)}; batch ${BATCH}: ${Math.round(baseRps)} req/s`,
+  );
+  const row: Record<string, unknown> = {
+    items: n,
+    floor_mb_per_query: round(floorBytes / MB, 2),
+    baseline_p50_ms: round(baseSummary.p50),
+    baseline_p99_ms: round(baseSummary.p99),
+    baseline_rps_b64: Math.round(baseRps),
+  };
   for (const v of variants.slice(1)) {
     const s: Summary = summarize(v.batch1);
     const rps = v.batchRequests / v.batchSeconds;
-    log(`ours ${v.name.padEnd(18)}: batch 1 ${fmtMs(s)}; batch ${BATCH}: ${Math.round(rps)} req/s — ratio p50 ${(s.p50 / baseSummary.p50).toFixed(2)}×, p99 ${(s.p99 / baseSummary.p99).toFixed(2)}×, throughput ${(baseRps / rps).toFixed(2)}× (ours/baseline time)`);
+    log(
+      `ours ${v.name.padEnd(18)}: batch 1 ${fmtMs(s)}; batch ${BATCH}: ${Math.round(rps)} req/s — ratio p50 ${(s.p50 / baseSummary.p50).toFixed(2)}×, p99 ${(s.p99 / baseSummary.p99).toFixed(2)}×, throughput ${(baseRps / rps).toFixed(2)}× (ours/baseline time)`,
+    );
     const key = v.name.split(/[:,]/)[0]!;
     Object.assign(row, {
       [`${key}_p50_ms`]: round(s.p50),
@@ -218,7 +289,11 @@ for (const n of SIZES) {
 let swap: Record<string, number> | undefined;
 if (SWAP_ITEMS > 0) {
   log(`--- hot swap at ${SWAP_ITEMS} items in a fresh process (two random versions, ModelHolder) …`);
-  const child = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", fileURLToPath(import.meta.url), "--swap-child", String(SWAP_ITEMS)], { encoding: "utf8", maxBuffer: 1 << 24 });
+  const child = spawnSync(
+    process.execPath,
+    ["--expose-gc", "--import", "tsx", fileURLToPath(import.meta.url), "--swap-child", String(SWAP_ITEMS)],
+    { encoding: "utf8", maxBuffer: 1 << 24 },
+  );
   const line = child.stdout.split("\n").find((l) => l.startsWith('{"swap"'));
   if (child.status !== 0 || !line) {
     log(`hot-swap child failed (exit ${child.status}): ${child.stderr.trim().split("\n").slice(-5).join(" | ")}`);
@@ -227,8 +302,14 @@ if (SWAP_ITEMS > 0) {
     const matrixMb = (SWAP_ITEMS * DIM * 4) / MB;
     const perVersion = swap.oneVersionMb! - swap.startMb!;
     const extra = swap.twoVersionsMb! - swap.oneVersionMb!;
-    log(`item matrix ${matrixMb.toFixed(0)} MiB; RSS: start ${swap.startMb} MiB, one version ${swap.oneVersionMb} MiB (+${perVersion.toFixed(0)} = ${(perVersion / matrixMb).toFixed(2)} matrices), two versions ${swap.twoVersionsMb} MiB (+${extra.toFixed(0)} = ${(extra / matrixMb).toFixed(2)} matrices), after release ${swap.afterReleaseMb} MiB; peak (VmHWM, incl. load transients) ${swap.peakMb} MiB`);
-    Object.assign(swap, { matrixMb: round(matrixMb, 1), perVersionMatrices: round(perVersion / matrixMb, 2), extraDuringSwapMatrices: round(extra / matrixMb, 2) });
+    log(
+      `item matrix ${matrixMb.toFixed(0)} MiB; RSS: start ${swap.startMb} MiB, one version ${swap.oneVersionMb} MiB (+${perVersion.toFixed(0)} = ${(perVersion / matrixMb).toFixed(2)} matrices), two versions ${swap.twoVersionsMb} MiB (+${extra.toFixed(0)} = ${(extra / matrixMb).toFixed(2)} matrices), after release ${swap.afterReleaseMb} MiB; peak (VmHWM, incl. load transients) ${swap.peakMb} MiB`,
+    );
+    Object.assign(swap, {
+      matrixMb: round(matrixMb, 1),
+      perVersionMatrices: round(perVersion / matrixMb, 2),
+      extraDuringSwapMatrices: round(extra / matrixMb, 2),
+    });
   }
 }
 

@@ -38,7 +38,9 @@ await trainTwoTower(
     onProgress: (p) => {
       if (p.step === p.stepsPerEpoch) {
         loopExamplesPerSecond = p.examplesPerSecond;
-        console.log(`recfleet epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} ${Math.round(p.examplesPerSecond)} examples/s`);
+        console.log(
+          `recfleet epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} ${Math.round(p.examplesPerSecond)} examples/s`,
+        );
       }
     },
   },
@@ -75,9 +77,13 @@ if (probe.status !== 0) {
     console.log(`peer failed (exit ${run.status}): ${run.stderr.trim().split("\n").slice(-3).join(" | ")}`);
   } else {
     baseline = line["examples_per_s"];
-    console.log(`peer: ${baseline} examples/s (train_s ${String(line["train_s"])}, recall@20 ${String(line["recall@20"])})`);
+    console.log(
+      `peer: ${baseline} examples/s (train_s ${String(line["train_s"])}, recall@20 ${String(line["recall@20"])})`,
+    );
   }
 }
 const ratio = baseline === null ? null : Math.round((ours / baseline) * 1000) / 1000;
 console.log(`ratio recfleet/peer: ${ratio ?? "n/a (no peer figure)"}`);
-console.log(JSON.stringify({ bench: "TRAIN-SPEED", examples_per_s: ours, baseline_examples_per_s: baseline, ratio, threads }));
+console.log(
+  JSON.stringify({ bench: "TRAIN-SPEED", examples_per_s: ours, baseline_examples_per_s: baseline, ratio, threads }),
+);

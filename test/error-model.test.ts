@@ -15,7 +15,10 @@ const nonRetriable: [string, Error][] = [
   ["ConfigError", new ConfigError("TRAIN_DIM", "an integer", "x")],
   ["ModelFormatError", new ModelFormatError("checksum mismatch")],
   ["TwoTowerConfigError", new TwoTowerConfigError("config.dim must be a positive integer", "dim")],
-  ["InferenceSessionError", new InferenceSessionError("no execution provider could start the session", ["cpu: bad graph"])],
+  [
+    "InferenceSessionError",
+    new InferenceSessionError("no execution provider could start the session", ["cpu: bad graph"]),
+  ],
   ["PolicyConfigError", new PolicyConfigError("epsilon", 2, "a number in [0, 1]")],
   ["CandidateError", new CandidateError("i1", "duplicate id")],
   ["LinearStateError", new LinearStateError("dimension mismatch")],

@@ -26,7 +26,10 @@ test("each lint fixture breaks exactly the rules it is written to break", async 
   const results = await eslint.lintFiles(files);
   const actual = Object.fromEntries(
     results.map((r) => {
-      const fixture = r.filePath.slice(join(ROOT, "test", "lint-fixtures").length + 1).split("\\").join("/");
+      const fixture = r.filePath
+        .slice(join(ROOT, "test", "lint-fixtures").length + 1)
+        .split("\\")
+        .join("/");
       return [fixture, [...new Set(r.messages.map((m) => m.ruleId ?? m.message))].sort()];
     }),
   );

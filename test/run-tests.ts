@@ -54,7 +54,15 @@ if (files.some(needsInfra) && !(process.env.KAFKA_BROKERS && process.env.REDIS_U
 console.log(`# ${files.length} test files`);
 const child = spawn(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=2", "--test-timeout=600000", ...files.map((f) => relative(REPO_ROOT, f))],
+  [
+    "--import",
+    "tsx",
+    "--test",
+    "--test-reporter=spec",
+    "--test-concurrency=2",
+    "--test-timeout=600000",
+    ...files.map((f) => relative(REPO_ROOT, f)),
+  ],
   { cwd: REPO_ROOT, env, stdio: "inherit" },
 );
 const code: number = await new Promise((resolve) => child.once("exit", (c, signal) => resolve(c ?? (signal ? 1 : 0))));

@@ -10,7 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { createLogger } from "@recfleet/runtime";
-import { topicNames, type ClickstreamEvent, type RecRequest, type Recommendation, type TopicNames } from "@recfleet/contracts";
+import {
+  topicNames,
+  type ClickstreamEvent,
+  type RecRequest,
+  type Recommendation,
+  type TopicNames,
+} from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics, readTopic, type BusProducer, type Kafka } from "@recfleet/bus";
 import { createModelRegistry } from "@recfleet/store";
 import { runTrainCli } from "@recfleet/trainer";
@@ -41,8 +47,15 @@ async function waitFleetReady(workers: readonly RunningWorker[], timeoutMs: numb
     "every worker to be ready",
     async () => {
       const dead = workers.find((w) => w.process.exitCode !== null || w.process.signalCode !== null);
-      if (dead) throw new Error(`${dead.name} exited (code ${dead.process.exitCode}, signal ${dead.process.signalCode}); see ${dead.logPath}`);
-      const ready = await Promise.all(workers.map(async (w) => (await fetch(`http://127.0.0.1:${w.metricsPort}/readyz`).catch(() => undefined))?.status === 200));
+      if (dead)
+        throw new Error(
+          `${dead.name} exited (code ${dead.process.exitCode}, signal ${dead.process.signalCode}); see ${dead.logPath}`,
+        );
+      const ready = await Promise.all(
+        workers.map(
+          async (w) => (await fetch(`http://127.0.0.1:${w.metricsPort}/readyz`).catch(() => undefined))?.status === 200,
+        ),
+      );
       return ready.every(Boolean);
     },
     timeoutMs,
@@ -54,7 +67,11 @@ async function waitFleetReady(workers: readonly RunningWorker[], timeoutMs: numb
  * Starts the four workers in a fresh namespace with a fresh pseudonym secret and waits for
  * their /readyz. `extraEnv` overrides the defaults (small, quick training; CPU only).
  */
-export async function startFleet(infra: TestInfra, label: string, extraEnv: Record<string, string> = {}): Promise<Fleet> {
+export async function startFleet(
+  infra: TestInfra,
+  label: string,
+  extraEnv: Record<string, string> = {},
+): Promise<Fleet> {
   const namespace = uniqueName(label);
   const logDir = mkdtempSync(join(tmpdir(), `recfleet-e2e-${label}-`));
   const env: Record<string, string> = {
@@ -80,7 +97,8 @@ export async function startFleet(infra: TestInfra, label: string, extraEnv: Reco
   const logger = createLogger(`e2e-${label}`, { level: "error" });
   const kafka = createKafka({ brokers: infra.brokers, clientId: `e2e-${label}`, logger });
   const redis = new Redis(infra.redisUrl);
-  const describeLogs = () => `worker logs of ${namespace} in ${logDir}:\n${WORKERS.map((n) => `  ${join(logDir, `${n}.log`)}`).join("\n")}`;
+  const describeLogs = () =>
+    `worker logs of ${namespace} in ${logDir}:\n${WORKERS.map((n) => `  ${join(logDir, `${n}.log`)}`).join("\n")}`;
   let producer: BusProducer | undefined;
   try {
     // Created before the workers start, so none of them races the others to create them.
@@ -116,7 +134,11 @@ export async function startFleet(infra: TestInfra, label: string, extraEnv: Reco
 }
 
 /** Produces raw clickstream events keyed by the raw user id (one user's events stay ordered), in chunks. */
-export async function produceClickstream(fleet: Fleet, events: readonly ClickstreamEvent[], chunk = 500): Promise<void> {
+export async function produceClickstream(
+  fleet: Fleet,
+  events: readonly ClickstreamEvent[],
+  chunk = 500,
+): Promise<void> {
   for (let i = 0; i < events.length; i += chunk) {
     await fleet.producer.send(
       fleet.topics.clickstream,
@@ -157,13 +179,23 @@ export async function trainAndPromote(fleet: Fleet, timeout = "4m"): Promise<Pro
   }
   const version = outcome.version;
   const current = await createModelRegistry(fleet.redis, fleet.namespace).currentVersion();
-  if (current !== version) throw new Error(`the registry's current version is ${current}, the trainer reported ${version}`);
-  await waitFor(`the scorer to serve ${version}`, async () => (await scrapeMetric(fleet.worker("scorer"), "recfleet_scorer_model_info", { version })) === 1, 60_000, 250);
+  if (current !== version)
+    throw new Error(`the registry's current version is ${current}, the trainer reported ${version}`);
+  await waitFor(
+    `the scorer to serve ${version}`,
+    async () => (await scrapeMetric(fleet.worker("scorer"), "recfleet_scorer_model_info", { version })) === 1,
+    60_000,
+    250,
+  );
   return { version, outcome };
 }
 
 /** Sends the requests to rec.requests (keyed by raw user id) and returns the answers by requestId (the last answer wins). */
-export async function requestRecommendations(fleet: Fleet, requests: readonly RecRequest[], timeoutMs = 60_000): Promise<Map<string, Recommendation>> {
+export async function requestRecommendations(
+  fleet: Fleet,
+  requests: readonly RecRequest[],
+  timeoutMs = 60_000,
+): Promise<Map<string, Recommendation>> {
   await fleet.producer.send(
     fleet.topics.recRequests,
     requests.map((r) => ({ key: r.userId ?? r.user ?? r.requestId, value: r })),
@@ -189,5 +221,5 @@ export async function requestRecommendations(fleet: Fleet, requests: readonly Re
 /** A small deterministic PRNG so a failure reproduces. */
 export function prng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0) / 2 ** 32;
 }

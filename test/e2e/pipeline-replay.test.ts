@@ -51,28 +51,45 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
 
   // One stream of canonical events, with clicks on a served recommendation, produced to both namespaces.
   let seed = 11;
-  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   const users = Array.from({ length: 40 }, (_, i) => pseudonymise("replay-secret-0123456789", `user-${i}`));
-  const rec = { recId: "rec-replay", policy: "epsilon:0.1", servedAt: now - 8 * MIN, items: ["item-0", "item-1", "item-2", "item-3"].map((itemId) => ({ itemId })) };
+  const rec = {
+    recId: "rec-replay",
+    policy: "epsilon:0.1",
+    servedAt: now - 8 * MIN,
+    items: ["item-0", "item-1", "item-2", "item-3"].map((itemId) => ({ itemId })),
+  };
   const events: CanonicalEvent[] = Array.from({ length: TOTAL }, (_, i) => {
     const type = EVENT_TYPES[Math.floor(rand() * EVENT_TYPES.length)]!;
-    const e: CanonicalEvent = { eventId: `ev-${i}`, user: users[Math.floor(rand() * users.length)]!, itemId: `item-${Math.floor(rand() * 30)}`, type, ts: now - Math.floor(rand() * 7 * MIN), ingestedAt: now, late: false };
+    const e: CanonicalEvent = {
+      eventId: `ev-${i}`,
+      user: users[Math.floor(rand() * users.length)]!,
+      itemId: `item-${Math.floor(rand() * 30)}`,
+      type,
+      ts: now - Math.floor(rand() * 7 * MIN),
+      ingestedAt: now,
+      late: false,
+    };
     if (type === "click" && rand() < 0.5) e.recId = rec.recId;
     return e;
   });
   // Everything after the Redis connection is inside try/finally: an early failure must not
   // leave the connection open and hang the file until the runner's timeout.
   try {
-  const producer = await createProducer(kafka);
-  for (const ns of [nsA, nsB]) {
-    const t = topicNames(ns);
-    await ensureFleetTopics(kafka, ns, { partitions: 4 });
-    await createStore(redis, ns, configFor(ns)).recordRecommendation(rec);
-    // Small sends make small record batches, so the consumer commits often and a kill lands between batches' effects and commits.
-    for (let i = 0; i < events.length; i += 40) await producer.send(t.events, events.slice(i, i + 40).map((e) => ({ key: e.user, value: e })));
-  }
-  await producer.close();
-  const applied = async (ns: string) => (await scanKeys(redis, `${ns}:ap:*`)).length;
+    const producer = await createProducer(kafka);
+    for (const ns of [nsA, nsB]) {
+      const t = topicNames(ns);
+      await ensureFleetTopics(kafka, ns, { partitions: 4 });
+      await createStore(redis, ns, configFor(ns)).recordRecommendation(rec);
+      // Small sends make small record batches, so the consumer commits often and a kill lands between batches' effects and commits.
+      for (let i = 0; i < events.length; i += 40)
+        await producer.send(
+          t.events,
+          events.slice(i, i + 40).map((e) => ({ key: e.user, value: e })),
+        );
+    }
+    await producer.close();
+    const applied = async (ns: string) => (await scanKeys(redis, `${ns}:ap:*`)).length;
 
     // Run A: uninterrupted, in-process.
     const a = await startFeaturesWorker(configFor(nsA), { logger, registry: createMetricsRegistry("replay-a") });
@@ -82,7 +99,11 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
 
     // Run B: a child process, killed with SIGKILL mid-stream, then restarted.
     const port = await freePort();
-    const child = (): ChildProcess => spawn(process.execPath, ["--import", "tsx", FEATURES_MAIN], { env: { ...process.env, ...envFor(nsB), METRICS_PORT: String(port) }, stdio: ["ignore", "ignore", "inherit"] });
+    const child = (): ChildProcess =>
+      spawn(process.execPath, ["--import", "tsx", FEATURES_MAIN], {
+        env: { ...process.env, ...envFor(nsB), METRICS_PORT: String(port) },
+        stdio: ["ignore", "ignore", "inherit"],
+      });
     const first = child();
     await waitFor("the first child to apply some events", async () => (await applied(nsB)) >= TOTAL / 5, 60_000, 20);
     first.kill("SIGKILL");
@@ -91,13 +112,20 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
     assert.ok(atKill < TOTAL, `the kill came too late to be mid-stream (${atKill} of ${TOTAL})`);
     const second = child();
     const groupB = consumerGroupId(nsB, "features");
-    await waitFor("run B to apply every event and commit", async () => (await applied(nsB)) === TOTAL && (await groupLag(kafka, groupB, topicNames(nsB).events)) === 0, 90_000, 250);
+    await waitFor(
+      "run B to apply every event and commit",
+      async () => (await applied(nsB)) === TOTAL && (await groupLag(kafka, groupB, topicNames(nsB).events)) === 0,
+      90_000,
+      250,
+    );
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const replayed = /recfleet_features_events_total\{[^}]*outcome="replayed"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? "0";
     second.kill("SIGTERM");
     const code = await new Promise((r) => second.once("exit", r));
     assert.equal(code, 0, "graceful exit on SIGTERM");
-    console.log(`# SIGKILL after ${atKill}/${TOTAL} events applied; the restarted worker saw ${replayed} already-applied events again`);
+    console.log(
+      `# SIGKILL after ${atKill}/${TOTAL} events applied; the restarted worker saw ${replayed} already-applied events again`,
+    );
     const stateB = await snapshotRedis(redis, `${nsB}:*`);
     assert.deepEqual(diffSnapshots(renamespace(stateA, `${nsA}:`, `${nsB}:`), stateB), []);
 
@@ -105,8 +133,16 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
     const ref = new ReferenceStore(nsB, configFor(nsB), () => now);
     ref.recordRecommendation(rec);
     const fe: FeatureEvent[] = events.map((e) => ({
-      eventId: e.eventId, user: e.user, itemId: e.itemId, type: e.type, ts: e.ts, weight: DEFAULT_EVENT_WEIGHTS[e.type], markSeen: true,
-      reward: e.type === "click" && e.recId !== undefined, refresh: false, ...(e.recId ? { recId: e.recId } : {}),
+      eventId: e.eventId,
+      user: e.user,
+      itemId: e.itemId,
+      type: e.type,
+      ts: e.ts,
+      weight: DEFAULT_EVENT_WEIGHTS[e.type],
+      markSeen: true,
+      reward: e.type === "click" && e.recId !== undefined,
+      refresh: false,
+      ...(e.recId ? { recId: e.recId } : {}),
     }));
     const { attributed } = ref.applyEvents(fe);
     assert.ok(attributed > 0);
@@ -114,8 +150,16 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
 
     // A whole second pass over `events` by a new consumer group: nothing applied, nothing changed.
     const registry = createMetricsRegistry("replay-full");
-    const again = await startFeaturesWorker(configFor(nsB, { FEATURES_GROUP_ID: uniqueName("second-pass") }), { logger, registry });
-    await waitFor("the second pass to see every event", async () => (await counter(registry, "replayed")) >= TOTAL, 60_000, 200);
+    const again = await startFeaturesWorker(configFor(nsB, { FEATURES_GROUP_ID: uniqueName("second-pass") }), {
+      logger,
+      registry,
+    });
+    await waitFor(
+      "the second pass to see every event",
+      async () => (await counter(registry, "replayed")) >= TOTAL,
+      60_000,
+      200,
+    );
     await again.stop();
     assert.equal(await counter(registry, "applied"), 0);
     assert.deepEqual(diffSnapshots(stateB, await snapshotRedis(redis, `${nsB}:*`)), []);

@@ -9,8 +9,22 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig, type Registry } from "@recfleet/runtime";
-import { canonicalEventSpec, decodeMessage, topicNames, type CanonicalEvent, type EventType, EVENT_TYPES } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureFleetTopics, readTopic, DLQ_HEADERS, type OutgoingMessage } from "@recfleet/bus";
+import {
+  canonicalEventSpec,
+  decodeMessage,
+  topicNames,
+  type CanonicalEvent,
+  type EventType,
+  EVENT_TYPES,
+} from "@recfleet/contracts";
+import {
+  createKafka,
+  createProducer,
+  ensureFleetTopics,
+  readTopic,
+  DLQ_HEADERS,
+  type OutgoingMessage,
+} from "@recfleet/bus";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
 import { createStore, pseudonymise, type FeatureEvent } from "@recfleet/store";
 import { ReferenceStore, diffSnapshots, snapshotRedis, findInSnapshot, scanKeys } from "@recfleet/store/testing";
@@ -26,7 +40,9 @@ async function counter(registry: Registry, name: string, labels: Record<string, 
   const metric = registry.getSingleMetric(name);
   if (!metric) return 0;
   const { values } = await metric.get();
-  return values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((s, v) => s + v.value, 0);
+  return values
+    .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+    .reduce((s, v) => s + v.value, 0);
 }
 
 test("pipeline: hostile clickstream → Redis equals the reference of the valid, deduplicated events; DLQ has every invalid one; no raw id leaks", async () => {
@@ -58,10 +74,24 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
   // A recommendation served 5 minutes ago, for attribution.
   const redis = new Redis(infra.redisUrl);
   const store = createStore(redis, ns, ingestConfig);
-  const rec = { recId: "rec-e2e-1", policy: "greedy", servedAt: now - 5 * MIN, items: [{ itemId: "item-1" }, { itemId: "item-2" }, { itemId: "item-3" }] };
+  const rec = {
+    recId: "rec-e2e-1",
+    policy: "greedy",
+    servedAt: now - 5 * MIN,
+    items: [{ itemId: "item-1" }, { itemId: "item-2" }, { itemId: "item-3" }],
+  };
   await store.recordRecommendation(rec);
 
-  type Raw = { eventId: string; userId: string; itemId: string; type: EventType; ts: number | string; recId?: string; value?: number; context?: Record<string, string> };
+  type Raw = {
+    eventId: string;
+    userId: string;
+    itemId: string;
+    type: EventType;
+    ts: number | string;
+    recId?: string;
+    value?: number;
+    context?: Record<string, string>;
+  };
   const valid: Raw[] = [];
   for (let i = 0; i < 500; i++) {
     const late = i % 25 === 0;
@@ -77,16 +107,36 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
   valid.push(
     { eventId: "click-in-1", userId: clicker, itemId: "item-1", type: "click", ts: now - 4 * MIN, recId: rec.recId },
     { eventId: "click-in-2", userId: clicker, itemId: "item-1", type: "click", ts: now - 3 * MIN, recId: rec.recId },
-    { eventId: "click-in-3", userId: rawUsers[1]!, itemId: "item-3", type: "click", ts: now - 2 * MIN, recId: rec.recId },
-    { eventId: "click-off-slate", userId: clicker, itemId: "item-9", type: "click", ts: now - 2 * MIN, recId: rec.recId },
+    {
+      eventId: "click-in-3",
+      userId: rawUsers[1]!,
+      itemId: "item-3",
+      type: "click",
+      ts: now - 2 * MIN,
+      recId: rec.recId,
+    },
+    {
+      eventId: "click-off-slate",
+      userId: clicker,
+      itemId: "item-9",
+      type: "click",
+      ts: now - 2 * MIN,
+      recId: rec.recId,
+    },
     { eventId: "click-before", userId: clicker, itemId: "item-2", type: "click", ts: now - 6 * MIN, recId: rec.recId },
   );
   const EXPECTED_ATTRIBUTED = 2;
 
   // Invalid messages and the reason each must carry.
-  const good = (): Raw => ({ eventId: uniqueName("bad"), userId: pick(rawUsers), itemId: "item-1", type: "view", ts: now - 1000 });
+  const good = (): Raw => ({
+    eventId: uniqueName("bad"),
+    userId: pick(rawUsers),
+    itemId: "item-1",
+    type: "view",
+    ts: now - 1000,
+  });
   const invalid: [Buffer | string | null, string][] = [
-    ["{\"eventId\": \"x\", ", "malformed_json"],
+    ['{"eventId": "x", ', "malformed_json"],
     ["not json at all", "malformed_json"],
     [Buffer.from([0xff, 0xfe, 0x00, 0x7b]), "malformed_json"],
     [null, "malformed_json"],
@@ -123,7 +173,11 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
     if (rand() < 0.12 && duplicates.length > 0) stream.push(asMsg(duplicates.pop()!));
   }
   for (const d of duplicates) stream.push(asMsg(d));
-  for (const [value] of invalid) stream.splice(Math.floor(rand() * stream.length), 0, { key: `k${stream.length % 5}`, value: value ?? Buffer.alloc(0) });
+  for (const [value] of invalid)
+    stream.splice(Math.floor(rand() * stream.length), 0, {
+      key: `k${stream.length % 5}`,
+      value: value ?? Buffer.alloc(0),
+    });
   const nullIndex = stream.findIndex((m) => Buffer.isBuffer(m.value) && m.value.length === 0);
   const totalDuplicates = 60;
 
@@ -138,20 +192,40 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
   const ingest = await startIngestWorker(ingestConfig, { logger, registry: ingestRegistry });
   const features = await startFeaturesWorker(featuresConfig, { logger, registry: featuresRegistry });
   try {
-    await waitFor("every valid event to be applied", async () => (await counter(featuresRegistry, "recfleet_features_events_total", { outcome: "applied" })) >= valid.length, 60_000);
-    const dead = await readTopic(kafka, topics.clickstreamDlq, { until: (r) => r.length >= invalid.length, timeoutMs: 30_000 });
+    await waitFor(
+      "every valid event to be applied",
+      async () =>
+        (await counter(featuresRegistry, "recfleet_features_events_total", { outcome: "applied" })) >= valid.length,
+      60_000,
+    );
+    const dead = await readTopic(kafka, topics.clickstreamDlq, {
+      until: (r) => r.length >= invalid.length,
+      timeoutMs: 30_000,
+    });
     const events = await readTopic(kafka, topics.events, { until: (r) => r.length >= valid.length, timeoutMs: 30_000 });
     const refreshes = await readTopic(kafka, topics.recRequests, { idleMs: 1500, timeoutMs: 30_000 });
     // Let anything extra arrive before counting exactly.
     await sleep(1000);
 
     // Counts match exactly.
-    assert.equal(await counter(featuresRegistry, "recfleet_features_events_total", { outcome: "applied" }), valid.length);
+    assert.equal(
+      await counter(featuresRegistry, "recfleet_features_events_total", { outcome: "applied" }),
+      valid.length,
+    );
     assert.equal(await counter(featuresRegistry, "recfleet_features_events_total", { outcome: "replayed" }), 0);
-    assert.equal(await counter(featuresRegistry, "recfleet_features_events_total", { outcome: "attributed" }), EXPECTED_ATTRIBUTED);
+    assert.equal(
+      await counter(featuresRegistry, "recfleet_features_events_total", { outcome: "attributed" }),
+      EXPECTED_ATTRIBUTED,
+    );
     assert.equal(await counter(ingestRegistry, "recfleet_ingest_events_total", { outcome: "new" }), valid.length);
-    assert.equal(await counter(ingestRegistry, "recfleet_ingest_events_total", { outcome: "duplicate" }), totalDuplicates);
-    assert.equal(await counter(ingestRegistry, "recfleet_ingest_events_total", { outcome: "late" }), valid.filter((e) => Number(new Date(e.ts)) < now - 60 * MIN).length);
+    assert.equal(
+      await counter(ingestRegistry, "recfleet_ingest_events_total", { outcome: "duplicate" }),
+      totalDuplicates,
+    );
+    assert.equal(
+      await counter(ingestRegistry, "recfleet_ingest_events_total", { outcome: "late" }),
+      valid.filter((e) => Number(new Date(e.ts)) < now - 60 * MIN).length,
+    );
     assert.equal(dead.length, invalid.length);
     assert.deepEqual(dead.map((d) => d.headers[DLQ_HEADERS.reason]).sort(), invalid.map(([, r]) => r).sort());
     for (const [, reason] of invalid) {
@@ -173,17 +247,28 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
       assert.ok(p === undefined || p === r.partition, "one user's events stay in one partition");
       partitionOf.set(decoded.value.user, r.partition);
       const text = `${r.key} ${r.value?.toString("utf8")} ${JSON.stringify(r.headers)}`;
-      for (const raw of [...rawUsers, ...hostileIds]) assert.ok(!text.includes(raw), `raw id on events: ${raw.slice(0, 40)}`);
+      for (const raw of [...rawUsers, ...hostileIds])
+        assert.ok(!text.includes(raw), `raw id on events: ${raw.slice(0, 40)}`);
     }
-    assert.equal(new Set(events.map((r) => (JSON.parse(r.value!.toString()) as CanonicalEvent).eventId)).size, valid.length);
+    assert.equal(
+      new Set(events.map((r) => (JSON.parse(r.value!.toString()) as CanonicalEvent).eventId)).size,
+      valid.length,
+    );
 
     // Refresh on purchase: one request per purchasing user (rate-limited for an hour), by pseudonym.
     const purchasers = new Set(valid.filter((e) => e.type === "purchase").map((e) => pseudo.get(e.userId)!));
     assert.equal(refreshes.length, purchasers.size);
-    assert.deepEqual(new Set(refreshes.map((r) => (JSON.parse(r.value!.toString()) as { user: string }).user)), purchasers);
+    assert.deepEqual(
+      new Set(refreshes.map((r) => (JSON.parse(r.value!.toString()) as { user: string }).user)),
+      purchasers,
+    );
 
     // Redis equals the reference model applied to the valid, deduplicated events.
-    const ref = new ReferenceStore(ns, { ...ingestConfig, refreshIntervalMs: featuresConfig.refreshIntervalMs }, () => now);
+    const ref = new ReferenceStore(
+      ns,
+      { ...ingestConfig, refreshIntervalMs: featuresConfig.refreshIntervalMs },
+      () => now,
+    );
     ref.recordRecommendation(rec);
     const featureEvents: FeatureEvent[] = valid.map((e) => ({
       eventId: e.eventId,
@@ -203,17 +288,28 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
     const actual = await snapshotRedis(redis, `${ns}:*`);
     for (const [k, v] of actual) {
       if (!k.startsWith(`${ns}:dd:`)) continue;
-      assert.ok(v.type === "string" && new RegExp(`^${topics.clickstream.replace(/\./g, "\\.")}/[0-3]/\\d+$`).test(v.value), `${k} = ${JSON.stringify(v)}`);
+      assert.ok(
+        v.type === "string" && new RegExp(`^${topics.clickstream.replace(/\./g, "\\.")}/[0-3]/\\d+$`).test(v.value),
+        `${k} = ${JSON.stringify(v)}`,
+      );
       actual.set(k, { type: "string", value: "<coordinates>" });
     }
     assert.deepEqual(diffSnapshots(expected, actual), []);
     const stats = await store.readItemStats(["item-1", "item-3", "item-9"], "greedy");
-    assert.deepEqual(stats.map((s) => [s.impressions, s.clicks, s.policy?.clicks]), [[1, 1, 1], [1, 1, 1], [0, 0, 0]]);
+    assert.deepEqual(
+      stats.map((s) => [s.impressions, s.clicks, s.policy?.clicks]),
+      [
+        [1, 1, 1],
+        [1, 1, 1],
+        [0, 0, 0],
+      ],
+    );
 
     // No raw user id anywhere in Redis: every key and every value of the whole database.
     const everything = await snapshotRedis(redis, "*");
     assert.ok(everything.size >= actual.size);
-    for (const raw of [...rawUsers, ...hostileIds]) assert.deepEqual(findInSnapshot(everything, raw), [], `raw id in Redis: ${raw.slice(0, 40)}`);
+    for (const raw of [...rawUsers, ...hostileIds])
+      assert.deepEqual(findInSnapshot(everything, raw), [], `raw id in Redis: ${raw.slice(0, 40)}`);
     assert.equal((await scanKeys(redis, `${ns}:*${tag}*`)).length, 0);
 
     // erase-user: nothing derived from that user remains; everyone else is untouched; the receipt names nobody.
@@ -231,7 +327,9 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
     assert.deepEqual(findInSnapshot(afterErase, victimPseudonym), []);
     for (const [k, v] of before) if (!k.includes(victimPseudonym)) assert.deepEqual(afterErase.get(k), v, k);
     const erasures = afterErase.get(store.keys.erasures);
-    assert.ok(erasures?.type === "stream" && erasures.value.length === 1 && erasures.value[0]!.receipt === receipt.receiptId);
+    assert.ok(
+      erasures?.type === "stream" && erasures.value.length === 1 && erasures.value[0]!.receipt === receipt.receiptId,
+    );
     assert.equal(await runEraseUserCli([], env, () => {}), 2);
   } finally {
     await features.stop();

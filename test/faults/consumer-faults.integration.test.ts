@@ -21,7 +21,10 @@ test("broker restart mid-batch: readiness goes false, the stale member's commit 
   const own = createKafka({ brokers: [broker.brokers], clientId: "restart-test", logger: log });
   await waitForBroker(own);
   const topic = uniqueName("restart");
-  await ensureTopics(own, [{ topic, partitions: 1 }, { topic: `${topic}.dlq`, partitions: 1 }]);
+  await ensureTopics(own, [
+    { topic, partitions: 1 },
+    { topic: `${topic}.dlq`, partitions: 1 },
+  ]);
   const producer = await createProducer(own);
   const registry = createMetricsRegistry("restart");
   const seen = new Set<string>();
@@ -29,8 +32,16 @@ test("broker restart mid-batch: readiness goes false, the stale member's commit 
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => (release = r));
   const loop = await startConsumerLoop<{ id: string }>({
-    kafka: own, groupId: uniqueName("g"), topics: [topic], deadLetterTopic: `${topic}.dlq`, producer, logger: log, registry,
-    decode: json, stallAfterMs: 2000, onFatal: (err) => assert.fail(`gave up: ${err.message}`),
+    kafka: own,
+    groupId: uniqueName("g"),
+    topics: [topic],
+    deadLetterTopic: `${topic}.dlq`,
+    producer,
+    logger: log,
+    registry,
+    decode: json,
+    stallAfterMs: 2000,
+    onFatal: (err) => assert.fail(`gave up: ${err.message}`),
     handleBatch: async (ms) => {
       if (ms.some((m) => m.value.id === "block") && !seen.has("block")) {
         entered = true;
@@ -40,7 +51,11 @@ test("broker restart mid-batch: readiness goes false, the stale member's commit 
     },
   });
   try {
-    const send = (ids: string[]) => producer.send(topic, ids.map((id) => ({ key: id, value: { id } })));
+    const send = (ids: string[]) =>
+      producer.send(
+        topic,
+        ids.map((id) => ({ key: id, value: { id } })),
+      );
     await send(Array.from({ length: 10 }, (_, i) => `a${i}`));
     await waitFor("the first 10 messages", () => seen.size >= 10);
     await waitFor("readiness", () => loop.isReady());
@@ -61,7 +76,11 @@ test("broker restart mid-batch: readiness goes false, the stale member's commit 
     await waitFor("readiness to come back", () => loop.isReady(), 30_000);
     const membership = lines.filter((l) => l.includes("group membership lost before the commit")).length;
     console.log(`# membership-lost commits handed back to kafkajs: ${membership}`);
-    assert.doesNotMatch(await registry.metrics(), /recfleet_consumer_restarts_total\{[^}]*\} [1-9]/, "the consumer crashed instead of rejoining");
+    assert.doesNotMatch(
+      await registry.metrics(),
+      /recfleet_consumer_restarts_total\{[^}]*\} [1-9]/,
+      "the consumer crashed instead of rejoining",
+    );
   } finally {
     release();
     await loop.stop();

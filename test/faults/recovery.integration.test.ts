@@ -16,12 +16,21 @@ test("after a 15 s broker outage, sends and consumption resume within seconds of
   const kafka = createKafka({ brokers: [broker.brokers], clientId: "recovery-test", logger });
   await waitForBroker(kafka);
   const topic = uniqueName("recovery");
-  await ensureTopics(kafka, [{ topic, partitions: 1 }, { topic: `${topic}.dlq`, partitions: 1 }]);
+  await ensureTopics(kafka, [
+    { topic, partitions: 1 },
+    { topic: `${topic}.dlq`, partitions: 1 },
+  ]);
   const producer = await createProducer(kafka);
   const consumed: number[] = [];
   const loop = await startConsumerLoop<number>({
-    kafka, groupId: uniqueName("g"), topics: [topic], deadLetterTopic: `${topic}.dlq`, producer, logger,
-    registry: createMetricsRegistry("recovery"), decode: (v) => ({ ok: true, value: Number(v!.toString()) }),
+    kafka,
+    groupId: uniqueName("g"),
+    topics: [topic],
+    deadLetterTopic: `${topic}.dlq`,
+    producer,
+    logger,
+    registry: createMetricsRegistry("recovery"),
+    decode: (v) => ({ ok: true, value: Number(v!.toString()) }),
     handleBatch: async (ms) => void consumed.push(...ms.map(() => Date.now())),
     onFatal: (err) => assert.fail(`gave up: ${err.message}`),
   });
@@ -41,10 +50,16 @@ test("after a 15 s broker outage, sends and consumption resume within seconds of
     broker = await startKafka({ dir, port, controllerPort: broker.controllerPort, heapMb: 384 });
     const back = Date.now();
     const firstSend = await waitFor("a send after the restart", () => sent.find((t) => t > back), 60_000);
-    const firstConsumed = await waitFor("a message consumed after the restart", () => consumed.find((t) => t > back), 60_000);
+    const firstConsumed = await waitFor(
+      "a message consumed after the restart",
+      () => consumed.find((t) => t > back),
+      60_000,
+    );
     const sendS = (firstSend - back) / 1000;
     const consumeS = (firstConsumed - back) / 1000;
-    console.log(`# broker back (port open) → first send ${sendS.toFixed(1)} s, first message consumed ${consumeS.toFixed(1)} s`);
+    console.log(
+      `# broker back (port open) → first send ${sendS.toFixed(1)} s, first message consumed ${consumeS.toFixed(1)} s`,
+    );
     assert.ok(sendS < 10, `sends resumed only ${sendS.toFixed(1)} s after the broker returned`);
     assert.ok(consumeS < 20, `consumption resumed only ${consumeS.toFixed(1)} s after the broker returned`);
   } finally {

@@ -60,13 +60,26 @@ export async function runDemo(argv: string[]): Promise<number> {
     });
     const byName = (n: string) => workers.find((w) => w.name === n)!;
     const topics = topicNames(namespace);
-    const ingested = await scrapeMetric(byName("ingest"), "recfleet_consumer_messages_total", { topic: topics.clickstream, outcome: "processed" });
-    const deadLettered = await scrapeMetric(byName("ingest"), "recfleet_consumer_messages_total", { topic: topics.clickstream, outcome: "dead_lettered" });
+    const ingested = await scrapeMetric(byName("ingest"), "recfleet_consumer_messages_total", {
+      topic: topics.clickstream,
+      outcome: "processed",
+    });
+    const deadLettered = await scrapeMetric(byName("ingest"), "recfleet_consumer_messages_total", {
+      topic: topics.clickstream,
+      outcome: "dead_lettered",
+    });
     const served = await scrapeMetric(byName("scorer"), "recfleet_scorer_recommendations_total");
     const trainer = byName("trainer");
     const promoted = await scrapeMetric(trainer, "recfleet_trainer_promotions_total");
     const rejected = await scrapeMetric(trainer, "recfleet_trainer_rejections_total");
-    printSummary(report, { ingested, deadLettered, served, promoted, rejected, seconds: (Date.now() - started) / 1000 });
+    printSummary(report, {
+      ingested,
+      deadLettered,
+      served,
+      promoted,
+      rejected,
+      seconds: (Date.now() - started) / 1000,
+    });
   } finally {
     say("stopping the fleet …");
     await fleet.stop();
@@ -74,14 +87,30 @@ export async function runDemo(argv: string[]): Promise<number> {
   return report && report.unanswered === 0 ? 0 : 1;
 }
 
-function printSummary(report: FleetSimulationReport, fleet: { ingested: number; deadLettered: number; served: number; promoted: number; rejected: number; seconds: number }): void {
+function printSummary(
+  report: FleetSimulationReport,
+  fleet: {
+    ingested: number;
+    deadLettered: number;
+    served: number;
+    promoted: number;
+    rejected: number;
+    seconds: number;
+  },
+): void {
   const rows: [string, string][] = [
     ["events ingested", String(fleet.ingested)],
     ["events dead-lettered", String(fleet.deadLettered)],
-    ["models promoted", `${fleet.promoted} (${fleet.rejected} candidates rejected by the promotion gate; ${report.modelVersions.length} versions answered requests)`],
+    [
+      "models promoted",
+      `${fleet.promoted} (${fleet.rejected} candidates rejected by the promotion gate; ${report.modelVersions.length} versions answered requests)`,
+    ],
     ["recommendations served", String(fleet.served)],
     ["requests unanswered", String(report.unanswered)],
-    ["latency p50 / p99 (request → answer)", `${report.latencyP50Ms.toFixed(0)} ms / ${report.latencyP99Ms.toFixed(0)} ms`],
+    [
+      "latency p50 / p99 (request → answer)",
+      `${report.latencyP50Ms.toFixed(0)} ms / ${report.latencyP99Ms.toFixed(0)} ms`,
+    ],
     ["wall time", `${fleet.seconds.toFixed(0)} s`],
   ];
   console.log("\n== recfleet demo: summary ==");
@@ -93,7 +122,27 @@ function printSummary(report: FleetSimulationReport, fleet: { ingested: number; 
     );
   }
   const [greedy, explorer] = report.policies;
-  if (greedy && explorer && greedy.clicks > 0) console.log(`\nclick lift of ${explorer.policy} over ${greedy.policy}: ${(((explorer.clicks / Math.max(1, explorer.answered)) / (greedy.clicks / Math.max(1, greedy.answered)) - 1) * 100).toFixed(1)}% per request`);
+  if (greedy && explorer && greedy.clicks > 0)
+    console.log(
+      `\nclick lift of ${explorer.policy} over ${greedy.policy}: ${((explorer.clicks / Math.max(1, explorer.answered) / (greedy.clicks / Math.max(1, greedy.answered)) - 1) * 100).toFixed(1)}% per request`,
+    );
   console.log(`plot: ${report.plotPath}\ncsv:  ${report.csvPath}`);
-  console.log(JSON.stringify({ bench: "DEMO", ...fleet, unanswered: report.unanswered, latency_p50_ms: report.latencyP50Ms, latency_p99_ms: report.latencyP99Ms, policies: report.policies.map((p) => ({ policy: p.policy, requests: p.answered, clicks: p.clicks, ctr: p.ctr, regret: p.regret, coverage: p.coverage, gini: p.exposureGini })) }));
+  console.log(
+    JSON.stringify({
+      bench: "DEMO",
+      ...fleet,
+      unanswered: report.unanswered,
+      latency_p50_ms: report.latencyP50Ms,
+      latency_p99_ms: report.latencyP99Ms,
+      policies: report.policies.map((p) => ({
+        policy: p.policy,
+        requests: p.answered,
+        clicks: p.clicks,
+        ctr: p.ctr,
+        regret: p.regret,
+        coverage: p.coverage,
+        gini: p.exposureGini,
+      })),
+    }),
+  );
 }

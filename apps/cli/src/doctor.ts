@@ -23,6 +23,10 @@ export async function runDoctorCli(): Promise<number> {
   const results = [...(await runStackChecks()), await checkOnnxRuntime()];
   for (const result of results) console.log(formatCheck(result));
   const missing = results.filter((r) => r.status === "missing");
-  console.log(missing.length === 0 ? "everything recfleet needs is here" : `${missing.length} missing: see the install commands above`);
+  console.log(
+    missing.length === 0
+      ? "everything recfleet needs is here"
+      : `${missing.length} missing: see the install commands above`,
+  );
   return missing.length === 0 ? 0 : 1;
 }

@@ -25,7 +25,12 @@ export interface RunningWorker {
   logPath: string;
 }
 
-export async function startWorker(name: WorkerName, env: Record<string, string>, logDir: string, instance = 0): Promise<RunningWorker> {
+export async function startWorker(
+  name: WorkerName,
+  env: Record<string, string>,
+  logDir: string,
+  instance = 0,
+): Promise<RunningWorker> {
   mkdirSync(logDir, { recursive: true });
   const base = join(logDir, `${name}${instance ? `-${instance}` : ""}`);
   const logPath = `${base}.log`;
@@ -43,7 +48,8 @@ export async function startWorker(name: WorkerName, env: Record<string, string>,
   await waitFor(
     `${name} to open its metrics port (log: ${logPath})`,
     () => {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}); see ${logPath}`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}); see ${logPath}`);
       if (!existsSync(portFile)) return false;
       metricsPort = Number(readFileSync(portFile, "utf8"));
       return metricsPort > 0;
@@ -59,7 +65,8 @@ export async function waitReady(worker: RunningWorker, timeoutMs = 120_000): Pro
     `${worker.name} to be ready (log: ${worker.logPath})`,
     async () => {
       const { exitCode, signalCode } = worker.process;
-      if (exitCode !== null || signalCode !== null) throw new Error(`${worker.name} exited (${exitCode ?? signalCode}); see ${worker.logPath}`);
+      if (exitCode !== null || signalCode !== null)
+        throw new Error(`${worker.name} exited (${exitCode ?? signalCode}); see ${worker.logPath}`);
       const res = await fetch(`http://127.0.0.1:${worker.metricsPort}/readyz`).catch(() => undefined);
       return res?.status === 200;
     },
@@ -69,7 +76,11 @@ export async function waitReady(worker: RunningWorker, timeoutMs = 120_000): Pro
 }
 
 /** Sum of a Prometheus metric's samples whose labels contain every given label pair. */
-export async function scrapeMetric(worker: RunningWorker, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function scrapeMetric(
+  worker: RunningWorker,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`).catch(() => undefined);
   if (!res || res.status !== 200) return NaN;
   let sum = 0;
@@ -117,7 +128,13 @@ export function allowPoliciesEnv(policies: readonly string[]): Record<string, st
  * The local stack (reused when `recfleet stack up` already runs one) and ingest, features,
  * trainer and scorer as child processes in a fresh namespace.
  */
-export async function startLocalFleet(options: { namespace: string; logDir: string; env?: Record<string, string>; keepStack?: boolean; log?: (line: string) => void }): Promise<LocalFleet> {
+export async function startLocalFleet(options: {
+  namespace: string;
+  logDir: string;
+  env?: Record<string, string>;
+  keepStack?: boolean;
+  log?: (line: string) => void;
+}): Promise<LocalFleet> {
   const say = options.log ?? (() => {});
   const hadStack = readStackState() !== undefined;
   say(hadStack ? "using the running local stack" : "starting the local stack (Kafka broker + redis-server) …");
@@ -137,7 +154,8 @@ export async function startLocalFleet(options: { namespace: string; logDir: stri
     if (!hadStack && !options.keepStack) await stackDown(undefined, say);
   };
   try {
-    for (const name of ["ingest", "features", "trainer", "scorer"] as const) workers.push(await startWorker(name, env, options.logDir));
+    for (const name of ["ingest", "features", "trainer", "scorer"] as const)
+      workers.push(await startWorker(name, env, options.logDir));
     await Promise.all(workers.map((w) => waitReady(w)));
   } catch (err) {
     await stop();
@@ -156,17 +174,37 @@ export async function retrainAndServe(fleet: LocalFleet, timeoutMs = 300_000): P
   const logger = createLogger("fleet", { level: "error" });
   const kafka = createKafka({ brokers: [fleet.brokers], clientId: "recfleet-retrain", logger });
   const topics = topicNames(fleet.namespace);
-  await waitFor("ingest to catch up", async () => (await groupLag(kafka, consumerGroupId(fleet.namespace, "ingest"), topics.clickstream)) === 0, timeoutMs, 100);
-  await waitFor("the trainer to catch up", async () => (await groupLag(kafka, consumerGroupId(fleet.namespace, "trainer"), topics.events)) === 0, timeoutMs, 100);
+  await waitFor(
+    "ingest to catch up",
+    async () => (await groupLag(kafka, consumerGroupId(fleet.namespace, "ingest"), topics.clickstream)) === 0,
+    timeoutMs,
+    100,
+  );
+  await waitFor(
+    "the trainer to catch up",
+    async () => (await groupLag(kafka, consumerGroupId(fleet.namespace, "trainer"), topics.events)) === 0,
+    timeoutMs,
+    100,
+  );
   const lines: string[] = [];
-  const code = await runTrainCli(["--wait", "--timeout", `${Math.round(timeoutMs / 1000)}s`], { ...process.env, ...fleet.env }, (line) => void lines.push(line));
+  const code = await runTrainCli(
+    ["--wait", "--timeout", `${Math.round(timeoutMs / 1000)}s`],
+    { ...process.env, ...fleet.env },
+    (line) => void lines.push(line),
+  );
   if (code !== 0) throw new Error(`training failed (exit ${code}): ${lines.join(" ").slice(0, 500)}`);
   const outcome = JSON.parse(lines[lines.length - 1] ?? "{}") as { status?: string; version?: string };
   const redis = new Redis(fleet.redisUrl);
   try {
     const version = await createModelRegistry(redis, fleet.namespace).currentVersion();
     const scorer = fleet.workers.find((w) => w.name === "scorer");
-    if (version && scorer) await waitFor(`the scorer to serve ${version}`, async () => (await scrapeMetric(scorer, "recfleet_scorer_model_info", { version })) === 1, timeoutMs, 100);
+    if (version && scorer)
+      await waitFor(
+        `the scorer to serve ${version}`,
+        async () => (await scrapeMetric(scorer, "recfleet_scorer_model_info", { version })) === 1,
+        timeoutMs,
+        100,
+      );
     return outcome.status === "promoted" ? version : undefined;
   } finally {
     redis.disconnect();
@@ -189,7 +227,10 @@ export interface FleetSimulationSettings {
  * The closed-loop simulator on a local fleet with the project's world settings: organic
  * warm-up, a first model trained on it, then retraining every `retrainEvery` steps.
  */
-export async function simulateOnFleet(fleet: LocalFleet, settings: FleetSimulationSettings): Promise<FleetSimulationReport> {
+export async function simulateOnFleet(
+  fleet: LocalFleet,
+  settings: FleetSimulationSettings,
+): Promise<FleetSimulationReport> {
   const redis = new Redis(fleet.redisUrl);
   try {
     const registry = createModelRegistry(redis, fleet.namespace);
@@ -210,7 +251,12 @@ export async function simulateOnFleet(fleet: LocalFleet, settings: FleetSimulati
       retrain: () => retrainAndServe(fleet),
       waitForModel: async () => {
         await retrainAndServe(fleet);
-        return waitFor("the trainer to promote a first model", async () => (await registry.currentVersion()) ?? false, 300_000, 500);
+        return waitFor(
+          "the trainer to promote a first model",
+          async () => (await registry.currentVersion()) ?? false,
+          300_000,
+          500,
+        );
       },
       outDir: settings.outDir,
       onProgress: settings.onProgress,

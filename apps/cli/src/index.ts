@@ -1,4 +1,16 @@
 export { main } from "./main";
-export { startWorker, waitReady, scrapeMetric, stopWorkers, startLocalFleet, retrainAndServe, simulateOnFleet, DEMO_FLEET_ENV, type RunningWorker, type WorkerName, type LocalFleet } from "./fleet";
+export {
+  startWorker,
+  waitReady,
+  scrapeMetric,
+  stopWorkers,
+  startLocalFleet,
+  retrainAndServe,
+  simulateOnFleet,
+  DEMO_FLEET_ENV,
+  type RunningWorker,
+  type WorkerName,
+  type LocalFleet,
+} from "./fleet";
 export { allowPoliciesEnv } from "./fleet";
 export { offPolicyReport, readFleetLogs, onPolicyCtr, type OffPolicyReport, type Logs } from "./ope";

@@ -35,14 +35,22 @@ export async function readFleetLogs(brokers: string[], namespace: string, reward
   const logger = createLogger("ope", { level: "error" });
   const kafka = createKafka({ brokers, clientId: "recfleet-ope", logger });
   const topics = topicNames(namespace);
-  const [decisionRecords, eventRecords] = await Promise.all([readTopic(kafka, topics.recLog, { idleMs: 3000 }), readTopic(kafka, topics.events, { idleMs: 3000 })]);
+  const [decisionRecords, eventRecords] = await Promise.all([
+    readTopic(kafka, topics.recLog, { idleMs: 3000 }),
+    readTopic(kafka, topics.events, { idleMs: 3000 }),
+  ]);
   const logged = decisionRecords.map((r) => decodeMessage<DecisionLogRecord>(decisionLogSpec, r.value));
   const decisions = keepValid(topics.recLog, logged);
   const clicks: ClickEvent[] = [];
   for (const r of eventRecords) {
     const decoded = decodeMessage<CanonicalEvent>(canonicalEventSpec, r.value, undefined, Number.MAX_SAFE_INTEGER / 2);
     if (decoded.ok && decoded.value.recId && rewardTypes.includes(decoded.value.type)) {
-      clicks.push({ eventId: decoded.value.eventId, recId: decoded.value.recId, itemId: decoded.value.itemId, ts: decoded.value.ts });
+      clicks.push({
+        eventId: decoded.value.eventId,
+        recId: decoded.value.recId,
+        itemId: decoded.value.itemId,
+        ts: decoded.value.ts,
+      });
     }
   }
   return { decisions, clicks };
@@ -77,7 +85,9 @@ function readExport(path: string): Logs {
 
 /** Mean per-slot CTR of records and its standard error (records are the independent units). */
 export function onPolicyCtr(records: readonly LoggedRecord[]): { ctr: number; stdError: number; n: number } {
-  const rates = records.filter((r) => r.slate.length > 0).map((r) => r.slate.filter((s) => s.clicked).length / r.slate.length);
+  const rates = records
+    .filter((r) => r.slate.length > 0)
+    .map((r) => r.slate.filter((s) => s.clicked).length / r.slate.length);
   const n = rates.length;
   const mean = rates.reduce((a, b) => a + b, 0) / Math.max(1, n);
   const variance = n > 1 ? rates.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1) : 0;
@@ -93,16 +103,35 @@ export interface OffPolicyReport {
 }
 
 /** Estimates the target's CTR from the logged policy's records; undefined when it logged nothing. */
-export function offPolicyReport(logs: Logs, loggedId: string, targetSpec: string, windowMs: number, options: { interval?: "normal" | "bootstrap"; maxWeight?: number } = {}): OffPolicyReport | undefined {
+export function offPolicyReport(
+  logs: Logs,
+  loggedId: string,
+  targetSpec: string,
+  windowMs: number,
+  options: { interval?: "normal" | "bootstrap"; maxWeight?: number } = {},
+): OffPolicyReport | undefined {
   const target = createPolicy(targetSpec);
   const recs = logs.decisions.map(fromDecisionLog);
-  const attribution = attributeRewards(recs.map((r) => ({ recId: r.recId, ts: r.ts, items: r.items })), logs.clicks, { windowMs });
+  const attribution = attributeRewards(
+    recs.map((r) => ({ recId: r.recId, ts: r.ts, items: r.items })),
+    logs.clicks,
+    { windowMs },
+  );
   const records = buildLoggedRecords(recs, attribution);
   const logged = records.filter((r) => r.policyId === loggedId);
   if (logged.length === 0) return undefined;
-  const result = estimateOffPolicy(logged, target, { interval: options.interval ?? "normal", ...(options.maxWeight ? { maxWeight: options.maxWeight } : {}) });
+  const result = estimateOffPolicy(logged, target, {
+    interval: options.interval ?? "normal",
+    ...(options.maxWeight ? { maxWeight: options.maxWeight } : {}),
+  });
   const targetRecords = records.filter((r) => r.policyId === target.id);
-  return { logged: loggedId, target: target.id, result, loggedCtr: onPolicyCtr(logged), ...(targetRecords.length > 0 ? { targetOnPolicy: onPolicyCtr(targetRecords) } : {}) };
+  return {
+    logged: loggedId,
+    target: target.id,
+    result,
+    loggedCtr: onPolicyCtr(logged),
+    ...(targetRecords.length > 0 ? { targetOnPolicy: onPolicyCtr(targetRecords) } : {}),
+  };
 }
 
 export async function runOpeCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -122,7 +151,9 @@ export async function runOpeCli(argv: string[], env: NodeJS.ProcessEnv = process
     },
   });
   if (!values.logged || !values.target) {
-    console.error("usage: recfleet ope --logged <policy> --target <policy> [--namespace NS] [--window 30m] [--from export.jsonl | --export export.jsonl] [--interval normal|bootstrap] [--max-weight W] [--json]");
+    console.error(
+      "usage: recfleet ope --logged <policy> --target <policy> [--namespace NS] [--window 30m] [--from export.jsonl | --export export.jsonl] [--interval normal|bootstrap] [--max-weight W] [--json]",
+    );
     return 2;
   }
   const windowMs = parseDuration(values.window!);
@@ -135,13 +166,21 @@ export async function runOpeCli(argv: string[], env: NodeJS.ProcessEnv = process
   else {
     const brokers = (env.KAFKA_BROKERS ?? readStackState()?.brokers)?.split(",");
     if (!brokers) {
-      console.error("no Kafka to read from: set KAFKA_BROKERS, start `recfleet stack up`, or pass --from <export.jsonl>");
+      console.error(
+        "no Kafka to read from: set KAFKA_BROKERS, start `recfleet stack up`, or pass --from <export.jsonl>",
+      );
       return 2;
     }
     logs = await readFleetLogs(brokers, values.namespace!, values["reward-types"]!.split(","));
   }
   if (values.export) {
-    writeFileSync(values.export, [...logs.decisions.map((d) => JSON.stringify({ kind: "decision", ...d })), ...logs.clicks.map((c) => JSON.stringify({ kind: "click", ...c }))].join("\n") + "\n");
+    writeFileSync(
+      values.export,
+      [
+        ...logs.decisions.map((d) => JSON.stringify({ kind: "decision", ...d })),
+        ...logs.clicks.map((c) => JSON.stringify({ kind: "click", ...c })),
+      ].join("\n") + "\n",
+    );
     console.log(`exported ${logs.decisions.length} decisions and ${logs.clicks.length} clicks to ${values.export}`);
   }
   const report = offPolicyReport(logs, values.logged, values.target, windowMs, {
@@ -150,20 +189,44 @@ export async function runOpeCli(argv: string[], env: NodeJS.ProcessEnv = process
   });
   if (!report) {
     const seen = [...new Set(logs.decisions.map((d) => d.policyId))];
-    console.error(`no decisions logged by policy ${JSON.stringify(values.logged)}; the log holds: ${seen.join(", ") || "nothing"}`);
+    console.error(
+      `no decisions logged by policy ${JSON.stringify(values.logged)}; the log holds: ${seen.join(", ") || "nothing"}`,
+    );
     return 1;
   }
   const { result, loggedCtr, targetOnPolicy } = report;
   const fmt = (e: OffPolicyEstimate) => `${e.estimate.toFixed(4)}  [${e.ciLow.toFixed(4)}, ${e.ciHigh.toFixed(4)}]`;
   if (!values.json) {
-    console.log(`off-policy evaluation: target ${report.target} from ${result.n} recommendations logged by ${report.logged} (${logs.clicks.length} reward events, window ${values.window})`);
-    console.log(`  logged policy's own CTR   ${loggedCtr.ctr.toFixed(4)}  (±${(1.96 * loggedCtr.stdError).toFixed(4)})`);
+    console.log(
+      `off-policy evaluation: target ${report.target} from ${result.n} recommendations logged by ${report.logged} (${logs.clicks.length} reward events, window ${values.window})`,
+    );
+    console.log(
+      `  logged policy's own CTR   ${loggedCtr.ctr.toFixed(4)}  (±${(1.96 * loggedCtr.stdError).toFixed(4)})`,
+    );
     console.log(`  IPS                       ${fmt(result.ips)}`);
     console.log(`  SNIPS                     ${fmt(result.snips)}`);
     console.log(`  doubly robust             ${fmt(result.dr)}`);
     console.log(`  effective sample size     ${result.effectiveSampleSize.toFixed(1)} of ${result.n}`);
-    if (targetOnPolicy) console.log(`  target's on-policy CTR    ${targetOnPolicy.ctr.toFixed(4)}  (±${(1.96 * targetOnPolicy.stdError).toFixed(4)}, ${targetOnPolicy.n} recommendations)`);
+    if (targetOnPolicy)
+      console.log(
+        `  target's on-policy CTR    ${targetOnPolicy.ctr.toFixed(4)}  (±${(1.96 * targetOnPolicy.stdError).toFixed(4)}, ${targetOnPolicy.n} recommendations)`,
+      );
   }
-  console.log(JSON.stringify({ bench: "OPE", logged: report.logged, target: report.target, n: result.n, ips: result.ips, snips: result.snips, dr: result.dr, ess: result.effectiveSampleSize, logged_ctr: loggedCtr.ctr, ...(targetOnPolicy ? { target_on_policy_ctr: targetOnPolicy.ctr, target_on_policy_se: targetOnPolicy.stdError } : {}) }));
+  console.log(
+    JSON.stringify({
+      bench: "OPE",
+      logged: report.logged,
+      target: report.target,
+      n: result.n,
+      ips: result.ips,
+      snips: result.snips,
+      dr: result.dr,
+      ess: result.effectiveSampleSize,
+      logged_ctr: loggedCtr.ctr,
+      ...(targetOnPolicy
+        ? { target_on_policy_ctr: targetOnPolicy.ctr, target_on_policy_se: targetOnPolicy.stdError }
+        : {}),
+    }),
+  );
   return 0;
 }

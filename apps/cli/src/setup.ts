@@ -15,7 +15,10 @@ const CUDA_PROVIDER_FILES = ["libonnxruntime_providers_cuda.so", "libonnxruntime
 const OPTIONAL_PROVIDER_FILES = ["libonnxruntime_providers_tensorrt.so"];
 
 export async function runSetupCli(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { cuda: { type: "boolean", default: false }, "cuda-from": { type: "string" } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { cuda: { type: "boolean", default: false }, "cuda-from": { type: "string" } },
+  });
   if (!values.cuda && values["cuda-from"] === undefined) {
     ensureKafkaJars(undefined, (line) => console.log(line));
     console.log("setup complete (Kafka jars cached)");
@@ -47,7 +50,9 @@ export async function runSetupCli(argv: string[]): Promise<number> {
 function copyCudaProvider(from: string, binDir: string): number {
   const missing = CUDA_PROVIDER_FILES.filter((f) => !existsSync(join(from, f)));
   if (missing.length > 0) {
-    console.error(`recfleet setup --cuda-from: ${from} lacks ${missing.join(", ")} (from Microsoft.ML.OnnxRuntime.Gpu.Linux, runtimes/linux-x64/native); see docs/cuda.md`);
+    console.error(
+      `recfleet setup --cuda-from: ${from} lacks ${missing.join(", ")} (from Microsoft.ML.OnnxRuntime.Gpu.Linux, runtimes/linux-x64/native); see docs/cuda.md`,
+    );
     return 1;
   }
   for (const file of [...CUDA_PROVIDER_FILES, ...OPTIONAL_PROVIDER_FILES.filter((f) => existsSync(join(from, f)))]) {

@@ -29,7 +29,9 @@ export async function runSimulateCli(argv: string[], env: NodeJS.ProcessEnv = pr
   const brokers = (env.KAFKA_BROKERS ?? stack?.brokers)?.split(",");
   const redisUrl = env.REDIS_URL ?? stack?.redisUrl;
   if (!brokers || !redisUrl) {
-    console.error("no fleet to simulate against: set KAFKA_BROKERS and REDIS_URL (and RECFLEET_NAMESPACE), or run `recfleet stack up` and start the workers; `recfleet demo` does all of it");
+    console.error(
+      "no fleet to simulate against: set KAFKA_BROKERS and REDIS_URL (and RECFLEET_NAMESPACE), or run `recfleet stack up` and start the workers; `recfleet demo` does all of it",
+    );
     return 2;
   }
   const redis = new Redis(redisUrl);
@@ -47,18 +49,38 @@ export async function runSimulateCli(argv: string[], env: NodeJS.ProcessEnv = pr
       warmupEventsPerUser: 12,
       organicEventsPerNewItem: 3,
       answerTimeoutMs: 15_000,
-      waitForModel: () => waitFor("a model to be served (is the trainer running?)", async () => (await registry.currentVersion()) ?? false, 600_000, 500),
+      waitForModel: () =>
+        waitFor(
+          "a model to be served (is the trainer running?)",
+          async () => (await registry.currentVersion()) ?? false,
+          600_000,
+          500,
+        ),
       outDir: values.out!,
       onProgress: (line) => console.log(line),
       progressEvery: 20,
     });
     if (report.unanswered > 0) {
-      console.error("unanswered requests: does the scorer allow every --policy (POLICY_SPLIT or SCORER_ALLOWED_POLICIES)?");
+      console.error(
+        "unanswered requests: does the scorer allow every --policy (POLICY_SPLIT or SCORER_ALLOWED_POLICIES)?",
+      );
       console.error(`refused requests are in ${values.namespace}.rec.requests.dlq`);
     }
-    for (const p of report.policies) console.log(`${p.policy.padEnd(30)} requests ${p.answered}  clicks ${p.clicks}  CTR ${p.ctr.toFixed(4)}  regret ${p.regret.toFixed(1)}  coverage ${p.coverage.toFixed(3)}  gini ${p.exposureGini.toFixed(3)}`);
+    for (const p of report.policies)
+      console.log(
+        `${p.policy.padEnd(30)} requests ${p.answered}  clicks ${p.clicks}  CTR ${p.ctr.toFixed(4)}  regret ${p.regret.toFixed(1)}  coverage ${p.coverage.toFixed(3)}  gini ${p.exposureGini.toFixed(3)}`,
+      );
     console.log(`plot: ${report.plotPath}\ncsv:  ${report.csvPath}`);
-    console.log(JSON.stringify({ bench: "BANDIT-SIM", fleet: true, seed: Number(values.seed), steps: report.steps, unanswered: report.unanswered, policies: report.policies }));
+    console.log(
+      JSON.stringify({
+        bench: "BANDIT-SIM",
+        fleet: true,
+        seed: Number(values.seed),
+        steps: report.steps,
+        unanswered: report.unanswered,
+        policies: report.policies,
+      }),
+    );
     return report.unanswered === 0 ? 0 : 1;
   } finally {
     redis.disconnect();

@@ -18,13 +18,23 @@ test("kafkajs smoke: idempotent produce, group consume, commit, rejoin resumes a
   await ensureTopics(kafka, [{ topic, partitions: 3 }]);
   const producer = await createProducer(kafka);
   const registry = createMetricsRegistry("smoke");
-  const send = (from: number, n: number) => producer.send(topic, Array.from({ length: n }, (_, i) => ({ key: `k${(from + i) % 7}`, value: { id: String(from + i) } })));
+  const send = (from: number, n: number) =>
+    producer.send(
+      topic,
+      Array.from({ length: n }, (_, i) => ({ key: `k${(from + i) % 7}`, value: { id: String(from + i) } })),
+    );
   await send(0, 100);
   const group = uniqueName("g");
   const seen: string[] = [];
   const run = () =>
     startConsumerLoop<{ id: string }>({
-      kafka, groupId: group, topics: [topic], deadLetterTopic: `${topic}.dlq`, producer, logger, registry,
+      kafka,
+      groupId: group,
+      topics: [topic],
+      deadLetterTopic: `${topic}.dlq`,
+      producer,
+      logger,
+      registry,
       decode: (v) => ({ ok: true, value: JSON.parse(v!.toString()) as { id: string } }),
       handleBatch: async (ms) => void seen.push(...ms.map((m) => m.value.id)),
     });
@@ -49,20 +59,34 @@ test("consumer group: a child killed with SIGKILL mid-stream loses nothing; a se
   const group = uniqueName("g");
   const prefix = uniqueName("rec");
   const total = 3000;
-  await ensureTopics(kafka, [{ topic, partitions: 4 }, { topic: `${topic}.dlq`, partitions: 1 }]);
+  await ensureTopics(kafka, [
+    { topic, partitions: 4 },
+    { topic: `${topic}.dlq`, partitions: 1 },
+  ]);
   const producer = await createProducer(kafka);
   for (let from = 0; from < total; from += 500) {
-    await producer.send(topic, Array.from({ length: 500 }, (_, i) => ({ key: `u${(from + i) % 13}`, value: { id: `m${from + i}` } })));
+    await producer.send(
+      topic,
+      Array.from({ length: 500 }, (_, i) => ({ key: `u${(from + i) % 13}`, value: { id: `m${from + i}` } })),
+    );
   }
   await producer.close();
   const redis = new Redis(infra.redisUrl);
   const child = (delayMs: number): ChildProcess =>
-    spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./fixtures/recording-consumer.ts", import.meta.url))], {
-      env: { ...process.env, TOPIC: topic, GROUP: group, KEY_PREFIX: prefix, PROCESS_DELAY_MS: String(delayMs) },
-      stdio: ["ignore", "ignore", "inherit"],
-    });
+    spawn(
+      process.execPath,
+      ["--import", "tsx", fileURLToPath(new URL("./fixtures/recording-consumer.ts", import.meta.url))],
+      {
+        env: { ...process.env, TOPIC: topic, GROUP: group, KEY_PREFIX: prefix, PROCESS_DELAY_MS: String(delayMs) },
+        stdio: ["ignore", "ignore", "inherit"],
+      },
+    );
   const a = child(40);
-  await waitFor("the first consumer to process some messages", async () => Number(await redis.get(`${prefix}:processed`)) >= 300, 60_000);
+  await waitFor(
+    "the first consumer to process some messages",
+    async () => Number(await redis.get(`${prefix}:processed`)) >= 300,
+    60_000,
+  );
   a.kill("SIGKILL");
   await new Promise((r) => a.once("exit", r));
   const afterKill = await redis.scard(`${prefix}:seen`);
@@ -75,7 +99,9 @@ test("consumer group: a child killed with SIGKILL mid-stream loses nothing; a se
   const expected = new Set(Array.from({ length: total }, (_, i) => `m${i}`));
   assert.deepEqual(seen, expected);
   const processed = Number(await redis.get(`${prefix}:processed`));
-  console.log(`# SIGKILL after ${afterKill} distinct; processed ${processed} times for ${total} messages: ${processed - total} duplicates, 0 lost`);
+  console.log(
+    `# SIGKILL after ${afterKill} distinct; processed ${processed} times for ${total} messages: ${processed - total} duplicates, 0 lost`,
+  );
   assert.ok(processed >= total);
   redis.disconnect();
 });
@@ -83,13 +109,16 @@ test("consumer group: a child killed with SIGKILL mid-stream loses nothing; a se
 test("bad input goes to the dead-letter topic with its reason; the consumer keeps going and counts each reason", async () => {
   const topic = uniqueName("bad");
   const dlq = `${topic}.dlq`;
-  await ensureTopics(kafka, [{ topic, partitions: 2 }, { topic: dlq, partitions: 1 }]);
+  await ensureTopics(kafka, [
+    { topic, partitions: 2 },
+    { topic: dlq, partitions: 1 },
+  ]);
   const producer = await createProducer(kafka);
   const now = Date.now();
   const good = (i: number) => ({ eventId: `e${i}`, userId: `u${i}`, itemId: `i${i}`, type: "view", ts: now });
   const bad: [unknown, string][] = [
     [Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00]), "malformed_json"],
-    ["{\"eventId\":", "malformed_json"],
+    ['{"eventId":', "malformed_json"],
     [{ ...good(1), userId: 123 }, "wrong_type"],
     [{ ...good(2), ts: "yesterday" }, "wrong_type"],
     [{ ...good(3), itemId: "x".repeat(10_000) }, "payload_too_large"],
@@ -97,11 +126,20 @@ test("bad input goes to the dead-letter topic with its reason; the consumer keep
     [{ ...good(5), type: "teleport" }, "unknown_enum_value"],
   ];
   const valid = Array.from({ length: 20 }, (_, i) => good(100 + i));
-  await producer.send(topic, [...bad.map(([v], i) => ({ key: `k${i}`, value: v })), ...valid.map((v) => ({ key: v.userId, value: v }))]);
+  await producer.send(topic, [
+    ...bad.map(([v], i) => ({ key: `k${i}`, value: v })),
+    ...valid.map((v) => ({ key: v.userId, value: v })),
+  ]);
   const registry = createMetricsRegistry("bad-input");
   const processed: string[] = [];
   const loop = await startConsumerLoop<ClickstreamEvent>({
-    kafka, groupId: uniqueName("g"), topics: [topic], deadLetterTopic: dlq, producer, logger, registry,
+    kafka,
+    groupId: uniqueName("g"),
+    topics: [topic],
+    deadLetterTopic: dlq,
+    producer,
+    logger,
+    registry,
     decode: (v) => decodeMessage<ClickstreamEvent>(clickstreamEventSpec, v),
     handleBatch: async (ms) => void processed.push(...ms.map((m) => m.value.eventId)),
   });

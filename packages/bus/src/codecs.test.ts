@@ -4,12 +4,16 @@ import zlib from "node:zlib";
 import { compressSync } from "snappy";
 import { CODECS, snappyDecompress } from "./codecs";
 
-const payload = Buffer.from(JSON.stringify(Array.from({ length: 200 }, (_, i) => ({ eventId: `e${i}`, type: "view" }))));
+const payload = Buffer.from(
+  JSON.stringify(Array.from({ length: 200 }, (_, i) => ({ eventId: `e${i}`, type: "view" }))),
+);
 
 test("Snappy, LZ4 and ZSTD round-trip a record batch's bytes", async (t) => {
   for (const [name, codec] of Object.entries(CODECS)) {
     if (name === "ZSTD" && !("zstdCompressSync" in zlib)) {
-      t.diagnostic(`ZSTD compression skipped: node:zlib of ${process.version} has no Zstandard (decompression is tested with kcat)`);
+      t.diagnostic(
+        `ZSTD compression skipped: node:zlib of ${process.version} has no Zstandard (decompression is tested with kcat)`,
+      );
       continue;
     }
     const compressed = await codec.compress({ buffer: payload });

@@ -23,9 +23,10 @@ const XERIAL_HEADER_BYTES = 16;
 
 export function snappyDecompress(buffer: Buffer): Buffer {
   const raw = (b: Buffer) => snappyUncompress(b, { asBuffer: true }) as Buffer;
-  if (buffer.length < XERIAL_HEADER_BYTES || !buffer.subarray(0, XERIAL_MAGIC.length).equals(XERIAL_MAGIC)) return raw(buffer);
+  if (buffer.length < XERIAL_HEADER_BYTES || !buffer.subarray(0, XERIAL_MAGIC.length).equals(XERIAL_MAGIC))
+    return raw(buffer);
   const blocks: Buffer[] = [];
-  for (let at = XERIAL_HEADER_BYTES; at < buffer.length; ) {
+  for (let at = XERIAL_HEADER_BYTES; at < buffer.length;) {
     const size = buffer.readUInt32BE(at);
     blocks.push(raw(buffer.subarray(at + 4, at + 4 + size)));
     at += 4 + size;
@@ -50,11 +51,14 @@ export const CODECS: Record<"Snappy" | "LZ4" | "ZSTD", Codec> = {
   ZSTD: {
     compress: async (encoder) => {
       if (!nodeZstd.zstdCompressSync) {
-        throw new NonRetriableError(`producing ZSTD batches needs Node 22.15 or later (this is ${process.version}); use GZIP`);
+        throw new NonRetriableError(
+          `producing ZSTD batches needs Node 22.15 or later (this is ${process.version}); use GZIP`,
+        );
       }
       return nodeZstd.zstdCompressSync(encoder.buffer);
     },
-    decompress: async (buffer) => (nodeZstd.zstdDecompressSync ? nodeZstd.zstdDecompressSync(buffer) : Buffer.from(zstdDecompressJs(buffer))),
+    decompress: async (buffer) =>
+      nodeZstd.zstdDecompressSync ? nodeZstd.zstdDecompressSync(buffer) : Buffer.from(zstdDecompressJs(buffer)),
   },
 };
 

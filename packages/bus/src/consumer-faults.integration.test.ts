@@ -14,14 +14,27 @@ const json = (v: Buffer | null) => ({ ok: true as const, value: JSON.parse(v!.to
 
 test("a consumer crashed by an error kafkajs does not restart after is restarted; out of restarts, onFatal is called", async () => {
   const topic = uniqueName("crash");
-  await ensureTopics(kafka, [{ topic, partitions: 2 }, { topic: `${topic}.dlq`, partitions: 1 }]);
+  await ensureTopics(kafka, [
+    { topic, partitions: 2 },
+    { topic: `${topic}.dlq`, partitions: 1 },
+  ]);
   const producer = await createProducer(kafka);
-  await producer.send(topic, Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: { id: `m${i}` } })));
+  await producer.send(
+    topic,
+    Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: { id: `m${i}` } })),
+  );
   const registry = createMetricsRegistry("crash");
   const seen = new Set<string>();
   let thrown = 0;
   const loop = await startConsumerLoop<{ id: string }>({
-    kafka, groupId: uniqueName("g"), topics: [topic], deadLetterTopic: `${topic}.dlq`, producer, logger, registry, decode: json,
+    kafka,
+    groupId: uniqueName("g"),
+    topics: [topic],
+    deadLetterTopic: `${topic}.dlq`,
+    producer,
+    logger,
+    registry,
+    decode: json,
     onFatal: (err) => assert.fail(`gave up: ${err.message}`),
     handleBatch: async (ms) => {
       if (thrown++ === 0) throw new kafkajs.KafkaJSNonRetriableError("simulated: a non-retriable kafkajs error");
@@ -37,8 +50,16 @@ test("a consumer crashed by an error kafkajs does not restart after is restarted
 
   const fatal: RecfleetError[] = [];
   const doomed = await startConsumerLoop<{ id: string }>({
-    kafka, groupId: uniqueName("g"), topics: [topic], deadLetterTopic: `${topic}.dlq`, producer, logger, registry: createMetricsRegistry("doomed"),
-    decode: json, maxRestarts: 1, onFatal: (err) => fatal.push(err),
+    kafka,
+    groupId: uniqueName("g"),
+    topics: [topic],
+    deadLetterTopic: `${topic}.dlq`,
+    producer,
+    logger,
+    registry: createMetricsRegistry("doomed"),
+    decode: json,
+    maxRestarts: 1,
+    onFatal: (err) => fatal.push(err),
     handleBatch: async () => {
       throw new kafkajs.KafkaJSNonRetriableError("simulated: always");
     },
@@ -56,7 +77,10 @@ test("a consumer crashed by an error kafkajs does not restart after is restarted
 test("an invalid message just under max.message.bytes is dead-lettered truncated; the next valid one is processed", async () => {
   const topic = uniqueName("huge");
   const dlq = `${topic}.dlq`;
-  await ensureTopics(kafka, [{ topic, partitions: 1 }, { topic: dlq, partitions: 1 }]);
+  await ensureTopics(kafka, [
+    { topic, partitions: 1 },
+    { topic: dlq, partitions: 1 },
+  ]);
   // Incompressible bytes, sent uncompressed: the broker's default limit is 1 048 588 bytes per batch.
   const huge = randomBytes(1_048_588 - 200);
   const raw = await createProducer(kafka, { compression: false });
@@ -66,7 +90,13 @@ test("an invalid message just under max.message.bytes is dead-lettered truncated
   await raw.send(topic, [{ key: "u1", value: valid }]);
   const processed: string[] = [];
   const loop = await startConsumerLoop<ClickstreamEvent>({
-    kafka, groupId: uniqueName("g"), topics: [topic], deadLetterTopic: dlq, producer, logger, registry: createMetricsRegistry("huge"),
+    kafka,
+    groupId: uniqueName("g"),
+    topics: [topic],
+    deadLetterTopic: dlq,
+    producer,
+    logger,
+    registry: createMetricsRegistry("huge"),
     decode: (v) => decodeMessage<ClickstreamEvent>(clickstreamEventSpec, v),
     handleBatch: async (ms) => void processed.push(...ms.map((m) => m.value.eventId)),
     onFatal: (err) => assert.fail(`gave up: ${err.message}`),

@@ -33,7 +33,10 @@ export interface BatchContext {
 }
 
 /** Valid messages of one fetched batch; return the ones that must go to the dead-letter topic. */
-export type BatchHandler<T> = (messages: ConsumedMessage<T>[], ctx: BatchContext) => Promise<{ rejected?: Rejection<T>[] } | void>;
+export type BatchHandler<T> = (
+  messages: ConsumedMessage<T>[],
+  ctx: BatchContext,
+) => Promise<{ rejected?: Rejection<T>[] } | void>;
 
 export interface ConsumerLoopOptions<T> {
   kafka: Kafka;
@@ -115,7 +118,14 @@ const MAX_DEAD_LETTER_KEY_CHARS = 1024;
  * about max.message.bytes, and its bytes plus our headers would not be, so the value is cut
  * to `maxValueBytes`. Smaller values are kept exactly, so they can be fixed and replayed.
  */
-export function deadLetter(topic: string, partition: number, m: KafkaMessage, reason: string, detail: string, maxValueBytes = DEFAULT_MAX_DEAD_LETTER_VALUE_BYTES) {
+export function deadLetter(
+  topic: string,
+  partition: number,
+  m: KafkaMessage,
+  reason: string,
+  detail: string,
+  maxValueBytes = DEFAULT_MAX_DEAD_LETTER_VALUE_BYTES,
+) {
   const value = m.value ?? Buffer.alloc(0);
   const truncated = value.byteLength > maxValueBytes;
   const key = m.key ? m.key.toString("utf8") : null;
@@ -144,7 +154,12 @@ const jitter = (ms: number) => ms * (0.5 + Math.random() / 2);
  * rebalancing). A commit retried with the same member id cannot succeed; kafkajs rejoins when
  * it gets one of these back from eachBatch, and the uncommitted batch is delivered again.
  */
-const MEMBERSHIP_ERRORS = new Set(["UNKNOWN_MEMBER_ID", "ILLEGAL_GENERATION", "REBALANCE_IN_PROGRESS", "NOT_COORDINATOR_FOR_GROUP"]);
+const MEMBERSHIP_ERRORS = new Set([
+  "UNKNOWN_MEMBER_ID",
+  "ILLEGAL_GENERATION",
+  "REBALANCE_IN_PROGRESS",
+  "NOT_COORDINATOR_FOR_GROUP",
+]);
 
 export function membershipLost(err: unknown): Error | undefined {
   let current: unknown = err;
@@ -182,7 +197,10 @@ export async function writeDeadLetters(
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new RecfleetError(`dead-letter write took over ${target.timeoutMs} ms`)), target.timeoutMs);
+        timer = setTimeout(
+          () => reject(new RecfleetError(`dead-letter write took over ${target.timeoutMs} ms`)),
+          target.timeoutMs,
+        );
       });
       await Promise.race([target.producer.send(target.topic, records), timeout]);
       return;
@@ -225,19 +243,34 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
   const maxValueBytes = options.maxDeadLetterValueBytes ?? DEFAULT_MAX_DEAD_LETTER_VALUE_BYTES;
   const maxRestarts = options.maxRestarts ?? 5;
   const stallAfterMs = options.stallAfterMs ?? 10_000;
-  const onFatal = options.onFatal ?? ((err: RecfleetError) => {
-    logger.error("consumer cannot recover; exiting with code 1", { groupId, error: errorMessage(err) });
-    process.exit(1);
-  });
+  const onFatal =
+    options.onFatal ??
+    ((err: RecfleetError) => {
+      logger.error("consumer cannot recover; exiting with code 1", { groupId, error: errorMessage(err) });
+      process.exit(1);
+    });
 
   // What readiness looks at, for the consumer running now.
   const health = { member: false, assigned: 0, lastProgress: 0 };
   const progressed = () => (health.lastProgress = Date.now());
 
-  const dlq = { producer: options.producer, topic: options.deadLetterTopic, attempts: deadLetterAttempts, timeoutMs: 30_000, logger };
+  const dlq = {
+    producer: options.producer,
+    topic: options.deadLetterTopic,
+    attempts: deadLetterAttempts,
+    timeoutMs: 30_000,
+    logger,
+  };
   const skipped = (topic: string, n: number) => metrics.deadLetterFailures.inc({ group: groupId, topic }, n);
 
-  const processBatch = async ({ batch, heartbeat: kafkaHeartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload) => {
+  const processBatch = async ({
+    batch,
+    heartbeat: kafkaHeartbeat,
+    isRunning,
+    isStale,
+    resolveOffset,
+    commitOffsetsIfNecessary,
+  }: EachBatchPayload) => {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     progressed();
     const heartbeat = async () => {
@@ -252,7 +285,15 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
     for (const m of batch.messages) {
       const decoded = options.decode(m.value);
       if (decoded.ok) {
-        valid.push({ value: decoded.value, key: m.key ? m.key.toString("utf8") : null, topic, partition, offset: m.offset, timestamp: Number(m.timestamp), raw: m.value });
+        valid.push({
+          value: decoded.value,
+          key: m.key ? m.key.toString("utf8") : null,
+          topic,
+          partition,
+          offset: m.offset,
+          timestamp: Number(m.timestamp),
+          raw: m.value,
+        });
       } else {
         dead.push(deadLetter(topic, partition, m, decoded.reason, decoded.detail, maxValueBytes));
         reasons.push(decoded.reason);
@@ -261,7 +302,8 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
 
     for (let attempt = 1; ; attempt++) {
       try {
-        const outcome = valid.length > 0 ? await options.handleBatch(valid, { topic, partition, heartbeat }) : undefined;
+        const outcome =
+          valid.length > 0 ? await options.handleBatch(valid, { topic, partition, heartbeat }) : undefined;
         const rejected = outcome?.rejected ?? [];
         const byOffset = new Map(batch.messages.map((m) => [m.offset, m]));
         const allDead = [...dead];
@@ -284,22 +326,44 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
         metrics.messages.inc({ group: groupId, topic, outcome: "dead_lettered" }, allDead.length);
         metrics.messages.inc({ group: groupId, topic, outcome: "processed" }, batch.messages.length - allDead.length);
         const high = BigInt(batch.highWatermark);
-        metrics.lag.set(`${topic}/${partition}`, { group: groupId, topic, partition, lag: Number(high > BigInt(next) ? high - BigInt(next) : 0n) });
+        metrics.lag.set(`${topic}/${partition}`, {
+          group: groupId,
+          topic,
+          partition,
+          lag: Number(high > BigInt(next) ? high - BigInt(next) : 0n),
+        });
         metrics.batchSeconds.observe({ group: groupId, topic }, (performance.now() - started) / 1000);
         return;
       } catch (err) {
         const lost = membershipLost(err);
         if (lost) {
           health.member = false;
-          logger.warn("group membership lost before the commit; kafkajs rejoins and the batch is delivered again", { topic, partition, firstOffset: batch.firstOffset(), error: errorMessage(lost) });
+          logger.warn("group membership lost before the commit; kafkajs rejoins and the batch is delivered again", {
+            topic,
+            partition,
+            firstOffset: batch.firstOffset(),
+            error: errorMessage(lost),
+          });
           throw lost;
         }
         if (attempt >= maxAttempts || !shouldRetry(err) || !isRunning()) {
-          logger.error("batch failed; the consumer will restart from the last committed offset", { topic, partition, firstOffset: batch.firstOffset(), attempts: attempt, error: errorMessage(err) });
+          logger.error("batch failed; the consumer will restart from the last committed offset", {
+            topic,
+            partition,
+            firstOffset: batch.firstOffset(),
+            attempts: attempt,
+            error: errorMessage(err),
+          });
           throw err;
         }
         const backoff = jitter(Math.min(5000, 100 * 2 ** attempt));
-        logger.warn("batch effects failed; retrying", { topic, partition, attempt, backoffMs: Math.round(backoff), error: errorMessage(err) });
+        logger.warn("batch effects failed; retrying", {
+          topic,
+          partition,
+          attempt,
+          backoffMs: Math.round(backoff),
+          error: errorMessage(err),
+        });
         await sleep(backoff);
         await heartbeat().catch(() => undefined);
       }
@@ -361,7 +425,13 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
         return;
       }
       const backoff = jitter(Math.min(30_000, 1000 * 2 ** (restarts - 1)));
-      logger.error("consumer crashed and kafkajs does not restart it; restarting", { groupId, restart: restarts, maxRestarts, backoffMs: Math.round(backoff), error: errorMessage(cause) });
+      logger.error("consumer crashed and kafkajs does not restart it; restarting", {
+        groupId,
+        restart: restarts,
+        maxRestarts,
+        backoffMs: Math.round(backoff),
+        error: errorMessage(cause),
+      });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, backoff);
         wake = () => {

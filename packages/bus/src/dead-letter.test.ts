@@ -5,7 +5,14 @@ import type { KafkaMessage } from "kafkajs";
 import { createLogger, NonRetriableError, RecfleetError } from "@recfleet/runtime";
 import { deadLetter, DLQ_HEADERS, membershipLost, writeDeadLetters } from "./consumer";
 
-const message = (value: Buffer): KafkaMessage => ({ key: Buffer.from("k"), value, offset: "42", timestamp: "0", attributes: 0, headers: {} });
+const message = (value: Buffer): KafkaMessage => ({
+  key: Buffer.from("k"),
+  value,
+  offset: "42",
+  timestamp: "0",
+  attributes: 0,
+  headers: {},
+});
 const logger = createLogger("dlq-test", { level: "error", write: () => {} });
 
 test("deadLetter: a small value is kept exactly; a large one is cut, with its size and sha256 in headers", () => {
@@ -26,21 +33,40 @@ test("writeDeadLetters: a write that keeps failing is retried a bounded number o
   let calls = 0;
   let skipped = 0;
   const failing = { send: async () => void (calls++, await Promise.reject(new RecfleetError("broker said no"))) };
-  await writeDeadLetters({ producer: failing, topic: "dlq", attempts: 3, timeoutMs: 1000, logger }, records, async () => {}, (n) => (skipped += n));
+  await writeDeadLetters(
+    { producer: failing, topic: "dlq", attempts: 3, timeoutMs: 1000, logger },
+    records,
+    async () => {},
+    (n) => (skipped += n),
+  );
   assert.equal(calls, 3);
   assert.equal(skipped, 1);
   calls = 0;
-  const tooLarge = { send: async () => void (calls++, await Promise.reject(new NonRetriableError("MESSAGE_TOO_LARGE"))) };
-  await writeDeadLetters({ producer: tooLarge, topic: "dlq", attempts: 3, timeoutMs: 1000, logger }, records, async () => {}, (n) => (skipped += n));
+  const tooLarge = {
+    send: async () => void (calls++, await Promise.reject(new NonRetriableError("MESSAGE_TOO_LARGE"))),
+  };
+  await writeDeadLetters(
+    { producer: tooLarge, topic: "dlq", attempts: 3, timeoutMs: 1000, logger },
+    records,
+    async () => {},
+    (n) => (skipped += n),
+  );
   assert.equal(calls, 1, "a non-retriable failure is not retried");
   // A send that never settles (the producer retries a missing topic forever) times out.
   const hanging = { send: () => new Promise<void>(() => {}) };
-  await writeDeadLetters({ producer: hanging, topic: "dlq", attempts: 1, timeoutMs: 50, logger }, records, async () => {}, (n) => (skipped += n));
+  await writeDeadLetters(
+    { producer: hanging, topic: "dlq", attempts: 1, timeoutMs: 50, logger },
+    records,
+    async () => {},
+    (n) => (skipped += n),
+  );
   assert.equal(skipped, 3);
 });
 
 test("membershipLost: finds the group-membership protocol error inside kafkajs' wrappers", () => {
-  const unknownMember = Object.assign(new Error("The coordinator is not aware of this member"), { type: "UNKNOWN_MEMBER_ID" });
+  const unknownMember = Object.assign(new Error("The coordinator is not aware of this member"), {
+    type: "UNKNOWN_MEMBER_ID",
+  });
   const wrapped = new Error("KafkaJSNonRetriableError", { cause: unknownMember });
   assert.equal(membershipLost(wrapped), unknownMember);
   assert.equal(membershipLost(Object.assign(new Error("x"), { type: "REQUEST_TIMED_OUT" })), undefined);

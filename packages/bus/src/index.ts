@@ -23,4 +23,9 @@ export {
 } from "./consumer";
 export { consumerMetrics } from "./metrics";
 export type { Kafka } from "kafkajs";
-export { startStreamWorker, type StreamWorker, type StreamWorkerOptions, type StreamWorkerConfig } from "./stream-worker";
+export {
+  startStreamWorker,
+  type StreamWorker,
+  type StreamWorkerOptions,
+  type StreamWorkerConfig,
+} from "./stream-worker";

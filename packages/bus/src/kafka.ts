@@ -40,7 +40,10 @@ export function createKafka(options: KafkaOptions): Kafka {
       // Protocol answers that kafkajs handles itself (coordinator loading after a broker start,
       // a rebalance in progress, metadata not yet propagated) are not errors of ours.
       const level = LEVEL_NAMES[entry.level] ?? "info";
-      const handled = level === "error" && entry.namespace === "Connection" && /coordinator|rebalanc|does not host|leader/i.test(String(fields.error ?? ""));
+      const handled =
+        level === "error" &&
+        entry.namespace === "Connection" &&
+        /coordinator|rebalanc|does not host|leader/i.test(String(fields.error ?? ""));
       log[handled ? "debug" : level](message, { namespace: entry.namespace, ...fields });
     },
   });

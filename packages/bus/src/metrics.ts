@@ -17,8 +17,18 @@ export function consumerMetrics(registry: Registry): ConsumerMetrics {
   if (cached) return cached;
   const lag: ConsumerMetrics["lag"] = new Map();
   const metrics: ConsumerMetrics = {
-    messages: new Counter({ name: "recfleet_consumer_messages_total", help: "Messages consumed, by outcome (processed|dead_lettered).", labelNames: ["group", "topic", "outcome"], registers: [registry] }),
-    deadLetters: new Counter({ name: "recfleet_consumer_dead_letters_total", help: "Messages sent to the dead-letter topic, by reason code.", labelNames: ["group", "topic", "reason"], registers: [registry] }),
+    messages: new Counter({
+      name: "recfleet_consumer_messages_total",
+      help: "Messages consumed, by outcome (processed|dead_lettered).",
+      labelNames: ["group", "topic", "outcome"],
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: "recfleet_consumer_dead_letters_total",
+      help: "Messages sent to the dead-letter topic, by reason code.",
+      labelNames: ["group", "topic", "reason"],
+      registers: [registry],
+    }),
     deadLetterFailures: new Counter({
       name: "recfleet_consumer_dead_letter_failures_total",
       help: "Dead letters that could not be written after bounded retries and were skipped (logged with their offsets).",
@@ -31,7 +41,13 @@ export function consumerMetrics(registry: Registry): ConsumerMetrics {
       labelNames: ["group"],
       registers: [registry],
     }),
-    batchSeconds: new Histogram({ name: "recfleet_consumer_batch_seconds", help: "Time to process one fetched batch, effects and commit included.", labelNames: ["group", "topic"], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
+    batchSeconds: new Histogram({
+      name: "recfleet_consumer_batch_seconds",
+      help: "Time to process one fetched batch, effects and commit included.",
+      labelNames: ["group", "topic"],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
     lag,
   };
   new Gauge({

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { chunkBySize, encodeValue } from "./producer";
 
 const msg = (value: string | Buffer) => ({ value });
-const sizes = (chunks: { value: Buffer | string }[][]) => chunks.map((c) => c.map((m) => (typeof m.value === "string" ? Buffer.byteLength(m.value) : m.value.byteLength)));
+const sizes = (chunks: { value: Buffer | string }[][]) =>
+  chunks.map((c) => c.map((m) => (typeof m.value === "string" ? Buffer.byteLength(m.value) : m.value.byteLength)));
 
 test("chunkBySize: fills each chunk up to maxBytes, in order, without splitting or dropping messages", () => {
   const messages = [10, 20, 30, 40, 50].map((n) => msg("x".repeat(n)));
@@ -25,7 +26,10 @@ test("chunkBySize: a message larger than maxBytes goes alone, never with others"
 test("chunkBySize: counts UTF-8 bytes of strings and bytes of Buffers, not characters", () => {
   // "é" is 2 bytes in UTF-8: 20 of them are 40 bytes, so two do not fit in 60.
   assert.deepEqual(sizes(chunkBySize([msg("é".repeat(20)), msg("é".repeat(20))], 60)), [[40], [40]]);
-  assert.deepEqual(sizes(chunkBySize([msg(Buffer.alloc(25)), msg(Buffer.alloc(25)), msg(Buffer.alloc(25))], 60)), [[25, 25], [25]]);
+  assert.deepEqual(sizes(chunkBySize([msg(Buffer.alloc(25)), msg(Buffer.alloc(25)), msg(Buffer.alloc(25))], 60)), [
+    [25, 25],
+    [25],
+  ]);
 });
 
 test("chunkBySize: no messages, no chunks; the default limit keeps ordinary batches in one request", () => {

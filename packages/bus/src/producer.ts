@@ -22,7 +22,9 @@ export function encodeValue(value: unknown): Buffer | string {
 }
 
 function toKafkaMessage(m: OutgoingMessage): { key: string | null; value: Buffer | string; headers?: IHeaders } {
-  return m.headers ? { key: m.key ?? null, value: encodeValue(m.value), headers: m.headers } : { key: m.key ?? null, value: encodeValue(m.value) };
+  return m.headers
+    ? { key: m.key ?? null, value: encodeValue(m.value), headers: m.headers }
+    : { key: m.key ?? null, value: encodeValue(m.value) };
 }
 
 /** Uncompressed bytes per produce request: well under the broker's 1 MiB message.max.bytes. */
@@ -93,7 +95,9 @@ export async function createProducer(kafka: Kafka, options: { compression?: bool
       }
     },
     async sendMany(batches) {
-      const encoded = batches.filter((b) => b.messages.length > 0).map((b) => ({ topic: b.topic, messages: b.messages.map(toKafkaMessage) }));
+      const encoded = batches
+        .filter((b) => b.messages.length > 0)
+        .map((b) => ({ topic: b.topic, messages: b.messages.map(toKafkaMessage) }));
       if (encoded.length === 0) return;
       if (chunkBySize(encoded.flatMap((b) => b.messages)).length === 1) {
         // Small enough for one request across all topics.

@@ -6,7 +6,14 @@
  */
 import type { Registry } from "prom-client";
 import type { Logger, Readiness } from "@recfleet/runtime";
-import { consumerGroupId, TOPIC_CATALOG, topicNames, type ConsumerGroup, type TopicKey, type TopicNames } from "@recfleet/contracts";
+import {
+  consumerGroupId,
+  TOPIC_CATALOG,
+  topicNames,
+  type ConsumerGroup,
+  type TopicKey,
+  type TopicNames,
+} from "@recfleet/contracts";
 import { createKafka } from "./kafka";
 import { createProducer, type BusProducer } from "./producer";
 import { startConsumerLoop, type BatchHandler, type Decoder, type RunningConsumerLoop } from "./consumer";

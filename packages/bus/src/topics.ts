@@ -42,14 +42,18 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<vo
     for (let attempt = 0; ; attempt++) {
       const meta = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) }).catch(() => undefined);
       if (meta && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) break;
-      if (attempt >= 60) throw new Error(`topics ${specs.map((s) => s.topic).join(", ")} have partitions without a leader after 15 s`);
+      if (attempt >= 60)
+        throw new Error(`topics ${specs.map((s) => s.topic).join(", ")} have partitions without a leader after 15 s`);
       await sleep(250);
     }
     const present = specs.filter((s) => existing.has(s.topic));
     if (present.length > 0) {
       const meta = await admin.fetchTopicMetadata({ topics: present.map((s) => s.topic) });
-      const grow = present.filter((s) => (meta.topics.find((t) => t.name === s.topic)?.partitions.length ?? s.partitions) < s.partitions);
-      if (grow.length > 0) await admin.createPartitions({ topicPartitions: grow.map((s) => ({ topic: s.topic, count: s.partitions })) });
+      const grow = present.filter(
+        (s) => (meta.topics.find((t) => t.name === s.topic)?.partitions.length ?? s.partitions) < s.partitions,
+      );
+      if (grow.length > 0)
+        await admin.createPartitions({ topicPartitions: grow.map((s) => ({ topic: s.topic, count: s.partitions })) });
     }
   } finally {
     await admin.disconnect();
@@ -84,7 +88,10 @@ export async function groupLag(kafka: Kafka, groupId: string, topic: string): Pr
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+    const [ends, committed] = await Promise.all([
+      admin.fetchTopicOffsets(topic),
+      admin.fetchOffsets({ groupId, topics: [topic] }),
+    ]);
     const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
     let lag = 0;
     for (const p of ends) {
@@ -117,7 +124,10 @@ export async function readTopic(
   options: { until?: (records: RawRecord[]) => boolean; idleMs?: number; timeoutMs?: number } = {},
 ): Promise<RawRecord[]> {
   const records: RawRecord[] = [];
-  const consumer = kafka.consumer({ groupId: `recfleet-reader-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`, maxWaitTimeInMs: 100 });
+  const consumer = kafka.consumer({
+    groupId: `recfleet-reader-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+    maxWaitTimeInMs: 100,
+  });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let lastMessageAt = Date.now();
@@ -127,8 +137,17 @@ export async function readTopic(
     eachMessage: async ({ partition, message }) => {
       lastMessageAt = Date.now();
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = Buffer.isBuffer(v) ? v.toString("utf8") : String(v);
-      records.push({ topic, partition, offset: message.offset, key: message.key?.toString("utf8") ?? null, value: message.value, headers, timestamp: Number(message.timestamp) });
+      for (const [k, v] of Object.entries(message.headers ?? {}))
+        if (v !== undefined) headers[k] = Buffer.isBuffer(v) ? v.toString("utf8") : String(v);
+      records.push({
+        topic,
+        partition,
+        offset: message.offset,
+        key: message.key?.toString("utf8") ?? null,
+        value: message.value,
+        headers,
+        timestamp: Number(message.timestamp),
+      });
     },
   });
   const idleMs = options.idleMs ?? 3000;

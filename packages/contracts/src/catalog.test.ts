@@ -22,13 +22,27 @@ const SAMPLES: Partial<Record<TopicKey, Record<string, unknown>>> = {
   events: { eventId: "e1", user: "ab12", itemId: "i1", type: "click", ts: NOW - 1000, ingestedAt: NOW, late: false },
   recRequests: { requestId: "q1", userId: "u1", ts: NOW },
   recommendations: {
-    recId: "r1", requestId: "q1", user: "ab12", policy: "greedy", propensityMethod: "exact", modelVersion: "v1",
-    servedAt: NOW, latencyMs: 3,
+    recId: "r1",
+    requestId: "q1",
+    user: "ab12",
+    policy: "greedy",
+    propensityMethod: "exact",
+    modelVersion: "v1",
+    servedAt: NOW,
+    latencyMs: 3,
     items: [{ itemId: "i1", score: 0.5, rank: 1, propensity: 1, explored: false }],
   },
   recLog: {
-    recId: "r1", requestId: "q1", ts: NOW, policyId: "epsilon:0.1", modelVersion: "v1", propensityMethod: "exact",
-    candidates: [{ itemId: "i1", score: 1.5, vector: "AACAPw==" }, { itemId: "i2", score: 0.2, isNew: true }],
+    recId: "r1",
+    requestId: "q1",
+    ts: NOW,
+    policyId: "epsilon:0.1",
+    modelVersion: "v1",
+    propensityMethod: "exact",
+    candidates: [
+      { itemId: "i1", score: 1.5, vector: "AACAPw==" },
+      { itemId: "i2", score: 0.2, isNew: true },
+    ],
     userVector: "AACAPw==",
     itemStats: { i1: { impressions: 10, clicks: 2, expectedClicks: 1.5 }, i2: { impressions: 0, clicks: 0 } },
     items: [{ itemId: "i1", score: 1.5, rank: 1, propensity: 0.95, explored: false }],
@@ -96,7 +110,8 @@ function catalogTable(): string {
   const code = (s: string) => `\`${s}\``;
   const rows = TOPIC_KEYS.map((key) => {
     const t = TOPIC_CATALOG[key];
-    const group = (c: TopicConsumer) => (c.perProcess ? `${code(`${c.group}-<instance>`)} (per process)` : code(c.group));
+    const group = (c: TopicConsumer) =>
+      c.perProcess ? `${code(`${c.group}-<instance>`)} (per process)` : code(c.group);
     const groups = t.consumers.map(group);
     const dlqs = t.consumers.map((c) => code(TOPIC_CATALOG[c.dlq].base));
     const message = t.message ? t.message.name : "rejected bytes";
@@ -111,7 +126,10 @@ test("docs/architecture.md's topic catalog table matches the catalog", () => {
   const doc = readFileSync(new URL("../../../docs/architecture.md", import.meta.url), "utf8");
   const section = doc.split(/^## Topic catalog$/m)[1]?.split(/^## /m)[0];
   assert.ok(section, 'docs/architecture.md has no "## Topic catalog" section');
-  const table = section.split("\n").filter((line) => line.startsWith("|")).join("\n");
+  const table = section
+    .split("\n")
+    .filter((line) => line.startsWith("|"))
+    .join("\n");
   const hint = `the table in docs/architecture.md is stale; replace it with:\n\n${catalogTable()}\n`;
   assert.equal(table, catalogTable(), hint);
 });

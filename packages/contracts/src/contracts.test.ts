@@ -2,15 +2,29 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
-import { decodeMessage, clickstreamEventSpec, recRequestSpec, REASON_CODES, type ClickstreamEvent, topicNames } from "./index";
+import {
+  decodeMessage,
+  clickstreamEventSpec,
+  recRequestSpec,
+  REASON_CODES,
+  type ClickstreamEvent,
+  topicNames,
+} from "./index";
 import { schemaFiles } from "./generate-schemas";
 
 const NOW = Date.UTC(2026, 10, 27);
 const good = { eventId: "e1", userId: "u1", itemId: "i1", type: "click", ts: NOW - 1000 };
-const decode = (v: unknown) => decodeMessage<ClickstreamEvent>(clickstreamEventSpec, typeof v === "string" ? v : JSON.stringify(v), undefined, NOW);
+const decode = (v: unknown) =>
+  decodeMessage<ClickstreamEvent>(clickstreamEventSpec, typeof v === "string" ? v : JSON.stringify(v), undefined, NOW);
 
 test("a valid event decodes, ISO timestamps become epoch ms", () => {
-  const r = decode({ ...good, ts: new Date(NOW - 5000).toISOString(), value: 4, recId: "r-1", context: { page: "home" } });
+  const r = decode({
+    ...good,
+    ts: new Date(NOW - 5000).toISOString(),
+    value: 4,
+    recId: "r-1",
+    context: { page: "home" },
+  });
   assert.equal(r.ok, true);
   if (r.ok) assert.equal(r.value.ts, NOW - 5000);
 });
@@ -47,19 +61,36 @@ test("invalid UTF-8 bytes are malformed_json, not a crash", () => {
 
 test("property: any bytes give a value or a known reason, never a throw", () => {
   fc.assert(
-    fc.property(fc.oneof(fc.uint8Array({ maxLength: 5000 }), fc.json().map((s) => new TextEncoder().encode(s)), fc.anything().map((v) => new TextEncoder().encode(JSON.stringify(v) ?? ""))), (bytes) => {
-      const r = decodeMessage(clickstreamEventSpec, bytes, undefined, NOW);
-      if (!r.ok) assert.ok(REASON_CODES.includes(r.reason));
-      else assert.equal(typeof r.value, "object");
-    }),
+    fc.property(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 5000 }),
+        fc.json().map((s) => new TextEncoder().encode(s)),
+        fc.anything().map((v) => new TextEncoder().encode(JSON.stringify(v) ?? "")),
+      ),
+      (bytes) => {
+        const r = decodeMessage(clickstreamEventSpec, bytes, undefined, NOW);
+        if (!r.ok) assert.ok(REASON_CODES.includes(r.reason));
+        else assert.equal(typeof r.value, "object");
+      },
+    ),
     { numRuns: 500 },
   );
 });
 
 test("rec request: k bounds and exclude list are checked", () => {
-  const ok = decodeMessage(recRequestSpec, JSON.stringify({ requestId: "q1", userId: "u1", ts: NOW, k: 10, exclude: ["i1"] }), undefined, NOW);
+  const ok = decodeMessage(
+    recRequestSpec,
+    JSON.stringify({ requestId: "q1", userId: "u1", ts: NOW, k: 10, exclude: ["i1"] }),
+    undefined,
+    NOW,
+  );
   assert.equal(ok.ok, true);
-  const bad = decodeMessage(recRequestSpec, JSON.stringify({ requestId: "q1", userId: "u1", ts: NOW, k: 0 }), undefined, NOW);
+  const bad = decodeMessage(
+    recRequestSpec,
+    JSON.stringify({ requestId: "q1", userId: "u1", ts: NOW, k: 0 }),
+    undefined,
+    NOW,
+  );
   assert.equal(bad.ok ? "ok" : bad.reason, "value_out_of_range");
 });
 

@@ -5,7 +5,9 @@ import { MESSAGE_SPECS } from "./messages";
 import { toJsonSchema } from "./schema";
 
 export function schemaFiles(): Map<string, string> {
-  return new Map(MESSAGE_SPECS.map((spec) => [`${spec.name}.json`, JSON.stringify(toJsonSchema(spec), null, 2) + "\n"]));
+  return new Map(
+    MESSAGE_SPECS.map((spec) => [`${spec.name}.json`, JSON.stringify(toJsonSchema(spec), null, 2) + "\n"]),
+  );
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -132,7 +132,13 @@ export function requestLatencyMs(requestTs: number, servedAt: number): number {
   return Math.min(MAX_LATENCY_MS, Math.max(0, servedAt - requestTs));
 }
 
-const CONTEXT = { kind: "attributes", maxKeys: 16, maxValueLength: 256, optional: true, description: "Free-form attributes (device, page, …)." } as const;
+const CONTEXT = {
+  kind: "attributes",
+  maxKeys: 16,
+  maxValueLength: 256,
+  optional: true,
+  description: "Free-form attributes (device, page, …).",
+} as const;
 
 export const clickstreamEventSpec: MessageSpec = {
   name: "clickstream-event",
@@ -176,11 +182,29 @@ export const recRequestSpec: MessageSpec = {
     requestId: { kind: "id", description: "Carried to the answer; the client correlates on it." },
     userId: { kind: "id", optional: true, description: "Raw app user id (pseudonymised by the scorer)." },
     user: { kind: "id", optional: true, description: "Pseudonymous user id, when the caller already has it." },
-    k: { kind: "number", min: 1, max: 200, integer: true, optional: true, description: "How many items (default from config)." },
-    policy: { kind: "string", maxLength: 64, optional: true, description: "Exploration policy id; absent → traffic split." },
+    k: {
+      kind: "number",
+      min: 1,
+      max: 200,
+      integer: true,
+      optional: true,
+      description: "How many items (default from config).",
+    },
+    policy: {
+      kind: "string",
+      maxLength: 64,
+      optional: true,
+      description: "Exploration policy id; absent → traffic split.",
+    },
     // Older requests could not be answered with a latency the recommendation contract allows.
     ts: { kind: "timestamp", maxAgeMs: MAX_LATENCY_MS, description: "When the request was made." },
-    exclude: { kind: "array", of: { kind: "id", description: "Item id." }, maxItems: 200, optional: true, description: "Items not to return." },
+    exclude: {
+      kind: "array",
+      of: { kind: "id", description: "Item id." },
+      maxItems: 200,
+      optional: true,
+      description: "Items not to return.",
+    },
     reason: { kind: "string", maxLength: 64, optional: true, description: "Why it was sent (e.g. refresh_on_event)." },
   },
 };
@@ -206,12 +230,22 @@ export const recommendationSpec: MessageSpec = {
           rank: { kind: "number", min: 1, max: 200, integer: true, description: "Slot, 1-based." },
           propensity: { kind: "number", min: 0, max: 1, description: "P(policy shows this item in this slot)." },
           explored: { kind: "boolean", description: "Chosen by exploration rather than the model's order." },
-          because: { kind: "array", of: { kind: "id", description: "History item." }, maxItems: 5, optional: true, description: "Explanation." },
+          because: {
+            kind: "array",
+            of: { kind: "id", description: "History item." },
+            maxItems: 5,
+            optional: true,
+            description: "Explanation.",
+          },
         },
       },
     },
     policy: { kind: "string", maxLength: 64, description: "Policy id that chose the slate." },
-    propensityMethod: { kind: "enum", values: ["exact", "monte-carlo"], description: "How propensities were computed." },
+    propensityMethod: {
+      kind: "enum",
+      values: ["exact", "monte-carlo"],
+      description: "How propensities were computed.",
+    },
     modelVersion: { kind: "string", maxLength: 64, description: "Model version that scored." },
     servedAt: { kind: "number", min: 0, max: 1e15, integer: true, description: "Epoch ms." },
     latencyMs: { kind: "number", min: 0, max: MAX_LATENCY_MS, description: "Request ts to publish." },
@@ -228,7 +262,13 @@ export const modelVersionSpec: MessageSpec = {
     createdAt: { kind: "number", min: 0, max: 1e15, integer: true, description: "Epoch ms." },
     itemCount: { kind: "number", min: 0, max: 1e9, integer: true, description: "Items in the item matrix." },
     dim: { kind: "number", min: 1, max: 4096, integer: true, description: "Embedding dimension." },
-    metrics: { kind: "attributes", maxKeys: 32, maxValueLength: 128, optional: true, description: "Offline metrics of this version." },
+    metrics: {
+      kind: "attributes",
+      maxKeys: 32,
+      maxValueLength: 128,
+      optional: true,
+      description: "Offline metrics of this version.",
+    },
   },
 };
 
@@ -247,7 +287,11 @@ export const decisionLogSpec: MessageSpec = {
     ts: { kind: "number", min: 0, max: 1e15, integer: true, description: "When it was served, epoch ms." },
     policyId: { kind: "string", maxLength: 64, description: "Policy id that chose the slate." },
     modelVersion: { kind: "string", maxLength: 64, description: "Model version that scored." },
-    propensityMethod: { kind: "enum", values: ["exact", "monte-carlo"], description: "How propensities were computed." },
+    propensityMethod: {
+      kind: "enum",
+      values: ["exact", "monte-carlo"],
+      description: "How propensities were computed.",
+    },
     candidates: {
       kind: "array",
       maxItems: MAX_LOGGED_CANDIDATES,
@@ -274,7 +318,13 @@ export const decisionLogSpec: MessageSpec = {
         fields: {
           impressions: { kind: "number", min: 0, max: 1e15, description: "Impressions." },
           clicks: { kind: "number", min: 0, max: 1e15, description: "Clicks." },
-          expectedClicks: { kind: "number", min: 0, max: 1e15, optional: true, description: "Σ σ(score) of the impressions." },
+          expectedClicks: {
+            kind: "number",
+            min: 0,
+            max: 1e15,
+            optional: true,
+            description: "Σ σ(score) of the impressions.",
+          },
         },
       },
     },

@@ -88,7 +88,11 @@ const ZONE_SUFFIX = /(Z|z|[+-]\d{2}:\d{2})$/;
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; reason: ReasonCode; detail: string };
 
-const fail = (reason: ReasonCode, detail: string): { ok: false; reason: ReasonCode; detail: string } => ({ ok: false, reason, detail });
+const fail = (reason: ReasonCode, detail: string): { ok: false; reason: ReasonCode; detail: string } => ({
+  ok: false,
+  reason,
+  detail,
+});
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -100,7 +104,7 @@ function describeType(v: unknown): string {
 
 /** Shortened, printable form of a value for a rejection detail (never the whole payload). */
 function preview(v: unknown): string {
-  const s = typeof v === "string" ? v : JSON.stringify(v) ?? String(v);
+  const s = typeof v === "string" ? v : (JSON.stringify(v) ?? String(v));
   return JSON.stringify(s.length > 40 ? s.slice(0, 40) + "…" : s);
 }
 
@@ -108,51 +112,70 @@ function validateField(path: string, spec: FieldSpec, v: unknown, limits: Limits
   switch (spec.kind) {
     case "id":
       if (typeof v !== "string") return fail("wrong_type", `${path} must be a string, got ${describeType(v)}`);
-      if (!ID_REGEX.test(v)) return fail("invalid_id", `${path} must match ${ID_PATTERN} (1-${MAX_ID_LENGTH} chars), got ${preview(v)}`);
+      if (!ID_REGEX.test(v))
+        return fail("invalid_id", `${path} must match ${ID_PATTERN} (1-${MAX_ID_LENGTH} chars), got ${preview(v)}`);
       return { ok: true, value: v };
     case "enum":
       if (typeof v !== "string") return fail("wrong_type", `${path} must be a string, got ${describeType(v)}`);
-      if (!spec.values.includes(v)) return fail("unknown_enum_value", `${path} must be one of ${spec.values.join("|")}, got ${preview(v)}`);
+      if (!spec.values.includes(v))
+        return fail("unknown_enum_value", `${path} must be one of ${spec.values.join("|")}, got ${preview(v)}`);
       return { ok: true, value: v };
     case "timestamp": {
       let ms: number;
       if (typeof v === "number") ms = v;
       else if (typeof v === "string" && /^\d{4}-\d{2}-\d{2}T/.test(v)) {
-        if (!ZONE_SUFFIX.test(v)) return fail("timestamp_without_timezone", `${path} ${preview(v)} has no time zone: end it with Z or ±hh:mm`);
-        if (!ISO_TIMESTAMP_REGEX.test(v)) return fail("wrong_type", `${path} ${preview(v)} does not match ${ISO_TIMESTAMP_PATTERN}`);
+        if (!ZONE_SUFFIX.test(v))
+          return fail("timestamp_without_timezone", `${path} ${preview(v)} has no time zone: end it with Z or ±hh:mm`);
+        if (!ISO_TIMESTAMP_REGEX.test(v))
+          return fail("wrong_type", `${path} ${preview(v)} does not match ${ISO_TIMESTAMP_PATTERN}`);
         ms = Date.parse(v);
-      } else return fail("wrong_type", `${path} must be epoch milliseconds or an ISO-8601 string, got ${describeType(v)}`);
-      if (!Number.isFinite(ms) || !Number.isInteger(Math.round(ms))) return fail("wrong_type", `${path} is not a valid time`);
+      } else
+        return fail("wrong_type", `${path} must be epoch milliseconds or an ISO-8601 string, got ${describeType(v)}`);
+      if (!Number.isFinite(ms) || !Number.isInteger(Math.round(ms)))
+        return fail("wrong_type", `${path} is not a valid time`);
       ms = Math.round(ms);
-      if (ms < limits.minTimestampMs) return fail("timestamp_out_of_range", `${path} ${ms} is before ${new Date(limits.minTimestampMs).toISOString()}`);
-      if (ms > now + limits.maxFutureSkewMs) return fail("timestamp_in_future", `${path} is ${ms - now} ms ahead of this clock (limit ${limits.maxFutureSkewMs} ms)`);
+      if (ms < limits.minTimestampMs)
+        return fail(
+          "timestamp_out_of_range",
+          `${path} ${ms} is before ${new Date(limits.minTimestampMs).toISOString()}`,
+        );
+      if (ms > now + limits.maxFutureSkewMs)
+        return fail(
+          "timestamp_in_future",
+          `${path} is ${ms - now} ms ahead of this clock (limit ${limits.maxFutureSkewMs} ms)`,
+        );
       if (spec.maxAgeMs !== undefined && ms < now - spec.maxAgeMs) {
         return fail("timestamp_out_of_range", `${path} is ${now - ms} ms in the past (limit ${spec.maxAgeMs} ms)`);
       }
       return { ok: true, value: ms };
     }
     case "number":
-      if (typeof v !== "number" || !Number.isFinite(v)) return fail("wrong_type", `${path} must be a finite number, got ${describeType(v)}`);
+      if (typeof v !== "number" || !Number.isFinite(v))
+        return fail("wrong_type", `${path} must be a finite number, got ${describeType(v)}`);
       if (spec.integer && !Number.isInteger(v)) return fail("wrong_type", `${path} must be an integer`);
-      if (v < spec.min || v > spec.max) return fail("value_out_of_range", `${path} must be in [${spec.min}, ${spec.max}], got ${v}`);
+      if (v < spec.min || v > spec.max)
+        return fail("value_out_of_range", `${path} must be in [${spec.min}, ${spec.max}], got ${v}`);
       return { ok: true, value: v };
     case "boolean":
       if (typeof v !== "boolean") return fail("wrong_type", `${path} must be a boolean, got ${describeType(v)}`);
       return { ok: true, value: v };
     case "string":
       if (typeof v !== "string") return fail("wrong_type", `${path} must be a string, got ${describeType(v)}`);
-      if (v.length > spec.maxLength) return fail("string_too_long", `${path} is ${v.length} chars (limit ${spec.maxLength})`);
+      if (v.length > spec.maxLength)
+        return fail("string_too_long", `${path} is ${v.length} chars (limit ${spec.maxLength})`);
       return { ok: true, value: v };
     case "attributes": {
       if (!isPlainObject(v)) return fail("wrong_type", `${path} must be an object of strings, numbers and booleans`);
       const keys = Object.keys(v);
-      if (keys.length > spec.maxKeys) return fail("too_many_items", `${path} has ${keys.length} keys (limit ${spec.maxKeys})`);
+      if (keys.length > spec.maxKeys)
+        return fail("too_many_items", `${path} has ${keys.length} keys (limit ${spec.maxKeys})`);
       const out: Record<string, string | number | boolean> = {};
       for (const key of keys) {
         const item = v[key];
         if (key.length > 64) return fail("string_too_long", `${path} key ${preview(key)} is longer than 64 chars`);
         if (typeof item === "string") {
-          if (item.length > spec.maxValueLength) return fail("string_too_long", `${path}.${key} is longer than ${spec.maxValueLength} chars`);
+          if (item.length > spec.maxValueLength)
+            return fail("string_too_long", `${path}.${key} is longer than ${spec.maxValueLength} chars`);
           out[key] = item;
         } else if ((typeof item === "number" && Number.isFinite(item)) || typeof item === "boolean") out[key] = item;
         else return fail("wrong_type", `${path}.${key} must be a string, finite number or boolean`);
@@ -161,7 +184,8 @@ function validateField(path: string, spec: FieldSpec, v: unknown, limits: Limits
     }
     case "array": {
       if (!Array.isArray(v)) return fail("wrong_type", `${path} must be an array, got ${describeType(v)}`);
-      if (v.length > spec.maxItems) return fail("too_many_items", `${path} has ${v.length} items (limit ${spec.maxItems})`);
+      if (v.length > spec.maxItems)
+        return fail("too_many_items", `${path} has ${v.length} items (limit ${spec.maxItems})`);
       const out: unknown[] = [];
       for (let i = 0; i < v.length; i++) {
         const r = validateField(`${path}[${i}]`, spec.of, v[i], limits, now);
@@ -190,11 +214,22 @@ function validateField(path: string, spec: FieldSpec, v: unknown, limits: Limits
   }
 }
 
-function validateObject(path: string, fields: Record<string, FieldSpec>, v: unknown, limits: Limits, now: number): Validation<unknown> {
-  if (!isPlainObject(v)) return fail(path === "" ? "not_an_object" : "wrong_type", `${path || "message"} must be a JSON object, got ${describeType(v)}`);
+function validateObject(
+  path: string,
+  fields: Record<string, FieldSpec>,
+  v: unknown,
+  limits: Limits,
+  now: number,
+): Validation<unknown> {
+  if (!isPlainObject(v))
+    return fail(
+      path === "" ? "not_an_object" : "wrong_type",
+      `${path || "message"} must be a JSON object, got ${describeType(v)}`,
+    );
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(v)) {
-    if (!Object.hasOwn(fields, key)) return fail("unknown_field", `${path ? path + "." : ""}${preview(key)} is not a field of this message`);
+    if (!Object.hasOwn(fields, key))
+      return fail("unknown_field", `${path ? path + "." : ""}${preview(key)} is not a field of this message`);
   }
   for (const [key, spec] of Object.entries(fields)) {
     const fieldPath = path ? `${path}.${key}` : key;
@@ -211,7 +246,12 @@ function validateObject(path: string, fields: Record<string, FieldSpec>, v: unkn
 }
 
 /** Validate already-parsed JSON against a message spec. */
-export function validateValue<T>(spec: MessageSpec, value: unknown, limits: Limits = DEFAULT_LIMITS, now = Date.now()): Validation<T> {
+export function validateValue<T>(
+  spec: MessageSpec,
+  value: unknown,
+  limits: Limits = DEFAULT_LIMITS,
+  now = Date.now(),
+): Validation<T> {
   return validateObject("", spec.fields, value, limits, now) as Validation<T>;
 }
 
@@ -220,7 +260,12 @@ export function validateValue<T>(spec: MessageSpec, value: unknown, limits: Limi
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Decode raw bytes (size limit, JSON parse) and validate. Never throws. */
-export function decodeMessage<T>(spec: MessageSpec, bytes: Uint8Array | string | null | undefined, limits: Limits = DEFAULT_LIMITS, now = Date.now()): Validation<T> {
+export function decodeMessage<T>(
+  spec: MessageSpec,
+  bytes: Uint8Array | string | null | undefined,
+  limits: Limits = DEFAULT_LIMITS,
+  now = Date.now(),
+): Validation<T> {
   if (bytes === null || bytes === undefined) return fail("malformed_json", "empty message value");
   const size = typeof bytes === "string" ? Buffer.byteLength(bytes) : bytes.byteLength;
   if (size > spec.maxBytes) return fail("payload_too_large", `${spec.name} is ${size} bytes (limit ${spec.maxBytes})`);
@@ -269,7 +314,9 @@ function fieldToJsonSchema(spec: FieldSpec): JsonSchema {
         type: "object",
         maxProperties: spec.maxKeys,
         propertyNames: { maxLength: 64 },
-        additionalProperties: { oneOf: [{ type: "string", maxLength: spec.maxValueLength }, { type: "number" }, { type: "boolean" }] },
+        additionalProperties: {
+          oneOf: [{ type: "string", maxLength: spec.maxValueLength }, { type: "number" }, { type: "boolean" }],
+        },
       };
     case "array":
       return { ...base, type: "array", maxItems: spec.maxItems, items: fieldToJsonSchema(spec.of) };
@@ -289,7 +336,9 @@ function fieldToJsonSchema(spec: FieldSpec): JsonSchema {
 function objectSchema(fields: Record<string, FieldSpec>): JsonSchema {
   const properties: Record<string, JsonSchema> = {};
   for (const [k, f] of Object.entries(fields)) properties[k] = fieldToJsonSchema(f);
-  const required = Object.entries(fields).filter(([, f]) => !f.optional).map(([k]) => k);
+  const required = Object.entries(fields)
+    .filter(([, f]) => !f.optional)
+    .map(([k]) => k);
   return { type: "object", additionalProperties: false, required, properties };
 }
 

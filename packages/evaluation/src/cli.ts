@@ -84,7 +84,8 @@ function parseArgs(argv: string[]): CliOptions {
           .split(",")
           .map((s) => s.trim().toLowerCase());
         for (const n of names) {
-          if (!(MODELS as readonly string[]).includes(n)) throw new UsageError(`unknown model ${n}; choose from ${MODELS.join(", ")}`);
+          if (!(MODELS as readonly string[]).includes(n))
+            throw new UsageError(`unknown model ${n}; choose from ${MODELS.join(", ")}`);
         }
         options.models = names as ModelName[];
         break;
@@ -169,7 +170,12 @@ export async function runEvalCli(argv: string[], io: CliIo = defaultIo): Promise
     for (const seed of options.seeds) {
       const started = performance.now();
       const model = await trainTwoTower(
-        { itemIds: dataset.itemIds, itemFeatures: dataset.itemFeatures, examples, itemFrequency: itemPopularity(split) },
+        {
+          itemIds: dataset.itemIds,
+          itemFeatures: dataset.itemFeatures,
+          examples,
+          itemFrequency: itemPopularity(split),
+        },
         { ...defaultTwoTowerConfig, ...options.twoTower, seed },
       );
       const trainSeconds = (performance.now() - started) / 1000;
@@ -186,7 +192,8 @@ export async function runEvalCli(argv: string[], io: CliIo = defaultIo): Promise
   const header = ["model".padEnd(28), ...COLUMNS.map((c) => c.padStart(11))].join(" ");
   io.out(`ML100K-CHRONO on ${options.path} (${split.train.length} users, ${split.numItems} items)`);
   io.out(header);
-  for (const r of rows) io.out([r.label.padEnd(28), ...COLUMNS.map((c) => r.metrics[c].toFixed(4).padStart(11))].join(" "));
+  for (const r of rows)
+    io.out([r.label.padEnd(28), ...COLUMNS.map((c) => r.metrics[c].toFixed(4).padStart(11))].join(" "));
 
   if (options.json) {
     for (const [model, metrics] of Object.entries(results)) io.out(JSON.stringify({ model, ...metrics }));

@@ -23,7 +23,8 @@ function ratingsOf(ds: Dataset): string[] {
 }
 
 describe("MovieLens loaders", () => {
-  const genreFlags = (on: number[]): string => Array.from({ length: 19 }, (_, g) => (on.includes(g) ? "1" : "0")).join("|");
+  const genreFlags = (on: number[]): string =>
+    Array.from({ length: 19 }, (_, g) => (on.includes(g) ? "1" : "0")).join("|");
 
   it("reads u.data + u.item (100K) with 19 genre flags, rows in numeric id order", () => {
     const dir = folder({
@@ -41,7 +42,8 @@ describe("MovieLens loaders", () => {
   it("reads ratings.dat + movies.dat (1M)", () => {
     const dir = folder({
       "ratings.dat": "1::1193::5::978300760\n1::661::3::978302109\n",
-      "movies.dat": "661::James and the Giant Peach (1996)::Animation|Children's|Musical\n1193::One Flew (1975)::Drama\n",
+      "movies.dat":
+        "661::James and the Giant Peach (1996)::Animation|Children's|Musical\n1193::One Flew (1975)::Drama\n",
     });
     const ds = loadMovieLens(dir);
     assert.deepEqual(ds.itemIds, ["661", "1193"]);
@@ -53,7 +55,8 @@ describe("MovieLens loaders", () => {
   it("reads ratings.csv + movies.csv (latest) with quoted titles holding commas", () => {
     const dir = folder({
       "ratings.csv": "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,3,4.0,964981247\n",
-      "movies.csv": 'movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n3,"Grumpier Old Men, The (1995)",Comedy|Romance\n5,Nothing (2000),(no genres listed)\n',
+      "movies.csv":
+        'movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n3,"Grumpier Old Men, The (1995)",Comedy|Romance\n5,Nothing (2000),(no genres listed)\n',
     });
     const ds = loadMovieLens(dir);
     assert.deepEqual(ds.itemIds, ["1", "3", "5"]);

@@ -1,12 +1,4 @@
-import {
-  catalogCoverage,
-  exposureGini,
-  hitAtK,
-  ndcgAtK,
-  novelty,
-  recallAtK,
-  reciprocalRank,
-} from "./metrics.js";
+import { catalogCoverage, exposureGini, hitAtK, ndcgAtK, novelty, recallAtK, reciprocalRank } from "./metrics.js";
 import { itemPopularity, type ChronoSplit } from "./split.js";
 
 /** Scores for a batch of user rows: users.length × numItems, row-major (higher = better). */
@@ -67,7 +59,11 @@ export function topK(
  * ML100K-CHRONO evaluation: full ranking over the catalog minus each user's train items,
  * metrics averaged over users with at least one test item.
  */
-export async function evaluateRanking(score: Scorer, split: ChronoSplit, options: EvaluateOptions = {}): Promise<RankingMetrics> {
+export async function evaluateRanking(
+  score: Scorer,
+  split: ChronoSplit,
+  options: EvaluateOptions = {},
+): Promise<RankingMetrics> {
   const batchSize = options.batchSize ?? 256;
   const { numItems } = split;
   const users = split.test.map((t, u) => (t.length > 0 ? u : -1)).filter((u) => u >= 0);

@@ -33,14 +33,41 @@ describe("ranking metrics (hand-computed)", () => {
   });
 
   it("catalog coverage", () => {
-    close(catalogCoverage([[0, 1], [1, 2]], 10), 0.3);
+    close(
+      catalogCoverage(
+        [
+          [0, 1],
+          [1, 2],
+        ],
+        10,
+      ),
+      0.3,
+    );
   });
 
   it("exposure Gini: 0 when even, (n−1)/n when all on one item", () => {
-    close(exposureGini([[0, 1], [2, 3]], 4), 0);
+    close(
+      exposureGini(
+        [
+          [0, 1],
+          [2, 3],
+        ],
+        4,
+      ),
+      0,
+    );
     close(exposureGini([[3], [3], [3]], 4), 3 / 4);
     // counts [0, 1, 1, 2] → G = 2·(1·0+2·1+3·1+4·2)/(4·4) − 5/4 = 26/16 − 20/16
-    close(exposureGini([[1, 3], [2, 3]], 4), 6 / 16);
+    close(
+      exposureGini(
+        [
+          [1, 3],
+          [2, 3],
+        ],
+        4,
+      ),
+      6 / 16,
+    );
   });
 
   it("novelty = mean self-information of recommended items", () => {

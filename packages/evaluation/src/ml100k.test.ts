@@ -29,13 +29,15 @@ describe("ML100K-CHRONO on MovieLens-100K", { skip: missing }, () => {
   it("MostPop reproduces the reference figures (±0.005)", async () => {
     const m = await evaluateRanking(mostPop(split!), split!);
     const ref = { "recall@20": 0.0955, "ndcg@20": 0.1148, "hr@10": 0.5292, "coverage@20": 0.069 };
-    for (const [k, v] of Object.entries(ref)) assert.ok(Math.abs(m[k as keyof typeof ref] - v) <= 0.005, `${k} ${m[k as keyof typeof ref]}`);
+    for (const [k, v] of Object.entries(ref))
+      assert.ok(Math.abs(m[k as keyof typeof ref] - v) <= 0.005, `${k} ${m[k as keyof typeof ref]}`);
   });
 
   it("ItemKNN reproduces the reference figures (±0.005)", async () => {
     const m = await evaluateRanking(itemKnn(split!), split!);
     const ref = { "recall@20": 0.183, "ndcg@20": 0.1952, "hr@10": 0.6882, "coverage@20": 0.1742 };
-    for (const [k, v] of Object.entries(ref)) assert.ok(Math.abs(m[k as keyof typeof ref] - v) <= 0.005, `${k} ${m[k as keyof typeof ref]}`);
+    for (const [k, v] of Object.entries(ref))
+      assert.ok(Math.abs(m[k as keyof typeof ref] - v) <= 0.005, `${k} ${m[k as keyof typeof ref]}`);
   });
 
   it("runEvalCli prints a table, one JSON line per model and a summary line", async () => {

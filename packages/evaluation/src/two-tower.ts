@@ -25,7 +25,8 @@ export function sequenceExamples(split: ChronoSplit, options: SequenceExampleOpt
   for (const items of split.train) {
     for (let j = 1; j < items.length; j++) {
       const history = items.slice(Math.max(0, j - historyLength), j);
-      for (let ahead = 0; ahead < horizon && j + ahead < items.length; ahead++) out.push({ history, target: items[j + ahead]! });
+      for (let ahead = 0; ahead < horizon && j + ahead < items.length; ahead++)
+        out.push({ history, target: items[j + ahead]! });
     }
   }
   return out;

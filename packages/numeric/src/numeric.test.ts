@@ -20,9 +20,22 @@ describe("percentile", () => {
     assert.equal(percentile([10, 20, 30, 40, 50], 0.25), 20);
     assert.equal(percentile([10, 20], 0.1), 11);
     // 0.99 of 0..100: position 99, exactly the sample 99 (nearest rank would say the same).
-    assert.equal(percentile(Float64Array.from({ length: 101 }, (_, i) => i), 0.99), 99);
+    assert.equal(
+      percentile(
+        Float64Array.from({ length: 101 }, (_, i) => i),
+        0.99,
+      ),
+      99,
+    );
     // 0.99 of 0..9: position 8.91, between 8 and 9 (nearest rank would say 9).
-    assert.ok(Math.abs(percentile(Float64Array.from({ length: 10 }, (_, i) => i), 0.99) - 8.91) < 1e-12);
+    assert.ok(
+      Math.abs(
+        percentile(
+          Float64Array.from({ length: 10 }, (_, i) => i),
+          0.99,
+        ) - 8.91,
+      ) < 1e-12,
+    );
   });
 
   it("refuses q outside [0,1]", () => {
@@ -48,7 +61,9 @@ describe("seeded generator", () => {
   it("SeededRandom: uniforms, normals and a permutation as before it moved here", () => {
     const rng = new SeededRandom(3);
     const draws = [rng.next(), rng.next(), rng.normal(), rng.normal(), rng.normal()];
-    const expected = [0.8914504204876721, 0.006544230971485376, -0.2831630852796468, 0.6337368456412921, -0.4342526311894247];
+    const expected = [
+      0.8914504204876721, 0.006544230971485376, -0.2831630852796468, 0.6337368456412921, -0.4342526311894247,
+    ];
     assert.deepEqual(draws, expected);
     assert.deepEqual([...rng.permutation(6)], [3, 5, 2, 4, 1, 0]);
   });

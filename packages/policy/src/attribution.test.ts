@@ -6,7 +6,8 @@ const recs = [
   { recId: "r1", ts: 1000, items: [{ itemId: "a" }, { itemId: "b" }, { itemId: "c" }] },
   { recId: "r2", ts: 5000, items: [{ itemId: "a" }, { itemId: "d" }] },
 ];
-const clicked = (result: ReturnType<typeof attributeRewards>): string[] => result.slots.filter((s) => s.clicked).map((s) => `${s.recId}/${s.itemId}`);
+const clicked = (result: ReturnType<typeof attributeRewards>): string[] =>
+  result.slots.filter((s) => s.clicked).map((s) => `${s.recId}/${s.itemId}`);
 
 describe("attributeRewards", () => {
   it("attributes clicks inside the window to the slot", () => {

@@ -52,14 +52,28 @@ export interface AttributionResult {
   counts: AttributionCounts;
 }
 
-export function attributeRewards(recommendations: readonly RecommendationRef[], clicks: readonly ClickEvent[], options: AttributionOptions): AttributionResult {
+export function attributeRewards(
+  recommendations: readonly RecommendationRef[],
+  clicks: readonly ClickEvent[],
+  options: AttributionOptions,
+): AttributionResult {
   if (!(options.windowMs >= 0)) throw new PolicyConfigError("windowMs", options.windowMs, "a number of ms ≥ 0");
-  const counts: AttributionCounts = { attributed: 0, duplicateEvents: 0, repeatClicks: 0, outsideWindow: 0, unknownRecommendation: 0, itemNotInSlate: 0 };
+  const counts: AttributionCounts = {
+    attributed: 0,
+    duplicateEvents: 0,
+    repeatClicks: 0,
+    outsideWindow: 0,
+    unknownRecommendation: 0,
+    itemNotInSlate: 0,
+  };
   const byRec = new Map<string, { rec: RecommendationRef; items: Set<string> }>();
-  for (const rec of recommendations) byRec.set(rec.recId, { rec, items: new Set(rec.items.map((item) => item.itemId)) });
+  for (const rec of recommendations)
+    byRec.set(rec.recId, { rec, items: new Set(rec.items.map((item) => item.itemId)) });
 
   // Earliest click first, so that which duplicate is kept does not depend on arrival order.
-  const ordered = [...clicks].sort((a, b) => a.ts - b.ts || (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
+  const ordered = [...clicks].sort(
+    (a, b) => a.ts - b.ts || (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0),
+  );
   const seenEvents = new Set<string>();
   const firstClick = new Map<string, number>(); // recId \u0000 itemId → ts
   for (const click of ordered) {
@@ -95,7 +109,12 @@ export function attributeRewards(recommendations: readonly RecommendationRef[], 
   for (const rec of recommendations) {
     rec.items.forEach((item, i) => {
       const clickTs = firstClick.get(`${rec.recId}\u0000${item.itemId}`);
-      const slot: AttributedSlot = { recId: rec.recId, itemId: item.itemId, rank: i + 1, clicked: clickTs !== undefined };
+      const slot: AttributedSlot = {
+        recId: rec.recId,
+        itemId: item.itemId,
+        rank: i + 1,
+        clicked: clickTs !== undefined,
+      };
       if (clickTs !== undefined) slot.clickTs = clickTs;
       slots.push(slot);
     });

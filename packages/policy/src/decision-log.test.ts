@@ -15,8 +15,17 @@ it("what toDecisionLog writes passes the rec.log spec and reads back to the same
   const itemStats = (itemId: string) => ({ impressions: itemId.length * 10, clicks: 1, expectedClicks: 0.5 });
   const decision = createPolicy("epsilon:0.2").select(candidates, 2, { rng: createRng(7), itemStats });
   const record = toDecisionLog({
-    recId: "r1", requestId: "q1", ts: Date.now(), policyId: decision.policyId, modelVersion: "v1",
-    propensityMethod: decision.propensityMethod, candidates, userVector: vector(0.9), itemStats, items: decision.items, includeVectors: true,
+    recId: "r1",
+    requestId: "q1",
+    ts: Date.now(),
+    policyId: decision.policyId,
+    modelVersion: "v1",
+    propensityMethod: decision.propensityMethod,
+    candidates,
+    userVector: vector(0.9),
+    itemStats,
+    items: decision.items,
+    includeVectors: true,
   });
   const decoded = decodeMessage<DecisionLogRecord>(decisionLogSpec, JSON.stringify(record));
   assert.ok(decoded.ok, decoded.ok ? "" : decoded.detail);

@@ -16,7 +16,8 @@ export function encodeVector(v: Float32Array): string {
 
 export function decodeVector(text: string): Float32Array {
   const bytes = Buffer.from(text, "base64");
-  if (bytes.byteLength % 4 !== 0) throw new LoggedRecordError("?", `a logged vector has ${bytes.byteLength} bytes, not a multiple of 4`);
+  if (bytes.byteLength % 4 !== 0)
+    throw new LoggedRecordError("?", `a logged vector has ${bytes.byteLength} bytes, not a multiple of 4`);
   const out = new Float32Array(bytes.byteLength / 4);
   new Uint8Array(out.buffer).set(bytes);
   return out;
@@ -45,7 +46,12 @@ export function toDecisionLog(input: {
     policyId: input.policyId,
     modelVersion: input.modelVersion,
     propensityMethod: input.propensityMethod,
-    candidates: input.candidates.map((c) => ({ itemId: c.itemId, score: c.score, ...(c.vector && input.includeVectors !== false ? { vector: encodeVector(c.vector) } : {}), ...(c.isNew ? { isNew: true } : {}) })),
+    candidates: input.candidates.map((c) => ({
+      itemId: c.itemId,
+      score: c.score,
+      ...(c.vector && input.includeVectors !== false ? { vector: encodeVector(c.vector) } : {}),
+      ...(c.isNew ? { isNew: true } : {}),
+    })),
     ...(input.userVector ? { userVector: encodeVector(input.userVector) } : {}),
     itemStats,
     items: [...input.items],
@@ -54,15 +60,31 @@ export function toDecisionLog(input: {
 
 /** Back to the estimators' input type; throws LoggedRecordError on a malformed record. */
 export function fromDecisionLog(record: DecisionLogRecord): LoggedRecommendation {
-  if (!record || typeof record.recId !== "string" || !Array.isArray(record.candidates) || !Array.isArray(record.items)) {
-    throw new LoggedRecordError(typeof record?.recId === "string" ? record.recId : "?", "a decision log record needs recId, candidates and items");
+  if (
+    !record ||
+    typeof record.recId !== "string" ||
+    !Array.isArray(record.candidates) ||
+    !Array.isArray(record.items)
+  ) {
+    throw new LoggedRecordError(
+      typeof record?.recId === "string" ? record.recId : "?",
+      "a decision log record needs recId, candidates and items",
+    );
   }
   return {
     recId: record.recId,
     ts: record.ts,
     policyId: record.policyId,
-    candidates: record.candidates.map((c) => ({ itemId: c.itemId, score: c.score, ...(c.vector ? { vector: decodeVector(c.vector) } : {}), ...(c.isNew ? { isNew: true } : {}) })),
-    context: { ...(record.userVector ? { userVector: decodeVector(record.userVector) } : {}), itemStats: record.itemStats },
+    candidates: record.candidates.map((c) => ({
+      itemId: c.itemId,
+      score: c.score,
+      ...(c.vector ? { vector: decodeVector(c.vector) } : {}),
+      ...(c.isNew ? { isNew: true } : {}),
+    })),
+    context: {
+      ...(record.userVector ? { userVector: decodeVector(record.userVector) } : {}),
+      itemStats: record.itemStats,
+    },
     items: record.items,
   };
 }

@@ -1,6 +1,15 @@
 // @recfleet/policy — exploration policies with propensities, bandit state, off-policy
 // estimators, reward attribution and the in-process bandit simulator. Pure TypeScript, no I/O.
-export type { Candidate, ItemStats, LinearBanditState, Policy, PolicyContext, PolicyDecision, SlateItem, SlotDistribution } from "./types.js";
+export type {
+  Candidate,
+  ItemStats,
+  LinearBanditState,
+  Policy,
+  PolicyContext,
+  PolicyDecision,
+  SlateItem,
+  SlotDistribution,
+} from "./types.js";
 export { CandidateError, LinearStateError, LoggedRecordError, PolicyConfigError, PolicyError } from "./errors.js";
 export { createRng, hashString, mixSeeds, type Rng } from "@recfleet/numeric";
 export { createNormalSampler, sampleBeta, sampleGamma, sampleNormal, sigmoid } from "./random.js";
@@ -109,5 +118,13 @@ export {
   type LinePlotOptions,
   type PlotSeries,
 } from "./sim-metrics.js";
-export { modelScorer, simulateInProcess, type ModelScorerOptions, type PolicyRun, type Scorer, type ScorerView, type SimulationOptions } from "./sim-harness.js";
+export {
+  modelScorer,
+  simulateInProcess,
+  type ModelScorerOptions,
+  type PolicyRun,
+  type Scorer,
+  type ScorerView,
+  type SimulationOptions,
+} from "./sim-harness.js";
 export { toDecisionLog, fromDecisionLog, encodeVector, decodeVector, type DecisionLogRecord } from "./decision-log.js";

@@ -71,7 +71,10 @@ describe("neural-linear state", () => {
   });
 
   it("context is the elementwise product, zeros when a vector is missing", () => {
-    assert.deepEqual(Array.from(linearContext(Float32Array.from([1, 2, 3]), Float32Array.from([2, 0.5, -1]), 3)), [2, 1, -3]);
+    assert.deepEqual(
+      Array.from(linearContext(Float32Array.from([1, 2, 3]), Float32Array.from([2, 0.5, -1]), 3)),
+      [2, 1, -3],
+    );
     assert.deepEqual(Array.from(linearContext(undefined, Float32Array.from([1, 1]), 2)), [0, 0]);
   });
 
@@ -84,7 +87,10 @@ describe("neural-linear state", () => {
 
   it("rejects malformed state and bad arguments with typed errors", () => {
     assert.throws(() => deserializeLinearState("{"), LinearStateError);
-    assert.throws(() => deserializeLinearState(JSON.stringify({ d: 2, lambda: 1, count: 0, aInverse: [1, 0, 0], b: [0, 0] })), LinearStateError);
+    assert.throws(
+      () => deserializeLinearState(JSON.stringify({ d: 2, lambda: 1, count: 0, aInverse: [1, 0, 0], b: [0, 0] })),
+      LinearStateError,
+    );
     assert.throws(() => updateLinear(createLinearState(2), [1, 2, 3], 1), LinearStateError);
     assert.throws(() => createLinearState(0), PolicyConfigError);
     assert.throws(() => linearStateFromSums(2, 1, 0, [1, 2, 2, 1], [0, 0]), LinearStateError); // not positive definite

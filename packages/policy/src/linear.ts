@@ -28,7 +28,11 @@ export function createLinearState(d: number, lambda = 1): LinearBanditState {
 }
 
 /** x = user ⊙ item (zeros where a vector is missing). */
-export function linearContext(userVector: Float32Array | undefined, itemVector: Float32Array | undefined, d: number): Float64Array {
+export function linearContext(
+  userVector: Float32Array | undefined,
+  itemVector: Float32Array | undefined,
+  d: number,
+): Float64Array {
   const x = new Float64Array(d);
   if (userVector === undefined || itemVector === undefined) return x;
   for (let j = 0; j < d; j++) x[j] = (userVector[j] ?? 0) * (itemVector[j] ?? 0);
@@ -36,7 +40,11 @@ export function linearContext(userVector: Float32Array | undefined, itemVector: 
 }
 
 /** The regression target for one shown item: the click minus the model's own estimate. */
-export function linearTarget(clicked: boolean, score: number, options: { modelWeight?: number; scoreTemperature?: number } = {}): number {
+export function linearTarget(
+  clicked: boolean,
+  score: number,
+  options: { modelWeight?: number; scoreTemperature?: number } = {},
+): number {
   return (clicked ? 1 : 0) - (options.modelWeight ?? 1) * sigmoid(score / (options.scoreTemperature ?? 1));
 }
 
@@ -58,7 +66,8 @@ export function updateLinear(state: LinearBanditState, x: ArrayLike<number>, rew
   let denominator = 1;
   for (let i = 0; i < d; i++) denominator += (x[i] ?? 0) * (ax[i] ?? 0);
   for (let i = 0; i < d; i++) {
-    for (let j = 0; j < d; j++) aInverse[i * d + j] = (aInverse[i * d + j] ?? 0) - ((ax[i] ?? 0) * (ax[j] ?? 0)) / denominator;
+    for (let j = 0; j < d; j++)
+      aInverse[i * d + j] = (aInverse[i * d + j] ?? 0) - ((ax[i] ?? 0) * (ax[j] ?? 0)) / denominator;
   }
   const b = state.b.map((value, i) => value + reward * (x[i] ?? 0));
   return { d, lambda: state.lambda, count: state.count + 1, aInverse, b };
@@ -89,8 +98,15 @@ export function linearVariance(state: LinearBanditState, x: ArrayLike<number>): 
 }
 
 /** Build the state from A and b (the additive form a multi-writer store keeps). */
-export function linearStateFromSums(d: number, lambda: number, count: number, a: ArrayLike<number>, b: ArrayLike<number>): LinearBanditState {
-  if (a.length !== d * d || b.length !== d) throw new LinearStateError(`A must have ${d * d} entries and b ${d}; got ${a.length} and ${b.length}`);
+export function linearStateFromSums(
+  d: number,
+  lambda: number,
+  count: number,
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+): LinearBanditState {
+  if (a.length !== d * d || b.length !== d)
+    throw new LinearStateError(`A must have ${d * d} entries and b ${d}; got ${a.length} and ${b.length}`);
   const l = cholesky(Array.from(a), d);
   // A⁻¹ from the Cholesky factor: solve L Lᵀ X = I column by column.
   const aInverse = new Array<number>(d * d).fill(0);
@@ -143,9 +159,12 @@ export function deserializeLinearState(text: string): LinearBanditState {
   if (typeof parsed !== "object" || parsed === null) throw new LinearStateError("expected a JSON object");
   const record = parsed as Record<string, unknown>;
   const { d, lambda, count, aInverse, b } = record;
-  if (typeof d !== "number" || !Number.isInteger(d) || d < 1) throw new LinearStateError(`d is ${JSON.stringify(d)}; expected an integer ≥ 1`);
-  if (typeof lambda !== "number" || !(lambda > 0)) throw new LinearStateError(`lambda is ${JSON.stringify(lambda)}; expected a number > 0`);
-  if (typeof count !== "number" || !(count >= 0)) throw new LinearStateError(`count is ${JSON.stringify(count)}; expected a number ≥ 0`);
+  if (typeof d !== "number" || !Number.isInteger(d) || d < 1)
+    throw new LinearStateError(`d is ${JSON.stringify(d)}; expected an integer ≥ 1`);
+  if (typeof lambda !== "number" || !(lambda > 0))
+    throw new LinearStateError(`lambda is ${JSON.stringify(lambda)}; expected a number > 0`);
+  if (typeof count !== "number" || !(count >= 0))
+    throw new LinearStateError(`count is ${JSON.stringify(count)}; expected a number ≥ 0`);
   const isNumbers = (value: unknown, length: number): value is number[] =>
     Array.isArray(value) && value.length === length && value.every((v) => typeof v === "number" && Number.isFinite(v));
   if (!isNumbers(aInverse, d * d)) throw new LinearStateError(`aInverse must be ${d * d} finite numbers`);
@@ -171,7 +190,11 @@ interface LinearInputs {
   theta: Float64Array;
 }
 
-function linearInputs(candidates: readonly Candidate[], ctx: PolicyContext, options: LinearPolicyOptions): LinearInputs {
+function linearInputs(
+  candidates: readonly Candidate[],
+  ctx: PolicyContext,
+  options: LinearPolicyOptions,
+): LinearInputs {
   const d = options.d ?? ctx.linear?.d ?? ctx.userVector?.length ?? 1;
   const state = ctx.linear ?? createLinearState(d);
   if (state.d !== d) throw new LinearStateError(`ctx.linear has d = ${state.d}, the policy expects d = ${d}`);
@@ -202,10 +225,13 @@ export function linUcbRule(alpha: number, options: LinearPolicyOptions = {}): Sl
     prepare(candidates, ctx) {
       const { base, contexts, state, theta } = linearInputs(candidates, ctx, options);
       const exploit = base.map((value, i) => value + dot(theta, contexts[i] as Float64Array));
-      const utility = exploit.map((value, i) => value + alpha * Math.sqrt(linearVariance(state, contexts[i] as Float64Array)));
+      const utility = exploit.map(
+        (value, i) => value + alpha * Math.sqrt(linearVariance(state, contexts[i] as Float64Array)),
+      );
       return {
         exploit,
-        slotProbabilities: (remaining, adjustment) => oneHot(utility.length, argmaxRemaining(utility, adjustment, remaining)),
+        slotProbabilities: (remaining, adjustment) =>
+          oneHot(utility.length, argmaxRemaining(utility, adjustment, remaining)),
       };
     },
   };

@@ -58,7 +58,11 @@ describe("estimators on hand-computed logs (target: greedy)", () => {
   it("weight clipping and bootstrap intervals", () => {
     const clipped = estimateOffPolicy(handLogs, createPolicy("greedy"), { maxWeight: 3 });
     assert.ok(Math.abs(clipped.ips.estimate - 0.5) < 1e-12); // the clipped slot had no click
-    const boot = estimateOffPolicy(handLogs, createPolicy("greedy"), { interval: "bootstrap", bootstrapSamples: 200, seed: 3 });
+    const boot = estimateOffPolicy(handLogs, createPolicy("greedy"), {
+      interval: "bootstrap",
+      bootstrapSamples: 200,
+      seed: 3,
+    });
     assert.ok(boot.ips.ciLow <= boot.ips.estimate && boot.ips.estimate <= boot.ips.ciHigh);
     assert.ok(boot.ips.ciLow >= 0 && boot.ips.ciHigh <= 1);
   });
@@ -69,15 +73,35 @@ describe("estimators on hand-computed logs (target: greedy)", () => {
   });
 
   it("buildLoggedRecords joins recommendations with attributed clicks", () => {
-    const recommendations = [{ recId: "r1", ts: 0, policyId: "epsilon:0.5", candidates, context: {}, items: [{ itemId: "a", score: 2, rank: 1, propensity: 0.5, explored: false }] }];
-    const attribution = attributeRewards(recommendations, [{ eventId: "e", recId: "r1", itemId: "a", ts: 10 }], { windowMs: 100 });
-    assert.deepEqual(buildLoggedRecords(recommendations, attribution)[0]?.slate, [{ itemId: "a", propensity: 0.5, clicked: true }]);
+    const recommendations = [
+      {
+        recId: "r1",
+        ts: 0,
+        policyId: "epsilon:0.5",
+        candidates,
+        context: {},
+        items: [{ itemId: "a", score: 2, rank: 1, propensity: 0.5, explored: false }],
+      },
+    ];
+    const attribution = attributeRewards(recommendations, [{ eventId: "e", recId: "r1", itemId: "a", ts: 10 }], {
+      windowMs: 100,
+    });
+    assert.deepEqual(buildLoggedRecords(recommendations, attribution)[0]?.slate, [
+      { itemId: "a", propensity: 0.5, clicked: true },
+    ]);
   });
 });
 
 describe("OPE recovers the on-policy CTR in the simulator", () => {
   // A stationary world (no arrivals, drift or learning), so the target's CTR is one number.
-  const world: WorldConfig = { seed: 77, initialItems: 20, arrivalsPerStep: 0, itemLifetimeSteps: Infinity, driftRate: 0, noveltyBoost: 0 };
+  const world: WorldConfig = {
+    seed: 77,
+    initialItems: 20,
+    arrivalsPerStep: 0,
+    itemLifetimeSteps: Infinity,
+    driftRate: 0,
+    noveltyBoost: 0,
+  };
   const k = 3;
   const onPolicyCtr = (spec: string): { ctr: number; stdError: number } => {
     const [run] = simulateInProcess(world, [createPolicy(spec)], { steps: 150, k, seed: 901, learn: false });
@@ -96,7 +120,13 @@ describe("OPE recovers the on-policy CTR in the simulator", () => {
   ];
   for (const [logging, target] of pairs) {
     it(`${logging} logs → ${target}`, () => {
-      const [run] = simulateInProcess(world, [createPolicy(logging)], { steps: 150, k, seed: 17, learn: false, recordLogs: true });
+      const [run] = simulateInProcess(world, [createPolicy(logging)], {
+        steps: 150,
+        k,
+        seed: 17,
+        learn: false,
+        recordLogs: true,
+      });
       const logs = run!.logs!;
       const truth = onPolicyCtr(target);
       const result = estimateOffPolicy(logs, createPolicy(target), { seed: 5 });
@@ -109,7 +139,10 @@ describe("OPE recovers the on-policy CTR in the simulator", () => {
         );
       }
       // DR should be at least as tight as IPS with a reasonable reward model.
-      assert.ok(result.dr.stdError <= result.ips.stdError * 1.05, `DR se ${result.dr.stdError} vs IPS se ${result.ips.stdError}`);
+      assert.ok(
+        result.dr.stdError <= result.ips.stdError * 1.05,
+        `DR se ${result.dr.stdError} vs IPS se ${result.ips.stdError}`,
+      );
     });
   }
 });

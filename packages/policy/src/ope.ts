@@ -60,14 +60,23 @@ export interface LoggedRecommendation {
 }
 
 /** Join recommendations with attributed clicks (attributeRewards) into records for the estimators. */
-export function buildLoggedRecords(recommendations: readonly LoggedRecommendation[], attribution: AttributionResult): LoggedRecord[] {
-  const clicked = new Set(attribution.slots.filter((slot) => slot.clicked).map((slot) => `${slot.recId}\u0000${slot.itemId}`));
+export function buildLoggedRecords(
+  recommendations: readonly LoggedRecommendation[],
+  attribution: AttributionResult,
+): LoggedRecord[] {
+  const clicked = new Set(
+    attribution.slots.filter((slot) => slot.clicked).map((slot) => `${slot.recId}\u0000${slot.itemId}`),
+  );
   return recommendations.map((rec) => ({
     recId: rec.recId,
     policyId: rec.policyId,
     candidates: rec.candidates,
     context: rec.context,
-    slate: rec.items.map((item) => ({ itemId: item.itemId, propensity: item.propensity, clicked: clicked.has(`${rec.recId}\u0000${item.itemId}`) })),
+    slate: rec.items.map((item) => ({
+      itemId: item.itemId,
+      propensity: item.propensity,
+      clicked: clicked.has(`${rec.recId}\u0000${item.itemId}`),
+    })),
   }));
 }
 
@@ -111,7 +120,8 @@ export interface OffPolicyResult {
 export function defaultContext(record: LoggedRecord, rng: Rng): PolicyContext {
   const { userVector, itemStats, linear, totalImpressions } = record.context;
   const ctx: PolicyContext = { rng };
-  if (userVector !== undefined) ctx.userVector = userVector instanceof Float32Array ? userVector : Float32Array.from(userVector);
+  if (userVector !== undefined)
+    ctx.userVector = userVector instanceof Float32Array ? userVector : Float32Array.from(userVector);
   if (itemStats !== undefined) ctx.itemStats = (itemId) => itemStats[itemId] ?? { impressions: 0, clicks: 0 };
   if (linear !== undefined) ctx.linear = linear;
   if (totalImpressions !== undefined) ctx.totalImpressions = totalImpressions;
@@ -164,7 +174,13 @@ interface RecordTerms {
   weightedClicks: number[];
 }
 
-function recordTerms(record: LoggedRecord, target: Policy, ctx: PolicyContext, rewardModel: RewardModel, maxWeight: number): RecordTerms {
+function recordTerms(
+  record: LoggedRecord,
+  target: Policy,
+  ctx: PolicyContext,
+  rewardModel: RewardModel,
+  maxWeight: number,
+): RecordTerms {
   const slate = record.slate.map((slot) => slot.itemId);
   const distributions = target.slotDistributions(record.candidates, slate, ctx);
   const weights: number[] = [];
@@ -173,7 +189,8 @@ function recordTerms(record: LoggedRecord, target: Policy, ctx: PolicyContext, r
   let dr = 0;
   let previousWeight = 1;
   record.slate.forEach((slot, r) => {
-    if (!(slot.propensity > 0 && slot.propensity <= 1)) throw new LoggedRecordError(record.recId, `slot ${r + 1} has propensity ${slot.propensity}; expected (0,1]`);
+    if (!(slot.propensity > 0 && slot.propensity <= 1))
+      throw new LoggedRecordError(record.recId, `slot ${r + 1} has propensity ${slot.propensity}; expected (0,1]`);
     const distribution = distributions[r] ?? new Map<string, number>();
     const targetProbability = distribution.get(slot.itemId) ?? 0;
     const weight = Math.min(maxWeight, (previousWeight * targetProbability) / slot.propensity);
@@ -249,7 +266,7 @@ function snipsStdError(terms: readonly RecordTerms[]): number {
       const den = weightSum[r] ?? 0;
       if (den <= 0) return;
       const ratio = (clickSum[r] ?? 0) / den;
-      influence += ((perSlot[r] ?? 0) / totalSlots) * ((t.weightedClicks[r] ?? 0) - w * ratio) / den;
+      influence += (((perSlot[r] ?? 0) / totalSlots) * ((t.weightedClicks[r] ?? 0) - w * ratio)) / den;
     });
     variance += influence * influence;
   }
@@ -260,14 +277,19 @@ function snipsStdError(terms: readonly RecordTerms[]): number {
  * Estimate the target policy's CTR (clicks per slot) from logged records of other policies.
  * See the top of this file for the estimators and their assumptions.
  */
-export function estimateOffPolicy(logs: readonly LoggedRecord[], target: Policy, options: OffPolicyOptions = {}): OffPolicyResult {
+export function estimateOffPolicy(
+  logs: readonly LoggedRecord[],
+  target: Policy,
+  options: OffPolicyOptions = {},
+): OffPolicyResult {
   const confidence = options.confidence ?? 0.95;
   const seed = options.seed ?? 1;
   const maxWeight = options.maxWeight ?? Infinity;
   const bootstrapSamples = options.bootstrapSamples ?? 1000;
   if (!(confidence > 0 && confidence < 1)) throw new PolicyConfigError("confidence", confidence, "a number in (0,1)");
   if (!(maxWeight > 0)) throw new PolicyConfigError("maxWeight", maxWeight, "a number > 0");
-  if (!(Number.isInteger(bootstrapSamples) && bootstrapSamples >= 10)) throw new PolicyConfigError("bootstrapSamples", bootstrapSamples, "an integer ≥ 10");
+  if (!(Number.isInteger(bootstrapSamples) && bootstrapSamples >= 10))
+    throw new PolicyConfigError("bootstrapSamples", bootstrapSamples, "an integer ≥ 10");
 
   // Cross-fitting: the reward model for a record is fitted on the other half of the logs, so a
   // record's own click does not leak into its DR baseline.
@@ -275,7 +297,10 @@ export function estimateOffPolicy(logs: readonly LoggedRecord[], target: Policy,
     options.rewardModel !== undefined
       ? () => options.rewardModel as RewardModel
       : (() => {
-          const halves = [fitRankItemRewardModel(logs.filter((_, i) => i % 2 === 1)), fitRankItemRewardModel(logs.filter((_, i) => i % 2 === 0))];
+          const halves = [
+            fitRankItemRewardModel(logs.filter((_, i) => i % 2 === 1)),
+            fitRankItemRewardModel(logs.filter((_, i) => i % 2 === 0)),
+          ];
           return (index: number) => halves[index % 2] as RewardModel;
         })();
   const contextFor = options.contextFor ?? defaultContext;
@@ -288,20 +313,32 @@ export function estimateOffPolicy(logs: readonly LoggedRecord[], target: Policy,
 
   let allWeights = 0;
   let allSquares = 0;
-  for (const t of terms) for (const w of t.weights) {
-    allWeights += w;
-    allSquares += w * w;
-  }
+  for (const t of terms)
+    for (const w of t.weights) {
+      allWeights += w;
+      allSquares += w * w;
+    }
   const effectiveSampleSize = allSquares > 0 ? (allWeights * allWeights) / allSquares : 0;
 
   const z = normalQuantile(0.5 + confidence / 2);
   const seIps = meanStdError(terms.map((t) => t.ips));
   const seDr = meanStdError(terms.map((t) => t.dr));
   const seSnips = snipsStdError(terms);
-  const normal = (estimate: number, stdError: number): OffPolicyEstimate => ({ estimate, stdError, ciLow: estimate - z * stdError, ciHigh: estimate + z * stdError });
+  const normal = (estimate: number, stdError: number): OffPolicyEstimate => ({
+    estimate,
+    stdError,
+    ciLow: estimate - z * stdError,
+    ciHigh: estimate + z * stdError,
+  });
 
   if ((options.interval ?? "normal") === "normal" || terms.length === 0) {
-    return { ips: normal(point.ips, seIps), snips: normal(point.snips, seSnips), dr: normal(point.dr, seDr), n: terms.length, effectiveSampleSize };
+    return {
+      ips: normal(point.ips, seIps),
+      snips: normal(point.snips, seSnips),
+      dr: normal(point.dr, seDr),
+      n: terms.length,
+      effectiveSampleSize,
+    };
   }
 
   // Percentile bootstrap over records (the reward model is kept fixed).

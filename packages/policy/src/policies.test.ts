@@ -16,7 +16,14 @@ describe("greedy", () => {
   it("returns the top k by score with propensity 1, nothing explored", () => {
     const decision = greedyPolicy().select(candidates, 3, contextWith(1));
     assert.deepEqual(ids(decision.items), byScore.slice(0, 3));
-    assert.deepEqual(decision.items.map((i) => [i.rank, i.propensity, i.explored]), [[1, 1, false], [2, 1, false], [3, 1, false]]);
+    assert.deepEqual(
+      decision.items.map((i) => [i.rank, i.propensity, i.explored]),
+      [
+        [1, 1, false],
+        [2, 1, false],
+        [3, 1, false],
+      ],
+    );
     assert.equal(decision.policyId, "greedy");
     assert.equal(decision.propensityMethod, "exact");
   });
@@ -62,7 +69,10 @@ describe("softmax", () => {
   it("temperature → 0 is greedy", () => {
     for (const temperature of [0, 1e-6]) {
       for (let seed = 0; seed < 10; seed++) {
-        assert.deepEqual(ids(softmaxPolicy(temperature).select(candidates, 4, contextWith(seed)).items), byScore.slice(0, 4));
+        assert.deepEqual(
+          ids(softmaxPolicy(temperature).select(candidates, 4, contextWith(seed)).items),
+          byScore.slice(0, 4),
+        );
       }
     }
   });
@@ -103,7 +113,8 @@ describe("UCB and Thompson favour unexplored items early", () => {
   it("Thompson puts the unexplored item first in about half the requests or more, and rarely ignores it", () => {
     let firstB = 0;
     const policy = thompsonPolicy({ samples: 20 });
-    for (let seed = 0; seed < 300; seed++) if (policy.select(pair, 1, contextWith(seed, stats)).items[0]?.itemId === "itemB") firstB++;
+    for (let seed = 0; seed < 300; seed++)
+      if (policy.select(pair, 1, contextWith(seed, stats)).items[0]?.itemId === "itemB") firstB++;
     // The posterior of A is tight around p, B's prior is wide (α0 = 10) but skewed: B wins often.
     assert.ok(firstB > 0.3 * 300, `itemB first in ${firstB}/300`);
     const decision = policy.select(pair, 2, contextWith(5, stats));
@@ -132,7 +143,8 @@ describe("slate options", () => {
       assert.ok(decision.items.filter((i) => i.explored).length <= 1);
       // After the explored slot, the rest are the exploit choice with propensity 1.
       const firstExplored = decision.items.findIndex((i) => i.explored);
-      if (firstExplored >= 0) for (const item of decision.items.slice(firstExplored + 1)) assert.equal(item.propensity, 1);
+      if (firstExplored >= 0)
+        for (const item of decision.items.slice(firstExplored + 1)) assert.equal(item.propensity, 1);
     }
     assert.equal(policy.id, "epsilon:1+budget:1");
   });
@@ -156,6 +168,10 @@ describe("slate options", () => {
       { itemId: "b", score: 0.6, vector: Float32Array.from([0, 1]) },
     ];
     assert.deepEqual(ids(greedyPolicy().select(items, 3, contextWith(1)).items), ["a", "a-twin", "b"]);
-    assert.deepEqual(ids(withMmr(greedyPolicy(), { weight: 0.5 }).select(items, 3, contextWith(1)).items), ["a", "b", "a-twin"]);
+    assert.deepEqual(ids(withMmr(greedyPolicy(), { weight: 0.5 }).select(items, 3, contextWith(1)).items), [
+      "a",
+      "b",
+      "a-twin",
+    ]);
   });
 });

@@ -20,7 +20,8 @@ function countRemaining(remaining: Uint8Array): number {
 function argmaxSampler(exploit: Float64Array, utility: Float64Array = exploit): SlotSampler {
   return {
     exploit,
-    slotProbabilities: (remaining, adjustment) => oneHot(utility.length, argmaxRemaining(utility, adjustment, remaining)),
+    slotProbabilities: (remaining, adjustment) =>
+      oneHot(utility.length, argmaxRemaining(utility, adjustment, remaining)),
   };
 }
 
@@ -76,7 +77,8 @@ export function epsilonGreedyPolicy(epsilon: number, options: SlateOptions = {})
  * probability. T = 0 is greedy (the limit T → 0).
  */
 export function softmaxRule(temperature: number): SlotRule {
-  if (!(temperature >= 0 && Number.isFinite(temperature))) throw new PolicyConfigError("temperature", temperature, "a finite number ≥ 0");
+  if (!(temperature >= 0 && Number.isFinite(temperature)))
+    throw new PolicyConfigError("temperature", temperature, "a finite number ≥ 0");
   return {
     id: `softmax:${temperature}`,
     propensityMethod: "exact",
@@ -167,7 +169,11 @@ function priorSuffix(prior: Required<CtrPriorOptions>): string {
   return suffix;
 }
 
-function ctrPosterior(candidates: readonly Candidate[], ctx: PolicyContext, prior: Required<CtrPriorOptions>): CtrPosterior {
+function ctrPosterior(
+  candidates: readonly Candidate[],
+  ctx: PolicyContext,
+  prior: Required<CtrPriorOptions>,
+): CtrPosterior {
   const n = candidates.length;
   const shape = new Float64Array(n); // Beta α, or Gamma shape
   const other = new Float64Array(n); // Beta β, or Gamma rate

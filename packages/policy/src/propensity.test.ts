@@ -17,7 +17,12 @@ const candidates: Candidate[] = [0.2, -0.4, 0.9, 0.0, 0.6, -1.0].map((score, i) 
   vector: Float32Array.from({ length: dim }, (_, j) => Math.sin((i + 2) * (j + 1))),
   ...(i === 3 ? { isNew: true } : {}),
 }));
-const stats = { c0: { impressions: 40, clicks: 6 }, c1: { impressions: 10, clicks: 0 }, c2: { impressions: 300, clicks: 40 }, c4: { impressions: 5, clicks: 1 } };
+const stats = {
+  c0: { impressions: 40, clicks: 6 },
+  c1: { impressions: 10, clicks: 0 },
+  c2: { impressions: 300, clicks: 40 },
+  c4: { impressions: 5, clicks: 1 },
+};
 const userVector = Float32Array.from([0.8, -0.3, 0.5]);
 
 function trainedLinear(): LinearBanditState {
@@ -36,7 +41,15 @@ const contextFor = (seed: number): PolicyContext => contextWith(seed, stats, { u
 const Z_999 = 3.09;
 
 describe("χ² goodness of fit: slate frequencies match the product of logged propensities", () => {
-  const exactSpecs = ["greedy", "epsilon:0.3", "softmax:0.5", "ucb:2", "linucb:1", "epsilon:0.4+budget:1+mmr:0.3+cold:1,0", "softmax:0.4+mmr:0.5"];
+  const exactSpecs = [
+    "greedy",
+    "epsilon:0.3",
+    "softmax:0.5",
+    "ucb:2",
+    "linucb:1",
+    "epsilon:0.4+budget:1+mmr:0.3+cold:1,0",
+    "softmax:0.4+mmr:0.5",
+  ];
   for (const spec of exactSpecs) {
     it(spec, () => {
       const policy = createPolicy(spec);
@@ -92,10 +105,31 @@ describe("χ² goodness of fit: slate frequencies match the product of logged pr
 });
 
 describe("slate invariants (property tests)", () => {
-  const specArb = fc.constantFrom("greedy", "epsilon:0.2", "softmax:0.3", "ucb:1", "thompson:8", "thompson:8,lift=1", "linucb:0.5", "lints:0.2,samples=8", "epsilon:0.5+budget:1+mmr:0.2", "softmax:1+cold:1,1000");
+  const specArb = fc.constantFrom(
+    "greedy",
+    "epsilon:0.2",
+    "softmax:0.3",
+    "ucb:1",
+    "thompson:8",
+    "thompson:8,lift=1",
+    "linucb:0.5",
+    "lints:0.2,samples=8",
+    "epsilon:0.5+budget:1+mmr:0.2",
+    "softmax:1+cold:1,1000",
+  );
   const candidatesArb = fc
-    .uniqueArray(fc.record({ itemId: fc.string({ minLength: 1, maxLength: 6 }), score: fc.double({ min: -8, max: 8, noNaN: true }), isNew: fc.boolean(), v: fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: dim, maxLength: dim }) }), { minLength: 1, maxLength: 12, selector: (c) => c.itemId })
-    .map((list): Candidate[] => list.map((c) => ({ itemId: c.itemId, score: c.score, isNew: c.isNew, vector: Float32Array.from(c.v) })));
+    .uniqueArray(
+      fc.record({
+        itemId: fc.string({ minLength: 1, maxLength: 6 }),
+        score: fc.double({ min: -8, max: 8, noNaN: true }),
+        isNew: fc.boolean(),
+        v: fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: dim, maxLength: dim }),
+      }),
+      { minLength: 1, maxLength: 12, selector: (c) => c.itemId },
+    )
+    .map((list): Candidate[] =>
+      list.map((c) => ({ itemId: c.itemId, score: c.score, isNew: c.isNew, vector: Float32Array.from(c.v) })),
+    );
 
   it("propensities in (0,1], per-slot distributions sum to ≤ 1, no duplicate items, ranks 1..k", () => {
     fc.assert(
@@ -109,7 +143,11 @@ describe("slate invariants (property tests)", () => {
           assert.equal(item.rank, r + 1);
           assert.ok(item.propensity > 0 && item.propensity <= 1 + 1e-12, `propensity ${item.propensity}`);
         });
-        const distributions = policy.slotDistributions(list, decision.items.map((i) => i.itemId), contextWith(seed, {}, { userVector, linear }));
+        const distributions = policy.slotDistributions(
+          list,
+          decision.items.map((i) => i.itemId),
+          contextWith(seed, {}, { userVector, linear }),
+        );
         for (const distribution of distributions) {
           const sum = [...distribution.values()].reduce((a, b) => a + b, 0);
           assert.ok(sum <= 1 + 1e-9, `slot distribution sums to ${sum}`);
@@ -121,15 +159,24 @@ describe("slate invariants (property tests)", () => {
 
   it("re-scoring a slate with the same seed reproduces the logged propensities", () => {
     fc.assert(
-      fc.property(fc.constantFrom("epsilon:0.2", "softmax:0.3", "thompson:8", "lints:0.2,samples=8"), candidatesArb, fc.integer(), (spec, list, seed) => {
-        const policy = createPolicy(spec);
-        const decision = policy.select(list, 3, contextWith(seed, {}, { userVector, linear }));
-        const distributions = policy.slotDistributions(list, decision.items.map((i) => i.itemId), contextWith(seed, {}, { userVector, linear }));
-        decision.items.forEach((item, r) => {
-          const p = distributions[r]?.get(item.itemId) ?? 0;
-          assert.ok(Math.abs(p - item.propensity) < 1e-12, `${spec} slot ${r + 1}: ${p} vs ${item.propensity}`);
-        });
-      }),
+      fc.property(
+        fc.constantFrom("epsilon:0.2", "softmax:0.3", "thompson:8", "lints:0.2,samples=8"),
+        candidatesArb,
+        fc.integer(),
+        (spec, list, seed) => {
+          const policy = createPolicy(spec);
+          const decision = policy.select(list, 3, contextWith(seed, {}, { userVector, linear }));
+          const distributions = policy.slotDistributions(
+            list,
+            decision.items.map((i) => i.itemId),
+            contextWith(seed, {}, { userVector, linear }),
+          );
+          decision.items.forEach((item, r) => {
+            const p = distributions[r]?.get(item.itemId) ?? 0;
+            assert.ok(Math.abs(p - item.propensity) < 1e-12, `${spec} slot ${r + 1}: ${p} vs ${item.propensity}`);
+          });
+        },
+      ),
       { numRuns: 100, seed: 7 },
     );
   });

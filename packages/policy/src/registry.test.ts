@@ -26,12 +26,24 @@ describe("createPolicy", () => {
   });
 
   it("accepts PolicySpec objects", () => {
-    assert.equal(createPolicy({ kind: "epsilon", epsilon: 0.25, slate: { explorationBudget: 1 } }).id, "epsilon:0.25+budget:1");
+    assert.equal(
+      createPolicy({ kind: "epsilon", epsilon: 0.25, slate: { explorationBudget: 1 } }).id,
+      "epsilon:0.25+budget:1",
+    );
     assert.deepEqual(parsePolicySpec("softmax:0.5"), { kind: "softmax", temperature: 0.5, slate: {} });
   });
 
   it("rejects unknown kinds, keys and bad numbers with PolicyConfigError", () => {
-    for (const bad of ["boltzmann", "epsilon", "epsilon:abc", "epsilon:2", "ucb:1,foo=2", "greedy+wat:1", "thompson:0", "softmax:-1"]) {
+    for (const bad of [
+      "boltzmann",
+      "epsilon",
+      "epsilon:abc",
+      "epsilon:2",
+      "ucb:1,foo=2",
+      "greedy+wat:1",
+      "thompson:0",
+      "softmax:-1",
+    ]) {
       assert.throws(() => createPolicy(bad), PolicyConfigError, bad);
     }
   });
@@ -56,7 +68,8 @@ describe("assignPolicy", () => {
 
   it("a salt re-draws the assignment", () => {
     let moved = 0;
-    for (let u = 0; u < 1000; u++) if (assignPolicy(`user-${u}`, split) !== assignPolicy(`user-${u}`, split, "exp-2")) moved++;
+    for (let u = 0; u < 1000; u++)
+      if (assignPolicy(`user-${u}`, split) !== assignPolicy(`user-${u}`, split, "exp-2")) moved++;
     assert.ok(moved > 200 && moved < 550, `moved ${moved}`);
   });
 

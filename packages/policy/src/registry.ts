@@ -9,7 +9,15 @@
 import { hashString } from "@recfleet/numeric";
 import { PolicyConfigError } from "./errors.js";
 import { linTsPolicy, linUcbPolicy, type LinearPolicyOptions, type LinTsOptions } from "./linear.js";
-import { epsilonGreedyPolicy, greedyPolicy, softmaxPolicy, thompsonPolicy, ucbPolicy, type ThompsonOptions, type UcbOptions } from "./policies.js";
+import {
+  epsilonGreedyPolicy,
+  greedyPolicy,
+  softmaxPolicy,
+  thompsonPolicy,
+  ucbPolicy,
+  type ThompsonOptions,
+  type UcbOptions,
+} from "./policies.js";
 import type { SlatePolicy, SlateOptions } from "./slate.js";
 
 export type PolicySpec = { slate?: SlateOptions } & (
@@ -47,7 +55,8 @@ export function parsePolicySpec(text: string): PolicySpec {
   const positional = args[0] !== undefined && !args[0].includes("=") ? args.shift() : undefined;
   const named: Record<string, number> = {};
   let lift: number | undefined;
-  const priorEvidence = (): { evidence?: "ctr" | "lift" } => (lift === undefined ? {} : { evidence: lift === 1 ? "lift" : "ctr" });
+  const priorEvidence = (): { evidence?: "ctr" | "lift" } =>
+    lift === undefined ? {} : { evidence: lift === 1 ? "lift" : "ctr" };
   for (const arg of args) {
     const [key = "", value] = arg.split("=");
     if (key.trim() === "lift") {
@@ -55,7 +64,8 @@ export function parsePolicySpec(text: string): PolicySpec {
       continue;
     }
     const name = KEY_NAMES[key.trim()];
-    if (name === undefined) throw new PolicyConfigError("policy spec key", key, `one of ${Object.keys(KEY_NAMES).join(", ")}`);
+    if (name === undefined)
+      throw new PolicyConfigError("policy spec key", key, `one of ${Object.keys(KEY_NAMES).join(", ")}`);
     named[name] = parseNumber(name, value);
   }
 
@@ -68,7 +78,10 @@ export function parsePolicySpec(text: string): PolicySpec {
         slate.explorationBudget = parseNumber("budget", values[0]);
         break;
       case "cold":
-        slate.coldStart = { boost: parseNumber("cold.boost", values[0]), windowMs: values[1] === undefined ? 0 : parseNumber("cold.windowMs", values[1]) };
+        slate.coldStart = {
+          boost: parseNumber("cold.boost", values[0]),
+          windowMs: values[1] === undefined ? 0 : parseNumber("cold.windowMs", values[1]),
+        };
         break;
       case "mmr":
         slate.mmr = { weight: parseNumber("mmr.weight", values[0]) };
@@ -86,13 +99,30 @@ export function parsePolicySpec(text: string): PolicySpec {
     case "softmax":
       return { kind, temperature: parseNumber("temperature", positional), slate };
     case "ucb":
-      return { kind, ...named, ...priorEvidence(), ...(positional === undefined ? {} : { width: parseNumber("width", positional) }), slate };
+      return {
+        kind,
+        ...named,
+        ...priorEvidence(),
+        ...(positional === undefined ? {} : { width: parseNumber("width", positional) }),
+        slate,
+      };
     case "thompson":
-      return { kind, ...named, ...priorEvidence(), ...(positional === undefined ? {} : { samples: parseNumber("samples", positional) }), slate };
+      return {
+        kind,
+        ...named,
+        ...priorEvidence(),
+        ...(positional === undefined ? {} : { samples: parseNumber("samples", positional) }),
+        slate,
+      };
     case "linucb":
       return { kind, ...named, alpha: positional === undefined ? 1 : parseNumber("alpha", positional), slate };
     case "lints":
-      return { kind, ...named, ...(positional === undefined ? {} : { scale: parseNumber("scale", positional) }), slate };
+      return {
+        kind,
+        ...named,
+        ...(positional === undefined ? {} : { scale: parseNumber("scale", positional) }),
+        slate,
+      };
     default:
       throw new PolicyConfigError("policy kind", kind, "greedy, epsilon, softmax, ucb, thompson, linucb or lints");
   }
@@ -121,8 +151,7 @@ export function createPolicy(spec: string | PolicySpec): SlatePolicy {
 }
 
 export type PolicyLookup =
-  | { ok: true; policy: SlatePolicy }
-  | { ok: false; reason: "unknown_policy" | "policy_not_allowed"; detail: string };
+  { ok: true; policy: SlatePolicy } | { ok: false; reason: "unknown_policy" | "policy_not_allowed"; detail: string };
 
 /** The policies an operator allows, compared by canonical id (equivalent specs are one policy). */
 export interface AllowedPolicies {
@@ -200,7 +229,8 @@ export function parseTrafficSplit(text: string): TrafficShare[] {
 export function assignPolicy(userKey: string, split: readonly TrafficShare[], salt = ""): string {
   let total = 0;
   for (const share of split) {
-    if (!(share.weight >= 0 && Number.isFinite(share.weight))) throw new PolicyConfigError(`split weight of ${share.policy}`, share.weight, "a finite number ≥ 0");
+    if (!(share.weight >= 0 && Number.isFinite(share.weight)))
+      throw new PolicyConfigError(`split weight of ${share.policy}`, share.weight, "a finite number ≥ 0");
     total += share.weight;
   }
   if (!(total > 0)) throw new PolicyConfigError("split", split, "at least one share with weight > 0");

@@ -126,7 +126,11 @@ function userVectorOf(world: World, user: number, noise: number): Float32Array {
  * uniforms), so differences between runs come from the policies. The same worldConfig with
  * different simulation seeds is the same ground truth with different request/click draws.
  */
-export function simulateInProcess(worldConfig: WorldConfig, policies: readonly Policy[], options: SimulationOptions): PolicyRun[] {
+export function simulateInProcess(
+  worldConfig: WorldConfig,
+  policies: readonly Policy[],
+  options: SimulationOptions,
+): PolicyRun[] {
   const { steps, k, seed } = options;
   if (!(Number.isInteger(steps) && steps >= 1)) throw new PolicyConfigError("steps", steps, "an integer ≥ 1");
   if (!(Number.isInteger(k) && k >= 1)) throw new PolicyConfigError("k", k, "an integer ≥ 1");
@@ -194,7 +198,11 @@ export function simulateInProcess(worldConfig: WorldConfig, policies: readonly P
             policyId: decision.policyId,
             candidates,
             context: learn ? { userVector, itemStats: snapshot, linear, totalImpressions } : { userVector },
-            slate: decision.items.map((slot, i) => ({ itemId: slot.itemId, propensity: slot.propensity, clicked: clickedFlags[i] ?? false })),
+            slate: decision.items.map((slot, i) => ({
+              itemId: slot.itemId,
+              propensity: slot.propensity,
+              clicked: clickedFlags[i] ?? false,
+            })),
           });
         }
         if (learn) {

@@ -2,8 +2,13 @@
 // or numbers, so scripts and the CLI can write the files wherever they like.
 
 /** Σ numerators / Σ denominators per bucket of `bucketSize` consecutive steps. */
-export function bucketRates(numerators: readonly number[], denominators: readonly number[], bucketSize: number): number[] {
-  if (!(Number.isInteger(bucketSize) && bucketSize >= 1)) throw new RangeError(`bucketSize must be an integer ≥ 1, got ${bucketSize}`);
+export function bucketRates(
+  numerators: readonly number[],
+  denominators: readonly number[],
+  bucketSize: number,
+): number[] {
+  if (!(Number.isInteger(bucketSize) && bucketSize >= 1))
+    throw new RangeError(`bucketSize must be an integer ≥ 1, got ${bucketSize}`);
   const rates: number[] = [];
   for (let start = 0; start < numerators.length; start += bucketSize) {
     let num = 0;
@@ -39,7 +44,10 @@ export function catalogCoverage(exposure: Readonly<Record<string, number>>, cata
  * Gini coefficient of exposure over the whole catalog (0: every item equally exposed, → 1: all
  * exposure on one item). Items never shown count as zeros: pass catalogSize to include them.
  */
-export function exposureGini(exposure: Readonly<Record<string, number>>, catalogSize = Object.keys(exposure).length): number {
+export function exposureGini(
+  exposure: Readonly<Record<string, number>>,
+  catalogSize = Object.keys(exposure).length,
+): number {
   const values = Object.values(exposure);
   while (values.length < catalogSize) values.push(0);
   return gini(values);
@@ -125,18 +133,28 @@ export function linePlotSvg(options: LinePlotOptions): string {
   for (let t = 0; t <= 4; t++) {
     const x = xMin + ((xMax - xMin) * t) / 4;
     const y = yMin + ((yMax - yMin) * t) / 4;
-    parts.push(`<text x="${sx(x).toFixed(1)}" y="${margin.top + plotH + 18}" text-anchor="middle">${niceNumber(x)}</text>`);
+    parts.push(
+      `<text x="${sx(x).toFixed(1)}" y="${margin.top + plotH + 18}" text-anchor="middle">${niceNumber(x)}</text>`,
+    );
     parts.push(`<text x="${margin.left - 6}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end">${niceNumber(y)}</text>`);
-    parts.push(`<line x1="${margin.left}" y1="${sy(y).toFixed(1)}" x2="${margin.left + plotW}" y2="${sy(y).toFixed(1)}" stroke="#ddd"/>`);
+    parts.push(
+      `<line x1="${margin.left}" y1="${sy(y).toFixed(1)}" x2="${margin.left + plotW}" y2="${sy(y).toFixed(1)}" stroke="#ddd"/>`,
+    );
   }
-  parts.push(`<text x="${margin.left + plotW / 2}" y="${height - 10}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`);
-  parts.push(`<text x="16" y="${margin.top + plotH / 2}" text-anchor="middle" transform="rotate(-90 16 ${margin.top + plotH / 2})">${escapeXml(options.yLabel)}</text>`);
+  parts.push(
+    `<text x="${margin.left + plotW / 2}" y="${height - 10}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`,
+  );
+  parts.push(
+    `<text x="16" y="${margin.top + plotH / 2}" text-anchor="middle" transform="rotate(-90 16 ${margin.top + plotH / 2})">${escapeXml(options.yLabel)}</text>`,
+  );
   options.series.forEach((series, i) => {
     const color = PALETTE[i % PALETTE.length] ?? "black";
     const points = series.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ");
     parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${points}"/>`);
     const ly = margin.top + 10 + i * 18;
-    parts.push(`<line x1="${width - margin.right + 12}" y1="${ly}" x2="${width - margin.right + 32}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
+    parts.push(
+      `<line x1="${width - margin.right + 12}" y1="${ly}" x2="${width - margin.right + 32}" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
+    );
     parts.push(`<text x="${width - margin.right + 38}" y="${ly + 4}">${escapeXml(series.name)}</text>`);
   });
   parts.push("</svg>");

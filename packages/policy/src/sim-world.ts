@@ -92,11 +92,16 @@ export function resolveWorldConfig(config: WorldConfig): Required<WorldConfig> {
     positionDecay: config.positionDecay ?? 0.3,
     stepMs: config.stepMs ?? 60_000,
   };
-  if (!(Number.isInteger(resolved.dim) && resolved.dim >= 1)) throw new PolicyConfigError("dim", resolved.dim, "an integer ≥ 1");
-  if (!(Number.isInteger(resolved.users) && resolved.users >= 1)) throw new PolicyConfigError("users", resolved.users, "an integer ≥ 1");
-  if (!(Number.isInteger(resolved.initialItems) && resolved.initialItems >= 1)) throw new PolicyConfigError("initialItems", resolved.initialItems, "an integer ≥ 1");
-  if (!(resolved.arrivalsPerStep >= 0)) throw new PolicyConfigError("arrivalsPerStep", resolved.arrivalsPerStep, "a number ≥ 0");
-  if (!(resolved.itemLifetimeSteps > 0)) throw new PolicyConfigError("itemLifetimeSteps", resolved.itemLifetimeSteps, "a number > 0");
+  if (!(Number.isInteger(resolved.dim) && resolved.dim >= 1))
+    throw new PolicyConfigError("dim", resolved.dim, "an integer ≥ 1");
+  if (!(Number.isInteger(resolved.users) && resolved.users >= 1))
+    throw new PolicyConfigError("users", resolved.users, "an integer ≥ 1");
+  if (!(Number.isInteger(resolved.initialItems) && resolved.initialItems >= 1))
+    throw new PolicyConfigError("initialItems", resolved.initialItems, "an integer ≥ 1");
+  if (!(resolved.arrivalsPerStep >= 0))
+    throw new PolicyConfigError("arrivalsPerStep", resolved.arrivalsPerStep, "a number ≥ 0");
+  if (!(resolved.itemLifetimeSteps > 0))
+    throw new PolicyConfigError("itemLifetimeSteps", resolved.itemLifetimeSteps, "a number > 0");
   return resolved;
 }
 
@@ -181,7 +186,9 @@ export function clickProbability(world: World, user: number, item: WorldItem, ra
  * with rank, so this maximises expected clicks. Returns the items and the expected clicks.
  */
 export function oracleSlate(world: World, user: number, k: number): { items: WorldItem[]; expectedClicks: number } {
-  const ranked = world.active.map((item) => ({ item, p: sigmoid(trueLogit(world, user, item)) })).sort((a, b) => b.p - a.p);
+  const ranked = world.active
+    .map((item) => ({ item, p: sigmoid(trueLogit(world, user, item)) }))
+    .sort((a, b) => b.p - a.p);
   const items = ranked.slice(0, k).map((entry) => entry.item);
   const expectedClicks = ranked.slice(0, k).reduce((sum, entry, r) => sum + examination(world, r + 1) * entry.p, 0);
   return { items, expectedClicks };

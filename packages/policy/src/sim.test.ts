@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createPolicy } from "./registry.js";
 import { simulateInProcess } from "./sim-harness.js";
-import { bucketRates, catalogCoverage, cumulativeRegret, cumulativeSum, exposureGini, gini, linePlotSvg, toCsv } from "./sim-metrics.js";
+import {
+  bucketRates,
+  catalogCoverage,
+  cumulativeRegret,
+  cumulativeSum,
+  exposureGini,
+  gini,
+  linePlotSvg,
+  toCsv,
+} from "./sim-metrics.js";
 import { advanceWorld, clickProbability, createWorld, oracleSlate } from "./sim-world.js";
 
 describe("simulated world", () => {
@@ -25,7 +34,9 @@ describe("simulated world", () => {
     const { items, expectedClicks } = oracleSlate(world, 0, 3);
     const p = items.map((item) => clickProbability(world, 0, item, 1));
     assert.ok(p[0]! >= p[1]! && p[1]! >= p[2]!);
-    assert.ok(Math.abs(expectedClicks - items.reduce((s, item, r) => s + clickProbability(world, 0, item, r + 1), 0)) < 1e-12);
+    assert.ok(
+      Math.abs(expectedClicks - items.reduce((s, item, r) => s + clickProbability(world, 0, item, r + 1), 0)) < 1e-12,
+    );
   });
 });
 
@@ -44,8 +55,37 @@ describe("metrics", () => {
   });
 
   it("CSV escapes fields; the SVG has one polyline per series", () => {
-    assert.equal(toCsv(["policy", "ctr"], [["a,b", 0.5], ['say "hi"', 1]]), 'policy,ctr\n"a,b",0.5\n"say ""hi""",1\n');
-    const svg = linePlotSvg({ title: "CTR <over> time", xLabel: "step", yLabel: "CTR", series: [{ name: "greedy", points: [[0, 0.1], [1, 0.2]] }, { name: "ts", points: [[0, 0.2], [1, 0.3]] }] });
+    assert.equal(
+      toCsv(
+        ["policy", "ctr"],
+        [
+          ["a,b", 0.5],
+          ['say "hi"', 1],
+        ],
+      ),
+      'policy,ctr\n"a,b",0.5\n"say ""hi""",1\n',
+    );
+    const svg = linePlotSvg({
+      title: "CTR <over> time",
+      xLabel: "step",
+      yLabel: "CTR",
+      series: [
+        {
+          name: "greedy",
+          points: [
+            [0, 0.1],
+            [1, 0.2],
+          ],
+        },
+        {
+          name: "ts",
+          points: [
+            [0, 0.2],
+            [1, 0.3],
+          ],
+        },
+      ],
+    });
     assert.ok(svg.startsWith("<svg"));
     assert.equal(svg.match(/<polyline/g)?.length, 2);
     assert.ok(svg.includes("CTR &lt;over&gt; time"));
@@ -56,16 +96,24 @@ describe("closed loop with new items arriving", () => {
   it("an exploring policy beats greedy on clicks and covers more of the catalog", () => {
     const lifts: number[] = [];
     for (const seed of [1, 2]) {
-      const [greedy, thompson] = simulateInProcess({ seed: 300 + seed, itemLifetimeSteps: 80 }, [createPolicy("greedy"), createPolicy("thompson:8,lift=1")], { steps: 200, k: 5, seed, requestsPerStep: 10 });
+      const [greedy, thompson] = simulateInProcess(
+        { seed: 300 + seed, itemLifetimeSteps: 80 },
+        [createPolicy("greedy"), createPolicy("thompson:8,lift=1")],
+        { steps: 200, k: 5, seed, requestsPerStep: 10 },
+      );
       lifts.push(thompson!.totalClicks / greedy!.totalClicks - 1);
       const coverage = [greedy!, thompson!].map((run) => catalogCoverage(run.exposure, run.catalogSize));
       assert.ok(coverage[1]! > coverage[0]!, `coverage greedy ${coverage[0]} vs thompson ${coverage[1]}`);
     }
-    assert.ok(lifts.every((lift) => lift > 0.05), `lifts ${lifts.map((l) => (100 * l).toFixed(1)).join(", ")}%`);
+    assert.ok(
+      lifts.every((lift) => lift > 0.05),
+      `lifts ${lifts.map((l) => (100 * l).toFixed(1)).join(", ")}%`,
+    );
   });
 
   it("runs are reproducible for a seed", () => {
-    const run = (): number => simulateInProcess({ seed: 9 }, [createPolicy("epsilon:0.1")], { steps: 20, k: 3, seed: 4 })[0]!.totalClicks;
+    const run = (): number =>
+      simulateInProcess({ seed: 9 }, [createPolicy("epsilon:0.1")], { steps: 20, k: 3, seed: 4 })[0]!.totalClicks;
     assert.equal(run(), run());
   });
 });

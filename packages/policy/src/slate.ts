@@ -66,8 +66,10 @@ export function validateSlateOptions(options: SlateOptions): void {
     throw new PolicyConfigError("explorationBudget", explorationBudget, "an integer ≥ 0");
   }
   if (coldStart !== undefined) {
-    if (!Number.isFinite(coldStart.boost)) throw new PolicyConfigError("coldStart.boost", coldStart.boost, "a finite number");
-    if (!(coldStart.windowMs >= 0)) throw new PolicyConfigError("coldStart.windowMs", coldStart.windowMs, "a number of ms ≥ 0");
+    if (!Number.isFinite(coldStart.boost))
+      throw new PolicyConfigError("coldStart.boost", coldStart.boost, "a finite number");
+    if (!(coldStart.windowMs >= 0))
+      throw new PolicyConfigError("coldStart.windowMs", coldStart.windowMs, "a number of ms ≥ 0");
   }
   if (mmr !== undefined && !(mmr.weight >= 0 && Number.isFinite(mmr.weight))) {
     throw new PolicyConfigError("mmr.weight", mmr.weight, "a finite number ≥ 0");
@@ -172,7 +174,11 @@ export class SlatePolicy implements Policy {
     return decision;
   }
 
-  slotDistributions(candidates: readonly Candidate[], slate: readonly string[], ctx: PolicyContext): SlotDistribution[] {
+  slotDistributions(
+    candidates: readonly Candidate[],
+    slate: readonly string[],
+    ctx: PolicyContext,
+  ): SlotDistribution[] {
     const prepared = this.prepare(candidates, ctx);
     const distributions: SlotDistribution[] = [];
     this.walk(prepared, Math.min(slate.length, candidates.length), ctx, slate, (step) => {
@@ -187,15 +193,22 @@ export class SlatePolicy implements Policy {
     return distributions;
   }
 
-  private prepare(candidates: readonly Candidate[], ctx: PolicyContext): { candidates: Candidate[]; sampler: SlotSampler } {
+  private prepare(
+    candidates: readonly Candidate[],
+    ctx: PolicyContext,
+  ): { candidates: Candidate[]; sampler: SlotSampler } {
     const seen = new Set<string>();
     for (const candidate of candidates) {
       if (seen.has(candidate.itemId)) throw new CandidateError(candidate.itemId, "appears twice in the candidate list");
-      if (!Number.isFinite(candidate.score)) throw new CandidateError(candidate.itemId, `score is ${candidate.score}; expected a finite number`);
+      if (!Number.isFinite(candidate.score))
+        throw new CandidateError(candidate.itemId, `score is ${candidate.score}; expected a finite number`);
       seen.add(candidate.itemId);
     }
     const coldStart = this.options.coldStart;
-    const boosted = coldStart === undefined ? [...candidates] : candidates.map((c) => ({ ...c, score: c.score + coldStartBoost(c, coldStart) }));
+    const boosted =
+      coldStart === undefined
+        ? [...candidates]
+        : candidates.map((c) => ({ ...c, score: c.score + coldStartBoost(c, coldStart) }));
     return { candidates: boosted, sampler: this.rule.prepare(boosted, ctx) };
   }
 

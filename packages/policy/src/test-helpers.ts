@@ -10,7 +10,11 @@ export function candidatesFromScores(scores: readonly number[], dim = 4): Candid
   }));
 }
 
-export function contextWith(seed: number, stats: Record<string, ItemStats> = {}, extra: Partial<PolicyContext> = {}): PolicyContext {
+export function contextWith(
+  seed: number,
+  stats: Record<string, ItemStats> = {},
+  extra: Partial<PolicyContext> = {},
+): PolicyContext {
   return { rng: createRng(seed), itemStats: (id) => stats[id] ?? { impressions: 0, clicks: 0 }, ...extra };
 }
 
@@ -24,7 +28,10 @@ export function chiSquareCritical(df: number, z: number): number {
  * Pearson χ² statistic of observed counts against expected counts; cells with expected < 5 are
  * pooled into one. Returns the statistic and the degrees of freedom.
  */
-export function chiSquare(observed: ReadonlyMap<string, number>, expected: ReadonlyMap<string, number>): { statistic: number; df: number } {
+export function chiSquare(
+  observed: ReadonlyMap<string, number>,
+  expected: ReadonlyMap<string, number>,
+): { statistic: number; df: number } {
   let statistic = 0;
   let cells = 0;
   let pooledObserved = 0;

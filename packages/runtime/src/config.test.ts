@@ -1,6 +1,21 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { bool, ConfigError, describeConfig, duration, int, list, listOf, loadConfig, num, oneOf, optionalStr, parseDuration, str, type Field } from "./config";
+import {
+  bool,
+  ConfigError,
+  describeConfig,
+  duration,
+  int,
+  list,
+  listOf,
+  loadConfig,
+  num,
+  oneOf,
+  optionalStr,
+  parseDuration,
+  str,
+  type Field,
+} from "./config";
 import { shouldRetry } from "./errors";
 
 /** Parses one field from an env holding only `raw`, or returns the ConfigError it throws. */
@@ -35,7 +50,8 @@ test("parseDuration: units, bare milliseconds, fractions; junk is undefined", ()
   assert.equal(parseDuration("1.5s"), 1500);
   assert.equal(parseDuration(" 10s "), 10_000);
   assert.equal(parseDuration("0"), 0);
-  for (const bad of ["", "s", "-5s", "5 s", "5sec", "1e3", "ten", "5M"]) assert.equal(parseDuration(bad), undefined, bad);
+  for (const bad of ["", "s", "-5s", "5 s", "5sec", "1e3", "ten", "5M"])
+    assert.equal(parseDuration(bad), undefined, bad);
 });
 
 test("duration field: default when unset or empty, ms inside, bad values name the variable", () => {
@@ -88,7 +104,11 @@ test("bool and oneOf fields", () => {
 });
 
 test("loadConfig reads each field's variable; describeConfig masks secrets", () => {
-  const schema = { url: str("REDIS_URL", "redis://localhost"), secret: optionalStr("PSEUDONYM_SECRET", "a secret", { secret: true }), n: int("N", 1) };
+  const schema = {
+    url: str("REDIS_URL", "redis://localhost"),
+    secret: optionalStr("PSEUDONYM_SECRET", "a secret", { secret: true }),
+    n: int("N", 1),
+  };
   const config = loadConfig(schema, { REDIS_URL: "redis://r:6379", PSEUDONYM_SECRET: "hunter2hunter2", N: "3" });
   assert.deepEqual(config, { url: "redis://r:6379", secret: "hunter2hunter2", n: 3 });
   assert.deepEqual(describeConfig(schema, config), { url: "redis://r:6379", secret: "***", n: 3 });

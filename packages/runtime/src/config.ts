@@ -6,10 +6,17 @@
 import { NonRetriableError } from "./errors";
 
 export class ConfigError extends NonRetriableError {
-  constructor(readonly variable: string, expected: string, got: string | undefined) {
-    super(`${variable}: expected ${expected}, got ${got === undefined ? "nothing" : JSON.stringify(got)}. Set ${variable} or unset it to use the default.`, {
-      context: { variable },
-    });
+  constructor(
+    readonly variable: string,
+    expected: string,
+    got: string | undefined,
+  ) {
+    super(
+      `${variable}: expected ${expected}, got ${got === undefined ? "nothing" : JSON.stringify(got)}. Set ${variable} or unset it to use the default.`,
+      {
+        context: { variable },
+      },
+    );
   }
 }
 
@@ -35,7 +42,8 @@ export function loadConfig<S extends Schema>(schema: S, env: NodeJS.ProcessEnv =
 /** Config with secrets masked, for logging at start-up. */
 export function describeConfig<S extends Schema>(schema: S, config: ConfigOf<S>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, field] of Object.entries(schema)) out[key] = field.secret ? "***" : (config as Record<string, unknown>)[key];
+  for (const [key, field] of Object.entries(schema))
+    out[key] = field.secret ? "***" : (config as Record<string, unknown>)[key];
   return out;
 }
 
@@ -43,7 +51,11 @@ export function str(env: string, fallback: string, describe = "a string"): Field
   return { env, describe, parse: (raw) => raw ?? fallback };
 }
 
-export function optionalStr(env: string, describe = "a string", opts: { secret?: boolean } = {}): Field<string | undefined> {
+export function optionalStr(
+  env: string,
+  describe = "a string",
+  opts: { secret?: boolean } = {},
+): Field<string | undefined> {
   return { env, describe, secret: opts.secret ?? false, parse: (raw) => raw };
 }
 
@@ -111,7 +123,13 @@ export function list(env: string, fallback: readonly string[]): Field<string[]> 
   return {
     env,
     describe: "a comma-separated list",
-    parse: (raw) => (raw === undefined ? [...fallback] : raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0)),
+    parse: (raw) =>
+      raw === undefined
+        ? [...fallback]
+        : raw
+            .split(",")
+            .map((s) => s.trim())
+            .filter((s) => s.length > 0),
   };
 }
 
@@ -123,8 +141,12 @@ export function listOf<T extends string>(env: string, values: readonly T[], fall
     describe,
     parse(raw) {
       if (raw === undefined) return [...fallback];
-      const entries = raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-      if (entries.length === 0 || entries.some((e) => !(values as readonly string[]).includes(e))) throw new ConfigError(env, describe, raw);
+      const entries = raw
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
+      if (entries.length === 0 || entries.some((e) => !(values as readonly string[]).includes(e)))
+        throw new ConfigError(env, describe, raw);
       return entries as T[];
     },
   };

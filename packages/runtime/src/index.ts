@@ -22,5 +22,12 @@ export { startHttpServer, type HttpServerOptions, type RunningHttpServer } from 
 export { createShutdown, type Shutdown } from "./shutdown";
 export type { CliCommand } from "./cli";
 export { createReadiness, type Readiness, type ReadinessCheck, type ReadinessReport } from "./readiness";
-export { bootWorker, runWorker, isEntryModule, commonConfigSchema, type CommonConfig, type WorkerContext } from "./worker";
+export {
+  bootWorker,
+  runWorker,
+  isEntryModule,
+  commonConfigSchema,
+  type CommonConfig,
+  type WorkerContext,
+} from "./worker";
 export { Registry, Counter, Gauge, Histogram } from "prom-client";

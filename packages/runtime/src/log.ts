@@ -14,7 +14,7 @@ export function createLogger(
   service: string,
   options: { level?: LogLevel; write?: (line: string) => void; base?: Record<string, unknown> } = {},
 ): Logger {
-  const threshold = LEVELS[options.level ?? ((process.env.LOG_LEVEL as LogLevel | undefined) ?? "info")] ?? LEVELS.info;
+  const threshold = LEVELS[options.level ?? (process.env.LOG_LEVEL as LogLevel | undefined) ?? "info"] ?? LEVELS.info;
   const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
   const base = { service, ...options.base };
   const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {

@@ -24,7 +24,12 @@ test("/readyz answers from the probes at request time and names the failing ones
   const readiness = createReadiness();
   let fetching = true;
   readiness.addReadinessCheck("consumer:g", () => fetching);
-  const http = await startHttpServer({ port: 0, host: "127.0.0.1", registry: createMetricsRegistry("t"), readiness: () => readiness.evaluate() });
+  const http = await startHttpServer({
+    port: 0,
+    host: "127.0.0.1",
+    registry: createMetricsRegistry("t"),
+    readiness: () => readiness.evaluate(),
+  });
   try {
     const get = async () => {
       const res = await fetch(`http://127.0.0.1:${http.port}/readyz`);

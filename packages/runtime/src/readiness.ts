@@ -35,7 +35,8 @@ export function createReadiness(options: { timeoutMs?: number } = {}): Readiness
   };
   return {
     addReadinessCheck(name, check) {
-      if (checks.has(name)) throw new Error(`readiness check "${name}" is registered twice; give each probe its own name`);
+      if (checks.has(name))
+        throw new Error(`readiness check "${name}" is registered twice; give each probe its own name`);
       checks.set(name, check);
     },
     async evaluate() {

@@ -34,7 +34,12 @@ test("shutdown: steps run once, in reverse order of registration, even when one 
 test("shutdown: a step that outlives the deadline makes the process exit with 1 at the deadline", async () => {
   const exits: { code: number; at: number }[] = [];
   const t0 = performance.now();
-  const shutdown = createShutdown({ logger, deadlineMs: 100, exit: (code) => void exits.push({ code, at: performance.now() - t0 }), installSignals: false });
+  const shutdown = createShutdown({
+    logger,
+    deadlineMs: 100,
+    exit: (code) => void exits.push({ code, at: performance.now() - t0 }),
+    installSignals: false,
+  });
   shutdown.onShutdown("stuck", () => new Promise<void>(() => undefined));
   void shutdown.shutdown("test");
   await sleep(300);

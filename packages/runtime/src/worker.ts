@@ -1,7 +1,18 @@
 import type { Registry } from "prom-client";
 import { writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { ConfigError, loadConfig, str, int, duration, describeConfig, list, optionalStr, type ConfigOf, type Field } from "./config";
+import {
+  ConfigError,
+  loadConfig,
+  str,
+  int,
+  duration,
+  describeConfig,
+  list,
+  optionalStr,
+  type ConfigOf,
+  type Field,
+} from "./config";
 import { createLogger, type Logger } from "./log";
 import { errorMessage } from "./errors";
 import { createMetricsRegistry } from "./metrics";
@@ -57,7 +68,10 @@ export async function bootWorker<S extends Record<string, import("./config").Fie
   const http = await startHttpServer({ port: config.metricsPort, registry, readiness: report });
   shutdown.onShutdown("http", () => http.close());
   if (config.metricsPortFile) writeFileSync(config.metricsPortFile, String(http.port));
-  logger.info("starting", { metricsPort: http.port, config: { ...describeConfig(commonConfigSchema, config), ...describeConfig(schema, config) } });
+  logger.info("starting", {
+    metricsPort: http.port,
+    config: { ...describeConfig(commonConfigSchema, config), ...describeConfig(schema, config) },
+  });
   const fail = (reason: string, err?: unknown) => {
     logger.error(`${reason}; shutting down`, { error: err === undefined ? undefined : errorMessage(err) });
     void shutdown.shutdown(reason).then(() => process.exit(1));

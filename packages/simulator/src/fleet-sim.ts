@@ -10,7 +10,15 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type OutgoingMessage } from "@recfleet/bus";
-import { consumerGroupId, decodeMessage, recommendationSpec, topicNames, type ClickstreamEvent, type RecRequest, type Recommendation } from "@recfleet/contracts";
+import {
+  consumerGroupId,
+  decodeMessage,
+  recommendationSpec,
+  topicNames,
+  type ClickstreamEvent,
+  type RecRequest,
+  type Recommendation,
+} from "@recfleet/contracts";
 import { percentile } from "@recfleet/numeric";
 import { createMetricsRegistry, type Logger } from "@recfleet/runtime";
 import {
@@ -105,7 +113,12 @@ interface PolicyTally {
 const userIdOf = (u: number) => `sim-user-${u}`;
 
 /** Organic consumption: the user picks an item with probability ∝ exp(true logit). */
-function organicItem(world: World, user: number, rng: () => number, among: readonly WorldItem[] = world.active): WorldItem {
+function organicItem(
+  world: World,
+  user: number,
+  rng: () => number,
+  among: readonly WorldItem[] = world.active,
+): WorldItem {
   const weights = among.map((item) => Math.exp(trueLogit(world, user, item)));
   const total = weights.reduce((a, b) => a + b, 0);
   let point = rng() * total;
@@ -132,7 +145,8 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
   let eventsProduced = 0;
   const produceEvents = async (events: ClickstreamEvent[]) => {
     const messages: OutgoingMessage[] = events.map((e) => ({ key: e.userId, value: e }));
-    for (let i = 0; i < messages.length; i += 2000) await producer.send(topics.clickstream, messages.slice(i, i + 2000));
+    for (let i = 0; i < messages.length; i += 2000)
+      await producer.send(topics.clickstream, messages.slice(i, i + 2000));
     eventsProduced += events.length;
   };
 
@@ -142,11 +156,19 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
   for (let u = 0; u < world.config.users; u++) {
     for (let j = 0; j < options.warmupEventsPerUser; j++) {
       const item = organicItem(world, u, rng);
-      warmup.push({ eventId: eventId(), userId: userIdOf(u), itemId: item.itemId, type: "click", ts: start - (options.warmupEventsPerUser - j) * 1000 });
+      warmup.push({
+        eventId: eventId(),
+        userId: userIdOf(u),
+        itemId: item.itemId,
+        type: "click",
+        ts: start - (options.warmupEventsPerUser - j) * 1000,
+      });
     }
   }
   await produceEvents(warmup);
-  progress(`warm-up: ${warmup.length} organic events from ${world.config.users} users over ${world.active.length} items; waiting for the first model …`);
+  progress(
+    `warm-up: ${warmup.length} organic events from ${world.config.users} users over ${world.active.length} items; waiting for the first model …`,
+  );
   const firstVersion = await options.waitForModel();
   progress(`model ${firstVersion} is serving; running ${options.steps} steps × ${options.requestsPerStep} requests`);
 
@@ -170,7 +192,22 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
   const tallies = new Map<string, PolicyTally>();
   const tally = (policy: string): PolicyTally => {
     let t = tallies.get(policy);
-    if (!t) tallies.set(policy, (t = { requests: 0, answered: 0, impressions: 0, clicks: 0, expected: 0, oracle: 0, exposure: {}, newItemImpressions: 0, latencies: [], perStep: [] }));
+    if (!t)
+      tallies.set(
+        policy,
+        (t = {
+          requests: 0,
+          answered: 0,
+          impressions: 0,
+          clicks: 0,
+          expected: 0,
+          oracle: 0,
+          exposure: {},
+          newItemImpressions: 0,
+          latencies: [],
+          perStep: [],
+        }),
+      );
     return t;
   };
   for (const s of options.split) tally(s.policy);
@@ -187,11 +224,24 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
     // New items reach the catalog through organic activity (search, browsing, promotion).
     const organic: ClickstreamEvent[] = [];
     for (const item of arrivals) {
-      for (let j = 0; j < options.organicEventsPerNewItem; j++) organic.push({ eventId: eventId(), userId: userIdOf(nextUser(world)), itemId: item.itemId, type: "view", ts: Date.now() });
+      for (let j = 0; j < options.organicEventsPerNewItem; j++)
+        organic.push({
+          eventId: eventId(),
+          userId: userIdOf(nextUser(world)),
+          itemId: item.itemId,
+          type: "view",
+          ts: Date.now(),
+        });
     }
     for (const t of tallies.values()) t.perStep.push({ clicks: 0, impressions: 0, regret: 0 });
 
-    const batch: { request: RecRequest; user: number; policy: string; sentAt: number; answer: Promise<Recommendation | undefined> }[] = [];
+    const batch: {
+      request: RecRequest;
+      user: number;
+      policy: string;
+      sentAt: number;
+      answer: Promise<Recommendation | undefined>;
+    }[] = [];
     for (let r = 0; r < options.requestsPerStep; r++) {
       const user = nextUser(world);
       const userId = userIdOf(user);
@@ -208,9 +258,18 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
           resolve(rec);
         });
       });
-      batch.push({ request: { requestId, userId, ts: Date.now(), k: options.k, policy }, user, policy, sentAt: Date.now(), answer });
+      batch.push({
+        request: { requestId, userId, ts: Date.now(), k: options.k, policy },
+        user,
+        policy,
+        sentAt: Date.now(),
+        answer,
+      });
     }
-    await producer.send(topics.recRequests, batch.map((b) => ({ key: b.request.userId!, value: b.request })));
+    await producer.send(
+      topics.recRequests,
+      batch.map((b) => ({ key: b.request.userId!, value: b.request })),
+    );
     requests += batch.length;
 
     const clicks: ClickstreamEvent[] = [...organic];
@@ -240,7 +299,14 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
         if (rng() < p) {
           t.clicks++;
           stepTally.clicks++;
-          clicks.push({ eventId: eventId(), userId: b.request.userId!, itemId: item.itemId, type: "click", ts: Date.now(), recId: rec.recId });
+          clicks.push({
+            eventId: eventId(),
+            userId: b.request.userId!,
+            itemId: item.itemId,
+            type: "click",
+            ts: Date.now(),
+            recId: rec.recId,
+          });
         }
       }
       t.expected += expected;
@@ -248,12 +314,17 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
       stepTally.regret += oracle - expected;
     }
     await produceEvents(clicks);
-    if (options.retrain && options.retrainEvery && (step + 1) % options.retrainEvery === 0 && step + 1 < options.steps) await options.retrain();
+    if (options.retrain && options.retrainEvery && (step + 1) % options.retrainEvery === 0 && step + 1 < options.steps)
+      await options.retrain();
     const rest = (options.minStepMs ?? 0) - (Date.now() - stepStarted);
     if (rest > 0) await sleep(rest);
     if ((step + 1) % (options.progressEvery ?? 10) === 0 || step + 1 === options.steps) {
-      const parts = [...tallies.entries()].map(([p, t]) => `${p} ctr ${(t.clicks / Math.max(1, t.impressions)).toFixed(3)} clicks ${t.clicks}`);
-      progress(`step ${step + 1}/${options.steps}  ${parts.join("  |  ")}  models ${versions.size}  unanswered ${unanswered}`);
+      const parts = [...tallies.entries()].map(
+        ([p, t]) => `${p} ctr ${(t.clicks / Math.max(1, t.impressions)).toFixed(3)} clicks ${t.clicks}`,
+      );
+      progress(
+        `step ${step + 1}/${options.steps}  ${parts.join("  |  ")}  models ${versions.size}  unanswered ${unanswered}`,
+      );
     }
   }
   await answers.stop();
@@ -300,14 +371,28 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
   });
   mkdirSync(options.outDir, { recursive: true });
   const csvPath = join(options.outDir, "simulation.csv");
-  writeFileSync(csvPath, toCsv(["step", "policy", "impressions", "clicks", "cumulative_clicks", "cumulative_regret"], rows));
+  writeFileSync(
+    csvPath,
+    toCsv(["step", "policy", "impressions", "clicks", "cumulative_clicks", "cumulative_regret"], rows),
+  );
   const plotPath = join(options.outDir, "ctr.svg");
-  writeFileSync(plotPath, linePlotSvg({ title: `CTR over time (${bucket}-step buckets), seed ${options.seed}`, xLabel: "step", yLabel: "CTR", series: ctrSeries }));
+  writeFileSync(
+    plotPath,
+    linePlotSvg({
+      title: `CTR over time (${bucket}-step buckets), seed ${options.seed}`,
+      xLabel: "step",
+      yLabel: "CTR",
+      series: ctrSeries,
+    }),
+  );
   const cumulativeSeries = [...tallies.entries()].map(([policy, t]) => {
     let c = 0;
     return { name: policy, points: t.perStep.map((s, i) => [i + 1, (c += s.clicks)] as [number, number]) };
   });
-  writeFileSync(join(options.outDir, "cumulative-clicks.svg"), linePlotSvg({ title: "Cumulative clicks", xLabel: "step", yLabel: "clicks", series: cumulativeSeries }));
+  writeFileSync(
+    join(options.outDir, "cumulative-clicks.svg"),
+    linePlotSvg({ title: "Cumulative clicks", xLabel: "step", yLabel: "clicks", series: cumulativeSeries }),
+  );
   const all = [...tallies.values()].flatMap((t) => t.latencies).sort((a, b) => a - b);
   return {
     steps: options.steps,

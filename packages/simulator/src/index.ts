@@ -1,1 +1,6 @@
-export { runFleetSimulation, type FleetSimulationOptions, type FleetSimulationReport, type PolicyReport } from "./fleet-sim";
+export {
+  runFleetSimulation,
+  type FleetSimulationOptions,
+  type FleetSimulationReport,
+  type PolicyReport,
+} from "./fleet-sim";

@@ -30,6 +30,10 @@ test("doctor: a binary missing from PATH gives one line naming it and the instal
   assert.equal(shouldRetry(err), false);
 });
 
-test("doctor: an installed redis-server is found with its version", { skip: checkRedisServer().status !== "ok" && "redis-server not installed" }, () => {
-  assert.match(checkRedisServer().detail, /^Redis \d+\.\d+/);
-});
+test(
+  "doctor: an installed redis-server is found with its version",
+  { skip: checkRedisServer().status !== "ok" && "redis-server not installed" },
+  () => {
+    assert.match(checkRedisServer().detail, /^Redis \d+\.\d+/);
+  },
+);

@@ -43,11 +43,21 @@ function version(command: string, args: string[], pattern: RegExp, env: NodeJS.P
 export function checkNode(nodeVersion = process.version): CheckResult {
   const major = Number(nodeVersion.replace(/^v/, "").split(".")[0]);
   if (!(major >= MIN_NODE_MAJOR)) {
-    return { name: "node", status: "missing", detail: `${nodeVersion} is too old (20 or newer)`, fix: "install Node.js 24 LTS (or run `npx -y node@24 …`)" };
+    return {
+      name: "node",
+      status: "missing",
+      detail: `${nodeVersion} is too old (20 or newer)`,
+      fix: "install Node.js 24 LTS (or run `npx -y node@24 …`)",
+    };
   }
   const eol = NODE_EOL[major];
   if (eol) {
-    return { name: "node", status: "warn", detail: `${nodeVersion} (end of life ${eol}; 22 and 24 are the LTS lines)`, fix: "npx -y node@24 --import tsx test/run-tests.ts runs the tests on Node 24" };
+    return {
+      name: "node",
+      status: "warn",
+      detail: `${nodeVersion} (end of life ${eol}; 22 and 24 are the LTS lines)`,
+      fix: "npx -y node@24 --import tsx test/run-tests.ts runs the tests on Node 24",
+    };
   }
   return { name: "node", status: "ok", detail: nodeVersion };
 }
@@ -55,15 +65,33 @@ export function checkNode(nodeVersion = process.version): CheckResult {
 export function checkJava(env: NodeJS.ProcessEnv = process.env): CheckResult {
   const java = env.JAVA_HOME ? join(env.JAVA_HOME, "bin", "java") : "java";
   const found = version(java, ["-version"], /version "([^"]+)"/, env);
-  if (!found) return { name: "java", status: "missing", detail: `${java} not found (the Kafka broker needs Java 17+)`, fix: `${APT} openjdk-17-jre-headless` };
+  if (!found)
+    return {
+      name: "java",
+      status: "missing",
+      detail: `${java} not found (the Kafka broker needs Java 17+)`,
+      fix: `${APT} openjdk-17-jre-headless`,
+    };
   const major = Number(found.startsWith("1.") ? found.split(".")[1] : found.split(/[.+-]/)[0]);
-  if (major < 17) return { name: "java", status: "missing", detail: `Java ${found} is too old (17+)`, fix: `${APT} openjdk-17-jre-headless` };
+  if (major < 17)
+    return {
+      name: "java",
+      status: "missing",
+      detail: `Java ${found} is too old (17+)`,
+      fix: `${APT} openjdk-17-jre-headless`,
+    };
   return { name: "java", status: "ok", detail: `Java ${found}` };
 }
 
 export function checkRedisServer(env: NodeJS.ProcessEnv = process.env): CheckResult {
   const found = version("redis-server", ["--version"], /v=(\S+)/, env);
-  if (!found) return { name: "redis-server", status: "missing", detail: "redis-server not found on PATH", fix: `${APT} redis-server` };
+  if (!found)
+    return {
+      name: "redis-server",
+      status: "missing",
+      detail: "redis-server not found on PATH",
+      fix: `${APT} redis-server`,
+    };
   return { name: "redis-server", status: "ok", detail: `Redis ${found}` };
 }
 
@@ -71,14 +99,31 @@ export function checkMaven(env: NodeJS.ProcessEnv = process.env): CheckResult {
   const found = version("mvn", ["--version"], /Apache Maven (\d[\w.-]*)/, env);
   if (found) return { name: "maven", status: "ok", detail: `Maven ${found}` };
   // Maven is needed once, to resolve the broker's jars; a filled cache does without it.
-  if (kafkaJarsCached()) return { name: "maven", status: "warn", detail: "mvn not found (not needed: the Kafka jars are cached)", fix: `${APT} maven` };
-  return { name: "maven", status: "missing", detail: "mvn not found (it resolves the Kafka broker's jars from Maven Central)", fix: `${APT} maven` };
+  if (kafkaJarsCached())
+    return {
+      name: "maven",
+      status: "warn",
+      detail: "mvn not found (not needed: the Kafka jars are cached)",
+      fix: `${APT} maven`,
+    };
+  return {
+    name: "maven",
+    status: "missing",
+    detail: "mvn not found (it resolves the Kafka broker's jars from Maven Central)",
+    fix: `${APT} maven`,
+  };
 }
 
 export function checkKafkaJars(): CheckResult {
   const where = join(cacheDir(), `kafka-${kafkaVersion()}`, "libs");
-  if (kafkaJarsCached()) return { name: "kafka jars", status: "ok", detail: `Apache Kafka ${kafkaVersion()} in ${where}` };
-  return { name: "kafka jars", status: "warn", detail: `not cached yet (fetched on first use into ${where})`, fix: "npx recfleet setup" };
+  if (kafkaJarsCached())
+    return { name: "kafka jars", status: "ok", detail: `Apache Kafka ${kafkaVersion()} in ${where}` };
+  return {
+    name: "kafka jars",
+    status: "warn",
+    detail: `not cached yet (fetched on first use into ${where})`,
+    fix: "npx recfleet setup",
+  };
 }
 
 function canListen(port: number): Promise<boolean> {
@@ -90,10 +135,23 @@ function canListen(port: number): Promise<boolean> {
 }
 
 export async function checkPorts(): Promise<CheckResult> {
-  if (!(await canListen(0))) return { name: "ports", status: "missing", detail: "cannot listen on an ephemeral port of 127.0.0.1", fix: "check the loopback interface and local firewall" };
+  if (!(await canListen(0)))
+    return {
+      name: "ports",
+      status: "missing",
+      detail: "cannot listen on an ephemeral port of 127.0.0.1",
+      fix: "check the loopback interface and local firewall",
+    };
   const taken = [];
-  for (const [port, what] of [[9092, "Kafka"], [6379, "Redis"]] as const) if (!(await canListen(port))) taken.push(`${port} (${what})`);
-  const detail = taken.length === 0 ? "ephemeral ports free; 9092 and 6379 free" : `ephemeral ports free; in use: ${taken.join(", ")} — the local stack uses ephemeral ports and does not need them`;
+  for (const [port, what] of [
+    [9092, "Kafka"],
+    [6379, "Redis"],
+  ] as const)
+    if (!(await canListen(port))) taken.push(`${port} (${what})`);
+  const detail =
+    taken.length === 0
+      ? "ephemeral ports free; 9092 and 6379 free"
+      : `ephemeral ports free; in use: ${taken.join(", ")} — the local stack uses ephemeral ports and does not need them`;
   return { name: "ports", status: "ok", detail };
 }
 

@@ -1,6 +1,24 @@
 export { startStack, stackUp, stackDown, readStackState, type Stack, type StackState } from "./stack";
-export { startKafka, ensureKafkaJars, kafkaJarsCached, kafkaVersion, stopProcess, StackStartError, type RunningKafka } from "./kafka-broker";
+export {
+  startKafka,
+  ensureKafkaJars,
+  kafkaJarsCached,
+  kafkaVersion,
+  stopProcess,
+  StackStartError,
+  type RunningKafka,
+} from "./kafka-broker";
 export { startRedis, type RunningRedis } from "./redis-server";
 export { freePort, waitForPort } from "./net";
 export { REPO_ROOT, cacheDir, stackDir, DEFAULT_KAFKA_VERSION } from "./paths";
-export { runStackChecks, assertStackPrerequisites, formatCheck, checkNode, checkRedisServer, checkJava, MissingPrerequisiteError, type CheckResult, type CheckStatus } from "./doctor";
+export {
+  runStackChecks,
+  assertStackPrerequisites,
+  formatCheck,
+  checkNode,
+  checkRedisServer,
+  checkJava,
+  MissingPrerequisiteError,
+  type CheckResult,
+  type CheckStatus,
+} from "./doctor";

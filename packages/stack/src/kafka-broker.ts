@@ -6,7 +6,11 @@ import { cacheDir, DEFAULT_KAFKA_VERSION, REPO_ROOT } from "./paths";
 import { freePort, waitForPort } from "./net";
 
 export class StackStartError extends RecfleetError {
-  constructor(message: string, readonly logPath: string, cause?: unknown) {
+  constructor(
+    message: string,
+    readonly logPath: string,
+    cause?: unknown,
+  ) {
     super(`${message}. See the log at ${logPath}`, { retriable: false, cause, context: { logPath } });
   }
 }
@@ -28,13 +32,26 @@ export function ensureKafkaJars(version = kafkaVersion(), log: (line: string) =>
   mkdirSync(libs, { recursive: true });
   const mvn = spawnSync(
     "mvn",
-    ["-q", "-B", "-f", join(REPO_ROOT, "infra/kafka/pom.xml"), "dependency:copy-dependencies", `-Dkafka.version=${version}`, "-DincludeScope=runtime", `-DoutputDirectory=${libs}`],
+    [
+      "-q",
+      "-B",
+      "-f",
+      join(REPO_ROOT, "infra/kafka/pom.xml"),
+      "dependency:copy-dependencies",
+      `-Dkafka.version=${version}`,
+      "-DincludeScope=runtime",
+      `-DoutputDirectory=${libs}`,
+    ],
     { stdio: ["ignore", "inherit", "inherit"] },
   );
   if (mvn.error || mvn.status !== 0) {
-    throw new RecfleetError(`mvn could not resolve org.apache.kafka:kafka_2.13:${version} (exit ${mvn.status ?? mvn.error?.message}). Is Maven installed and Maven Central reachable?`, { retriable: false });
+    throw new RecfleetError(
+      `mvn could not resolve org.apache.kafka:kafka_2.13:${version} (exit ${mvn.status ?? mvn.error?.message}). Is Maven installed and Maven Central reachable?`,
+      { retriable: false },
+    );
   }
-  if (!readdirSync(libs).some((f) => f.startsWith("kafka_2.13-"))) throw new RecfleetError(`no kafka_2.13 jar in ${libs} after mvn`, { retriable: false });
+  if (!readdirSync(libs).some((f) => f.startsWith("kafka_2.13-")))
+    throw new RecfleetError(`no kafka_2.13 jar in ${libs} after mvn`, { retriable: false });
   writeFileSync(marker, new Date().toISOString());
   return libs;
 }
@@ -97,25 +114,61 @@ export async function startKafka(options: KafkaStartOptions): Promise<RunningKaf
   const classpath = join(libs, "*");
   const java = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, "bin", "java") : "java";
   const log4j = `-Dlog4j2.configurationFile=${join(REPO_ROOT, "infra/kafka/log4j2.properties")}`;
-  const format = spawnSync(java, ["-cp", classpath, log4j, "kafka.tools.StorageTool", "format", "-t", "recfleet-local-cluster0", "-c", props, "--ignore-formatted"], { encoding: "utf8" });
+  const format = spawnSync(
+    java,
+    [
+      "-cp",
+      classpath,
+      log4j,
+      "kafka.tools.StorageTool",
+      "format",
+      "-t",
+      "recfleet-local-cluster0",
+      "-c",
+      props,
+      "--ignore-formatted",
+    ],
+    { encoding: "utf8" },
+  );
   if (format.status !== 0) {
     writeFileSync(logPath, `${format.stdout}\n${format.stderr}`);
     throw new StackStartError(`kafka storage format failed (exit ${format.status})`, logPath);
   }
   const heap = options.heapMb ?? 512;
   const out = openSync(logPath, "a");
-  const child = spawn(java, [`-Xmx${heap}m`, `-Xms${Math.min(heap, 256)}m`, "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true", log4j, "-cp", classpath, "kafka.Kafka", props], {
-    stdio: ["ignore", out, out],
-    detached: options.detached ?? false,
-  });
+  const child = spawn(
+    java,
+    [
+      `-Xmx${heap}m`,
+      `-Xms${Math.min(heap, 256)}m`,
+      "-XX:+UseG1GC",
+      "-XX:MaxGCPauseMillis=20",
+      "-Djava.awt.headless=true",
+      log4j,
+      "-cp",
+      classpath,
+      "kafka.Kafka",
+      props,
+    ],
+    {
+      stdio: ["ignore", out, out],
+      detached: options.detached ?? false,
+    },
+  );
   closeSync(out);
   if (options.detached) child.unref();
-  const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new StackStartError(`the Kafka broker exited with code ${code} while starting`, logPath))));
+  const exited = new Promise<never>((_, reject) =>
+    child.once("exit", (code) =>
+      reject(new StackStartError(`the Kafka broker exited with code ${code} while starting`, logPath)),
+    ),
+  );
   try {
     await Promise.race([waitForPort(port, options.timeoutMs ?? 60_000), exited]);
   } catch (err) {
     child.kill("SIGKILL");
-    throw err instanceof StackStartError ? err : new StackStartError("the Kafka broker did not accept connections in time", logPath, err);
+    throw err instanceof StackStartError
+      ? err
+      : new StackStartError("the Kafka broker did not accept connections in time", logPath, err);
   }
   exited.catch(() => undefined);
   return {

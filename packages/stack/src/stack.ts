@@ -30,7 +30,11 @@ export interface StackState {
 }
 
 /** Starts a real Kafka broker and redis-server side by side and waits until both serve. */
-export async function startStack(options: { dir: string; detached?: boolean; log?: (line: string) => void }): Promise<Stack> {
+export async function startStack(options: {
+  dir: string;
+  detached?: boolean;
+  log?: (line: string) => void;
+}): Promise<Stack> {
   assertStackPrerequisites();
   mkdirSync(options.dir, { recursive: true });
   const log = options.log ?? (() => {});
@@ -38,17 +42,28 @@ export async function startStack(options: { dir: string; detached?: boolean; log
   let kafka: RunningKafka | undefined;
   let redis: RunningRedis | undefined;
   try {
-    [kafka, redis] = await Promise.all([startKafka({ dir: options.dir, detached: options.detached }), startRedis({ dir: options.dir, detached: options.detached })]);
-    const client = createKafka({ brokers: [kafka.brokers], clientId: "recfleet-stack", logger: createLogger("stack", { level: "error" }) });
+    [kafka, redis] = await Promise.all([
+      startKafka({ dir: options.dir, detached: options.detached }),
+      startRedis({ dir: options.dir, detached: options.detached }),
+    ]);
+    const client = createKafka({
+      brokers: [kafka.brokers],
+      clientId: "recfleet-stack",
+      logger: createLogger("stack", { level: "error" }),
+    });
     await waitForBroker(client, 60_000);
   } catch (err) {
     await Promise.all([kafka?.stop(), redis?.stop()]);
-    process.stderr.write(`local stack failed to start; logs: ${join(options.dir, "broker.log")} and ${join(options.dir, "redis.log")}\n`);
+    process.stderr.write(
+      `local stack failed to start; logs: ${join(options.dir, "broker.log")} and ${join(options.dir, "redis.log")}\n`,
+    );
     throw err;
   }
   const k = kafka;
   const r = redis;
-  log(`Kafka ${kafkaVersion()} at ${k.brokers} and Redis at ${r.url} ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  log(
+    `Kafka ${kafkaVersion()} at ${k.brokers} and Redis at ${r.url} ready in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
   return {
     brokers: k.brokers,
     redisUrl: r.url,
@@ -110,7 +125,8 @@ export async function stackDown(dir = stackDir(), log: (line: string) => void = 
   const state = JSON.parse(readFileSync(stateFile(dir), "utf8")) as StackState;
   for (const pid of [state.kafkaPid, state.redisPid]) if (pid > 0 && alive(pid)) process.kill(pid, "SIGTERM");
   const deadline = Date.now() + 15_000;
-  while ([state.kafkaPid, state.redisPid].some((p) => p > 0 && alive(p)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  while ([state.kafkaPid, state.redisPid].some((p) => p > 0 && alive(p)) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 200));
   for (const pid of [state.kafkaPid, state.redisPid]) if (pid > 0 && alive(pid)) process.kill(pid, "SIGKILL");
   rmSync(stateFile(dir), { force: true });
   rmSync(join(dir, "kafka-data"), { recursive: true, force: true });

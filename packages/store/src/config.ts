@@ -5,7 +5,11 @@ import { duration, int, oneOf, optionalStr, type ConfigOf } from "@recfleet/runt
  * pseudonym secret, the attribution window and the popularity half-life agree across the fleet.
  */
 export const storeConfigSchema = {
-  pseudonymSecret: optionalStr("RECFLEET_PSEUDONYM_SECRET", "HMAC-SHA256 secret for user pseudonyms (required unless RECFLEET_PROFILE=dev)", { secret: true }),
+  pseudonymSecret: optionalStr(
+    "RECFLEET_PSEUDONYM_SECRET",
+    "HMAC-SHA256 secret for user pseudonyms (required unless RECFLEET_PROFILE=dev)",
+    { secret: true },
+  ),
   profile: oneOf("RECFLEET_PROFILE", ["dev", "prod"] as const, "prod"),
   dedupeWindowMs: duration("RECFLEET_DEDUPE_WINDOW", 24 * 3_600_000),
   replayHorizonMs: duration("RECFLEET_REPLAY_HORIZON", 7 * 86_400_000),
@@ -53,8 +57,10 @@ export function storeOptions(partial: Partial<StoreOptions> = {}): StoreOptions 
   for (const [k, v] of Object.entries(o)) {
     if (!Number.isFinite(v) || v < 0) throw new RangeError(`store option ${k} must be a finite number ≥ 0, got ${v}`);
   }
-  if (o.historyCap < 1 || !Number.isInteger(o.historyCap)) throw new RangeError(`store option historyCap must be an integer ≥ 1, got ${o.historyCap}`);
-  if (o.popularityHalfLifeMs <= 0) throw new RangeError(`store option popularityHalfLifeMs must be > 0, got ${o.popularityHalfLifeMs}`);
+  if (o.historyCap < 1 || !Number.isInteger(o.historyCap))
+    throw new RangeError(`store option historyCap must be an integer ≥ 1, got ${o.historyCap}`);
+  if (o.popularityHalfLifeMs <= 0)
+    throw new RangeError(`store option popularityHalfLifeMs must be > 0, got ${o.popularityHalfLifeMs}`);
   return o;
 }
 

@@ -24,7 +24,10 @@ export function scenarioArb(now: number, windowMs: number): fc.Arbitrary<Scenari
   const users = [0, 1, 2, 3].map((i) => pseudonymise("fixture-secret-0123456789", `user-${i}`));
   const items = ["i0", "i1", "i2", "i3", "i4", "i5"];
   const recIds = ["r0", "r1", "r2"];
-  const ts = fc.oneof(fc.integer({ min: now - 30 * MIN, max: now }), fc.integer({ min: now - 3 * 60 * MIN, max: now - 2 * 60 * MIN }));
+  const ts = fc.oneof(
+    fc.integer({ min: now - 30 * MIN, max: now }),
+    fc.integer({ min: now - 3 * 60 * MIN, max: now - 2 * 60 * MIN }),
+  );
   const rec = fc.record({
     policy: fc.constantFrom("greedy", "epsilon:0.1"),
     servedAt: fc.integer({ min: now - 20 * MIN, max: now - 5 * MIN }),
@@ -47,7 +50,12 @@ export function scenarioArb(now: number, windowMs: number): fc.Arbitrary<Scenari
       clickOffsets: fc.array(fc.integer({ min: -2 * MIN, max: windowMs + 2 * MIN }), { maxLength: 8 }),
     })
     .map(({ recs, events, redeliveries, clickOffsets }) => {
-      const recList = recs.map((r, i) => ({ recId: recIds[i]!, policy: r.policy, servedAt: r.servedAt, items: r.items.map((itemId) => ({ itemId })) }));
+      const recList = recs.map((r, i) => ({
+        recId: recIds[i]!,
+        policy: r.policy,
+        servedAt: r.servedAt,
+        items: r.items.map((itemId) => ({ itemId })),
+      }));
       const pool: FeatureEvent[] = events.map((e, i) => ({
         eventId: `e${i}`,
         user: e.user,
@@ -64,7 +72,18 @@ export function scenarioArb(now: number, windowMs: number): fc.Arbitrary<Scenari
         const r = recList[j % Math.max(1, recList.length)];
         if (!r) return;
         const item = r.items[j % r.items.length]!.itemId;
-        pool.push({ eventId: `c${j}`, user: users[j % users.length]!, itemId: item, type: "click", ts: Math.min(now, r.servedAt + off), weight: 2, markSeen: true, reward: true, refresh: false, recId: r.recId });
+        pool.push({
+          eventId: `c${j}`,
+          user: users[j % users.length]!,
+          itemId: item,
+          type: "click",
+          ts: Math.min(now, r.servedAt + off),
+          weight: 2,
+          markSeen: true,
+          reward: true,
+          refresh: false,
+          recId: r.recId,
+        });
       });
       const stream = pool.map((_, i) => i);
       for (const r of redeliveries) stream.splice(r % (stream.length + 1), 0, r % pool.length);

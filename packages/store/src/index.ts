@@ -9,8 +9,22 @@ export {
   ITEM_STATS_FIELDS,
   type StoreKeys,
 } from "./keys";
-export { storeConfigSchema, storeOptions, DEFAULT_STORE_OPTIONS, popularityLogWeight, decayedPopularity, type StoreConfig, type StoreOptions } from "./config";
-export { pseudonymise, createPseudonymiser, resolvePseudonymSecret, DEV_PSEUDONYM_SECRET, MIN_SECRET_LENGTH } from "./pseudonym";
+export {
+  storeConfigSchema,
+  storeOptions,
+  DEFAULT_STORE_OPTIONS,
+  popularityLogWeight,
+  decayedPopularity,
+  type StoreConfig,
+  type StoreOptions,
+} from "./config";
+export {
+  pseudonymise,
+  createPseudonymiser,
+  resolvePseudonymSecret,
+  DEV_PSEUDONYM_SECRET,
+  MIN_SECRET_LENGTH,
+} from "./pseudonym";
 export {
   createStore,
   createRedis,

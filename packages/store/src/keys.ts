@@ -67,7 +67,8 @@ export interface StoreKeys {
 }
 
 export function storeKeys(namespace: string): StoreKeys {
-  if (!NAMESPACE.test(namespace)) throw new RangeError(`namespace must match ${NAMESPACE.source}, got ${JSON.stringify(namespace)}`);
+  if (!NAMESPACE.test(namespace))
+    throw new RangeError(`namespace must match ${NAMESPACE.source}, got ${JSON.stringify(namespace)}`);
   const p = `${namespace}:`;
   const user = (u: string, what: string) => `${p}u:${u}:${what}`;
   const keys: StoreKeys = {

@@ -14,17 +14,33 @@ test("neural-linear bandit sums: impressions add xxᵀ and −p·x; a click adds
   const servedAt = Date.now() - 10_000;
   const xa = [0.5, -0.25];
   const xb = [0.125, 1];
-  await store.recordRecommendation({ recId: "r1", policy: "linucb:1", servedAt, modelVersion: "v1", items: [{ itemId: "a", expected: 0.2, banditContext: xa }, { itemId: "b", expected: 0.1, banditContext: xb }] });
+  await store.recordRecommendation({
+    recId: "r1",
+    policy: "linucb:1",
+    servedAt,
+    modelVersion: "v1",
+    items: [
+      { itemId: "a", expected: 0.2, banditContext: xa },
+      { itemId: "b", expected: 0.1, banditContext: xb },
+    ],
+  });
   const a = new Float64Array(d * d);
   const b = new Float64Array(d);
-  for (const [x, p] of [[xa, 0.2], [xb, 0.1]] as const) {
+  for (const [x, p] of [
+    [xa, 0.2],
+    [xb, 0.1],
+  ] as const) {
     for (let i = 0; i < d; i++) {
       b[i]! -= p * x[i]!;
       for (let j = 0; j < d; j++) a[i * d + j]! += x[i]! * x[j]!;
     }
   }
   await store.addLinearImpressions("v1", d, a, b, 2);
-  assert.equal(await store.addLinearRewards("v0", [{ recId: "r1", itemId: "a", ts: servedAt + 1000 }]), 0, "a click on another version's slate is skipped");
+  assert.equal(
+    await store.addLinearRewards("v0", [{ recId: "r1", itemId: "a", ts: servedAt + 1000 }]),
+    0,
+    "a click on another version's slate is skipped",
+  );
   const folded = await store.addLinearRewards("v1", [
     { recId: "r1", itemId: "a", ts: servedAt + 1000 },
     { recId: "r1", itemId: "a", ts: servedAt + 2000 }, // the same (rec, item) again: once only
@@ -35,9 +51,15 @@ test("neural-linear bandit sums: impressions add xxᵀ and −p·x; a click adds
   const sums = await store.readLinearSums("v1", d);
   assert.equal(sums.count, 2);
   const close = (x: number, y: number) => Math.abs(x - y) < 1e-5;
-  assert.ok([...sums.a].every((v, i) => close(v, a[i]!)), `A = ${[...sums.a]}`);
+  assert.ok(
+    [...sums.a].every((v, i) => close(v, a[i]!)),
+    `A = ${[...sums.a]}`,
+  );
   // b = −0.2·xa − 0.1·xb + xa (the click on a)
   const expectedB = [0, 1].map((i) => -0.2 * xa[i]! - 0.1 * xb[i]! + xa[i]!);
-  assert.ok([...sums.b].every((v, i) => close(v, expectedB[i]!)), `b = ${[...sums.b]} expected ${expectedB}`);
+  assert.ok(
+    [...sums.b].every((v, i) => close(v, expectedB[i]!)),
+    `b = ${[...sums.b]} expected ${expectedB}`,
+  );
   assert.deepEqual([...(await store.readLinearSums("v2", d)).b], [0, 0], "each model version has its own state");
 });

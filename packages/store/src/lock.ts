@@ -15,20 +15,31 @@ export interface HeldLock {
  * within one TTL. BullMQ's global concurrency 1 on the train queue already serialises train jobs;
  * this lock also covers runs started outside BullMQ (trainOnce from a demo or test).
  */
-export async function tryAcquireLock(redis: Redis, key: string, ttlMs: number, logger: Logger): Promise<HeldLock | undefined> {
+export async function tryAcquireLock(
+  redis: Redis,
+  key: string,
+  ttlMs: number,
+  logger: Logger,
+): Promise<HeldLock | undefined> {
   const token = `${process.pid}-${randomBytes(6).toString("hex")}`;
   if ((await redis.set(key, token, "PX", ttlMs, "NX")) !== "OK") return undefined;
   let held = true;
-  const timer = setInterval(() => {
-    runScript(redis, SCRIPTS.renewLock, [key], [token, ttlMs])
-      .then((r) => {
-        if (Number(r) !== 1 && held) {
-          held = false;
-          logger.error("training lock lost (expired or taken); raise TRAIN_LOCK_TTL if the event loop stalls this long", { key, ttlMs });
-        }
-      })
-      .catch((err: unknown) => logger.warn("training lock renewal failed; retrying", { error: String(err) }));
-  }, Math.max(100, Math.floor(ttlMs / 3)));
+  const timer = setInterval(
+    () => {
+      runScript(redis, SCRIPTS.renewLock, [key], [token, ttlMs])
+        .then((r) => {
+          if (Number(r) !== 1 && held) {
+            held = false;
+            logger.error(
+              "training lock lost (expired or taken); raise TRAIN_LOCK_TTL if the event loop stalls this long",
+              { key, ttlMs },
+            );
+          }
+        })
+        .catch((err: unknown) => logger.warn("training lock renewal failed; retrying", { error: String(err) }));
+    },
+    Math.max(100, Math.floor(ttlMs / 3)),
+  );
   timer.unref();
   return {
     token,

@@ -9,7 +9,16 @@ import { publishModelVersion } from "./testing";
 const redis = new Redis(testInfra().redisUrl);
 test.after(() => redis.disconnect());
 
-const meta = (version: string, createdAt: number) => ({ version, createdAt, itemCount: 5, dim: 2, shards: 3, shardSize: 2, metrics: { "recall@20": 0.2 }, trainingDataRange: "a/b" });
+const meta = (version: string, createdAt: number) => ({
+  version,
+  createdAt,
+  itemCount: 5,
+  dim: 2,
+  shards: 3,
+  shardSize: 2,
+  metrics: { "recall@20": 0.2 },
+  trainingDataRange: "a/b",
+});
 const shard = (values: number[]) => Float32Array.from(values);
 
 test("registry: promote only when every shard is embedded; rollback; checksums refuse corrupt artefacts; GC keeps current and previous", async () => {
@@ -39,13 +48,22 @@ test("registry: promote only when every shard is embedded; rollback; checksums r
   await registry.putVersion(meta("v0", 10), { "model.bin": new Uint8Array([0]) });
   const removed = await registry.collectGarbage(500, 3000);
   assert.deepEqual(removed.sort(), ["v0", "v2"]);
-  assert.deepEqual((await registry.listVersions()).map((m) => m.version), ["v1"]);
+  assert.deepEqual(
+    (await registry.listVersions()).map((m) => m.version),
+    ["v1"],
+  );
 });
 
 test("publishModelVersion: registers, writes every shard (the last one short) and makes the version current", async () => {
   const registry = createModelRegistry(redis, uniqueName("pub"));
   const itemMatrix = Float32Array.from({ length: 5 * 2 }, (_, i) => i);
-  await publishModelVersion(registry, { version: "v1", dim: 2, shardSize: 2, artefacts: { "model.bin": new Uint8Array([7]) }, itemMatrix });
+  await publishModelVersion(registry, {
+    version: "v1",
+    dim: 2,
+    shardSize: 2,
+    artefacts: { "model.bin": new Uint8Array([7]) },
+    itemMatrix,
+  });
   assert.equal(await registry.currentVersion(), "v1");
   assert.deepEqual(await registry.readItemMatrix("v1"), itemMatrix);
   assert.deepEqual([...(await registry.loadArtefact("v1", "model.bin"))], [7]);
@@ -59,6 +77,12 @@ test("training window: each event once, old events left out, read back in order"
   const ev = (i: number, ts: number) => ({ user: "u" + (i % 3), itemId: "i" + i, type: "click", ts, eventId: "e" + i });
   assert.equal(await window.append([ev(1, 100), ev(2, 200), ev(3, 5)], 50), 2);
   assert.equal(await window.append([ev(1, 100), ev(4, 300)], 50), 1, "a replayed event was appended again");
-  assert.deepEqual((await window.read(0)).map((e) => e.eventId), ["e1", "e2", "e4"]);
-  assert.deepEqual((await window.read(150)).map((e) => e.eventId), ["e2", "e4"]);
+  assert.deepEqual(
+    (await window.read(0)).map((e) => e.eventId),
+    ["e1", "e2", "e4"],
+  );
+  assert.deepEqual(
+    (await window.read(150)).map((e) => e.eventId),
+    ["e2", "e4"],
+  );
 });

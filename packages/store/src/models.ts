@@ -17,13 +17,19 @@ import { modelKeys } from "./keys";
 
 export class CorruptArtefactError extends NonRetriableError {
   constructor(version: string, artefact: string, why: string) {
-    super(`model ${version} artefact ${artefact} is corrupt (${why}); roll back with \`npx recfleet model rollback\` or retrain`, { context: { version, artefact } });
+    super(
+      `model ${version} artefact ${artefact} is corrupt (${why}); roll back with \`npx recfleet model rollback\` or retrain`,
+      { context: { version, artefact } },
+    );
   }
 }
 
 export class UnknownModelVersionError extends NonRetriableError {
   constructor(version: string) {
-    super(`model version ${JSON.stringify(version)} is not in the registry; list versions with \`npx recfleet model list\``, { context: { version } });
+    super(
+      `model version ${JSON.stringify(version)} is not in the registry; list versions with \`npx recfleet model list\``,
+      { context: { version } },
+    );
   }
 }
 
@@ -54,7 +60,6 @@ export interface TrainingEvent {
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
-
 export interface ModelRegistry {
   putVersion(meta: Omit<ModelMeta, "checksums" | "status">, artefacts: Record<string, Uint8Array>): Promise<void>;
   getMeta(version: string): Promise<ModelMeta | undefined>;
@@ -83,7 +88,11 @@ export function createModelRegistry(redis: Redis, namespace: string): ModelRegis
     const meta = JSON.parse(raw) as ModelMeta;
     const status = await redis.hget(k.meta(version), "status");
     const promotedAt = await redis.hget(k.meta(version), "promotedAt");
-    return { ...meta, status: (status as ModelStatus | null) ?? meta.status, ...(promotedAt ? { promotedAt: Number(promotedAt) } : {}) };
+    return {
+      ...meta,
+      status: (status as ModelStatus | null) ?? meta.status,
+      ...(promotedAt ? { promotedAt: Number(promotedAt) } : {}),
+    };
   };
   const registry: ModelRegistry = {
     async putVersion(meta, artefacts) {
@@ -112,7 +121,12 @@ export function createModelRegistry(redis: Redis, namespace: string): ModelRegis
       const bytes = await redis.getBuffer(k.artefact(version, name));
       if (!bytes) throw new CorruptArtefactError(version, name, "missing");
       const actual = sha256(bytes);
-      if (actual !== expected) throw new CorruptArtefactError(version, name, `sha256 ${actual.slice(0, 12)}… ≠ recorded ${expected.slice(0, 12)}…`);
+      if (actual !== expected)
+        throw new CorruptArtefactError(
+          version,
+          name,
+          `sha256 ${actual.slice(0, 12)}… ≠ recorded ${expected.slice(0, 12)}…`,
+        );
       return bytes;
     },
     async currentVersion() {
@@ -135,7 +149,12 @@ export function createModelRegistry(redis: Redis, namespace: string): ModelRegis
         const bytes = await redis.getBuffer(k.itemShard(version, shard));
         const start = shard * meta.shardSize * meta.dim;
         const expectedLength = Math.min(meta.shardSize, meta.itemCount - shard * meta.shardSize) * meta.dim * 4;
-        if (!bytes || bytes.byteLength !== expectedLength) throw new CorruptArtefactError(version, `item shard ${shard}`, bytes ? `${bytes.byteLength} bytes, expected ${expectedLength}` : "missing");
+        if (!bytes || bytes.byteLength !== expectedLength)
+          throw new CorruptArtefactError(
+            version,
+            `item shard ${shard}`,
+            bytes ? `${bytes.byteLength} bytes, expected ${expectedLength}` : "missing",
+          );
         // Copy straight into the one matrix: no per-shard Float32Array survives this loop.
         new Uint8Array(matrix.buffer, start * 4, bytes.byteLength).set(bytes);
       }
@@ -144,7 +163,12 @@ export function createModelRegistry(redis: Redis, namespace: string): ModelRegis
     async promote(version) {
       const meta = await readMeta(version);
       if (!meta) throw new UnknownModelVersionError(version);
-      const reply = (await runScript(redis, SCRIPTS.promoteModel, [k.current, k.history, k.shardsDone(version), k.meta(version)], [version, meta.shards, Date.now()])) as [number, string];
+      const reply = (await runScript(
+        redis,
+        SCRIPTS.promoteModel,
+        [k.current, k.history, k.shardsDone(version), k.meta(version)],
+        [version, meta.shards, Date.now()],
+      )) as [number, string];
       if (reply[0] !== 1) return { promoted: false, shardsDone: Number(reply[1]) };
       const previous = reply[1] || undefined;
       if (previous && previous !== version) await redis.hset(k.meta(previous), "status", "retired");
@@ -152,7 +176,8 @@ export function createModelRegistry(redis: Redis, namespace: string): ModelRegis
     },
     async rollback() {
       const [current, previous] = await redis.lrange(k.history, 0, 1);
-      if (!current || !previous) throw new RecfleetError("no earlier promoted version to roll back to", { retriable: false });
+      if (!current || !previous)
+        throw new RecfleetError("no earlier promoted version to roll back to", { retriable: false });
       if (!(await readMeta(previous))) throw new UnknownModelVersionError(previous);
       const tx = redis.multi();
       tx.set(k.current, previous);
@@ -191,14 +216,25 @@ export interface TrainingWindow {
   size(): Promise<number>;
 }
 
-export function createTrainingWindow(redis: Redis, namespace: string, options: { maxEvents: number; markerTtlMs: number }): TrainingWindow {
+export function createTrainingWindow(
+  redis: Redis,
+  namespace: string,
+  options: { maxEvents: number; markerTtlMs: number },
+): TrainingWindow {
   const k = modelKeys(namespace);
   return {
     async append(events, minTs) {
       if (events.length === 0) return 0;
       const args: (string | number)[] = [options.maxEvents, options.markerTtlMs, minTs];
       for (const e of events) args.push(e.user, e.itemId, e.type, e.ts, e.eventId);
-      return Number(await runScript(redis, SCRIPTS.appendTraining, [k.trainingWindow, ...events.map((e) => k.trainingMarker(e.eventId))], args));
+      return Number(
+        await runScript(
+          redis,
+          SCRIPTS.appendTraining,
+          [k.trainingWindow, ...events.map((e) => k.trainingMarker(e.eventId))],
+          args,
+        ),
+      );
     },
     async read(minTs) {
       const out: TrainingEvent[] = [];

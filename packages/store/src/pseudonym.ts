@@ -23,15 +23,29 @@ export const MIN_SECRET_LENGTH = 16;
  * The secret from config: RECFLEET_PSEUDONYM_SECRET, or the fixed dev secret (with a warning)
  * when RECFLEET_PROFILE=dev. Refuses to start otherwise.
  */
-export function resolvePseudonymSecret(config: { pseudonymSecret: string | undefined; profile: "dev" | "prod" }, logger: Logger): string {
+export function resolvePseudonymSecret(
+  config: { pseudonymSecret: string | undefined; profile: "dev" | "prod" },
+  logger: Logger,
+): string {
   const secret = config.pseudonymSecret;
   if (secret !== undefined) {
-    if (secret.length < MIN_SECRET_LENGTH) throw new ConfigError("RECFLEET_PSEUDONYM_SECRET", `a secret of at least ${MIN_SECRET_LENGTH} characters`, `${secret.length} characters`);
+    if (secret.length < MIN_SECRET_LENGTH)
+      throw new ConfigError(
+        "RECFLEET_PSEUDONYM_SECRET",
+        `a secret of at least ${MIN_SECRET_LENGTH} characters`,
+        `${secret.length} characters`,
+      );
     return secret;
   }
   if (config.profile === "dev") {
-    logger.warn("RECFLEET_PSEUDONYM_SECRET is not set; using the fixed dev secret (RECFLEET_PROFILE=dev). Pseudonyms are not protected.");
+    logger.warn(
+      "RECFLEET_PSEUDONYM_SECRET is not set; using the fixed dev secret (RECFLEET_PROFILE=dev). Pseudonyms are not protected.",
+    );
     return DEV_PSEUDONYM_SECRET;
   }
-  throw new ConfigError("RECFLEET_PSEUDONYM_SECRET", "a secret (or RECFLEET_PROFILE=dev for a fixed dev secret)", undefined);
+  throw new ConfigError(
+    "RECFLEET_PSEUDONYM_SECRET",
+    "a secret (or RECFLEET_PROFILE=dev for a fixed dev secret)",
+    undefined,
+  );
 }

@@ -47,15 +47,34 @@ test("reference update: any delivery order with redeliveries gives the state of 
 
 test("history is capped to the most recent events by (ts, member), whatever the order", () => {
   const ref = new ReferenceStore("cap", { historyCap: 2 }, () => NOW);
-  const ev = (i: number, ts: number) => ({ eventId: `e${i}`, user: "u".repeat(64), itemId: `i${i}`, type: "view" as const, ts, weight: 1, markSeen: false, reward: false, refresh: false });
+  const ev = (i: number, ts: number) => ({
+    eventId: `e${i}`,
+    user: "u".repeat(64),
+    itemId: `i${i}`,
+    type: "view" as const,
+    ts,
+    weight: 1,
+    markSeen: false,
+    reward: false,
+    refresh: false,
+  });
   ref.applyEvents([ev(1, NOW - 10), ev(2, NOW - 30), ev(3, NOW - 5), ev(4, NOW - 20)]);
   const hist = ref.snapshot().get(storeKeys("cap").userHistory("u".repeat(64)));
-  assert.deepEqual(hist, { type: "zset", value: [["i1|view|e1", NOW - 10], ["i3|view|e3", NOW - 5]] });
+  assert.deepEqual(hist, {
+    type: "zset",
+    value: [
+      ["i1|view|e1", NOW - 10],
+      ["i3|view|e3", NOW - 5],
+    ],
+  });
 });
 
 test("pseudonym: HMAC-SHA256 hex, keyed, deterministic; the secret is required outside dev", () => {
   // RFC 4231 test case 2.
-  assert.equal(pseudonymise("Jefe", "what do ya want for nothing?"), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  assert.equal(
+    pseudonymise("Jefe", "what do ya want for nothing?"),
+    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+  );
   assert.equal(createPseudonymiser("s".repeat(16))("alice"), pseudonymise("s".repeat(16), "alice"));
   assert.notEqual(pseudonymise("s".repeat(16), "alice"), pseudonymise("t".repeat(16), "alice"));
   const logs: string[] = [];
@@ -71,7 +90,16 @@ test("pseudonym: HMAC-SHA256 hex, keyed, deterministic; the secret is required o
 test("keys: every key of a namespace starts with its prefix; bad namespaces are refused", () => {
   const k = storeKeys("ns-1");
   const u = "a".repeat(64);
-  for (const key of [...k.userKeys(u), k.dedupe("e"), k.applied("e"), k.popularity, k.itemStats("i"), k.rec("r"), k.recMarker("r"), k.erasures]) {
+  for (const key of [
+    ...k.userKeys(u),
+    k.dedupe("e"),
+    k.applied("e"),
+    k.popularity,
+    k.itemStats("i"),
+    k.rec("r"),
+    k.recMarker("r"),
+    k.erasures,
+  ]) {
     assert.ok(key.startsWith(k.prefix), key);
   }
   for (const key of k.userKeys(u)) assert.ok(key.includes(u));

@@ -14,7 +14,8 @@ type Value =
   | { type: "set"; value: Set<string>; expireAt?: number }
   | { type: "zset"; value: Map<string, number>; expireAt?: number };
 
-const byScoreThenMember = (a: [string, number], b: [string, number]) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+const byScoreThenMember = (a: [string, number], b: [string, number]) =>
+  a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 export class ReferenceStore {
   readonly keys: StoreKeys;
@@ -22,7 +23,11 @@ export class ReferenceStore {
   private readonly data = new Map<string, Value>();
 
   /** `now` decides which expiring keys exist (records); TTL-only keys never expire here. */
-  constructor(namespace: string, options: Partial<StoreOptions> = {}, private readonly now: () => number = Date.now) {
+  constructor(
+    namespace: string,
+    options: Partial<StoreOptions> = {},
+    private readonly now: () => number = Date.now,
+  ) {
     this.keys = storeKeys(namespace);
     this.options = storeOptions(options);
   }
@@ -92,7 +97,10 @@ export class ReferenceStore {
         this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.policyExpectedClicks(rec.policy), expected);
       }
     });
-    this.expireAt(this.keys.rec(rec.recId), rec.servedAt + this.options.attributionWindowMs + this.options.attributionGraceMs);
+    this.expireAt(
+      this.keys.rec(rec.recId),
+      rec.servedAt + this.options.attributionWindowMs + this.options.attributionGraceMs,
+    );
     return true;
   }
 
@@ -129,7 +137,12 @@ export class ReferenceStore {
         const rec = this.live(recKey);
         if (rec?.type === "hash") {
           const served = Number(rec.value.get("servedAt"));
-          if (e.ts >= served && e.ts - served <= o.attributionWindowMs && rec.value.has(`i:${e.itemId}`) && !rec.value.has(`c:${e.itemId}`)) {
+          if (
+            e.ts >= served &&
+            e.ts - served <= o.attributionWindowMs &&
+            rec.value.has(`i:${e.itemId}`) &&
+            !rec.value.has(`c:${e.itemId}`)
+          ) {
             rec.value.set(`c:${e.itemId}`, "1");
             const policy = rec.value.get("policy") ?? "";
             this.hincr(k.itemStats(e.itemId), ITEM_STATS_FIELDS.clicks);
@@ -158,7 +171,10 @@ export class ReferenceStore {
           kv = { type: "string", value: v.value };
           break;
         case "hash":
-          kv = { type: "hash", value: Object.fromEntries([...v.value.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) };
+          kv = {
+            type: "hash",
+            value: Object.fromEntries([...v.value.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+          };
           break;
         case "set":
           kv = { type: "set", value: [...v.value].sort() };

@@ -32,7 +32,12 @@ function isNoScript(err: unknown): boolean {
 }
 
 /** One round trip: EVALSHA, or EVAL once after a server restart flushed the script cache. */
-export async function runScript(redis: Redis, script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+export async function runScript(
+  redis: Redis,
+  script: LuaScript,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+): Promise<unknown> {
   const tail: (string | number)[] = [keys.length, ...keys, ...args];
   try {
     return await redis.call("EVALSHA", [script.sha, ...tail]);

@@ -24,7 +24,9 @@ function same(a: KeyValue, b: KeyValue, relTol: number): string | undefined {
     case "set":
     case "hash":
     case "stream":
-      return JSON.stringify(a.value) === JSON.stringify(b.value) ? undefined : `${JSON.stringify(a.value).slice(0, 300)} ≠ ${JSON.stringify(b.value).slice(0, 300)}`;
+      return JSON.stringify(a.value) === JSON.stringify(b.value)
+        ? undefined
+        : `${JSON.stringify(a.value).slice(0, 300)} ≠ ${JSON.stringify(b.value).slice(0, 300)}`;
     case "zset": {
       // Float scores (log-sum-exp popularity) depend on the order of additions at the last bits.
       const bv = (b as { value: [string, number][] }).value;
@@ -41,7 +43,11 @@ function same(a: KeyValue, b: KeyValue, relTol: number): string | undefined {
 }
 
 /** Differences between two snapshots (empty when equal); scores compared with a relative tolerance. */
-export function diffSnapshots(expected: Snapshot, actual: Snapshot, options: { relTol?: number; limit?: number } = {}): string[] {
+export function diffSnapshots(
+  expected: Snapshot,
+  actual: Snapshot,
+  options: { relTol?: number; limit?: number } = {},
+): string[] {
   const relTol = options.relTol ?? 1e-9;
   const limit = options.limit ?? 20;
   const out: string[] = [];

@@ -18,48 +18,79 @@ const MIN = 60_000;
 test("apply-events Lua equals the reference model, and a full replay changes nothing", async () => {
   const now = Date.now();
   await fc.assert(
-    fc.asyncProperty(scenarioArb(now, OPTIONS.attributionWindowMs), fc.integer({ min: 1, max: 7 }), async (s, batchSize) => {
-      const ns = uniqueName("st");
-      const store = createStore(redis, ns, OPTIONS);
-      const ref = new ReferenceStore(ns, OPTIONS, () => now);
-      for (const r of s.recs) {
-        assert.equal(await store.recordRecommendation(r), ref.recordRecommendation(r));
-      }
-      const stream = s.stream.map((i) => s.pool[i]!);
-      for (let i = 0; i < stream.length; i += batchSize) {
-        const batch = stream.slice(i, i + batchSize);
-        const got = await store.applyEvents(batch);
-        const want = ref.applyEvents(batch);
-        assert.deepEqual({ ...got, refresh: got.refresh.map((e) => e.eventId) }, { ...want, refresh: want.refresh.map((e) => e.eventId) });
-      }
-      const state = await snapshotRedis(redis, `${ns}:*`);
-      assert.deepEqual(diffSnapshots(ref.snapshot(), state), []);
-      // Everything redelivered at once (a consumer restarting from offset 0): no change at all.
-      const replay = await store.applyEvents(stream);
-      assert.equal(replay.applied, 0);
-      assert.equal(replay.replayed, stream.length);
-      assert.deepEqual(diffSnapshots(state, await snapshotRedis(redis, `${ns}:*`)), []);
-      // Another order, another namespace: the same state.
-      const ns2 = uniqueName("st");
-      const store2 = createStore(redis, ns2, OPTIONS);
-      for (const r of s.recs) await store2.recordRecommendation(r);
-      await store2.applyEvents([...stream].reverse());
-      assert.deepEqual(diffSnapshots(renamespace(state, `${ns}:`, `${ns2}:`), await snapshotRedis(redis, `${ns2}:*`)), []);
-    }),
+    fc.asyncProperty(
+      scenarioArb(now, OPTIONS.attributionWindowMs),
+      fc.integer({ min: 1, max: 7 }),
+      async (s, batchSize) => {
+        const ns = uniqueName("st");
+        const store = createStore(redis, ns, OPTIONS);
+        const ref = new ReferenceStore(ns, OPTIONS, () => now);
+        for (const r of s.recs) {
+          assert.equal(await store.recordRecommendation(r), ref.recordRecommendation(r));
+        }
+        const stream = s.stream.map((i) => s.pool[i]!);
+        for (let i = 0; i < stream.length; i += batchSize) {
+          const batch = stream.slice(i, i + batchSize);
+          const got = await store.applyEvents(batch);
+          const want = ref.applyEvents(batch);
+          assert.deepEqual(
+            { ...got, refresh: got.refresh.map((e) => e.eventId) },
+            { ...want, refresh: want.refresh.map((e) => e.eventId) },
+          );
+        }
+        const state = await snapshotRedis(redis, `${ns}:*`);
+        assert.deepEqual(diffSnapshots(ref.snapshot(), state), []);
+        // Everything redelivered at once (a consumer restarting from offset 0): no change at all.
+        const replay = await store.applyEvents(stream);
+        assert.equal(replay.applied, 0);
+        assert.equal(replay.replayed, stream.length);
+        assert.deepEqual(diffSnapshots(state, await snapshotRedis(redis, `${ns}:*`)), []);
+        // Another order, another namespace: the same state.
+        const ns2 = uniqueName("st");
+        const store2 = createStore(redis, ns2, OPTIONS);
+        for (const r of s.recs) await store2.recordRecommendation(r);
+        await store2.applyEvents([...stream].reverse());
+        assert.deepEqual(
+          diffSnapshots(renamespace(state, `${ns}:`, `${ns2}:`), await snapshotRedis(redis, `${ns2}:*`)),
+          [],
+        );
+      },
+    ),
     { numRuns: 25 },
   );
 });
 
 const user = (i: number) => pseudonymise("integration-secret-0123", `user-${i}`);
-const ev = (id: string, u: string, itemId: string, type: FeatureEvent["type"], ts: number, extra: Partial<FeatureEvent> = {}): FeatureEvent => ({
-  eventId: id, user: u, itemId, type, ts, weight: type === "click" ? 2 : 1, markSeen: type !== "view", reward: type === "click", refresh: false, ...extra,
+const ev = (
+  id: string,
+  u: string,
+  itemId: string,
+  type: FeatureEvent["type"],
+  ts: number,
+  extra: Partial<FeatureEvent> = {},
+): FeatureEvent => ({
+  eventId: id,
+  user: u,
+  itemId,
+  type,
+  ts,
+  weight: type === "click" ? 2 : 1,
+  markSeen: type !== "view",
+  reward: type === "click",
+  refresh: false,
+  ...extra,
 });
 
 test("attribution: a click inside the window counts once per (recId, item); outside the window, before serving or off the slate it does not", async () => {
   const ns = uniqueName("attr");
   const store = createStore(redis, ns, { attributionWindowMs: 10 * MIN });
   const servedAt = Date.now() - 12 * MIN;
-  const rec = { recId: "rec-1", policy: "epsilon:0.1", servedAt, items: [{ itemId: "a", expected: 0.25 }, { itemId: "b", expected: 0.5 }, { itemId: "c" }] };
+  const rec = {
+    recId: "rec-1",
+    policy: "epsilon:0.1",
+    servedAt,
+    items: [{ itemId: "a", expected: 0.25 }, { itemId: "b", expected: 0.5 }, { itemId: "c" }],
+  };
   assert.equal(await store.recordRecommendation(rec), true);
   assert.equal(await store.recordRecommendation(rec), false, "a second record of the same recId is a no-op");
   const u = user(1);
@@ -77,22 +108,52 @@ test("attribution: a click inside the window counts once per (recId, item); outs
   assert.equal(r.attributed, 2);
   assert.equal(r.replayed, 1);
   const stats = await store.readItemStats(["a", "b", "c", "z"], "epsilon:0.1");
-  assert.deepEqual(stats.map((s) => [s.itemId, s.impressions, s.clicks, s.policy?.impressions, s.policy?.clicks]), [
-    ["a", 1, 1, 1, 1],
-    ["b", 1, 0, 1, 0],
-    ["c", 1, 1, 1, 1],
-    ["z", 0, 0, 0, 0],
-  ]);
-  assert.deepEqual(stats.map((s) => [s.expectedClicks, s.policy?.expectedClicks]), [[0.25, 0.25], [0.5, 0.5], [0, 0], [0, 0]], "expected clicks are summed once per impression");
-  assert.deepEqual((await store.readItemStats(["a"], "greedy"))[0]!.policy, { id: "greedy", impressions: 0, clicks: 0, expectedClicks: 0 });
+  assert.deepEqual(
+    stats.map((s) => [s.itemId, s.impressions, s.clicks, s.policy?.impressions, s.policy?.clicks]),
+    [
+      ["a", 1, 1, 1, 1],
+      ["b", 1, 0, 1, 0],
+      ["c", 1, 1, 1, 1],
+      ["z", 0, 0, 0, 0],
+    ],
+  );
+  assert.deepEqual(
+    stats.map((s) => [s.expectedClicks, s.policy?.expectedClicks]),
+    [
+      [0.25, 0.25],
+      [0.5, 0.5],
+      [0, 0],
+      [0, 0],
+    ],
+    "expected clicks are summed once per impression",
+  );
+  assert.deepEqual((await store.readItemStats(["a"], "greedy"))[0]!.policy, {
+    id: "greedy",
+    impressions: 0,
+    clicks: 0,
+    expectedClicks: 0,
+  });
   const ttl = await redis.pttl(store.keys.rec("rec-1"));
   assert.ok(ttl > 0 && ttl <= 3 * MIN, `record TTL follows servedAt + window + grace (${ttl})`);
 });
 
 test("dedupe claims: new, then duplicate for another message, replay for the same message", async () => {
   const store = createStore(redis, uniqueName("claim"), { dedupeWindowMs: 60_000 });
-  assert.deepEqual(await store.claimEvents([{ eventId: "e1", source: "t/0/1" }, { eventId: "e2", source: "t/0/2" }, { eventId: "e1", source: "t/0/3" }]), ["new", "new", "duplicate"]);
-  assert.deepEqual(await store.claimEvents([{ eventId: "e1", source: "t/0/1" }, { eventId: "e2", source: "t/1/2" }]), ["replay", "duplicate"]);
+  assert.deepEqual(
+    await store.claimEvents([
+      { eventId: "e1", source: "t/0/1" },
+      { eventId: "e2", source: "t/0/2" },
+      { eventId: "e1", source: "t/0/3" },
+    ]),
+    ["new", "new", "duplicate"],
+  );
+  assert.deepEqual(
+    await store.claimEvents([
+      { eventId: "e1", source: "t/0/1" },
+      { eventId: "e2", source: "t/1/2" },
+    ]),
+    ["replay", "duplicate"],
+  );
   const ttl = await redis.pttl(store.keys.dedupe("e1"));
   assert.ok(ttl > 0 && ttl <= 60_000);
 });
@@ -111,13 +172,22 @@ test("read API: histories (most recent last), seen items, popularity", async () 
     ev("e6", u2, "a", "view", now - 2 * 3_600_000), // two half-lives ago
   ]);
   const hist = await store.readUserHistories([u1, u2, user(3)], 2);
-  assert.deepEqual(hist[0], [{ itemId: "c", type: "purchase", ts: now - 3000 }, { itemId: "b", type: "click", ts: now - 1000 }]);
-  assert.deepEqual(hist[1]!.map((h) => h.ts), [now - 2 * 3_600_000, now - 2000]);
+  assert.deepEqual(hist[0], [
+    { itemId: "c", type: "purchase", ts: now - 3000 },
+    { itemId: "b", type: "click", ts: now - 1000 },
+  ]);
+  assert.deepEqual(
+    hist[1]!.map((h) => h.ts),
+    [now - 2 * 3_600_000, now - 2000],
+  );
   assert.deepEqual(hist[2], []);
   assert.equal((await store.readUserHistories([u1], 10))[0]!.length, 3, "capped at 3");
   assert.deepEqual(await store.readSeenItems([u1, u2]), [["b", "c"], ["a"]]);
   const pop = await store.readPopularItems(2, now);
-  assert.deepEqual(pop.map((p) => p.itemId), ["c", "a"]);
+  assert.deepEqual(
+    pop.map((p) => p.itemId),
+    ["c", "a"],
+  );
   assert.ok(Math.abs(pop[0]!.score - 5 * 2 ** (-3000 / 3_600_000)) < 1e-9);
   assert.ok(Math.abs(pop[1]!.score - (2 ** (-5000 / 3_600_000) + 2 * 2 ** (-2000 / 3_600_000) + 0.25)) < 1e-9);
 });
@@ -127,7 +197,10 @@ test("eraseUser: nothing derived from the user remains; other users are untouche
   const store = createStore(redis, ns, { refreshIntervalMs: 3_600_000 });
   const now = Date.now();
   const [gone, kept] = [user(7), user(8)];
-  const events = (u: string, p: string) => [ev(`${p}1`, u, "a", "view", now - 1000), ev(`${p}2`, u, "b", "purchase", now - 500, { refresh: true })];
+  const events = (u: string, p: string) => [
+    ev(`${p}1`, u, "a", "view", now - 1000),
+    ev(`${p}2`, u, "b", "purchase", now - 500, { refresh: true }),
+  ];
   await store.applyEvents([...events(gone, "g"), ...events(kept, "k")]);
   // Keys an older version wrote (per-user type counts, user vectors) are erased too.
   for (const key of store.keys.legacyUserKeys(gone)) await redis.hset(key, "f", "1");
@@ -141,7 +214,10 @@ test("eraseUser: nothing derived from the user remains; other users are untouche
   assert.deepEqual(findInSnapshot(after, gone), []);
   for (const [k, v] of before) if (k.includes(kept)) assert.deepEqual(after.get(k), v, k);
   const receipts = after.get(store.keys.erasures);
-  assert.deepEqual(receipts, { type: "stream", value: [{ receipt: receipt.receiptId, at: String(receipt.at), keys: "5" }] });
+  assert.deepEqual(receipts, {
+    type: "stream",
+    value: [{ receipt: receipt.receiptId, at: String(receipt.at), keys: "5" }],
+  });
   assert.equal((await store.eraseUser(gone)).keysDeleted, 0);
   assert.ok((await scanKeys(redis, `${ns}:u:${gone}*`)).length === 0);
 });

@@ -137,7 +137,12 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
 
     async claimEvents(claims) {
       if (claims.length === 0) return [];
-      const reply = await runScript(redis, SCRIPTS.claimEvents, claims.map((c) => keys.dedupe(c.eventId)), [opts.dedupeWindowMs, ...claims.map((c) => c.source)]);
+      const reply = await runScript(
+        redis,
+        SCRIPTS.claimEvents,
+        claims.map((c) => keys.dedupe(c.eventId)),
+        [opts.dedupeWindowMs, ...claims.map((c) => c.source)],
+      );
       if (!Array.isArray(reply) || reply.length !== claims.length) throw new StoreProtocolError("claim-events", reply);
       return reply.map((r) => (r === 1 ? "new" : r === 2 ? "replay" : "duplicate"));
     },
@@ -178,9 +183,17 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
           (e.markSeen ? 1 : 0) + (hasReward ? 2 : 0) + (e.refresh ? 4 : 0),
         );
       }
-      const a: (string | number)[] = [opts.historyCap, opts.replayHorizonMs, opts.attributionWindowMs, opts.refreshIntervalMs, events.length, JSON.stringify(perEvent)];
+      const a: (string | number)[] = [
+        opts.historyCap,
+        opts.replayHorizonMs,
+        opts.attributionWindowMs,
+        opts.refreshIntervalMs,
+        events.length,
+        JSON.stringify(perEvent),
+      ];
       const reply = await runScript(redis, SCRIPTS.applyEvents, k, a);
-      if (!Array.isArray(reply) || reply.length !== 4 || !Array.isArray(reply[3])) throw new StoreProtocolError("apply-events", reply);
+      if (!Array.isArray(reply) || reply.length !== 4 || !Array.isArray(reply[3]))
+        throw new StoreProtocolError("apply-events", reply);
       const [applied, replayed, attributed, refresh] = reply as [number, number, number, number[]];
       return { applied, replayed, attributed, refresh: refresh.map((i) => events[i]!) };
     },
@@ -198,7 +211,11 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
           rec.policy,
           rec.servedAt,
           rec.modelVersion ?? "",
-          ...items.flatMap((i) => [i.itemId, i.expected === undefined ? "" : String(i.expected), i.banditContext ? Array.from(i.banditContext, (v) => v.toPrecision(6)).join(",") : ""]),
+          ...items.flatMap((i) => [
+            i.itemId,
+            i.expected === undefined ? "" : String(i.expected),
+            i.banditContext ? Array.from(i.banditContext, (v) => v.toPrecision(6)).join(",") : "",
+          ]),
         ],
       );
       return reply === 1;
@@ -230,20 +247,37 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
       if (n <= 0) return [];
       const flat = await redis.zrevrange(keys.popularity, 0, n - 1, "WITHSCORES");
       const out: { itemId: string; score: number }[] = [];
-      for (let i = 0; i + 1 < flat.length; i += 2) out.push({ itemId: flat[i]!, score: decayedPopularity(Number(flat[i + 1]), now, opts.popularityHalfLifeMs) });
+      for (let i = 0; i + 1 < flat.length; i += 2)
+        out.push({ itemId: flat[i]!, score: decayedPopularity(Number(flat[i + 1]), now, opts.popularityHalfLifeMs) });
       return out;
     },
 
     async readItemStats(itemIds, policy) {
       if (itemIds.length === 0) return [];
       const f = ITEM_STATS_FIELDS;
-      const fields = policy === undefined ? [f.impressions, f.clicks, f.expectedClicks] : [f.impressions, f.clicks, f.expectedClicks, f.policyImpressions(policy), f.policyClicks(policy), f.policyExpectedClicks(policy)];
+      const fields =
+        policy === undefined
+          ? [f.impressions, f.clicks, f.expectedClicks]
+          : [
+              f.impressions,
+              f.clicks,
+              f.expectedClicks,
+              f.policyImpressions(policy),
+              f.policyClicks(policy),
+              f.policyExpectedClicks(policy),
+            ];
       const p = redis.pipeline();
       for (const id of itemIds) p.hmget(keys.itemStats(id), ...fields);
       return results("readItemStats", await p.exec()).map((v, i) => {
         const r = v as (string | null)[];
-        const stats: ItemStats = { itemId: itemIds[i]!, impressions: toInt(r[0]), clicks: toInt(r[1]), expectedClicks: toInt(r[2]) };
-        if (policy !== undefined) stats.policy = { id: policy, impressions: toInt(r[3]), clicks: toInt(r[4]), expectedClicks: toInt(r[5]) };
+        const stats: ItemStats = {
+          itemId: itemIds[i]!,
+          impressions: toInt(r[0]),
+          clicks: toInt(r[1]),
+          expectedClicks: toInt(r[2]),
+        };
+        if (policy !== undefined)
+          stats.policy = { id: policy, impressions: toInt(r[3]), clicks: toInt(r[4]), expectedClicks: toInt(r[5]) };
         return stats;
       });
     },
@@ -272,7 +306,10 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
     },
 
     async readLinearSums(version, d) {
-      const [aRaw, bRaw] = await Promise.all([redis.hgetall(keys.linearA(version)), redis.hgetall(keys.linearB(version))]);
+      const [aRaw, bRaw] = await Promise.all([
+        redis.hgetall(keys.linearA(version)),
+        redis.hgetall(keys.linearB(version)),
+      ]);
       const a = new Float64Array(d * d);
       const b = new Float64Array(d);
       for (const [field, value] of Object.entries(aRaw)) {
@@ -289,7 +326,12 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
     async eraseUser(pseudonym) {
       const receiptId = randomUUID();
       const at = Date.now();
-      const reply = await runScript(redis, SCRIPTS.eraseUser, [keys.erasures, ...keys.userKeys(pseudonym), ...keys.legacyUserKeys(pseudonym)], [receiptId, at, 100_000]);
+      const reply = await runScript(
+        redis,
+        SCRIPTS.eraseUser,
+        [keys.erasures, ...keys.userKeys(pseudonym), ...keys.legacyUserKeys(pseudonym)],
+        [receiptId, at, 100_000],
+      );
       return { receiptId, at, keysDeleted: Number(reply) };
     },
   };

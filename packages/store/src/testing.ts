@@ -48,7 +48,11 @@ export async function snapshotRedis(redis: Redis, match: string): Promise<Snapsh
       const v = values[j];
       let kv: KeyValue | undefined;
       if (t === "string" && typeof v === "string") kv = { type: "string", value: v };
-      else if (t === "hash") kv = { type: "hash", value: Object.fromEntries(Object.entries(v as Record<string, string>).sort(([a], [b]) => cmp(a, b))) };
+      else if (t === "hash")
+        kv = {
+          type: "hash",
+          value: Object.fromEntries(Object.entries(v as Record<string, string>).sort(([a], [b]) => cmp(a, b))),
+        };
       else if (t === "set") kv = { type: "set", value: [...(v as string[])].sort() };
       else if (t === "zset") {
         const flat = v as string[];
@@ -99,7 +103,16 @@ export async function publishModelVersion(registry: ModelRegistry, published: Pu
   const { version, dim, shardSize, itemMatrix } = published;
   const itemCount = itemMatrix.length / dim;
   const shards = Math.ceil(itemCount / shardSize);
-  const meta = { version, createdAt: Date.now(), itemCount, dim, shards, shardSize, metrics: {}, trainingDataRange: "" };
+  const meta = {
+    version,
+    createdAt: Date.now(),
+    itemCount,
+    dim,
+    shards,
+    shardSize,
+    metrics: {},
+    trainingDataRange: "",
+  };
   await registry.putVersion(meta, published.artefacts);
   for (let s = 0; s < shards; s++) {
     const rows = itemMatrix.slice(s * shardSize * dim, Math.min(itemCount, (s + 1) * shardSize) * dim);

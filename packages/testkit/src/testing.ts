@@ -19,12 +19,20 @@ export function testInfra(env: NodeJS.ProcessEnv = process.env): TestInfra {
   const brokers = env.KAFKA_BROKERS;
   const redisUrl = env.REDIS_URL;
   if (!brokers || !redisUrl) {
-    throw new RecfleetError("KAFKA_BROKERS and REDIS_URL are not set: run integration tests through `npm test`, which starts a local Kafka and Redis, or point both at existing infrastructure.", { retriable: false });
+    throw new RecfleetError(
+      "KAFKA_BROKERS and REDIS_URL are not set: run integration tests through `npm test`, which starts a local Kafka and Redis, or point both at existing infrastructure.",
+      { retriable: false },
+    );
   }
   return { brokers: brokers.split(","), redisUrl };
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

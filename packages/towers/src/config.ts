@@ -95,18 +95,31 @@ export function resolveConfig(partial: Partial<TwoTowerConfig> = {}): TwoTowerCo
     }
   }
   if (!Number.isInteger(config.epochs) || config.epochs < 0) {
-    throw new TwoTowerConfigError(`config.epochs must be an integer ≥ 0 (0 = only remap a warm start), got ${config.epochs}`, "epochs");
+    throw new TwoTowerConfigError(
+      `config.epochs must be an integer ≥ 0 (0 = only remap a warm start), got ${config.epochs}`,
+      "epochs",
+    );
   }
   if (!(config.historyDropout >= 0 && config.historyDropout < 1)) {
-    throw new TwoTowerConfigError(`config.historyDropout must be in [0, 1), got ${config.historyDropout}`, "historyDropout");
+    throw new TwoTowerConfigError(
+      `config.historyDropout must be in [0, 1), got ${config.historyDropout}`,
+      "historyDropout",
+    );
   }
   if (!(config.weightDecay >= 0) || !Number.isFinite(config.weightDecay)) {
-    throw new TwoTowerConfigError(`config.weightDecay must be a finite number ≥ 0, got ${config.weightDecay}`, "weightDecay");
+    throw new TwoTowerConfigError(
+      `config.weightDecay must be a finite number ≥ 0, got ${config.weightDecay}`,
+      "weightDecay",
+    );
   }
   if (!(config.logQWeight >= 0) || !Number.isFinite(config.logQWeight)) {
-    throw new TwoTowerConfigError(`config.logQWeight must be a finite number ≥ 0, got ${config.logQWeight}`, "logQWeight");
+    throw new TwoTowerConfigError(
+      `config.logQWeight must be a finite number ≥ 0, got ${config.logQWeight}`,
+      "logQWeight",
+    );
   }
-  if (config.batchSize < 2) throw new TwoTowerConfigError(`config.batchSize must be ≥ 2 for in-batch negatives`, "batchSize");
+  if (config.batchSize < 2)
+    throw new TwoTowerConfigError(`config.batchSize must be ≥ 2 for in-batch negatives`, "batchSize");
   if (!Number.isInteger(config.seed)) throw new TwoTowerConfigError(`config.seed must be an integer`, "seed");
   return config;
 }

@@ -97,7 +97,11 @@ describe("ONNX export parity with the TypeScript forward pass", () => {
     const k = 5;
     const serving = await cpuSession(exportServingOnnx(model, meta));
     const retrieval = await cpuSession(exportRetrievalOnnx(model, items, n, k, meta));
-    const out = await serving.run({ ...historyFeeds(), item_matrix: new ort.Tensor("float32", items, [n, d]), k: new ort.Tensor("int64", BigInt64Array.from([BigInt(k)]), [1]) });
+    const out = await serving.run({
+      ...historyFeeds(),
+      item_matrix: new ort.Tensor("float32", items, [n, d]),
+      k: new ort.Tensor("int64", BigInt64Array.from([BigInt(k)]), [1]),
+    });
     const expected = await retrieval.run(historyFeeds());
     assert.ok(maxAbsDiff(out["user_vector"]!.data as Float32Array, userVectors(model, histories, weights)) < 1e-4);
     assert.ok(maxAbsDiff(out["scores"]!.data as Float32Array, expected["scores"]!.data as Float32Array) < 1e-4);

@@ -24,7 +24,12 @@ export interface ExportMetadata {
   metrics?: Record<string, number>;
 }
 
-function metadataProps(model: TwoTowerModel, meta: ExportMetadata, kind: string, extra: Record<string, string> = {}): Record<string, string> {
+function metadataProps(
+  model: TwoTowerModel,
+  meta: ExportMetadata,
+  kind: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     kind,
     model_version: meta.modelVersion,
@@ -47,7 +52,10 @@ function towerMlp(g: GraphBuilder, model: TwoTowerModel, x: string, tower: "user
   const w2 = g.initializer(`${tower}_w2`, tower === "user" ? W.userW2 : W.itemW2, [h, d]);
   const b2 = g.initializer(`${tower}_b2`, tower === "user" ? W.userB2 : W.itemB2, [d]);
   const z = g.op("Gemm", [g.op("Relu", [g.op("Gemm", [x, w1, b1])]), w2, b2]);
-  const norm = g.op("Max", [g.op("Sqrt", [g.op("ReduceSumSquare", [z], { axes: [1], keepdims: 1 })]), g.constFloat(NORM_EPS)]);
+  const norm = g.op("Max", [
+    g.op("Sqrt", [g.op("ReduceSumSquare", [z], { axes: [1], keepdims: 1 })]),
+    g.constFloat(NORM_EPS),
+  ]);
   return g.op("Div", [z, norm], {}, output);
 }
 
@@ -56,7 +64,10 @@ function userTower(g: GraphBuilder, model: TwoTowerModel, output: string): strin
   const L = model.config.historyLength;
   const history = g.input("history", "int64", ["B", L]);
   const mask = g.input("history_mask", "float", ["B", L]);
-  const table = g.initializer("history_embedding", model.weights.historyEmbedding, [model.itemIds.length, model.config.dim]);
+  const table = g.initializer("history_embedding", model.weights.historyEmbedding, [
+    model.itemIds.length,
+    model.config.dim,
+  ]);
   const embedded = g.op("Gather", [table, history], { axis: 0 }); // [B, L, d]
   const weighted = g.op("Mul", [embedded, g.op("Unsqueeze", [mask, g.constInts([2])])]);
   const summed = g.op("ReduceSum", [weighted, g.constInts([1])], { keepdims: 0 }); // [B, d]
@@ -81,7 +92,10 @@ export function exportItemTowerOnnx(model: TwoTowerModel, meta: ExportMetadata):
   if (F > 0) x = g.op("Concat", [x, g.input("item_features", "float", ["B", F])], { axis: 1 });
   towerMlp(g, model, x, "item", "item_vector");
   g.output("item_vector", "float", ["B", d]);
-  return g.encode(metadataProps(model, meta, "item_tower", { feature_width: String(F) }), "recfleet two-tower: item tower");
+  return g.encode(
+    metadataProps(model, meta, "item_tower", { feature_width: String(F) }),
+    "recfleet two-tower: item tower",
+  );
 }
 
 /**
@@ -93,7 +107,13 @@ export function exportItemTowerOnnx(model: TwoTowerModel, meta: ExportMetadata):
  * Scores are not filtered: the caller drops already-seen items, so ask for k + history length.
  * k is clamped to numItems.
  */
-export function exportRetrievalOnnx(model: TwoTowerModel, itemMatrix: Float32Array, numItems: number, k: number, meta: ExportMetadata): Uint8Array {
+export function exportRetrievalOnnx(
+  model: TwoTowerModel,
+  itemMatrix: Float32Array,
+  numItems: number,
+  k: number,
+  meta: ExportMetadata,
+): Uint8Array {
   const d = model.config.dim;
   if (!Number.isInteger(numItems) || numItems < 1 || itemMatrix.length !== numItems * d) {
     throw new RangeError(`itemMatrix has ${itemMatrix.length} values; expected numItems (${numItems}) × d (${d})`);

@@ -9,7 +9,14 @@ export {
   type TrainOptions,
 } from "./train.js";
 export { serializeModel, deserializeModel } from "./serialize.js";
-export { exportUserTowerOnnx, exportItemTowerOnnx, exportRetrievalOnnx, exportServingOnnx, exportModelArtefacts, type ExportMetadata } from "./export.js";
+export {
+  exportUserTowerOnnx,
+  exportItemTowerOnnx,
+  exportRetrievalOnnx,
+  exportServingOnnx,
+  exportModelArtefacts,
+  type ExportMetadata,
+} from "./export.js";
 export { OPSET } from "./onnx-graph.js";
 export {
   createInferenceSession,

@@ -45,7 +45,11 @@ export interface TwoTowerModel {
   weights: TowerWeights;
 }
 
-export function weightShapes(config: TwoTowerConfig, numItems: number, featureWidth: number): Record<WeightName, number[]> {
+export function weightShapes(
+  config: TwoTowerConfig,
+  numItems: number,
+  featureWidth: number,
+): Record<WeightName, number[]> {
   const { dim: d, hidden: h } = config;
   return {
     historyEmbedding: [numItems, d],
@@ -62,7 +66,14 @@ export function weightShapes(config: TwoTowerConfig, numItems: number, featureWi
 }
 
 /** Fill embedding rows [fromRow, toRow) with N(0, std²), the reference init. */
-export function initEmbeddingRows(table: Float32Array, d: number, fromRow: number, toRow: number, std: number, rng: SeededRandom): void {
+export function initEmbeddingRows(
+  table: Float32Array,
+  d: number,
+  fromRow: number,
+  toRow: number,
+  std: number,
+  rng: SeededRandom,
+): void {
   for (let i = fromRow * d; i < toRow * d; i++) table[i] = rng.normal() * std;
 }
 
@@ -70,7 +81,12 @@ export function initEmbeddingRows(table: Float32Array, d: number, fromRow: numbe
  * Fresh weights: embeddings N(0, std²); linear layers U(±1/√fan_in) like PyTorch's nn.Linear
  * default, so the comparison with the peer starts from the same distribution.
  */
-export function initWeights(config: TwoTowerConfig, numItems: number, featureWidth: number, rng: SeededRandom): TowerWeights {
+export function initWeights(
+  config: TwoTowerConfig,
+  numItems: number,
+  featureWidth: number,
+  rng: SeededRandom,
+): TowerWeights {
   const shapes = weightShapes(config, numItems, featureWidth);
   const d = config.dim;
   const historyEmbedding = new Float32Array(numItems * d);
@@ -166,7 +182,11 @@ function normalizeInto(z: Float64Array, out: Float32Array, offset: number): void
 }
 
 /** Weighted mean of history embeddings (the user tower's pooled input). */
-export function poolHistory(model: TwoTowerModel, history: readonly number[], weights?: ArrayLike<number>): Float64Array {
+export function poolHistory(
+  model: TwoTowerModel,
+  history: readonly number[],
+  weights?: ArrayLike<number>,
+): Float64Array {
   const d = model.config.dim;
   const w = historyWeights(model.config, history.length, weights);
   const skip = history.length - w.length;

@@ -45,12 +45,16 @@ export function serializeModel(model: TwoTowerModel): Uint8Array {
 export function deserializeModel(bytes: Uint8Array): TwoTowerModel {
   if (bytes.length < 16) throw new ModelFormatError(`model blob is ${bytes.length} bytes, too short to be a model`);
   if (MAGIC.some((b, i) => bytes[i] !== b)) {
-    throw new ModelFormatError("model blob does not start with RFTT: not a recfleet two-tower model (wrong registry key?)");
+    throw new ModelFormatError(
+      "model blob does not start with RFTT: not a recfleet two-tower model (wrong registry key?)",
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(4, true);
   if (version !== FORMAT_VERSION) {
-    throw new ModelFormatError(`model format version ${version} is not supported (this code reads ${FORMAT_VERSION}); retrain or upgrade`);
+    throw new ModelFormatError(
+      `model format version ${version} is not supported (this code reads ${FORMAT_VERSION}); retrain or upgrade`,
+    );
   }
   const end = bytes.length - 4;
   const expectedCrc = view.getUint32(end, true);
@@ -82,7 +86,9 @@ export function deserializeModel(bytes: Uint8Array): TwoTowerModel {
   const read = (name: string): Float32Array => {
     const length = expected[name]!;
     if (header.lengths?.[name] !== length) {
-      throw new ModelFormatError(`tensor ${name} has ${String(header.lengths?.[name])} values, config implies ${length}`);
+      throw new ModelFormatError(
+        `tensor ${name} has ${String(header.lengths?.[name])} values, config implies ${length}`,
+      );
     }
     if (offset + length * 4 > end) throw new ModelFormatError(`tensor ${name} runs past the end of the blob`);
     const out = new Float32Array(length);

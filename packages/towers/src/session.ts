@@ -10,7 +10,15 @@ import * as ort from "onnxruntime-node";
  */
 export function cudaProviderLibraryPath(): string {
   const entry = createRequire(import.meta.url).resolve("onnxruntime-node");
-  return join(dirname(entry), "..", "bin", "napi-v6", process.platform, process.arch, "libonnxruntime_providers_cuda.so");
+  return join(
+    dirname(entry),
+    "..",
+    "bin",
+    "napi-v6",
+    process.platform,
+    process.arch,
+    "libonnxruntime_providers_cuda.so",
+  );
 }
 
 /** The one message for "CUDA asked for, provider absent": the setting and the command that fixes it. */
@@ -63,7 +71,10 @@ const consoleLogger: SessionLogger = { warn: (message, context) => console.warn(
  * onnxruntime-node build can load it; otherwise the next provider (CPU) is used and the reason
  * logged. Release the session with `session.release()`.
  */
-export async function createInferenceSession(bytes: Uint8Array, options: InferenceSessionOptions): Promise<CreatedSession> {
+export async function createInferenceSession(
+  bytes: Uint8Array,
+  options: InferenceSessionOptions,
+): Promise<CreatedSession> {
   const logger = options.logger ?? consoleLogger;
   const reasons: string[] = [];
   const providers = options.executionProviders.length > 0 ? options.executionProviders : (["cpu"] as const);

@@ -34,7 +34,10 @@ interface TowerForward {
 function towerForward(g: GraphBuilder, x: string, w1: string, b1: string, w2: string, b2: string): TowerForward {
   const hiddenAct = g.op("Relu", [g.op("Gemm", [x, w1, b1])]);
   const z = g.op("Gemm", [hiddenAct, w2, b2]);
-  const norm = g.op("Max", [g.op("Sqrt", [g.op("ReduceSumSquare", [z], { axes: [1], keepdims: 1 })]), g.constFloat(NORM_EPS)]);
+  const norm = g.op("Max", [
+    g.op("Sqrt", [g.op("ReduceSumSquare", [z], { axes: [1], keepdims: 1 })]),
+    g.constFloat(NORM_EPS),
+  ]);
   return { hiddenAct, z, norm, out: g.op("Div", [z, norm]) };
 }
 

@@ -9,10 +9,22 @@ import { GradientComputer, logQFromFrequency, packExamples, trainTwoTower, type 
 type Weights64 = Record<keyof TowerWeights, Float64Array>;
 
 /** The training loss recomputed in float64 straight from the definition (no ONNX). */
-function referenceLoss(model: TwoTowerModel, W: Weights64, packed: PackedExamples, batch: Int32Array, logQ: Float64Array): number {
+function referenceLoss(
+  model: TwoTowerModel,
+  W: Weights64,
+  packed: PackedExamples,
+  batch: Int32Array,
+  logQ: Float64Array,
+): number {
   const { dim: d, hidden: h, historyLength: L, temperature: tau } = model.config;
   const F = model.featureWidth;
-  const tower = (x: Float64Array, w1: Float64Array, b1: Float64Array, w2: Float64Array, b2: Float64Array): Float64Array => {
+  const tower = (
+    x: Float64Array,
+    w1: Float64Array,
+    b1: Float64Array,
+    w2: Float64Array,
+    b2: Float64Array,
+  ): Float64Array => {
     const a = new Float64Array(h);
     for (let o = 0; o < h; o++) {
       let s = b1[o]!;
@@ -72,7 +84,10 @@ describe("training step gradients", () => {
     const counts = new Float64Array(data.itemIds.length);
     for (const t of packed.targets) counts[t]! += 1;
     const logQ = logQFromFrequency(counts, data.itemIds.length);
-    assert.ok(new Set(batch.map((e) => packed.targets[e]!)).size < batch.length, "fixture batch should repeat a target");
+    assert.ok(
+      new Set(batch.map((e) => packed.targets[e]!)).size < batch.length,
+      "fixture batch should repeat a target",
+    );
 
     const computer = await GradientComputer.create(tinyConfig, model.featureWidth);
     const grads = {} as TowerWeights;
@@ -126,12 +141,16 @@ describe("trainTwoTower", () => {
   it("lowers the training loss and reports progress", async () => {
     const data = tinyData(12, 3, 200);
     const losses: number[] = [];
-    await trainTwoTower(data, { ...tinyConfig, epochs: 8, learningRate: 1e-2 }, {
-      onProgress: (p) => {
-        if (p.step === p.stepsPerEpoch) losses.push(p.loss);
-        assert.ok(p.examplesPerSecond > 0 && p.etaSeconds >= 0);
+    await trainTwoTower(
+      data,
+      { ...tinyConfig, epochs: 8, learningRate: 1e-2 },
+      {
+        onProgress: (p) => {
+          if (p.step === p.stepsPerEpoch) losses.push(p.loss);
+          assert.ok(p.examplesPerSecond > 0 && p.etaSeconds >= 0);
+        },
       },
-    });
+    );
     assert.equal(losses.length, 8);
     assert.ok(losses.at(-1)! < losses[0]!, `loss ${losses[0]} → ${losses.at(-1)}`);
   });
@@ -144,7 +163,11 @@ describe("trainTwoTower", () => {
     const itemIds = ["new-a", ...data.itemIds.slice(1).reverse(), "new-b"];
     const F = old.featureWidth;
     const itemFeatures = new Float32Array(itemIds.length * F);
-    const warm = await trainTwoTower({ itemIds, itemFeatures, examples: [] }, { ...tinyConfig, epochs: 0 }, { warmStart: old });
+    const warm = await trainTwoTower(
+      { itemIds, itemFeatures, examples: [] },
+      { ...tinyConfig, epochs: 0 },
+      { warmStart: old },
+    );
     itemIds.forEach((id, r) => {
       const oldRow = old.itemIds.indexOf(id);
       const row = warm.weights.itemEmbedding.subarray(r * d, r * d + d);
@@ -155,7 +178,10 @@ describe("trainTwoTower", () => {
           old.weights.historyEmbedding.subarray(oldRow * d, oldRow * d + d),
         );
       } else {
-        assert.ok(row.some((v) => v !== 0), `${id} should get a fresh non-zero row`);
+        assert.ok(
+          row.some((v) => v !== 0),
+          `${id} should get a fresh non-zero row`,
+        );
       }
     });
     assert.deepEqual(warm.weights.userW1, old.weights.userW1);

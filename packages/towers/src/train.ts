@@ -2,14 +2,7 @@ import * as ort from "onnxruntime-node";
 import { SeededRandom } from "@recfleet/numeric";
 import { resolveConfig, type TwoTowerConfig } from "./config.js";
 import { TrainingAbortedError, TwoTowerConfigError } from "./errors.js";
-import {
-  historyWeights,
-  initWeights,
-  POOL_EPS,
-  WEIGHT_NAMES,
-  type TowerWeights,
-  type TwoTowerModel,
-} from "./model.js";
+import { historyWeights, initWeights, POOL_EPS, WEIGHT_NAMES, type TowerWeights, type TwoTowerModel } from "./model.js";
 import { buildTrainingGraph, MLP_TENSORS } from "./train-graph.js";
 
 export interface TrainingExample {
@@ -62,7 +55,11 @@ export interface PackedExamples {
   targets: Int32Array;
 }
 
-export function packExamples(config: TwoTowerConfig, examples: readonly TrainingExample[], numItems: number): PackedExamples {
+export function packExamples(
+  config: TwoTowerConfig,
+  examples: readonly TrainingExample[],
+  numItems: number,
+): PackedExamples {
   const L = config.historyLength;
   const n = examples.length;
   const historyRows = new Int32Array(n * L);
@@ -70,7 +67,10 @@ export function packExamples(config: TwoTowerConfig, examples: readonly Training
   const targets = new Int32Array(n);
   examples.forEach((ex, e) => {
     if (!Number.isInteger(ex.target) || ex.target < 0 || ex.target >= numItems) {
-      throw new TwoTowerConfigError(`examples[${e}].target ${ex.target} is not an item row in [0, ${numItems})`, "examples");
+      throw new TwoTowerConfigError(
+        `examples[${e}].target ${ex.target} is not an item row in [0, ${numItems})`,
+        "examples",
+      );
     }
     targets[e] = ex.target;
     const w = historyWeights(config, ex.history.length, ex.historyWeights);
@@ -82,7 +82,10 @@ export function packExamples(config: TwoTowerConfig, examples: readonly Training
     for (let j = 0; j < w.length; j++) {
       const row = ex.history[skip + j]!;
       if (!Number.isInteger(row) || row < 0 || row >= numItems) {
-        throw new TwoTowerConfigError(`examples[${e}].history holds ${row}, not an item row in [0, ${numItems})`, "examples");
+        throw new TwoTowerConfigError(
+          `examples[${e}].history holds ${row}, not an item row in [0, ${numItems})`,
+          "examples",
+        );
       }
       historyRows[e * L + pad + j] = row;
       historyWeight[e * L + pad + j] = w[j]! / denom;
@@ -309,17 +312,29 @@ export function logQFromFrequency(frequency: ArrayLike<number>, numItems: number
 }
 
 /** Initial weights: fresh, or the warm-start model's, remapped onto this vocabulary. */
-function startingWeights(config: TwoTowerConfig, data: TrainingData, featureWidth: number, rng: SeededRandom, warm?: TwoTowerModel): TowerWeights {
+function startingWeights(
+  config: TwoTowerConfig,
+  data: TrainingData,
+  featureWidth: number,
+  rng: SeededRandom,
+  warm?: TwoTowerModel,
+): TowerWeights {
   const numItems = data.itemIds.length;
   const fresh = initWeights(config, numItems, featureWidth, rng);
   if (warm === undefined) return fresh;
   for (const key of ["dim", "hidden"] as const) {
     if (warm.config[key] !== config[key]) {
-      throw new TwoTowerConfigError(`warm start: config.${key} is ${config[key]} but the model has ${warm.config[key]}; keep it equal`, key);
+      throw new TwoTowerConfigError(
+        `warm start: config.${key} is ${config[key]} but the model has ${warm.config[key]}; keep it equal`,
+        key,
+      );
     }
   }
   if (warm.featureWidth !== featureWidth) {
-    throw new TwoTowerConfigError(`warm start: data has ${featureWidth} content features, the model ${warm.featureWidth}`, "itemFeatures");
+    throw new TwoTowerConfigError(
+      `warm start: data has ${featureWidth} content features, the model ${warm.featureWidth}`,
+      "itemFeatures",
+    );
   }
   const d = config.dim;
   const oldRow = new Map(warm.itemIds.map((id, r) => [id, r]));
@@ -351,7 +366,13 @@ export async function trainTwoTower(
   }
   const rng = new SeededRandom(config.seed);
   const weights = startingWeights(config, data, featureWidth, rng, options.warmStart);
-  const model: TwoTowerModel = { config, itemIds: [...data.itemIds], featureWidth, itemFeatures: data.itemFeatures, weights };
+  const model: TwoTowerModel = {
+    config,
+    itemIds: [...data.itemIds],
+    featureWidth,
+    itemFeatures: data.itemFeatures,
+    weights,
+  };
   if (data.examples.length === 0 || config.epochs === 0) return model;
 
   const packed = packExamples(config, data.examples, numItems);

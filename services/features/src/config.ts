@@ -9,14 +9,24 @@ function eventTypes(env: string, fallback: readonly EventType[]): Field<EventTyp
     describe,
     parse(raw) {
       if (raw === undefined) return [...fallback];
-      const values = raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-      for (const v of values) if (!(EVENT_TYPES as readonly string[]).includes(v)) throw new ConfigError(env, describe, raw);
+      const values = raw
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
+      for (const v of values)
+        if (!(EVENT_TYPES as readonly string[]).includes(v)) throw new ConfigError(env, describe, raw);
       return values as EventType[];
     },
   };
 }
 
-export const DEFAULT_EVENT_WEIGHTS: Readonly<Record<EventType, number>> = { view: 1, click: 2, add_to_cart: 3, purchase: 5, rating: 2 };
+export const DEFAULT_EVENT_WEIGHTS: Readonly<Record<EventType, number>> = {
+  view: 1,
+  click: 2,
+  add_to_cart: 3,
+  purchase: 5,
+  rating: 2,
+};
 
 function eventWeights(env: string): Field<Record<EventType, number>> {
   const describe = `a comma-separated list of type:weight with weight > 0, e.g. "view:1,click:2" (unlisted types keep their defaults ${JSON.stringify(DEFAULT_EVENT_WEIGHTS)})`;
@@ -26,10 +36,14 @@ function eventWeights(env: string): Field<Record<EventType, number>> {
     parse(raw) {
       const out = { ...DEFAULT_EVENT_WEIGHTS };
       if (raw === undefined) return out;
-      for (const part of raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0)) {
+      for (const part of raw
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0)) {
         const [type, w] = part.split(":");
         const weight = Number(w);
-        if (!(EVENT_TYPES as readonly string[]).includes(type ?? "") || !(weight > 0) || !Number.isFinite(weight)) throw new ConfigError(env, describe, raw);
+        if (!(EVENT_TYPES as readonly string[]).includes(type ?? "") || !(weight > 0) || !Number.isFinite(weight))
+          throw new ConfigError(env, describe, raw);
         out[type as EventType] = weight;
       }
       return out;

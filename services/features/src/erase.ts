@@ -11,7 +11,14 @@
  */
 import { ConfigError, commonConfigSchema, createLogger, loadConfig } from "@recfleet/runtime";
 import type { CliCommand } from "@recfleet/runtime";
-import { createRedis, createStore, pseudonymise, resolvePseudonymSecret, storeConfigSchema, type ErasureReceipt } from "@recfleet/store";
+import {
+  createRedis,
+  createStore,
+  pseudonymise,
+  resolvePseudonymSecret,
+  storeConfigSchema,
+  type ErasureReceipt,
+} from "@recfleet/store";
 
 const USAGE = "usage: erase-user --user <raw user id> | --pseudonym <hex pseudonym>";
 
@@ -24,7 +31,11 @@ function argValue(argv: readonly string[], name: string): string | undefined {
   return undefined;
 }
 
-export async function eraseUser(options: { redisUrl: string; namespace: string; pseudonym: string }): Promise<ErasureReceipt> {
+export async function eraseUser(options: {
+  redisUrl: string;
+  namespace: string;
+  pseudonym: string;
+}): Promise<ErasureReceipt> {
   const logger = createLogger("erase-user", { level: "error" });
   const redis = createRedis(options.redisUrl, logger);
   try {
@@ -34,7 +45,11 @@ export async function eraseUser(options: { redisUrl: string; namespace: string; 
   }
 }
 
-export async function runEraseUserCli(argv: string[], env: NodeJS.ProcessEnv = process.env, write: (line: string) => void = (l) => process.stdout.write(l + "\n")): Promise<number> {
+export async function runEraseUserCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  write: (line: string) => void = (l) => process.stdout.write(l + "\n"),
+): Promise<number> {
   const logger = createLogger("erase-user");
   const raw = argValue(argv, "--user");
   const given = argValue(argv, "--pseudonym");
@@ -66,8 +81,7 @@ export async function runEraseUserCli(argv: string[], env: NodeJS.ProcessEnv = p
 export const featuresCommands: CliCommand[] = [
   {
     name: "erase-user",
-    summary:
-      "erase-user --user <raw id> — delete every key derived from a user (needs RECFLEET_PSEUDONYM_SECRET)",
+    summary: "erase-user --user <raw id> — delete every key derived from a user (needs RECFLEET_PSEUDONYM_SECRET)",
     run: (args) => runEraseUserCli(args),
   },
 ];

@@ -4,14 +4,44 @@ import type { CanonicalEvent } from "@recfleet/contracts";
 import type { ConsumedMessage, OutgoingMessage } from "@recfleet/bus";
 import { loadConfig, ConfigError } from "@recfleet/runtime";
 import type { FeatureEvent } from "@recfleet/store";
-import { createFeaturesHandler, toFeatureEvent, featuresConfigSchema, DEFAULT_EVENT_WEIGHTS, type FeaturePolicy } from "./index";
+import {
+  createFeaturesHandler,
+  toFeatureEvent,
+  featuresConfigSchema,
+  DEFAULT_EVENT_WEIGHTS,
+  type FeaturePolicy,
+} from "./index";
 
-const policy: FeaturePolicy = { weights: DEFAULT_EVENT_WEIGHTS, seenTypes: ["click", "purchase"], rewardTypes: ["click"], refreshTypes: ["purchase"] };
+const policy: FeaturePolicy = {
+  weights: DEFAULT_EVENT_WEIGHTS,
+  seenTypes: ["click", "purchase"],
+  rewardTypes: ["click"],
+  refreshTypes: ["purchase"],
+};
 const U = "f".repeat(64);
-const ev = (eventId: string, type: CanonicalEvent["type"], recId?: string): CanonicalEvent => ({ eventId, user: U, itemId: "i1", type, ts: 1, ingestedAt: 2, late: false, ...(recId ? { recId } : {}) });
+const ev = (eventId: string, type: CanonicalEvent["type"], recId?: string): CanonicalEvent => ({
+  eventId,
+  user: U,
+  itemId: "i1",
+  type,
+  ts: 1,
+  ingestedAt: 2,
+  late: false,
+  ...(recId ? { recId } : {}),
+});
 
 test("toFeatureEvent: weights, seen, reward only with a recId and a reward type, refresh types", () => {
-  assert.deepEqual(toFeatureEvent(ev("a", "view"), policy), { eventId: "a", user: U, itemId: "i1", type: "view", ts: 1, weight: 1, markSeen: false, reward: false, refresh: false });
+  assert.deepEqual(toFeatureEvent(ev("a", "view"), policy), {
+    eventId: "a",
+    user: U,
+    itemId: "i1",
+    type: "view",
+    ts: 1,
+    weight: 1,
+    markSeen: false,
+    reward: false,
+    refresh: false,
+  });
   const click = toFeatureEvent(ev("b", "click", "r1"), policy);
   assert.equal(click.reward, true);
   assert.equal(click.recId, "r1");
@@ -25,13 +55,28 @@ test("handler: one store call and one send per batch; refresh requests carry the
   const sends: OutgoingMessage[][] = [];
   const handler = createFeaturesHandler({
     policy,
-    apply: async (events) => (applied.push(events), { applied: events.length, replayed: 0, attributed: 0, refresh: events.filter((e) => e.refresh) }),
+    apply: async (events) => (
+      applied.push(events),
+      { applied: events.length, replayed: 0, attributed: 0, refresh: events.filter((e) => e.refresh) }
+    ),
     send: async (_t, m) => void sends.push(m),
     recRequestsTopic: "rr",
     now: () => 42,
   });
-  const m = (e: CanonicalEvent, o: number): ConsumedMessage<CanonicalEvent> => ({ value: e, key: U, topic: "ev", partition: 0, offset: String(o), timestamp: 0, raw: null });
-  await handler([m(ev("a", "view"), 1), m(ev("b", "purchase"), 2)], { topic: "ev", partition: 0, heartbeat: async () => {} });
+  const m = (e: CanonicalEvent, o: number): ConsumedMessage<CanonicalEvent> => ({
+    value: e,
+    key: U,
+    topic: "ev",
+    partition: 0,
+    offset: String(o),
+    timestamp: 0,
+    raw: null,
+  });
+  await handler([m(ev("a", "view"), 1), m(ev("b", "purchase"), 2)], {
+    topic: "ev",
+    partition: 0,
+    heartbeat: async () => {},
+  });
   await handler([m(ev("b", "purchase"), 2)], { topic: "ev", partition: 0, heartbeat: async () => {} });
   assert.equal(applied.length, 2);
   assert.equal(sends.length, 2);
@@ -44,7 +89,11 @@ test("handler: one store call and one send per batch; refresh requests carry the
 });
 
 test("config: event type lists and weights are checked", () => {
-  const c = loadConfig(featuresConfigSchema, { FEATURES_EVENT_WEIGHTS: "view:0.5", FEATURES_REFRESH_TYPES: "purchase,click", FEATURES_REWARD_TYPES: "" });
+  const c = loadConfig(featuresConfigSchema, {
+    FEATURES_EVENT_WEIGHTS: "view:0.5",
+    FEATURES_REFRESH_TYPES: "purchase,click",
+    FEATURES_REWARD_TYPES: "",
+  });
   assert.equal(c.eventWeights.view, 0.5);
   assert.equal(c.eventWeights.purchase, 5);
   assert.deepEqual(c.refreshTypes, ["purchase", "click"]);

@@ -29,7 +29,12 @@ export function toFeatureEvent(e: CanonicalEvent, policy: FeaturePolicy): Featur
 
 /** The refresh request an event triggers; its id derives from the event id, so a resend carries the same id. */
 export function refreshRequest(e: FeatureEvent, now: number): RecRequest {
-  return { requestId: `rf-${createHash("sha256").update(e.eventId).digest("hex").slice(0, 32)}`, user: e.user, ts: now, reason: "refresh_on_event" };
+  return {
+    requestId: `rf-${createHash("sha256").update(e.eventId).digest("hex").slice(0, 32)}`,
+    user: e.user,
+    ts: now,
+    reason: "refresh_on_event",
+  };
 }
 
 export interface FeaturesCounters {
@@ -58,10 +63,15 @@ export function createFeaturesHandler(deps: FeaturesHandlerDeps): BatchHandler<C
   return async (messages) => {
     const events = messages.map((m) => toFeatureEvent(m.value, deps.policy));
     const result = await deps.apply(events);
-    const rewards = events.filter((e) => e.reward && e.recId !== undefined).map((e) => ({ recId: e.recId!, itemId: e.itemId, ts: e.ts }));
+    const rewards = events
+      .filter((e) => e.reward && e.recId !== undefined)
+      .map((e) => ({ recId: e.recId!, itemId: e.itemId, ts: e.ts }));
     if (rewards.length > 0 && deps.foldLinearRewards) await deps.foldLinearRewards(rewards);
     const t = now();
-    await deps.send(deps.recRequestsTopic, result.refresh.map((e) => ({ key: e.user, value: refreshRequest(e, t) })));
+    await deps.send(
+      deps.recRequestsTopic,
+      result.refresh.map((e) => ({ key: e.user, value: refreshRequest(e, t) })),
+    );
     if (deps.counters) {
       deps.counters.inc("applied", result.applied);
       deps.counters.inc("replayed", result.replayed);

@@ -1,5 +1,12 @@
 export { featuresConfigSchema, DEFAULT_EVENT_WEIGHTS, type FeaturesConfig } from "./config";
-export { toFeatureEvent, refreshRequest, createFeaturesHandler, type FeaturePolicy, type FeaturesHandlerDeps, type FeaturesCounters } from "./handler";
+export {
+  toFeatureEvent,
+  refreshRequest,
+  createFeaturesHandler,
+  type FeaturePolicy,
+  type FeaturesHandlerDeps,
+  type FeaturesCounters,
+} from "./handler";
 export { startFeaturesWorker, type FeaturesWorker } from "./worker";
 export { runEraseUserCli, eraseUser, featuresCommands } from "./erase";
 export { main } from "./main";

@@ -41,7 +41,12 @@ export async function startFeaturesWorker(
     decode: (value) => decodeMessage<CanonicalEvent>(canonicalEventSpec, value),
     createHandler: ({ producer, topics }) =>
       createFeaturesHandler({
-        policy: { weights: config.eventWeights, seenTypes: config.seenTypes, rewardTypes: config.rewardTypes, refreshTypes: config.refreshTypes },
+        policy: {
+          weights: config.eventWeights,
+          seenTypes: config.seenTypes,
+          rewardTypes: config.rewardTypes,
+          refreshTypes: config.refreshTypes,
+        },
         apply: (events) => store.applyEvents(events),
         send: (topic, messages) => producer.send(topic, messages),
         recRequestsTopic: topics.recRequests,

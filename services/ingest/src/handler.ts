@@ -2,7 +2,15 @@
  * Ingest's logic, free of Kafka and Redis: validate → dedupe (through an injected claim
  * function) → pseudonymise → normalise time → canonical events keyed by pseudonym.
  */
-import { clickstreamEventSpec, decodeMessage, DEFAULT_LIMITS, type CanonicalEvent, type ClickstreamEvent, type Limits, type ReasonCode } from "@recfleet/contracts";
+import {
+  clickstreamEventSpec,
+  decodeMessage,
+  DEFAULT_LIMITS,
+  type CanonicalEvent,
+  type ClickstreamEvent,
+  type Limits,
+  type ReasonCode,
+} from "@recfleet/contracts";
 import type { BatchHandler, OutgoingMessage } from "@recfleet/bus";
 import type { ClaimOutcome, EventClaim } from "@recfleet/store";
 
@@ -41,7 +49,12 @@ export function toCanonical(e: ClickstreamEvent, options: CanonicalOptions, now:
 export type IngestOutcome = { ok: true; event: CanonicalEvent } | { ok: false; reason: ReasonCode; detail: string };
 
 /** Bytes → canonical event or a dead-letter reason. Never throws, whatever the input. */
-export function ingestOne(bytes: Uint8Array | string | null, options: CanonicalOptions, now: number, limits: Limits = DEFAULT_LIMITS): IngestOutcome {
+export function ingestOne(
+  bytes: Uint8Array | string | null,
+  options: CanonicalOptions,
+  now: number,
+  limits: Limits = DEFAULT_LIMITS,
+): IngestOutcome {
   const decoded = decodeMessage<ClickstreamEvent>(clickstreamEventSpec, bytes, limits, now);
   if (!decoded.ok) return decoded;
   return { ok: true, event: toCanonical(decoded.value, options, now) };
@@ -70,7 +83,9 @@ export interface IngestHandlerDeps extends CanonicalOptions {
 export function createIngestHandler(deps: IngestHandlerDeps): BatchHandler<ClickstreamEvent> {
   const now = deps.now ?? Date.now;
   return async (messages) => {
-    const outcomes = await deps.claim(messages.map((m) => ({ eventId: m.value.eventId, source: `${m.topic}/${m.partition}/${m.offset}` })));
+    const outcomes = await deps.claim(
+      messages.map((m) => ({ eventId: m.value.eventId, source: `${m.topic}/${m.partition}/${m.offset}` })),
+    );
     const t = now();
     const out: OutgoingMessage[] = [];
     const tally = { new: 0, replay: 0, duplicate: 0, late: 0 };
@@ -83,6 +98,7 @@ export function createIngestHandler(deps: IngestHandlerDeps): BatchHandler<Click
       out.push({ key: event.user, value: event });
     });
     await deps.send(deps.eventsTopic, out);
-    if (deps.counters) for (const [k, n] of Object.entries(tally)) if (n > 0) deps.counters.inc(k as ClaimOutcome | "late", n);
+    if (deps.counters)
+      for (const [k, n] of Object.entries(tally)) if (n > 0) deps.counters.inc(k as ClaimOutcome | "late", n);
   };
 }

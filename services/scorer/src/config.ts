@@ -7,7 +7,8 @@ import { storeConfigSchema } from "@recfleet/store";
 
 /** POLICY_SPLIT: parsed, and every policy of it valid, at start. */
 function trafficSplit(env: string, fallback: string): Field<TrafficShare[]> {
-  const describe = 'a traffic split "spec:weight,…", e.g. "greedy:1,thompson:1" (";" between entries if specs have commas)';
+  const describe =
+    'a traffic split "spec:weight,…", e.g. "greedy:1,thompson:1" (";" between entries if specs have commas)';
   return {
     env,
     describe,
@@ -25,12 +26,16 @@ function trafficSplit(env: string, fallback: string): Field<TrafficShare[]> {
 
 /** SCORER_ALLOWED_POLICIES: ";" between specs, since specs have commas of their own. */
 function policySpecs(env: string): Field<string[]> {
-  const describe = 'policy specs separated by ";", e.g. "greedy;thompson:16,lift=1" (POLICY_SPLIT ones are always allowed)';
+  const describe =
+    'policy specs separated by ";", e.g. "greedy;thompson:16,lift=1" (POLICY_SPLIT ones are always allowed)';
   return {
     env,
     describe,
     parse(raw) {
-      const specs = (raw ?? "").split(";").map((s) => s.trim()).filter((s) => s.length > 0);
+      const specs = (raw ?? "")
+        .split(";")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
       try {
         allowPolicies(specs);
       } catch (err) {

@@ -1,6 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { resolveConfig, trainTwoTower, exportServingOnnx, itemVectors, userVectors, type TwoTowerModel } from "@recfleet/towers";
+import {
+  resolveConfig,
+  trainTwoTower,
+  exportServingOnnx,
+  itemVectors,
+  userVectors,
+  type TwoTowerModel,
+} from "@recfleet/towers";
 import { allowPolicies, createPolicy, createRng, LinearImpressions } from "@recfleet/policy";
 import type { HistoryEntry, ItemStats } from "@recfleet/store";
 import type { RecRequest, Recommendation } from "@recfleet/contracts";
@@ -18,9 +25,23 @@ async function tinyServingModel(): Promise<{ model: TwoTowerModel; serving: Serv
     const base = (e * 7) % NUM_ITEMS;
     return { history: [base, (base + 1) % NUM_ITEMS, (base + 2) % NUM_ITEMS], target: (base + 3) % NUM_ITEMS };
   });
-  const config = resolveConfig({ dim: 8, hidden: 16, historyLength: 5, batchSize: 16, epochs: 2, temperature: 0.2, seed: 1 });
+  const config = resolveConfig({
+    dim: 8,
+    hidden: 16,
+    historyLength: 5,
+    batchSize: 16,
+    epochs: 2,
+    temperature: 0.2,
+    seed: 1,
+  });
   const model = await trainTwoTower({ itemIds, itemFeatures: new Float32Array(0), examples }, config);
-  const serving = await createServingModel("v-test", model, exportServingOnnx(model, { modelVersion: "v-test" }), itemVectors(model), { executionProviders: ["cpu"], logger });
+  const serving = await createServingModel(
+    "v-test",
+    model,
+    exportServingOnnx(model, { modelVersion: "v-test" }),
+    itemVectors(model),
+    { executionProviders: ["cpu"], logger },
+  );
   return { model, serving };
 }
 
@@ -29,19 +50,38 @@ function memoryStore(histories: Record<string, string[]>, seen: Record<string, s
   return {
     readUserHistories: async (users) => users.map((u) => (histories[u] ?? []).map(entry)),
     readSeenItems: async (users) => users.map((u) => seen[u] ?? []),
-    readPopularItems: async (n) => Array.from({ length: Math.min(n, NUM_ITEMS) }, (_, i) => ({ itemId: `i${i}`, score: NUM_ITEMS - i })),
-    readItemStats: async (ids): Promise<ItemStats[]> => ids.map((itemId) => ({ itemId, impressions: 0, clicks: 0, expectedClicks: 0 })),
+    readPopularItems: async (n) =>
+      Array.from({ length: Math.min(n, NUM_ITEMS) }, (_, i) => ({ itemId: `i${i}`, score: NUM_ITEMS - i })),
+    readItemStats: async (ids): Promise<ItemStats[]> =>
+      ids.map((itemId) => ({ itemId, impressions: 0, clicks: 0, expectedClicks: 0 })),
   };
 }
 
 test("warm users: one retrieval for the batch, seen items dropped, greedy order = exact top-k of uᵀv, explanations from history", async () => {
   const { model, serving } = await tinyServingModel();
-  const store = memoryStore({ alice: ["i1", "i2", "i3"], bob: ["i10", "i11"] }, { alice: ["i1", "i2", "i3", "i4"], bob: ["i10", "i11"] });
+  const store = memoryStore(
+    { alice: ["i1", "i2", "i3"], bob: ["i10", "i11"] },
+    { alice: ["i1", "i2", "i3", "i4"], bob: ["i10", "i11"] },
+  );
   let runs = 0;
   const counted: ServingModel = { ...serving, retrieve: (h, k) => (runs++, serving.retrieve(h, k)) };
   const out = await scoreRequests(
-    [{ requestId: "q1", user: "alice", ts: 0, k: 5 }, { requestId: "q2", user: "bob", ts: 0, k: 5 }],
-    { store, model: counted, pseudonymise: (r) => r, policyFor: () => createPolicy("greedy"), rng: createRng(1), now: () => 10, defaultK: 10, candidates: 20, scoreToLogit: (c) => c, explanations: 2 },
+    [
+      { requestId: "q1", user: "alice", ts: 0, k: 5 },
+      { requestId: "q2", user: "bob", ts: 0, k: 5 },
+    ],
+    {
+      store,
+      model: counted,
+      pseudonymise: (r) => r,
+      policyFor: () => createPolicy("greedy"),
+      rng: createRng(1),
+      now: () => 10,
+      defaultK: 10,
+      candidates: 20,
+      scoreToLogit: (c) => c,
+      explanations: 2,
+    },
   );
   assert.equal(runs, 1, "retrieval must be micro-batched across the batch's requests");
   const [a, b] = out.recommendations;
@@ -56,12 +96,18 @@ test("warm users: one retrieval for the batch, seen items dropped, greedy order 
   const u = userVectors(model, [[1, 2, 3]]);
   const v = itemVectors(model);
   const d = model.config.dim;
-  const expected = Array.from({ length: NUM_ITEMS }, (_, i) => ({ i, s: Array.from({ length: d }, (_, j) => u[j]! * v[i * d + j]!).reduce((x, y) => x + y, 0) }))
+  const expected = Array.from({ length: NUM_ITEMS }, (_, i) => ({
+    i,
+    s: Array.from({ length: d }, (_, j) => u[j]! * v[i * d + j]!).reduce((x, y) => x + y, 0),
+  }))
     .filter(({ i }) => ![1, 2, 3, 4].includes(i))
     .sort((x, y) => y.s - x.s)
     .slice(0, 5)
     .map(({ i }) => `i${i}`);
-  assert.deepEqual(a!.items.map((it) => it.itemId), expected);
+  assert.deepEqual(
+    a!.items.map((it) => it.itemId),
+    expected,
+  );
   assert.ok(b!.items.every((it) => !["i10", "i11"].includes(it.itemId)));
   await serving.release();
 });
@@ -70,12 +116,24 @@ test("cold start: a user with no history gets popular unseen items with a reason
   const { serving } = await tinyServingModel();
   const store = memoryStore({}, { carol: ["i0"] });
   const out = await scoreRequests([{ requestId: "q3", userId: "carol-raw", ts: 0, k: 3 }], {
-    store, model: serving, pseudonymise: () => "carol", policyFor: () => createPolicy("greedy"), rng: createRng(1), now: () => 10, defaultK: 10, candidates: 20, scoreToLogit: (c) => c, explanations: 2,
+    store,
+    model: serving,
+    pseudonymise: () => "carol",
+    policyFor: () => createPolicy("greedy"),
+    rng: createRng(1),
+    now: () => 10,
+    defaultK: 10,
+    candidates: 20,
+    scoreToLogit: (c) => c,
+    explanations: 2,
   });
   const rec = out.recommendations[0]!;
   assert.equal(rec.user, "carol");
   assert.equal(rec.reason, "cold_start_popular");
-  assert.deepEqual(rec.items.map((i) => i.itemId), ["i1", "i2", "i3"]);
+  assert.deepEqual(
+    rec.items.map((i) => i.itemId),
+    ["i1", "i2", "i3"],
+  );
   assert.equal(out.coldStarts, 1);
   await serving.release();
 });
@@ -129,13 +187,26 @@ test("handler: unallowed policy → rejected with a reason; latency = ts to publ
 
   const outcome = await handle(messages, ctx);
   const rejected = outcome?.rejected?.map((r) => [r.message.value.requestId, r.reason]);
-  assert.deepEqual(rejected, [["q3", "policy_not_allowed"], ["q4", "unknown_policy"]]);
+  assert.deepEqual(rejected, [
+    ["q3", "policy_not_allowed"],
+    ["q4", "unknown_policy"],
+  ]);
   assert.equal(sends.length, 2, "one send per slice of maxBatch requests");
   assert.equal(heartbeats, 2);
   const sentTo = (topic: string) => sends.flatMap((batches) => batches.filter((b) => b.topic === topic));
   const recs = sentTo("recs").flatMap((b) => b.messages.map((m) => m.value as Recommendation));
-  assert.deepEqual(recs.map((r) => [r.requestId, r.policy]), [["q1", "greedy"], ["q2", "epsilon:0.1"]]);
-  assert.deepEqual(recs.map((r) => r.latencyMs), [300, 500], "request ts (900) to publish (after the writes)");
+  assert.deepEqual(
+    recs.map((r) => [r.requestId, r.policy]),
+    [
+      ["q1", "greedy"],
+      ["q2", "epsilon:0.1"],
+    ],
+  );
+  assert.deepEqual(
+    recs.map((r) => r.latencyMs),
+    [300, 500],
+    "request ts (900) to publish (after the writes)",
+  );
   assert.deepEqual(served, ["greedy", "epsilon:0.1"]);
   assert.equal(sentTo("log").length, 2, "decisions published with the answers");
   assert.equal(impressions.size, 6, "3 shown items per answered request");

@@ -115,11 +115,22 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
   ]);
 
   // Warm users (some history item is in this version's vocabulary) share one retrieval run.
-  const historyRows = histories.map((h) => (model ? h.map((e) => model.rowOf.get(e.itemId)).filter((r): r is number => r !== undefined) : []));
-  const warm = requests.map((_, i) => historyRows[i]!.length > 0).map((w, i) => (w ? i : -1)).filter((i) => i >= 0);
+  const historyRows = histories.map((h) =>
+    model ? h.map((e) => model.rowOf.get(e.itemId)).filter((r): r is number => r !== undefined) : [],
+  );
+  const warm = requests
+    .map((_, i) => historyRows[i]!.length > 0)
+    .map((w, i) => (w ? i : -1))
+    .filter((i) => i >= 0);
   const excluded = requests.map((r, i) => new Set([...seenLists[i]!, ...(r.exclude ?? [])]));
   const maxExcluded = Math.max(0, ...warm.map((i) => excluded[i]!.size));
-  const retrieval = model && warm.length > 0 ? await model.retrieve(warm.map((i) => historyRows[i]!), deps.candidates + maxExcluded) : undefined;
+  const retrieval =
+    model && warm.length > 0
+      ? await model.retrieve(
+          warm.map((i) => historyRows[i]!),
+          deps.candidates + maxExcluded,
+        )
+      : undefined;
 
   const warmSlot = new Map(warm.map((reqIndex, b) => [reqIndex, b]));
   const candidatesOf = new Map<number, Candidate[]>();
@@ -130,7 +141,11 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
         const row = retrieval.rows[b * retrieval.k + j]!;
         const itemId = model.itemIds[row]!;
         if (excluded[reqIndex]!.has(itemId)) continue;
-        list.push({ itemId, score: deps.scoreToLogit(retrieval.scores[b * retrieval.k + j]!), vector: model.itemMatrix.subarray(row * model.dim, (row + 1) * model.dim) });
+        list.push({
+          itemId,
+          score: deps.scoreToLogit(retrieval.scores[b * retrieval.k + j]!),
+          vector: model.itemMatrix.subarray(row * model.dim, (row + 1) * model.dim),
+        });
       }
       candidatesOf.set(reqIndex, list);
     });
@@ -140,9 +155,23 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
   // Bandit statistics for every candidate of the batch, one read per policy in the batch.
   const statsByPolicy = new Map<string, Map<string, PolicyItemStats>>();
   for (const policyId of new Set(policies.map((p) => p.id))) {
-    const ids = [...new Set(requests.flatMap((_, i) => (policies[i]!.id === policyId ? (candidatesOf.get(i) ?? []).map((c) => c.itemId) : [])))];
+    const ids = [
+      ...new Set(
+        requests.flatMap((_, i) =>
+          policies[i]!.id === policyId ? (candidatesOf.get(i) ?? []).map((c) => c.itemId) : [],
+        ),
+      ),
+    ];
     const stats = ids.length > 0 ? await store.readItemStats(ids) : [];
-    statsByPolicy.set(policyId, new Map(stats.map((s) => [s.itemId, { impressions: s.impressions, clicks: s.clicks, expectedClicks: s.expectedClicks }])));
+    statsByPolicy.set(
+      policyId,
+      new Map(
+        stats.map((s) => [
+          s.itemId,
+          { impressions: s.impressions, clicks: s.clicks, expectedClicks: s.expectedClicks },
+        ]),
+      ),
+    );
   }
 
   let popular: { itemId: string; score: number }[] | undefined;
@@ -164,15 +193,28 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
         .filter((p) => !excluded[i]!.has(p.itemId))
         .slice(0, k)
         .map((p, r) => ({ itemId: p.itemId, score: p.score, rank: r + 1, propensity: 1, explored: false }));
-      recommendations.push({ ...base, items, policy: "popular", propensityMethod: "exact", modelVersion: model?.version ?? "none", reason: model ? "cold_start_popular" : "no_model_popular" });
-      records.push({ recId: base.recId, policy: "popular", servedAt, items: items.map((it) => ({ itemId: it.itemId })) });
+      recommendations.push({
+        ...base,
+        items,
+        policy: "popular",
+        propensityMethod: "exact",
+        modelVersion: model?.version ?? "none",
+        reason: model ? "cold_start_popular" : "no_model_popular",
+      });
+      records.push({
+        recId: base.recId,
+        policy: "popular",
+        servedAt,
+        items: items.map((it) => ({ itemId: it.itemId })),
+      });
       continue;
     }
     const policy = policies[i]!;
     const stats = statsByPolicy.get(policy.id)!;
     const b = warmSlot.get(i)!;
     const userVector = retrieval!.userVectors.subarray(b * model.dim, (b + 1) * model.dim);
-    const itemStats = (itemId: string): PolicyItemStats => stats.get(itemId) ?? { impressions: 0, clicks: 0, expectedClicks: 0 };
+    const itemStats = (itemId: string): PolicyItemStats =>
+      stats.get(itemId) ?? { impressions: 0, clicks: 0, expectedClicks: 0 };
     const decision: PolicyDecision = policy.select(candidates, Math.min(k, candidates.length), {
       rng: deps.rng,
       userVector,
@@ -181,17 +223,48 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
     });
     const items: RecommendedItem[] = decision.items.map((s) => {
       const row = model.rowOf.get(s.itemId)!;
-      return { itemId: s.itemId, score: s.score, rank: s.rank, propensity: s.propensity, explored: s.explored, because: because(model, row, historyRows[i]!, deps.explanations) };
+      return {
+        itemId: s.itemId,
+        score: s.score,
+        rank: s.rank,
+        propensity: s.propensity,
+        explored: s.explored,
+        because: because(model, row, historyRows[i]!, deps.explanations),
+      };
     });
-    recommendations.push({ ...base, items, policy: decision.policyId, propensityMethod: decision.propensityMethod, modelVersion: model.version });
-    decisions.push(toDecisionLog({ recId: base.recId, requestId: request.requestId, ts: servedAt, policyId: decision.policyId, modelVersion: model.version, propensityMethod: decision.propensityMethod, candidates, userVector, itemStats, items: decision.items, includeVectors: deps.logVectors ?? false }));
+    recommendations.push({
+      ...base,
+      items,
+      policy: decision.policyId,
+      propensityMethod: decision.propensityMethod,
+      modelVersion: model.version,
+    });
+    decisions.push(
+      toDecisionLog({
+        recId: base.recId,
+        requestId: request.requestId,
+        ts: servedAt,
+        policyId: decision.policyId,
+        modelVersion: model.version,
+        propensityMethod: decision.propensityMethod,
+        candidates,
+        userVector,
+        itemStats,
+        items: decision.items,
+        includeVectors: deps.logVectors ?? false,
+      }),
+    );
     const logitOf = new Map(candidates.map((c) => [c.itemId, c.score]));
     records.push({
       recId: base.recId,
       policy: decision.policyId,
       servedAt,
       modelVersion: model.version,
-      items: items.map((it) => ({ itemId: it.itemId, expected: 1 / (1 + Math.exp(-(logitOf.get(it.itemId) ?? 0))), banditContext: banditContext(userVector, model, it.itemId) })),
+      items: items.map((it) => ({
+        itemId: it.itemId,
+        expected: 1 / (1 + Math.exp(-(logitOf.get(it.itemId) ?? 0))),
+        banditContext: banditContext(userVector, model, it.itemId),
+      })),
     });
   }
   return { recommendations, records, decisions, coldStarts };
@@ -309,7 +382,10 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
     // Bounded slices: a backlog fetch can hold thousands of requests, and one send of all
     // their answers would exceed the broker's message size limit.
     for (let i = 0; i < accepted.length; i += deps.maxBatch) {
-      await scoreSlice(accepted.slice(i, i + deps.maxBatch).map((m) => m.value), policyOf);
+      await scoreSlice(
+        accepted.slice(i, i + deps.maxBatch).map((m) => m.value),
+        policyOf,
+      );
       await ctx.heartbeat();
     }
     return { rejected };

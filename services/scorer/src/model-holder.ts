@@ -58,13 +58,21 @@ export class ModelHolder {
         next = await this.load(version);
       } catch (err) {
         this.refused.add(version);
-        this.logger.error("refused model version; still serving the previous one", { version, serving: this.current?.version ?? "none", error: errorMessage(err) });
+        this.logger.error("refused model version; still serving the previous one", {
+          version,
+          serving: this.current?.version ?? "none",
+          error: errorMessage(err),
+        });
         this.onChange({ kind: "refused", version, error: errorMessage(err) });
         return;
       }
       const previous = this.current;
       this.current = next;
-      this.logger.info("serving model version", { version, previous: previous?.version ?? "none", provider: next.provider });
+      this.logger.info("serving model version", {
+        version,
+        previous: previous?.version ?? "none",
+        provider: next.provider,
+      });
       const swapped = { kind: "swapped" as const, version, provider: next.provider };
       this.onChange(previous ? { ...swapped, previous: previous.version } : swapped);
       if (previous) {
@@ -78,7 +86,11 @@ export class ModelHolder {
   private async dispose(model: ServingModel): Promise<void> {
     this.retiring.delete(model);
     this.inFlight.delete(model);
-    await model.release().catch((err: unknown) => this.logger.warn("releasing a retired model failed", { version: model.version, error: errorMessage(err) }));
+    await model
+      .release()
+      .catch((err: unknown) =>
+        this.logger.warn("releasing a retired model failed", { version: model.version, error: errorMessage(err) }),
+      );
   }
 
   async close(): Promise<void> {

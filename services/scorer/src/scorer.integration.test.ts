@@ -28,25 +28,53 @@ async function trainTiny(seed: number): Promise<TwoTowerModel> {
     const b = (e * 3) % NUM_ITEMS;
     return { history: [b, (b + 1) % NUM_ITEMS], target: (b + 2) % NUM_ITEMS };
   });
-  return trainTwoTower({ itemIds, itemFeatures: new Float32Array(0), examples }, resolveConfig({ dim: 8, hidden: 16, historyLength: 10, batchSize: 32, epochs: 1, temperature: 0.2, seed }));
+  return trainTwoTower(
+    { itemIds, itemFeatures: new Float32Array(0), examples },
+    resolveConfig({ dim: 8, hidden: 16, historyLength: 10, batchSize: 32, epochs: 1, temperature: 0.2, seed }),
+  );
 }
 
 async function publish(ns: string, model: TwoTowerModel, version: string): Promise<void> {
   const artefacts = exportModelArtefacts(model, { modelVersion: version });
   const registry = createModelRegistry(redis, ns);
-  await publishModelVersion(registry, { version, dim: model.config.dim, shardSize: 16, artefacts, itemMatrix: itemVectors(model) });
+  await publishModelVersion(registry, {
+    version,
+    dim: model.config.dim,
+    shardSize: 16,
+    artefacts,
+    itemMatrix: itemVectors(model),
+  });
 }
 
 async function seedHistories(ns: string, users: string[]): Promise<void> {
   const store = createStore(redis, ns);
   const events: FeatureEvent[] = users.flatMap((user, u) =>
-    [0, 1, 2].map((j) => ({ eventId: `${user}-e${j}`, user, itemId: `item${(u * 5 + j) % NUM_ITEMS}`, type: "click" as const, ts: Date.now() - 10_000 + j, weight: 1, markSeen: true, reward: false, refresh: false })),
+    [0, 1, 2].map((j) => ({
+      eventId: `${user}-e${j}`,
+      user,
+      itemId: `item${(u * 5 + j) % NUM_ITEMS}`,
+      type: "click" as const,
+      ts: Date.now() - 10_000 + j,
+      weight: 1,
+      markSeen: true,
+      reward: false,
+      refresh: false,
+    })),
   );
   await store.applyEvents(events);
 }
 
 function configFor(ns: string, extra: Record<string, string> = {}) {
-  const env = { KAFKA_BROKERS: infra.brokers.join(","), REDIS_URL: infra.redisUrl, RECFLEET_NAMESPACE: ns, RECFLEET_PROFILE: "dev", EXECUTION_PROVIDERS: "cuda,cpu", MODEL_POLL_INTERVAL: "500ms", RECFLEET_TOPIC_PARTITIONS: "4", ...extra };
+  const env = {
+    KAFKA_BROKERS: infra.brokers.join(","),
+    REDIS_URL: infra.redisUrl,
+    RECFLEET_NAMESPACE: ns,
+    RECFLEET_PROFILE: "dev",
+    EXECUTION_PROVIDERS: "cuda,cpu",
+    MODEL_POLL_INTERVAL: "500ms",
+    RECFLEET_TOPIC_PARTITIONS: "4",
+    ...extra,
+  };
   return { ...loadConfig(commonConfigSchema, env), ...loadConfig(scorerConfigSchema, env) };
 }
 
@@ -62,13 +90,23 @@ test("scorer: every request answered from the promoted version, no seen items; h
   assert.equal(scorer.holder.version, "v1");
   const producer = await createProducer(kafka);
   const send = (from: number, n: number) =>
-    producer.send(topics.recRequests, Array.from({ length: n }, (_, i) => ({ key: users[(from + i) % users.length]!, value: { requestId: `q${from + i}`, user: users[(from + i) % users.length], ts: Date.now(), k: 5 } })));
+    producer.send(
+      topics.recRequests,
+      Array.from({ length: n }, (_, i) => ({
+        key: users[(from + i) % users.length]!,
+        value: { requestId: `q${from + i}`, user: users[(from + i) % users.length], ts: Date.now(), k: 5 },
+      })),
+    );
 
   await send(0, 100);
   // v1 answers the first requests before the swap begins (so both versions must be seen).
   await readTopic(kafka, topics.recommendations, { until: (r) => r.length >= 100, timeoutMs: 60_000 });
   // A second version arrives while requests flow.
-  const swap = publish(ns, await trainTiny(2), "v2").then(() => producer.send(topics.modelVersions, [{ key: "v2", value: { version: "v2", createdAt: Date.now(), itemCount: NUM_ITEMS, dim: 8 } }]));
+  const swap = publish(ns, await trainTiny(2), "v2").then(() =>
+    producer.send(topics.modelVersions, [
+      { key: "v2", value: { version: "v2", createdAt: Date.now(), itemCount: NUM_ITEMS, dim: 8 } },
+    ]),
+  );
   for (let from = 100; from < 400; from += 50) {
     await send(from, 50);
     await sleep(30);
@@ -76,9 +114,15 @@ test("scorer: every request answered from the promoted version, no seen items; h
   await swap;
   await waitFor("the swap to v2", () => scorer.holder.version === "v2", 20_000);
   await send(400, 50);
-  await producer.send(topics.recRequests, [{ key: "x", value: "{not json" }, { key: "y", value: { requestId: "bad", ts: Date.now() } }]);
+  await producer.send(topics.recRequests, [
+    { key: "x", value: "{not json" },
+    { key: "y", value: { requestId: "bad", ts: Date.now() } },
+  ]);
 
-  const recs = await readTopic(kafka, topics.recommendations, { until: (r) => new Set(r.map((m) => (JSON.parse(m.value!.toString()) as Recommendation).requestId)).size >= 450, timeoutMs: 60_000 });
+  const recs = await readTopic(kafka, topics.recommendations, {
+    until: (r) => new Set(r.map((m) => (JSON.parse(m.value!.toString()) as Recommendation).requestId)).size >= 450,
+    timeoutMs: 60_000,
+  });
   const byRequest = new Map<string, Recommendation>();
   for (const m of recs) {
     const rec = JSON.parse(m.value!.toString()) as Recommendation;
@@ -103,11 +147,16 @@ test("scorer: every request answered from the promoted version, no seen items; h
   const model3 = await trainTiny(3);
   await publish(ns, model3, "v3").catch(() => undefined);
   await redis.set(modelKeys(ns).artefact("v3", "serving.onnx"), Buffer.from("garbage"));
-  await producer.send(topics.modelVersions, [{ key: "v3", value: { version: "v3", createdAt: Date.now(), itemCount: NUM_ITEMS, dim: 8 } }]);
+  await producer.send(topics.modelVersions, [
+    { key: "v3", value: { version: "v3", createdAt: Date.now(), itemCount: NUM_ITEMS, dim: 8 } },
+  ]);
   await sleep(1500);
   assert.equal(scorer.holder.version, "v2", "a corrupt version must be refused");
   await send(500, 5);
-  const after = await readTopic(kafka, topics.recommendations, { until: (r) => r.some((m) => (JSON.parse(m.value!.toString()) as Recommendation).requestId === "q504"), timeoutMs: 20_000 });
+  const after = await readTopic(kafka, topics.recommendations, {
+    until: (r) => r.some((m) => (JSON.parse(m.value!.toString()) as Recommendation).requestId === "q504"),
+    timeoutMs: 20_000,
+  });
   const last = after.map((m) => JSON.parse(m.value!.toString()) as Recommendation).find((r) => r.requestId === "q504")!;
   assert.equal(last.modelVersion, "v2");
   await producer.close();
@@ -146,20 +195,32 @@ test("1,000 different policy strings: only allowed policies are served and label
   // Stopped however the test ends: a scorer left running would hold the file until its timeout.
   try {
     for (let i = 0; i < policies.length; i += 100) {
-      await producer.send(topics.recRequests, policies.slice(i, i + 100).map((policy, j) => {
-        const u = users[(i + j) % users.length]!;
-        return { key: u, value: { requestId: `p${i + j}`, user: u, ts: Date.now(), k: 5, policy } };
-      }));
+      await producer.send(
+        topics.recRequests,
+        policies.slice(i, i + 100).map((policy, j) => {
+          const u = users[(i + j) % users.length]!;
+          return { key: u, value: { requestId: `p${i + j}`, user: u, ts: Date.now(), k: 5, policy } };
+        }),
+      );
     }
 
     const rejected = notAllowed.length + junk.length;
     const answers = spellings.length;
-    const recs = await readTopic(kafka, topics.recommendations, { until: (r) => r.length >= answers, timeoutMs: 60_000 });
-    const dead = await readTopic(kafka, topics.recRequestsDlq, { until: (r) => r.length >= rejected, timeoutMs: 60_000 });
+    const recs = await readTopic(kafka, topics.recommendations, {
+      until: (r) => r.length >= answers,
+      timeoutMs: 60_000,
+    });
+    const dead = await readTopic(kafka, topics.recRequestsDlq, {
+      until: (r) => r.length >= rejected,
+      timeoutMs: 60_000,
+    });
     const answered = recs.map((m) => JSON.parse(m.value!.toString()) as Recommendation);
     const servedBy = new Set(answered.map((r) => r.policy));
     assert.equal(new Set(answered.map((r) => r.requestId)).size, spellings.length, "every allowed spelling answered");
-    assert.ok([...servedBy].every((p) => allowedIds.includes(p)), `served by ${[...servedBy].join(", ")}`);
+    assert.ok(
+      [...servedBy].every((p) => allowedIds.includes(p)),
+      `served by ${[...servedBy].join(", ")}`,
+    );
     const reasons: Record<string, number> = {};
     for (const d of dead) reasons[d.headers[DLQ_HEADERS.reason]!] = (reasons[d.headers[DLQ_HEADERS.reason]!] ?? 0) + 1;
     assert.deepEqual(reasons, { policy_not_allowed: notAllowed.length, unknown_policy: junk.length });
@@ -170,7 +231,11 @@ test("1,000 different policy strings: only allowed policies are served and label
     const servedSeries = async () => (await labelled()).filter((line) => line.startsWith(servedName));
     const valueOf = (line: string) => Number(line.slice(line.lastIndexOf(" ") + 1));
     const servedTotal = async () => (await servedSeries()).reduce((sum, line) => sum + valueOf(line), 0);
-    await waitFor("the served counter to count every answer", async () => (await servedTotal()) === spellings.length, 10_000);
+    await waitFor(
+      "the served counter to count every answer",
+      async () => (await servedTotal()) === spellings.length,
+      10_000,
+    );
     const lines = await labelled();
     const labels = new Set(lines.map((line) => /[{,]policy="([^"]*)"/.exec(line)![1]!));
     assert.deepEqual([...labels].sort(), [...allowedIds].sort(), lines.join("\n"));
@@ -181,9 +246,13 @@ test("1,000 different policy strings: only allowed policies are served and label
     const keys = storeKeys(ns);
     const fields = new Set<string>();
     for (const itemId of itemIds) {
-      for (const field of await redis.hkeys(keys.itemStats(itemId))) if (field.startsWith("imp:")) fields.add(field.slice(4));
+      for (const field of await redis.hkeys(keys.itemStats(itemId)))
+        if (field.startsWith("imp:")) fields.add(field.slice(4));
     }
-    assert.ok([...fields].every((p) => allowedIds.includes(p)), [...fields].join(", "));
+    assert.ok(
+      [...fields].every((p) => allowedIds.includes(p)),
+      [...fields].join(", "),
+    );
   } finally {
     await producer.close();
     await scorer.stop();
@@ -198,10 +267,20 @@ test("scaling: two scorer processes share the partitions; one killed with SIGKIL
   await publish(ns, await trainTiny(1), "v1");
   await ensureFleetTopics(kafka, ns, { partitions: 4 });
   const child = (): ChildProcess =>
-    spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./fixtures/scorer-child.ts", import.meta.url))], {
-      env: { ...process.env, RECFLEET_NAMESPACE: ns, RECFLEET_PROFILE: "dev", EXECUTION_PROVIDERS: "cpu", LOG_LEVEL: "error" },
-      stdio: ["ignore", "ignore", "inherit"],
-    });
+    spawn(
+      process.execPath,
+      ["--import", "tsx", fileURLToPath(new URL("./fixtures/scorer-child.ts", import.meta.url))],
+      {
+        env: {
+          ...process.env,
+          RECFLEET_NAMESPACE: ns,
+          RECFLEET_PROFILE: "dev",
+          EXECUTION_PROVIDERS: "cpu",
+          LOG_LEVEL: "error",
+        },
+        stdio: ["ignore", "ignore", "inherit"],
+      },
+    );
   const a = child();
   const b = child();
   const producer = await createProducer(kafka);
@@ -216,7 +295,13 @@ test("scaling: two scorer processes share the partitions; one killed with SIGKIL
     timeoutMs: 120_000,
   });
   const sendChunk = async () => {
-    await producer.send(topics.recRequests, Array.from({ length: 50 }, (_, i) => ({ key: users[(sent + i) % users.length]!, value: { requestId: `s${sent + i}`, user: users[(sent + i) % users.length], ts: Date.now() } })));
+    await producer.send(
+      topics.recRequests,
+      Array.from({ length: 50 }, (_, i) => ({
+        key: users[(sent + i) % users.length]!,
+        value: { requestId: `s${sent + i}`, user: users[(sent + i) % users.length], ts: Date.now() },
+      })),
+    );
     sent += 50;
   };
   // First half, then the kill once answers are flowing, then the second half.
@@ -236,6 +321,8 @@ test("scaling: two scorer processes share the partitions; one killed with SIGKIL
   const distinct = new Set(ids);
   assert.ok(killed, "the kill never happened mid-stream");
   assert.equal(distinct.size, total, `answered ${distinct.size} of ${total}`);
-  console.log(`# ${total} requests, ${ids.length} answers (${ids.length - total} duplicates after the SIGKILL), 0 unanswered`);
+  console.log(
+    `# ${total} requests, ${ids.length} answers (${ids.length - total} duplicates after the SIGKILL), 0 unanswered`,
+  );
   await producer.close();
 });

@@ -5,7 +5,12 @@
  * holds at most one extra copy of it — the incoming version's.
  */
 import * as ort from "onnxruntime-node";
-import { createInferenceSession, encodeHistories, type ExecutionProviderName, type TwoTowerModel } from "@recfleet/towers";
+import {
+  createInferenceSession,
+  encodeHistories,
+  type ExecutionProviderName,
+  type TwoTowerModel,
+} from "@recfleet/towers";
 import { CorruptArtefactError, type ModelRegistry } from "@recfleet/store";
 import type { Logger } from "@recfleet/runtime";
 
@@ -54,7 +59,12 @@ function parseVocabulary(version: string, bytes: Buffer): ServingVocabulary {
     throw new CorruptArtefactError(version, "serving.json", "not JSON");
   }
   const v = parsed as Partial<ServingVocabulary> | null;
-  if (!v || typeof v.config?.dim !== "number" || typeof v.config.historyLength !== "number" || !Array.isArray(v.itemIds)) {
+  if (
+    !v ||
+    typeof v.config?.dim !== "number" ||
+    typeof v.config.historyLength !== "number" ||
+    !Array.isArray(v.itemIds)
+  ) {
     throw new CorruptArtefactError(version, "serving.json", "missing config or itemIds");
   }
   return v as ServingVocabulary;
@@ -70,8 +80,13 @@ export async function createServingModel(
 ): Promise<ServingModel> {
   const dim = model.config.dim;
   const numItems = model.itemIds.length;
-  if (itemMatrix.length !== numItems * dim) throw new RangeError(`item matrix of ${version} has ${itemMatrix.length} values, expected ${numItems} × ${dim}`);
-  const sessionOptions = { executionProviders: options.executionProviders, logger: options.logger, ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}) };
+  if (itemMatrix.length !== numItems * dim)
+    throw new RangeError(`item matrix of ${version} has ${itemMatrix.length} values, expected ${numItems} × ${dim}`);
+  const sessionOptions = {
+    executionProviders: options.executionProviders,
+    logger: options.logger,
+    ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+  };
   const serving = await createInferenceSession(servingGraph, sessionOptions);
   const rowOf = new Map(model.itemIds.map((id, row) => [id, row]));
   const itemTensor = new ort.Tensor("float32", itemMatrix, [numItems, dim]);
@@ -91,7 +106,10 @@ export async function createServingModel(
       const B = histories.length;
       const L = config.historyLength;
       const kTensor = new ort.Tensor("int64", BigInt64Array.from([BigInt(kk)]), [1]);
-      const historyTensors = { history: new ort.Tensor("int64", history, [B, L]), history_mask: new ort.Tensor("float32", historyMask, [B, L]) };
+      const historyTensors = {
+        history: new ort.Tensor("int64", history, [B, L]),
+        history_mask: new ort.Tensor("float32", historyMask, [B, L]),
+      };
       const out = await serving.session.run({ ...historyTensors, item_matrix: itemTensor, k: kTensor });
       const userVectors = out.user_vector!.data as Float32Array;
       const idx = out.indices!.data as BigInt64Array;

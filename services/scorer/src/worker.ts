@@ -1,9 +1,31 @@
 import type { Redis } from "ioredis";
-import { Counter, Gauge, Histogram, errorMessage, type Logger, type Registry, type WorkerContext } from "@recfleet/runtime";
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  errorMessage,
+  type Logger,
+  type Registry,
+  type WorkerContext,
+} from "@recfleet/runtime";
 import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop } from "@recfleet/bus";
 import type { BusProducer, ConsumerLoop, Decoded } from "@recfleet/bus";
-import { consumerGroupId, decodeMessage, modelVersionSpec, recRequestSpec, topicNames, type ModelVersionAnnouncement, type RecRequest } from "@recfleet/contracts";
-import { createModelRegistry, createPseudonymiser, createRedis, createStore, resolvePseudonymSecret } from "@recfleet/store";
+import {
+  consumerGroupId,
+  decodeMessage,
+  modelVersionSpec,
+  recRequestSpec,
+  topicNames,
+  type ModelVersionAnnouncement,
+  type RecRequest,
+} from "@recfleet/contracts";
+import {
+  createModelRegistry,
+  createPseudonymiser,
+  createRedis,
+  createStore,
+  resolvePseudonymSecret,
+} from "@recfleet/store";
 import { allowPolicies, createRng, LinearImpressions, linearStateFromStoredSums } from "@recfleet/policy";
 import type { LinearBanditState } from "@recfleet/policy";
 import { createScorerHandler } from "./handler";
@@ -28,7 +50,8 @@ export interface ScorerWorker {
 /** Rec requests must name a user, raw (userId) or pseudonymous (user). */
 export function decodeRecRequest(value: Buffer | null): Decoded<RecRequest> {
   const decoded = decodeMessage<RecRequest>(recRequestSpec, value);
-  if (decoded.ok && !decoded.value.user && !decoded.value.userId) return { ok: false, reason: "missing_field", detail: "userId or user is required" };
+  if (decoded.ok && !decoded.value.user && !decoded.value.userId)
+    return { ok: false, reason: "missing_field", detail: "userId or user is required" };
   return decoded;
 }
 
@@ -42,7 +65,11 @@ export async function startScorerWorker(
   const topics = topicNames(config.namespace);
   const requestsGroup = config.groupId || consumerGroupId(config.namespace, "scorer");
   // Every scorer process must see every announcement: a group of its own, from "now".
-  const versionsGroup = consumerGroupId(config.namespace, "scorer-versions", `${process.pid}-${Date.now().toString(36)}`);
+  const versionsGroup = consumerGroupId(
+    config.namespace,
+    "scorer-versions",
+    `${process.pid}-${Date.now().toString(36)}`,
+  );
   const clientId = config.clientId || `${config.namespace}-scorer`;
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId, logger });
   await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
@@ -91,7 +118,11 @@ export async function startScorerWorker(
 
   const holder = new ModelHolder(
     (version) => {
-      const options = { executionProviders: config.executionProviders, logger, intraOpNumThreads: config.intraOpThreads };
+      const options = {
+        executionProviders: config.executionProviders,
+        logger,
+        intraOpNumThreads: config.intraOpThreads,
+      };
       return loadServingModel(models, version, options);
     },
     logger,
@@ -126,7 +157,8 @@ export async function startScorerWorker(
   await refreshLinear().catch(() => undefined);
   const impressions = new LinearImpressions();
   const flushImpressions = async () => {
-    for (const [version, { d, a, b, count }] of impressions.take()) await store.addLinearImpressions(version, d, a, b, count);
+    for (const [version, { d, a, b, count }] of impressions.take())
+      await store.addLinearImpressions(version, d, a, b, count);
   };
   const every = (ms: number, what: string, task: () => Promise<void>) => {
     const run = () => task().catch((err: unknown) => logger.warn(`${what} failed`, { error: errorMessage(err) }));

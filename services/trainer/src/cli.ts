@@ -3,7 +3,15 @@
  * `recfleet model list|rollback|gc [--grace 1h]`. Output goes to stdout as JSON lines.
  */
 import { Queue, QueueEvents } from "bullmq";
-import { commonConfigSchema, ConfigError, createLogger, errorMessage, loadConfig, parseDuration, RecfleetError } from "@recfleet/runtime";
+import {
+  commonConfigSchema,
+  ConfigError,
+  createLogger,
+  errorMessage,
+  loadConfig,
+  parseDuration,
+  RecfleetError,
+} from "@recfleet/runtime";
 import type { CliCommand } from "@recfleet/runtime";
 import { topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics } from "@recfleet/bus";
@@ -30,7 +38,11 @@ function config(env: NodeJS.ProcessEnv): TrainerConfig {
 const TRAIN_USAGE = "usage: recfleet train [--wait] [--timeout <duration, default 10m>]";
 
 /** Enqueues a train job; with --wait prints its outcome. Exit 0 when enqueued (or when the run finished, any outcome but failed or aborted). */
-export async function runTrainCli(argv: string[], env: NodeJS.ProcessEnv = process.env, write: Write = stdout): Promise<number> {
+export async function runTrainCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  write: Write = stdout,
+): Promise<number> {
   if (argv.some((a) => a !== "--wait" && a !== "--timeout" && argv[argv.indexOf(a) - 1] !== "--timeout")) {
     stderr(TRAIN_USAGE);
     return 2;
@@ -58,7 +70,11 @@ export async function runTrainCli(argv: string[], env: NodeJS.ProcessEnv = proce
   const events = eventsBull ? new QueueEvents(name, eventsBull) : undefined;
   try {
     if (events) await events.waitUntilReady();
-    const job = await queue.add(JOB_NAMES.train, { reason: "manual", requestedAt: Date.now() }, { removeOnComplete: 100, removeOnFail: 100 });
+    const job = await queue.add(
+      JOB_NAMES.train,
+      { reason: "manual", requestedAt: Date.now() },
+      { removeOnComplete: 100, removeOnFail: 100 },
+    );
     write(JSON.stringify({ enqueued: job.id, queue: name }));
     if (!events) return 0;
     const outcome = (await job.waitUntilFinished(events, timeoutMs)) as TrainOutcome;
@@ -79,7 +95,11 @@ export async function runTrainCli(argv: string[], env: NodeJS.ProcessEnv = proce
 const MODEL_USAGE = "usage: recfleet model list | rollback | gc [--grace <duration, default MODEL_GC_GRACE>]";
 
 /** `model list` prints one JSON line per version (newest last) and the last training outcome; `rollback` flips back and announces; `gc` deletes old versions. */
-export async function runModelCli(argv: string[], env: NodeJS.ProcessEnv = process.env, write: Write = stdout): Promise<number> {
+export async function runModelCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  write: Write = stdout,
+): Promise<number> {
   const [sub] = argv;
   let c: TrainerConfig;
   try {
@@ -100,7 +120,20 @@ export async function runModelCli(argv: string[], env: NodeJS.ProcessEnv = proce
     if (sub === "list") {
       const current = await models.currentVersion();
       for (const m of await models.listVersions()) {
-        write(JSON.stringify({ version: m.version, status: m.status, current: m.version === current, createdAt: new Date(m.createdAt).toISOString(), itemCount: m.itemCount, dim: m.dim, shards: m.shards, shardsDone: await models.shardsDone(m.version), metrics: m.metrics, trainingDataRange: m.trainingDataRange }));
+        write(
+          JSON.stringify({
+            version: m.version,
+            status: m.status,
+            current: m.version === current,
+            createdAt: new Date(m.createdAt).toISOString(),
+            itemCount: m.itemCount,
+            dim: m.dim,
+            shards: m.shards,
+            shardsDone: await models.shardsDone(m.version),
+            metrics: m.metrics,
+            trainingDataRange: m.trainingDataRange,
+          }),
+        );
       }
       const last = await createTrainerState(redis, c.namespace).lastOutcome();
       if (last !== undefined) write(JSON.stringify({ lastTraining: last }));
@@ -119,7 +152,13 @@ export async function runModelCli(argv: string[], env: NodeJS.ProcessEnv = proce
     const { from, to } = await models.rollback();
     const meta = await models.getMeta(to);
     if (!meta) throw new RecfleetError(`rolled back to ${to}, but its metadata is gone`, { retriable: false });
-    const announcement: ModelVersionAnnouncement = { version: to, createdAt: meta.createdAt, itemCount: meta.itemCount, dim: meta.dim, metrics: { ...meta.metrics, rollbackFrom: from } };
+    const announcement: ModelVersionAnnouncement = {
+      version: to,
+      createdAt: meta.createdAt,
+      itemCount: meta.itemCount,
+      dim: meta.dim,
+      metrics: { ...meta.metrics, rollbackFrom: from },
+    };
     const kafka = createKafka({ brokers: c.kafkaBrokers, clientId: `${c.namespace}-trainer-cli`, logger });
     const topic = topicNames(c.namespace).modelVersions;
     await ensureFleetTopics(kafka, c.namespace, { partitions: c.partitions });

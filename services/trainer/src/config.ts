@@ -1,4 +1,14 @@
-import { duration, int, listOf, num, oneOf, optionalStr, str, type CommonConfig, type ConfigOf } from "@recfleet/runtime";
+import {
+  duration,
+  int,
+  listOf,
+  num,
+  oneOf,
+  optionalStr,
+  str,
+  type CommonConfig,
+  type ConfigOf,
+} from "@recfleet/runtime";
 import { DEFAULT_PARTITIONS } from "@recfleet/contracts";
 import type { ExecutionProviderName } from "@recfleet/towers";
 

@@ -24,9 +24,14 @@ export function createItemTowerSessions(deps: {
     get(version: string): Promise<CreatedSession> {
       let s = sessions.get(version);
       if (!s) {
-        s = deps.models.loadArtefact(version, "item_tower.onnx").then((bytes) =>
-          createInferenceSession(bytes, { executionProviders: deps.executionProviders, logger: { warn: (m, c) => deps.logger.warn(m, c ?? {}) } }),
-        );
+        s = deps.models
+          .loadArtefact(version, "item_tower.onnx")
+          .then((bytes) =>
+            createInferenceSession(bytes, {
+              executionProviders: deps.executionProviders,
+              logger: { warn: (m, c) => deps.logger.warn(m, c ?? {}) },
+            }),
+          );
         sessions.set(version, s);
         s.catch(() => sessions.delete(version));
         while (sessions.size > 2) {
@@ -82,7 +87,12 @@ export async function processEmbedJob(deps: EmbedJobDeps, job: Job<EmbedJobData>
     });
   } catch (err) {
     deps.metrics.embedJobs.inc({ outcome: "failed" });
-    deps.logger.warn("embed-items job failed", { version, shard, attempt: job.attemptsMade + 1, error: errorMessage(err) });
+    deps.logger.warn("embed-items job failed", {
+      version,
+      shard,
+      attempt: job.attemptsMade + 1,
+      error: errorMessage(err),
+    });
     throw err;
   }
 }
@@ -103,17 +113,41 @@ export function processPromoteJob(deps: PromoteJobDeps, job: Job<PromoteJobData>
   const { version } = job.data;
   return failFastUnlessRetriable(async () => {
     const meta = await deps.models.getMeta(version);
-    if (!meta) throw new UnrecoverableError(`version ${version} is not in the registry (garbage-collected? MODEL_GC_GRACE=${deps.gcGraceMs}ms)`);
+    if (!meta)
+      throw new UnrecoverableError(
+        `version ${version} is not in the registry (garbage-collected? MODEL_GC_GRACE=${deps.gcGraceMs}ms)`,
+      );
     const result = await deps.models.promote(version);
     // Retriable: BullMQ runs the parent only after every child, so a missing shard is a race or a lost write.
-    if (!result.promoted) throw new RecfleetError(`version ${version}: only ${result.shardsDone} of ${meta.shards} shards embedded`);
+    if (!result.promoted)
+      throw new RecfleetError(`version ${version}: only ${result.shardsDone} of ${meta.shards} shards embedded`);
     const flipped = result.previous !== version;
     if (flipped) deps.metrics.promotions.inc();
     // Announced at least once: a promote job retried after a crash announces again; consumers key on version.
-    await deps.announce?.({ version, createdAt: meta.createdAt, itemCount: meta.itemCount, dim: meta.dim, metrics: meta.metrics });
+    await deps.announce?.({
+      version,
+      createdAt: meta.createdAt,
+      itemCount: meta.itemCount,
+      dim: meta.dim,
+      metrics: meta.metrics,
+    });
     const garbageCollected = await deps.models.collectGarbage(deps.gcGraceMs);
     const embeddedBy = await deps.state.embeddedBy(version);
-    deps.logger.info("model version promoted", { version, previous: result.previous, flipped, itemCount: meta.itemCount, embeddedBy, garbageCollected });
-    return { version, flipped, ...(result.previous && flipped ? { previous: result.previous } : {}), shards: meta.shards, embeddedBy, garbageCollected };
+    deps.logger.info("model version promoted", {
+      version,
+      previous: result.previous,
+      flipped,
+      itemCount: meta.itemCount,
+      embeddedBy,
+      garbageCollected,
+    });
+    return {
+      version,
+      flipped,
+      ...(result.previous && flipped ? { previous: result.previous } : {}),
+      shards: meta.shards,
+      embeddedBy,
+      garbageCollected,
+    };
   });
 }

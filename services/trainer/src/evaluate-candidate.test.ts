@@ -32,7 +32,18 @@ function identityModel(itemIds: string[]): TwoTowerModel {
     itemIds,
     featureWidth: 0,
     itemFeatures: new Float32Array(0),
-    weights: { historyEmbedding: eye(d), itemEmbedding: eye(d), userW1: eye(d), userB1: new Float32Array(d), userW2: eye(d), userB2: new Float32Array(d), itemW1: eye(d), itemB1: new Float32Array(d), itemW2: eye(d), itemB2: new Float32Array(d) },
+    weights: {
+      historyEmbedding: eye(d),
+      itemEmbedding: eye(d),
+      userW1: eye(d),
+      userB1: new Float32Array(d),
+      userW2: eye(d),
+      userB2: new Float32Array(d),
+      itemW1: eye(d),
+      itemB1: new Float32Array(d),
+      itemW2: eye(d),
+      itemB2: new Float32Array(d),
+    },
   };
 }
 
@@ -53,7 +64,13 @@ test("evaluateModel: cases past the first scoring batch are ranked by their own 
   const ids = ["a", "b", "c", "d"];
   const model = identityModel(ids);
   // Each user's history is their target, so every case is a hit at k=1, in every batch.
-  const cases = Array.from({ length: 600 }, (_, i) => ({ user: `u${i}`, history: [ids[i % 4]!], targets: [ids[i % 4]!], seen: [], lastTs: 0 }));
+  const cases = Array.from({ length: 600 }, (_, i) => ({
+    user: `u${i}`,
+    history: [ids[i % 4]!],
+    targets: [ids[i % 4]!],
+    seen: [],
+    lastTs: 0,
+  }));
   const metrics = evaluateModel(model, cases, 1);
   assert.equal(metrics.recall, 1);
   assert.equal(metrics.users, 600);

@@ -18,7 +18,12 @@ export interface EvalMetrics {
 
 /** Which model an evaluation is for; the test-only evaluation hook receives it. */
 export type EvalRole = "candidate" | "current";
-export type EvaluateFn = (model: TwoTowerModel, cases: readonly EvalCase[], k: number, role: EvalRole) => EvalMetrics | Promise<EvalMetrics>;
+export type EvaluateFn = (
+  model: TwoTowerModel,
+  cases: readonly EvalCase[],
+  k: number,
+  role: EvalRole,
+) => EvalMetrics | Promise<EvalMetrics>;
 
 /** Held-out users scored per call: bounds the score matrix (batch × items floats). */
 const EVAL_BATCH = 256;
@@ -29,7 +34,10 @@ export function evaluateModel(model: TwoTowerModel, cases: readonly EvalCase[], 
   const row = new Map(model.itemIds.map((id, r) => [id, r]));
   const rowsOf = (ids: readonly string[]) => ids.map((id) => row.get(id)).filter((r): r is number => r !== undefined);
   const n = model.itemIds.length;
-  const score = historyScorer(model, cases.map((c) => rowsOf(c.history)));
+  const score = historyScorer(
+    model,
+    cases.map((c) => rowsOf(c.history)),
+  );
   let recall = 0;
   let ndcg = 0;
   for (let start = 0; start < cases.length; start += EVAL_BATCH) {
@@ -47,7 +55,8 @@ export function evaluateModel(model: TwoTowerModel, cases: readonly EvalCase[], 
   return { k, recall: recall / cases.length, ndcg: ndcg / cases.length, users: cases.length };
 }
 
-export type PromotionCode = "no_current_model" | "current_unusable" | "not_worse" | "worse_than_current" | "empty_holdout";
+export type PromotionCode =
+  "no_current_model" | "current_unusable" | "not_worse" | "worse_than_current" | "empty_holdout";
 
 export interface PromotionDecision {
   promote: boolean;
@@ -68,15 +77,42 @@ const f = (x: number) => x.toFixed(4);
  * The gate: promote unless the candidate is worse than the current model by more than the
  * margin on the chosen metric (both measured on the same held-out slice).
  */
-export function decidePromotion(candidate: EvalMetrics, current: EvalMetrics | { unusable: string } | undefined, policy: PromotionPolicy): PromotionDecision {
+export function decidePromotion(
+  candidate: EvalMetrics,
+  current: EvalMetrics | { unusable: string } | undefined,
+  policy: PromotionPolicy,
+): PromotionDecision {
   const name = `${policy.metric}@${candidate.k}`;
-  if (current === undefined) return { promote: true, code: "no_current_model", detail: `no current model; candidate ${name} ${f(candidate[policy.metric])}` };
-  if ("unusable" in current) return { promote: true, code: "current_unusable", detail: `current model cannot be evaluated (${current.unusable}); candidate ${name} ${f(candidate[policy.metric])}` };
-  if (candidate.users === 0) return { promote: false, code: "empty_holdout", detail: "no user has enough events in the window to hold one out; keeping the current model" };
+  if (current === undefined)
+    return {
+      promote: true,
+      code: "no_current_model",
+      detail: `no current model; candidate ${name} ${f(candidate[policy.metric])}`,
+    };
+  if ("unusable" in current)
+    return {
+      promote: true,
+      code: "current_unusable",
+      detail: `current model cannot be evaluated (${current.unusable}); candidate ${name} ${f(candidate[policy.metric])}`,
+    };
+  if (candidate.users === 0)
+    return {
+      promote: false,
+      code: "empty_holdout",
+      detail: "no user has enough events in the window to hold one out; keeping the current model",
+    };
   const c = candidate[policy.metric];
   const cur = current[policy.metric];
   if (c < cur - policy.margin) {
-    return { promote: false, code: "worse_than_current", detail: `candidate ${name} ${f(c)} < current ${f(cur)} − margin ${policy.margin} (PROMOTE_MARGIN) on ${candidate.users} held-out users` };
+    return {
+      promote: false,
+      code: "worse_than_current",
+      detail: `candidate ${name} ${f(c)} < current ${f(cur)} − margin ${policy.margin} (PROMOTE_MARGIN) on ${candidate.users} held-out users`,
+    };
   }
-  return { promote: true, code: "not_worse", detail: `candidate ${name} ${f(c)} ≥ current ${f(cur)} − margin ${policy.margin} on ${candidate.users} held-out users` };
+  return {
+    promote: true,
+    code: "not_worse",
+    detail: `candidate ${name} ${f(c)} ≥ current ${f(cur)} − margin ${policy.margin} on ${candidate.users} held-out users`,
+  };
 }

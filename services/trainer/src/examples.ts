@@ -91,7 +91,8 @@ export function buildDataset(events: readonly WindowEvent[], options: DatasetOpt
     const holdout = list.length >= options.holdoutPerUser + 2 ? options.holdoutPerUser : 0;
     const train = list.slice(0, list.length - holdout);
     const rows = train.map((e) => row.get(e.itemId)!);
-    for (let j = 1; j < rows.length; j++) examples.push({ history: rows.slice(Math.max(0, j - L), j), target: rows[j]!, ts: train[j]!.ts });
+    for (let j = 1; j < rows.length; j++)
+      examples.push({ history: rows.slice(Math.max(0, j - L), j), target: rows[j]!, ts: train[j]!.ts });
     if (holdout > 0) {
       const held = list.slice(list.length - holdout);
       evalCases.push({

@@ -13,7 +13,11 @@ import { queueNames } from "./keys";
 import { trainerMetrics } from "./metrics";
 import type { TrainRunDeps } from "./train-run";
 
-export function testEnv(namespace: string, infra: { brokers: string[]; redisUrl: string }, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function testEnv(
+  namespace: string,
+  infra: { brokers: string[]; redisUrl: string },
+  extra: Record<string, string> = {},
+): NodeJS.ProcessEnv {
   return {
     KAFKA_BROKERS: infra.brokers.join(","),
     REDIS_URL: infra.redisUrl,
@@ -40,7 +44,15 @@ export function testConfig(env: NodeJS.ProcessEnv): TrainerConfig {
  * Users in `groups` taste groups walk through their group's items in order, so the next item is
  * predictable from the history: a model that learns anything beats chance on the held-out slice.
  */
-export function syntheticEvents(options: { users: number; eventsPerUser: number; items: number; groups: number; itemOffset?: number; startTs: number; tag: string }): CanonicalEvent[] {
+export function syntheticEvents(options: {
+  users: number;
+  eventsPerUser: number;
+  items: number;
+  groups: number;
+  itemOffset?: number;
+  startTs: number;
+  tag: string;
+}): CanonicalEvent[] {
   const out: CanonicalEvent[] = [];
   const perGroup = Math.floor(options.items / options.groups);
   for (let u = 0; u < options.users; u++) {
@@ -48,7 +60,15 @@ export function syntheticEvents(options: { users: number; eventsPerUser: number;
     for (let j = 0; j < options.eventsPerUser; j++) {
       const item = (options.itemOffset ?? 0) + g * perGroup + ((u + j) % perGroup);
       const ts = options.startTs + u * 10 + j * 1000;
-      out.push({ eventId: `${options.tag}-${u}-${j}`, user: `u${u}`, itemId: `i${item}`, type: "click", ts, ingestedAt: ts, late: false });
+      out.push({
+        eventId: `${options.tag}-${u}-${j}`,
+        user: `u${u}`,
+        itemId: `i${item}`,
+        type: "click",
+        ts,
+        ingestedAt: ts,
+        late: false,
+      });
     }
   }
   return out;

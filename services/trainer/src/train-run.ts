@@ -24,9 +24,23 @@ import type { TrainerMetrics } from "./metrics";
 /** The settings a training run reads. */
 export type TrainRunConfig = Pick<
   TrainerConfig,
-  | "trainLockTtlMs" | "windowMaxAgeMs" | "minEvents" | "maxExamples" | "holdoutPerUser" | "evalMaxUsers" | "evalK"
-  | "promoteMetric" | "promoteMargin" | "dim" | "hidden" | "batchSize" | "learningRate" | "epochs" | "seed"
-  | "embedShardSize" | "embedTimeoutMs"
+  | "trainLockTtlMs"
+  | "windowMaxAgeMs"
+  | "minEvents"
+  | "maxExamples"
+  | "holdoutPerUser"
+  | "evalMaxUsers"
+  | "evalK"
+  | "promoteMetric"
+  | "promoteMargin"
+  | "dim"
+  | "hidden"
+  | "batchSize"
+  | "learningRate"
+  | "epochs"
+  | "seed"
+  | "embedShardSize"
+  | "embedTimeoutMs"
 >;
 
 export interface TrainRunDeps {
@@ -59,9 +73,31 @@ interface RunStats {
 }
 
 export type TrainOutcome =
-  | { status: "skipped"; reason: "another_run_in_progress" | "not_enough_events" | "no_examples"; detail: string; events: number }
-  | ({ status: "rejected"; reason: PromotionCode; detail: string; candidate: EvalMetrics; current?: EvalMetrics; currentVersion?: string } & RunStats)
-  | ({ status: "promoted"; reason: PromotionCode; detail: string; version: string; dim: number; candidate: EvalMetrics; current?: EvalMetrics; previous?: string; embeddedBy: Record<string, number> } & RunStats)
+  | {
+      status: "skipped";
+      reason: "another_run_in_progress" | "not_enough_events" | "no_examples";
+      detail: string;
+      events: number;
+    }
+  | ({
+      status: "rejected";
+      reason: PromotionCode;
+      detail: string;
+      candidate: EvalMetrics;
+      current?: EvalMetrics;
+      currentVersion?: string;
+    } & RunStats)
+  | ({
+      status: "promoted";
+      reason: PromotionCode;
+      detail: string;
+      version: string;
+      dim: number;
+      candidate: EvalMetrics;
+      current?: EvalMetrics;
+      previous?: string;
+      embeddedBy: Record<string, number>;
+    } & RunStats)
   | ({ status: "failed"; reason: string; detail: string; version?: string } & Partial<RunStats>)
   /** Stopped by shutdown: nothing was promoted by this run (a registered version's promote job may still finish it). */
   | ({ status: "aborted"; reason: "shutdown"; detail: string; version?: string } & Partial<RunStats>);
@@ -85,13 +121,16 @@ export function towerConfig(c: TrainRunConfig, historyLength: number): Partial<T
 }
 
 /** The current version's model, or why it cannot be used (corrupt, unreadable). */
-async function loadCurrent(models: ModelRegistry): Promise<{ version?: string; model?: TwoTowerModel; unusable?: string }> {
+async function loadCurrent(
+  models: ModelRegistry,
+): Promise<{ version?: string; model?: TwoTowerModel; unusable?: string }> {
   const version = await models.currentVersion();
   if (version === undefined) return {};
   try {
     return { version, model: deserializeModel(await models.loadArtefact(version, "model.bin")) };
   } catch (err) {
-    if (err instanceof CorruptArtefactError || err instanceof ModelFormatError) return { version, unusable: errorMessage(err) };
+    if (err instanceof CorruptArtefactError || err instanceof ModelFormatError)
+      return { version, unusable: errorMessage(err) };
     throw err;
   }
 }
@@ -108,7 +147,12 @@ export async function trainOnce(
   const { config, logger, metrics } = deps;
   const lock = await deps.state.tryAcquireTrainingLock(config.trainLockTtlMs, logger);
   if (!lock) {
-    const outcome: TrainOutcome = { status: "skipped", reason: "another_run_in_progress", detail: "another trainer holds the training lock", events: 0 };
+    const outcome: TrainOutcome = {
+      status: "skipped",
+      reason: "another_run_in_progress",
+      detail: "another trainer holds the training lock",
+      events: 0,
+    };
     metrics.runs.inc({ outcome: "skipped" });
     logger.info("training skipped", outcome);
     return outcome;
@@ -121,7 +165,8 @@ export async function trainOnce(
   } catch (err) {
     // Whatever was thrown once the signal fired (TrainingAbortedError, or the abort reason) is the abort.
     const detail = errorMessage(err);
-    if (options.signal?.aborted) outcome = { status: "aborted", reason: "shutdown", detail: `stopped by shutdown: ${detail}` };
+    if (options.signal?.aborted)
+      outcome = { status: "aborted", reason: "shutdown", detail: `stopped by shutdown: ${detail}` };
     else outcome = { status: "failed", reason: shouldRetry(err) ? "error" : "non_retriable_error", detail };
   } finally {
     metrics.inProgress.set(0);
@@ -139,14 +184,20 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
   const { config, logger, metrics } = deps;
   const events = await deps.window.read(now - config.windowMaxAgeMs);
   if (events.length < config.minEvents) {
-    return { status: "skipped", reason: "not_enough_events", detail: `${events.length} events in the window, TRAIN_MIN_EVENTS=${config.minEvents}`, events: events.length };
+    return {
+      status: "skipped",
+      reason: "not_enough_events",
+      detail: `${events.length} events in the window, TRAIN_MIN_EVENTS=${config.minEvents}`,
+      events: events.length,
+    };
   }
   const current = await loadCurrent(deps.models);
   const warmStart: WarmStart = { used: false };
   let warm: TwoTowerModel | undefined;
   if (current.model) {
     const mismatch = (["dim", "hidden"] as const).find((key) => current.model!.config[key] !== config[key]);
-    if (mismatch) warmStart.reason = `current model has ${mismatch}=${current.model.config[mismatch]}, config says ${config[mismatch]}: training from scratch`;
+    if (mismatch)
+      warmStart.reason = `current model has ${mismatch}=${current.model.config[mismatch]}, config says ${config[mismatch]}: training from scratch`;
     else {
       warm = current.model;
       warmStart.used = true;
@@ -167,25 +218,60 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
     ...(warm ? { previousItemIds: warm.itemIds } : {}),
   });
   if (dataset.data.examples.length === 0) {
-    return { status: "skipped", reason: "no_examples", detail: `${dataset.events} events from ${dataset.users} users give no (history, target) pair`, events: dataset.events };
+    return {
+      status: "skipped",
+      reason: "no_examples",
+      detail: `${dataset.events} events from ${dataset.users} users give no (history, target) pair`,
+      events: dataset.events,
+    };
   }
-  logger.info("training started", { events: dataset.events, users: dataset.users, examples: dataset.data.examples.length, items: dataset.data.itemIds.length, newItems: dataset.newItems, evalUsers: dataset.evalCases.length, warmStart });
+  logger.info("training started", {
+    events: dataset.events,
+    users: dataset.users,
+    examples: dataset.data.examples.length,
+    items: dataset.data.itemIds.length,
+    newItems: dataset.newItems,
+    evalUsers: dataset.evalCases.length,
+    warmStart,
+  });
   const candidate = await trainTwoTower(dataset.data, towerConfig(config, historyLength), {
     ...(warm ? { warmStart: warm } : {}),
     ...(signal ? { signal } : {}),
     progressIntervalMs: 2000,
-    onProgress: (p) => logger.info("training progress", { epoch: p.epoch, epochs: p.epochs, step: p.step, stepsPerEpoch: p.stepsPerEpoch, loss: Number(p.loss.toFixed(4)), examplesPerSecond: Math.round(p.examplesPerSecond), etaSeconds: Number(p.etaSeconds.toFixed(1)) }),
+    onProgress: (p) =>
+      logger.info("training progress", {
+        epoch: p.epoch,
+        epochs: p.epochs,
+        step: p.step,
+        stepsPerEpoch: p.stepsPerEpoch,
+        loss: Number(p.loss.toFixed(4)),
+        examplesPerSecond: Math.round(p.examplesPerSecond),
+        etaSeconds: Number(p.etaSeconds.toFixed(1)),
+      }),
   });
 
   const k = config.evalK;
   const candidateMetrics = await deps.evaluate(candidate, dataset.evalCases, k, "candidate");
-  const currentMetrics = current.model ? await deps.evaluate(current.model, dataset.evalCases, k, "current") : undefined;
+  const currentMetrics = current.model
+    ? await deps.evaluate(current.model, dataset.evalCases, k, "current")
+    : undefined;
   for (const m of ["recall", "ndcg"] as const) {
     metrics.candidateMetric.set({ metric: `${m}@${k}` }, candidateMetrics[m]);
     if (currentMetrics) metrics.currentMetric.set({ metric: `${m}@${k}` }, currentMetrics[m]);
   }
-  const decision = decidePromotion(candidateMetrics, current.unusable ? { unusable: current.unusable } : currentMetrics, { metric: config.promoteMetric, margin: config.promoteMargin });
-  const stats: RunStats = { durationSeconds: 0, events: dataset.events, examples: dataset.data.examples.length, itemCount: candidate.itemIds.length, newItems: dataset.newItems, warmStart };
+  const decision = decidePromotion(
+    candidateMetrics,
+    current.unusable ? { unusable: current.unusable } : currentMetrics,
+    { metric: config.promoteMetric, margin: config.promoteMargin },
+  );
+  const stats: RunStats = {
+    durationSeconds: 0,
+    events: dataset.events,
+    examples: dataset.data.examples.length,
+    itemCount: candidate.itemIds.length,
+    newItems: dataset.newItems,
+    warmStart,
+  };
   const finish = () => {
     stats.durationSeconds = (performance.now() - started) / 1000;
     metrics.lastTrainingSeconds.set(stats.durationSeconds);
@@ -193,7 +279,15 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
   if (!decision.promote) {
     metrics.rejections.inc({ reason: decision.code });
     finish();
-    return { status: "rejected", reason: decision.code, detail: decision.detail, candidate: candidateMetrics, ...(currentMetrics ? { current: currentMetrics } : {}), ...(current.version ? { currentVersion: current.version } : {}), ...stats };
+    return {
+      status: "rejected",
+      reason: decision.code,
+      detail: decision.detail,
+      candidate: candidateMetrics,
+      ...(currentMetrics ? { current: currentMetrics } : {}),
+      ...(current.version ? { currentVersion: current.version } : {}),
+      ...stats,
+    };
   }
   finish();
   // Past this point a version is registered; a process that is stopping registers none.
@@ -204,18 +298,39 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
   const n = candidate.itemIds.length;
   const shardSize = config.embedShardSize;
   const shards = Math.ceil(n / shardSize);
-  const modelMetrics: Record<string, number> = { [`recall@${k}`]: candidateMetrics.recall, [`ndcg@${k}`]: candidateMetrics.ndcg, evalUsers: candidateMetrics.users, examples: stats.examples, events: stats.events };
+  const modelMetrics: Record<string, number> = {
+    [`recall@${k}`]: candidateMetrics.recall,
+    [`ndcg@${k}`]: candidateMetrics.ndcg,
+    evalUsers: candidateMetrics.users,
+    examples: stats.examples,
+    events: stats.events,
+  };
   if (currentMetrics) {
     modelMetrics[`current_recall@${k}`] = currentMetrics.recall;
     modelMetrics[`current_ndcg@${k}`] = currentMetrics.ndcg;
   }
   const exportMeta = { modelVersion: version, trainingDataRange: dataset.range, metrics: modelMetrics };
   await deps.models.putVersion(
-    { version, createdAt: now, itemCount: n, dim: candidate.config.dim, shards, shardSize, metrics: modelMetrics, trainingDataRange: dataset.range },
+    {
+      version,
+      createdAt: now,
+      itemCount: n,
+      dim: candidate.config.dim,
+      shards,
+      shardSize,
+      metrics: modelMetrics,
+      trainingDataRange: dataset.range,
+    },
     exportModelArtefacts(candidate, exportMeta),
   );
   await deps.embedding.start(version, n, shardSize);
-  logger.info("candidate registered; embedding fanned out", { version, items: n, shards, shardSize, reason: decision.detail });
+  logger.info("candidate registered; embedding fanned out", {
+    version,
+    items: n,
+    shards,
+    shardSize,
+    reason: decision.detail,
+  });
   const promoted = await deps.embedding.awaitPromotion(version, config.embedTimeoutMs, signal);
   if (promoted.state === "abandoned") {
     const detail = `stopped by shutdown while version ${version} was embedding; its promote job flips it without this run`;

@@ -32,16 +32,28 @@ test("scaling: two trainer processes share embed-items jobs; one is SIGKILLed mi
     });
   const a = child("worker-a");
   const b = child("worker-b");
-  const exited = (p: ChildProcess) => new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once("exit", r)));
+  const exited = (p: ChildProcess) =>
+    new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once("exit", r)));
   // This process leads the run (window → train → register → fan-out) but takes no embed jobs itself.
   const leader = openRunLeader(config, logger);
   const { models, window, state } = leader.deps;
   try {
-    const events = syntheticEvents({ users: 60, eventsPerUser: 8, items: 120, groups: 6, startTs: Date.now() - 3_600_000, tag: "s" });
+    const events = syntheticEvents({
+      users: 60,
+      eventsPerUser: 8,
+      items: 120,
+      groups: 6,
+      startTs: Date.now() - 3_600_000,
+      tag: "s",
+    });
     await window.append(events, 0);
     const run = trainOnce(leader.deps, { reason: "test" });
     // Kill A once it has completed some shards (it is then inside its next job, mid-embedding).
-    const version = await waitFor("a version to be registered", async () => (await models.listVersions())[0]?.version, 60_000);
+    const version = await waitFor(
+      "a version to be registered",
+      async () => (await models.listVersions())[0]?.version,
+      60_000,
+    );
     const doneByA = async () => (await state.embeddedBy(version))["worker-a"] ?? 0;
     await waitFor("worker-a to complete two shards", async () => (await doneByA()) >= 2, 60_000);
     a.kill("SIGKILL");
@@ -61,8 +73,12 @@ test("scaling: two trainer processes share embed-items jobs; one is SIGKILLed mi
     const by = outcome.embeddedBy;
     assert.ok((by["worker-a"] ?? 0) >= 2 && (by["worker-b"] ?? 0) >= 1, JSON.stringify(by));
     const startedNow = await state.shardStarters(version);
-    const recovered = Object.entries(startedByA).filter(([shard, w]) => w === "worker-a" && startedNow[shard] === "worker-b");
-    console.log(`# embedded by ${JSON.stringify(by)}; ${doneAtKill}/24 shards done at the kill; shards A held and B finished: ${recovered.map(([s]) => s).join(",") || "none"}`);
+    const recovered = Object.entries(startedByA).filter(
+      ([shard, w]) => w === "worker-a" && startedNow[shard] === "worker-b",
+    );
+    console.log(
+      `# embedded by ${JSON.stringify(by)}; ${doneAtKill}/24 shards done at the kill; shards A held and B finished: ${recovered.map(([s]) => s).join(",") || "none"}`,
+    );
     // Promoted exactly once: one entry in the promotion history, one announcement.
     const history = await leader.redis.lrange(modelKeys(ns).history, 0, -1);
     assert.deepEqual(history, [version]);

@@ -52,7 +52,10 @@ test("trainer: events → window → train job → promoted version with every i
   try {
     const start = Date.now() - 3_600_000;
     const first = syntheticEvents({ users: 40, eventsPerUser: 10, items: 40, groups: 4, startTs: start, tag: "a" });
-    await producer.send(topics.events, first.map((e) => ({ key: e.user, value: e })));
+    await producer.send(
+      topics.events,
+      first.map((e) => ({ key: e.user, value: e })),
+    );
     await waitFor("the window to hold every event", async () => (await window.size()) >= first.length, 30_000);
 
     // 1. On demand through the CLI: enqueue a train job and wait for its outcome.
@@ -76,8 +79,14 @@ test("trainer: events → window → train job → promoted version with every i
     assert.equal(serving.config.historyLength, model1.config.historyLength);
     const expected = itemVectors(model1);
     assert.equal(matrix.length, 40 * 16);
-    for (let i = 0; i < matrix.length; i++) assert.ok(Math.abs(matrix[i]! - expected[i]!) < 1e-4, `item matrix differs at ${i}`);
-    const announced1 = announcements(await readTopic(kafka, topics.modelVersions, { until: (r) => announcements(r).some((a) => a.version === r1.version), timeoutMs: 20_000 }));
+    for (let i = 0; i < matrix.length; i++)
+      assert.ok(Math.abs(matrix[i]! - expected[i]!) < 1e-4, `item matrix differs at ${i}`);
+    const announced1 = announcements(
+      await readTopic(kafka, topics.modelVersions, {
+        until: (r) => announcements(r).some((a) => a.version === r1.version),
+        timeoutMs: 20_000,
+      }),
+    );
     const a1 = announced1.find((a) => a.version === r1.version);
     assert.ok(a1, "no announcement on model.versions");
     assert.equal(a1.itemCount, 40);
@@ -85,9 +94,24 @@ test("trainer: events → window → train job → promoted version with every i
     assert.equal(typeof a1.metrics?.["recall@20"], "number");
 
     // 2. New items and behaviour: warm start from v1, new items get rows.
-    const more = syntheticEvents({ users: 20, eventsPerUser: 6, items: 10, groups: 2, itemOffset: 40, startTs: start + 60_000, tag: "b" });
-    await producer.send(topics.events, more.map((e) => ({ key: e.user, value: e })));
-    await waitFor("the window to hold the new events", async () => (await window.size()) >= first.length + more.length, 30_000);
+    const more = syntheticEvents({
+      users: 20,
+      eventsPerUser: 6,
+      items: 10,
+      groups: 2,
+      itemOffset: 40,
+      startTs: start + 60_000,
+      tag: "b",
+    });
+    await producer.send(
+      topics.events,
+      more.map((e) => ({ key: e.user, value: e })),
+    );
+    await waitFor(
+      "the window to hold the new events",
+      async () => (await window.size()) >= first.length + more.length,
+      30_000,
+    );
     const r2 = await trainer.trainOnce("test");
     assert.equal(r2.status, "promoted", JSON.stringify(r2));
     if (r2.status !== "promoted") return;
@@ -131,14 +155,25 @@ test("trainer: events → window → train job → promoted version with every i
     const rb: string[] = [];
     assert.equal(await runModelCli(["rollback"], env, (l) => void rb.push(l)), 0);
     assert.equal(await models.currentVersion(), r2.version);
-    const announced = announcements(await readTopic(kafka, topics.modelVersions, { until: (r) => announcements(r).some((a) => a.metrics?.rollbackFrom === r4.version), timeoutMs: 20_000 }));
-    assert.ok(announced.some((a) => a.version === r2.version && a.metrics?.rollbackFrom === r4.version), "rollback not announced");
+    const announced = announcements(
+      await readTopic(kafka, topics.modelVersions, {
+        until: (r) => announcements(r).some((a) => a.metrics?.rollbackFrom === r4.version),
+        timeoutMs: 20_000,
+      }),
+    );
+    assert.ok(
+      announced.some((a) => a.version === r2.version && a.metrics?.rollbackFrom === r4.version),
+      "rollback not announced",
+    );
     assert.equal(await runModelCli(["nonsense"], env, () => undefined), 2);
 
     // 6. BullMQ's keys (train, embed-items, promote queues, flows) live inside the namespace.
     const bullKeys = await scanKeys(redis, `${ns}:bull:*`);
     const inQueue = (queue: string) => bullKeys.some((k) => k.startsWith(`${ns}:bull:${queue}:`));
-    assert.ok(inQueue(`${ns}-embed-items`), `no embed-items queue keys under ${ns}:bull: ${bullKeys.slice(0, 5).join(", ")}`);
+    assert.ok(
+      inQueue(`${ns}-embed-items`),
+      `no embed-items queue keys under ${ns}:bull: ${bullKeys.slice(0, 5).join(", ")}`,
+    );
     assert.ok(inQueue(`${ns}-train`) && inQueue(`${ns}-promote`));
     assert.deepEqual(await scanKeys(redis, "bull:*"), [], "BullMQ keys outside any namespace");
   } finally {
@@ -163,7 +198,14 @@ the job is not retried", async () => {
   const trainQueue = new Queue<TrainJobData>(queueNames(ns).train, bull);
   let stopped = false;
   try {
-    const events = syntheticEvents({ users: 60, eventsPerUser: 20, items: 60, groups: 4, startTs: Date.now() - 3_600_000, tag: "x" });
+    const events = syntheticEvents({
+      users: 60,
+      eventsPerUser: 20,
+      items: 60,
+      groups: 4,
+      startTs: Date.now() - 3_600_000,
+      tag: "x",
+    });
     await trainer.window.append(events, 0);
     // Through BullMQ, as the schedule and `recfleet train` run it.
     assert.equal(await runTrainCli([], env, () => undefined), 0);
@@ -182,7 +224,10 @@ the job is not retried", async () => {
     assert.match(last?.detail ?? "", /TrainingAbortedError/);
     // The job completed with that outcome: nothing waits to be retried; the next schedule trains again.
     const completed = await trainQueue.getJobs(["completed"]);
-    assert.deepEqual(completed.map((j) => (j.returnvalue as TrainOutcome).status), ["aborted"]);
+    assert.deepEqual(
+      completed.map((j) => (j.returnvalue as TrainOutcome).status),
+      ["aborted"],
+    );
     assert.equal(await trainQueue.getJobCountByTypes("waiting", "delayed", "active", "failed"), 0);
     assert.deepEqual(await createModelRegistry(redis, ns).listVersions(), [], "an aborted run registered a version");
     // The fleet-wide lock was released, so the next run need not wait out its TTL.

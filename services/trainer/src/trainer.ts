@@ -1,8 +1,22 @@
 import { hostname } from "node:os";
 import { FlowProducer, Queue, Worker } from "bullmq";
 import { errorMessage, type Logger, type Registry, type WorkerContext } from "@recfleet/runtime";
-import { canonicalEventSpec, consumerGroupId, decodeMessage, topicNames, type CanonicalEvent, type ModelVersionAnnouncement } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
+import {
+  canonicalEventSpec,
+  consumerGroupId,
+  decodeMessage,
+  topicNames,
+  type CanonicalEvent,
+  type ModelVersionAnnouncement,
+} from "@recfleet/contracts";
+import {
+  createKafka,
+  createProducer,
+  ensureFleetTopics,
+  startConsumerLoop,
+  type BusProducer,
+  type ConsumerLoop,
+} from "@recfleet/bus";
 import {
   createModelRegistry,
   createRedis,
@@ -17,7 +31,14 @@ import type { TrainerConfig } from "./config";
 import { createItemTowerSessions, processEmbedJob, processPromoteJob } from "./embed";
 import { evaluateModel, type EvaluateFn } from "./evaluate-candidate";
 import { createEmbedFanOut } from "./fan-out";
-import { JOB_NAMES, type EmbedJobData, type EmbedJobResult, type PromoteJobData, type PromoteJobResult, type TrainJobData } from "./jobs";
+import {
+  JOB_NAMES,
+  type EmbedJobData,
+  type EmbedJobResult,
+  type PromoteJobData,
+  type PromoteJobResult,
+  type TrainJobData,
+} from "./jobs";
 import { queueNames } from "./keys";
 import { trainerMetrics } from "./metrics";
 import { trainOnce, type TrainOutcome, type TrainRunDeps } from "./train-run";
@@ -96,7 +117,12 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   const embedDeps = { models, state, sessions, workerId, throttleMs: config.embedThrottleMs, logger, metrics };
   const announce = (a: ModelVersionAnnouncement) => producer.send(topics.modelVersions, [{ key: "model", value: a }]);
   const promoteDeps = { models, state, gcGraceMs: config.gcGraceMs, logger, metrics, announce };
-  const workerOpts = { ...bull, lockDuration: config.jobLockDurationMs, stalledInterval: config.stalledIntervalMs, maxStalledCount: 2 };
+  const workerOpts = {
+    ...bull,
+    lockDuration: config.jobLockDurationMs,
+    stalledInterval: config.stalledIntervalMs,
+    maxStalledCount: 2,
+  };
   const workers: Worker[] = [
     new Worker<EmbedJobData, EmbedJobResult>(queues.embedItems, (job) => processEmbedJob(embedDeps, job), {
       ...workerOpts,
@@ -112,10 +138,24 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   if (config.role === "all") {
     // One train job at a time across the fleet, whichever process takes it.
     await trainQueue.setGlobalConcurrency(1);
-    const train = (reason: string) => failFastUnlessRetriable(() => trainOnce(runDeps, { reason, signal: stopping.signal }));
-    workers.push(new Worker<TrainJobData, TrainOutcome>(queues.train, (job) => train(job.data.reason), { ...workerOpts, concurrency: 1 }));
+    const train = (reason: string) =>
+      failFastUnlessRetriable(() => trainOnce(runDeps, { reason, signal: stopping.signal }));
+    workers.push(
+      new Worker<TrainJobData, TrainOutcome>(queues.train, (job) => train(job.data.reason), {
+        ...workerOpts,
+        concurrency: 1,
+      }),
+    );
     if (config.trainIntervalMs > 0) {
-      await trainQueue.upsertJobScheduler("train-schedule", { every: config.trainIntervalMs }, { name: JOB_NAMES.train, data: { reason: "schedule", requestedAt: 0 }, opts: { removeOnComplete: 100, removeOnFail: 100 } });
+      await trainQueue.upsertJobScheduler(
+        "train-schedule",
+        { every: config.trainIntervalMs },
+        {
+          name: JOB_NAMES.train,
+          data: { reason: "schedule", requestedAt: 0 },
+          opts: { removeOnComplete: 100, removeOnFail: 100 },
+        },
+      );
     } else {
       await trainQueue.removeJobScheduler("train-schedule");
     }
@@ -130,7 +170,16 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
       decode: (value) => decodeMessage<CanonicalEvent>(canonicalEventSpec, value),
       handleBatch: async (messages) => {
         const minTs = Date.now() - config.windowMaxAgeMs;
-        const appended = await window.append(messages.map((m) => ({ user: m.value.user, itemId: m.value.itemId, type: m.value.type, ts: m.value.ts, eventId: m.value.eventId })), minTs);
+        const appended = await window.append(
+          messages.map((m) => ({
+            user: m.value.user,
+            itemId: m.value.itemId,
+            type: m.value.type,
+            ts: m.value.ts,
+            eventId: m.value.eventId,
+          })),
+          minTs,
+        );
         metrics.windowEvents.inc({ outcome: "appended" }, appended);
         if (messages.length > appended) metrics.windowEvents.inc({ outcome: "skipped" }, messages.length - appended);
       },
@@ -138,8 +187,15 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
       onFatal: deps.fail && ((err) => deps.fail?.("the trainer's events consumer cannot recover", err)),
     });
   }
-  for (const w of workers) w.on("error", (err) => logger.warn("bullmq worker error", { queue: w.name, error: errorMessage(err) }));
-  logger.info("trainer started", { role: config.role, workerId, queues, bullPrefix: bull.prefix, trainIntervalMs: config.trainIntervalMs });
+  for (const w of workers)
+    w.on("error", (err) => logger.warn("bullmq worker error", { queue: w.name, error: errorMessage(err) }));
+  logger.info("trainer started", {
+    role: config.role,
+    workerId,
+    queues,
+    bullPrefix: bull.prefix,
+    trainIntervalMs: config.trainIntervalMs,
+  });
 
   let stopped: Promise<void> | undefined;
   return {
