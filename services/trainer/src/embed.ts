@@ -24,14 +24,12 @@ export function createItemTowerSessions(deps: {
     get(version: string): Promise<CreatedSession> {
       let s = sessions.get(version);
       if (!s) {
-        s = deps.models
-          .loadArtefact(version, "item_tower.onnx")
-          .then((bytes) =>
-            createInferenceSession(bytes, {
-              executionProviders: deps.executionProviders,
-              logger: { warn: (m, c) => deps.logger.warn(m, c ?? {}) },
-            }),
-          );
+        s = deps.models.loadArtefact(version, "item_tower.onnx").then((bytes) =>
+          createInferenceSession(bytes, {
+            executionProviders: deps.executionProviders,
+            logger: { warn: (m, c) => deps.logger.warn(m, c ?? {}) },
+          }),
+        );
         sessions.set(version, s);
         s.catch(() => sessions.delete(version));
         while (sessions.size > 2) {
