@@ -35,6 +35,7 @@ import { uniqueName } from "@recfleet/testkit";
 import { startWorker, stopWorkers, waitReady } from "@recfleet/cli";
 import {
   benchInfra,
+  benchWorkerEnv,
   fmtMs,
   listFlag,
   log,
@@ -73,7 +74,6 @@ const ITEMS = numFlag("items", "BENCH_ITEMS", 1682);
 const PARTITIONS = numFlag("partitions", "BENCH_PARTITIONS", 4);
 const USERS = 1000;
 const WARMUP_S = 3;
-const SECRET = "bench-pseudonym-secret-0123456789";
 
 /** Arrival times by requestId, from a consumer of `topic` in this process. */
 async function collector(
@@ -126,19 +126,7 @@ try {
   const users = Array.from({ length: USERS }, (_, u) => `benchuser${u}`);
   await seedHistories(redis, ns, users, ITEMS, 20);
 
-  scorer = await startWorker(
-    "scorer",
-    {
-      ...infra.env,
-      RECFLEET_NAMESPACE: ns,
-      RECFLEET_PSEUDONYM_SECRET: SECRET,
-      EXECUTION_PROVIDERS: "cpu",
-      SCORER_THREADS: "1",
-      RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS),
-      LOG_LEVEL: "warn",
-    },
-    infra.logDir,
-  );
+  scorer = await startWorker("scorer", benchWorkerEnv(infra, ns, PARTITIONS), infra.logDir);
   echo = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--echo-worker"], {
     env: { ...process.env, ...infra.env, ECHO_IN: echoIn, ECHO_OUT: echoOut, ECHO_GROUP: `${ns}.echo` },
     stdio: ["ignore", "pipe", "inherit"],

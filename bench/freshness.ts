@@ -37,7 +37,9 @@ import { createStore, pseudonymise } from "@recfleet/store";
 import { userVectors } from "@recfleet/towers";
 import { startWorker, stopWorkers, waitReady, type RunningWorker } from "@recfleet/cli";
 import {
+  BENCH_SECRET,
   benchInfra,
+  benchWorkerEnv,
   fmtMs,
   itemIdOf,
   log,
@@ -56,7 +58,7 @@ import {
 const TRIALS = numFlag("trials", "BENCH_TRIALS", 60);
 const ITEMS = numFlag("items", "BENCH_ITEMS", 1682);
 const PARTITIONS = 4;
-const SECRET = "bench-pseudonym-secret-0123456789";
+const SECRET = BENCH_SECRET;
 const logger = createLogger("bench", { level: "error" });
 
 const cosine = (a: Float32Array, b: Float32Array) => {
@@ -93,16 +95,8 @@ try {
   const pseudonyms = rawUsers.map((u) => pseudonymise(SECRET, u));
   await seedHistories(redis, ns, pseudonyms, ITEMS, 20);
 
-  const env = {
-    ...infra.env,
-    RECFLEET_NAMESPACE: ns,
-    RECFLEET_PSEUDONYM_SECRET: SECRET,
-    EXECUTION_PROVIDERS: "cpu",
-    SCORER_THREADS: "1",
-    DECISION_LOG_VECTORS: "true",
-    RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS),
-    LOG_LEVEL: "warn",
-  };
+  // The decision log carries the user vector each answer was scored with: the freshness check reads it.
+  const env = { ...benchWorkerEnv(infra, ns, PARTITIONS), DECISION_LOG_VECTORS: "true" };
   // One at a time: workers starting together race on topic metadata right after creation.
   for (const name of ["ingest", "features", "scorer"] as const) {
     const w = await startWorker(name, env, infra.logDir);

@@ -76,6 +76,22 @@ export interface BenchInfra {
 }
 
 /** Our own Kafka + Redis in a temp dir, unless KAFKA_BROKERS and REDIS_URL name existing ones. */
+/** The pseudonym secret every bench's fleet uses (benches seed histories under its pseudonyms). */
+export const BENCH_SECRET = "bench-pseudonym-secret-0123456789";
+
+/** Environment of a bench's workers: the bench's stack and namespace, CPU only, one ORT thread, quiet logs. */
+export function benchWorkerEnv(infra: BenchInfra, namespace: string, partitions: number): Record<string, string> {
+  return {
+    ...infra.env,
+    RECFLEET_NAMESPACE: namespace,
+    RECFLEET_PSEUDONYM_SECRET: BENCH_SECRET,
+    EXECUTION_PROVIDERS: "cpu",
+    SCORER_THREADS: "1",
+    RECFLEET_TOPIC_PARTITIONS: String(partitions),
+    LOG_LEVEL: "warn",
+  };
+}
+
 export async function benchInfra(name: string): Promise<BenchInfra> {
   const dir = mkdtempSync(join(tmpdir(), `recfleet-${name}-`));
   let stack: Stack | undefined;

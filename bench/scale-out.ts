@@ -34,6 +34,7 @@ import { scrapeMetric, startWorker, stopWorkers, waitReady, type RunningWorker }
 import type { TwoTowerModel } from "@recfleet/towers";
 import {
   benchInfra,
+  benchWorkerEnv,
   log,
   nowMs,
   numFlag,
@@ -51,7 +52,6 @@ const RATE = numFlag("rate", "BENCH_RATE", 300);
 const ITEMS = numFlag("items", "BENCH_ITEMS", 1682);
 const PARTITIONS = 4;
 const USERS = 1000;
-const SECRET = "bench-pseudonym-secret-0123456789";
 const logger = createLogger("bench", { level: "error" });
 
 const infra = await benchInfra("scale");
@@ -102,20 +102,7 @@ async function fleet(model: TwoTowerModel, matrix: Float32Array, tag: string): P
     arrivals,
     firstArrival,
     start: async (instance) => {
-      const w = await startWorker(
-        "scorer",
-        {
-          ...infra.env,
-          RECFLEET_NAMESPACE: ns,
-          RECFLEET_PSEUDONYM_SECRET: SECRET,
-          EXECUTION_PROVIDERS: "cpu",
-          SCORER_THREADS: "1",
-          RECFLEET_TOPIC_PARTITIONS: String(PARTITIONS),
-          LOG_LEVEL: "warn",
-        },
-        infra.logDir,
-        instance,
-      );
+      const w = await startWorker("scorer", benchWorkerEnv(infra, ns, PARTITIONS), infra.logDir, instance);
       workers.push(w);
       return w;
     },

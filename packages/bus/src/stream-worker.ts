@@ -44,12 +44,14 @@ export interface StreamWorkerOptions<T> {
   decode: Decoder<T>;
   /** Builds the batch handler once the producer exists. */
   createHandler(io: { producer: BusProducer; topics: TopicNames }): BatchHandler<T>;
+  /** Closes what the service opened for the handler (its Redis), after the consumer and producer. */
+  closeAfter?: () => Promise<void>;
 }
 
 export interface StreamWorker {
   loop: RunningConsumerLoop;
   producer: BusProducer;
-  /** Stops the consumer (the in-flight batch finishes and commits), then closes the producer. */
+  /** Stops the consumer (the in-flight batch finishes and commits), closes the producer, then `closeAfter`. */
   stop(): Promise<void>;
 }
 
@@ -85,6 +87,7 @@ export async function startStreamWorker<T>(options: StreamWorkerOptions<T>): Pro
       stopped ??= (async () => {
         await loop.stop();
         await producer.close();
+        await options.closeAfter?.();
       })();
       return stopped;
     },

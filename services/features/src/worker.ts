@@ -1,19 +1,13 @@
 import type { Redis } from "ioredis";
 import { Counter, type WorkerContext, type Logger, type Registry } from "@recfleet/runtime";
 import { canonicalEventSpec, decodeMessage, type CanonicalEvent } from "@recfleet/contracts";
-import { startStreamWorker, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
+import { startStreamWorker, type StreamWorker } from "@recfleet/bus";
 import { createModelRegistry, createRedis, createStore, type Store } from "@recfleet/store";
 import { createFeaturesHandler } from "./handler";
 import type { FeaturesConfig } from "./config";
 
-export interface FeaturesWorker {
-  loop: ConsumerLoop;
-  producer: BusProducer;
-  redis: Redis;
-  store: Store;
-  /** Stops the consumer, then closes the producer, then Redis. */
-  stop(): Promise<void>;
-}
+/** The stream worker (consumer loop, producer; `stop()` also quits Redis) and the store it writes. */
+export type FeaturesWorker = StreamWorker & { redis: Redis; store: Store };
 
 /** Wires one features worker: Redis, the store and the registry around the catalog's events stream worker. */
 export async function startFeaturesWorker(
@@ -39,6 +33,7 @@ export async function startFeaturesWorker(
     group: "features",
     // Far-future checks were made at ingest; a replay days later must not reject them.
     decode: (value) => decodeMessage<CanonicalEvent>(canonicalEventSpec, value),
+    closeAfter: async () => void (await redis.quit()),
     createHandler: ({ producer, topics }) =>
       createFeaturesHandler({
         policy: {
@@ -58,18 +53,5 @@ export async function startFeaturesWorker(
         },
       }),
   });
-  let stopped: Promise<void> | undefined;
-  return {
-    loop: stream.loop,
-    producer: stream.producer,
-    redis,
-    store,
-    stop() {
-      stopped ??= (async () => {
-        await stream.stop();
-        await redis.quit();
-      })();
-      return stopped;
-    },
-  };
+  return { ...stream, redis, store };
 }

@@ -1,20 +1,14 @@
 import type { Redis } from "ioredis";
 import { Counter, Gauge, type WorkerContext, type Logger, type Registry } from "@recfleet/runtime";
 import { clickstreamEventSpec, decodeMessage, type ClickstreamEvent } from "@recfleet/contracts";
-import { startStreamWorker, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
+import { startStreamWorker, type StreamWorker } from "@recfleet/bus";
 import { createRedis, createStore, createPseudonymiser, resolvePseudonymSecret, type Store } from "@recfleet/store";
 import { createIngestHandler } from "./handler";
 import { cachePseudonyms } from "./pseudonym-cache";
 import type { IngestConfig } from "./config";
 
-export interface IngestWorker {
-  loop: ConsumerLoop;
-  producer: BusProducer;
-  redis: Redis;
-  store: Store;
-  /** Stops the consumer, then closes the producer, then Redis. */
-  stop(): Promise<void>;
-}
+/** The stream worker (consumer loop, producer; `stop()` also quits Redis) and the store it writes. */
+export type IngestWorker = StreamWorker & { redis: Redis; store: Store };
 
 /** Wires one ingest worker: Redis and the store around the catalog's clickstream → events stream worker. */
 export async function startIngestWorker(
@@ -44,6 +38,7 @@ export async function startIngestWorker(
     input: "clickstream",
     group: "ingest",
     decode: (value) => decodeMessage<ClickstreamEvent>(clickstreamEventSpec, value),
+    closeAfter: async () => void (await redis.quit()),
     createHandler: ({ producer, topics }) => {
       const handle = createIngestHandler({
         latenessMs: config.latenessMs,
@@ -63,18 +58,5 @@ export async function startIngestWorker(
       };
     },
   });
-  let stopped: Promise<void> | undefined;
-  return {
-    loop: stream.loop,
-    producer: stream.producer,
-    redis,
-    store,
-    stop() {
-      stopped ??= (async () => {
-        await stream.stop();
-        await redis.quit();
-      })();
-      return stopped;
-    },
-  };
+  return { ...stream, redis, store };
 }
