@@ -10,6 +10,7 @@ export type {
   SlateItem,
   SlotDistribution,
 } from "./types.js";
+export { checkBound, POLICY_BOUNDS, type BoundedParameter, type ParameterBound } from "./bounds.js";
 export { CandidateError, LinearStateError, LoggedRecordError, PolicyConfigError, PolicyError } from "./errors.js";
 export { createRng, hashString, mixSeeds, type Rng } from "@recfleet/numeric";
 export { createNormalSampler, sampleBeta, sampleGamma, sampleNormal, sigmoid } from "./random.js";

@@ -13,6 +13,7 @@
 // State is plain data (A⁻¹ and b as number[]), updated by Sherman–Morrison in O(d²). A⁻¹ cannot
 // be merged from several writers; a fleet with concurrent writers should keep A and b (additive,
 // HINCRBYFLOAT) and invert on read — `linearStateFromSums` builds this state from them.
+import { checkBound } from "./bounds.js";
 import { LinearStateError, PolicyConfigError } from "./errors.js";
 import { monteCarloSampler, validateSamples } from "./policies.js";
 import { argmaxRemaining, oneHot, SlatePolicy, type SlateOptions, type SlotRule } from "./slate.js";
@@ -183,6 +184,12 @@ export interface LinearPolicyOptions {
   d?: number;
 }
 
+function validateLinearOptions(options: LinearPolicyOptions): void {
+  if (options.modelWeight !== undefined) checkBound("modelWeight", options.modelWeight);
+  if (options.scoreTemperature !== undefined) checkBound("scoreTemperature", options.scoreTemperature);
+  if (options.d !== undefined) checkBound("d", options.d);
+}
+
 interface LinearInputs {
   base: Float64Array;
   contexts: Float64Array[];
@@ -218,7 +225,8 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * LinUCB: utility = modelWeight·σ(s/τ) + θ̂ᵀx + alpha·√(xᵀA⁻¹x). Deterministic, propensity 1.
  */
 export function linUcbRule(alpha: number, options: LinearPolicyOptions = {}): SlotRule {
-  if (!(alpha >= 0)) throw new PolicyConfigError("alpha", alpha, "a number ≥ 0");
+  checkBound("alpha", alpha);
+  validateLinearOptions(options);
   return {
     id: `linucb:${alpha}`,
     propensityMethod: "exact",
@@ -251,7 +259,8 @@ export interface LinTsOptions extends LinearPolicyOptions {
  */
 export function linTsRule(options: LinTsOptions = {}): SlotRule {
   const scale = options.scale ?? 0.25;
-  if (!(scale >= 0)) throw new PolicyConfigError("scale", scale, "a number ≥ 0");
+  checkBound("scale", scale);
+  validateLinearOptions(options);
   const samples = validateSamples(options.samples ?? 100);
   return {
     id: `lints:${scale}`,

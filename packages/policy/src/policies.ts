@@ -1,6 +1,7 @@
 // Context-free exploration policies: greedy, ε-greedy, softmax (Plackett–Luce), Bayesian UCB and
 // Beta–Bernoulli Thompson sampling on item click-through, the last two with the model score as
 // prior. Each is a SlotRule (see slate.ts): propensities are P(item in slot r | slots < r).
+import { checkBound } from "./bounds.js";
 import { PolicyConfigError } from "./errors.js";
 import { createNormalSampler, sampleBeta, sampleGamma, sigmoid } from "./random.js";
 import { argmaxRemaining, oneHot, SlatePolicy, type SlateOptions, type SlotRule, type SlotSampler } from "./slate.js";
@@ -39,7 +40,7 @@ export interface EpsilonGreedyOptions {
  */
 export function epsilonGreedyRule(options: EpsilonGreedyOptions): SlotRule {
   const { epsilon } = options;
-  if (!(epsilon >= 0 && epsilon <= 1)) throw new PolicyConfigError("epsilon", epsilon, "a number in [0,1]");
+  checkBound("epsilon", epsilon);
   return {
     id: epsilon === 0 ? "greedy" : `epsilon:${epsilon}`,
     propensityMethod: "exact",
@@ -77,8 +78,7 @@ export function epsilonGreedyPolicy(epsilon: number, options: SlateOptions = {})
  * probability. T = 0 is greedy (the limit T → 0).
  */
 export function softmaxRule(temperature: number): SlotRule {
-  if (!(temperature >= 0 && Number.isFinite(temperature)))
-    throw new PolicyConfigError("temperature", temperature, "a finite number ≥ 0");
+  checkBound("temperature", temperature);
   return {
     id: `softmax:${temperature}`,
     propensityMethod: "exact",
@@ -152,9 +152,9 @@ function validatePrior(options: CtrPriorOptions): Required<CtrPriorOptions> {
   const scoreTemperature = options.scoreTemperature ?? 1;
   const maxEvidence = options.maxEvidence ?? 1000;
   const evidence = options.evidence ?? "ctr";
-  if (!(priorStrength > 0)) throw new PolicyConfigError("priorStrength", priorStrength, "a number > 0");
-  if (!(scoreTemperature > 0)) throw new PolicyConfigError("scoreTemperature", scoreTemperature, "a number > 0");
-  if (!(maxEvidence > 0)) throw new PolicyConfigError("maxEvidence", maxEvidence, "a number > 0");
+  checkBound("priorStrength", priorStrength);
+  checkBound("scoreTemperature", scoreTemperature);
+  checkBound("maxEvidence", maxEvidence);
   if (evidence !== "ctr" && evidence !== "lift") throw new PolicyConfigError("evidence", evidence, '"ctr" or "lift"');
   return { priorStrength, scoreTemperature, maxEvidence, evidence };
 }
@@ -239,7 +239,7 @@ export interface UcbOptions extends CtrPriorOptions {
 export function ucbRule(options: UcbOptions = {}): SlotRule {
   const prior = validatePrior(options);
   const width = options.width ?? 2;
-  if (!(width >= 0)) throw new PolicyConfigError("width", width, "a number ≥ 0");
+  checkBound("width", width);
   return {
     id: `ucb:${width}` + priorSuffix(prior),
     propensityMethod: "exact",
@@ -286,8 +286,7 @@ export interface ThompsonOptions extends CtrPriorOptions {
 }
 
 export function validateSamples(samples: number): number {
-  if (!(Number.isInteger(samples) && samples >= 1)) throw new PolicyConfigError("samples", samples, "an integer ≥ 1");
-  return samples;
+  return checkBound("samples", samples);
 }
 
 /**

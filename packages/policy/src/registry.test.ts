@@ -47,6 +47,38 @@ describe("createPolicy", () => {
       assert.throws(() => createPolicy(bad), PolicyConfigError, bad);
     }
   });
+
+  // thompson:999999 made one scoring call take ~14 s and ~1 GB: past the consumer's session
+  // timeout, so the batch was never committed and was scored again forever.
+  it("bounds every parameter, naming it, its value and the allowed range", () => {
+    const cases: [spec: string, option: string, range: string][] = [
+      ["thompson:999999", "samples", "[1, 1000]"],
+      ["lints:0.2,samples=5000", "samples", "[1, 1000]"],
+      ["thompson:16,prior=1e300", "priorStrength", "(0, 1000000]"],
+      ["ucb:1,tau=1e9", "scoreTemperature", "(0, 100]"],
+      ["ucb:1,cap=1e12", "maxEvidence", "(0, 1000000000]"],
+      ["ucb:1e6", "width", "[0, 100]"],
+      ["softmax:1e6", "temperature", "[0, 100]"],
+      ["epsilon:1.5", "epsilon", "[0, 1]"],
+      ["linucb:500", "alpha", "[0, 100]"],
+      ["lints:0.2,model=1e9", "modelWeight", "[0, 100]"],
+      ["thompson:16,lift=7", "lift", "[0, 1]"],
+      ["greedy+budget:1e9", "explorationBudget", "[0, 1000]"],
+      ["greedy+mmr:1e9", "mmr.weight", "[0, 100]"],
+      ["greedy+cold:1e9", "coldStart.boost", "[-100, 100]"],
+    ];
+    for (const [spec, option, range] of cases) {
+      assert.throws(
+        () => createPolicy(spec),
+        (err: unknown) => err instanceof PolicyConfigError && err.option === option && err.message.includes(range),
+        spec,
+      );
+    }
+    // The constructors hold the same bounds for policies built without a spec.
+    assert.throws(() => createPolicy({ kind: "thompson", samples: 1e6 }), PolicyConfigError);
+    assert.throws(() => createPolicy({ kind: "lints", d: 100_000 }), PolicyConfigError);
+    assert.equal(createPolicy("thompson:1000").id, "thompson:1000");
+  });
 });
 
 describe("assignPolicy", () => {

@@ -7,6 +7,7 @@
 //   modifiers: +budget:m  +cold:boost[,windowMs]  +mmr:weight
 // e.g. "thompson:64,prior=5+budget:2+mmr:0.05". A policy's id is its canonical spec.
 import { hashString } from "@recfleet/numeric";
+import { checkBound, describeBound, POLICY_BOUNDS, type BoundedParameter } from "./bounds.js";
 import { PolicyConfigError } from "./errors.js";
 import { linTsPolicy, linUcbPolicy, type LinearPolicyOptions, type LinTsOptions } from "./linear.js";
 import {
@@ -30,7 +31,7 @@ export type PolicySpec = { slate?: SlateOptions } & (
   | ({ kind: "lints" } & LinTsOptions)
 );
 
-const KEY_NAMES: Record<string, string> = {
+const KEY_NAMES: Record<string, BoundedParameter> = {
   prior: "priorStrength",
   tau: "scoreTemperature",
   cap: "maxEvidence",
@@ -40,10 +41,11 @@ const KEY_NAMES: Record<string, string> = {
   model: "modelWeight",
 };
 
-function parseNumber(option: string, text: string | undefined): number {
+/** Every number in a spec is checked against its bound here, before any policy is built. */
+function parseNumber(option: BoundedParameter, text: string | undefined): number {
   const value = text === undefined || text.trim() === "" ? NaN : Number(text);
-  if (!Number.isFinite(value)) throw new PolicyConfigError(option, text, "a number");
-  return value;
+  if (!Number.isFinite(value)) throw new PolicyConfigError(option, text, describeBound(POLICY_BOUNDS[option]));
+  return checkBound(option, value);
 }
 
 /** Parse a spec string (see the grammar at the top of this file). */
@@ -75,12 +77,12 @@ export function parsePolicySpec(text: string): PolicySpec {
     const values = value.split(",");
     switch (name.trim()) {
       case "budget":
-        slate.explorationBudget = parseNumber("budget", values[0]);
+        slate.explorationBudget = parseNumber("explorationBudget", values[0]);
         break;
       case "cold":
         slate.coldStart = {
-          boost: parseNumber("cold.boost", values[0]),
-          windowMs: values[1] === undefined ? 0 : parseNumber("cold.windowMs", values[1]),
+          boost: parseNumber("coldStart.boost", values[0]),
+          windowMs: values[1] === undefined ? 0 : parseNumber("coldStart.windowMs", values[1]),
         };
         break;
       case "mmr":

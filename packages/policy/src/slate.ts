@@ -18,6 +18,7 @@
 //   Carlo policies keep their per-slot Monte Carlo estimate; no re-ranking after sampling is
 //   needed (that would make the slate a deterministic function of a random one and force a
 //   Monte Carlo estimate of prefix probabilities, which is far noisier).
+import { checkBound } from "./bounds.js";
 import { CandidateError, PolicyConfigError } from "./errors.js";
 import { sampleIndex } from "./random.js";
 import type { Candidate, Policy, PolicyContext, PolicyDecision, SlateItem, SlotDistribution } from "./types.js";
@@ -62,18 +63,12 @@ export interface SlateOptions {
 
 export function validateSlateOptions(options: SlateOptions): void {
   const { explorationBudget, coldStart, mmr } = options;
-  if (explorationBudget !== undefined && !(Number.isInteger(explorationBudget) && explorationBudget >= 0)) {
-    throw new PolicyConfigError("explorationBudget", explorationBudget, "an integer ≥ 0");
-  }
+  if (explorationBudget !== undefined) checkBound("explorationBudget", explorationBudget);
   if (coldStart !== undefined) {
-    if (!Number.isFinite(coldStart.boost))
-      throw new PolicyConfigError("coldStart.boost", coldStart.boost, "a finite number");
-    if (!(coldStart.windowMs >= 0))
-      throw new PolicyConfigError("coldStart.windowMs", coldStart.windowMs, "a number of ms ≥ 0");
+    checkBound("coldStart.boost", coldStart.boost);
+    checkBound("coldStart.windowMs", coldStart.windowMs);
   }
-  if (mmr !== undefined && !(mmr.weight >= 0 && Number.isFinite(mmr.weight))) {
-    throw new PolicyConfigError("mmr.weight", mmr.weight, "a finite number ≥ 0");
-  }
+  if (mmr !== undefined) checkBound("mmr.weight", mmr.weight);
 }
 
 /** Suffix appended to a rule id for the options, e.g. "+budget:2+mmr:0.3". */
