@@ -24,6 +24,11 @@ export const trainerConfigSchema = {
   workerId: optionalStr("TRAINER_ID", "worker id recorded with each embed job (default <hostname>-<pid>)"),
   /** 0 disables the schedule (on-demand only). */
   trainIntervalMs: duration("TRAIN_INTERVAL", 5 * 60_000),
+  /**
+   * How often the schedule and the queue's global concurrency are written again: a Redis that
+   * restarts empty loses them, and nothing else would bring them back.
+   */
+  scheduleRefreshMs: duration("TRAIN_SCHEDULE_REFRESH", 60_000),
   windowMaxEvents: int("TRAIN_WINDOW_MAX_EVENTS", 200_000, { min: 10, max: 50_000_000 }),
   windowMaxAgeMs: duration("TRAIN_WINDOW_MAX_AGE", 7 * 86_400_000),
   /** How long an appended event id is remembered so a replayed batch is not appended twice. */

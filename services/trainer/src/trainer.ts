@@ -135,9 +135,14 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   ];
 
   let loop: ConsumerLoop | undefined;
+  let scheduleRefresh: NodeJS.Timeout | undefined;
+  const reassertSchedule = () =>
+    void assertSchedule(trainQueue, config.trainIntervalMs).catch((err: unknown) =>
+      logger.warn("could not write the training schedule; trying again later", { error: errorMessage(err) }),
+    );
   if (config.role === "all") {
-    // One train job at a time across the fleet, whichever process takes it.
-    await trainQueue.setGlobalConcurrency(1);
+    // Before the train worker exists, so it never runs without the fleet-wide limit of one.
+    await assertSchedule(trainQueue, config.trainIntervalMs);
     const train = (reason: string) =>
       failFastUnlessRetriable(() => trainOnce(runDeps, { reason, signal: stopping.signal }));
     workers.push(
@@ -146,19 +151,11 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
         concurrency: 1,
       }),
     );
-    if (config.trainIntervalMs > 0) {
-      await trainQueue.upsertJobScheduler(
-        "train-schedule",
-        { every: config.trainIntervalMs },
-        {
-          name: JOB_NAMES.train,
-          data: { reason: "schedule", requestedAt: 0 },
-          opts: { removeOnComplete: 100, removeOnFail: 100 },
-        },
-      );
-    } else {
-      await trainQueue.removeJobScheduler("train-schedule");
-    }
+    // Both live only in Redis: a Redis that restarts empty would never train again. ioredis
+    // emits 'ready' on every reconnect; the timer covers a restart between two reconnects' checks.
+    scheduleRefresh = setInterval(reassertSchedule, config.scheduleRefreshMs);
+    scheduleRefresh.unref();
+    bull.connection.on("ready", reassertSchedule);
     loop = await startConsumerLoop<CanonicalEvent>({
       kafka,
       groupId: config.groupId || consumerGroupId(config.namespace, "trainer"),
@@ -206,6 +203,8 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
     stop() {
       stopped ??= (async () => {
         stopping.abort(new Error("trainer stopping"));
+        clearInterval(scheduleRefresh);
+        bull.connection.off("ready", reassertSchedule);
         await loop?.stop();
         // Workers finish their active jobs; an aborted train job completes with outcome "aborted".
         await Promise.all(workers.map((w) => w.close()));
@@ -218,4 +217,30 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
       return stopped;
     },
   };
+}
+
+const SCHEDULE_ID = "train-schedule";
+
+/**
+ * Writes the queue's global concurrency of 1 (one train job at a time across the fleet) and the
+ * TRAIN_INTERVAL schedule. Idempotent, so it runs at start and again periodically. A schedule
+ * already there with the same interval is left alone: upserting it again could move its next run.
+ */
+async function assertSchedule(trainQueue: Queue<TrainJobData>, intervalMs: number): Promise<void> {
+  await trainQueue.setGlobalConcurrency(1);
+  if (intervalMs <= 0) {
+    await trainQueue.removeJobScheduler(SCHEDULE_ID);
+    return;
+  }
+  const existing = await trainQueue.getJobScheduler(SCHEDULE_ID);
+  if (existing?.every === intervalMs) return;
+  await trainQueue.upsertJobScheduler(
+    SCHEDULE_ID,
+    { every: intervalMs },
+    {
+      name: JOB_NAMES.train,
+      data: { reason: "schedule", requestedAt: 0 },
+      opts: { removeOnComplete: 100, removeOnFail: 100 },
+    },
+  );
 }
