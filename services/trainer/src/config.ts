@@ -48,6 +48,11 @@ export const trainerConfigSchema = {
   promoteMetric: oneOf("PROMOTE_METRIC", ["recall", "ndcg"] as const, "recall"),
   /** The candidate is rejected when its metric is below the current model's by more than this (absolute). */
   promoteMargin: num("PROMOTE_MARGIN", 0.01, { min: 0, max: 1 }),
+  /**
+   * With no current model to compare against (none, or unusable), a candidate whose recall@EVAL_K
+   * is below this is not promoted: a model that learnt nothing is worse than no model.
+   */
+  promoteMinRecall: num("PROMOTE_MIN_RECALL", 0.01, { min: 0, max: 1 }),
   embedShardSize: int("EMBED_SHARD_SIZE", 1000, { min: 1, max: 1_000_000 }),
   embedAttempts: int("EMBED_ATTEMPTS", 5, { min: 1, max: 100 }),
   embedBackoffMs: duration("EMBED_BACKOFF", 1000),

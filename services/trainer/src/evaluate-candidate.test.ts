@@ -4,7 +4,7 @@ import { defaultTwoTowerConfig, type TwoTowerModel } from "@recfleet/towers";
 import { decidePromotion, evaluateModel, type EvalMetrics } from "./evaluate-candidate";
 
 const m = (recall: number, ndcg = recall, users = 10): EvalMetrics => ({ k: 20, recall, ndcg, users });
-const policy = { metric: "recall" as const, margin: 0.02 };
+const policy = { metric: "recall" as const, margin: 0.02, minRecall: 0.01 };
 
 test("promotion gate: within the margin promotes, beyond it rejects with metric and values", () => {
   assert.equal(decidePromotion(m(0.3), undefined, policy).code, "no_current_model");
@@ -14,8 +14,27 @@ test("promotion gate: within the margin promotes, beyond it rejects with metric 
   assert.equal(worse.promote, false);
   assert.equal(worse.code, "worse_than_current");
   assert.match(worse.detail, /recall@20 0\.2700 < current 0\.3000/);
-  assert.equal(decidePromotion(m(0.9, 0.1), m(0.1, 0.5), { metric: "ndcg", margin: 0.1 }).promote, false);
+  assert.equal(
+    decidePromotion(m(0.9, 0.1), m(0.1, 0.5), { metric: "ndcg", margin: 0.1, minRecall: 0.01 }).promote,
+    false,
+  );
   assert.equal(decidePromotion(m(0, 0, 0), m(0.3), policy).code, "empty_holdout");
+});
+
+// With the registry gone, `train --wait` promoted a model with recall@20 0.0: nothing to compare with.
+test("promotion gate: with no usable current model, a candidate below PROMOTE_MIN_RECALL is rejected (below_floor)", () => {
+  for (const current of [undefined, { unusable: "corrupt" }]) {
+    const zero = decidePromotion(m(0), current, policy);
+    assert.equal(zero.promote, false);
+    assert.equal(zero.code, "below_floor");
+    assert.match(zero.detail, /recall@20 0\.0000 < floor 0\.01 \(PROMOTE_MIN_RECALL\)/);
+    assert.equal(decidePromotion(m(0.009), current, policy).code, "below_floor");
+    assert.equal(decidePromotion(m(0, 0, 0), current, policy).code, "below_floor");
+    assert.equal(decidePromotion(m(0.01), current, policy).promote, true);
+  }
+  // The floor is about recall whatever the gate's metric; with a current model the margin decides.
+  assert.equal(decidePromotion(m(0.005, 0.5), undefined, { ...policy, metric: "ndcg" }).code, "below_floor");
+  assert.equal(decidePromotion(m(0.005), m(0.005), policy).code, "not_worse");
 });
 
 /** A model whose towers are identities on one-hot embeddings: item i's vector is e_i, the user's the mean of their history's. */

@@ -56,7 +56,7 @@ export function evaluateModel(model: TwoTowerModel, cases: readonly EvalCase[], 
 }
 
 export type PromotionCode =
-  "no_current_model" | "current_unusable" | "not_worse" | "worse_than_current" | "empty_holdout";
+  "no_current_model" | "current_unusable" | "not_worse" | "worse_than_current" | "empty_holdout" | "below_floor";
 
 export interface PromotionDecision {
   promote: boolean;
@@ -69,6 +69,8 @@ export interface PromotionPolicy {
   metric: "recall" | "ndcg";
   /** Absolute: reject when candidate < current − margin. */
   margin: number;
+  /** With nothing to compare against, reject a candidate whose recall is below this (absolute). */
+  minRecall: number;
 }
 
 const f = (x: number) => x.toFixed(4);
@@ -83,6 +85,14 @@ export function decidePromotion(
   policy: PromotionPolicy,
 ): PromotionDecision {
   const name = `${policy.metric}@${candidate.k}`;
+  // Without a usable current model the margin compares against nothing, so an untrained or
+  // broken candidate (recall 0.0 after the registry was lost) would otherwise be promoted.
+  if ((current === undefined || "unusable" in current) && !(candidate.recall >= policy.minRecall))
+    return {
+      promote: false,
+      code: "below_floor",
+      detail: `candidate recall@${candidate.k} ${f(candidate.recall)} < floor ${policy.minRecall} (PROMOTE_MIN_RECALL) on ${candidate.users} held-out users, and no usable current model`,
+    };
   if (current === undefined)
     return {
       promote: true,

@@ -33,6 +33,7 @@ export type TrainRunConfig = Pick<
   | "evalK"
   | "promoteMetric"
   | "promoteMargin"
+  | "promoteMinRecall"
   | "dim"
   | "hidden"
   | "batchSize"
@@ -262,7 +263,7 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
   const decision = decidePromotion(
     candidateMetrics,
     current.unusable ? { unusable: current.unusable } : currentMetrics,
-    { metric: config.promoteMetric, margin: config.promoteMargin },
+    { metric: config.promoteMetric, margin: config.promoteMargin, minRecall: config.promoteMinRecall },
   );
   const stats: RunStats = {
     durationSeconds: 0,
