@@ -47,7 +47,11 @@ const appCommands: CliCommand[] = [
       "— IPS, SNIPS, DR with CIs",
     run: (args) => runOpeCli(args),
   },
-  { name: "stack", summary: "stack up|down|status — the local Kafka broker and redis-server", run: runStackCli },
+  {
+    name: "stack",
+    summary: "stack up|down|restart kafka|redis|status — the local Kafka broker and redis-server",
+    run: runStackCli,
+  },
 ];
 
 /** The command table; a name exported twice is an error rather than one command silently hiding the other. */

@@ -1,5 +1,5 @@
-/** `npx recfleet stack up|down|status`: the local Kafka broker and redis-server, detached. */
-import { stackUp, stackDown, readStackState, stackDir } from "@recfleet/stack";
+/** `npx recfleet stack up|down|restart|status`: the local Kafka broker and redis-server, detached. */
+import { stackUp, stackDown, stackRestart, readStackState, stackDir } from "@recfleet/stack";
 
 export async function runStackCli(args: string[]): Promise<number> {
   const [sub] = args;
@@ -12,6 +12,15 @@ export async function runStackCli(args: string[]): Promise<number> {
     await stackDown();
     return 0;
   }
+  if (sub === "restart") {
+    const component = args[1];
+    if (component !== "kafka" && component !== "redis") {
+      console.error("usage: recfleet stack restart kafka|redis");
+      return 2;
+    }
+    await stackRestart(component);
+    return 0;
+  }
   if (sub === "status") {
     const s = readStackState();
     if (!s) {
@@ -21,6 +30,6 @@ export async function runStackCli(args: string[]): Promise<number> {
     console.log(JSON.stringify(s, null, 2));
     return 0;
   }
-  console.error("usage: recfleet stack up|down|status");
+  console.error("usage: recfleet stack up|down|restart kafka|redis|status");
   return 2;
 }

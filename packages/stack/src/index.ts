@@ -1,4 +1,13 @@
-export { startStack, stackUp, stackDown, readStackState, type Stack, type StackState } from "./stack";
+export {
+  startStack,
+  stackUp,
+  stackDown,
+  stackRestart,
+  readStackState,
+  type Stack,
+  type StackComponent,
+  type StackState,
+} from "./stack";
 export {
   startKafka,
   ensureKafkaJars,
