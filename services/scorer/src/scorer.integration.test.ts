@@ -163,6 +163,32 @@ test("scorer: every request answered from the promoted version, no seen items; h
   await scorer.stop();
 });
 
+test("a registry that loses its current version is reported (log, gauge) and the loaded model keeps serving", async () => {
+  const ns = uniqueName("scorer-lost");
+  await publish(ns, await trainTiny(1), "v1");
+  const lines: string[] = [];
+  const registry = createMetricsRegistry("scorer-lost");
+  const scorer = await startScorerWorker(configFor(ns), {
+    logger: createLogger("scorer-lost", { level: "info", write: (line) => lines.push(line) }),
+    registry,
+  });
+  const gauge = async () =>
+    Number((await registry.getSingleMetric("recfleet_scorer_registry_lost")?.get())?.values[0]?.value);
+  try {
+    assert.equal(scorer.holder.version, "v1");
+    await waitFor("the gauge to read 0", async () => (await gauge()) === 0, 10_000);
+    // What a Redis restarted empty looks like to the scorer: no current version.
+    await redis.del(modelKeys(ns).current);
+    await waitFor("the gauge to read 1", async () => (await gauge()) === 1, 10_000);
+    assert.ok(lines.some((l) => l.includes("the model registry names no current version")));
+    assert.equal(scorer.holder.version, "v1", "the loaded model keeps serving");
+    await redis.set(modelKeys(ns).current, "v1");
+    await waitFor("the gauge to read 0 again", async () => (await gauge()) === 0, 10_000);
+  } finally {
+    await scorer.stop();
+  }
+});
+
 // Clients choose the policy string; what the scorer keeps per policy (metric series, cached
 // policies, Redis fields) must stay bounded by what the operator allowed.
 test("1,000 different policy strings: only allowed policies are served and labelled, the rest dead-lettered", async () => {

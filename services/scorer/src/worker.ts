@@ -115,6 +115,11 @@ export async function startScorerWorker(
     help: "Model versions refused at load (corrupt or incomplete).",
     registers: [registry],
   });
+  const registryLostGauge = new Gauge({
+    name: "recfleet_scorer_registry_lost",
+    help: "1 while the scorer serves a model but the registry names no current version (Redis lost it).",
+    registers: [registry],
+  });
 
   const holder = new ModelHolder(
     (version) => {
@@ -134,9 +139,21 @@ export async function startScorerWorker(
       providerGauge.set({ provider: event.provider }, 1);
     },
   );
+  // A registry that names no current version while a model is being served means Redis lost it
+  // (restarted empty, flushed): keep serving the loaded model, and say so once, loudly.
+  let registryLost = false;
   const checkCurrent = async () => {
     const version = await models.currentVersion();
     if (version) await holder.swapTo(version);
+    const lost = version === undefined && holder.version !== undefined;
+    if (lost && !registryLost) {
+      logger.error("the model registry names no current version; serving the loaded one until a model is promoted", {
+        serving: holder.version,
+      });
+    }
+    if (!lost && registryLost) logger.info("the model registry names a current version again", { version });
+    registryLost = lost;
+    registryLostGauge.set(lost ? 1 : 0);
   };
   await checkCurrent();
 
