@@ -33,7 +33,7 @@ import {
   startConsumerLoop,
   type OutgoingMessage,
 } from "@recfleet/bus";
-import { startStack, freePort, waitForPort, type Stack } from "@recfleet/stack";
+import { startStack, waitForPortFile, type Stack } from "@recfleet/stack";
 import { uniqueName } from "@recfleet/testkit";
 import { createStore } from "@recfleet/store";
 import { ingestConfigSchema, startIngestWorker } from "@recfleet/ingest";
@@ -224,15 +224,15 @@ try {
   } else {
     const children: ChildProcess[] = [];
     const start = async (service: string) => {
-      const port = await freePort();
+      const portFile = join(mkdtempSync(join(tmpdir(), "recfleet-bench-")), `${service}.port`);
       const main = fileURLToPath(new URL(`../services/${service}/src/main.ts`, import.meta.url));
       const child = spawn(process.execPath, [...WORKER_NODE_ARGS, "--import", "tsx", main], {
-        env: { ...process.env, ...env, METRICS_PORT: String(port), LOG_LEVEL: "error" },
+        env: { ...process.env, ...env, METRICS_PORT: "0", METRICS_PORT_FILE: portFile, LOG_LEVEL: "error" },
         stdio: ["ignore", "ignore", "inherit"],
       });
       children.push(child);
       workerPids[service] = child.pid;
-      await waitForPort(port, 60_000);
+      const port = await waitForPortFile(portFile, child);
       metricPages[service] = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     };
     await start("features");

@@ -7,12 +7,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig, type Registry } from "@recfleet/runtime";
 import { consumerGroupId, topicNames, EVENT_TYPES, type CanonicalEvent } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics, groupLag } from "@recfleet/bus";
-import { freePort } from "@recfleet/stack";
+import { waitForPortFile } from "@recfleet/stack";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
 import { createStore, pseudonymise, type FeatureEvent } from "@recfleet/store";
 import { ReferenceStore, diffSnapshots, renamespace, snapshotRedis, scanKeys } from "@recfleet/store/testing";
@@ -98,12 +101,14 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
     const stateA = await snapshotRedis(redis, `${nsA}:*`);
 
     // Run B: a child process, killed with SIGKILL mid-stream, then restarted.
-    const port = await freePort();
-    const child = (): ChildProcess =>
-      spawn(process.execPath, ["--import", "tsx", FEATURES_MAIN], {
-        env: { ...process.env, ...envFor(nsB), METRICS_PORT: String(port) },
+    const portFile = join(mkdtempSync(join(tmpdir(), "recfleet-replay-")), "features.port");
+    const child = (): ChildProcess => {
+      rmSync(portFile, { force: true });
+      return spawn(process.execPath, ["--import", "tsx", FEATURES_MAIN], {
+        env: { ...process.env, ...envFor(nsB), METRICS_PORT: "0", METRICS_PORT_FILE: portFile },
         stdio: ["ignore", "ignore", "inherit"],
       });
+    };
     const first = child();
     await waitFor("the first child to apply some events", async () => (await applied(nsB)) >= TOTAL / 5, 60_000, 20);
     first.kill("SIGKILL");
@@ -118,6 +123,7 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
       90_000,
       250,
     );
+    const port = await waitForPortFile(portFile, second);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const replayed = /recfleet_features_events_total\{[^}]*outcome="replayed"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? "0";
     second.kill("SIGTERM");

@@ -3,17 +3,17 @@
  * them with SIGTERM. Used by the main job (`recfleet demo`) and benchmarks.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { createKafka, groupLag } from "@recfleet/bus";
 import { consumerGroupId, topicNames } from "@recfleet/contracts";
-import { createLogger } from "@recfleet/runtime";
+import { createLogger, errorMessage } from "@recfleet/runtime";
 import { createModelRegistry } from "@recfleet/store";
 import { runTrainCli } from "@recfleet/trainer";
 import { runFleetSimulation, type FleetSimulationReport } from "@recfleet/simulator";
-import { REPO_ROOT, stopProcess, stackUp, stackDown, readStackState } from "@recfleet/stack";
+import { REPO_ROOT, stopProcess, stackUp, stackDown, readStackState, waitForPortFile } from "@recfleet/stack";
 import { waitFor } from "@recfleet/testkit";
 
 export type WorkerName = "ingest" | "features" | "trainer" | "scorer";
@@ -44,19 +44,9 @@ export async function startWorker(
   });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
-  let metricsPort = 0;
-  await waitFor(
-    `${name} to open its metrics port (log: ${logPath})`,
-    () => {
-      if (child.exitCode !== null || child.signalCode !== null)
-        throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}); see ${logPath}`);
-      if (!existsSync(portFile)) return false;
-      metricsPort = Number(readFileSync(portFile, "utf8"));
-      return metricsPort > 0;
-    },
-    60_000,
-    50,
-  );
+  const metricsPort = await waitForPortFile(portFile, child).catch((err: unknown) => {
+    throw new Error(`${name} did not open its metrics port (${errorMessage(err)}); see ${logPath}`);
+  });
   return { name, metricsPort, process: child, logPath };
 }
 

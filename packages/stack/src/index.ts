@@ -18,7 +18,7 @@ export {
   type RunningKafka,
 } from "./kafka-broker";
 export { startRedis, type RunningRedis } from "./redis-server";
-export { freePort, waitForPort } from "./net";
+export { freePort, waitForPortFile } from "./net";
 export { REPO_ROOT, cacheDir, stackDir, DEFAULT_KAFKA_VERSION } from "./paths";
 export {
   runStackChecks,
