@@ -1,12 +1,10 @@
 /** `npx recfleet doctor`: the local stack's machine checks plus the model runtime's. */
-import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { cudaProviderLibraryPath } from "@recfleet/towers";
 import { formatCheck, runStackChecks, type CheckResult } from "@recfleet/stack";
 
 export async function checkOnnxRuntime(): Promise<CheckResult> {
   try {
-    createRequire(import.meta.url).resolve("onnxruntime-node");
     const ort = await import("onnxruntime-node");
     const backends = ort.listSupportedBackends().map((b) => b.name);
     const cuda = existsSync(cudaProviderLibraryPath())

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Kafka, Consumer, EachBatchPayload, KafkaMessage } from "kafkajs";
 import type { Registry } from "prom-client";
 import { errorMessage, RecfleetError, shouldRetry, type Logger, type Readiness } from "@recfleet/runtime";
@@ -146,7 +147,6 @@ export function deadLetter(
   };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const jitter = (ms: number) => ms * (0.5 + Math.random() / 2);
 
 /**

@@ -15,8 +15,7 @@ export async function startFeaturesWorker(
   deps: { logger: Logger; registry: Registry } & Partial<Pick<WorkerContext<unknown>, "readiness" | "fail">>,
 ): Promise<FeaturesWorker> {
   const { logger, registry } = deps;
-  const redis = createRedis(config.redisUrl, logger);
-  deps.readiness?.addReadinessCheck("redis", async () => (await redis.ping()) === "PONG");
+  const redis = createRedis(config.redisUrl, logger, deps.readiness);
   const store = createStore(redis, config.namespace, config);
   const models = createModelRegistry(redis, config.namespace);
   const counter = new Counter({

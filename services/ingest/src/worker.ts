@@ -17,8 +17,7 @@ export async function startIngestWorker(
 ): Promise<IngestWorker> {
   const { logger, registry } = deps;
   const secret = resolvePseudonymSecret(config, logger);
-  const redis = createRedis(config.redisUrl, logger);
-  deps.readiness?.addReadinessCheck("redis", async () => (await redis.ping()) === "PONG");
+  const redis = createRedis(config.redisUrl, logger, deps.readiness);
   const store = createStore(redis, config.namespace, config);
   const events = new Counter({
     name: "recfleet_ingest_events_total",

@@ -39,11 +39,10 @@ export interface ScorerWorker {
   producer: BusProducer;
   redis: Redis;
   holder: ModelHolder;
-  /** Stops the timers and both consumers; in-flight batches finish and commit. */
-  stopConsuming(): Promise<void>;
-  /** Adds the bandit impressions summed since the last flush to the store. */
-  flushImpressions(): Promise<void>;
-  /** Stops consuming, flushes, then closes the producer, the models and Redis (the order main.ts registers). */
+  /**
+   * Stops the timers and both consumers (in-flight batches finish and commit), flushes the
+   * bandit impressions, then closes the producer, the models and Redis.
+   */
   stop(): Promise<void>;
 }
 
@@ -73,8 +72,7 @@ export async function startScorerWorker(
   const clientId = config.clientId || `${config.namespace}-scorer`;
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId, logger });
   await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
-  const redis = createRedis(config.redisUrl, logger);
-  deps.readiness?.addReadinessCheck("redis", async () => (await redis.ping()) === "PONG");
+  const redis = createRedis(config.redisUrl, logger, deps.readiness);
   const store = createStore(redis, config.namespace, config);
   const models = createModelRegistry(redis, config.namespace);
   const producer = await createProducer(kafka);
@@ -262,8 +260,6 @@ export async function startScorerWorker(
     producer,
     redis,
     holder,
-    stopConsuming,
-    flushImpressions,
     stop() {
       stopped ??= (async () => {
         await stopConsuming();

@@ -74,8 +74,7 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.namespace}-trainer`, logger });
   await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
   const producer: BusProducer = await createProducer(kafka);
-  const redis = createRedis(config.redisUrl, logger);
-  deps.readiness?.addReadinessCheck("redis", async () => (await redis.ping()) === "PONG");
+  const redis = createRedis(config.redisUrl, logger, deps.readiness);
   const bull = createBullConnection(config, logger);
   const models = createModelRegistry(redis, config.namespace);
   const windowOptions = { maxEvents: config.windowMaxEvents, markerTtlMs: config.windowDedupeMs };
