@@ -5,7 +5,7 @@
  * send around it (`createScorerHandler`).
  */
 import { createHash } from "node:crypto";
-import type { RecRequest, Recommendation, RecommendedItem } from "@recfleet/contracts";
+import { requestLatencyMs, type RecRequest, type Recommendation, type RecommendedItem } from "@recfleet/contracts";
 import type { BatchHandler, ConsumedMessage, OutgoingMessage, Rejection } from "@recfleet/bus";
 import {
   assignPolicy,
@@ -345,9 +345,10 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
       });
       // The contract's latency is request ts to publish, so it is stamped here, just before the send.
       const publishedAt = deps.now();
-      const recommendations: Recommendation[] = batch.recommendations.map((rec, i) => {
-        return { ...rec, latencyMs: Math.max(0, publishedAt - requests[i]!.ts) };
-      });
+      const recommendations: Recommendation[] = batch.recommendations.map((rec, i) => ({
+        ...rec,
+        latencyMs: requestLatencyMs(requests[i]!.ts, publishedAt),
+      }));
       const decisions = batch.decisions.map((d) => ({ key: d.recId, value: d }));
       await deps.send([
         { topic: deps.recommendationsTopic, messages: recommendations.map((rec) => ({ key: rec.user, value: rec })) },
