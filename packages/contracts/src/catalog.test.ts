@@ -116,9 +116,10 @@ function catalogTable(): string {
     const dlqs = t.consumers.map((c) => code(TOPIC_CATALOG[c.dlq].base));
     const message = t.message ? t.message.name : "rejected bytes";
     const partitions = t.partitioned ? "fleet" : "1";
-    return [code(t.base), t.key, partitions, message, dlqs.join("<br>") || "–", groups.join("<br>") || "–"];
+    const writers = t.producers.join(", ");
+    return [code(t.base), t.key, partitions, message, writers, dlqs.join("<br>") || "–", groups.join("<br>") || "–"];
   });
-  const header = ["topic", "key", "partitions", "message", "DLQ", "consumer group"];
+  const header = ["topic", "key", "partitions", "message", "written by", "DLQ", "consumer group"];
   return [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }
 

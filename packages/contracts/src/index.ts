@@ -26,4 +26,5 @@ export {
   type TopicEntry,
   type TopicConsumer,
   type ConsumerGroup,
+  type TopicWriter,
 } from "./topics";

@@ -17,6 +17,12 @@ import {
 /** Consumer groups of the fleet, by the suffix of their group id under the namespace. */
 export type ConsumerGroup = "ingest" | "features" | "trainer" | "scorer" | "scorer-versions" | "simulator";
 
+/**
+ * Who writes a topic: a worker, an app outside the fleet, or an operator's CLI. Kafka ACLs
+ * (one principal per writer, apps/deploy) are derived from this and from `consumers`.
+ */
+export type TopicWriter = "app" | "ingest" | "features" | "trainer" | "scorer" | "operator";
+
 export interface TopicConsumer {
   group: ConsumerGroup;
   /** Where this group dead-letters what it cannot decode or process (a catalog key). */
@@ -45,6 +51,8 @@ export interface TopicEntry {
   partitioned: boolean;
   /** Topic configs (Kafka topic-level settings) given when the topic is created. */
   config?: Readonly<Record<string, string>>;
+  /** Who produces to it (Kafka ACLs grant Write to exactly these). */
+  producers: readonly TopicWriter[];
   consumers: readonly TopicConsumer[];
 }
 
@@ -67,9 +75,10 @@ export const DEFAULT_PARTITIONS = 4;
 
 const DLQ_KEY = "original key";
 
-function deadLetters(of: string): TopicEntry {
+/** A dead-letter topic, written by the workers that consume `of`. */
+function deadLetters(of: string, producers: readonly TopicWriter[]): TopicEntry {
   const description = `Dead letters of ${of}, with DLQ_HEADERS saying why.`;
-  return { base: `${of}.dlq`, description, key: DLQ_KEY, partitioned: false, consumers: [] };
+  return { base: `${of}.dlq`, description, key: DLQ_KEY, partitioned: false, producers, consumers: [] };
 }
 
 export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
@@ -79,23 +88,25 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
     message: clickstreamEventSpec,
     key: "userId (raw)",
     partitioned: true,
+    producers: ["app"],
     consumers: [{ group: "ingest", dlq: "clickstreamDlq" }],
   },
-  clickstreamDlq: deadLetters("clickstream"),
+  clickstreamDlq: deadLetters("clickstream", ["ingest"]),
   events: {
     base: "events",
     description: "Validated, deduplicated, pseudonymous events written by ingest.",
     message: canonicalEventSpec,
     key: "user (pseudonym)",
     partitioned: true,
+    producers: ["ingest"],
     consumers: [
       { group: "features", dlq: "eventsDlq" },
       { group: "trainer", dlq: "eventsTrainerDlq" },
     ],
   },
-  eventsDlq: deadLetters("events"),
+  eventsDlq: deadLetters("events", ["features"]),
   eventsTrainerDlq: {
-    ...deadLetters("events"),
+    ...deadLetters("events", ["trainer"]),
     base: "events.trainer.dlq",
     description: "Dead letters of the trainer's events consumer.",
   },
@@ -105,15 +116,17 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
     message: recRequestSpec,
     key: "userId (raw) or user (pseudonym)",
     partitioned: true,
+    producers: ["app", "features"],
     consumers: [{ group: "scorer", dlq: "recRequestsDlq" }],
   },
-  recRequestsDlq: deadLetters("rec.requests"),
+  recRequestsDlq: deadLetters("rec.requests", ["scorer"]),
   recommendations: {
     base: "recommendations",
     description: "The scorer's answers; apps read them.",
     message: recommendationSpec,
     key: "user (pseudonym)",
     partitioned: true,
+    producers: ["scorer"],
     consumers: [
       {
         group: "simulator",
@@ -123,13 +136,14 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
       },
     ],
   },
-  recommendationsDlq: deadLetters("recommendations"),
+  recommendationsDlq: deadLetters("recommendations", ["app"]),
   recLog: {
     base: "rec.log",
     description: "The scorer's decision log (candidates, item stats, propensities); `recfleet ope` reads it.",
     message: decisionLogSpec,
     key: "recId",
     partitioned: true,
+    producers: ["scorer"],
     consumers: [],
   },
   modelVersions: {
@@ -138,6 +152,7 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
     message: modelVersionSpec,
     key: '"model"',
     partitioned: false,
+    producers: ["trainer", "operator"],
     consumers: [
       {
         group: "scorer-versions",
@@ -147,7 +162,7 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
       },
     ],
   },
-  modelVersionsDlq: deadLetters("model.versions"),
+  modelVersionsDlq: deadLetters("model.versions", ["scorer"]),
 };
 
 export const TOPIC_KEYS = Object.keys(TOPIC_CATALOG) as readonly TopicKey[];

@@ -1,0 +1,119 @@
+/**
+ * What a deployment of the fleet is made of: the workers, which catalog topic each scales on,
+ * and the settings the generated manifests take. Everything Kafka-facing (topics, groups,
+ * writers) comes from the topic catalog in @recfleet/contracts, not from here.
+ */
+import { TOPIC_CATALOG, TOPIC_KEYS, type ConsumerGroup, type TopicKey, type TopicWriter } from "@recfleet/contracts";
+
+export type DeployedWorker = "ingest" | "features" | "trainer" | "scorer";
+
+export const DEPLOYED_WORKERS: readonly DeployedWorker[] = ["ingest", "features", "trainer", "scorer"];
+
+/** Which Kafka principal a consumer group belongs to (the simulator stands in for an app). */
+export const GROUP_OWNER: Readonly<Record<ConsumerGroup, TopicWriter>> = {
+  ingest: "ingest",
+  features: "features",
+  trainer: "trainer",
+  scorer: "scorer",
+  "scorer-versions": "scorer",
+  simulator: "app",
+};
+
+export interface WorkerResources {
+  cpu: string;
+  memory: string;
+  memoryLimit: string;
+}
+
+export interface WorkerDeployment {
+  name: DeployedWorker;
+  /** The input whose consumer-group lag scales this worker (KEDA), capped at its partitions. */
+  scalesOn: { topic: TopicKey; group: ConsumerGroup };
+  minReplicas: number;
+  resources: WorkerResources;
+}
+
+/**
+ * Sizes from the benchmarks in docs/benchmarks.md (RSS of each worker under load, one core each):
+ * the scorer holds the serving graph and the item matrix of two versions during a hot swap; the
+ * trainer holds a training window and the model being trained.
+ */
+export const WORKER_DEPLOYMENTS: readonly WorkerDeployment[] = [
+  {
+    name: "ingest",
+    scalesOn: { topic: "clickstream", group: "ingest" },
+    minReplicas: 2,
+    resources: { cpu: "500m", memory: "256Mi", memoryLimit: "512Mi" },
+  },
+  {
+    name: "features",
+    scalesOn: { topic: "events", group: "features" },
+    minReplicas: 2,
+    resources: { cpu: "500m", memory: "256Mi", memoryLimit: "512Mi" },
+  },
+  {
+    name: "trainer",
+    scalesOn: { topic: "events", group: "trainer" },
+    minReplicas: 1,
+    resources: { cpu: "2", memory: "2Gi", memoryLimit: "4Gi" },
+  },
+  {
+    name: "scorer",
+    scalesOn: { topic: "recRequests", group: "scorer" },
+    minReplicas: 2,
+    resources: { cpu: "1", memory: "1Gi", memoryLimit: "2Gi" },
+  },
+];
+
+export interface DeployOptions {
+  /** RECFLEET_NAMESPACE: prefix of topics, groups and Redis keys. */
+  namespace: string;
+  /** Partitions of partitioned topics (RECFLEET_TOPIC_PARTITIONS); also the replica cap per worker. */
+  partitions: number;
+  /** Kubernetes namespace the resources go to. */
+  kubeNamespace: string;
+  image: string;
+  /** Strimzi Kafka cluster name (the strimzi.io/cluster label of topics and users). */
+  kafkaCluster: string;
+  /** Bootstrap address of the SASL_SSL listener. */
+  kafkaBootstrap: string;
+  replicationFactor: number;
+  minInsyncReplicas: number;
+  /** Port of /metrics, /healthz and /readyz inside the pod. */
+  metricsPort: number;
+}
+
+export const DEFAULT_DEPLOY_OPTIONS: DeployOptions = {
+  namespace: "recfleet",
+  partitions: 12,
+  kubeNamespace: "recfleet",
+  image: "recfleet:0.1.0",
+  kafkaCluster: "recfleet",
+  kafkaBootstrap: "recfleet-kafka-bootstrap:9093",
+  replicationFactor: 3,
+  minInsyncReplicas: 2,
+  metricsPort: 9464,
+};
+
+/** What a principal may do on Kafka: produce to, consume from, and which groups it joins. */
+export interface KafkaGrants {
+  writes: TopicKey[];
+  reads: TopicKey[];
+  groups: { group: ConsumerGroup; perProcess: boolean }[];
+}
+
+/** Grants of one principal, straight from the catalog's writers and consumers. */
+export function kafkaGrants(principal: TopicWriter): KafkaGrants {
+  const grants: KafkaGrants = { writes: [], reads: [], groups: [] };
+  for (const key of TOPIC_KEYS) {
+    const entry = TOPIC_CATALOG[key];
+    if (entry.producers.includes(principal)) grants.writes.push(key);
+    for (const consumer of entry.consumers) {
+      if (GROUP_OWNER[consumer.group] !== principal) continue;
+      if (!grants.reads.includes(key)) grants.reads.push(key);
+      if (!grants.groups.some((g) => g.group === consumer.group))
+        grants.groups.push({ group: consumer.group, perProcess: consumer.perProcess === true });
+    }
+  }
+  return grants;
+}

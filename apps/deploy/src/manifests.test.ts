@@ -1,0 +1,97 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { ConfigMap, Service } from "kubernetes-models/v1";
+import { Deployment } from "kubernetes-models/apps/v1";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
+import { ScaledObject, TriggerAuthentication } from "@kubernetes-models/keda/keda.sh/v1alpha1";
+import { KafkaTopic, KafkaUser } from "@kubernetes-models/strimzi-kafka-operator/kafka.strimzi.io/v1beta2";
+import { PrometheusRule, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
+import { TOPIC_CATALOG, TOPIC_KEYS, topicNames } from "@recfleet/contracts";
+import { DEFAULT_DEPLOY_OPTIONS, kafkaGrants, renderArtefacts, type Manifest } from "./index";
+import { REPO_ROOT } from "./generate";
+
+type Validating = { validate(): void };
+const MODELS: Record<string, (m: Manifest) => Validating> = {
+  "v1/ConfigMap": (m) => new ConfigMap(m as never),
+  "v1/Service": (m) => new Service(m as never),
+  "apps/v1/Deployment": (m) => new Deployment(m as never),
+  "policy/v1/PodDisruptionBudget": (m) => new PodDisruptionBudget(m as never),
+  "keda.sh/v1alpha1/ScaledObject": (m) => new ScaledObject(m as never),
+  "keda.sh/v1alpha1/TriggerAuthentication": (m) => new TriggerAuthentication(m as never),
+  "kafka.strimzi.io/v1beta2/KafkaTopic": (m) => new KafkaTopic(m as never),
+  "kafka.strimzi.io/v1beta2/KafkaUser": (m) => new KafkaUser(m as never),
+  "monitoring.coreos.com/v1/ServiceMonitor": (m) => new ServiceMonitor(m as never),
+  "monitoring.coreos.com/v1/PrometheusRule": (m) => new PrometheusRule(m as never),
+};
+
+function manifestsOf(files: Record<string, string>): Manifest[] {
+  return Object.entries(files)
+    .filter(([path]) => path.startsWith("infra/k8s/") && !path.endsWith("kustomization.yaml"))
+    .flatMap(([, text]) => parseAllDocuments(text).map((d) => d.toJS() as Manifest));
+}
+
+test("every generated manifest validates against the Kubernetes, KEDA, Strimzi and prometheus-operator schemas", () => {
+  const manifests = manifestsOf(renderArtefacts());
+  assert.ok(manifests.length > 20, `only ${manifests.length} manifests`);
+  for (const m of manifests) {
+    const model = MODELS[`${m.apiVersion}/${m.kind}`];
+    assert.ok(model, `no schema for ${m.apiVersion} ${m.kind}: add it to MODELS`);
+    assert.doesNotThrow(() => model(m).validate(), `${m.kind} ${m.metadata.name}`);
+  }
+});
+
+test("the schema check can fail: a Deployment without containers and a KafkaTopic with text partitions are refused", () => {
+  const [deployment] = manifestsOf(renderArtefacts()).filter((m) => m.kind === "Deployment");
+  const broken = structuredClone(deployment!) as Manifest & { spec: { template: { spec: { containers?: unknown } } } };
+  delete broken.spec.template.spec.containers;
+  assert.throws(() => new Deployment(broken as never).validate());
+  const topic = { apiVersion: "kafka.strimzi.io/v1beta2", kind: "KafkaTopic", metadata: { name: "x" }, spec: {} };
+  assert.throws(() => new KafkaTopic({ ...topic, spec: { partitions: "twelve" } } as never).validate());
+});
+
+test("infra/ holds what `npm run manifests` generates (run it after changing the catalog or apps/deploy)", () => {
+  for (const [path, content] of Object.entries(renderArtefacts())) {
+    const onDisk = (() => {
+      try {
+        return readFileSync(join(REPO_ROOT, path), "utf8");
+      } catch {
+        return undefined;
+      }
+    })();
+    assert.equal(onDisk, content, `${path} is stale: run npm run manifests`);
+  }
+});
+
+test("one KafkaTopic per catalog topic, replicated for production", () => {
+  const topics = manifestsOf(renderArtefacts()).filter((m) => m.kind === "KafkaTopic") as (Manifest & {
+    spec: { topicName: string; replicas: number; config: Record<string, string> };
+  })[];
+  const names = topicNames(DEFAULT_DEPLOY_OPTIONS.namespace);
+  assert.deepEqual(topics.map((t) => t.spec.topicName).sort(), TOPIC_KEYS.map((k) => names[k]).sort());
+  for (const t of topics) {
+    assert.equal(t.spec.replicas, 3);
+    assert.equal(t.spec.config["min.insync.replicas"], "2");
+  }
+});
+
+test("Kafka grants follow the catalog: each worker writes only what the catalog says it produces", () => {
+  const ingest = kafkaGrants("ingest");
+  assert.deepEqual(ingest.reads, ["clickstream"]);
+  assert.deepEqual(ingest.writes.sort(), ["clickstreamDlq", "events"].sort());
+  const scorer = kafkaGrants("scorer");
+  assert.ok(!scorer.writes.includes("modelVersions"), "the scorer must not announce models");
+  assert.ok(scorer.groups.some((g) => g.group === "scorer-versions" && g.perProcess));
+  for (const key of TOPIC_KEYS)
+    for (const writer of TOPIC_CATALOG[key].producers) assert.ok(kafkaGrants(writer).writes.includes(key));
+});
+
+test("KEDA never scales a worker past its input's partitions", () => {
+  const scaled = manifestsOf(renderArtefacts()).filter((m) => m.kind === "ScaledObject") as (Manifest & {
+    spec: { maxReplicaCount: number };
+  })[];
+  assert.equal(scaled.length, 4);
+  for (const s of scaled) assert.ok(s.spec.maxReplicaCount <= DEFAULT_DEPLOY_OPTIONS.partitions, s.metadata.name);
+});
