@@ -3,21 +3,11 @@
  * and the settings the generated manifests take. Everything Kafka-facing (topics, groups,
  * writers) comes from the topic catalog in @recfleet/contracts, not from here.
  */
-import { TOPIC_CATALOG, TOPIC_KEYS, type ConsumerGroup, type TopicKey, type TopicWriter } from "@recfleet/contracts";
+import type { ConsumerGroup, TopicKey } from "@recfleet/contracts";
 
 export type DeployedWorker = "ingest" | "features" | "trainer" | "scorer";
 
 export const DEPLOYED_WORKERS: readonly DeployedWorker[] = ["ingest", "features", "trainer", "scorer"];
-
-/** Which Kafka principal a consumer group belongs to (the simulator stands in for an app). */
-export const GROUP_OWNER: Readonly<Record<ConsumerGroup, TopicWriter>> = {
-  ingest: "ingest",
-  features: "features",
-  trainer: "trainer",
-  scorer: "scorer",
-  "scorer-versions": "scorer",
-  simulator: "app",
-};
 
 export interface WorkerResources {
   cpu: string;
@@ -94,26 +84,3 @@ export const DEFAULT_DEPLOY_OPTIONS: DeployOptions = {
   minInsyncReplicas: 2,
   metricsPort: 9464,
 };
-
-/** What a principal may do on Kafka: produce to, consume from, and which groups it joins. */
-export interface KafkaGrants {
-  writes: TopicKey[];
-  reads: TopicKey[];
-  groups: { group: ConsumerGroup; perProcess: boolean }[];
-}
-
-/** Grants of one principal, straight from the catalog's writers and consumers. */
-export function kafkaGrants(principal: TopicWriter): KafkaGrants {
-  const grants: KafkaGrants = { writes: [], reads: [], groups: [] };
-  for (const key of TOPIC_KEYS) {
-    const entry = TOPIC_CATALOG[key];
-    if (entry.producers.includes(principal)) grants.writes.push(key);
-    for (const consumer of entry.consumers) {
-      if (GROUP_OWNER[consumer.group] !== principal) continue;
-      if (!grants.reads.includes(key)) grants.reads.push(key);
-      if (!grants.groups.some((g) => g.group === consumer.group))
-        grants.groups.push({ group: consumer.group, perProcess: consumer.perProcess === true });
-    }
-  }
-  return grants;
-}

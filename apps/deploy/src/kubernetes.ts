@@ -9,10 +9,12 @@ import {
   TOPIC_KEYS,
   consumerGroupId,
   topicNames,
+  fleetAcls,
   topicPartitions,
+  TOPIC_WRITERS,
   type TopicWriter,
 } from "@recfleet/contracts";
-import { kafkaGrants, WORKER_DEPLOYMENTS, type DeployOptions, type WorkerDeployment } from "./fleet";
+import { WORKER_DEPLOYMENTS, type DeployOptions, type WorkerDeployment } from "./fleet";
 
 export type Manifest = {
   apiVersion: string;
@@ -206,29 +208,19 @@ export function kafkaTopics(o: DeployOptions): Manifest[] {
   }));
 }
 
-type Acl = { resource: Record<string, string>; operations: string[] };
-
-/** One KafkaUser per principal: Describe on the fleet's topics, Write/Read exactly as the catalog says. */
+/** One KafkaUser per principal, with the catalog's ACLs (contracts' fleetAcls) for that principal. */
 export function kafkaUser(principal: TopicWriter, o: DeployOptions): Manifest {
-  const names = topicNames(o.namespace);
-  const grants = kafkaGrants(principal);
-  const topic = (name: string, patternType = "literal") => ({ type: "topic", name, patternType });
-  const acls: Acl[] = [
-    // Workers list the namespace's topics at start (ensureFleetTopics) to find missing ones.
-    { resource: topic(`${o.namespace}.`, "prefix"), operations: ["Describe"] },
-    ...grants.writes.map((key) => ({ resource: topic(names[key]), operations: ["Write"] })),
-    ...grants.reads.map((key) => ({ resource: topic(names[key]), operations: ["Read"] })),
-    ...grants.groups.map(({ group, perProcess }) => ({
-      resource: perProcess
-        ? { type: "group", name: `${consumerGroupId(o.namespace, group)}-`, patternType: "prefix" }
-        : { type: "group", name: consumerGroupId(o.namespace, group), patternType: "literal" },
-      operations: ["Read", "Describe"],
-    })),
-  ];
+  const name = kafkaUserName(principal, o);
+  const acls = fleetAcls(o.namespace, (writer) => kafkaUserName(writer, o))
+    .filter((a) => a.principal === name)
+    .map((a) => ({
+      resource: { type: a.resource.type, name: a.resource.name, patternType: a.resource.pattern },
+      operations: [a.operation],
+    }));
   return {
     apiVersion: "kafka.strimzi.io/v1beta2",
     kind: "KafkaUser",
-    metadata: metadata(kafkaUserName(principal, o), o, { "strimzi.io/cluster": o.kafkaCluster }),
+    metadata: metadata(name, o, { "strimzi.io/cluster": o.kafkaCluster }),
     spec: { authentication: { type: "scram-sha-512" }, authorization: { type: "simple", acls } },
   };
 }
@@ -265,8 +257,6 @@ export function serviceMonitor(o: DeployOptions): Manifest {
   };
 }
 
-export const KAFKA_PRINCIPALS: readonly TopicWriter[] = ["ingest", "features", "trainer", "scorer", "app", "operator"];
-
 /** Every resource, grouped by the file generate.ts writes it to. */
 export function fleetManifests(o: DeployOptions): Record<string, Manifest[]> {
   return {
@@ -278,7 +268,7 @@ export function fleetManifests(o: DeployOptions): Record<string, Manifest[]> {
     ]),
     "autoscaling.yaml": [kedaTriggerAuthentication(o), ...WORKER_DEPLOYMENTS.map((w) => workerScaledObject(w, o))],
     "kafka-topics.yaml": kafkaTopics(o),
-    "kafka-users.yaml": [...KAFKA_PRINCIPALS.map((p) => kafkaUser(p, o)), kedaKafkaUser(o)],
+    "kafka-users.yaml": [...TOPIC_WRITERS.map((p) => kafkaUser(p, o)), kedaKafkaUser(o)],
     "monitoring.yaml": [serviceMonitor(o)],
   };
 }

@@ -9,8 +9,8 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { ScaledObject, TriggerAuthentication } from "@kubernetes-models/keda/keda.sh/v1alpha1";
 import { KafkaTopic, KafkaUser } from "@kubernetes-models/strimzi-kafka-operator/kafka.strimzi.io/v1beta2";
 import { PrometheusRule, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
-import { TOPIC_CATALOG, TOPIC_KEYS, topicNames } from "@recfleet/contracts";
-import { DEFAULT_DEPLOY_OPTIONS, kafkaGrants, renderArtefacts, type Manifest } from "./index";
+import { TOPIC_CATALOG, TOPIC_KEYS, topicGrants, topicNames } from "@recfleet/contracts";
+import { DEFAULT_DEPLOY_OPTIONS, renderArtefacts, type Manifest } from "./index";
 import { REPO_ROOT } from "./generate";
 
 type Validating = { validate(): void };
@@ -78,14 +78,14 @@ test("one KafkaTopic per catalog topic, replicated for production", () => {
 });
 
 test("Kafka grants follow the catalog: each worker writes only what the catalog says it produces", () => {
-  const ingest = kafkaGrants("ingest");
+  const ingest = topicGrants("ingest");
   assert.deepEqual(ingest.reads, ["clickstream"]);
   assert.deepEqual(ingest.writes.sort(), ["clickstreamDlq", "events"].sort());
-  const scorer = kafkaGrants("scorer");
+  const scorer = topicGrants("scorer");
   assert.ok(!scorer.writes.includes("modelVersions"), "the scorer must not announce models");
   assert.ok(scorer.groups.some((g) => g.group === "scorer-versions" && g.perProcess));
   for (const key of TOPIC_KEYS)
-    for (const writer of TOPIC_CATALOG[key].producers) assert.ok(kafkaGrants(writer).writes.includes(key));
+    for (const writer of TOPIC_CATALOG[key].producers) assert.ok(topicGrants(writer).writes.includes(key));
 });
 
 test("KEDA never scales a worker past its input's partitions", () => {

@@ -1,4 +1,6 @@
-export { createKafka, type KafkaOptions } from "./kafka";
+export { connectFleetKafka, type FleetKafkaConfig } from "./fleet-kafka";
+export { applyFleetAcls } from "./acls";
+export { createKafka, kafkaSecurity, explainKafkaAccessError, type KafkaOptions, type KafkaSecurity } from "./kafka";
 export { ensureTopics, groupLag, readTopic, waitForBroker, type TopicSpec, type RawRecord } from "./topics";
 export { ensureFleetTopics, fleetTopicSpecs } from "./topics";
 export { createProducer, encodeValue, type BusProducer, type OutgoingMessage } from "./producer";

@@ -14,15 +14,11 @@ import {
   type TopicKey,
   type TopicNames,
 } from "@recfleet/contracts";
-import { createKafka } from "./kafka";
+import { connectFleetKafka, type FleetKafkaConfig } from "./fleet-kafka";
 import { createProducer, type BusProducer } from "./producer";
 import { startConsumerLoop, type BatchHandler, type Decoder, type RunningConsumerLoop } from "./consumer";
-import { ensureFleetTopics } from "./topics";
 
-export interface StreamWorkerConfig {
-  kafkaBrokers: string[];
-  namespace: string;
-  partitions: number;
+export interface StreamWorkerConfig extends FleetKafkaConfig {
   /** Overrides the catalog's consumer group name ("" keeps it). */
   groupId?: string;
   maxBytesPerPartition?: number;
@@ -60,8 +56,7 @@ export async function startStreamWorker<T>(options: StreamWorkerOptions<T>): Pro
   const consumer = TOPIC_CATALOG[options.input].consumers.find((c) => c.group === options.group);
   if (!consumer) throw new TypeError(`the topic catalog has no consumer group "${options.group}" on ${options.input}`);
   const topics = topicNames(config.namespace);
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.namespace}-${service}`, logger });
-  await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
+  const kafka = await connectFleetKafka(config, `${config.namespace}-${service}`, logger);
   const producer = await createProducer(kafka);
   const fail = options.fail;
   const loop = await startConsumerLoop<T>({

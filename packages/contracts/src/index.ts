@@ -27,4 +27,10 @@ export {
   type TopicConsumer,
   type ConsumerGroup,
   type TopicWriter,
+  GROUP_OWNER,
+  TOPIC_WRITERS,
+  topicGrants,
+  fleetAcls,
+  type TopicGrants,
+  type FleetAcl,
 } from "./topics";

@@ -189,3 +189,80 @@ export function topicPartitions(key: TopicKey, fleetPartitions = DEFAULT_PARTITI
 export function consumerGroupId(namespace: string, group: ConsumerGroup, instance?: string): string {
   return namespaced(namespace, instance === undefined ? group : `${group}-${instance}`);
 }
+
+/** The Kafka principal that owns a consumer group (the simulator stands in for an app). */
+export const GROUP_OWNER: Readonly<Record<ConsumerGroup, TopicWriter>> = {
+  ingest: "ingest",
+  features: "features",
+  trainer: "trainer",
+  scorer: "scorer",
+  "scorer-versions": "scorer",
+  simulator: "app",
+};
+
+/** What a principal may do on Kafka: produce to, consume from, and which groups it joins. */
+export interface TopicGrants {
+  writes: TopicKey[];
+  reads: TopicKey[];
+  groups: { group: ConsumerGroup; perProcess: boolean }[];
+}
+
+/**
+ * A principal's grants, straight from the catalog's writers and consumers: the ACLs of a secured
+ * cluster (bus's applyFleetAcls for a local broker, apps/deploy's Strimzi KafkaUsers) are these.
+ */
+export function topicGrants(principal: TopicWriter): TopicGrants {
+  const grants: TopicGrants = { writes: [], reads: [], groups: [] };
+  for (const key of TOPIC_KEYS) {
+    const entry = TOPIC_CATALOG[key];
+    if (entry.producers.includes(principal)) grants.writes.push(key);
+    for (const consumer of entry.consumers) {
+      if (GROUP_OWNER[consumer.group] !== principal) continue;
+      if (!grants.reads.includes(key)) grants.reads.push(key);
+      if (!grants.groups.some((g) => g.group === consumer.group))
+        grants.groups.push({ group: consumer.group, perProcess: consumer.perProcess === true });
+    }
+  }
+  return grants;
+}
+
+/** Every principal the catalog names. */
+export const TOPIC_WRITERS: readonly TopicWriter[] = ["app", "ingest", "features", "trainer", "scorer", "operator"];
+
+/** One permission of a secured cluster, in neutral terms (bus maps it to kafkajs, apps/deploy to Strimzi). */
+export interface FleetAcl {
+  /** The principal's user name (User:<name>). */
+  principal: string;
+  resource: { type: "topic" | "group"; name: string; pattern: "literal" | "prefix" };
+  operation: "Describe" | "Read" | "Write";
+}
+
+/**
+ * Every ACL of a namespace: each principal may Describe the namespace's topics (workers list them
+ * at start), Write exactly the topics the catalog says it produces, Read the topics and groups it
+ * consumes (per-process groups by prefix). The authorizer refuses everything else.
+ */
+export function fleetAcls(namespace: string, principalOf: (writer: TopicWriter) => string): FleetAcl[] {
+  const names = topicNames(namespace);
+  const acls: FleetAcl[] = [];
+  for (const writer of TOPIC_WRITERS) {
+    const principal = principalOf(writer);
+    const grants = topicGrants(writer);
+    const topic = (name: string, pattern: "literal" | "prefix" = "literal") => ({
+      type: "topic" as const,
+      name,
+      pattern,
+    });
+    acls.push({ principal, resource: topic(namespaced(namespace, ""), "prefix"), operation: "Describe" });
+    for (const key of grants.writes) acls.push({ principal, resource: topic(names[key]), operation: "Write" });
+    for (const key of grants.reads) acls.push({ principal, resource: topic(names[key]), operation: "Read" });
+    for (const { group, perProcess } of grants.groups) {
+      const id = consumerGroupId(namespace, group);
+      const resource = perProcess
+        ? { type: "group" as const, name: `${id}-`, pattern: "prefix" as const }
+        : { type: "group" as const, name: id, pattern: "literal" as const };
+      acls.push({ principal, resource, operation: "Read" });
+    }
+  }
+  return acls;
+}

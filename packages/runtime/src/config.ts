@@ -6,17 +6,16 @@
 import { NonRetriableError } from "./errors";
 
 export class ConfigError extends NonRetriableError {
+  /** `advice` replaces the closing "Set X or unset it" where the default cannot help (a refused password). */
   constructor(
     readonly variable: string,
     expected: string,
     got: string | undefined,
+    advice = `Set ${variable} or unset it to use the default.`,
   ) {
-    super(
-      `${variable}: expected ${expected}, got ${got === undefined ? "nothing" : JSON.stringify(got)}. Set ${variable} or unset it to use the default.`,
-      {
-        context: { variable },
-      },
-    );
+    super(`${variable}: expected ${expected}, got ${got === undefined ? "nothing" : JSON.stringify(got)}. ${advice}`, {
+      context: { variable },
+    });
   }
 }
 

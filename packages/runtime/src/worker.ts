@@ -6,6 +6,8 @@ import {
   loadConfig,
   str,
   int,
+  bool,
+  oneOf,
   duration,
   describeConfig,
   list,
@@ -23,6 +25,16 @@ import { createReadiness, type Readiness } from "./readiness";
 /** Settings every worker shares; each worker adds its own schema next to its main.ts. */
 export const commonConfigSchema = {
   kafkaBrokers: list("KAFKA_BROKERS", ["127.0.0.1:9092"]),
+  // Kafka security (docs/security.md): TLS to the brokers, SASL for who the worker is.
+  kafkaSsl: bool("KAFKA_SSL", false),
+  kafkaCaFile: optionalStr("KAFKA_CA_FILE", "PEM file of the CA that signed the brokers' certificates"),
+  kafkaSaslMechanism: oneOf(
+    "KAFKA_SASL_MECHANISM",
+    ["none", "plain", "scram-sha-256", "scram-sha-512"] as const,
+    "none",
+  ),
+  kafkaSaslUsername: optionalStr("KAFKA_SASL_USERNAME", "the worker's Kafka principal"),
+  kafkaSaslPassword: optionalStr("KAFKA_SASL_PASSWORD", "the password of KAFKA_SASL_USERNAME", { secret: true }),
   redisUrl: str("REDIS_URL", "redis://127.0.0.1:6379"),
   namespace: str("RECFLEET_NAMESPACE", "recfleet", "topic and key namespace"),
   metricsPort: int("METRICS_PORT", 0, { min: 0, max: 65535 }),

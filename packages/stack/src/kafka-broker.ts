@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { RecfleetError } from "@recfleet/runtime";
 import { cacheDir, DEFAULT_KAFKA_VERSION, REPO_ROOT } from "./paths";
 import { freePort, waitForPort } from "./net";
+import { createBrokerCertificates } from "./kafka-tls";
 
 export class StackStartError extends RecfleetError {
   constructor(
@@ -56,8 +57,16 @@ export function ensureKafkaJars(version = kafkaVersion(), log: (line: string) =>
   return libs;
 }
 
+/** Settings of a SASL_SSL broker: SCRAM-SHA-512 users, ACLs enforced (StandardAuthorizer). */
+export interface KafkaSecurityOptions {
+  /** Principal → password. "admin" is the super user the broker itself and tests' admin clients use. */
+  users: Record<string, string> & { admin: string };
+}
+
 export interface RunningKafka {
   brokers: string;
+  /** Present when started with `security`: the CA clients trust (KAFKA_CA_FILE). */
+  caFile?: string;
   controllerPort: number;
   logPath: string;
   pid: number;
@@ -73,6 +82,46 @@ export interface KafkaStartOptions {
   heapMb?: number;
   detached?: boolean;
   timeoutMs?: number;
+  /** SASL_SSL with SCRAM-SHA-512 and ACLs instead of PLAINTEXT (certificates made in `dir`). */
+  security?: KafkaSecurityOptions;
+}
+
+const SCRAM = "SCRAM-SHA-512";
+
+/** Listener settings: PLAINTEXT for the dev stack, or SASL_SSL + ACLs for the secured one. */
+function listenerProperties(port: number, controllerPort: number, dir: string, security?: KafkaSecurityOptions) {
+  if (!security)
+    return {
+      lines: [
+        `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=PLAINTEXT",
+      ],
+    };
+  const certs = createBrokerCertificates(dir);
+  const jaas = `org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${security.users.admin}";`;
+  return {
+    caFile: certs.caFile,
+    lines: [
+      `listeners=SASL_SSL://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+      `advertised.listeners=SASL_SSL://127.0.0.1:${port}`,
+      // The controller listener stays on loopback without TLS: in this single JVM only the
+      // broker half talks to it, as ANONYMOUS, which must therefore be a super user.
+      "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+      "inter.broker.listener.name=SASL_SSL",
+      `sasl.enabled.mechanisms=${SCRAM}`,
+      `sasl.mechanism.inter.broker.protocol=${SCRAM}`,
+      `listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=${jaas}`,
+      "ssl.keystore.type=PEM",
+      `ssl.keystore.location=${certs.keystoreFile}`,
+      "ssl.truststore.type=PEM",
+      `ssl.truststore.location=${certs.caFile}`,
+      "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+      "super.users=User:admin;User:ANONYMOUS",
+      "allow.everyone.if.no.acl.found=false",
+    ],
+  };
 }
 
 /** Single-node KRaft broker (broker + controller in one JVM) on loopback, with single-node settings. */
@@ -84,17 +133,15 @@ export async function startKafka(options: KafkaStartOptions): Promise<RunningKaf
   mkdirSync(dataDir, { recursive: true });
   const logPath = join(options.dir, "broker.log");
   const props = join(options.dir, "server.properties");
+  const listeners = listenerProperties(port, controllerPort, options.dir, options.security);
   writeFileSync(
     props,
     [
       "process.roles=broker,controller",
       "node.id=1",
       `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      ...listeners.lines,
       "controller.listener.names=CONTROLLER",
-      "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-      "inter.broker.listener.name=PLAINTEXT",
       `log.dirs=${dataDir}`,
       // Single node: internal topics cannot be replicated, and nobody else will join a group.
       "offsets.topic.replication.factor=1",
@@ -127,6 +174,11 @@ export async function startKafka(options: KafkaStartOptions): Promise<RunningKaf
       "-c",
       props,
       "--ignore-formatted",
+      // SCRAM credentials go into the metadata log at format time (KIP-900), before anyone connects.
+      ...Object.entries(options.security?.users ?? {}).flatMap(([name, password]) => [
+        "--add-scram",
+        `${SCRAM}=[name=${name},password=${password}]`,
+      ]),
     ],
     { encoding: "utf8" },
   );
@@ -173,6 +225,7 @@ export async function startKafka(options: KafkaStartOptions): Promise<RunningKaf
   exited.catch(() => undefined);
   return {
     brokers: `127.0.0.1:${port}`,
+    ...(listeners.caFile ? { caFile: listeners.caFile } : {}),
     controllerPort,
     logPath,
     pid: child.pid ?? -1,

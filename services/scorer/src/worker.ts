@@ -8,7 +8,7 @@ import {
   type Registry,
   type WorkerContext,
 } from "@recfleet/runtime";
-import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop } from "@recfleet/bus";
+import { connectFleetKafka, createProducer, startConsumerLoop } from "@recfleet/bus";
 import type { BusProducer, ConsumerLoop, Decoded } from "@recfleet/bus";
 import {
   consumerGroupId,
@@ -70,8 +70,7 @@ export async function startScorerWorker(
     `${process.pid}-${Date.now().toString(36)}`,
   );
   const clientId = config.clientId || `${config.namespace}-scorer`;
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId, logger });
-  await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
+  const kafka = await connectFleetKafka(config, clientId, logger);
   const redis = createRedis(config.redisUrl, logger, deps.readiness);
   const store = createStore(redis, config.namespace, config);
   const models = createModelRegistry(redis, config.namespace);

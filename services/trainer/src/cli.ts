@@ -14,7 +14,7 @@ import {
 } from "@recfleet/runtime";
 import type { CliCommand } from "@recfleet/runtime";
 import { topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureFleetTopics } from "@recfleet/bus";
+import { connectFleetKafka, createProducer } from "@recfleet/bus";
 import { createModelRegistry, createRedis, createTrainerState } from "@recfleet/store";
 import { createBullConnection } from "./bull";
 import { trainerConfigSchema, type TrainerConfig } from "./config";
@@ -159,9 +159,8 @@ export async function runModelCli(
       dim: meta.dim,
       metrics: { ...meta.metrics, rollbackFrom: from },
     };
-    const kafka = createKafka({ brokers: c.kafkaBrokers, clientId: `${c.namespace}-trainer-cli`, logger });
+    const kafka = await connectFleetKafka(c, `${c.namespace}-trainer-cli`, logger);
     const topic = topicNames(c.namespace).modelVersions;
-    await ensureFleetTopics(kafka, c.namespace, { partitions: c.partitions });
     const producer = await createProducer(kafka);
     try {
       await producer.send(topic, [{ key: "model", value: announcement }]);

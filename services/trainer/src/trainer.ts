@@ -10,9 +10,8 @@ import {
   type ModelVersionAnnouncement,
 } from "@recfleet/contracts";
 import {
-  createKafka,
+  connectFleetKafka,
   createProducer,
-  ensureFleetTopics,
   startConsumerLoop,
   type BusProducer,
   type ConsumerLoop,
@@ -71,8 +70,7 @@ export interface Trainer {
 export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Promise<Trainer> {
   const { logger } = deps;
   const topics = topicNames(config.namespace);
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.namespace}-trainer`, logger });
-  await ensureFleetTopics(kafka, config.namespace, { partitions: config.partitions });
+  const kafka = await connectFleetKafka(config, `${config.namespace}-trainer`, logger);
   const producer: BusProducer = await createProducer(kafka);
   const redis = createRedis(config.redisUrl, logger, deps.readiness);
   const bull = createBullConnection(config, logger);
