@@ -71,6 +71,10 @@ export async function startFleet(
   infra: TestInfra,
   label: string,
   extraEnv: Record<string, string> = {},
+  options: {
+    /** Settings of one worker on top of the shared env (e.g. its own Redis ACL user), made before it starts. */
+    workerEnv?: (worker: WorkerName, namespace: string) => Promise<Record<string, string>>;
+  } = {},
 ): Promise<Fleet> {
   const namespace = uniqueName(label);
   const logDir = mkdtempSync(join(tmpdir(), `recfleet-e2e-${label}-`));
@@ -103,7 +107,10 @@ export async function startFleet(
   try {
     // Created before the workers start, so none of them races the others to create them.
     await ensureFleetTopics(kafka, namespace, { partitions: Number(env.RECFLEET_TOPIC_PARTITIONS) });
-    for (const name of WORKERS) workers.push(await startWorker(name, env, logDir));
+    for (const name of WORKERS) {
+      const own = options.workerEnv ? await options.workerEnv(name, namespace) : {};
+      workers.push(await startWorker(name, { ...env, ...own }, logDir));
+    }
     // Not cli's waitReady per worker: it misses a worker killed by a signal and would poll on for its whole timeout.
     await waitFleetReady(workers, 120_000);
     producer = await createProducer(kafka);

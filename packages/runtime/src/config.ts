@@ -38,11 +38,18 @@ export function loadConfig<S extends Schema>(schema: S, env: NodeJS.ProcessEnv =
   return out as ConfigOf<S>;
 }
 
-/** Config with secrets masked, for logging at start-up. */
+/** A URL with its password (user:password@) replaced by ***; other strings as they are. */
+export function redactUrlPassword(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, "$1:***@");
+}
+
+/** Config with secrets masked (and passwords inside URLs such as REDIS_URL), for logging at start-up. */
 export function describeConfig<S extends Schema>(schema: S, config: ConfigOf<S>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, field] of Object.entries(schema))
-    out[key] = field.secret ? "***" : (config as Record<string, unknown>)[key];
+  for (const [key, field] of Object.entries(schema)) {
+    const value = (config as Record<string, unknown>)[key];
+    out[key] = field.secret ? "***" : typeof value === "string" ? redactUrlPassword(value) : value;
+  }
   return out;
 }
 

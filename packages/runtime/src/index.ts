@@ -3,6 +3,7 @@ export {
   ConfigError,
   loadConfig,
   describeConfig,
+  redactUrlPassword,
   str,
   optionalStr,
   int,

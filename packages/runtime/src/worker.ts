@@ -35,7 +35,9 @@ export const commonConfigSchema = {
   ),
   kafkaSaslUsername: optionalStr("KAFKA_SASL_USERNAME", "the worker's Kafka principal"),
   kafkaSaslPassword: optionalStr("KAFKA_SASL_PASSWORD", "the password of KAFKA_SASL_USERNAME", { secret: true }),
-  redisUrl: str("REDIS_URL", "redis://127.0.0.1:6379"),
+  redisUrl: str("REDIS_URL", "redis://127.0.0.1:6379", "redis://[user:password@]host:port, or rediss:// for TLS"),
+  redisCaFile: optionalStr("REDIS_CA_FILE", "PEM file of the CA that signed the Redis server's certificate"),
+  redisPasswordFile: optionalStr("REDIS_PASSWORD_FILE", "file holding the Redis password (overrides the URL's)"),
   namespace: str("RECFLEET_NAMESPACE", "recfleet", "topic and key namespace"),
   metricsPort: int("METRICS_PORT", 0, { min: 0, max: 65535 }),
   // With METRICS_PORT=0 the kernel picks the port; a supervisor learns it from this file

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { RecfleetError } from "@recfleet/runtime";
 import { cacheDir, DEFAULT_KAFKA_VERSION, REPO_ROOT } from "./paths";
 import { freePort, waitForPort } from "./net";
-import { createBrokerCertificates } from "./kafka-tls";
+import { createServerCertificates } from "./tls";
 
 export class StackStartError extends RecfleetError {
   constructor(
@@ -99,7 +99,7 @@ function listenerProperties(port: number, controllerPort: number, dir: string, s
         "inter.broker.listener.name=PLAINTEXT",
       ],
     };
-  const certs = createBrokerCertificates(dir);
+  const certs = createServerCertificates(dir);
   const jaas = `org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${security.users.admin}";`;
   return {
     caFile: certs.caFile,

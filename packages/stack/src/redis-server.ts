@@ -1,13 +1,17 @@
 import { spawn } from "node:child_process";
-import { mkdirSync, openSync, closeSync } from "node:fs";
+import { mkdirSync, openSync, closeSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import type { ChildProcess } from "node:child_process";
 import { freePort } from "./net";
 import { StackStartError, stopProcess } from "./kafka-broker";
+import { createServerCertificates } from "./tls";
 
 export interface RunningRedis {
+  /** redis:// — or rediss:// when started with `tls`. */
   url: string;
+  /** With `tls`: the CA clients trust (REDIS_CA_FILE). */
+  caFile?: string;
   logPath: string;
   pid: number;
   process: ChildProcess;
@@ -20,8 +24,28 @@ export async function startRedis(options: {
   port?: number;
   detached?: boolean;
   timeoutMs?: number;
+  /** TLS only (no plaintext port), with a certificate made in `dir`. */
+  tls?: boolean;
 }): Promise<RunningRedis> {
   const port = options.port ?? (await freePort());
+  const certs = options.tls ? createServerCertificates(options.dir) : undefined;
+  const listen = certs
+    ? [
+        "--port",
+        "0",
+        "--tls-port",
+        String(port),
+        "--tls-cert-file",
+        certs.certFile,
+        "--tls-key-file",
+        certs.keyFile,
+        "--tls-ca-cert-file",
+        certs.caFile,
+        // Clients prove who they are with ACL users, not client certificates.
+        "--tls-auth-clients",
+        "no",
+      ]
+    : ["--port", String(port)];
   const dataDir = join(options.dir, "redis-data");
   mkdirSync(dataDir, { recursive: true });
   const logPath = join(options.dir, "redis.log");
@@ -29,8 +53,7 @@ export async function startRedis(options: {
   const child = spawn(
     "redis-server",
     [
-      "--port",
-      String(port),
+      ...listen,
       "--bind",
       "127.0.0.1",
       "--dir",
@@ -51,7 +74,8 @@ export async function startRedis(options: {
   );
   closeSync(out);
   if (options.detached) child.unref();
-  const url = `redis://127.0.0.1:${port}`;
+  const url = `${certs ? "rediss" : "redis"}://127.0.0.1:${port}`;
+  const tls = certs ? { tls: { ca: readFileSync(certs.caFile, "utf8") } } : {};
   const deadline = Date.now() + (options.timeoutMs ?? 15_000);
   const spawnFailed = new Promise<Error>((resolve) => child.once("error", resolve));
   for (;;) {
@@ -66,7 +90,7 @@ export async function startRedis(options: {
         failure,
       );
     if (child.exitCode !== null) throw new StackStartError(`redis-server exited with code ${child.exitCode}`, logPath);
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const client = new Redis(url, { ...tls, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on("error", () => undefined);
     const ok = await client
       .connect()
@@ -80,5 +104,12 @@ export async function startRedis(options: {
       throw new StackStartError("redis-server did not answer PING in time", logPath);
     }
   }
-  return { url, logPath, pid: child.pid ?? -1, process: child, stop: () => stopProcess(child, 5000) };
+  return {
+    url,
+    ...(certs ? { caFile: certs.caFile } : {}),
+    logPath,
+    pid: child.pid ?? -1,
+    process: child,
+    stop: () => stopProcess(child, 5000),
+  };
 }

@@ -27,7 +27,6 @@ export {
 } from "./pseudonym";
 export {
   createStore,
-  createRedis,
   StoreProtocolError,
   type Store,
   type ClaimOutcome,
@@ -43,3 +42,5 @@ export { SCRIPTS, runScript, type LuaScript } from "./scripts";
 export * from "./models";
 export { tryAcquireLock, type HeldLock } from "./lock";
 export { createTrainerState, type TrainerState } from "./trainer-state";
+export { connectRedis, newRedisClient, type RedisConnection } from "./connection";
+export { redisAclRules, REDIS_ROLES, REDIS_ROLE_ACCESS, type RedisRole } from "./acl";

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { RecfleetError, type Logger, type Readiness } from "@recfleet/runtime";
+import { RecfleetError } from "@recfleet/runtime";
 import type { EventType } from "@recfleet/contracts";
 import { storeKeys, historyMember, parseHistoryMember, ITEM_STATS_FIELDS, type StoreKeys } from "./keys";
 import { storeOptions, popularityLogWeight, decayedPopularity, type StoreOptions } from "./config";
@@ -11,18 +11,6 @@ export class StoreProtocolError extends RecfleetError {
   constructor(what: string, got: unknown) {
     super(`unexpected reply from Redis for ${what}: ${JSON.stringify(got)?.slice(0, 200)}`, { retriable: false });
   }
-}
-
-/**
- * ioredis client with an error listener (ioredis reconnects on its own with backoff and
- * queues commands meanwhile; errors are logged, not thrown from the emitter). Close with quit().
- */
-/** A Redis client that logs connection errors (ioredis reconnects); with `readiness`, a "redis" ping probe. */
-export function createRedis(url: string, logger: Logger, readiness?: Pick<Readiness, "addReadinessCheck">): Redis {
-  const redis = new Redis(url, { maxRetriesPerRequest: 20, enableAutoPipelining: false });
-  redis.on("error", (err: Error) => logger.warn("redis connection error; ioredis reconnects", { error: err.message }));
-  readiness?.addReadinessCheck("redis", async () => (await redis.ping()) === "PONG");
-  return redis;
 }
 
 export type ClaimOutcome = "new" | "replay" | "duplicate";

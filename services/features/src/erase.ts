@@ -12,7 +12,7 @@
 import { ConfigError, commonConfigSchema, createLogger, loadConfig } from "@recfleet/runtime";
 import type { CliCommand } from "@recfleet/runtime";
 import {
-  createRedis,
+  connectRedis,
   createStore,
   pseudonymise,
   resolvePseudonymSecret,
@@ -37,7 +37,7 @@ export async function eraseUser(options: {
   pseudonym: string;
 }): Promise<ErasureReceipt> {
   const logger = createLogger("erase-user", { level: "error" });
-  const redis = createRedis(options.redisUrl, logger);
+  const redis = await connectRedis(options, logger);
   try {
     return await createStore(redis, options.namespace).eraseUser(options.pseudonym);
   } finally {

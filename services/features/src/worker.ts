@@ -2,7 +2,7 @@ import type { Redis } from "ioredis";
 import { Counter, type WorkerContext, type Logger, type Registry } from "@recfleet/runtime";
 import { canonicalEventSpec, decodeMessage, type CanonicalEvent } from "@recfleet/contracts";
 import { startStreamWorker, type StreamWorker } from "@recfleet/bus";
-import { createModelRegistry, createRedis, createStore, type Store } from "@recfleet/store";
+import { createModelRegistry, connectRedis, createStore, type Store } from "@recfleet/store";
 import { createFeaturesHandler } from "./handler";
 import type { FeaturesConfig } from "./config";
 
@@ -15,7 +15,7 @@ export async function startFeaturesWorker(
   deps: { logger: Logger; registry: Registry } & Partial<Pick<WorkerContext<unknown>, "readiness" | "fail">>,
 ): Promise<FeaturesWorker> {
   const { logger, registry } = deps;
-  const redis = createRedis(config.redisUrl, logger, deps.readiness);
+  const redis = await connectRedis(config, logger, deps.readiness);
   const store = createStore(redis, config.namespace, config);
   const models = createModelRegistry(redis, config.namespace);
   const counter = new Counter({

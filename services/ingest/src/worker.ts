@@ -2,7 +2,7 @@ import type { Redis } from "ioredis";
 import { Counter, Gauge, type WorkerContext, type Logger, type Registry } from "@recfleet/runtime";
 import { clickstreamEventSpec, decodeMessage, type ClickstreamEvent } from "@recfleet/contracts";
 import { startStreamWorker, type StreamWorker } from "@recfleet/bus";
-import { createRedis, createStore, createPseudonymiser, resolvePseudonymSecret, type Store } from "@recfleet/store";
+import { connectRedis, createStore, createPseudonymiser, resolvePseudonymSecret, type Store } from "@recfleet/store";
 import { createIngestHandler } from "./handler";
 import { cachePseudonyms } from "./pseudonym-cache";
 import type { IngestConfig } from "./config";
@@ -17,7 +17,7 @@ export async function startIngestWorker(
 ): Promise<IngestWorker> {
   const { logger, registry } = deps;
   const secret = resolvePseudonymSecret(config, logger);
-  const redis = createRedis(config.redisUrl, logger, deps.readiness);
+  const redis = await connectRedis(config, logger, deps.readiness);
   const store = createStore(redis, config.namespace, config);
   const events = new Counter({
     name: "recfleet_ingest_events_total",

@@ -22,7 +22,7 @@ import {
 import {
   createModelRegistry,
   createPseudonymiser,
-  createRedis,
+  connectRedis,
   createStore,
   resolvePseudonymSecret,
 } from "@recfleet/store";
@@ -71,7 +71,7 @@ export async function startScorerWorker(
   );
   const clientId = config.clientId || `${config.namespace}-scorer`;
   const kafka = await connectFleetKafka(config, clientId, logger);
-  const redis = createRedis(config.redisUrl, logger, deps.readiness);
+  const redis = await connectRedis(config, logger, deps.readiness);
   const store = createStore(redis, config.namespace, config);
   const models = createModelRegistry(redis, config.namespace);
   const producer = await createProducer(kafka);

@@ -5,7 +5,7 @@
 import { Redis } from "ioredis";
 import { UnrecoverableError } from "bullmq";
 import { errorMessage, shouldRetry, type Logger } from "@recfleet/runtime";
-import { trainerKeys } from "@recfleet/store";
+import { newRedisClient, trainerKeys, type RedisConnection } from "@recfleet/store";
 
 /** Options for every Queue, Worker, FlowProducer and QueueEvents: `new Queue(name, bull)`. */
 export interface BullConnection {
@@ -14,8 +14,8 @@ export interface BullConnection {
   prefix: string;
 }
 
-export function createBullConnection(config: { redisUrl: string; namespace: string }, logger: Logger): BullConnection {
-  const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+export function createBullConnection(config: RedisConnection & { namespace: string }, logger: Logger): BullConnection {
+  const connection = newRedisClient(config, { maxRetriesPerRequest: null });
   // Without a listener a Redis blip becomes an unhandled 'error' event; ioredis reconnects by itself.
   connection.on("error", (err: Error) => {
     logger.warn("bullmq redis connection error; ioredis reconnects", { error: err.message });

@@ -15,7 +15,7 @@ import {
 import type { CliCommand } from "@recfleet/runtime";
 import { topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
 import { connectFleetKafka, createProducer } from "@recfleet/bus";
-import { createModelRegistry, createRedis, createTrainerState } from "@recfleet/store";
+import { createModelRegistry, connectRedis, createTrainerState } from "@recfleet/store";
 import { createBullConnection } from "./bull";
 import { trainerConfigSchema, type TrainerConfig } from "./config";
 import { JOB_NAMES, type TrainJobData } from "./jobs";
@@ -114,7 +114,7 @@ export async function runModelCli(
     return 2;
   }
   const logger = createLogger("trainer-cli", { level: "warn" });
-  const redis = createRedis(c.redisUrl, logger);
+  const redis = await connectRedis(c, logger);
   const models = createModelRegistry(redis, c.namespace);
   try {
     if (sub === "list") {

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Queue } from "bullmq";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
-import { createRedis, trainerKeys } from "@recfleet/store";
+import { connectRedis, trainerKeys } from "@recfleet/store";
 import { scanKeys } from "@recfleet/store/testing";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
 import { createBullConnection, queueNames, startTrainer } from "./index";
@@ -15,7 +15,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 test("trainer: after Redis loses the BullMQ keys (a restart without persistence), the schedule and the concurrency limit come back and scheduled runs go on", async () => {
   const namespace = uniqueName("sched");
   const config = testConfig(testEnv(namespace, infra, { TRAIN_INTERVAL: "1s", TRAIN_SCHEDULE_REFRESH: "500ms" }));
-  const redis = createRedis(infra.redisUrl, logger);
+  const redis = await connectRedis({ redisUrl: infra.redisUrl }, logger);
   const bull = createBullConnection(config, logger);
   const trainQueue = new Queue(queueNames(namespace).train, bull);
   const trainer = await startTrainer(config, { logger, registry: createMetricsRegistry("schedule-test") });

@@ -3,7 +3,7 @@ import { FlowProducer, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { commonConfigSchema, createMetricsRegistry, loadConfig, type Logger } from "@recfleet/runtime";
 import type { CanonicalEvent } from "@recfleet/contracts";
-import { createModelRegistry, createRedis, createTrainerState, createTrainingWindow } from "@recfleet/store";
+import { createModelRegistry, connectRedis, createTrainerState, createTrainingWindow } from "@recfleet/store";
 import { createBullConnection } from "./bull";
 import { trainerConfigSchema, type TrainerConfig } from "./config";
 import { evaluateModel } from "./evaluate-candidate";
@@ -84,8 +84,8 @@ export interface RunLeader {
  * What a process needs to lead training runs (window → train → register → fan-out) without
  * taking any BullMQ jobs itself: the scaling test leaves the embedding to child processes.
  */
-export function openRunLeader(config: TrainerConfig, logger: Logger): RunLeader {
-  const redis = createRedis(config.redisUrl, logger);
+export async function openRunLeader(config: TrainerConfig, logger: Logger): Promise<RunLeader> {
+  const redis = await connectRedis(config, logger);
   const bull = createBullConnection(config, logger);
   const queues = queueNames(config.namespace);
   const promoteQueue = new Queue<PromoteJobData>(queues.promote, bull);

@@ -35,7 +35,7 @@ test("scaling: two trainer processes share embed-items jobs; one is SIGKILLed mi
   const exited = (p: ChildProcess) =>
     new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once("exit", r)));
   // This process leads the run (window → train → register → fan-out) but takes no embed jobs itself.
-  const leader = openRunLeader(config, logger);
+  const leader = await openRunLeader(config, logger);
   const { models, window, state } = leader.deps;
   try {
     const events = syntheticEvents({

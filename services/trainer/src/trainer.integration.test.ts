@@ -4,7 +4,7 @@ import { Queue } from "bullmq";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { decodeMessage, modelVersionSpec, topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics, readTopic } from "@recfleet/bus";
-import { createModelRegistry, createRedis, createTrainerState, modelKeys } from "@recfleet/store";
+import { createModelRegistry, connectRedis, createTrainerState, modelKeys } from "@recfleet/store";
 import { scanKeys } from "@recfleet/store/testing";
 import { defaultTwoTowerConfig, deserializeModel, itemVectors } from "@recfleet/towers";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
@@ -48,7 +48,7 @@ test("trainer: events → window → train job → promoted version with every i
   };
   const trainer = await startTrainer(config, { logger, registry, evaluate });
   const { models, window } = trainer;
-  const redis = createRedis(infra.redisUrl, logger);
+  const redis = await connectRedis({ redisUrl: infra.redisUrl }, logger);
   try {
     const start = Date.now() - 3_600_000;
     const first = syntheticEvents({ users: 40, eventsPerUser: 10, items: 40, groups: 4, startTs: start, tag: "a" });
@@ -193,7 +193,7 @@ the job is not retried", async () => {
   const infoLogger = createLogger("trainer-abort-test", { level: "info", write: (l) => void lines.push(l) });
   const registry = createMetricsRegistry("trainer-abort-test");
   const trainer = await startTrainer(config, { logger: infoLogger, registry });
-  const redis = createRedis(infra.redisUrl, logger);
+  const redis = await connectRedis({ redisUrl: infra.redisUrl }, logger);
   const bull = createBullConnection(config, logger);
   const trainQueue = new Queue<TrainJobData>(queueNames(ns).train, bull);
   let stopped = false;

@@ -18,7 +18,7 @@ import {
 } from "@recfleet/bus";
 import {
   createModelRegistry,
-  createRedis,
+  connectRedis,
   createTrainerState,
   createTrainingWindow,
   type ModelRegistry,
@@ -72,7 +72,7 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   const topics = topicNames(config.namespace);
   const kafka = await connectFleetKafka(config, `${config.namespace}-trainer`, logger);
   const producer: BusProducer = await createProducer(kafka);
-  const redis = createRedis(config.redisUrl, logger, deps.readiness);
+  const redis = await connectRedis(config, logger, deps.readiness);
   const bull = createBullConnection(config, logger);
   const models = createModelRegistry(redis, config.namespace);
   const windowOptions = { maxEvents: config.windowMaxEvents, markerTtlMs: config.windowDedupeMs };

@@ -3,11 +3,13 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NonRetriableError } from "@recfleet/runtime";
 
-export interface BrokerCertificates {
+export interface ServerCertificates {
   /** PEM of the CA clients trust (KAFKA_CA_FILE). */
   caFile: string;
-  /** PEM with the broker's private key and certificate chain (Kafka's PEM keystore). */
+  /** PEM with the server's private key and certificate chain (Kafka's PEM keystore). */
   keystoreFile: string;
+  certFile: string;
+  keyFile: string;
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -17,10 +19,11 @@ function openssl(args: string[], cwd: string): void {
 }
 
 /**
- * A throwaway CA and a broker certificate for 127.0.0.1/localhost, valid for two days, written
- * to `dir` (a test's temporary folder). Kafka reads PEM directly, so no keytool/JKS step.
+ * A throwaway CA and a server certificate for 127.0.0.1/localhost, valid for two days, written
+ * to `dir` (a test's temporary folder), for a TLS Kafka broker or redis-server. Kafka reads PEM
+ * directly, so no keytool/JKS step.
  */
-export function createBrokerCertificates(dir: string): BrokerCertificates {
+export function createServerCertificates(dir: string): ServerCertificates {
   const days = "2";
   openssl(
     [
@@ -41,36 +44,41 @@ export function createBrokerCertificates(dir: string): BrokerCertificates {
     dir,
   );
   openssl(
-    ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "broker.key", "-out", "broker.csr", "-subj", "/CN=localhost"],
+    ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"],
     dir,
   );
-  writeFileSync(join(dir, "broker.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
   openssl(
     [
       "x509",
       "-req",
       "-in",
-      "broker.csr",
+      "server.csr",
       "-CA",
       "ca.crt",
       "-CAkey",
       "ca.key",
       "-CAcreateserial",
       "-out",
-      "broker.crt",
+      "server.crt",
       "-days",
       days,
       "-extfile",
-      "broker.ext",
+      "server.ext",
     ],
     dir,
   );
-  const keystoreFile = join(dir, "broker-keystore.pem");
+  const keystoreFile = join(dir, "server-keystore.pem");
   writeFileSync(
     keystoreFile,
-    readFileSync(join(dir, "broker.key"), "utf8") +
-      readFileSync(join(dir, "broker.crt"), "utf8") +
+    readFileSync(join(dir, "server.key"), "utf8") +
+      readFileSync(join(dir, "server.crt"), "utf8") +
       readFileSync(join(dir, "ca.crt"), "utf8"),
   );
-  return { caFile: join(dir, "ca.crt"), keystoreFile };
+  return {
+    caFile: join(dir, "ca.crt"),
+    keystoreFile,
+    certFile: join(dir, "server.crt"),
+    keyFile: join(dir, "server.key"),
+  };
 }

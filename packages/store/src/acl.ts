@@ -1,0 +1,54 @@
+/**
+ * Redis ACL users per worker role, derived from the key layout (keys.ts): each role reads and
+ * writes only its own key families under the namespace, reads what it serves from, and gets only
+ * the command categories it uses. Nobody gets @dangerous (FLUSHALL, KEYS, CONFIG, DEBUG, …).
+ * `redisAclRules` gives the ACL SETUSER rules; `recfleet redis-acl` prints them for operators
+ * and tests apply them to a real redis-server.
+ */
+export type RedisRole = "ingest" | "features" | "scorer" | "trainer" | "operator";
+
+export const REDIS_ROLES: readonly RedisRole[] = ["ingest", "features", "scorer", "trainer", "operator"];
+
+interface RoleAccess {
+  /** Key patterns under `<ns>:` the role reads and writes. */
+  readWrite: readonly string[];
+  /** Key patterns under `<ns>:` the role only reads. */
+  readOnly: readonly string[];
+}
+
+/**
+ * Who touches which key family (docs/architecture.md, "Redis key layout"). The scorer reads the
+ * registry but cannot change it; ingest sees only its dedupe claims; the trainer owns the
+ * registry, its window, its lock and its BullMQ queues.
+ */
+export const REDIS_ROLE_ACCESS: Readonly<Record<RedisRole, RoleAccess>> = {
+  ingest: { readWrite: ["dd:*"], readOnly: [] },
+  features: { readWrite: ["ap:*", "u:*", "pop", "is:*", "rec:*", "lb:*"], readOnly: ["m:current", "m:v:*:meta"] },
+  scorer: { readWrite: ["is:*", "rec:*", "recm:*", "lb:*"], readOnly: ["u:*", "pop", "m:*"] },
+  trainer: { readWrite: ["m:*", "tw", "tw:*", "trainer:*", "bull:*"], readOnly: ["pop"] },
+  // erase-user, model rollback: user keys, receipts, the registry.
+  operator: { readWrite: ["u:*", "erasures", "m:*", "trainer:*"], readOnly: [] },
+};
+
+/** Commands every role needs besides its data: connection handshake, scripts, the ready check. */
+const BASE_COMMANDS = ["+@read", "+@write", "+@scripting", "+@connection", "+@transaction", "-@dangerous", "+info"];
+/** BullMQ also blocks on its queues and names its connections. */
+const EXTRA_COMMANDS: Partial<Record<RedisRole, readonly string[]>> = {
+  trainer: ["+@blocking", "+client|setname", "+client|getname"],
+};
+
+/** ACL SETUSER rules (after the user name) for a role in a namespace, password included. */
+export function redisAclRules(namespace: string, role: RedisRole, password: string): string[] {
+  const access = REDIS_ROLE_ACCESS[role];
+  return [
+    "reset",
+    "on",
+    `>${password}`,
+    "-@all",
+    ...BASE_COMMANDS,
+    ...(EXTRA_COMMANDS[role] ?? []),
+    "resetchannels",
+    ...access.readWrite.map((pattern) => `~${namespace}:${pattern}`),
+    ...access.readOnly.map((pattern) => `%R~${namespace}:${pattern}`),
+  ];
+}
