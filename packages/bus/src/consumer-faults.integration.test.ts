@@ -115,3 +115,54 @@ test("an invalid message just under max.message.bytes is dead-lettered truncated
     await Promise.all([raw.close(), producer.close()]);
   }
 });
+
+test("a batch that completes but outlives the session timeout is dead-lettered after N refused commits, not re-run forever", async () => {
+  const topic = uniqueName("poison");
+  await ensureTopics(kafka, [
+    { topic, partitions: 1 },
+    { topic: `${topic}.dlq`, partitions: 1 },
+  ]);
+  const producer = await createProducer(kafka);
+  await producer.send(topic, [{ key: "k", value: { id: "slow" } }]);
+  const runs = new Map<string, number>();
+  const loop = await startConsumerLoop<{ id: string }>({
+    kafka,
+    groupId: uniqueName("g"),
+    topics: [topic],
+    deadLetterTopic: `${topic}.dlq`,
+    producer,
+    logger,
+    registry: createMetricsRegistry("poison"),
+    decode: json,
+    // The broker's minimum; the slow message takes longer, without a heartbeat, so its commit is refused.
+    sessionTimeoutMs: 6000,
+    maxRefusedCommits: 2,
+    onFatal: (err) => assert.fail(`gave up: ${err.message}`),
+    handleBatch: async (ms) => {
+      for (const m of ms) {
+        runs.set(m.value.id, (runs.get(m.value.id) ?? 0) + 1);
+        if (m.value.id === "slow") await new Promise((r) => setTimeout(r, 8000));
+      }
+    },
+  });
+  try {
+    await waitFor(
+      "the slow batch to be dead-lettered",
+      async () => {
+        const dead = await readTopic(kafka, `${topic}.dlq`, { idleMs: 500, timeoutMs: 5000 });
+        return dead.length === 1 ? dead : undefined;
+      },
+      120_000,
+      1000,
+    );
+    const [dead] = await readTopic(kafka, `${topic}.dlq`, { idleMs: 500, timeoutMs: 5000 });
+    assert.equal(dead!.headers[DLQ_HEADERS.reason], "batch_not_committable");
+    assert.equal(runs.get("slow"), 2, "run exactly maxRefusedCommits times, then dead-lettered without running");
+    // The partition moves on.
+    await producer.send(topic, [{ key: "k", value: { id: "after" } }]);
+    await waitFor("the next message", () => runs.get("after") === 1, 60_000);
+  } finally {
+    await loop.stop();
+    await producer.close();
+  }
+});

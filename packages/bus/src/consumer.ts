@@ -57,6 +57,13 @@ export interface ConsumerLoopOptions<T> {
   maxBytesPerPartition?: number;
   /** Attempts at one batch's effects before the consumer restarts from the last commit. */
   maxAttempts?: number;
+  /**
+   * Deliveries of one batch whose effects all completed but whose commit the group refused
+   * (membership lost: the batch outlived the session timeout) before the next delivery is
+   * dead-lettered (reason batch_not_committable) instead of run again (default 3). Handler
+   * failures (a Redis or broker outage) never count, only refused commits.
+   */
+  maxRefusedCommits?: number;
   /** Attempts at writing a batch's dead letters before they are logged, counted and skipped (default 3). */
   deadLetterAttempts?: number;
   /** Bytes of the original value a dead letter keeps (default 64 KiB); its headers carry size and sha256. */
@@ -262,6 +269,14 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
     logger,
   };
   const skipped = (topic: string, n: number) => metrics.deadLetterFailures.inc({ group: groupId, topic }, n);
+  // Refused commits per batch start ("topic/partition/firstOffset"). In memory: the loop it
+  // breaks is one process re-running a batch it cannot commit; bounded so it cannot grow.
+  const maxRefusedCommits = options.maxRefusedCommits ?? 3;
+  const refusedCommits = new Map<string, number>();
+  const countRefusedCommit = (key: string) => {
+    refusedCommits.set(key, (refusedCommits.get(key) ?? 0) + 1);
+    if (refusedCommits.size > 1000) refusedCommits.delete(refusedCommits.keys().next().value!);
+  };
 
   const processBatch = async ({
     batch,
@@ -279,10 +294,28 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
     };
     const started = performance.now();
     const { topic, partition } = batch;
+    const batchKey = `${topic}/${partition}/${batch.firstOffset()}`;
+    const refused = refusedCommits.get(batchKey) ?? 0;
     const valid: ConsumedMessage<T>[] = [];
     const dead: ReturnType<typeof deadLetter>[] = [];
     const reasons: string[] = [];
-    for (const m of batch.messages) {
+    if (refused >= maxRefusedCommits) {
+      // Its effects ran `refused` times (handlers are idempotent) and no commit could follow:
+      // running it again would loop for good. Dead-letter it so the partition moves on.
+      logger.error("batch ran to completion but its commit was refused every time; dead-lettering it", {
+        topic,
+        partition,
+        firstOffset: batch.firstOffset(),
+        messages: batch.messages.length,
+        refusedCommits: refused,
+      });
+      const detail = `its effects completed ${refused} times but the group refused every commit (the batch outlives the session timeout?)`;
+      for (const m of batch.messages) {
+        dead.push(deadLetter(topic, partition, m, "batch_not_committable", detail, maxValueBytes));
+        reasons.push("batch_not_committable");
+      }
+    }
+    for (const m of refused >= maxRefusedCommits ? [] : batch.messages) {
       const decoded = options.decode(m.value);
       if (decoded.ok) {
         valid.push({
@@ -301,6 +334,7 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
     }
 
     for (let attempt = 1; ; attempt++) {
+      let effectsDone = false;
       try {
         const outcome =
           valid.length > 0 ? await options.handleBatch(valid, { topic, partition, heartbeat }) : undefined;
@@ -316,11 +350,13 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
           }
         }
         await writeDeadLetters(dlq, allDead, heartbeat, (n) => skipped(topic, n));
+        effectsDone = true;
         const next = (BigInt(batch.lastOffset()) + 1n).toString();
         // Straight to the group coordinator: kafkajs' consumer.commitOffsets would retry a commit
         // whose member id the broker has dropped; that error must reach kafkajs so it rejoins.
         await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
         resolveOffset(batch.lastOffset());
+        refusedCommits.delete(batchKey);
         progressed();
         for (const reason of allReasons) metrics.deadLetters.inc({ group: groupId, topic, reason });
         metrics.messages.inc({ group: groupId, topic, outcome: "dead_lettered" }, allDead.length);
@@ -338,6 +374,7 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
         const lost = membershipLost(err);
         if (lost) {
           health.member = false;
+          if (effectsDone) countRefusedCommit(batchKey);
           logger.warn("group membership lost before the commit; kafkajs rejoins and the batch is delivered again", {
             topic,
             partition,
