@@ -13,9 +13,10 @@ import {
   recommendationSpec,
   recRequestSpec,
 } from "./messages";
+import { catalogItemSpec } from "./items";
 
 /** Consumer groups of the fleet, by the suffix of their group id under the namespace. */
-export type ConsumerGroup = "ingest" | "features" | "trainer" | "scorer" | "scorer-versions" | "simulator";
+export type ConsumerGroup = "ingest" | "features" | "catalog" | "trainer" | "scorer" | "scorer-versions" | "simulator";
 
 export interface TopicConsumer {
   group: ConsumerGroup;
@@ -60,7 +61,9 @@ export type TopicKey =
   | "recommendationsDlq"
   | "recLog"
   | "modelVersions"
-  | "modelVersionsDlq";
+  | "modelVersionsDlq"
+  | "items"
+  | "itemsDlq";
 
 /** Partition count of partitioned topics when RECFLEET_TOPIC_PARTITIONS is not set. */
 export const DEFAULT_PARTITIONS = 4;
@@ -148,6 +151,23 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
     ],
   },
   modelVersionsDlq: deadLetters("model.versions"),
+  items: {
+    base: "items",
+    description: "The item catalog: upserts and deletions, compacted so the catalog can be rebuilt from it.",
+    message: catalogItemSpec,
+    key: "itemId",
+    partitioned: true,
+    // Compaction keeps the newest change per item (deletions included, as op "delete").
+    config: { "cleanup.policy": "compact" },
+    consumers: [
+      {
+        group: "catalog",
+        dlq: "itemsDlq",
+        note: "the features worker's catalog loop; it keeps the catalog in Redis and tells scorers",
+      },
+    ],
+  },
+  itemsDlq: deadLetters("items"),
 };
 
 export const TOPIC_KEYS = Object.keys(TOPIC_CATALOG) as readonly TopicKey[];

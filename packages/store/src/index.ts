@@ -43,3 +43,11 @@ export { SCRIPTS, runScript, type LuaScript } from "./scripts";
 export * from "./models";
 export { tryAcquireLock, type HeldLock } from "./lock";
 export { createTrainerState, type TrainerState } from "./trainer-state";
+export {
+  createCatalogStore,
+  toStoredItem,
+  CATALOG_CHANGES_CAP,
+  type CatalogStore,
+  type CatalogChanges,
+  type StoredCatalogItem,
+} from "./catalog";
