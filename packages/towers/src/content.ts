@@ -12,7 +12,12 @@ export interface ItemContent {
  * so a warm start and the scorer's content tower always agree on the input). Categories and tags
  * hash apart ("c:" / "t:" prefixes). Zeros for an item without labels.
  */
-export function encodeItemContent(content: ItemContent | undefined, width: number, out?: Float32Array, offset = 0): Float32Array {
+export function encodeItemContent(
+  content: ItemContent | undefined,
+  width: number,
+  out?: Float32Array,
+  offset = 0,
+): Float32Array {
   const target = out ?? new Float32Array(width);
   if (width === 0 || content === undefined) return target;
   for (const c of content.categories ?? []) target[offset + (hashString(`c:${c}`) % width)] = 1;

@@ -139,7 +139,10 @@ describe("ONNX export parity with the TypeScript forward pass", () => {
     assert.ok(F > 0, "the fixture has content features");
     const session = await cpuSession(exportContentTowerOnnx(model, meta));
     const out = await session.run({ item_features: new ort.Tensor("float32", model.itemFeatures, [12, F]) });
-    const zeroId = { ...model, weights: { ...model.weights, itemEmbedding: new Float32Array(model.weights.itemEmbedding.length) } };
+    const zeroId = {
+      ...model,
+      weights: { ...model.weights, itemEmbedding: new Float32Array(model.weights.itemEmbedding.length) },
+    };
     const expected = itemVectors(zeroId);
     assert.ok(maxAbsDiff(out["item_vector"]!.data as Float32Array, expected) < 1e-4);
     assert.ok(maxAbsDiff(contentItemVectors(model, model.itemFeatures), expected) < 1e-6);
