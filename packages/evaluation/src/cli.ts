@@ -223,7 +223,7 @@ export async function runEvalCli(argv: string[], io: CliIo = defaultIo): Promise
   return 0;
 }
 
-const meanRecall = (runs: ColdStartRecall[], bucket: "new" | "rare") =>
+const meanRecall = (runs: ColdStartRecall[], bucket: "all" | "new" | "rare") =>
   round4(runs.reduce((s, r) => s + r[bucket], 0) / runs.length);
 
 async function coldStartCli(
@@ -236,14 +236,20 @@ async function coldStartCli(
   const report = await runColdStart(dataset, split, {
     seeds: options.seeds,
     config: { ...defaultTwoTowerConfig, ...options.twoTower },
-    idDropoutGrid: [0, 0.25, 0.5, 0.75],
+    idDropoutGrid: [0.25, 0.5, 0.75],
+    boostGrid: [0, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2],
     log: (line) => io.err(line),
   });
   const m = report.mostpop;
   const rows = [
-    ["MostPop", m.new, m.rare],
-    ["two-tower ids only", meanRecall(report.idOnly, "new"), meanRecall(report.idOnly, "rare")],
-    ["two-tower + content", meanRecall(report.content, "new"), meanRecall(report.content, "rare")],
+    ["MostPop", m.all, m.new, m.rare],
+    ["two-tower ids only", meanRecall(report.idOnly, "all"), meanRecall(report.idOnly, "new"), meanRecall(report.idOnly, "rare")],
+    [
+      "two-tower + content",
+      meanRecall(report.content, "all"),
+      meanRecall(report.content, "new"),
+      meanRecall(report.content, "rare"),
+    ],
   ] as const;
   io.out(
     `test: ${m.interactions.new} interactions (${m.users.new} users) with new items, ${m.interactions.rare} (${m.users.rare} users) with items of 1-4`,
@@ -257,12 +263,19 @@ async function coldStartCli(
     seeds: options.seeds,
     content: `${dataset.featureNames.length} genres`,
     id_dropout: report.chosenIdDropout,
-    validation: report.validation.map((v) => ({ id_dropout: v.idDropout, new: round4(v.new), rare: round4(v.rare) })),
+    new_item_boost: report.chosenBoost,
+    validation: report.validation.map((v) => ({
+      id_dropout: v.idDropout,
+      boost: v.boost,
+      all: round4(v.all),
+      new: round4(v.new),
+      rare: round4(v.rare),
+    })),
     test_interactions: m.interactions,
     test_users: m.users,
-    mostpop: { new: round4(m.new), rare: round4(m.rare) },
-    two_tower_id_only: { new: meanRecall(report.idOnly, "new"), rare: meanRecall(report.idOnly, "rare") },
-    two_tower_content: { new: meanRecall(report.content, "new"), rare: meanRecall(report.content, "rare") },
+    mostpop: { all: round4(m.all), new: round4(m.new), rare: round4(m.rare) },
+    two_tower_id_only: Object.fromEntries((["all", "new", "rare"] as const).map((b) => [b, meanRecall(report.idOnly, b)])),
+    two_tower_content: Object.fromEntries((["all", "new", "rare"] as const).map((b) => [b, meanRecall(report.content, b)])),
   };
   if (options.json) io.out(JSON.stringify(summary));
   return 0;
