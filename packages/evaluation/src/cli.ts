@@ -243,7 +243,12 @@ async function coldStartCli(
   const m = report.mostpop;
   const rows = [
     ["MostPop", m.all, m.new, m.rare],
-    ["two-tower ids only", meanRecall(report.idOnly, "all"), meanRecall(report.idOnly, "new"), meanRecall(report.idOnly, "rare")],
+    [
+      "two-tower ids only",
+      meanRecall(report.idOnly, "all"),
+      meanRecall(report.idOnly, "new"),
+      meanRecall(report.idOnly, "rare"),
+    ],
     [
       "two-tower + content",
       meanRecall(report.content, "all"),
@@ -274,8 +279,12 @@ async function coldStartCli(
     test_interactions: m.interactions,
     test_users: m.users,
     mostpop: { all: round4(m.all), new: round4(m.new), rare: round4(m.rare) },
-    two_tower_id_only: Object.fromEntries((["all", "new", "rare"] as const).map((b) => [b, meanRecall(report.idOnly, b)])),
-    two_tower_content: Object.fromEntries((["all", "new", "rare"] as const).map((b) => [b, meanRecall(report.content, b)])),
+    two_tower_id_only: Object.fromEntries(
+      (["all", "new", "rare"] as const).map((b) => [b, meanRecall(report.idOnly, b)]),
+    ),
+    two_tower_content: Object.fromEntries(
+      (["all", "new", "rare"] as const).map((b) => [b, meanRecall(report.content, b)]),
+    ),
   };
   if (options.json) io.out(JSON.stringify(summary));
   return 0;

@@ -194,7 +194,9 @@ export async function runColdStart(
   const floor = 0.9 * Math.max(...validation.filter((v) => v.boost === 0).map((v) => v.all));
   const best = validation.filter((v) => v.all >= floor).reduce((a, b) => (b.new > a.new ? b : a));
   const chosen = best.idDropout;
-  log(`chosen idDropout ${chosen}, new-item boost ${best.boost} (best validation new-item Recall@20 with overall ≥ ${floor.toFixed(4)})`);
+  log(
+    `chosen idDropout ${chosen}, new-item boost ${best.boost} (best validation new-item Recall@20 with overall ≥ ${floor.toFixed(4)})`,
+  );
   const mostpop = await evaluateColdStart(mostPop(split), split);
   const idOnly: ColdStartRecall[] = [];
   const content: ColdStartRecall[] = [];

@@ -4,7 +4,7 @@
 //                       history_mask  float [B, historyLength]  pooling weight per slot (0 = padding)
 //              output : user_vector   float [B, d]              L2-normalised
 // Item tower   inputs : item_row      int64 [B]                 item rows of the model's vocabulary
-//                       item_features float [B, F]              content features (omitted when F = 0)
+//              (the vocabulary's content features are an initializer gathered by item_row)
 //              output : item_vector   float [B, d]              L2-normalised
 // Content tower input  : item_features float [B, F]               content features (F > 0 only)
 //              output : item_vector   float [B, d]              the item tower with a zero id embedding
@@ -108,7 +108,10 @@ export function exportItemTowerOnnx(model: TwoTowerModel, meta: ExportMetadata):
   const rows = g.input("item_row", "int64", ["B"]);
   const table = g.initializer("item_embedding", model.weights.itemEmbedding, [model.itemIds.length, d]);
   let x = g.op("Gather", [table, rows], { axis: 0 });
-  if (F > 0) x = g.op("Concat", [x, g.input("item_features", "float", ["B", F])], { axis: 1 });
+  if (F > 0) {
+    const features = g.initializer("item_features", model.itemFeatures, [model.itemIds.length, F]);
+    x = g.op("Concat", [x, g.op("Gather", [features, rows], { axis: 0 })], { axis: 1 });
+  }
   towerMlp(g, model, x, "item", "item_vector");
   g.output("item_vector", "float", ["B", d]);
   return g.encode(

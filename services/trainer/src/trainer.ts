@@ -20,6 +20,8 @@ import {
 import {
   createModelRegistry,
   createRedis,
+  createCatalogStore,
+  type StoredCatalogItem,
   createTrainerState,
   createTrainingWindow,
   type ModelRegistry,
@@ -80,6 +82,7 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   const windowOptions = { maxEvents: config.windowMaxEvents, markerTtlMs: config.windowDedupeMs };
   const window = createTrainingWindow(redis, config.namespace, windowOptions);
   const state = createTrainerState(redis, config.namespace);
+  const catalog = createCatalogStore(redis, config.namespace);
   const metrics = trainerMetrics(deps.registry, async () => {
     const current = await models.currentVersion();
     return current === undefined ? undefined : (await models.getMeta(current))?.createdAt;
@@ -101,6 +104,11 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
     state,
     metrics,
     evaluate: deps.evaluate ?? ((model, cases, k) => evaluateModel(model, cases, k)),
+    contentOf: async (itemIds) => {
+      const items: (StoredCatalogItem | undefined)[] = [];
+      for (let i = 0; i < itemIds.length; i += 5000) items.push(...(await catalog.read(itemIds.slice(i, i + 5000))));
+      return items.map((item) => (item && !item.deleted ? item : undefined));
+    },
     embedding: createEmbedFanOut({
       flow,
       promoteQueue,
