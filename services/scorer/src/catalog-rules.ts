@@ -1,10 +1,11 @@
 /**
  * Catalog rules, pure: which items may be served at all (operator rules from config), which match
- * a request's filters, how much a request's boosts add, and the per-provider cap. The scorer
+ * a request's filters (the popular fallback; item-space.ts builds the retrieval mask by category
+ * rows), and the per-provider cap. The scorer
  * applies them to the candidate set BEFORE the policy runs — inside retrieval as the item_bias
  * mask where it can — so the policy's propensities are exact over the filtered set.
  */
-import type { RecBoost, RecFilters, RecRequest } from "@recfleet/contracts";
+import type { RecFilters, RecRequest } from "@recfleet/contracts";
 import type { StoredCatalogItem } from "@recfleet/store";
 
 /** Operator-level rules (scorer config). */
@@ -39,23 +40,6 @@ export function matchesFilters(
     if (range.max !== undefined && v > range.max) return false;
   }
   return true;
-}
-
-/** Sum of the boosts whose category the item has, with the explanation naming them. */
-export function boostOf(
-  item: StoredCatalogItem | undefined,
-  boosts: readonly RecBoost[] | undefined,
-): { weight: number; rule?: string } {
-  if (!boosts || !item?.categories) return { weight: 0 };
-  let weight = 0;
-  const names: string[] = [];
-  for (const b of boosts) {
-    if (!item.categories.includes(b.category)) continue;
-    weight += b.weight;
-    names.push(b.category);
-  }
-  if (weight === 0) return { weight: 0 };
-  return { weight, rule: `${weight > 0 ? "boosted" : "demoted"}: category ${names.join(", ")}` };
 }
 
 /** Whether a request needs a mask or bias of its own (beyond the operator rules). */

@@ -10,7 +10,7 @@ import type { RecRequest } from "@recfleet/contracts";
 import type { StoredCatalogItem } from "@recfleet/store";
 import type { CatalogView } from "./catalog-view";
 import type { ItemBias, ServingModel } from "./serving-model";
-import { boostOf, matchesFilters, servable, type OperatorRules } from "./catalog-rules";
+import { servable, type OperatorRules } from "./catalog-rules";
 
 export interface ServedItems {
   model: ServingModel;
@@ -20,6 +20,8 @@ export interface ServedItems {
   baseBias: Float32Array;
   /** Rows ≥ model.vocabularySize whose vector came from content alone. */
   contentRows: number;
+  /** Rows of each category: filters and boosts touch only the rows they name, not every item. */
+  categoryRows: ReadonlyMap<string, Int32Array>;
 }
 
 export class ItemSpace {
@@ -89,7 +91,16 @@ export class ItemSpace {
       if (!servable(item, this.rules)) baseBias[row] = -Infinity;
       else if (row >= model.vocabularySize) baseBias[row] = this.newItemBias;
     });
-    return { model: served, rowItems, baseBias, contentRows: extra.length };
+    const byCategory = new Map<string, number[]>();
+    rowItems.forEach((item, row) => {
+      for (const c of item?.categories ?? []) {
+        const rows = byCategory.get(c);
+        if (rows) rows.push(row);
+        else byCategory.set(c, [row]);
+      }
+    });
+    const categoryRows = new Map([...byCategory].map(([c, rows]) => [c, Int32Array.from(rows)]));
+    return { model: served, rowItems, baseBias, contentRows: extra.length, categoryRows };
   }
 }
 
@@ -108,29 +119,59 @@ export function batchBias(
   if (!requests.some(needsOwnRow)) return { bias: { values: served.baseBias, rows: 1 }, boostRule: () => undefined };
   const values = new Float32Array(requests.length * n);
   const rules: Map<number, string>[] = [];
-  const ids = served.model.itemIds;
+  const none = new Int32Array(0);
+  const rowsOf = (category: string) => served.categoryRows.get(category) ?? none;
+  const scratch = new Float32Array(n);
   requests.forEach((request, b) => {
-    const offset = b * n;
-    values.set(served.baseBias, offset);
+    const row0 = b * n;
+    const own = values.subarray(row0, row0 + n);
+    own.set(served.baseBias);
     const rowRules = new Map<number, string>();
     rules.push(rowRules);
     if (!needsOwnRow(request)) return;
-    const filters = request.filters;
-    const boosts = request.boosts;
-    for (let row = 0; row < n; row++) {
-      if (values[offset + row] === -Infinity) continue;
-      const item = served.rowItems[row];
-      if (!matchesFilters(ids[row]!, item, filters)) {
-        values[offset + row] = -Infinity;
-        continue;
-      }
-      if (boosts) {
-        const boost = boostOf(item, boosts);
-        if (boost.weight !== 0) {
-          values[offset + row] = values[offset + row]! + boost.weight / logitPerCosine;
-          rowRules.set(row, boost.rule!);
+    const f = request.filters;
+    if (f?.includeCategories) {
+      scratch.fill(-Infinity);
+      for (const c of f.includeCategories) for (const row of rowsOf(c)) scratch[row] = own[row]!;
+      own.set(scratch);
+    }
+    for (const c of f?.excludeCategories ?? []) for (const row of rowsOf(c)) own[row] = -Infinity;
+    for (const id of f?.excludeItems ?? []) {
+      const row = served.model.rowOf.get(id);
+      if (row !== undefined) own[row] = -Infinity;
+    }
+    const ranges = Object.entries(f?.ranges ?? {});
+    if (ranges.length > 0) {
+      for (let row = 0; row < n; row++) {
+        if (own[row] === -Infinity) continue;
+        const numbers = served.rowItems[row]?.numbers;
+        for (const [name, range] of ranges) {
+          const v = numbers?.[name];
+          if (
+            v === undefined ||
+            (range.min !== undefined && v < range.min) ||
+            (range.max !== undefined && v > range.max)
+          ) {
+            own[row] = -Infinity;
+            break;
+          }
         }
       }
+    }
+    // Boosts, in logit units → cosine units (the retrieval adds them to cosines).
+    const boostedBy = new Map<number, { weight: number; names: string[] }>();
+    for (const boost of request.boosts ?? [])
+      for (const row of rowsOf(boost.category)) {
+        if (own[row] === -Infinity) continue;
+        const entry = boostedBy.get(row) ?? { weight: 0, names: [] };
+        entry.weight += boost.weight;
+        entry.names.push(boost.category);
+        boostedBy.set(row, entry);
+      }
+    for (const [row, { weight, names }] of boostedBy) {
+      if (weight === 0) continue;
+      own[row] = own[row]! + weight / logitPerCosine;
+      rowRules.set(row, `${weight > 0 ? "boosted" : "demoted"}: category ${names.join(", ")}`);
     }
   });
   return { bias: { values, rows: requests.length }, boostRule: (b, row) => rules[b]?.get(row) };
