@@ -142,7 +142,8 @@ const CATEGORIES = 20;
 /** A catalog describing every item: category c<i mod 20>, available. */
 async function benchCatalog(n: number): Promise<ScoringCatalog> {
   const items = new Map<string, StoredCatalogItem>();
-  for (let i = 0; i < n; i++) items.set(itemIdOf(i), { itemId: itemIdOf(i), ts: 1, categories: [`c${i % CATEGORIES}`] });
+  for (let i = 0; i < n; i++)
+    items.set(itemIdOf(i), { itemId: itemIdOf(i), ts: 1, categories: [`c${i % CATEGORIES}`] });
   const view = new CatalogView({
     readAll: async () => ({ items, cursor: "0-0" }),
     readChanges: async (cursor) => ({ cursor, items: new Map(), gap: false }),
