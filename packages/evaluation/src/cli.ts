@@ -259,9 +259,11 @@ async function coldStartCli(
   io.out(
     `test: ${m.interactions.new} interactions (${m.users.new} users) with new items, ${m.interactions.rare} (${m.users.rare} users) with items of 1-4`,
   );
-  io.out(["model".padEnd(24), "recall@20 new".padStart(14), "recall@20 1-4".padStart(14)].join(" "));
-  for (const [label, n, r] of rows)
-    io.out([label.padEnd(24), n.toFixed(4).padStart(14), r.toFixed(4).padStart(14)].join(" "));
+  io.out(
+    ["model".padEnd(24), ...["recall@20 all", "recall@20 new", "recall@20 1-4"].map((c) => c.padStart(14))].join(" "),
+  );
+  for (const [label, a, n, r] of rows)
+    io.out([label.padEnd(24), ...[a, n, r].map((x) => x.toFixed(4).padStart(14))].join(" "));
   const summary = {
     bench: "COLD-START",
     dataset: options.dataset,
