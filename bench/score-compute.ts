@@ -11,6 +11,12 @@
  * fed a unit user vector and the same item matrix, k=100. Variants are measured in
  * rounds, alternating call by call so machine noise hits them alike; ratio = ours / baseline.
  *
+ * With the catalog (issue 12), same run: "greedy+catalog" serves through the catalog's item space
+ * with no request filter (one shared item_bias row: availability), "greedy+filter" sends every
+ * request with a category filter that keeps a quarter of the items (one item_bias row per
+ * request, built in JS, applied inside the ONNX retrieval before TopK); filter_overhead = its
+ * time / plain greedy's (BENCH_FILTER=0 skips both).
+ *
  * Then the hot-swap memory at the largest size, in a fresh child process: RSS with one
  * version loaded, with two loaded (a batch still holds the old version while the new one
  * swaps in through ModelHolder) and after the old one is released, against the item matrix
@@ -27,10 +33,20 @@ import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { createLogger } from "@recfleet/runtime";
 import { createPolicy, createRng, type Policy } from "@recfleet/policy";
-import type { HistoryEntry, ItemStats } from "@recfleet/store";
+import type { HistoryEntry, ItemStats, StoredCatalogItem } from "@recfleet/store";
 import { createInferenceSession, exportServingOnnx, exportTopKOnnx } from "@recfleet/towers";
 import type { RecRequest } from "@recfleet/contracts";
-import { ModelHolder, createServingModel, scoreRequests, type ScoringStore, type ServingModel } from "@recfleet/scorer";
+import {
+  CatalogView,
+  ItemSpace,
+  ModelHolder,
+  createServingModel,
+  scoreRequests,
+  type ScoringCatalog,
+  type ScoringStore,
+  type ServingModel,
+} from "@recfleet/scorer";
+import type { RecFilters } from "@recfleet/contracts";
 import {
   MB,
   flag,
@@ -120,6 +136,23 @@ const SECONDS = numFlag("seconds", "BENCH_SECONDS", 3);
 const POLICIES = flag("policies", "BENCH_POLICIES", "greedy|thompson:16,lift=1").split("|");
 const SWAP_ITEMS = numFlag("swap-items", "BENCH_SWAP_ITEMS", Math.max(...SIZES));
 const ROUNDS = 3;
+const FILTER = flag("filter", "BENCH_FILTER", "1") !== "0";
+const CATEGORIES = 20;
+
+/** A catalog describing every item: category c<i mod 20>, available. */
+async function benchCatalog(n: number): Promise<ScoringCatalog> {
+  const items = new Map<string, StoredCatalogItem>();
+  for (let i = 0; i < n; i++)
+    items.set(itemIdOf(i), { itemId: itemIdOf(i), ts: 1, categories: [`c${i % CATEGORIES}`] });
+  const view = new CatalogView({
+    readAll: async () => ({ items, cursor: "0-0" }),
+    readChanges: async (cursor) => ({ cursor, items: new Map(), gap: false }),
+  });
+  await view.reload();
+  const rules = { excludeUnavailable: true, maxPerProvider: 0 };
+  return { space: new ItemSpace(view, rules), rules, item: (id) => view.get(id) };
+}
+const QUARTER: RecFilters = { includeCategories: ["c0", "c1", "c2", "c3", "c4"] };
 
 function memoryStore(histories: Map<string, string[]>): ScoringStore {
   return {
@@ -190,6 +223,7 @@ for (const n of SIZES) {
     users.map((u, i) => [u, Array.from({ length: HISTORY }, (_, j) => itemIdOf((i * 7919 + j * 104_729) % n))]),
   );
   const store = memoryStore(histories);
+  const catalogDeps = await benchCatalog(n);
   const userVecs = randomItemMatrix(USERS + BATCH, DIM, 5);
   const itemTensor = new ort.Tensor("float32", matrix, [n, DIM]);
   const kTensor = new ort.Tensor("int64", BigInt64Array.from([BigInt(Math.min(CANDIDATES, n))]), [1]);
@@ -208,18 +242,27 @@ for (const n of SIZES) {
       batchRequests: 0,
       batchSeconds: 0,
     },
-    ...POLICIES.map((spec): Variant => {
+    ...[
+      ...POLICIES.map((spec) => ({ spec, name: spec, catalog: false, filters: undefined })),
+      ...(FILTER
+        ? [
+            { spec: "greedy", name: "greedy+catalog", catalog: true, filters: undefined },
+            { spec: "greedy", name: "greedy+filter", catalog: true, filters: QUARTER },
+          ]
+        : []),
+    ].map(({ spec, name, catalog, filters }): Variant => {
       const policy: Policy = createPolicy(spec);
       const rng = createRng(3);
       let seq = 0;
       return {
-        name: spec,
+        name,
         run: async (offset, b) => {
           const requests: RecRequest[] = Array.from({ length: b }, (_, i) => ({
             requestId: `q${seq++}`,
             user: users[(offset + i) % USERS]!,
             ts: Date.now(),
             k: K,
+            ...(filters ? { filters } : {}),
           }));
           const out = await scoreRequests(requests, {
             store,
@@ -232,8 +275,14 @@ for (const n of SIZES) {
             candidates: CANDIDATES,
             scoreToLogit: (c) => (c - 0.5) * 8,
             explanations: 2,
+            ...(catalog ? { catalog: catalogDeps } : {}),
           });
           if (out.recommendations.length !== b || out.coldStarts !== 0) throw new Error("unexpected cold start");
+          if (
+            filters &&
+            out.recommendations.some((r) => r.items.some((it) => Number(it.itemId.slice(4)) % CATEGORIES >= 5))
+          )
+            throw new Error("a filtered request got an item outside its categories");
         },
         batch1: [],
         batchRequests: 0,
@@ -270,7 +319,7 @@ for (const n of SIZES) {
     log(
       `ours ${v.name.padEnd(18)}: batch 1 ${fmtMs(s)}; batch ${BATCH}: ${Math.round(rps)} req/s — ratio p50 ${(s.p50 / baseSummary.p50).toFixed(2)}×, p99 ${(s.p99 / baseSummary.p99).toFixed(2)}×, throughput ${(baseRps / rps).toFixed(2)}× (ours/baseline time)`,
     );
-    const key = v.name.split(/[:,]/)[0]!;
+    const key = v.name.split(/[:,]/)[0]!.replace("+", "_");
     Object.assign(row, {
       [`${key}_p50_ms`]: round(s.p50),
       [`${key}_p99_ms`]: round(s.p99),
@@ -279,6 +328,14 @@ for (const n of SIZES) {
       [`${key}_ratio_p99`]: round(s.p99 / baseSummary.p99),
       [`${key}_ratio_b64`]: round(baseRps / rps),
     });
+  }
+  if (row["greedy_filter_p50_ms"] !== undefined) {
+    row["filter_overhead_p50"] = round(Number(row["greedy_filter_p50_ms"]) / Number(row["greedy_p50_ms"]));
+    row["filter_overhead_b64"] = round(Number(row["greedy_rps_b64"]) / Number(row["greedy_filter_rps_b64"]));
+    row["catalog_overhead_p50"] = round(Number(row["greedy_catalog_p50_ms"]) / Number(row["greedy_p50_ms"]));
+    log(
+      `filter mask overhead vs unfiltered greedy (same run): p50 ${row["filter_overhead_p50"]}×, batch ${BATCH} ${row["filter_overhead_b64"]}×; catalog without filter p50 ${row["catalog_overhead_p50"]}×`,
+    );
   }
   results.push(row);
   await serving.release();
@@ -327,6 +384,8 @@ console.log(
     p99_100k_greedy_ms: mid?.greedy_p99_ms ?? null,
     goal_p99_100k_under_5ms: mid ? Number(mid.greedy_p99_ms) < 5 : null,
     ratio_p50_100k_greedy: mid?.greedy_ratio_p50 ?? null,
+    filter_overhead_p50_100k: mid?.filter_overhead_p50 ?? null,
+    filter_overhead_b64_100k: mid?.filter_overhead_b64 ?? null,
     goal_within_1_2x: results.every((r) => Number(r.greedy_ratio_p50) <= 1.2),
     hot_swap: swap ?? null,
     peak_rss_mb: rssOf().peakMb,

@@ -26,6 +26,8 @@ export async function runDemo(argv: string[]): Promise<number> {
       policy: { type: "string", default: DEMO_EXPLORING_POLICY },
       out: { type: "string", default: join(REPO_ROOT, "out", "demo") },
       "keep-stack": { type: "boolean", default: false },
+      // Operator rule: at most N items of one provider per slate (0 = off); exposure per provider is reported either way.
+      "max-per-provider": { type: "string", default: "0" },
     },
   });
   const started = Date.now();
@@ -41,7 +43,11 @@ export async function runDemo(argv: string[]): Promise<number> {
     { policy: values.policy!, weight: 1 },
   ];
   // The simulator names each request's policy; the scorer answers only the policies it allows.
-  const env = { TRAIN_INTERVAL: "0", ...allowPoliciesEnv(split.map((share) => share.policy)) };
+  const env = {
+    TRAIN_INTERVAL: "0",
+    SCORER_MAX_PER_PROVIDER: values["max-per-provider"]!,
+    ...allowPoliciesEnv(split.map((share) => share.policy)),
+  };
   const fleet = await startLocalFleet({ namespace, logDir, keepStack: values["keep-stack"]!, log: say, env });
   say("fleet ready: ingest, features, trainer, scorer");
   const { workers } = fleet;
@@ -121,6 +127,15 @@ function printSummary(
       `${p.policy.padEnd(30)} ${String(p.answered).padStart(8)} ${String(p.clicks).padStart(8)}   ${p.ctr.toFixed(4)}  ${p.regret.toFixed(1).padStart(7)}   ${p.coverage.toFixed(3)}     ${p.exposureGini.toFixed(3)}  ${p.newItemImpressionShare.toFixed(3)}`,
     );
   }
+  console.log(
+    "\nexposure fairness: share of impressions vs share of relevance (Σ true click probability) per provider",
+  );
+  for (const p of report.policies) {
+    const cells = p.providerFairness.shares.map(
+      (s) => `${s.provider} ${(s.exposureShare * 100).toFixed(1)}%/${(s.relevanceShare * 100).toFixed(1)}%`,
+    );
+    console.log(`${p.policy.padEnd(30)} gap ${p.providerFairness.gap.toFixed(3)}  ${cells.join("  ")}`);
+  }
   const [greedy, explorer] = report.policies;
   if (greedy && explorer && greedy.clicks > 0)
     console.log(
@@ -142,6 +157,8 @@ function printSummary(
         regret: p.regret,
         coverage: p.coverage,
         gini: p.exposureGini,
+        provider_exposure_gap: p.providerFairness.gap,
+        providers: p.providerFairness.shares,
       })),
     }),
   );

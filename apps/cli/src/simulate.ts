@@ -68,7 +68,7 @@ export async function runSimulateCli(argv: string[], env: NodeJS.ProcessEnv = pr
     }
     for (const p of report.policies)
       console.log(
-        `${p.policy.padEnd(30)} requests ${p.answered}  clicks ${p.clicks}  CTR ${p.ctr.toFixed(4)}  regret ${p.regret.toFixed(1)}  coverage ${p.coverage.toFixed(3)}  gini ${p.exposureGini.toFixed(3)}`,
+        `${p.policy.padEnd(30)} requests ${p.answered}  clicks ${p.clicks}  CTR ${p.ctr.toFixed(4)}  regret ${p.regret.toFixed(1)}  coverage ${p.coverage.toFixed(3)}  gini ${p.exposureGini.toFixed(3)}  provider exposure gap ${p.providerFairness.gap.toFixed(3)}`,
       );
     console.log(`plot: ${report.plotPath}\ncsv:  ${report.csvPath}`);
     console.log(

@@ -48,6 +48,17 @@ const SAMPLES: Partial<Record<TopicKey, Record<string, unknown>>> = {
     items: [{ itemId: "i1", score: 1.5, rank: 1, propensity: 0.95, explored: false }],
   },
   modelVersions: { version: "v1", createdAt: NOW, itemCount: 100, dim: 32 },
+  items: {
+    itemId: "i9",
+    op: "upsert",
+    ts: NOW - 1000,
+    available: true,
+    categories: ["drama"],
+    tags: ["1990s"],
+    numbers: { price: 9.5, year: 1994 },
+    text: { title: "A film" },
+    provider: "studio-1",
+  },
 };
 
 test("catalog: every consumer's DLQ is a catalog topic with one partition, no spec and no consumers", () => {

@@ -14,6 +14,7 @@ export {
   toJsonSchema,
 } from "./schema";
 export * from "./messages";
+export * from "./items";
 export {
   TOPIC_CATALOG,
   TOPIC_KEYS,

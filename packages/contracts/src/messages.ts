@@ -1,4 +1,5 @@
 import type { MessageSpec } from "./schema";
+import { catalogItemSpec, recBoostsField, recFiltersField, type RecBoost, type RecFilters } from "./items";
 
 export const EVENT_TYPES = ["view", "click", "add_to_cart", "purchase", "rating"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -44,6 +45,9 @@ export interface RecRequest {
   ts: number;
   exclude?: string[];
   reason?: string;
+  /** Catalog rules for this request (applied before the policy). */
+  filters?: RecFilters;
+  boosts?: RecBoost[];
 }
 
 export interface RecommendedItem {
@@ -54,6 +58,8 @@ export interface RecommendedItem {
   explored: boolean;
   /** History items most similar to this one in tower space ("because you watched …"). */
   because?: string[];
+  /** The rule that changed this slot, when one did ("boosted: category drama"). */
+  rule?: string;
 }
 
 export interface Recommendation {
@@ -206,6 +212,8 @@ export const recRequestSpec: MessageSpec = {
       description: "Items not to return.",
     },
     reason: { kind: "string", maxLength: 64, optional: true, description: "Why it was sent (e.g. refresh_on_event)." },
+    filters: recFiltersField,
+    boosts: recBoostsField,
   },
 };
 
@@ -237,6 +245,7 @@ export const recommendationSpec: MessageSpec = {
             optional: true,
             description: "Explanation.",
           },
+          rule: { kind: "string", maxLength: 128, optional: true, description: "Rule that changed this slot." },
         },
       },
     },
@@ -354,4 +363,5 @@ export const MESSAGE_SPECS: readonly MessageSpec[] = [
   recommendationSpec,
   modelVersionSpec,
   decisionLogSpec,
+  catalogItemSpec,
 ];

@@ -21,7 +21,11 @@ export type ReasonCode =
   | "string_too_long"
   // The scorer's, for a request's `policy`: not a policy spec / not one the operator allows.
   | "unknown_policy"
-  | "policy_not_allowed";
+  | "policy_not_allowed"
+  // The scorer's, for a request's filters the field specs cannot check (a range with min > max).
+  | "invalid_filter"
+  // The catalog worker's: an items message whose key is not its itemId (compaction keys on it).
+  | "key_mismatch";
 
 export const REASON_CODES: readonly ReasonCode[] = [
   "malformed_json",
@@ -40,6 +44,8 @@ export const REASON_CODES: readonly ReasonCode[] = [
   "string_too_long",
   "unknown_policy",
   "policy_not_allowed",
+  "invalid_filter",
+  "key_mismatch",
 ];
 
 /** Ids are what end up inside Redis keys and logs: short, printable ASCII, no separators or globs. */

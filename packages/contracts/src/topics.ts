@@ -13,9 +13,10 @@ import {
   recommendationSpec,
   recRequestSpec,
 } from "./messages";
+import { catalogItemSpec } from "./items";
 
 /** Consumer groups of the fleet, by the suffix of their group id under the namespace. */
-export type ConsumerGroup = "ingest" | "features" | "trainer" | "scorer" | "scorer-versions" | "simulator";
+export type ConsumerGroup = "ingest" | "features" | "catalog" | "trainer" | "scorer" | "scorer-versions" | "simulator";
 
 /**
  * Who writes a topic: a worker, an app outside the fleet, or an operator's CLI. Kafka ACLs
@@ -68,7 +69,9 @@ export type TopicKey =
   | "recommendationsDlq"
   | "recLog"
   | "modelVersions"
-  | "modelVersionsDlq";
+  | "modelVersionsDlq"
+  | "items"
+  | "itemsDlq";
 
 /** Partition count of partitioned topics when RECFLEET_TOPIC_PARTITIONS is not set. */
 export const DEFAULT_PARTITIONS = 4;
@@ -163,6 +166,24 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
     ],
   },
   modelVersionsDlq: deadLetters("model.versions", ["scorer"]),
+  items: {
+    base: "items",
+    description: "The item catalog: upserts and deletions, compacted so the catalog can be rebuilt from it.",
+    message: catalogItemSpec,
+    key: "itemId",
+    partitioned: true,
+    // Compaction keeps the newest change per item (deletions included, as op "delete").
+    config: { "cleanup.policy": "compact" },
+    producers: ["app"],
+    consumers: [
+      {
+        group: "catalog",
+        dlq: "itemsDlq",
+        note: "the features worker's catalog loop; it keeps the catalog in Redis and tells scorers",
+      },
+    ],
+  },
+  itemsDlq: deadLetters("items", ["features"]),
 };
 
 export const TOPIC_KEYS = Object.keys(TOPIC_CATALOG) as readonly TopicKey[];
@@ -195,6 +216,7 @@ export const GROUP_OWNER: Readonly<Record<ConsumerGroup, TopicWriter>> = {
   ingest: "ingest",
   features: "features",
   trainer: "trainer",
+  catalog: "features",
   scorer: "scorer",
   "scorer-versions": "scorer",
   simulator: "app",

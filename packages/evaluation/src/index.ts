@@ -5,3 +5,12 @@ export { evaluateRanking, topK, type Scorer, type RankingMetrics, type EvaluateO
 export { mostPop, itemKnn } from "./baselines.js";
 export { historyScorer, sequenceExamples, twoTowerScorer, type SequenceExampleOptions } from "./two-tower.js";
 export { runEvalCli, defaultMl100kPath, evaluationCommands, type CliIo } from "./cli.js";
+export {
+  evaluateColdStart,
+  coldStartScorer,
+  validationSplit,
+  runColdStart,
+  bucketOf,
+  type ColdStartRecall,
+  type ColdStartReport,
+} from "./cold-start.js";

@@ -1,4 +1,4 @@
-// Shared fixtures for the policy tests (not exported from index.ts).
+// Shared fixtures for the policy tests (not exported from index.ts; `@recfleet/policy/testing` for other packages' tests).
 import { createRng } from "@recfleet/numeric";
 import type { Candidate, ItemStats, PolicyContext } from "./types.js";
 

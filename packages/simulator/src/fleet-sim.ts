@@ -15,11 +15,13 @@ import {
   decodeMessage,
   recommendationSpec,
   topicNames,
+  type CatalogItem,
   type ClickstreamEvent,
   type RecRequest,
   type Recommendation,
 } from "@recfleet/contracts";
 import { percentile } from "@recfleet/numeric";
+import { providerOf, ProviderTally, type ProviderFairness } from "./providers";
 import { createMetricsRegistry, type Logger } from "@recfleet/runtime";
 import {
   advanceWorld,
@@ -65,6 +67,8 @@ export interface FleetSimulationOptions {
   outDir: string;
   onProgress?: (line: string) => void;
   progressEvery?: number;
+  /** Providers the items are spread over (published on the items topic); exposure fairness is reported per provider. Default 5. */
+  providers?: number;
 }
 
 export interface PolicyReport {
@@ -80,6 +84,8 @@ export interface PolicyReport {
   coverage: number;
   exposureGini: number;
   newItemImpressionShare: number;
+  /** Exposure share vs relevance share per provider. */
+  providerFairness: ProviderFairness;
   latencyP50Ms: number;
   latencyP99Ms: number;
 }
@@ -106,6 +112,7 @@ interface PolicyTally {
   oracle: number;
   exposure: Record<string, number>;
   newItemImpressions: number;
+  providers: ProviderTally;
   latencies: number[];
   perStep: { clicks: number; impressions: number; regret: number }[];
 }
@@ -149,6 +156,22 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
       await producer.send(topics.clickstream, messages.slice(i, i + 2000));
     eventsProduced += events.length;
   };
+
+  // The catalog: every item with its provider, on the items topic (the scorer's per-provider cap reads it).
+  const providers = options.providers ?? 5;
+  const publishItems = async (items: readonly WorldItem[]) => {
+    const messages = items.map((item) => {
+      const value: CatalogItem = {
+        itemId: item.itemId,
+        op: "upsert",
+        ts: Date.now(),
+        provider: providerOf(item.itemId, providers),
+      };
+      return { key: item.itemId, value };
+    });
+    for (let i = 0; i < messages.length; i += 2000) await producer.send(topics.items, messages.slice(i, i + 2000));
+  };
+  await publishItems(world.items);
 
   // 1. Organic history, so the trainer has something to learn before any recommendation.
   const start = Date.now();
@@ -204,6 +227,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
           oracle: 0,
           exposure: {},
           newItemImpressions: 0,
+          providers: new ProviderTally(),
           latencies: [],
           perStep: [],
         }),
@@ -221,6 +245,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
     advanceWorld(world);
     const arrivals = world.items.slice(before);
     for (const item of arrivals) itemById.set(item.itemId, item);
+    if (arrivals.length > 0) await publishItems(arrivals);
     // New items reach the catalog through organic activity (search, browsing, promotion).
     const organic: ClickstreamEvent[] = [];
     for (const item of arrivals) {
@@ -285,6 +310,9 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
       versions.add(rec.modelVersion);
       t.latencies.push(Date.now() - b.sentAt);
       const oracle = oracleSlate(world, b.user, options.k).expectedClicks;
+      // Relevance per provider: the user's true click probability (top slot) of each active item.
+      for (const item of world.active)
+        t.providers.addRelevance(providerOf(item.itemId, providers), clickProbability(world, b.user, item, 1));
       let expected = 0;
       const stepTally = t.perStep[t.perStep.length - 1]!;
       for (const slot of rec.items) {
@@ -295,6 +323,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
         t.impressions++;
         stepTally.impressions++;
         t.exposure[item.itemId] = (t.exposure[item.itemId] ?? 0) + 1;
+        t.providers.addExposure(providerOf(item.itemId, providers));
         if (!item.initial) t.newItemImpressions++;
         if (rng() < p) {
           t.clicks++;
@@ -347,6 +376,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
       coverage: catalogCoverage(t.exposure, catalogSize),
       exposureGini: exposureGini(t.exposure, catalogSize),
       newItemImpressionShare: t.newItemImpressions / Math.max(1, t.impressions),
+      providerFairness: t.providers.report(),
       latencyP50Ms: percentile(sorted, 0.5),
       latencyP99Ms: percentile(sorted, 0.99),
     };

@@ -4,3 +4,4 @@ export {
   type FleetSimulationReport,
   type PolicyReport,
 } from "./fleet-sim";
+export { providerOf, ProviderTally, type ProviderFairness, type ProviderShare } from "./providers";

@@ -23,9 +23,13 @@ interface RoleAccess {
  */
 export const REDIS_ROLE_ACCESS: Readonly<Record<RedisRole, RoleAccess>> = {
   ingest: { readWrite: ["dd:*"], readOnly: [] },
-  features: { readWrite: ["ap:*", "u:*", "pop", "is:*", "rec:*", "lb:*"], readOnly: ["m:current", "m:v:*:meta"] },
-  scorer: { readWrite: ["is:*", "rec:*", "recm:*", "lb:*"], readOnly: ["u:*", "pop", "m:*"] },
-  trainer: { readWrite: ["m:*", "tw", "tw:*", "trainer:*", "bull:*"], readOnly: ["pop"] },
+  // The features worker also keeps the item catalog (cat, cat:ts, cat:chg) from the items topic.
+  features: {
+    readWrite: ["ap:*", "u:*", "pop", "is:*", "rec:*", "lb:*", "cat", "cat:*"],
+    readOnly: ["m:current", "m:v:*:meta"],
+  },
+  scorer: { readWrite: ["is:*", "rec:*", "recm:*", "lb:*"], readOnly: ["u:*", "pop", "m:*", "cat", "cat:*"] },
+  trainer: { readWrite: ["m:*", "tw", "tw:*", "trainer:*", "bull:*"], readOnly: ["pop", "cat", "cat:*"] },
   // erase-user, model rollback: user keys, receipts, the registry.
   operator: { readWrite: ["u:*", "erasures", "m:*", "trainer:*"], readOnly: [] },
 };

@@ -44,3 +44,11 @@ export { tryAcquireLock, type HeldLock } from "./lock";
 export { createTrainerState, type TrainerState } from "./trainer-state";
 export { connectRedis, newRedisClient, type RedisConnection } from "./connection";
 export { redisAclRules, REDIS_ROLES, REDIS_ROLE_ACCESS, type RedisRole } from "./acl";
+export {
+  createCatalogStore,
+  toStoredItem,
+  CATALOG_CHANGES_CAP,
+  type CatalogStore,
+  type CatalogChanges,
+  type StoredCatalogItem,
+} from "./catalog";

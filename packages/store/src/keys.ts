@@ -20,6 +20,9 @@
  *   ns:lb:<version>:A          hash    neural-linear bandit: Σ x·xᵀ over impressions, field "i" = entry i of the d×d matrix (row-major)
  *   ns:lb:<version>:b          hash    Σ (click − model click probability)·x, field "j"; plus "n" = impressions folded in
  *                                      (x = user vector ⊙ item vector of that model version; state starts afresh per version)
+ *   ns:cat                     hash    item catalog: itemId -> StoredCatalogItem JSON (a deleted item keeps a tombstone)
+ *   ns:cat:ts                  hash    itemId -> ts of the stored change (older changes are ignored)
+ *   ns:cat:chg                 stream  one entry "item" -> itemId per applied change, capped; scorers tail it
  */
 
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -64,6 +67,9 @@ export interface StoreKeys {
   readonly erasures: string;
   linearA(version: string): string;
   linearB(version: string): string;
+  readonly catalog: string;
+  readonly catalogTimes: string;
+  readonly catalogChanges: string;
 }
 
 export function storeKeys(namespace: string): StoreKeys {
@@ -88,6 +94,9 @@ export function storeKeys(namespace: string): StoreKeys {
     erasures: `${p}erasures`,
     linearA: (version) => `${p}lb:${version}:A`,
     linearB: (version) => `${p}lb:${version}:b`,
+    catalog: `${p}cat`,
+    catalogTimes: `${p}cat:ts`,
+    catalogChanges: `${p}cat:chg`,
   };
   return keys;
 }

@@ -35,6 +35,13 @@ export interface TwoTowerConfig {
    * probability (per example, per step), which regularises the user tower. 0 = off (the reference).
    */
   historyDropout: number;
+  /**
+   * Training-time augmentation for new items: with this probability (per example, per step) the
+   * target's id embedding is replaced by zeros, so the item tower learns to place an item from its
+   * content features alone — the vector a new item gets before it has interactions
+   * (contentItemVectors). Only meaningful with content features; 0 = off (the reference).
+   */
+  idDropout: number;
   /** onnxruntime intra-op threads for the training step (TRAIN-SPEED compares at 1). */
   threads: number;
 }
@@ -55,6 +62,7 @@ export const referenceTwoTowerConfig: TwoTowerConfig = {
   embeddingInitStd: 0.05,
   recencyDecay: 1,
   historyDropout: 0,
+  idDropout: 0,
   threads: 1,
 };
 
@@ -105,6 +113,9 @@ export function resolveConfig(partial: Partial<TwoTowerConfig> = {}): TwoTowerCo
       `config.historyDropout must be in [0, 1), got ${config.historyDropout}`,
       "historyDropout",
     );
+  }
+  if (!(config.idDropout >= 0 && config.idDropout < 1)) {
+    throw new TwoTowerConfigError(`config.idDropout must be in [0, 1), got ${config.idDropout}`, "idDropout");
   }
   if (!(config.weightDecay >= 0) || !Number.isFinite(config.weightDecay)) {
     throw new TwoTowerConfigError(

@@ -2,8 +2,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as ort from "onnxruntime-node";
 import onnxProto from "onnx-proto";
-import { exportItemTowerOnnx, exportRetrievalOnnx, exportServingOnnx, exportUserTowerOnnx } from "./export.js";
-import { encodeHistories, itemVectors, userVectors } from "./model.js";
+import {
+  exportContentTowerOnnx,
+  exportItemTowerOnnx,
+  exportRetrievalOnnx,
+  exportServingOnnx,
+  exportUserTowerOnnx,
+} from "./export.js";
+import { contentItemVectors, encodeHistories, itemVectors, userVectors } from "./model.js";
 import { createInferenceSession, type SessionLogger } from "./session.js";
 import { randomModel, tinyConfig, tinyData } from "./test-fixtures.js";
 
@@ -47,14 +53,11 @@ describe("ONNX export parity with the TypeScript forward pass", () => {
 
   it("item tower", async () => {
     const session = await cpuSession(exportItemTowerOnnx(model, meta));
-    assert.deepEqual(session.inputNames, ["item_row", "item_features"]);
+    // The vocabulary's content features are part of the graph: rows are the only input (embed-items feeds rows).
+    assert.deepEqual(session.inputNames, ["item_row"]);
     const rows = [0, 4, 11, 4];
-    const F = model.featureWidth;
-    const features = new Float32Array(rows.length * F);
-    rows.forEach((r, b) => features.set(model.itemFeatures.subarray(r * F, r * F + F), b * F));
     const out = await session.run({
       item_row: new ort.Tensor("int64", BigInt64Array.from(rows.map(BigInt)), [rows.length]),
-      item_features: new ort.Tensor("float32", features, [rows.length, F]),
     });
     assert.ok(maxAbsDiff(out["item_vector"]!.data as Float32Array, itemVectors(model, rows)) < 1e-4);
     await session.release();
@@ -100,14 +103,47 @@ describe("ONNX export parity with the TypeScript forward pass", () => {
     const out = await serving.run({
       ...historyFeeds(),
       item_matrix: new ort.Tensor("float32", items, [n, d]),
+      item_bias: new ort.Tensor("float32", new Float32Array(n), [1, n]),
       k: new ort.Tensor("int64", BigInt64Array.from([BigInt(k)]), [1]),
     });
     const expected = await retrieval.run(historyFeeds());
     assert.ok(maxAbsDiff(out["user_vector"]!.data as Float32Array, userVectors(model, histories, weights)) < 1e-4);
     assert.ok(maxAbsDiff(out["scores"]!.data as Float32Array, expected["scores"]!.data as Float32Array) < 1e-4);
     assert.deepEqual(out["indices"]!.data, expected["indices"]!.data);
+
+    // A per-request bias: −∞ masks the request's best item out, +1 lifts its worst to the top.
+    const B = histories.length;
+    const best = Array.from({ length: B }, (_, b) => Number((expected["indices"]!.data as BigInt64Array)[b * k]));
+    const bias = new Float32Array(B * n);
+    for (let b = 0; b < B; b++) bias[b * n + best[b]!] = -Infinity;
+    bias[0 * n + 11] = 3;
+    const masked = await serving.run({
+      ...historyFeeds(),
+      item_matrix: new ort.Tensor("float32", items, [n, d]),
+      item_bias: new ort.Tensor("float32", bias, [B, n]),
+      k: new ort.Tensor("int64", BigInt64Array.from([BigInt(k)]), [1]),
+    });
+    const rows = masked["indices"]!.data as BigInt64Array;
+    for (let b = 0; b < B; b++)
+      for (let r = 0; r < k; r++) assert.notEqual(Number(rows[b * k + r]), best[b], `request ${b} got a masked item`);
+    assert.equal(Number(rows[0]), 11, "the boosted item leads request 0");
     await serving.release();
     await retrieval.release();
+  });
+
+  it("content tower equals the item tower with a zero id embedding", async () => {
+    const F = model.featureWidth;
+    assert.ok(F > 0, "the fixture has content features");
+    const session = await cpuSession(exportContentTowerOnnx(model, meta));
+    const out = await session.run({ item_features: new ort.Tensor("float32", model.itemFeatures, [12, F]) });
+    const zeroId = {
+      ...model,
+      weights: { ...model.weights, itemEmbedding: new Float32Array(model.weights.itemEmbedding.length) },
+    };
+    const expected = itemVectors(zeroId);
+    assert.ok(maxAbsDiff(out["item_vector"]!.data as Float32Array, expected) < 1e-4);
+    assert.ok(maxAbsDiff(contentItemVectors(model, model.itemFeatures), expected) < 1e-6);
+    await session.release();
   });
 
   it("states opset, names and metadata", () => {

@@ -4,8 +4,10 @@
 //                       history_mask  float [B, historyLength]  pooling weight per slot (0 = padding)
 //              output : user_vector   float [B, d]              L2-normalised
 // Item tower   inputs : item_row      int64 [B]                 item rows of the model's vocabulary
-//                       item_features float [B, F]              content features (omitted when F = 0)
+//              (the vocabulary's content features are an initializer gathered by item_row)
 //              output : item_vector   float [B, d]              L2-normalised
+// Content tower input  : item_features float [B, F]               content features (F > 0 only)
+//              output : item_vector   float [B, d]              the item tower with a zero id embedding
 // Retrieval    inputs : history, history_mask (as the user tower)
 //              outputs: scores        float [B, k]              inner products, best first
 //                       indices       int64 [B, k]              rows of the item matrix
@@ -42,15 +44,32 @@ function metadataProps(
   };
 }
 
-/** relu(x·W1 + b1)·W2 + b2, L2-normalised; weights become initializers with the given prefix. */
-function towerMlp(g: GraphBuilder, model: TwoTowerModel, x: string, tower: "user" | "item", output: string): string {
+/**
+ * relu(x·W1 + b1)·W2 + b2, L2-normalised; weights become initializers with the given prefix.
+ * "content" is the item tower fed only the content features: with the id embedding all zeros,
+ * x·W1 is the features times W1's feature rows, so only those rows are exported.
+ */
+function towerMlp(
+  g: GraphBuilder,
+  model: TwoTowerModel,
+  x: string,
+  tower: "user" | "item" | "content",
+  output: string,
+): string {
   const { dim: d, hidden: h } = model.config;
   const W = model.weights;
-  const inWidth = tower === "user" ? d : d + model.featureWidth;
-  const w1 = g.initializer(`${tower}_w1`, tower === "user" ? W.userW1 : W.itemW1, [inWidth, h]);
-  const b1 = g.initializer(`${tower}_b1`, tower === "user" ? W.userB1 : W.itemB1, [h]);
-  const w2 = g.initializer(`${tower}_w2`, tower === "user" ? W.userW2 : W.itemW2, [h, d]);
-  const b2 = g.initializer(`${tower}_b2`, tower === "user" ? W.userB2 : W.itemB2, [d]);
+  const F = model.featureWidth;
+  const first =
+    tower === "user"
+      ? { w: W.userW1, rows: d }
+      : tower === "item"
+        ? { w: W.itemW1, rows: d + F }
+        : { w: W.itemW1.subarray(d * h), rows: F };
+  const w1 = g.initializer(`${tower}_w1`, first.w, [first.rows, h]);
+  const user = tower === "user";
+  const b1 = g.initializer(`${tower}_b1`, user ? W.userB1 : W.itemB1, [h]);
+  const w2 = g.initializer(`${tower}_w2`, user ? W.userW2 : W.itemW2, [h, d]);
+  const b2 = g.initializer(`${tower}_b2`, user ? W.userB2 : W.itemB2, [d]);
   const z = g.op("Gemm", [g.op("Relu", [g.op("Gemm", [x, w1, b1])]), w2, b2]);
   const norm = g.op("Max", [
     g.op("Sqrt", [g.op("ReduceSumSquare", [z], { axes: [1], keepdims: 1 })]),
@@ -89,12 +108,28 @@ export function exportItemTowerOnnx(model: TwoTowerModel, meta: ExportMetadata):
   const rows = g.input("item_row", "int64", ["B"]);
   const table = g.initializer("item_embedding", model.weights.itemEmbedding, [model.itemIds.length, d]);
   let x = g.op("Gather", [table, rows], { axis: 0 });
-  if (F > 0) x = g.op("Concat", [x, g.input("item_features", "float", ["B", F])], { axis: 1 });
+  if (F > 0) {
+    const features = g.initializer("item_features", model.itemFeatures, [model.itemIds.length, F]);
+    x = g.op("Concat", [x, g.op("Gather", [features, rows], { axis: 0 })], { axis: 1 });
+  }
   towerMlp(g, model, x, "item", "item_vector");
   g.output("item_vector", "float", ["B", d]);
   return g.encode(
     metadataProps(model, meta, "item_tower", { feature_width: String(F) }),
     "recfleet two-tower: item tower",
+  );
+}
+
+/** The item tower of an item without an id row yet: content features alone (see contentItemVectors). */
+export function exportContentTowerOnnx(model: TwoTowerModel, meta: ExportMetadata): Uint8Array {
+  const F = model.featureWidth;
+  if (F === 0) throw new RangeError("the model has no content features: there is no content tower to export");
+  const g = new GraphBuilder("content_tower");
+  towerMlp(g, model, g.input("item_features", "float", ["B", F]), "content", "item_vector");
+  g.output("item_vector", "float", ["B", model.config.dim]);
+  return g.encode(
+    metadataProps(model, meta, "content_tower", { feature_width: String(F) }),
+    "recfleet two-tower: item tower from content features alone",
   );
 }
 
@@ -137,15 +172,18 @@ export function exportRetrievalOnnx(
  * The scorer's graph: user tower → MatMul with the item matrix → TopK, in one run, with the item
  * matrix and k as INPUTS (the scorer holds the matrix once and passes it per run; CPU tensors
  * wrap the caller's buffer). Inputs: history, history_mask (as the user tower), item_matrix
- * float [N, d], k int64 [1]. Outputs: user_vector [B, d], scores [B, K], indices int64 [B, K].
+ * float [N, d], item_bias float [B or 1, N] added to every score before TopK (−∞ masks an item
+ * out — catalog availability and request filters — a finite value boosts it), k int64 [1].
+ * Outputs: user_vector [B, d], scores [B, K] (biases included), indices int64 [B, K].
  */
 export function exportServingOnnx(model: TwoTowerModel, meta: ExportMetadata): Uint8Array {
   const d = model.config.dim;
   const g = new GraphBuilder("serving");
   const user = userTower(g, model, "user_vector");
   const items = g.input("item_matrix", "float", ["N", d]);
+  const bias = g.input("item_bias", "float", ["BB", "N"]);
   const k = g.input("k", "int64", [1]);
-  const all = g.op("Gemm", [user, items], { transB: 1 });
+  const all = g.op("Add", [g.op("Gemm", [user, items], { transB: 1 }), bias]);
   g.node2("TopK", [all, k], ["scores", "indices"], { axis: 1, largest: 1, sorted: 1 });
   g.output("user_vector", "float", ["B", d]);
   g.output("scores", "float", ["B", "K"]);
@@ -156,14 +194,17 @@ export function exportServingOnnx(model: TwoTowerModel, meta: ExportMetadata): U
 /**
  * Every artefact of a model version, by registry name: the trainer stores exactly these, and
  * tests and benchmarks that publish a model directly use the same set. `serving.json` is what a
- * scorer needs besides serving.onnx (config and vocabulary), so it never loads the weights.
+ * scorer needs besides serving.onnx (config, vocabulary, content feature width), so it never
+ * loads the weights; `content_tower.onnx` (models with content features) gives new items vectors.
  */
 export function exportModelArtefacts(model: TwoTowerModel, meta: ExportMetadata): Record<string, Uint8Array> {
+  const serving = { config: model.config, itemIds: model.itemIds, featureWidth: model.featureWidth };
   return {
     "model.bin": serializeModel(model),
     "user_tower.onnx": exportUserTowerOnnx(model, meta),
     "item_tower.onnx": exportItemTowerOnnx(model, meta),
     "serving.onnx": exportServingOnnx(model, meta),
-    "serving.json": new TextEncoder().encode(JSON.stringify({ config: model.config, itemIds: model.itemIds })),
+    "serving.json": new TextEncoder().encode(JSON.stringify(serving)),
+    ...(model.featureWidth > 0 ? { "content_tower.onnx": exportContentTowerOnnx(model, meta) } : {}),
   };
 }

@@ -1,6 +1,14 @@
 export { defaultTwoTowerConfig, referenceTwoTowerConfig, resolveConfig, type TwoTowerConfig } from "./config.js";
 export { ModelFormatError, TwoTowerConfigError, TrainingAbortedError } from "./errors.js";
-export { userVectors, itemVectors, encodeHistories, type TwoTowerModel, type TowerWeights } from "./model.js";
+export {
+  userVectors,
+  itemVectors,
+  contentItemVectors,
+  encodeHistories,
+  type TwoTowerModel,
+  type TowerWeights,
+} from "./model.js";
+export { encodeItemContent, hasContent, type ItemContent } from "./content.js";
 export {
   trainTwoTower,
   type TrainingData,
@@ -14,6 +22,7 @@ export {
   exportItemTowerOnnx,
   exportRetrievalOnnx,
   exportServingOnnx,
+  exportContentTowerOnnx,
   exportModelArtefacts,
   type ExportMetadata,
 } from "./export.js";

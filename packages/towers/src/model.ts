@@ -240,3 +240,24 @@ export function itemVectors(model: TwoTowerModel, rows?: readonly number[]): Flo
   });
   return out;
 }
+
+/**
+ * Item tower from content alone (the id embedding replaced by zeros): the vector of an item the
+ * model has no row for yet, as trained by idDropout. features: count × featureWidth. count × d.
+ */
+export function contentItemVectors(model: TwoTowerModel, features: Float32Array): Float32Array {
+  const { dim: d, hidden } = model.config;
+  const F = model.featureWidth;
+  if (F === 0 || features.length % F !== 0)
+    throw new RangeError(`features has ${features.length} values; the model takes ${F} per item`);
+  const count = features.length / F;
+  const W = model.weights;
+  const out = new Float32Array(count * d);
+  const x = new Float64Array(d + F);
+  for (let b = 0; b < count; b++) {
+    for (let f = 0; f < F; f++) x[d + f] = features[b * F + f]!;
+    const a = dense(x, W.itemW1, W.itemB1, hidden, true);
+    normalizeInto(dense(a, W.itemW2, W.itemB2, d, false), out, b * d);
+  }
+  return out;
+}

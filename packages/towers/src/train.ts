@@ -135,6 +135,10 @@ export class GradientComputer {
     const histTable = weights.historyEmbedding;
     const itemTable = weights.itemEmbedding;
 
+    // idDropout: these targets are seen through their content alone (id embedding zeroed, no id gradient).
+    const dropId = new Uint8Array(B);
+    if (this.config.idDropout > 0 && F > 0 && rng !== undefined)
+      for (let b = 0; b < B; b++) dropId[b] = rng.next() < this.config.idDropout ? 1 : 0;
     // Gather: pooled history and item-tower input.
     const pooled = new Float32Array(B * d);
     const itemInput = new Float32Array(B * inWidth);
@@ -148,7 +152,7 @@ export class GradientComputer {
         for (let k = 0; k < d; k++) pooled[out + k]! += w * histTable[row + k]!;
       }
       const t = targets[e]!;
-      itemInput.set(itemTable.subarray(t * d, t * d + d), b * inWidth);
+      if (dropId[b] === 0) itemInput.set(itemTable.subarray(t * d, t * d + d), b * inWidth);
       if (F > 0) itemInput.set(itemFeatures.subarray(t * F, t * F + F), b * inWidth + d);
     }
     // Logit bias: −log q of each column's item; a repeated target is masked off the diagonal
@@ -199,6 +203,7 @@ export class GradientComputer {
         const row = historyRows[e * L + s]! * d;
         for (let k = 0; k < d; k++) gHist[row + k]! += w * gPooled[src + k]!;
       }
+      if (dropId[b] === 1) continue;
       const row = targets[e]! * d;
       const srcItem = b * inWidth;
       for (let k = 0; k < d; k++) gItem[row + k]! += gItemInput[srcItem + k]!;

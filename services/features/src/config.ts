@@ -55,6 +55,7 @@ function eventWeights(env: string): Field<Record<EventType, number>> {
 export const featuresConfigSchema = {
   ...storeConfigSchema,
   groupId: str("FEATURES_GROUP_ID", "", "consumer group (default <namespace>.features)"),
+  catalogGroupId: str("CATALOG_GROUP_ID", "", "consumer group of the items topic (default <namespace>.catalog)"),
   partitions: int("RECFLEET_TOPIC_PARTITIONS", DEFAULT_PARTITIONS, { min: 1, max: 1024 }),
   eventWeights: eventWeights("FEATURES_EVENT_WEIGHTS"),
   seenTypes: eventTypes("FEATURES_SEEN_TYPES", EVENT_TYPES),

@@ -1,13 +1,23 @@
 import type { Redis } from "ioredis";
 import { Counter, type WorkerContext, type Logger, type Registry } from "@recfleet/runtime";
-import { canonicalEventSpec, decodeMessage, type CanonicalEvent } from "@recfleet/contracts";
+import {
+  canonicalEventSpec,
+  catalogItemSpec,
+  decodeMessage,
+  type CanonicalEvent,
+  type CatalogItem,
+} from "@recfleet/contracts";
 import { startStreamWorker, type StreamWorker } from "@recfleet/bus";
-import { createModelRegistry, connectRedis, createStore, type Store } from "@recfleet/store";
+import { createCatalogStore, createModelRegistry, connectRedis, createStore, type Store } from "@recfleet/store";
 import { createFeaturesHandler } from "./handler";
+import { createCatalogHandler } from "./catalog-handler";
 import type { FeaturesConfig } from "./config";
 
-/** The stream worker (consumer loop, producer; `stop()` also quits Redis) and the store it writes. */
-export type FeaturesWorker = StreamWorker & { redis: Redis; store: Store };
+/**
+ * The events stream worker (consumer loop, producer), the catalog's (items topic → catalog in
+ * Redis), and the store they write; `stop()` stops both, then quits Redis.
+ */
+export type FeaturesWorker = StreamWorker & { catalog: StreamWorker; redis: Redis; store: Store };
 
 /** Wires one features worker: Redis, the store and the registry around the catalog's events stream worker. */
 export async function startFeaturesWorker(
@@ -32,7 +42,6 @@ export async function startFeaturesWorker(
     group: "features",
     // Far-future checks were made at ingest; a replay days later must not reject them.
     decode: (value) => decodeMessage<CanonicalEvent>(canonicalEventSpec, value),
-    closeAfter: async () => void (await redis.quit()),
     createHandler: ({ producer, topics }) =>
       createFeaturesHandler({
         policy: {
@@ -52,5 +61,48 @@ export async function startFeaturesWorker(
         },
       }),
   });
-  return { ...stream, redis, store };
+  // The catalog loop lives here rather than in a worker of its own: the features worker already
+  // owns the fleet's Redis writes, and catalog traffic is small; its own consumer group keeps it
+  // independently replayable (the items topic is compacted) and its own DLQ (items.dlq).
+  const catalogCounter = new Counter({
+    name: "recfleet_features_catalog_changes_total",
+    help: "Catalog changes by outcome: applied, stale (not newer than the stored one), rejected.",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
+  const catalogStore = createCatalogStore(redis, config.namespace);
+  let catalog: StreamWorker;
+  try {
+    catalog = await startStreamWorker<CatalogItem>({
+      service: "features",
+      config: { ...config, groupId: config.catalogGroupId },
+      ...deps,
+      input: "items",
+      group: "catalog",
+      decode: (value) => decodeMessage<CatalogItem>(catalogItemSpec, value),
+      createHandler: () =>
+        createCatalogHandler({
+          apply: (changes) => catalogStore.apply(changes),
+          counters: { inc: (outcome, n) => catalogCounter.inc({ outcome }, n) },
+        }),
+    });
+  } catch (err) {
+    await stream.stop();
+    await redis.quit();
+    throw err;
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    ...stream,
+    catalog,
+    redis,
+    store,
+    stop() {
+      stopped ??= (async () => {
+        await Promise.all([stream.stop(), catalog.stop()]);
+        await redis.quit();
+      })();
+      return stopped;
+    },
+  };
 }

@@ -78,6 +78,17 @@ export const scorerConfigSchema = {
   linearRefreshMs: duration("LINEAR_REFRESH_INTERVAL", 2000),
   linearFlushMs: duration("LINEAR_FLUSH_INTERVAL", 1000),
   modelPollMs: duration("MODEL_POLL_INTERVAL", 5000),
+  /** How often the scorer reads the catalog's change stream (new, changed, unavailable, deleted items). */
+  catalogPollMs: duration("CATALOG_POLL_INTERVAL", 500),
+  /** Operator rule: never recommend items the catalog marks unavailable (deleted items are never served). */
+  excludeUnavailable: bool("SCORER_EXCLUDE_UNAVAILABLE", true),
+  /** Operator rule: at most this many items of one provider per slate (0 = no cap). */
+  maxPerProvider: int("SCORER_MAX_PER_PROVIDER", 0, { min: 0, max: 200 }),
+  /**
+   * Logit added to new catalog items (served by their content vector until a retrain learns them).
+   * Default: the cold-start evaluation's choice on its validation split (docs/benchmarks.md, COLD-START) × POLICY_SCORE_SCALE.
+   */
+  newItemBoost: num("SCORER_NEW_ITEM_BOOST", 0.8, { min: 0, max: 10 }),
   /** cosine → logit for the policies: (cos − offset) × scale. */
   scoreScale: num("POLICY_SCORE_SCALE", 8),
   scoreOffset: num("POLICY_SCORE_OFFSET", 0.5),

@@ -5,7 +5,13 @@
  * send around it (`createScorerHandler`).
  */
 import { createHash } from "node:crypto";
-import { requestLatencyMs, type RecRequest, type Recommendation, type RecommendedItem } from "@recfleet/contracts";
+import {
+  checkRecFilters,
+  requestLatencyMs,
+  type RecRequest,
+  type Recommendation,
+  type RecommendedItem,
+} from "@recfleet/contracts";
 import type { BatchHandler, ConsumedMessage, OutgoingMessage, Rejection } from "@recfleet/bus";
 import {
   assignPolicy,
@@ -22,9 +28,11 @@ import {
   type PolicyDecision,
   type TrafficShare,
 } from "@recfleet/policy";
-import type { HistoryEntry, ItemStats, RecommendationRecord } from "@recfleet/store";
+import type { HistoryEntry, ItemStats, RecommendationRecord, StoredCatalogItem } from "@recfleet/store";
 import type { ModelLease } from "./model-holder";
-import type { ServingModel } from "./serving-model";
+import type { ItemBias, ServingModel } from "./serving-model";
+import { batchBias, type ItemSpace, type ServedItems } from "./item-space";
+import { capPerProvider, hasRequestRules, matchesFilters, servable, type OperatorRules } from "./catalog-rules";
 
 export interface ScoringStore {
   readUserHistories(users: readonly string[], n: number): Promise<HistoryEntry[][]>;
@@ -53,6 +61,14 @@ export interface ScoringDeps {
   explanations: number;
   /** Put candidate vectors in the decision log (needed only to evaluate linear-bandit targets off-policy). */
   logVectors?: boolean;
+  /** The item catalog: new items by content, availability, request filters and boosts, operator rules. */
+  catalog?: ScoringCatalog;
+}
+
+export interface ScoringCatalog {
+  space: ItemSpace;
+  rules: OperatorRules;
+  item(itemId: string): StoredCatalogItem | undefined;
 }
 
 /** A recommendation before it is published; its latency is stamped at publish time. */
@@ -105,7 +121,10 @@ function banditContext(userVector: Float32Array, model: ServingModel, itemId: st
 }
 
 export async function scoreRequests(requests: readonly RecRequest[], deps: ScoringDeps): Promise<ScoredBatch> {
-  const { store, model } = deps;
+  const { store, catalog } = deps;
+  // With a catalog the model serves its vocabulary plus new catalog items (content vectors).
+  const served: ServedItems | undefined = deps.model && catalog ? await catalog.space.serve(deps.model) : undefined;
+  const model = served?.model ?? deps.model;
   const users = requests.map((r) => userOf(r, deps.pseudonymise));
   // Histories feed only the user tower, so their length is the model's; without a model every
   // request is a cold start and needs no history.
@@ -116,40 +135,76 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
 
   // Warm users (some history item is in this version's vocabulary) share one retrieval run.
   const historyRows = histories.map((h) =>
-    model ? h.map((e) => model.rowOf.get(e.itemId)).filter((r): r is number => r !== undefined) : [],
+    model
+      ? h.map((e) => model.rowOf.get(e.itemId)).filter((r): r is number => r !== undefined && r < model.vocabularySize)
+      : [],
   );
   const warm = requests
     .map((_, i) => historyRows[i]!.length > 0)
     .map((w, i) => (w ? i : -1))
     .filter((i) => i >= 0);
-  const excluded = requests.map((r, i) => new Set([...seenLists[i]!, ...(r.exclude ?? [])]));
+  const excluded = requests.map(
+    (r, i) => new Set([...seenLists[i]!, ...(r.exclude ?? []), ...(r.filters?.excludeItems ?? [])]),
+  );
+  // Filters, boosts and availability go into retrieval as item_bias: the candidates handed to the
+  // policy are already the filtered set, so its propensities are exact over that set.
+  const logitPerCosine = deps.scoreToLogit(1) - deps.scoreToLogit(0);
+  const rules = served
+    ? batchBias(
+        served,
+        warm.map((i) => requests[i]!),
+        hasRequestRules,
+        logitPerCosine,
+      )
+    : undefined;
+  const bias: ItemBias | undefined = rules?.bias;
   const maxExcluded = Math.max(0, ...warm.map((i) => excluded[i]!.size));
   const retrieval =
     model && warm.length > 0
       ? await model.retrieve(
           warm.map((i) => historyRows[i]!),
           deps.candidates + maxExcluded,
+          bias,
         )
       : undefined;
 
   const warmSlot = new Map(warm.map((reqIndex, b) => [reqIndex, b]));
   const candidatesOf = new Map<number, Candidate[]>();
+  const cappedProviders = new Map<number, Set<string>>();
   if (model && retrieval) {
     warm.forEach((reqIndex, b) => {
-      const list: Candidate[] = [];
+      let list: Candidate[] = [];
       for (let j = 0; j < retrieval.k && list.length < deps.candidates; j++) {
         const row = retrieval.rows[b * retrieval.k + j]!;
         const itemId = model.itemIds[row]!;
+        const cosine = retrieval.scores[b * retrieval.k + j]!;
+        if (cosine === -Infinity) break; // masked out: every later one is too
         if (excluded[reqIndex]!.has(itemId)) continue;
         list.push({
           itemId,
-          score: deps.scoreToLogit(retrieval.scores[b * retrieval.k + j]!),
+          score: deps.scoreToLogit(cosine),
           vector: model.itemMatrix.subarray(row * model.dim, (row + 1) * model.dim),
+          ...(row >= model.vocabularySize ? { isNew: true } : {}),
         });
+      }
+      if (catalog && catalog.rules.maxPerProvider > 0) {
+        const capped = capPerProvider(list, (id) => catalog.item(id)?.provider, catalog.rules.maxPerProvider);
+        list = capped.kept;
+        cappedProviders.set(reqIndex, capped.capped);
       }
       candidatesOf.set(reqIndex, list);
     });
   }
+  const ruleOf = (reqIndex: number, itemId: string): string | undefined => {
+    if (!model || !catalog) return undefined;
+    const boost = rules?.boostRule(warmSlot.get(reqIndex)!, model.rowOf.get(itemId)!);
+    if (boost) return boost;
+    const provider = catalog.item(itemId)?.provider;
+    if (provider !== undefined && cappedProviders.get(reqIndex)?.has(provider))
+      return `provider cap: at most ${catalog.rules.maxPerProvider} per provider`;
+    if (model.rowOf.get(itemId)! >= model.vocabularySize) return "new item: content vector (no interactions yet)";
+    return undefined;
+  };
 
   const policies = requests.map((r, i) => deps.policyFor(r, users[i]!));
   // Bandit statistics for every candidate of the batch, one read per policy in the batch.
@@ -191,6 +246,8 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
       popular ??= await store.readPopularItems(k + 200, servedAt);
       const items: RecommendedItem[] = popular
         .filter((p) => !excluded[i]!.has(p.itemId))
+        .filter((p) => !catalog || servable(catalog.item(p.itemId), catalog.rules))
+        .filter((p) => !request.filters || matchesFilters(p.itemId, catalog?.item(p.itemId), request.filters))
         .slice(0, k)
         .map((p, r) => ({ itemId: p.itemId, score: p.score, rank: r + 1, propensity: 1, explored: false }));
       recommendations.push({
@@ -223,6 +280,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
     });
     const items: RecommendedItem[] = decision.items.map((s) => {
       const row = model.rowOf.get(s.itemId)!;
+      const rule = ruleOf(i, s.itemId);
       return {
         itemId: s.itemId,
         score: s.score,
@@ -230,6 +288,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
         propensity: s.propensity,
         explored: s.explored,
         because: because(model, row, historyRows[i]!, deps.explanations),
+        ...(rule ? { rule } : {}),
       };
     });
     recommendations.push({
@@ -310,8 +369,8 @@ export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" |
  * per recId, so a replayed batch publishes the same answers and adds no impressions twice.
  */
 export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRequest> {
-  const { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors } = deps;
-  const scoring = { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors };
+  const { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors, catalog } = deps;
+  const scoring = { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors, catalog };
   const splitPolicy = (user: string): Policy => {
     const spec = assignPolicy(user, deps.split);
     const found = deps.policies.lookup(spec);
@@ -368,6 +427,11 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
     const rejected: Rejection<RecRequest>[] = [];
     const policyOf = new Map<RecRequest, Policy>();
     for (const m of messages) {
+      const badFilter = checkRecFilters(m.value.filters);
+      if (badFilter !== undefined) {
+        rejected.push({ message: m, reason: "invalid_filter", detail: badFilter });
+        continue;
+      }
       if (m.value.policy === undefined) {
         accepted.push(m);
         continue;

@@ -11,7 +11,11 @@ export {
   type ScorerStore,
   type ScorerHandlerDeps,
   type ScorerCounters,
+  type ScoringCatalog,
 } from "./handler";
+export { CatalogView } from "./catalog-view";
+export { ItemSpace, type ServedItems } from "./item-space";
+export type { OperatorRules } from "./catalog-rules";
 export { main } from "./main";
 export { ModelHolder } from "./model-holder";
 export { loadServingModel, createServingModel, type ServingModel, type RetrievalResult } from "./serving-model";

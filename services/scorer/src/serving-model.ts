@@ -23,6 +23,15 @@ export interface RetrievalResult {
   k: number;
 }
 
+/**
+ * Added to every score before TopK: `values` is rows × itemIds.length (rows 1: the same for every
+ * history; rows B: one per history). −∞ masks an item out, a finite value boosts it.
+ */
+export interface ItemBias {
+  values: Float32Array;
+  rows: number;
+}
+
 export interface ServingModel {
   readonly version: string;
   readonly itemIds: readonly string[];
@@ -30,9 +39,17 @@ export interface ServingModel {
   readonly dim: number;
   readonly historyLength: number;
   readonly itemMatrix: Float32Array;
+  /** Rows < this are the model's vocabulary (the user tower's history rows); rows above are catalog items served by content. */
+  readonly vocabularySize: number;
   readonly provider: ExecutionProviderName;
-  /** histories: item rows, oldest → newest. One session run for the whole batch. */
-  retrieve(histories: number[][], k: number): Promise<RetrievalResult>;
+  /** Width of the content features (0: the model has no content tower, new items wait for a retrain). */
+  readonly featureWidth: number;
+  /** histories: item rows < vocabularySize, oldest → newest. One session run for the whole batch. */
+  retrieve(histories: number[][], k: number, bias?: ItemBias): Promise<RetrievalResult>;
+  /** Content-only item vectors (count × featureWidth → count × d); only when featureWidth > 0. */
+  contentVectors(features: Float32Array): Promise<Float32Array>;
+  /** The same model serving more items: the vocabulary's rows, then `extra` (ids and vectors, content-only). */
+  withExtraItems(extraIds: readonly string[], extraMatrix: Float32Array): ServingModel;
   release(): Promise<void>;
 }
 
@@ -45,11 +62,14 @@ export async function loadServingModel(
   const vocabulary = parseVocabulary(version, await registry.loadArtefact(version, "serving.json"));
   const graph = await registry.loadArtefact(version, "serving.onnx");
   const itemMatrix = await registry.readItemMatrix(version);
-  return createServingModel(version, vocabulary, graph, itemMatrix, options);
+  // Models without content features (and those exported before content towers) have none.
+  const content =
+    (vocabulary.featureWidth ?? 0) > 0 ? await registry.loadArtefact(version, "content_tower.onnx") : undefined;
+  return createServingModel(version, vocabulary, graph, itemMatrix, { ...options, contentTower: content });
 }
 
 /** What serving needs of a model besides its ONNX graph (exportModelArtefacts' serving.json). */
-export type ServingVocabulary = Pick<TwoTowerModel, "config" | "itemIds">;
+export type ServingVocabulary = Pick<TwoTowerModel, "config" | "itemIds"> & { featureWidth?: number };
 
 function parseVocabulary(version: string, bytes: Buffer): ServingVocabulary {
   let parsed: unknown;
@@ -76,7 +96,13 @@ export async function createServingModel(
   /** exportServingOnnx: user tower → MatMul over the item_matrix input → TopK. */
   servingGraph: Uint8Array,
   itemMatrix: Float32Array,
-  options: { executionProviders: ExecutionProviderName[]; logger: Logger; intraOpNumThreads?: number },
+  options: {
+    executionProviders: ExecutionProviderName[];
+    logger: Logger;
+    intraOpNumThreads?: number;
+    /** exportContentTowerOnnx's graph, for models with content features. */
+    contentTower?: Uint8Array;
+  },
 ): Promise<ServingModel> {
   const dim = model.config.dim;
   const numItems = model.itemIds.length;
@@ -88,37 +114,101 @@ export async function createServingModel(
     ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
   };
   const serving = await createInferenceSession(servingGraph, sessionOptions);
-  const rowOf = new Map(model.itemIds.map((id, row) => [id, row]));
-  const itemTensor = new ort.Tensor("float32", itemMatrix, [numItems, dim]);
-  // Keep only what serving needs: the weights (two N×d tables) are inside the sessions already.
-  const { config, itemIds } = model;
-  return {
-    version,
-    itemIds,
-    rowOf,
-    dim,
-    historyLength: config.historyLength,
-    itemMatrix,
-    provider: serving.provider,
-    async retrieve(histories, k) {
-      const kk = Math.max(1, Math.min(k, numItems));
+  const content = options.contentTower ? await createInferenceSession(options.contentTower, sessionOptions) : undefined;
+  const featureWidth = content ? (model.featureWidth ?? 0) : 0;
+  // Graphs exported before the item_bias input: the bias is applied to an over-fetched top list instead.
+  const takesBias = serving.session.inputNames.includes("item_bias");
+  const { config } = model;
+  const L = config.historyLength;
+
+  const view = (itemIds: readonly string[], matrix: Float32Array): ServingModel => {
+    const n = itemIds.length;
+    const itemTensor = new ort.Tensor("float32", matrix, [n, dim]);
+    const noBias = new ort.Tensor("float32", new Float32Array(n), [1, n]);
+    const run = async (histories: number[][], kk: number, bias?: ItemBias) => {
       const { history, historyMask } = encodeHistories({ config }, histories);
       const B = histories.length;
-      const L = config.historyLength;
-      const kTensor = new ort.Tensor("int64", BigInt64Array.from([BigInt(kk)]), [1]);
-      const historyTensors = {
+      const feeds: Record<string, ort.Tensor> = {
         history: new ort.Tensor("int64", history, [B, L]),
         history_mask: new ort.Tensor("float32", historyMask, [B, L]),
+        item_matrix: itemTensor,
+        k: new ort.Tensor("int64", BigInt64Array.from([BigInt(kk)]), [1]),
       };
-      const out = await serving.session.run({ ...historyTensors, item_matrix: itemTensor, k: kTensor });
-      const userVectors = out.user_vector!.data as Float32Array;
+      if (takesBias) feeds["item_bias"] = bias ? new ort.Tensor("float32", bias.values, [bias.rows, n]) : noBias;
+      const out = await serving.session.run(feeds);
       const idx = out.indices!.data as BigInt64Array;
       const rows = new Int32Array(idx.length);
       for (let i = 0; i < idx.length; i++) rows[i] = Number(idx[i]);
-      return { userVectors, scores: out.scores!.data as Float32Array, rows, k: kk };
-    },
-    async release() {
-      await serving.session.release();
-    },
+      return { userVectors: out.user_vector!.data as Float32Array, scores: out.scores!.data as Float32Array, rows };
+    };
+    return {
+      version,
+      itemIds,
+      rowOf: itemIds === model.itemIds ? vocabularyRows : new Map(itemIds.map((id, row) => [id, row])),
+      dim,
+      historyLength: config.historyLength,
+      itemMatrix: matrix,
+      vocabularySize: numItems,
+      provider: serving.provider,
+      featureWidth,
+      async retrieve(histories, k, bias) {
+        const kk = Math.max(1, Math.min(k, n));
+        if (takesBias || !bias) return { ...(await run(histories, kk, bias)), k: kk };
+        return applyBiasAfterTopK(
+          await run(histories, Math.min(n, kk * 4 + 100), undefined),
+          histories.length,
+          bias,
+          n,
+          kk,
+        );
+      },
+      async contentVectors(features) {
+        if (!content) throw new RangeError(`model ${version} has no content tower`);
+        const count = features.length / featureWidth;
+        const out = await content.session.run({
+          item_features: new ort.Tensor("float32", features, [count, featureWidth]),
+        });
+        return out.item_vector!.data as Float32Array;
+      },
+      withExtraItems(extraIds, extraMatrix) {
+        if (extraIds.length === 0) return base;
+        const all = new Float32Array(itemMatrix.length + extraMatrix.length);
+        all.set(itemMatrix);
+        all.set(extraMatrix, itemMatrix.length);
+        return view([...model.itemIds, ...extraIds], all);
+      },
+      async release() {
+        await serving.session.release();
+        await content?.session.release();
+      },
+    };
   };
+  const vocabularyRows = new Map(model.itemIds.map((id, row) => [id, row]));
+  const base = view(model.itemIds, itemMatrix);
+  return base;
+}
+
+/** The fallback for serving graphs without item_bias: add the bias to an over-fetched top list and keep the best k. */
+function applyBiasAfterTopK(
+  top: { userVectors: Float32Array; scores: Float32Array; rows: Int32Array },
+  B: number,
+  bias: ItemBias,
+  n: number,
+  k: number,
+): RetrievalResult {
+  const fetched = top.rows.length / B;
+  const scores = new Float32Array(B * k).fill(-Infinity);
+  const rows = new Int32Array(B * k);
+  for (let b = 0; b < B; b++) {
+    const offset = bias.rows === 1 ? 0 : b * n;
+    const list = Array.from({ length: fetched }, (_, j) => {
+      const row = top.rows[b * fetched + j]!;
+      return { row, score: top.scores[b * fetched + j]! + bias.values[offset + row]! };
+    }).sort((x, y) => y.score - x.score);
+    for (let j = 0; j < Math.min(k, list.length); j++) {
+      scores[b * k + j] = list[j]!.score;
+      rows[b * k + j] = list[j]!.row;
+    }
+  }
+  return { userVectors: top.userVectors, scores, rows, k };
 }

@@ -20,6 +20,7 @@ import {
   type RecRequest,
 } from "@recfleet/contracts";
 import {
+  createCatalogStore,
   createModelRegistry,
   createPseudonymiser,
   connectRedis,
@@ -31,6 +32,8 @@ import type { LinearBanditState } from "@recfleet/policy";
 import { createScorerHandler } from "./handler";
 import { ModelHolder } from "./model-holder";
 import { loadServingModel } from "./serving-model";
+import { CatalogView } from "./catalog-view";
+import { ItemSpace } from "./item-space";
 import type { ScorerConfig } from "./config";
 
 export interface ScorerWorker {
@@ -184,6 +187,24 @@ export async function startScorerWorker(
     every(config.linearFlushMs, "flushing linear bandit impressions", flushImpressions),
   ];
 
+  // The catalog: loaded whole now, then its change stream read every CATALOG_POLL_INTERVAL.
+  const catalogView = new CatalogView(createCatalogStore(redis, config.namespace));
+  await catalogView.reload();
+  const catalogGauge = new Gauge({
+    name: "recfleet_scorer_catalog_items",
+    help: "Items in the scorer's copy of the catalog.",
+    registers: [registry],
+    collect() {
+      this.set(catalogView.size);
+    },
+  });
+  void catalogGauge;
+  const operatorRules = { excludeUnavailable: config.excludeUnavailable, maxPerProvider: config.maxPerProvider };
+  const itemSpace = new ItemSpace(catalogView, operatorRules, config.newItemBoost / config.scoreScale);
+  timers.push(
+    every(config.catalogPollMs, "reading the catalog's changes", async () => void (await catalogView.poll())),
+  );
+
   const split = config.policySplit;
   const policies = allowPolicies([...split.map((share) => share.policy), ...config.allowedPolicies]);
   logger.info("policies", { split, allowed: policies.ids });
@@ -202,6 +223,7 @@ export async function startScorerWorker(
     scoreToLogit: (cos) => (cos - config.scoreOffset) * config.scoreScale,
     explanations: config.explanations,
     logVectors: config.decisionLogVectors,
+    catalog: { space: itemSpace, rules: operatorRules, item: (itemId) => catalogView.get(itemId) },
     maxBatch: config.maxBatch,
     send: (batches) => producer.sendMany(batches),
     recommendationsTopic: topics.recommendations,

@@ -41,6 +41,10 @@ export const trainerConfigSchema = {
   batchSize: int("TRAIN_BATCH_SIZE", 256, { min: 2, max: 65_536 }),
   learningRate: num("TRAIN_LEARNING_RATE", 2e-3, { min: 1e-7, max: 1 }),
   seed: int("TRAIN_SEED", 7),
+  /** Width of the item tower's content features (catalog categories and tags, hashed); 0 = ids only, no content vectors for new items. */
+  contentFeatures: int("TRAIN_CONTENT_FEATURES", 32, { min: 0, max: 4096 }),
+  /** Probability of training a target from its content alone (towers' idDropout): what makes new items' content vectors useful. */
+  idDropout: num("TRAIN_ID_DROPOUT", 0.25, { min: 0, max: 0.95 }),
   /** Each user's newest N window events form the held-out evaluation slice. */
   holdoutPerUser: int("EVAL_HOLDOUT_EVENTS", 1, { min: 1, max: 100 }),
   evalK: int("EVAL_K", 20, { min: 1, max: 1000 }),

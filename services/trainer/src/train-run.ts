@@ -9,6 +9,8 @@ import { CorruptArtefactError, type ModelRegistry, type TrainerState, type Train
 import {
   defaultTwoTowerConfig,
   deserializeModel,
+  encodeItemContent,
+  type ItemContent,
   exportModelArtefacts,
   ModelFormatError,
   trainTwoTower,
@@ -42,6 +44,8 @@ export type TrainRunConfig = Pick<
   | "seed"
   | "embedShardSize"
   | "embedTimeoutMs"
+  | "contentFeatures"
+  | "idDropout"
 >;
 
 export interface TrainRunDeps {
@@ -54,6 +58,8 @@ export interface TrainRunDeps {
   /** Held-out evaluation (evaluateModel); tests pass their own to force a rejection. */
   evaluate: EvaluateFn;
   embedding: EmbedFanOut;
+  /** Catalog content (categories, tags) of vocabulary items, for the item tower's content features. */
+  contentOf?(itemIds: readonly string[]): Promise<(ItemContent | undefined)[]>;
 }
 
 export interface WarmStart {
@@ -117,8 +123,13 @@ export function historyLengthFor(warm: TwoTowerModel | undefined): number {
 }
 
 export function towerConfig(c: TrainRunConfig, historyLength: number): Partial<TwoTowerConfig> {
-  const { dim, hidden, batchSize, learningRate, epochs, seed } = c;
-  return { dim, hidden, historyLength, batchSize, learningRate, epochs, seed, threads: 1 };
+  const { dim, hidden, batchSize, learningRate, epochs, seed, idDropout } = c;
+  return { dim, hidden, historyLength, batchSize, learningRate, epochs, seed, idDropout, threads: 1 };
+}
+
+/** Content feature width of the next model: TRAIN_CONTENT_FEATURES when the catalog is wired in, else 0. */
+function featureWidth(deps: Pick<TrainRunDeps, "config" | "contentOf">): number {
+  return deps.contentOf ? deps.config.contentFeatures : 0;
 }
 
 /** The current version's model, or why it cannot be used (corrupt, unreadable). */
@@ -199,6 +210,8 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
     const mismatch = (["dim", "hidden"] as const).find((key) => current.model!.config[key] !== config[key]);
     if (mismatch)
       warmStart.reason = `current model has ${mismatch}=${current.model.config[mismatch]}, config says ${config[mismatch]}: training from scratch`;
+    else if (current.model.featureWidth !== featureWidth(deps))
+      warmStart.reason = `current model has ${current.model.featureWidth} content features, TRAIN_CONTENT_FEATURES gives ${featureWidth(deps)}: training from scratch`;
     else {
       warm = current.model;
       warmStart.used = true;
@@ -218,6 +231,14 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
     maxEvalUsers: config.evalMaxUsers,
     ...(warm ? { previousItemIds: warm.itemIds } : {}),
   });
+  const width = featureWidth(deps);
+  if (width > 0) {
+    // Content features from the catalog (zeros for items it does not describe), hashed as the scorer hashes new items.
+    const contents = await deps.contentOf!(dataset.data.itemIds);
+    const features = new Float32Array(dataset.data.itemIds.length * width);
+    contents.forEach((content, row) => encodeItemContent(content, width, features, row * width));
+    dataset.data.itemFeatures = features;
+  }
   if (dataset.data.examples.length === 0) {
     return {
       status: "skipped",

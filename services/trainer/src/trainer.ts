@@ -19,6 +19,8 @@ import {
 import {
   createModelRegistry,
   connectRedis,
+  createCatalogStore,
+  type StoredCatalogItem,
   createTrainerState,
   createTrainingWindow,
   type ModelRegistry,
@@ -78,6 +80,7 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   const windowOptions = { maxEvents: config.windowMaxEvents, markerTtlMs: config.windowDedupeMs };
   const window = createTrainingWindow(redis, config.namespace, windowOptions);
   const state = createTrainerState(redis, config.namespace);
+  const catalog = createCatalogStore(redis, config.namespace);
   const metrics = trainerMetrics(deps.registry, async () => {
     const current = await models.currentVersion();
     return current === undefined ? undefined : (await models.getMeta(current))?.createdAt;
@@ -99,6 +102,11 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
     state,
     metrics,
     evaluate: deps.evaluate ?? ((model, cases, k) => evaluateModel(model, cases, k)),
+    contentOf: async (itemIds) => {
+      const items: (StoredCatalogItem | undefined)[] = [];
+      for (let i = 0; i < itemIds.length; i += 5000) items.push(...(await catalog.read(itemIds.slice(i, i + 5000))));
+      return items.map((item) => (item && !item.deleted ? item : undefined));
+    },
     embedding: createEmbedFanOut({
       flow,
       promoteQueue,
