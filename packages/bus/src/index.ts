@@ -7,6 +7,7 @@ export {
   deadLetter,
   writeDeadLetters,
   type DeadLetterTarget,
+  type DeadLetterRedaction,
   membershipLost,
   ConsumerCrashedError,
   DLQ_HEADERS,
@@ -29,3 +30,4 @@ export {
   type StreamWorkerOptions,
   type StreamWorkerConfig,
 } from "./stream-worker";
+export { openingHandler, type Opened } from "./opening";

@@ -27,3 +27,4 @@ export {
   type TopicConsumer,
   type ConsumerGroup,
 } from "./topics";
+export { redactRawUserIds, REDACTED, type DeadLetterView } from "./redact";

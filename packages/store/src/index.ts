@@ -43,3 +43,22 @@ export { SCRIPTS, runScript, type LuaScript } from "./scripts";
 export * from "./models";
 export { tryAcquireLock, type HeldLock } from "./lock";
 export { createTrainerState, type TrainerState } from "./trainer-state";
+export {
+  shredConfigSchema,
+  resolveMasterKey,
+  createUserKeyring,
+  createKeyringFromConfig,
+  sealBytes,
+  openBytes,
+  asSealed,
+  decodeSealedOr,
+  openSealed,
+  sealForUsers,
+  MasterKeyMissingError,
+  type ShredConfig,
+  type SealedEnvelope,
+  type DataKey,
+  type UserKeyring,
+  type KeyringOptions,
+  type OpenOutcome,
+} from "./shred";

@@ -18,13 +18,16 @@ import {
   topicNames,
   type ModelVersionAnnouncement,
   type RecRequest,
+  redactRawUserIds,
 } from "@recfleet/contracts";
 import {
   createModelRegistry,
   createPseudonymiser,
   createRedis,
   createStore,
+  createKeyringFromConfig,
   resolvePseudonymSecret,
+  sealForUsers,
 } from "@recfleet/store";
 import { allowPolicies, createRng, LinearImpressions, linearStateFromStoredSums } from "@recfleet/policy";
 import type { LinearBanditState } from "@recfleet/policy";
@@ -75,6 +78,7 @@ export async function startScorerWorker(
   const redis = createRedis(config.redisUrl, logger, deps.readiness);
   const store = createStore(redis, config.namespace, config);
   const models = createModelRegistry(redis, config.namespace);
+  const keyring = createKeyringFromConfig(redis, config.namespace, config);
   const producer = await createProducer(kafka);
 
   // The policy label takes ids of the allowed set (and "popular") only: its series are bounded.
@@ -207,6 +211,7 @@ export async function startScorerWorker(
     send: (batches) => producer.sendMany(batches),
     recommendationsTopic: topics.recommendations,
     recLogTopic: config.decisionLog ? topics.recLog : undefined,
+    ...(keyring ? { sealDecisions: (values) => sealForUsers(keyring, values) } : {}),
     counters: {
       served(policy, kind, latencySeconds) {
         served.inc({ policy, kind });
@@ -221,6 +226,8 @@ export async function startScorerWorker(
     groupId: requestsGroup,
     topics: [topics.recRequests],
     deadLetterTopic: topics.recRequestsDlq,
+    // Requests may carry a raw userId: dead letters keep reason, offsets and a redacted payload.
+    redactDeadLetter: redactRawUserIds,
     producer,
     logger,
     registry,

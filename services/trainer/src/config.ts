@@ -11,12 +11,14 @@ import {
 } from "@recfleet/runtime";
 import { DEFAULT_PARTITIONS } from "@recfleet/contracts";
 import type { ExecutionProviderName } from "@recfleet/towers";
+import { shredConfigSchema } from "@recfleet/store";
 
 /**
  * The trainer's settings (on top of commonConfigSchema). Durations accept "30s", "5m" or ms.
  * Defaults fit the demo: small models, a few epochs, capped examples.
  */
 export const trainerConfigSchema = {
+  ...shredConfigSchema,
   groupId: str("TRAINER_GROUP_ID", "", "consumer group on events (default <namespace>.trainer)"),
   partitions: int("RECFLEET_TOPIC_PARTITIONS", DEFAULT_PARTITIONS, { min: 1, max: 1024 }),
   role: oneOf("TRAINER_ROLE", ["all", "embed-only"] as const, "all"),

@@ -184,6 +184,8 @@ export async function trainOnce(
 async function run(deps: TrainRunDeps, now: number, started: number, signal?: AbortSignal): Promise<TrainOutcome> {
   const { config, logger, metrics } = deps;
   const events = await deps.window.read(now - config.windowMaxAgeMs);
+  // Entries of erased users stay in the stream until trimmed, unreadable: counted, never trained on.
+  if (events.shredded) logger.info("training window entries of erased users skipped", { shredded: events.shredded });
   if (events.length < config.minEvents) {
     return {
       status: "skipped",
