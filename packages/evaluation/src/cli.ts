@@ -231,7 +231,9 @@ export async function runEvalCli(argv: string[], io: CliIo = defaultIo): Promise
           { ...DEFAULT_DP_SGD, ...options.dp, targetEpsilon: epsilon, noiseMultiplier: undefined },
           {
             onProgress: (p) =>
-              io.err(`dp ε=${epsilon} seed ${seed}: step ${p.step}/${p.stepsPerEpoch}, eta ${p.etaSeconds.toFixed(0)} s`),
+              io.err(
+                `dp ε=${epsilon} seed ${seed}: step ${p.step}/${p.stepsPerEpoch}, eta ${p.etaSeconds.toFixed(0)} s`,
+              ),
             progressIntervalMs: 30_000,
           },
         );

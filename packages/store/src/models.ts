@@ -50,6 +50,8 @@ export interface ModelMeta {
   metrics: Record<string, number>;
   trainingDataRange: string;
   promotedAt?: number;
+  /** What differential privacy the training run gave (unit, ε, δ, noise, clip, …); absent: none. */
+  privacy?: Record<string, number | string>;
 }
 
 export interface TrainingEvent {
