@@ -78,6 +78,15 @@ export const scorerConfigSchema = {
   linearRefreshMs: duration("LINEAR_REFRESH_INTERVAL", 2000),
   linearFlushMs: duration("LINEAR_FLUSH_INTERVAL", 1000),
   modelPollMs: duration("MODEL_POLL_INTERVAL", 5000),
+  /**
+   * Differential privacy of the statistics the scorer exposes (cold-start popular list, item
+   * statistics): ε per release interval (0 = off), δ, the interval, and the most one event adds
+   * to an item's popularity (the largest FEATURES_EVENT_WEIGHTS weight). See docs/privacy.md.
+   */
+  statsDpEpsilon: num("STATS_DP_EPSILON", 0, { min: 0, max: 1000 }),
+  statsDpDelta: num("STATS_DP_DELTA", 1e-6, { min: 1e-12, max: 0.1 }),
+  statsDpReleaseMs: duration("STATS_DP_RELEASE_INTERVAL", 60_000),
+  statsDpPopularitySensitivity: num("STATS_DP_POPULARITY_SENSITIVITY", 5, { min: 1e-6 }),
   /** cosine → logit for the policies: (cos − offset) × scale. */
   scoreScale: num("POLICY_SCORE_SCALE", 8),
   scoreOffset: num("POLICY_SCORE_OFFSET", 0.5),

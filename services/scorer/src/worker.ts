@@ -26,12 +26,14 @@ import {
   createRedis,
   createStore,
   createKeyringFromConfig,
+  pseudonymise,
   resolvePseudonymSecret,
   sealForUsers,
 } from "@recfleet/store";
 import { allowPolicies, createRng, LinearImpressions, linearStateFromStoredSums } from "@recfleet/policy";
 import type { LinearBanditState } from "@recfleet/policy";
 import { createScorerHandler } from "./handler";
+import { withStatsPrivacy } from "./dp-stats";
 import { ModelHolder } from "./model-holder";
 import { loadServingModel } from "./serving-model";
 import type { ScorerConfig } from "./config";
@@ -192,8 +194,21 @@ export async function startScorerWorker(
   const split = config.policySplit;
   const policies = allowPolicies([...split.map((share) => share.policy), ...config.allowedPolicies]);
   logger.info("policies", { split, allowed: policies.ids });
+  // With a budget, the popular fallback and item statistics are released with DP noise; the
+  // noise key derives from the pseudonym secret, so every scorer releases the same values.
+  const exposed =
+    config.statsDpEpsilon > 0
+      ? withStatsPrivacy(store, {
+          epsilon: config.statsDpEpsilon,
+          delta: config.statsDpDelta,
+          releaseMs: config.statsDpReleaseMs,
+          popularitySensitivity: config.statsDpPopularitySensitivity,
+          popularPool: 2000,
+          noiseKey: pseudonymise(secret, "recfleet-stats-dp-noise"),
+        })
+      : store;
   const handleBatch = createScorerHandler({
-    store,
+    store: exposed,
     acquireModel: () => holder.acquire(),
     pseudonymise: createPseudonymiser(secret),
     policies,
