@@ -68,6 +68,7 @@ async function readSealed<T>(kafka: Kafka, topic: string, spec: MessageSpec, key
 test("erasure: crypto-shredding reaches events, the training window and the decision log on a running fleet", async () => {
   const masterKey = randomBytes(32);
   const fleet = await startFleet(infra, "erase", {
+    // Our own key (startFleet sets a random one), so this test can open what the workers sealed.
     RECFLEET_MASTER_KEY: masterKey.toString("hex"),
     TRAIN_MIN_EVENTS: "300",
     DECISION_LOG: "true",
