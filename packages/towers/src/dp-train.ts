@@ -139,12 +139,18 @@ export async function addClippedUserGradients(
       for (let s = 0; s < L; s++) {
         if (packed.historyWeight[e * L + s] === 0) continue;
         const row = packed.historyRows[e * L + s]!;
-        if (histRows[row] !== u) ((histRows[row] = u), touchedHist.push(row));
+        if (histRows[row] !== u) {
+          histRows[row] = u;
+          touchedHist.push(row);
+        }
       }
     }
     for (const e of batch) {
       const row = packed.targets[e]!;
-      if (itemRows[row] !== u) ((itemRows[row] = u), touchedItem.push(row));
+      if (itemRows[row] !== u) {
+        itemRows[row] = u;
+        touchedItem.push(row);
+      }
     }
     let sq = 0;
     for (const name of WEIGHT_NAMES) {
