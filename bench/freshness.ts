@@ -17,7 +17,10 @@
  * ingest and features, to a consumer here: the floor any two-stage stream path has here.
  *
  *   node --import tsx bench/freshness.ts [--trials 60]
- *   env: BENCH_TRIALS, BENCH_ITEMS (1682); KAFKA_BROKERS + REDIS_URL to reuse a stack
+ *   env: BENCH_TRIALS, BENCH_ITEMS (1682); KAFKA_BROKERS + REDIS_URL to reuse a stack;
+ *   BENCH_ENCRYPTION=on: crypto-shredding on (RECFLEET_MASTER_KEY for the workers; events and the
+ *   decision log sealed — the bench opens the log with the same key). Compare its ratio with a run
+ *   without it.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
@@ -29,11 +32,11 @@ import {
   startConsumerLoop,
   type ConsumerLoop,
 } from "@recfleet/bus";
-import { topicNames, type DecisionLogRecord, type Recommendation } from "@recfleet/contracts";
+import { decisionLogSpec, topicNames, type DecisionLogRecord, type Recommendation } from "@recfleet/contracts";
 import { decodeVector } from "@recfleet/policy";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
-import { createStore, pseudonymise } from "@recfleet/store";
+import { createStore, createUserKeyring, decodeSealedOr, openSealed, pseudonymise } from "@recfleet/store";
 import { userVectors } from "@recfleet/towers";
 import { startWorker, stopWorkers, waitReady, type RunningWorker } from "@recfleet/cli";
 import {
@@ -60,6 +63,8 @@ const ITEMS = numFlag("items", "BENCH_ITEMS", 1682);
 const PARTITIONS = 4;
 const SECRET = BENCH_SECRET;
 const logger = createLogger("bench", { level: "error" });
+const ENCRYPTION = process.env.BENCH_ENCRYPTION === "on";
+const MASTER_KEY = "42".repeat(32);
 
 const cosine = (a: Float32Array, b: Float32Array) => {
   let ab = 0;
@@ -96,7 +101,14 @@ try {
   await seedHistories(redis, ns, pseudonyms, ITEMS, 20);
 
   // The decision log carries the user vector each answer was scored with: the freshness check reads it.
-  const env = { ...benchWorkerEnv(infra, ns, PARTITIONS), DECISION_LOG_VECTORS: "true" };
+  const env = {
+    ...benchWorkerEnv(infra, ns, PARTITIONS),
+    DECISION_LOG_VECTORS: "true",
+    ...(ENCRYPTION ? { RECFLEET_MASTER_KEY: MASTER_KEY } : {}),
+  };
+  const keyring = ENCRYPTION
+    ? createUserKeyring(redis, ns, Buffer.from(MASTER_KEY, "hex"), { cacheSize: 10_000, cacheTtlMs: 5_000 })
+    : undefined;
   // One at a time: workers starting together race on topic metadata right after creation.
   for (const name of ["ingest", "features", "scorer"] as const) {
     const w = await startWorker(name, env, infra.logDir);
@@ -131,8 +143,12 @@ try {
   // The user vector each answer was scored with, from the decision log (logged with vectors here).
   const servedVectors = new Map<string, Float32Array>();
   const logLoop = await collect(topics.recLog, (v) => {
-    const record = JSON.parse(v.toString("utf8")) as DecisionLogRecord;
-    if (record.userVector) servedVectors.set(record.requestId, decodeVector(record.userVector));
+    // Sealed when encryption is on: opened as any reader of the log would, with the data key.
+    const decoded = decodeSealedOr<DecisionLogRecord>(decisionLogSpec, v);
+    if (!decoded.ok) return;
+    void openSealed<DecisionLogRecord>(keyring, [decoded.value], decisionLogSpec).then(([o]) => {
+      if (o?.ok && o.value.userVector) servedVectors.set(o.value.requestId, decodeVector(o.value.userVector));
+    });
   });
   const baseLoop = await collect(
     base.out,
@@ -242,6 +258,7 @@ try {
   console.log(
     JSON.stringify({
       bench: "FRESHNESS",
+      encryption: ENCRYPTION ? "on" : "off",
       trials: TRIALS,
       p50_ms: round(f.p50, 1),
       p99_ms: round(f.p99, 1),

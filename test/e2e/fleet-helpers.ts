@@ -84,6 +84,8 @@ export async function startFleet(
     RECFLEET_NAMESPACE: namespace,
     // A fresh secret per fleet: its pseudonyms cannot be linked to any other run.
     RECFLEET_PSEUDONYM_SECRET: randomBytes(24).toString("hex"),
+    // Crypto-shredding on, as a production fleet with a master key runs (docs/privacy.md).
+    RECFLEET_MASTER_KEY: randomBytes(32).toString("hex"),
     RECFLEET_TOPIC_PARTITIONS: "4",
     // Training only when the test asks for it (runTrainCli), so the test knows which data it saw.
     TRAIN_INTERVAL: "0",

@@ -233,6 +233,14 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
       assert.equal(await counter(ingestRegistry, "recfleet_consumer_dead_letters_total", { reason }), expected, reason);
     }
     assert.equal(events.length, valid.length);
+    // Dead letters keep reason, offsets and a redacted payload: never a raw user id (ingest's rule).
+    for (const d of dead) {
+      assert.equal(d.key, null);
+      assert.equal(d.headers[DLQ_HEADERS.redacted], "true");
+      const text = `${d.value?.toString("utf8")} ${JSON.stringify(d.headers)}`;
+      for (const raw of [...rawUsers, ...hostileIds])
+        assert.ok(!text.includes(raw), `raw id in a dead letter: ${raw.slice(0, 40)}`);
+    }
 
     // `events`: canonical, keyed by pseudonym, no raw id anywhere.
     const pseudo = new Map(rawUsers.map((u) => [u, pseudonymise(SECRET, u)]));

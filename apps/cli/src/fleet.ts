@@ -135,6 +135,8 @@ export async function startLocalFleet(options: {
     RECFLEET_NAMESPACE: options.namespace,
     // A fresh secret per fleet: its pseudonyms cannot be linked to any other run's.
     RECFLEET_PSEUDONYM_SECRET: randomBytes(24).toString("hex"),
+    // Crypto-shredding on, as a production fleet with a master key runs (docs/privacy.md).
+    RECFLEET_MASTER_KEY: randomBytes(32).toString("hex"),
     ...DEMO_FLEET_ENV,
     ...options.env,
   };

@@ -9,9 +9,17 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createKafka, readTopic } from "@recfleet/bus";
-import { canonicalEventSpec, decisionLogSpec, decodeMessage, validateValue, topicNames } from "@recfleet/contracts";
+import { canonicalEventSpec, decisionLogSpec, validateValue, topicNames } from "@recfleet/contracts";
 import type { CanonicalEvent, Validation } from "@recfleet/contracts";
-import { createLogger, parseDuration } from "@recfleet/runtime";
+import { createLogger, loadConfig, parseDuration } from "@recfleet/runtime";
+import {
+  createKeyringFromConfig,
+  connectRedis,
+  decodeSealedOr,
+  openSealed,
+  shredConfigSchema,
+  type UserKeyring,
+} from "@recfleet/store";
 import { readStackState } from "@recfleet/stack";
 import {
   attributeRewards,
@@ -31,7 +39,16 @@ export interface Logs {
   clicks: ClickEvent[];
 }
 
-export async function readFleetLogs(brokers: string[], namespace: string, rewardTypes: string[]): Promise<Logs> {
+/**
+ * Decision records and clicks from Kafka. Sealed records (crypto-shredding) are opened with
+ * `keyring`; those of erased users are left out — their rewards and decisions are gone with them.
+ */
+export async function readFleetLogs(
+  brokers: string[],
+  namespace: string,
+  rewardTypes: string[],
+  keyring?: UserKeyring,
+): Promise<Logs> {
   const logger = createLogger("ope", { level: "error" });
   const kafka = createKafka({ brokers, clientId: "recfleet-ope", logger });
   const topics = topicNames(namespace);
@@ -39,11 +56,32 @@ export async function readFleetLogs(brokers: string[], namespace: string, reward
     readTopic(kafka, topics.recLog, { idleMs: 3000 }),
     readTopic(kafka, topics.events, { idleMs: 3000 }),
   ]);
-  const logged = decisionRecords.map((r) => decodeMessage<DecisionLogRecord>(decisionLogSpec, r.value));
+  const open = async <T>(spec: typeof canonicalEventSpec, values: (Buffer | null)[]): Promise<Validation<T>[]> => {
+    const decoded = values.map((v) => decodeSealedOr<T>(spec, v, Number.MAX_SAFE_INTEGER / 2));
+    const opened = await openSealed<T>(
+      keyring,
+      decoded.flatMap((d) => (d.ok ? [d.value] : [])),
+      spec,
+      { now: Number.MAX_SAFE_INTEGER / 2 },
+    );
+    let next = 0;
+    return decoded.flatMap((d): Validation<T>[] => {
+      if (!d.ok) return [d];
+      const o = opened[next++]!;
+      if (o.ok) return [o];
+      return o.shredded ? [] : [{ ok: false, reason: "malformed_json", detail: `${o.reason}: ${o.detail}` }];
+    });
+  };
+  const logged = await open<DecisionLogRecord>(
+    decisionLogSpec,
+    decisionRecords.map((r) => r.value),
+  );
   const decisions = keepValid(topics.recLog, logged);
   const clicks: ClickEvent[] = [];
-  for (const r of eventRecords) {
-    const decoded = decodeMessage<CanonicalEvent>(canonicalEventSpec, r.value, undefined, Number.MAX_SAFE_INTEGER / 2);
+  for (const decoded of await open<CanonicalEvent>(
+    canonicalEventSpec,
+    eventRecords.map((r) => r.value),
+  )) {
     if (decoded.ok && decoded.value.recId && rewardTypes.includes(decoded.value.type)) {
       clicks.push({
         eventId: decoded.value.eventId,
@@ -171,7 +209,16 @@ export async function runOpeCli(argv: string[], env: NodeJS.ProcessEnv = process
       );
       return 2;
     }
-    logs = await readFleetLogs(brokers, values.namespace!, values["reward-types"]!.split(","));
+    // Sealed logs (RECFLEET_MASTER_KEY set) open with data keys from the fleet's Redis.
+    const shred = loadConfig(shredConfigSchema, env);
+    const redisUrl = env.REDIS_URL ?? readStackState()?.redisUrl;
+    const redis = redisUrl ? await connectRedis({ redisUrl }, createLogger("ope", { level: "error" })) : undefined;
+    try {
+      const keyring = redis ? createKeyringFromConfig(redis, values.namespace!, shred) : undefined;
+      logs = await readFleetLogs(brokers, values.namespace!, values["reward-types"]!.split(","), keyring);
+    } finally {
+      await redis?.quit();
+    }
   }
   if (values.export) {
     writeFileSync(

@@ -68,6 +68,8 @@ export interface ConsumerLoopOptions<T> {
   deadLetterAttempts?: number;
   /** Bytes of the original value a dead letter keeps (default 64 KiB); its headers carry size and sha256. */
   maxDeadLetterValueBytes?: number;
+  /** What a dead letter may keep of key, value and detail (e.g. no raw user id); default: all of it. */
+  redactDeadLetter?: DeadLetterRedaction;
   /** Restarts of a consumer that kafkajs gave up on, in a row, before `onFatal` (default 5). */
   maxRestarts?: number;
   /**
@@ -116,9 +118,21 @@ export const DLQ_HEADERS = {
   /** sha256 (hex) of the original value, to match a truncated dead letter with its source record. */
   originalSha256: "recfleet-original-sha256",
   truncated: "recfleet-truncated",
+  /** The service's redaction rule rewrote key, value and detail (see DeadLetterRedaction). */
+  redacted: "recfleet-redacted",
 } as const;
 
 export const DEFAULT_MAX_DEAD_LETTER_VALUE_BYTES = 64 * 1024;
+
+/**
+ * A service's rule for what its dead letters keep: bus stays generic, and the service that
+ * knows where identities sit in its payloads (ingest: the raw user id) supplies the rule.
+ */
+export type DeadLetterRedaction = (dead: { key: string | null; value: Buffer; detail: string }) => {
+  key: string | null;
+  value: Buffer;
+  detail: string;
+};
 const MAX_DEAD_LETTER_KEY_CHARS = 1024;
 
 /**
@@ -133,10 +147,14 @@ export function deadLetter(
   reason: string,
   detail: string,
   maxValueBytes = DEFAULT_MAX_DEAD_LETTER_VALUE_BYTES,
+  redact?: DeadLetterRedaction,
 ) {
-  const value = m.value ?? Buffer.alloc(0);
+  const original = m.value ?? Buffer.alloc(0);
+  const kept = redact?.({ key: m.key ? m.key.toString("utf8") : null, value: original, detail });
+  const value = kept ? kept.value : original;
   const truncated = value.byteLength > maxValueBytes;
-  const key = m.key ? m.key.toString("utf8") : null;
+  const key = kept ? kept.key : m.key ? m.key.toString("utf8") : null;
+  if (kept) detail = kept.detail;
   return {
     key: key && key.length > MAX_DEAD_LETTER_KEY_CHARS ? key.slice(0, MAX_DEAD_LETTER_KEY_CHARS) : key,
     value: truncated ? value.subarray(0, maxValueBytes) : value,
@@ -147,9 +165,10 @@ export function deadLetter(
       [DLQ_HEADERS.partition]: String(partition),
       [DLQ_HEADERS.offset]: m.offset,
       [DLQ_HEADERS.failedAt]: String(Date.now()),
-      [DLQ_HEADERS.originalSize]: String(value.byteLength),
-      [DLQ_HEADERS.originalSha256]: createHash("sha256").update(value).digest("hex"),
+      [DLQ_HEADERS.originalSize]: String(original.byteLength),
+      [DLQ_HEADERS.originalSha256]: createHash("sha256").update(original).digest("hex"),
       ...(truncated ? { [DLQ_HEADERS.truncated]: "true" } : {}),
+      ...(kept ? { [DLQ_HEADERS.redacted]: "true" } : {}),
     },
   };
 }
@@ -328,7 +347,9 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
           raw: m.value,
         });
       } else {
-        dead.push(deadLetter(topic, partition, m, decoded.reason, decoded.detail, maxValueBytes));
+        dead.push(
+          deadLetter(topic, partition, m, decoded.reason, decoded.detail, maxValueBytes, options.redactDeadLetter),
+        );
         reasons.push(decoded.reason);
       }
     }
@@ -345,7 +366,9 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
         for (const r of rejected) {
           const original = byOffset.get(r.message.offset);
           if (original) {
-            allDead.push(deadLetter(topic, partition, original, r.reason, r.detail, maxValueBytes));
+            allDead.push(
+              deadLetter(topic, partition, original, r.reason, r.detail, maxValueBytes, options.redactDeadLetter),
+            );
             allReasons.push(r.reason);
           }
         }

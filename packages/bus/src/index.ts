@@ -9,6 +9,7 @@ export {
   deadLetter,
   writeDeadLetters,
   type DeadLetterTarget,
+  type DeadLetterRedaction,
   membershipLost,
   ConsumerCrashedError,
   DLQ_HEADERS,
@@ -31,3 +32,4 @@ export {
   type StreamWorkerOptions,
   type StreamWorkerConfig,
 } from "./stream-worker";
+export { openingHandler, type Opened } from "./opening";

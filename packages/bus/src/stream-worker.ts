@@ -16,7 +16,13 @@ import {
 } from "@recfleet/contracts";
 import { connectFleetKafka, type FleetKafkaConfig } from "./fleet-kafka";
 import { createProducer, type BusProducer } from "./producer";
-import { startConsumerLoop, type BatchHandler, type Decoder, type RunningConsumerLoop } from "./consumer";
+import {
+  startConsumerLoop,
+  type BatchHandler,
+  type DeadLetterRedaction,
+  type Decoder,
+  type RunningConsumerLoop,
+} from "./consumer";
 
 export interface StreamWorkerConfig extends FleetKafkaConfig {
   /** Overrides the catalog's consumer group name ("" keeps it). */
@@ -38,6 +44,8 @@ export interface StreamWorkerOptions<T> {
   input: TopicKey;
   group: ConsumerGroup;
   decode: Decoder<T>;
+  /** What dead letters keep (see DeadLetterRedaction); default: the whole message. */
+  redactDeadLetter?: DeadLetterRedaction;
   /** Builds the batch handler once the producer exists. */
   createHandler(io: { producer: BusProducer; topics: TopicNames }): BatchHandler<T>;
   /** Closes what the service opened for the handler (its Redis), after the consumer and producer. */
@@ -68,6 +76,7 @@ export async function startStreamWorker<T>(options: StreamWorkerOptions<T>): Pro
     logger,
     registry: options.registry,
     decode: options.decode,
+    redactDeadLetter: options.redactDeadLetter,
     handleBatch: options.createHandler({ producer, topics }),
     maxBytesPerPartition: config.maxBytesPerPartition,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,

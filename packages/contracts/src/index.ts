@@ -35,3 +35,4 @@ export {
   type TopicGrants,
   type FleetAcl,
 } from "./topics";
+export { redactRawUserIds, REDACTED, type DeadLetterView } from "./redact";

@@ -3,13 +3,20 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { defaultTwoTowerConfig, trainTwoTower, type TwoTowerConfig } from "@recfleet/towers";
+import {
+  DEFAULT_DP_SGD,
+  defaultTwoTowerConfig,
+  trainTwoTower,
+  trainTwoTowerPrivately,
+  type DpSgdOptions,
+  type TwoTowerConfig,
+} from "@recfleet/towers";
 import { mostPop, itemKnn } from "./baselines.js";
 import { loadMovieLens } from "./datasets.js";
 import { evaluateRanking, type RankingMetrics } from "./evaluate.js";
 import { itemPopularity, splitChrono } from "./split.js";
-import { sequenceExamples, twoTowerScorer } from "./two-tower.js";
 import { runColdStart, type ColdStartRecall } from "./cold-start.js";
+import { sequenceExampleUsers, sequenceExamples, twoTowerScorer } from "./two-tower.js";
 
 export interface CliIo {
   out(line: string): void;
@@ -28,6 +35,8 @@ const USAGE = `usage: eval --dataset ml-100k [--path DIR] [--seeds 1,2,3] [--mod
                 [--two-tower-config '{"epochs":8}'] [--cold-start]
   --cold-start: Recall@20 on test items with no / 1-4 train interactions (MostPop, two-tower ids only,
                 two-tower with content vectors for new items; idDropout chosen on a validation split).
+                [--two-tower-config '{"epochs":8}'] [--dp-epsilon 1,3,8 [--dp-config '{"clipNorm":1}']]
+  --dp-epsilon adds the two-tower trained with DP-SGD (user-level, δ from --dp-config, default 1e-5) per ε.
   --path defaults to $RECFLEET_ML100K, else ../shared/datasets/ml-100k beside the repository.`;
 
 /** Where ML-100K lives unless --path says otherwise: $RECFLEET_ML100K or ../shared/datasets/ml-100k from the repo root. */
@@ -45,6 +54,9 @@ interface CliOptions {
   json: boolean;
   twoTower: Partial<TwoTowerConfig>;
   coldStart: boolean;
+  /** Target ε values of DP-SGD runs (empty: none). */
+  dpEpsilons: number[];
+  dp: Partial<DpSgdOptions>;
 }
 
 class UsageError extends Error {
@@ -61,6 +73,8 @@ function parseArgs(argv: string[]): CliOptions {
     json: false,
     twoTower: {},
     coldStart: false,
+    dpEpsilons: [],
+    dp: {},
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -106,6 +120,20 @@ function parseArgs(argv: string[]): CliOptions {
           options.twoTower = JSON.parse(value()) as Partial<TwoTowerConfig>;
         } catch {
           throw new UsageError(`--two-tower-config must be a JSON object of TwoTowerConfig fields`);
+        }
+        break;
+      case "--dp-epsilon":
+        options.dpEpsilons = value()
+          .split(",")
+          .map((s) => Number(s.trim()));
+        if (options.dpEpsilons.some((e) => !(e > 0) || !Number.isFinite(e)))
+          throw new UsageError(`--dp-epsilon takes comma-separated numbers > 0, e.g. 1,3,8`);
+        break;
+      case "--dp-config":
+        try {
+          options.dp = JSON.parse(value()) as Partial<DpSgdOptions>;
+        } catch {
+          throw new UsageError(`--dp-config must be a JSON object of DpSgdOptions fields`);
         }
         break;
       case "--help":
@@ -196,6 +224,39 @@ export async function runEvalCli(argv: string[], io: CliIo = defaultIo): Promise
     const mean = meanMetrics(perSeed);
     rows.push({ label: `two-tower mean (${options.seeds.length} seeds)`, metrics: mean });
     results["two-tower"] = { ...metricsJson(mean), seeds: perSeedJson };
+  }
+  if (options.dpEpsilons.length > 0) {
+    // User-level DP-SGD: each user of the train split (with all their examples) is one unit.
+    const examples = sequenceExamples(split);
+    const units = sequenceExampleUsers(split);
+    for (const epsilon of options.dpEpsilons) {
+      const perSeed: RankingMetrics[] = [];
+      const perSeedJson: Record<string, unknown>[] = [];
+      for (const seed of options.seeds) {
+        const started = performance.now();
+        const { model, privacy } = await trainTwoTowerPrivately(
+          { itemIds: dataset.itemIds, itemFeatures: dataset.itemFeatures, examples },
+          units,
+          { ...defaultTwoTowerConfig, ...options.twoTower, seed },
+          { ...DEFAULT_DP_SGD, ...options.dp, targetEpsilon: epsilon, noiseMultiplier: undefined },
+          {
+            onProgress: (p) =>
+              io.err(
+                `dp ε=${epsilon} seed ${seed}: step ${p.step}/${p.stepsPerEpoch}, eta ${p.etaSeconds.toFixed(0)} s`,
+              ),
+            progressIntervalMs: 30_000,
+          },
+        );
+        const trainSeconds = (performance.now() - started) / 1000;
+        const metrics = await evaluateRanking(twoTowerScorer(model, split), split);
+        perSeed.push(metrics);
+        perSeedJson.push({ seed, ...metricsJson(metrics), train_s: round4(trainSeconds), privacy });
+        rows.push({ label: `two-tower DP ε=${epsilon} seed ${seed}`, metrics, trainSeconds });
+      }
+      const mean = meanMetrics(perSeed);
+      rows.push({ label: `two-tower DP ε=${epsilon} mean`, metrics: mean });
+      results[`two-tower-dp-eps${epsilon}`] = { ...metricsJson(mean), seeds: perSeedJson };
+    }
   }
 
   const header = ["model".padEnd(28), ...COLUMNS.map((c) => c.padStart(11))].join(" ");

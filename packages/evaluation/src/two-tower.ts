@@ -32,6 +32,17 @@ export function sequenceExamples(split: ChronoSplit, options: SequenceExampleOpt
   return out;
 }
 
+/** The user (index into split.train) of each example sequenceExamples makes, in the same order: DP-SGD's privacy unit. */
+export function sequenceExampleUsers(split: ChronoSplit, options: SequenceExampleOptions = {}): Int32Array {
+  const horizon = options.horizon ?? 1;
+  const out: number[] = [];
+  split.train.forEach((items, user) => {
+    for (let j = 1; j < items.length; j++)
+      for (let ahead = 0; ahead < horizon && j + ahead < items.length; ahead++) out.push(user);
+  });
+  return Int32Array.from(out);
+}
+
 /**
  * Scores every item of the model for users given by their history rows: the returned function
  * takes indices into `histories` and gives users.length × numItems scores, row-major, by

@@ -22,16 +22,21 @@ interface RoleAccess {
  * registry, its window, its lock and its BullMQ queues.
  */
 export const REDIS_ROLE_ACCESS: Readonly<Record<RedisRole, RoleAccess>> = {
-  ingest: { readWrite: ["dd:*"], readOnly: [] },
+  // dk:* are the per-user data keys of crypto-shredding (shred.ts): ingest and the scorer create
+  // them (sealing events and decision logs), features and the trainer only open with them.
+  ingest: { readWrite: ["dd:*", "dk:*"], readOnly: [] },
   // The features worker also keeps the item catalog (cat, cat:ts, cat:chg) from the items topic.
   features: {
     readWrite: ["ap:*", "u:*", "pop", "is:*", "rec:*", "lb:*", "cat", "cat:*"],
-    readOnly: ["m:current", "m:v:*:meta"],
+    readOnly: ["m:current", "m:v:*:meta", "dk:*"],
   },
-  scorer: { readWrite: ["is:*", "rec:*", "recm:*", "lb:*"], readOnly: ["u:*", "pop", "m:*", "cat", "cat:*"] },
-  trainer: { readWrite: ["m:*", "tw", "tw:*", "trainer:*", "bull:*"], readOnly: ["pop", "cat", "cat:*"] },
+  scorer: {
+    readWrite: ["is:*", "rec:*", "recm:*", "lb:*", "dk:*"],
+    readOnly: ["u:*", "pop", "m:*", "cat", "cat:*"],
+  },
+  trainer: { readWrite: ["m:*", "tw", "tw:*", "trainer:*", "bull:*"], readOnly: ["pop", "cat", "cat:*", "dk:*"] },
   // erase-user, model rollback: user keys, receipts, the registry.
-  operator: { readWrite: ["u:*", "erasures", "m:*", "trainer:*"], readOnly: [] },
+  operator: { readWrite: ["u:*", "dk:*", "erasures", "m:*", "trainer:*"], readOnly: [] },
 };
 
 /** Commands every role needs besides its data: connection handshake, scripts, the ready check. */

@@ -1,4 +1,5 @@
 import { duration, int, oneOf, optionalStr, type ConfigOf } from "@recfleet/runtime";
+import { shredConfigSchema } from "./shred";
 
 /**
  * Settings every worker that touches the store shares (ingest, features, scorer), so the
@@ -17,6 +18,7 @@ export const storeConfigSchema = {
   popularityHalfLifeMs: duration("RECFLEET_POPULARITY_HALF_LIFE", 86_400_000),
   attributionWindowMs: duration("RECFLEET_ATTRIBUTION_WINDOW", 30 * 60_000),
   attributionGraceMs: duration("RECFLEET_ATTRIBUTION_GRACE", 5 * 60_000),
+  ...shredConfigSchema,
 };
 export type StoreConfig = ConfigOf<typeof storeConfigSchema>;
 

@@ -52,3 +52,22 @@ export {
   type CatalogChanges,
   type StoredCatalogItem,
 } from "./catalog";
+export {
+  shredConfigSchema,
+  resolveMasterKey,
+  createUserKeyring,
+  createKeyringFromConfig,
+  sealBytes,
+  openBytes,
+  asSealed,
+  decodeSealedOr,
+  openSealed,
+  sealForUsers,
+  MasterKeyMissingError,
+  type ShredConfig,
+  type SealedEnvelope,
+  type DataKey,
+  type UserKeyring,
+  type KeyringOptions,
+  type OpenOutcome,
+} from "./shred";

@@ -17,6 +17,8 @@
  *   ns:rec:<recId>             hash    policy, servedAt, i:<itemId> -> rank, c:<itemId> -> "1" once a click on it was counted; PEXPIREAT servedAt + window + grace
  *   ns:recm:<recId>            string  recordRecommendation idempotency marker; PX replay horizon
  *   ns:erasures                stream  erasure receipts: receipt, at, keys (never a user id or pseudonym)
+ *   ns:dk:u:<user>             string  the user's data key: "<kid>.<wrapped key>" (crypto-shredding, see shred.ts)
+ *   ns:dk:<kid>                string  the same wrapped data key by key id (readers find keys by id); erasure deletes both
  *   ns:lb:<version>:A          hash    neural-linear bandit: Σ x·xᵀ over impressions, field "i" = entry i of the d×d matrix (row-major)
  *   ns:lb:<version>:b          hash    Σ (click − model click probability)·x, field "j"; plus "n" = impressions folded in
  *                                      (x = user vector ⊙ item vector of that model version; state starts afresh per version)
@@ -65,6 +67,9 @@ export interface StoreKeys {
   rec(recId: string): string;
   recMarker(recId: string): string;
   readonly erasures: string;
+  /** The user's data key ("<kid>.<wrapped>"); not in userKeys: erasure reads it first to find the key id. */
+  userDataKey(user: string): string;
+  dataKey(kid: string): string;
   linearA(version: string): string;
   linearB(version: string): string;
   readonly catalog: string;
@@ -92,6 +97,8 @@ export function storeKeys(namespace: string): StoreKeys {
     rec: (recId) => `${p}rec:${recId}`,
     recMarker: (recId) => `${p}recm:${recId}`,
     erasures: `${p}erasures`,
+    userDataKey: (u) => `${p}dk:u:${u}`,
+    dataKey: (kid) => `${p}dk:${kid}`,
     linearA: (version) => `${p}lb:${version}:A`,
     linearB: (version) => `${p}lb:${version}:b`,
     catalog: `${p}cat`,

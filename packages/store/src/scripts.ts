@@ -19,6 +19,7 @@ export const SCRIPTS = {
   applyEvents: load("apply-events"),
   recordRecommendation: load("record-recommendation"),
   eraseUser: load("erase-user"),
+  dataKeys: load("data-keys"),
   linearRewards: load("linear-rewards"),
   promoteModel: load("promote-model"),
   appendTraining: load("append-training"),

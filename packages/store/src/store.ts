@@ -78,6 +78,8 @@ export interface ErasureReceipt {
   receiptId: string;
   at: number;
   keysDeleted: number;
+  /** The user had a data key and it is gone: everything sealed with it (Kafka, training window, decision log) is unreadable. */
+  dataKeyDeleted: boolean;
 }
 
 export interface Store {
@@ -316,13 +318,28 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
     async eraseUser(pseudonym) {
       const receiptId = randomUUID();
       const at = Date.now();
-      const reply = await runScript(
-        redis,
-        SCRIPTS.eraseUser,
-        [keys.erasures, ...keys.userKeys(pseudonym), ...keys.legacyUserKeys(pseudonym)],
-        [receiptId, at, 100_000],
-      );
-      return { receiptId, at, keysDeleted: Number(reply) };
+      // The data key is read first to name its by-id copy; the script refuses (−1) when a worker
+      // created a key in between, and the loop reads again.
+      for (let attempt = 1; ; attempt++) {
+        const dataKey = (await redis.get(keys.userDataKey(pseudonym))) ?? "";
+        const kid = dataKey.split(".", 1)[0]!;
+        const reply = Number(
+          await runScript(
+            redis,
+            SCRIPTS.eraseUser,
+            [
+              keys.erasures,
+              keys.userDataKey(pseudonym),
+              keys.dataKey(kid || "none"),
+              ...keys.userKeys(pseudonym),
+              ...keys.legacyUserKeys(pseudonym),
+            ],
+            [receiptId, at, 100_000, dataKey],
+          ),
+        );
+        if (reply >= 0) return { receiptId, at, keysDeleted: reply, dataKeyDeleted: dataKey !== "" };
+        if (attempt >= 10) throw new RecfleetError("erase-user: the user's data key kept changing; run it again");
+      }
     },
   };
 }

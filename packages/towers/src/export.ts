@@ -24,6 +24,8 @@ export interface ExportMetadata {
   trainingDataRange?: string;
   /** Offline metrics of this version (e.g. recall@20), stored as JSON. */
   metrics?: Record<string, number>;
+  /** Differential privacy of the training run (dp-train's PrivacyReport), stored as JSON; absent: none. */
+  privacy?: object;
 }
 
 function metadataProps(
@@ -40,6 +42,7 @@ function metadataProps(
     opset: String(OPSET),
     training_data_range: meta.trainingDataRange ?? "",
     metrics: JSON.stringify(meta.metrics ?? {}),
+    privacy: JSON.stringify(meta.privacy ?? { mechanism: "none" }),
     ...extra,
   };
 }

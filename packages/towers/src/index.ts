@@ -38,3 +38,18 @@ export {
   type SessionLogger,
 } from "./session.js";
 export { exportTopKOnnx } from "./topk.js";
+export {
+  trainTwoTowerPrivately,
+  planDpSgd,
+  DEFAULT_DP_SGD,
+  type DpSgdOptions,
+  type PrivacyReport,
+} from "./dp-train.js";
+export {
+  dpSgdEpsilon,
+  noiseMultiplierFor,
+  computeRdp,
+  epsilonFromRdp,
+  DEFAULT_RDP_ORDERS,
+  type DpSgdAccounting,
+} from "./dp-accountant.js";

@@ -115,7 +115,9 @@ export class GradientComputer {
 
   /**
    * Loss and gradients of the batch `batch` (indices into packed); `grads` is overwritten
-   * (embedding tables: zero except the rows the batch touched).
+   * (embedding tables: zero except the rows the batch touched). Rows from `negativesFrom` on
+   * only lend their item as a negative to the rows before (their own row is masked to a zero
+   * loss and gradient): DP-SGD's per-user batches use that for data-independent negatives.
    */
   async run(
     weights: TowerWeights,
@@ -125,6 +127,7 @@ export class GradientComputer {
     batch: Int32Array,
     grads: TowerWeights,
     rng?: SeededRandom,
+    negativesFrom = batch.length,
   ): Promise<number> {
     const { dim: d, historyLength: L } = this.config;
     const F = this.featureWidth;
@@ -174,6 +177,8 @@ export class GradientComputer {
       if (rows.length < 2) continue;
       for (const i of rows) for (const j of rows) if (i !== j) bias[i * B + j] = -1e9;
     }
+    // A negatives-only row sees only its own column: softmax 1 there, so loss and gradient 0.
+    for (let i = negativesFrom; i < B; i++) for (let j = 0; j < B; j++) bias[i * B + j] = i === j ? 0 : -1e9;
 
     const feeds: Record<string, ort.Tensor> = {
       pooled: new ort.Tensor("float32", pooled, [B, d]),
@@ -264,7 +269,7 @@ function shapeOf(config: TwoTowerConfig, F: number, onnxName: string): number[] 
  * (embedding rows a batch did not touch still move with their momentum, as in the peer), with
  * optional decoupled weight decay (AdamW).
  */
-class Adam {
+export class Adam {
   private readonly m: Float32Array[];
   private readonly v: Float32Array[];
   private t = 0;
@@ -301,7 +306,7 @@ class Adam {
   }
 }
 
-function emptyLike(w: TowerWeights): TowerWeights {
+export function emptyLike(w: TowerWeights): TowerWeights {
   const out = {} as Record<keyof TowerWeights, Float32Array>;
   for (const name of WEIGHT_NAMES) out[name] = new Float32Array(w[name].length);
   return out;
@@ -317,7 +322,7 @@ export function logQFromFrequency(frequency: ArrayLike<number>, numItems: number
 }
 
 /** Initial weights: fresh, or the warm-start model's, remapped onto this vocabulary. */
-function startingWeights(
+export function startingWeights(
   config: TwoTowerConfig,
   data: TrainingData,
   featureWidth: number,

@@ -7,8 +7,18 @@ import {
   type CanonicalEvent,
   type CatalogItem,
 } from "@recfleet/contracts";
-import { startStreamWorker, type StreamWorker } from "@recfleet/bus";
-import { createCatalogStore, createModelRegistry, connectRedis, createStore, type Store } from "@recfleet/store";
+import { openingHandler, startStreamWorker, type StreamWorker } from "@recfleet/bus";
+import {
+  createCatalogStore,
+  createKeyringFromConfig,
+  createModelRegistry,
+  connectRedis,
+  createStore,
+  decodeSealedOr,
+  openSealed,
+  type SealedEnvelope,
+  type Store,
+} from "@recfleet/store";
 import { createFeaturesHandler } from "./handler";
 import { createCatalogHandler } from "./catalog-handler";
 import type { FeaturesConfig } from "./config";
@@ -28,38 +38,43 @@ export async function startFeaturesWorker(
   const redis = await connectRedis(config, logger, deps.readiness);
   const store = createStore(redis, config.namespace, config);
   const models = createModelRegistry(redis, config.namespace);
+  const keyring = createKeyringFromConfig(redis, config.namespace, config);
   const counter = new Counter({
     name: "recfleet_features_events_total",
-    help: "Canonical events by outcome: applied, replayed (already applied; no change), attributed (rewards counted), refresh_requests (sent).",
+    help: "Canonical events by outcome: applied, replayed (already applied; no change), attributed (rewards counted), refresh_requests (sent), shredded (sealed with an erased user's key: skipped).",
     labelNames: ["outcome"],
     registers: [registry],
   });
-  const stream = await startStreamWorker<CanonicalEvent>({
+  const stream = await startStreamWorker<CanonicalEvent | SealedEnvelope>({
     service: "features",
     config,
     ...deps,
     input: "events",
     group: "features",
     // Far-future checks were made at ingest; a replay days later must not reject them.
-    decode: (value) => decodeMessage<CanonicalEvent>(canonicalEventSpec, value),
+    decode: (value) => decodeSealedOr<CanonicalEvent>(canonicalEventSpec, value),
     createHandler: ({ producer, topics }) =>
-      createFeaturesHandler({
-        policy: {
-          weights: config.eventWeights,
-          seenTypes: config.seenTypes,
-          rewardTypes: config.rewardTypes,
-          refreshTypes: config.refreshTypes,
-        },
-        apply: (events) => store.applyEvents(events),
-        send: (topic, messages) => producer.send(topic, messages),
-        recRequestsTopic: topics.recRequests,
-        counters: { inc: (outcome, n) => counter.inc({ outcome }, n) },
-        foldLinearRewards: async (rewards) => {
-          // The bandit state belongs to the serving version; clicks on older versions' slates are skipped.
-          const version = await models.currentVersion();
-          return version ? store.addLinearRewards(version, rewards) : 0;
-        },
-      }),
+      openingHandler(
+        (values) => openSealed<CanonicalEvent>(keyring, values, canonicalEventSpec),
+        createFeaturesHandler({
+          policy: {
+            weights: config.eventWeights,
+            seenTypes: config.seenTypes,
+            rewardTypes: config.rewardTypes,
+            refreshTypes: config.refreshTypes,
+          },
+          apply: (events) => store.applyEvents(events),
+          send: (topic, messages) => producer.send(topic, messages),
+          recRequestsTopic: topics.recRequests,
+          counters: { inc: (outcome, n) => counter.inc({ outcome }, n) },
+          foldLinearRewards: async (rewards) => {
+            // The bandit state belongs to the serving version; clicks on older versions' slates are skipped.
+            const version = await models.currentVersion();
+            return version ? store.addLinearRewards(version, rewards) : 0;
+          },
+        }),
+        (n) => counter.inc({ outcome: "shredded" }, n),
+      ),
   });
   // The catalog loop lives here rather than in a worker of its own: the features worker already
   // owns the fleet's Redis writes, and catalog traffic is small; its own consumer group keeps it

@@ -12,7 +12,7 @@ import {
   type ReasonCode,
 } from "@recfleet/contracts";
 import type { BatchHandler, OutgoingMessage } from "@recfleet/bus";
-import type { ClaimOutcome, EventClaim } from "@recfleet/store";
+import type { ClaimOutcome, EventClaim, SealedEnvelope } from "@recfleet/store";
 
 export interface CanonicalOptions {
   /** Events older than this at arrival are kept and marked `late: true`. */
@@ -72,6 +72,12 @@ export interface IngestHandlerDeps extends CanonicalOptions {
   eventsTopic: string;
   now?: () => number;
   counters?: IngestCounters;
+  /**
+   * Crypto-shredding: seals each event with its user's data key (the keyring's sealForUsers).
+   * Sealed events are keyed by key id instead of pseudonym, so one user's events stay in order
+   * and nothing on the topic names the user once the key is erased.
+   */
+  seal?: (events: { user: string; value: CanonicalEvent }[]) => Promise<SealedEnvelope[]>;
 }
 
 /**
@@ -87,7 +93,7 @@ export function createIngestHandler(deps: IngestHandlerDeps): BatchHandler<Click
       messages.map((m) => ({ eventId: m.value.eventId, source: `${m.topic}/${m.partition}/${m.offset}` })),
     );
     const t = now();
-    const out: OutgoingMessage[] = [];
+    const out: { key: string; value: CanonicalEvent }[] = [];
     const tally = { new: 0, replay: 0, duplicate: 0, late: 0 };
     messages.forEach((m, i) => {
       const outcome = outcomes[i] ?? "duplicate";
@@ -97,7 +103,13 @@ export function createIngestHandler(deps: IngestHandlerDeps): BatchHandler<Click
       if (event.late) tally.late++;
       out.push({ key: event.user, value: event });
     });
-    await deps.send(deps.eventsTopic, out);
+    if (deps.seal) {
+      const sealed = await deps.seal(out.map((m) => ({ user: m.key, value: m.value })));
+      await deps.send(
+        deps.eventsTopic,
+        sealed.map((value) => ({ key: value.k, value })),
+      );
+    } else await deps.send(deps.eventsTopic, out as OutgoingMessage[]);
     if (deps.counters)
       for (const [k, n] of Object.entries(tally)) if (n > 0) deps.counters.inc(k as ClaimOutcome | "late", n);
   };

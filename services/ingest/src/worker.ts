@@ -1,8 +1,16 @@
 import type { Redis } from "ioredis";
 import { Counter, Gauge, type WorkerContext, type Logger, type Registry } from "@recfleet/runtime";
-import { clickstreamEventSpec, decodeMessage, type ClickstreamEvent } from "@recfleet/contracts";
+import { clickstreamEventSpec, decodeMessage, redactRawUserIds, type ClickstreamEvent } from "@recfleet/contracts";
 import { startStreamWorker, type StreamWorker } from "@recfleet/bus";
-import { connectRedis, createStore, createPseudonymiser, resolvePseudonymSecret, type Store } from "@recfleet/store";
+import {
+  createKeyringFromConfig,
+  connectRedis,
+  createStore,
+  createPseudonymiser,
+  resolvePseudonymSecret,
+  sealForUsers,
+  type Store,
+} from "@recfleet/store";
 import { createIngestHandler } from "./handler";
 import { cachePseudonyms } from "./pseudonym-cache";
 import type { IngestConfig } from "./config";
@@ -19,6 +27,11 @@ export async function startIngestWorker(
   const secret = resolvePseudonymSecret(config, logger);
   const redis = await connectRedis(config, logger, deps.readiness);
   const store = createStore(redis, config.namespace, config);
+  const keyring = createKeyringFromConfig(redis, config.namespace, config);
+  if (!keyring)
+    logger.warn(
+      "RECFLEET_MASTER_KEY is not set: events are written unencrypted, and erasure cannot reach their copies in Kafka",
+    );
   const events = new Counter({
     name: "recfleet_ingest_events_total",
     help: "Valid clickstream events by outcome: new, replay (produced again after a crash), duplicate (dropped), late (also new or replay).",
@@ -37,6 +50,8 @@ export async function startIngestWorker(
     input: "clickstream",
     group: "ingest",
     decode: (value) => decodeMessage<ClickstreamEvent>(clickstreamEventSpec, value),
+    // clickstream carries raw user ids: its dead letters keep reason, offsets and a redacted payload.
+    redactDeadLetter: redactRawUserIds,
     closeAfter: async () => void (await redis.quit()),
     createHandler: ({ producer, topics }) => {
       const handle = createIngestHandler({
@@ -46,6 +61,7 @@ export async function startIngestWorker(
         send: (topic, messages) => producer.send(topic, messages),
         eventsTopic: topics.events,
         counters: { inc: (outcome, n) => events.inc({ outcome }, n) },
+        ...(keyring ? { seal: (values) => sealForUsers(keyring, values) } : {}),
       });
       return async (messages, ctx) => {
         inFlight.inc();

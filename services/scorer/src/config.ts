@@ -89,6 +89,15 @@ export const scorerConfigSchema = {
    * Default: the cold-start evaluation's choice on its validation split (docs/benchmarks.md, COLD-START) × POLICY_SCORE_SCALE.
    */
   newItemBoost: num("SCORER_NEW_ITEM_BOOST", 0.8, { min: 0, max: 10 }),
+  /**
+   * Differential privacy of the statistics the scorer exposes (cold-start popular list, item
+   * statistics): ε per release interval (0 = off), δ, the interval, and the most one event adds
+   * to an item's popularity (the largest FEATURES_EVENT_WEIGHTS weight). See docs/privacy.md.
+   */
+  statsDpEpsilon: num("STATS_DP_EPSILON", 0, { min: 0, max: 1000 }),
+  statsDpDelta: num("STATS_DP_DELTA", 1e-6, { min: 1e-12, max: 0.1 }),
+  statsDpReleaseMs: duration("STATS_DP_RELEASE_INTERVAL", 60_000),
+  statsDpPopularitySensitivity: num("STATS_DP_POPULARITY_SENSITIVITY", 5, { min: 1e-6 }),
   /** cosine → logit for the policies: (cos − offset) × scale. */
   scoreScale: num("POLICY_SCORE_SCALE", 8),
   scoreOffset: num("POLICY_SCORE_OFFSET", 0.5),

@@ -28,7 +28,7 @@ import {
   type PolicyDecision,
   type TrafficShare,
 } from "@recfleet/policy";
-import type { HistoryEntry, ItemStats, RecommendationRecord, StoredCatalogItem } from "@recfleet/store";
+import type { HistoryEntry, ItemStats, RecommendationRecord, SealedEnvelope, StoredCatalogItem } from "@recfleet/store";
 import type { ModelLease } from "./model-holder";
 import type { ItemBias, ServingModel } from "./serving-model";
 import { batchBias, type ItemSpace, type ServedItems } from "./item-space";
@@ -358,6 +358,8 @@ export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" |
   recommendationsTopic: string;
   /** Topic of the decision log; none: not published. */
   recLogTopic?: string;
+  /** Crypto-shredding: seals each decision with its user's data key (the keyring's sealForUsers). */
+  sealDecisions?: (values: { user: string; value: DecisionLogRecord }[]) => Promise<SealedEnvelope[]>;
   counters?: ScorerCounters;
 }
 
@@ -408,7 +410,12 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
         ...rec,
         latencyMs: requestLatencyMs(requests[i]!.ts, publishedAt),
       }));
-      const decisions = batch.decisions.map((d) => ({ key: d.recId, value: d }));
+      const userOf = new Map(batch.recommendations.map((r) => [r.recId, r.user]));
+      const decisions: OutgoingMessage[] = batch.decisions.map((d) => ({ key: d.recId, value: d }));
+      if (deps.recLogTopic && deps.sealDecisions) {
+        const sealed = await deps.sealDecisions(batch.decisions.map((d) => ({ user: userOf.get(d.recId)!, value: d })));
+        sealed.forEach((value, i) => (decisions[i]!.value = value));
+      }
       await deps.send([
         { topic: deps.recommendationsTopic, messages: recommendations.map((rec) => ({ key: rec.user, value: rec })) },
         ...(deps.recLogTopic ? [{ topic: deps.recLogTopic, messages: decisions }] : []),

@@ -18,6 +18,7 @@ import {
   topicNames,
   type ModelVersionAnnouncement,
   type RecRequest,
+  redactRawUserIds,
 } from "@recfleet/contracts";
 import {
   createCatalogStore,
@@ -25,11 +26,15 @@ import {
   createPseudonymiser,
   connectRedis,
   createStore,
+  createKeyringFromConfig,
+  pseudonymise,
   resolvePseudonymSecret,
+  sealForUsers,
 } from "@recfleet/store";
 import { allowPolicies, createRng, LinearImpressions, linearStateFromStoredSums } from "@recfleet/policy";
 import type { LinearBanditState } from "@recfleet/policy";
 import { createScorerHandler } from "./handler";
+import { withStatsPrivacy } from "./dp-stats";
 import { ModelHolder } from "./model-holder";
 import { loadServingModel } from "./serving-model";
 import { CatalogView } from "./catalog-view";
@@ -77,6 +82,7 @@ export async function startScorerWorker(
   const redis = await connectRedis(config, logger, deps.readiness);
   const store = createStore(redis, config.namespace, config);
   const models = createModelRegistry(redis, config.namespace);
+  const keyring = createKeyringFromConfig(redis, config.namespace, config);
   const producer = await createProducer(kafka);
 
   // The policy label takes ids of the allowed set (and "popular") only: its series are bounded.
@@ -208,8 +214,21 @@ export async function startScorerWorker(
   const split = config.policySplit;
   const policies = allowPolicies([...split.map((share) => share.policy), ...config.allowedPolicies]);
   logger.info("policies", { split, allowed: policies.ids });
+  // With a budget, the popular fallback and item statistics are released with DP noise; the
+  // noise key derives from the pseudonym secret, so every scorer releases the same values.
+  const exposed =
+    config.statsDpEpsilon > 0
+      ? withStatsPrivacy(store, {
+          epsilon: config.statsDpEpsilon,
+          delta: config.statsDpDelta,
+          releaseMs: config.statsDpReleaseMs,
+          popularitySensitivity: config.statsDpPopularitySensitivity,
+          popularPool: 2000,
+          noiseKey: pseudonymise(secret, "recfleet-stats-dp-noise"),
+        })
+      : store;
   const handleBatch = createScorerHandler({
-    store,
+    store: exposed,
     acquireModel: () => holder.acquire(),
     pseudonymise: createPseudonymiser(secret),
     policies,
@@ -228,6 +247,7 @@ export async function startScorerWorker(
     send: (batches) => producer.sendMany(batches),
     recommendationsTopic: topics.recommendations,
     recLogTopic: config.decisionLog ? topics.recLog : undefined,
+    ...(keyring ? { sealDecisions: (values) => sealForUsers(keyring, values) } : {}),
     counters: {
       served(policy, kind, latencySeconds) {
         served.inc({ policy, kind });
@@ -242,6 +262,8 @@ export async function startScorerWorker(
     groupId: requestsGroup,
     topics: [topics.recRequests],
     deadLetterTopic: topics.recRequestsDlq,
+    // Requests may carry a raw userId: dead letters keep reason, offsets and a redacted payload.
+    redactDeadLetter: redactRawUserIds,
     producer,
     logger,
     registry,

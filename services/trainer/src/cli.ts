@@ -132,6 +132,8 @@ export async function runModelCli(
             shardsDone: await models.shardsDone(m.version),
             metrics: m.metrics,
             trainingDataRange: m.trainingDataRange,
+            // The privacy unit and (ε, δ) of a DP-trained version; "none" says it was not.
+            privacy: m.privacy ?? "none",
           }),
         );
       }

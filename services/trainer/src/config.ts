@@ -1,4 +1,5 @@
 import {
+  ConfigError,
   duration,
   int,
   listOf,
@@ -10,13 +11,15 @@ import {
   type ConfigOf,
 } from "@recfleet/runtime";
 import { DEFAULT_PARTITIONS } from "@recfleet/contracts";
-import type { ExecutionProviderName } from "@recfleet/towers";
+import { DEFAULT_DP_SGD, type DpSgdOptions, type ExecutionProviderName } from "@recfleet/towers";
+import { shredConfigSchema } from "@recfleet/store";
 
 /**
  * The trainer's settings (on top of commonConfigSchema). Durations accept "30s", "5m" or ms.
  * Defaults fit the demo: small models, a few epochs, capped examples.
  */
 export const trainerConfigSchema = {
+  ...shredConfigSchema,
   groupId: str("TRAINER_GROUP_ID", "", "consumer group on events (default <namespace>.trainer)"),
   partitions: int("RECFLEET_TOPIC_PARTITIONS", DEFAULT_PARTITIONS, { min: 1, max: 1024 }),
   role: oneOf("TRAINER_ROLE", ["all", "embed-only"] as const, "all"),
@@ -65,6 +68,18 @@ export const trainerConfigSchema = {
   embedThrottleMs: duration("EMBED_THROTTLE", 0),
   /** How long a training run waits for its embed fan-out and flip before it reports failure. */
   embedTimeoutMs: duration("EMBED_TIMEOUT", 10 * 60_000),
+  /**
+   * Differential privacy (DP-SGD, the user as unit): a target ε for each training run (0 = off),
+   * or a fixed noise multiplier instead (0 = off); not both. See docs/privacy.md.
+   */
+  dpEpsilon: num("TRAIN_DP_EPSILON", 0, { min: 0, max: 1000 }),
+  dpNoiseMultiplier: num("TRAIN_DP_NOISE_MULTIPLIER", 0, { min: 0, max: 1000 }),
+  dpDelta: num("TRAIN_DP_DELTA", DEFAULT_DP_SGD.delta, { min: 1e-12, max: 0.1 }),
+  dpClipNorm: num("TRAIN_DP_CLIP_NORM", DEFAULT_DP_SGD.clipNorm, { min: 1e-6, max: 1e6 }),
+  dpUsersPerStep: int("TRAIN_DP_USERS_PER_STEP", DEFAULT_DP_SGD.usersPerStep, { min: 1, max: 1_000_000 }),
+  dpEpochs: num("TRAIN_DP_EPOCHS", DEFAULT_DP_SGD.epochs, { min: 0.01, max: 10_000 }),
+  dpExamplesPerUser: int("TRAIN_DP_EXAMPLES_PER_USER", DEFAULT_DP_SGD.examplesPerUser, { min: 1, max: 10_000 }),
+  dpNegatives: int("TRAIN_DP_NEGATIVES", DEFAULT_DP_SGD.negatives, { min: 1, max: 100_000 }),
   executionProviders: listOf<ExecutionProviderName>("EXECUTION_PROVIDERS", ["cuda", "cpu"], ["cuda", "cpu"]),
   /** Versions that are neither current nor the rollback target are deleted after this; keep it above EMBED_TIMEOUT. */
   gcGraceMs: duration("MODEL_GC_GRACE", 60 * 60_000),
@@ -76,3 +91,34 @@ export const trainerConfigSchema = {
   stalledIntervalMs: duration("TRAINER_STALLED_INTERVAL", 30_000),
 };
 export type TrainerConfig = CommonConfig & ConfigOf<typeof trainerConfigSchema>;
+
+/** The DP-SGD settings of a training run, or undefined when DP is off; both ε and σ set is a ConfigError. */
+export function dpOptions(c: TrainerDpConfig): DpSgdOptions | undefined {
+  if (c.dpEpsilon > 0 && c.dpNoiseMultiplier > 0)
+    throw new ConfigError(
+      "TRAIN_DP_NOISE_MULTIPLIER",
+      "to be 0 (unset) when TRAIN_DP_EPSILON is set",
+      String(c.dpNoiseMultiplier),
+    );
+  if (c.dpEpsilon === 0 && c.dpNoiseMultiplier === 0) return undefined;
+  return {
+    ...(c.dpEpsilon > 0 ? { targetEpsilon: c.dpEpsilon } : { noiseMultiplier: c.dpNoiseMultiplier }),
+    delta: c.dpDelta,
+    clipNorm: c.dpClipNorm,
+    usersPerStep: c.dpUsersPerStep,
+    epochs: c.dpEpochs,
+    examplesPerUser: c.dpExamplesPerUser,
+    negatives: c.dpNegatives,
+  };
+}
+export type TrainerDpConfig = Pick<
+  TrainerConfig,
+  | "dpEpsilon"
+  | "dpNoiseMultiplier"
+  | "dpDelta"
+  | "dpClipNorm"
+  | "dpUsersPerStep"
+  | "dpEpochs"
+  | "dpExamplesPerUser"
+  | "dpNegatives"
+>;

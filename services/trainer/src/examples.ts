@@ -37,6 +37,8 @@ export interface DatasetOptions {
 
 export interface Dataset {
   data: TrainingData;
+  /** The user (privacy unit) of each example, parallel to data.examples: DP-SGD clips per unit. */
+  units: Int32Array;
   evalCases: EvalCase[];
   /** Events after de-duplication by eventId. */
   events: number;
@@ -83,16 +85,18 @@ export function buildDataset(events: readonly WindowEvent[], options: DatasetOpt
     }
   }
 
-  const examples: (TrainingExample & { ts: number })[] = [];
+  const examples: (TrainingExample & { ts: number; unit: number })[] = [];
   const evalCases: EvalCase[] = [];
   const L = options.historyLength;
+  let unit = 0;
   for (const [user, list] of users) {
+    unit++;
     // Hold out only when at least two events stay for training (one history item, one target).
     const holdout = list.length >= options.holdoutPerUser + 2 ? options.holdoutPerUser : 0;
     const train = list.slice(0, list.length - holdout);
     const rows = train.map((e) => row.get(e.itemId)!);
     for (let j = 1; j < rows.length; j++)
-      examples.push({ history: rows.slice(Math.max(0, j - L), j), target: rows[j]!, ts: train[j]!.ts });
+      examples.push({ history: rows.slice(Math.max(0, j - L), j), target: rows[j]!, ts: train[j]!.ts, unit });
     if (holdout > 0) {
       const held = list.slice(list.length - holdout);
       evalCases.push({
@@ -106,11 +110,13 @@ export function buildDataset(events: readonly WindowEvent[], options: DatasetOpt
   }
   // Cap: keep the newest examples and the most recent evaluation users.
   examples.sort((a, b) => b.ts - a.ts);
-  const kept = examples.slice(0, options.maxExamples).map(({ history, target }) => ({ history, target }));
+  const newest = examples.slice(0, options.maxExamples);
+  const kept = newest.map(({ history, target }) => ({ history, target }));
   evalCases.sort((a, b) => b.lastTs - a.lastTs || (a.user < b.user ? -1 : 1));
   const range = count === 0 ? "" : `${new Date(minTs).toISOString()}/${new Date(maxTs).toISOString()}`;
   return {
     data: { itemIds, itemFeatures: new Float32Array(0), examples: kept },
+    units: Int32Array.from(newest, (e) => e.unit),
     evalCases: evalCases.slice(0, options.maxEvalUsers),
     events: count,
     users: users.size,

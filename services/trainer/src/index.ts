@@ -1,4 +1,4 @@
-export { trainerConfigSchema, type TrainerConfig } from "./config";
+export { trainerConfigSchema, dpOptions, type TrainerConfig } from "./config";
 export { buildDataset, type WindowEvent, type EvalCase, type Dataset, type DatasetOptions } from "./examples";
 export {
   evaluateModel,

@@ -75,7 +75,7 @@ export function trainerMetrics(
     }),
     windowEvents: new Counter({
       name: "recfleet_trainer_window_events_total",
-      help: "Events consumed into the training window, by outcome (appended, skipped: replayed or older than TRAIN_WINDOW_MAX_AGE).",
+      help: "Events consumed into the training window, by outcome (appended, skipped: replayed or older than TRAIN_WINDOW_MAX_AGE; shredded: sealed with an erased user's key).",
       labelNames: ["outcome"],
       registers,
     }),

@@ -14,10 +14,13 @@ import {
   exportModelArtefacts,
   ModelFormatError,
   trainTwoTower,
+  trainTwoTowerPrivately,
+  type PrivacyReport,
+  type TrainingProgress,
   type TwoTowerConfig,
   type TwoTowerModel,
 } from "@recfleet/towers";
-import type { TrainerConfig } from "./config";
+import { dpOptions, type TrainerConfig, type TrainerDpConfig } from "./config";
 import { buildDataset } from "./examples";
 import { decidePromotion, type EvalMetrics, type EvaluateFn, type PromotionCode } from "./evaluate-candidate";
 import type { EmbedFanOut } from "./fan-out";
@@ -46,7 +49,8 @@ export type TrainRunConfig = Pick<
   | "embedTimeoutMs"
   | "contentFeatures"
   | "idDropout"
->;
+> &
+  TrainerDpConfig;
 
 export interface TrainRunDeps {
   config: TrainRunConfig;
@@ -195,6 +199,8 @@ export async function trainOnce(
 async function run(deps: TrainRunDeps, now: number, started: number, signal?: AbortSignal): Promise<TrainOutcome> {
   const { config, logger, metrics } = deps;
   const events = await deps.window.read(now - config.windowMaxAgeMs);
+  // Entries of erased users stay in the stream until trimmed, unreadable: counted, never trained on.
+  if (events.shredded) logger.info("training window entries of erased users skipped", { shredded: events.shredded });
   if (events.length < config.minEvents) {
     return {
       status: "skipped",
@@ -223,6 +229,13 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
     logger.warn("warm start refused; training from scratch", { version: current.version, reason: current.unusable });
   }
 
+  // A DP run trains from scratch: a warm start would compose the budgets of every earlier run.
+  const dp = dpOptions(config);
+  if (dp && warm) {
+    warm = undefined;
+    warmStart.used = false;
+    warmStart.reason = "differential privacy (TRAIN_DP_*): every run trains from scratch";
+  }
   const historyLength = historyLengthFor(warm);
   const dataset = buildDataset(events, {
     holdoutPerUser: config.holdoutPerUser,
@@ -256,21 +269,35 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
     evalUsers: dataset.evalCases.length,
     warmStart,
   });
-  const candidate = await trainTwoTower(dataset.data, towerConfig(config, historyLength), {
-    ...(warm ? { warmStart: warm } : {}),
-    ...(signal ? { signal } : {}),
-    progressIntervalMs: 2000,
-    onProgress: (p) =>
-      logger.info("training progress", {
-        epoch: p.epoch,
-        epochs: p.epochs,
-        step: p.step,
-        stepsPerEpoch: p.stepsPerEpoch,
-        loss: Number(p.loss.toFixed(4)),
-        examplesPerSecond: Math.round(p.examplesPerSecond),
-        etaSeconds: Number(p.etaSeconds.toFixed(1)),
-      }),
-  });
+  const onProgress = (p: TrainingProgress) =>
+    logger.info("training progress", {
+      epoch: p.epoch,
+      epochs: p.epochs,
+      step: p.step,
+      stepsPerEpoch: p.stepsPerEpoch,
+      loss: Number(p.loss.toFixed(4)),
+      examplesPerSecond: Math.round(p.examplesPerSecond),
+      etaSeconds: Number(p.etaSeconds.toFixed(1)),
+    });
+  let privacy: PrivacyReport | undefined;
+  let candidate: TwoTowerModel;
+  if (dp) {
+    const trained = await trainTwoTowerPrivately(dataset.data, dataset.units, towerConfig(config, historyLength), dp, {
+      ...(signal ? { signal } : {}),
+      progressIntervalMs: 2000,
+      onProgress,
+    });
+    candidate = trained.model;
+    privacy = trained.privacy;
+    logger.info("trained with differential privacy", { ...privacy });
+  } else {
+    candidate = await trainTwoTower(dataset.data, towerConfig(config, historyLength), {
+      ...(warm ? { warmStart: warm } : {}),
+      ...(signal ? { signal } : {}),
+      progressIntervalMs: 2000,
+      onProgress,
+    });
+  }
 
   const k = config.evalK;
   const candidateMetrics = await deps.evaluate(candidate, dataset.evalCases, k, "candidate");
@@ -331,7 +358,12 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
     modelMetrics[`current_recall@${k}`] = currentMetrics.recall;
     modelMetrics[`current_ndcg@${k}`] = currentMetrics.ndcg;
   }
-  const exportMeta = { modelVersion: version, trainingDataRange: dataset.range, metrics: modelMetrics };
+  const exportMeta = {
+    modelVersion: version,
+    trainingDataRange: dataset.range,
+    metrics: modelMetrics,
+    ...(privacy ? { privacy } : {}),
+  };
   await deps.models.putVersion(
     {
       version,
@@ -342,6 +374,7 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
       shardSize,
       metrics: modelMetrics,
       trainingDataRange: dataset.range,
+      ...(privacy ? { privacy: { ...privacy } } : {}),
     },
     exportModelArtefacts(candidate, exportMeta),
   );

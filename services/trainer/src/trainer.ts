@@ -4,7 +4,6 @@ import { errorMessage, type Logger, type Registry, type WorkerContext } from "@r
 import {
   canonicalEventSpec,
   consumerGroupId,
-  decodeMessage,
   topicNames,
   type CanonicalEvent,
   type ModelVersionAnnouncement,
@@ -12,14 +11,19 @@ import {
 import {
   connectFleetKafka,
   createProducer,
+  openingHandler,
   startConsumerLoop,
   type BusProducer,
   type ConsumerLoop,
 } from "@recfleet/bus";
 import {
+  createKeyringFromConfig,
   createModelRegistry,
   connectRedis,
   createCatalogStore,
+  decodeSealedOr,
+  openSealed,
+  type SealedEnvelope,
   type StoredCatalogItem,
   createTrainerState,
   createTrainingWindow,
@@ -77,7 +81,12 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   const redis = await connectRedis(config, logger, deps.readiness);
   const bull = createBullConnection(config, logger);
   const models = createModelRegistry(redis, config.namespace);
-  const windowOptions = { maxEvents: config.windowMaxEvents, markerTtlMs: config.windowDedupeMs };
+  const keyring = createKeyringFromConfig(redis, config.namespace, config);
+  const windowOptions = {
+    maxEvents: config.windowMaxEvents,
+    markerTtlMs: config.windowDedupeMs,
+    ...(keyring ? { keyring } : {}),
+  };
   const window = createTrainingWindow(redis, config.namespace, windowOptions);
   const state = createTrainerState(redis, config.namespace);
   const catalog = createCatalogStore(redis, config.namespace);
@@ -161,7 +170,7 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
     scheduleRefresh = setInterval(reassertSchedule, config.scheduleRefreshMs);
     scheduleRefresh.unref();
     bull.connection.on("ready", reassertSchedule);
-    loop = await startConsumerLoop<CanonicalEvent>({
+    loop = await startConsumerLoop<CanonicalEvent | SealedEnvelope>({
       kafka,
       groupId: config.groupId || consumerGroupId(config.namespace, "trainer"),
       topics: [topics.events],
@@ -169,22 +178,26 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
       producer,
       logger,
       registry: deps.registry,
-      decode: (value) => decodeMessage<CanonicalEvent>(canonicalEventSpec, value),
-      handleBatch: async (messages) => {
-        const minTs = Date.now() - config.windowMaxAgeMs;
-        const appended = await window.append(
-          messages.map((m) => ({
-            user: m.value.user,
-            itemId: m.value.itemId,
-            type: m.value.type,
-            ts: m.value.ts,
-            eventId: m.value.eventId,
-          })),
-          minTs,
-        );
-        metrics.windowEvents.inc({ outcome: "appended" }, appended);
-        if (messages.length > appended) metrics.windowEvents.inc({ outcome: "skipped" }, messages.length - appended);
-      },
+      decode: (value) => decodeSealedOr<CanonicalEvent>(canonicalEventSpec, value),
+      handleBatch: openingHandler<CanonicalEvent | SealedEnvelope, CanonicalEvent>(
+        (values) => openSealed<CanonicalEvent>(keyring, values, canonicalEventSpec),
+        async (messages) => {
+          const minTs = Date.now() - config.windowMaxAgeMs;
+          const appended = await window.append(
+            messages.map((m) => ({
+              user: m.value.user,
+              itemId: m.value.itemId,
+              type: m.value.type,
+              ts: m.value.ts,
+              eventId: m.value.eventId,
+            })),
+            minTs,
+          );
+          metrics.windowEvents.inc({ outcome: "appended" }, appended);
+          if (messages.length > appended) metrics.windowEvents.inc({ outcome: "skipped" }, messages.length - appended);
+        },
+        (n) => metrics.windowEvents.inc({ outcome: "shredded" }, n),
+      ),
       readiness: deps.readiness,
       onFatal: deps.fail && ((err) => deps.fail?.("the trainer's events consumer cannot recover", err)),
     });
