@@ -29,3 +29,4 @@ export {
   type StreamWorkerOptions,
   type StreamWorkerConfig,
 } from "./stream-worker";
+export { startPartitionReader, type PartitionReader, type PartitionReaderOptions } from "./partition-reader";

@@ -12,10 +12,12 @@ import {
   modelVersionSpec,
   recommendationSpec,
   recRequestSpec,
+  REPLY_PARTITIONS,
 } from "./messages";
 
 /** Consumer groups of the fleet, by the suffix of their group id under the namespace. */
-export type ConsumerGroup = "ingest" | "features" | "trainer" | "scorer" | "scorer-versions" | "simulator";
+export type ConsumerGroup =
+  "ingest" | "features" | "trainer" | "scorer" | "scorer-versions" | "simulator" | "gateway-replies";
 
 export interface TopicConsumer {
   group: ConsumerGroup;
@@ -43,6 +45,8 @@ export interface TopicEntry {
    * model announcements must stay in order.
    */
   partitioned: boolean;
+  /** A fixed partition count instead (rec.replies: one partition per gateway instance). */
+  partitions?: number;
   /** Topic configs (Kafka topic-level settings) given when the topic is created. */
   config?: Readonly<Record<string, string>>;
   consumers: readonly TopicConsumer[];
@@ -58,6 +62,7 @@ export type TopicKey =
   | "recRequestsDlq"
   | "recommendations"
   | "recommendationsDlq"
+  | "recReplies"
   | "recLog"
   | "modelVersions"
   | "modelVersionsDlq";
@@ -124,6 +129,25 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
     ],
   },
   recommendationsDlq: deadLetters("recommendations"),
+  recReplies: {
+    base: "rec.replies",
+    description:
+      "The scorer's answers to requests naming a replyPartition: each gateway instance leases one partition and reads only it.",
+    message: recommendationSpec,
+    key: "user (pseudonym)",
+    partitioned: false,
+    partitions: REPLY_PARTITIONS,
+    // Answers are useful for a request's deadline only; a day bounds what a dead gateway leaves behind.
+    config: { "retention.ms": String(24 * 3600_000) },
+    consumers: [
+      {
+        group: "gateway-replies",
+        dlq: "recommendationsDlq",
+        perProcess: true,
+        note: "each gateway reads only the partition it leased (an assigner that takes that one partition), from its end at start",
+      },
+    ],
+  },
   recLog: {
     base: "rec.log",
     description: "The scorer's decision log (candidates, item stats, propensities); `recfleet ope` reads it.",
@@ -164,7 +188,8 @@ export function topicNames(namespace = "recfleet"): TopicNames {
 
 /** Partitions of a catalog topic for a fleet whose partitioned topics have `fleetPartitions`. */
 export function topicPartitions(key: TopicKey, fleetPartitions = DEFAULT_PARTITIONS): number {
-  return TOPIC_CATALOG[key].partitioned ? fleetPartitions : 1;
+  const entry = TOPIC_CATALOG[key];
+  return entry.partitions ?? (entry.partitioned ? fleetPartitions : 1);
 }
 
 /**

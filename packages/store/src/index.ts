@@ -43,3 +43,17 @@ export { SCRIPTS, runScript, type LuaScript } from "./scripts";
 export * from "./models";
 export { tryAcquireLock, type HeldLock } from "./lock";
 export { createTrainerState, type TrainerState } from "./trainer-state";
+export { gatewayKeys, type GatewayKeys } from "./keys";
+export {
+  API_SCOPES,
+  ApiKeyOptionError,
+  createApiKeys,
+  leaseReplyPartition,
+  NoFreeReplyPartitionError,
+  takeTokens,
+  type ApiKeyInfo,
+  type ApiKeys,
+  type ApiScope,
+  type CreatedApiKey,
+  type TokenTake,
+} from "./gateway";

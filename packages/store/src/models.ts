@@ -11,7 +11,8 @@
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
-import { RecfleetError, NonRetriableError } from "@recfleet/runtime";
+import { NonRetriableError } from "@recfleet/runtime";
+import type { ModelVersionAnnouncement } from "@recfleet/contracts";
 import { SCRIPTS, runScript } from "./scripts";
 import { modelKeys } from "./keys";
 
@@ -33,6 +34,13 @@ export class UnknownModelVersionError extends NonRetriableError {
   }
 }
 
+/** `rollback` with no version promoted before the current one. */
+export class NoRollbackTargetError extends NonRetriableError {
+  constructor() {
+    super("no earlier promoted version to roll back to (`recfleet model list` shows the history)");
+  }
+}
+
 export type ModelStatus = "candidate" | "current" | "retired";
 
 export interface ModelMeta {
@@ -48,6 +56,17 @@ export interface ModelMeta {
   metrics: Record<string, number>;
   trainingDataRange: string;
   promotedAt?: number;
+}
+
+/** The model.versions message announcing a version (after a rollback: `rollbackFrom` in its metrics). */
+export function announcementOf(meta: ModelMeta, extraMetrics: Record<string, string> = {}): ModelVersionAnnouncement {
+  return {
+    version: meta.version,
+    createdAt: meta.createdAt,
+    itemCount: meta.itemCount,
+    dim: meta.dim,
+    metrics: { ...meta.metrics, ...extraMetrics },
+  };
 }
 
 export interface TrainingEvent {
@@ -176,8 +195,7 @@ export function createModelRegistry(redis: Redis, namespace: string): ModelRegis
     },
     async rollback() {
       const [current, previous] = await redis.lrange(k.history, 0, 1);
-      if (!current || !previous)
-        throw new RecfleetError("no earlier promoted version to roll back to", { retriable: false });
+      if (!current || !previous) throw new NoRollbackTargetError();
       if (!(await readMeta(previous))) throw new UnknownModelVersionError(previous);
       const tx = redis.multi();
       tx.set(k.current, previous);

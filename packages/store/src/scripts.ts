@@ -24,6 +24,7 @@ export const SCRIPTS = {
   appendTraining: load("append-training"),
   renewLock: load("renew-lock"),
   releaseLock: load("release-lock"),
+  tokenBucket: load("token-bucket"),
 } as const;
 
 /** Redis answers NOSCRIPT (its protocol error code, the first word of the reply) when the SHA is not cached. */

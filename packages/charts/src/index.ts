@@ -1,0 +1,11 @@
+export {
+  lineChart,
+  renderSvg,
+  niceTicks,
+  formatTick,
+  PALETTE,
+  type Chart,
+  type LineChartOptions,
+  type Primitive,
+  type Series,
+} from "./chart";
