@@ -17,7 +17,7 @@ import {
 
 /** Consumer groups of the fleet, by the suffix of their group id under the namespace. */
 export type ConsumerGroup =
-  "ingest" | "features" | "trainer" | "scorer" | "scorer-versions" | "simulator" | "gateway-replies";
+  "ingest" | "features" | "trainer" | "scorer" | "scorer-versions" | "simulator" | "gateway-replies" | "client";
 
 export interface TopicConsumer {
   group: ConsumerGroup;
@@ -125,6 +125,12 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
         dlq: "recommendationsDlq",
         perProcess: true,
         note: "the simulator stands in for an app; each run reads every answer from the start",
+      },
+      {
+        group: "client",
+        dlq: "recommendationsDlq",
+        perProcess: true,
+        note: "@recfleet/client's Kafka transport (a backend): reads every answer from its start on, keeps its own",
       },
     ],
   },
