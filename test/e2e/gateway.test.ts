@@ -60,7 +60,7 @@ test("gateway + client (HTTP and Kafka) + console in Chromium against the real f
   let browser: Awaited<ReturnType<typeof puppeteer.launch>> | undefined;
   let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
   try {
-    gateway = await startGateway(fleet, { GATEWAY_CONSOLE_SAMPLE: "1s" });
+    gateway = await startGateway(fleet, { GATEWAY_CONSOLE_SAMPLE: "1s", GATEWAY_DEADLINE: "10s" });
     http = createHttpClient({ baseUrl: gateway.url, apiKey: gateway.adminKey });
     kafka = await createKafkaClient({ brokers: infra.brokers, namespace: fleet.namespace, deadlineMs: 10_000 });
 
