@@ -9,3 +9,5 @@ export {
   type Primitive,
   type Series,
 } from "./chart";
+export { renderPng, encodePng } from "./png";
+export { writeChart } from "./files";
