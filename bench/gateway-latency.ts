@@ -13,7 +13,8 @@
  *
  * Every gateway answer is checked to be its asker's: the pseudonym of the user asked (the bench
  * knows the secret), a requestId with the prefix of the gateway asked, and neither gateway read
- * an answer it did not wait for (recfleet_gateway_answers_total{outcome="unmatched"} = 0).
+ * an answer it did not ask for (recfleet_gateway_answers_total{outcome="foreign"} = 0; "late" ones,
+ * past the deadline, are its own and counted as errors through their 504).
  * errors = non-200 answers + misrouted answers + unanswered baseline requests.
  *
  *   node --import tsx bench/gateway-latency.ts [--rate 200] [--duration 30] [--concurrency 64]
@@ -197,20 +198,23 @@ try {
   log(
     `gateway ${RATE}/s over 2 gateways: ${fmtMs(ours.summary)}, errors ${ours.errors}, misrouted ${ours.misrouted}, peak in flight ${ours.peakInFlight} — p99 ratio ${ratio.toFixed(2)}× direct Kafka`,
   );
-  const unmatched = await Promise.all(
-    gateways.map((g) => scrapeMetric(g.worker, "recfleet_gateway_answers_total", { outcome: "unmatched" })),
+  const foreign = await Promise.all(
+    gateways.map((g) => scrapeMetric(g.worker, "recfleet_gateway_answers_total", { outcome: "foreign" })),
+  );
+  const late = await Promise.all(
+    gateways.map((g) => scrapeMetric(g.worker, "recfleet_gateway_answers_total", { outcome: "late" })),
   );
   const matched = await Promise.all(
     gateways.map((g) => scrapeMetric(g.worker, "recfleet_gateway_answers_total", { outcome: "matched" })),
   );
   const distinct = prefixes.every((p) => p.size === 1) && [...prefixes[0]!][0] !== [...prefixes[1]!][0];
   log(
-    `answers read per gateway: matched ${matched.join(" / ")}, unmatched ${unmatched.join(" / ")}; each gateway's answers carry its own request prefix: ${distinct}`,
+    `answers read per gateway: matched ${matched.join(" / ")}, late ${late.join(" / ")}, foreign ${foreign.join(" / ")}; each gateway's answers carry its own request prefix: ${distinct}`,
   );
   await collector.stop();
   await producer.close();
   const errors =
-    ours.errors + ours.misrouted + base.unanswered + unmatched.reduce((a, b) => a + b, 0) + (distinct ? 0 : 1);
+    ours.errors + ours.misrouted + base.unanswered + foreign.reduce((a, b) => a + b, 0) + (distinct ? 0 : 1);
   console.log(
     JSON.stringify({
       bench: "GATEWAY-LATENCY",
@@ -222,7 +226,7 @@ try {
       errors,
       baseline_p50_ms: round(base.summary.p50, 2),
       gateways: gateways.length,
-      answers_to_asker: distinct && ours.misrouted === 0 && unmatched.every((u) => u === 0),
+      answers_to_asker: distinct && ours.misrouted === 0 && foreign.every((u) => u === 0),
       duration_s: DURATION_S,
       goal_p99_within_1_3x: ratio <= 1.3,
     }),

@@ -53,9 +53,13 @@ export const PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "
 export function niceTicks(min: number, max: number, target = 5): { ticks: number[]; step: number; decimals: number } {
   if (!Number.isFinite(min) || !Number.isFinite(max)) return { ticks: [0, 1], step: 1, decimals: 0 };
   if (max <= min) {
-    const pad = Math.abs(min) > 0 ? Math.abs(min) * 0.1 : 1;
-    min -= pad;
-    max += pad;
+    // A flat series: an axis from 0 up when it is 0, else ±10% around it.
+    if (min === 0) max = 1;
+    else {
+      const pad = Math.abs(min) * 0.1;
+      min -= pad;
+      max += pad;
+    }
   }
   const raw = (max - min) / Math.max(1, target);
   const power = 10 ** Math.floor(Math.log10(raw));

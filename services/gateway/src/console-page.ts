@@ -22,6 +22,7 @@ export const CONSOLE_HTML = `<!doctype html>
   .ok { color: #047857; } .bad { color: #b91c1c; }
   #login { padding: 20px; } #status { margin-left: auto; font-size: 12px; }
   button { cursor: pointer; }
+  #chart-throughput svg, #chart-ctr svg { width: 100%; height: auto; }
 </style>
 </head>
 <body>

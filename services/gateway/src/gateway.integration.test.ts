@@ -295,7 +295,7 @@ test("gateway: access, bad input, the reply path across two gateways, deadlines,
     // Neither gateway read the other's answers: each reader holds its one partition.
     for (const g of [a, b]) {
       assert.equal(await answersRead(g, "matched"), 20);
-      assert.equal(await answersRead(g, "unmatched"), 0);
+      assert.equal(await answersRead(g, "foreign"), 0);
     }
   });
 

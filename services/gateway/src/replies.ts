@@ -16,11 +16,16 @@ export interface PendingReplies {
 }
 
 export interface ReplyCounters {
-  /** An answer read: "matched" a waiting request, "unmatched" (late or not ours), "invalid". */
-  answer(outcome: "matched" | "unmatched" | "invalid"): void;
+  /**
+   * An answer read: "matched" a waiting request; "late" (one of ours whose deadline passed);
+   * "foreign" (not asked by this gateway: a previous holder of the partition, or misrouted);
+   * "invalid".
+   */
+  answer(outcome: "matched" | "late" | "foreign" | "invalid"): void;
 }
 
-export function createPendingReplies(counters?: ReplyCounters): PendingReplies {
+/** `ownPrefix`: every requestId this gateway makes starts with it (tells late answers from foreign ones). */
+export function createPendingReplies(ownPrefix: string, counters?: ReplyCounters): PendingReplies {
   const waiting = new Map<string, { resolve(rec: Recommendation | undefined): void; timer: NodeJS.Timeout }>();
   return {
     wait(requestId, deadlineMs) {
@@ -41,7 +46,7 @@ export function createPendingReplies(counters?: ReplyCounters): PendingReplies {
         }
         const entry = waiting.get(decoded.value.requestId);
         if (!entry) {
-          counters?.answer("unmatched");
+          counters?.answer(decoded.value.requestId.startsWith(ownPrefix) ? "late" : "foreign");
           continue;
         }
         waiting.delete(decoded.value.requestId);

@@ -91,11 +91,12 @@ export async function startGatewayWorker(
   });
   const answers = new Counter({
     name: "recfleet_gateway_answers_total",
-    help: "Answers read from this gateway's reply partition: matched, unmatched (late or not ours), invalid.",
+    help: "Answers read from this gateway's reply partition: matched, late (past the deadline), foreign (not asked here), invalid.",
     labelNames: ["outcome"],
     registers: [registry],
   });
-  const pending = createPendingReplies({ answer: (outcome) => answers.inc({ outcome }) });
+  const requestPrefix = `gw-${randomBytes(4).toString("hex")}-`;
+  const pending = createPendingReplies(requestPrefix, { answer: (outcome) => answers.inc({ outcome }) });
   new Gauge({
     name: "recfleet_gateway_pending_requests",
     help: "Recommendation requests waiting for their answer.",
@@ -130,7 +131,6 @@ export async function startGatewayWorker(
   }
 
   let sequence = 0;
-  const requestPrefix = `gw-${randomBytes(4).toString("hex")}`;
   const fleetConsole = createFleetConsole({
     targets: config.consoleTargets,
     async models() {
@@ -190,7 +190,7 @@ export async function startGatewayWorker(
         valid.map((e) => ({ key: e.userId, value: e })),
       ),
     async recommend(partial, deadlineMs) {
-      const request: RecRequest = { ...partial, requestId: `${requestPrefix}-${++sequence}`, replyPartition };
+      const request: RecRequest = { ...partial, requestId: `${requestPrefix}${++sequence}`, replyPartition };
       const answer = pending.wait(request.requestId, deadlineMs);
       await producer.send(topics.recRequests, [{ key: request.userId ?? null, value: request }]);
       return answer;
