@@ -97,7 +97,7 @@ export interface FleetSimulationReport {
   plotPath: string;
 }
 
-interface PolicyTally {
+export interface PolicyTally {
   requests: number;
   answered: number;
   impressions: number;
@@ -108,6 +108,92 @@ interface PolicyTally {
   newItemImpressions: number;
   latencies: number[];
   perStep: { clicks: number; impressions: number; regret: number; answered: number }[];
+}
+
+/**
+ * simulation.csv and the plots (SVG + PNG each): CTR to date with a 95% interval, clicks per
+ * answered request and regret per answered request — normalised, so arms that received
+ * different numbers of requests compare fairly.
+ */
+export function writeSimulationOutputs(
+  outDir: string,
+  seed: number,
+  tallies: ReadonlyMap<string, Pick<PolicyTally, "answered" | "perStep">>,
+): { csvPath: string; plotPath: string } {
+  const rows: (string | number)[][] = [];
+  // Plots normalised per impression or per answered request, so arms that received different
+  // numbers of requests compare fairly; CTR carries a 95% normal-approximation interval.
+  const ctrSeries: Series[] = [];
+  const perRequestSeries: Series[] = [];
+  const regretSeries: Series[] = [];
+  for (const [policy, t] of tallies) {
+    let clicks = 0;
+    let impressions = 0;
+    let answered = 0;
+    let regret = 0;
+    const ctr: [number, number][] = [];
+    const band: [number, number, number][] = [];
+    const perRequest: [number, number][] = [];
+    const regretPerRequest: [number, number][] = [];
+    t.perStep.forEach((step, s) => {
+      clicks += step.clicks;
+      impressions += step.impressions;
+      answered += step.answered;
+      regret += step.regret;
+      rows.push([s + 1, policy, step.impressions, step.clicks, clicks, regret.toFixed(4)]);
+      if (impressions === 0 || answered === 0) return;
+      const p = clicks / impressions;
+      const half = 1.96 * Math.sqrt((p * (1 - p)) / impressions);
+      ctr.push([s + 1, p]);
+      band.push([s + 1, Math.max(0, p - half), p + half]);
+      perRequest.push([s + 1, clicks / answered]);
+      regretPerRequest.push([s + 1, regret / answered]);
+    });
+    const label = `${policy} (${t.answered.toLocaleString("en-US")} answered requests)`;
+    ctrSeries.push({ name: label, points: ctr, band });
+    perRequestSeries.push({ name: label, points: perRequest });
+    regretSeries.push({ name: label, points: regretPerRequest });
+  }
+  mkdirSync(outDir, { recursive: true });
+  const csvPath = join(outDir, "simulation.csv");
+  writeFileSync(
+    csvPath,
+    toCsv(["step", "policy", "impressions", "clicks", "cumulative_clicks", "cumulative_regret"], rows),
+  );
+  const plotPath = writeChart(
+    outDir,
+    "ctr",
+    lineChart({
+      title: `CTR to date with 95% interval, seed ${seed}`,
+      xLabel: "step",
+      yLabel: "clicks / impressions",
+      yInclude: 0,
+      series: ctrSeries,
+    }),
+  ).svg;
+  writeChart(
+    outDir,
+    "clicks-per-request",
+    lineChart({
+      title: "Clicks per answered request, to date",
+      xLabel: "step",
+      yLabel: "clicks / request",
+      yInclude: 0,
+      series: perRequestSeries,
+    }),
+  );
+  writeChart(
+    outDir,
+    "regret",
+    lineChart({
+      title: "Regret per answered request vs the oracle, to date",
+      xLabel: "step",
+      yLabel: "expected clicks lost / request",
+      yInclude: 0,
+      series: regretSeries,
+    }),
+  );
+  return { csvPath, plotPath };
 }
 
 const userIdOf = (u: number) => `sim-user-${u}`;
@@ -352,79 +438,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
       latencyP99Ms: percentile(sorted, 0.99),
     };
   });
-  const rows: (string | number)[][] = [];
-  // Plots normalised per impression or per answered request, so arms that received different
-  // numbers of requests compare fairly; CTR carries a 95% normal-approximation interval.
-  const ctrSeries: Series[] = [];
-  const perRequestSeries: Series[] = [];
-  const regretSeries: Series[] = [];
-  for (const [policy, t] of tallies) {
-    let clicks = 0;
-    let impressions = 0;
-    let answered = 0;
-    let regret = 0;
-    const ctr: [number, number][] = [];
-    const band: [number, number, number][] = [];
-    const perRequest: [number, number][] = [];
-    const regretPerRequest: [number, number][] = [];
-    t.perStep.forEach((step, s) => {
-      clicks += step.clicks;
-      impressions += step.impressions;
-      answered += step.answered;
-      regret += step.regret;
-      rows.push([s + 1, policy, step.impressions, step.clicks, clicks, regret.toFixed(4)]);
-      if (impressions === 0 || answered === 0) return;
-      const p = clicks / impressions;
-      const half = 1.96 * Math.sqrt((p * (1 - p)) / impressions);
-      ctr.push([s + 1, p]);
-      band.push([s + 1, Math.max(0, p - half), p + half]);
-      perRequest.push([s + 1, clicks / answered]);
-      regretPerRequest.push([s + 1, regret / answered]);
-    });
-    const label = `${policy} (${t.answered.toLocaleString("en-US")} answered requests)`;
-    ctrSeries.push({ name: label, points: ctr, band });
-    perRequestSeries.push({ name: label, points: perRequest });
-    regretSeries.push({ name: label, points: regretPerRequest });
-  }
-  mkdirSync(options.outDir, { recursive: true });
-  const csvPath = join(options.outDir, "simulation.csv");
-  writeFileSync(
-    csvPath,
-    toCsv(["step", "policy", "impressions", "clicks", "cumulative_clicks", "cumulative_regret"], rows),
-  );
-  const plotPath = writeChart(
-    options.outDir,
-    "ctr",
-    lineChart({
-      title: `CTR to date with 95% interval, seed ${options.seed}`,
-      xLabel: "step",
-      yLabel: "clicks / impressions",
-      yInclude: 0,
-      series: ctrSeries,
-    }),
-  ).svg;
-  writeChart(
-    options.outDir,
-    "clicks-per-request",
-    lineChart({
-      title: "Clicks per answered request, to date",
-      xLabel: "step",
-      yLabel: "clicks / request",
-      yInclude: 0,
-      series: perRequestSeries,
-    }),
-  );
-  writeChart(
-    options.outDir,
-    "regret",
-    lineChart({
-      title: "Regret per answered request vs the oracle, to date",
-      xLabel: "step",
-      yLabel: "expected clicks lost / request",
-      yInclude: 0,
-      series: regretSeries,
-    }),
-  );
+  const { csvPath, plotPath } = writeSimulationOutputs(options.outDir, options.seed, tallies);
   const all = [...tallies.values()].flatMap((t) => t.latencies).sort((a, b) => a - b);
   return {
     steps: options.steps,
