@@ -8,13 +8,13 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { lineChart, writeChart } from "@recfleet/charts";
 import {
   bucketRates,
   catalogCoverage,
   createPolicy,
   cumulativeRegret,
   exposureGini,
-  linePlotSvg,
   meanAndSpread,
   simulateInProcess,
   toCsv,
@@ -136,21 +136,25 @@ if (values.out !== undefined) {
     ...ctrSeries.map((s) => Number((s.rates[b] ?? 0).toFixed(5))),
   ]);
   writeFileSync(join(values.out, "bandit-sim-ctr.csv"), toCsv(["step", ...ctrSeries.map((s) => s.name)], csvRows));
-  writeFileSync(
-    join(values.out, "bandit-sim-ctr.svg"),
-    linePlotSvg({
-      title: "CTR over time (seed 1)",
+  writeChart(
+    values.out,
+    "bandit-sim-ctr",
+    lineChart({
+      title: `CTR per ${bucket}-step bucket (seed 1)`,
       xLabel: "step",
       yLabel: "CTR",
+      yInclude: 0,
       series: ctrSeries.map((s) => ({ name: s.name, points: s.rates.map((r, b) => [b * bucket, r] as const) })),
     }),
   );
-  writeFileSync(
-    join(values.out, "bandit-sim-regret.svg"),
-    linePlotSvg({
+  writeChart(
+    values.out,
+    "bandit-sim-regret",
+    lineChart({
       title: "Cumulative regret vs oracle (seed 1)",
       xLabel: "step",
       yLabel: "expected clicks lost",
+      yInclude: 0,
       series: firstSeed.map((run) => ({
         name: run.policyId,
         points: cumulativeRegret(run.oracleExpectedClicksPerStep, run.expectedClicksPerStep).map(
@@ -159,7 +163,7 @@ if (values.out !== undefined) {
       })),
     }),
   );
-  console.log(`wrote ${values.out}/bandit-sim-ctr.csv, bandit-sim-ctr.svg, bandit-sim-regret.svg`);
+  console.log(`wrote ${values.out}/bandit-sim-ctr.csv, bandit-sim-ctr.svg/.png, bandit-sim-regret.svg/.png`);
 }
 
 console.log(

@@ -21,6 +21,8 @@ import { createKafka, createProducer, ensureFleetTopics, readTopic, type BusProd
 import { createModelRegistry } from "@recfleet/store";
 import { runTrainCli } from "@recfleet/trainer";
 import { uniqueName, waitFor, type TestInfra } from "@recfleet/testkit";
+import { waitForPortFile } from "@recfleet/stack";
+import { runKeysCli } from "@recfleet/gateway";
 import { startWorker, scrapeMetric, stopWorkers, type RunningWorker, type WorkerName } from "@recfleet/cli";
 
 export const WORKERS: readonly WorkerName[] = ["ingest", "features", "trainer", "scorer"];
@@ -231,4 +233,60 @@ export async function requestRecommendations(
 export function prng(seed: number): () => number {
   let s = seed >>> 0;
   return () => (s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0) / 2 ** 32;
+}
+
+export interface RunningGateway {
+  worker: RunningWorker;
+  /** The API's base URL. */
+  url: string;
+  /** An API key with every scope, from `recfleet keys create`. */
+  adminKey: string;
+}
+
+/**
+ * Starts services/gateway as a child process against the fleet (console targets: every worker's
+ * metrics endpoint) and creates an admin key with the keys CLI.
+ */
+export async function startGateway(
+  fleet: Fleet,
+  extraEnv: Record<string, string> = {},
+  instance = 0,
+): Promise<RunningGateway> {
+  const portFile = join(fleet.logDir, `gateway-api-${instance}.port`);
+  const targets = WORKERS.map((name) => `${name}=http://127.0.0.1:${fleet.worker(name).metricsPort}`).join(",");
+  const env = {
+    ...fleet.env,
+    GATEWAY_PORT: "0",
+    GATEWAY_HOST: "127.0.0.1",
+    GATEWAY_PORT_FILE: portFile,
+    GATEWAY_CONSOLE_TARGETS: targets,
+    ...extraEnv,
+  };
+  const worker = await startWorker("gateway", env, fleet.logDir, instance);
+  const port = await waitForPortFile(portFile, worker.process);
+  await waitFor(
+    `the gateway to be ready (log: ${worker.logPath})`,
+    async () => (await fetch(`http://127.0.0.1:${worker.metricsPort}/readyz`).catch(() => undefined))?.status === 200,
+    60_000,
+    250,
+  );
+  const lines: string[] = [];
+  const code = await runKeysCli(
+    [
+      "create",
+      "--name",
+      `e2e-${instance}`,
+      "--scope",
+      "admin,events:write,recs:read",
+      "--rate",
+      "10000",
+      "--burst",
+      "10000",
+    ],
+    fleet.env,
+    (l) => lines.push(l),
+  );
+  if (code !== 0) throw new Error(`keys create exited ${code}: ${lines.join("\n")}`);
+  const adminKey = (JSON.parse(lines[0]!) as { key: string }).key;
+  return { worker, url: `http://127.0.0.1:${port}`, adminKey };
 }

@@ -16,7 +16,7 @@ import { runFleetSimulation, type FleetSimulationReport } from "@recfleet/simula
 import { REPO_ROOT, stopProcess, stackUp, stackDown, readStackState, waitForPortFile } from "@recfleet/stack";
 import { waitFor } from "@recfleet/testkit";
 
-export type WorkerName = "ingest" | "features" | "trainer" | "scorer";
+export type WorkerName = "ingest" | "features" | "trainer" | "scorer" | "gateway";
 
 export interface RunningWorker {
   name: WorkerName;

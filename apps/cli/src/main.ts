@@ -6,6 +6,7 @@ import type { CliCommand } from "@recfleet/runtime";
 import { evaluationCommands } from "@recfleet/evaluation";
 import { trainerCommands } from "@recfleet/trainer";
 import { featuresCommands } from "@recfleet/features";
+import { gatewayCommands } from "@recfleet/gateway";
 import { runSetupCli } from "./setup";
 import { runDoctorCli } from "./doctor";
 import { runDemo } from "./demo";
@@ -64,7 +65,7 @@ export function commandTable(lists: readonly (readonly CliCommand[])[]): Map<str
   return table;
 }
 
-const commands = commandTable([appCommands, evaluationCommands, trainerCommands, featuresCommands]);
+const commands = commandTable([appCommands, evaluationCommands, trainerCommands, featuresCommands, gatewayCommands]);
 
 function usage(): string {
   const lines = [...commands.values()].map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);

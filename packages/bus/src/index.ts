@@ -33,3 +33,4 @@ export {
   type StreamWorkerConfig,
 } from "./stream-worker";
 export { openingHandler, type Opened } from "./opening";
+export { startPartitionReader, type PartitionReader, type PartitionReaderOptions } from "./partition-reader";

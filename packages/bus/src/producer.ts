@@ -6,6 +6,8 @@ export interface OutgoingMessage {
   /** Objects are JSON-encoded; Buffers and strings are sent as they are. */
   value: unknown;
   headers?: Record<string, string>;
+  /** An explicit partition (a gateway's reply partition); absent → chosen by the key. */
+  partition?: number;
 }
 
 export interface BusProducer {
@@ -21,10 +23,18 @@ export function encodeValue(value: unknown): Buffer | string {
   return JSON.stringify(value);
 }
 
-function toKafkaMessage(m: OutgoingMessage): { key: string | null; value: Buffer | string; headers?: IHeaders } {
-  return m.headers
-    ? { key: m.key ?? null, value: encodeValue(m.value), headers: m.headers }
-    : { key: m.key ?? null, value: encodeValue(m.value) };
+function toKafkaMessage(m: OutgoingMessage): {
+  key: string | null;
+  value: Buffer | string;
+  headers?: IHeaders;
+  partition?: number;
+} {
+  return {
+    key: m.key ?? null,
+    value: encodeValue(m.value),
+    ...(m.headers ? { headers: m.headers } : {}),
+    ...(m.partition !== undefined ? { partition: m.partition } : {}),
+  };
 }
 
 /** Uncompressed bytes per produce request: well under the broker's 1 MiB message.max.bytes. */

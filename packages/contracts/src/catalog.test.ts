@@ -9,6 +9,7 @@ import {
   topicPartitions,
   consumerGroupId,
   decodeMessage,
+  REPLY_PARTITIONS,
   type TopicKey,
   type TopicEntry,
   type TopicConsumer,
@@ -31,6 +32,17 @@ const SAMPLES: Partial<Record<TopicKey, Record<string, unknown>>> = {
     servedAt: NOW,
     latencyMs: 3,
     items: [{ itemId: "i1", score: 0.5, rank: 1, propensity: 1, explored: false }],
+  },
+  recReplies: {
+    recId: "r2",
+    requestId: "q2",
+    user: "ab12",
+    policy: "greedy",
+    propensityMethod: "exact",
+    modelVersion: "v1",
+    servedAt: NOW,
+    latencyMs: 3,
+    items: [],
   },
   recLog: {
     recId: "r1",
@@ -89,6 +101,7 @@ test("catalog: partitioned topics take the fleet's count, the rest have one", ()
   assert.equal(topicPartitions("recLog", 12), 12);
   assert.equal(topicPartitions("modelVersions", 12), 1);
   assert.equal(topicPartitions("recRequestsDlq", 12), 1);
+  assert.equal(topicPartitions("recReplies", 12), REPLY_PARTITIONS);
 });
 
 test("catalog: each topic's spec accepts a sample message and rejects one missing a required field", () => {
@@ -126,7 +139,7 @@ function catalogTable(): string {
     const groups = t.consumers.map(group);
     const dlqs = t.consumers.map((c) => code(TOPIC_CATALOG[c.dlq].base));
     const message = t.message ? t.message.name : "rejected bytes";
-    const partitions = t.partitioned ? "fleet" : "1";
+    const partitions = t.partitions !== undefined ? String(t.partitions) : t.partitioned ? "fleet" : "1";
     const writers = t.producers.join(", ");
     return [code(t.base), t.key, partitions, message, writers, dlqs.join("<br>") || "–", groups.join("<br>") || "–"];
   });

@@ -12,6 +12,7 @@ export {
   validateValue,
   decodeMessage,
   toJsonSchema,
+  toOpenApiSchema,
 } from "./schema";
 export * from "./messages";
 export * from "./items";

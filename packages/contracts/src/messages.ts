@@ -48,6 +48,11 @@ export interface RecRequest {
   /** Catalog rules for this request (applied before the policy). */
   filters?: RecFilters;
   boosts?: RecBoost[];
+  /**
+   * Partition of `rec.replies` the answer goes to instead of `recommendations`: the asking
+   * gateway instance reads only that partition (see REPLY_PARTITIONS).
+   */
+  replyPartition?: number;
 }
 
 export interface RecommendedItem {
@@ -125,6 +130,12 @@ export interface DecisionLogRecord {
   itemStats: Record<string, LoggedItemStats>;
   items: LoggedSlateItem[];
 }
+
+/**
+ * Partitions of `rec.replies`: each gateway instance leases one and reads only it, so this is
+ * how many gateway instances one namespace can run at once.
+ */
+export const REPLY_PARTITIONS = 16;
 
 /** The largest latency a recommendation can report (its latencyMs field's maximum, about 11.6 days). */
 export const MAX_LATENCY_MS = 1e9;
@@ -214,6 +225,14 @@ export const recRequestSpec: MessageSpec = {
     reason: { kind: "string", maxLength: 64, optional: true, description: "Why it was sent (e.g. refresh_on_event)." },
     filters: recFiltersField,
     boosts: recBoostsField,
+    replyPartition: {
+      kind: "number",
+      min: 0,
+      max: REPLY_PARTITIONS - 1,
+      integer: true,
+      optional: true,
+      description: "Answer on this partition of rec.replies (the asking gateway's) instead of recommendations.",
+    },
   },
 };
 

@@ -357,3 +357,8 @@ export function toJsonSchema(spec: MessageSpec): JsonSchema {
     ...objectSchema(spec.fields),
   };
 }
+
+/** The spec as an OpenAPI 3.1 component schema (JSON Schema 2020-12, without the document-level $schema/$id). */
+export function toOpenApiSchema(spec: MessageSpec): JsonSchema {
+  return { title: spec.name, description: spec.description, ...objectSchema(spec.fields) };
+}

@@ -12,17 +12,27 @@ import {
   modelVersionSpec,
   recommendationSpec,
   recRequestSpec,
+  REPLY_PARTITIONS,
 } from "./messages";
 import { catalogItemSpec } from "./items";
 
 /** Consumer groups of the fleet, by the suffix of their group id under the namespace. */
-export type ConsumerGroup = "ingest" | "features" | "catalog" | "trainer" | "scorer" | "scorer-versions" | "simulator";
+export type ConsumerGroup =
+  | "ingest"
+  | "features"
+  | "catalog"
+  | "trainer"
+  | "scorer"
+  | "scorer-versions"
+  | "simulator"
+  | "gateway-replies"
+  | "client";
 
 /**
  * Who writes a topic: a worker, an app outside the fleet, or an operator's CLI. Kafka ACLs
  * (one principal per writer, apps/deploy) are derived from this and from `consumers`.
  */
-export type TopicWriter = "app" | "ingest" | "features" | "trainer" | "scorer" | "operator";
+export type TopicWriter = "app" | "ingest" | "features" | "trainer" | "scorer" | "gateway" | "operator";
 
 export interface TopicConsumer {
   group: ConsumerGroup;
@@ -50,6 +60,8 @@ export interface TopicEntry {
    * model announcements must stay in order.
    */
   partitioned: boolean;
+  /** A fixed partition count instead (rec.replies: one partition per gateway instance). */
+  partitions?: number;
   /** Topic configs (Kafka topic-level settings) given when the topic is created. */
   config?: Readonly<Record<string, string>>;
   /** Who produces to it (Kafka ACLs grant Write to exactly these). */
@@ -67,6 +79,7 @@ export type TopicKey =
   | "recRequestsDlq"
   | "recommendations"
   | "recommendationsDlq"
+  | "recReplies"
   | "recLog"
   | "modelVersions"
   | "modelVersionsDlq"
@@ -91,7 +104,7 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
     message: clickstreamEventSpec,
     key: "userId (raw)",
     partitioned: true,
-    producers: ["app"],
+    producers: ["app", "gateway"],
     consumers: [{ group: "ingest", dlq: "clickstreamDlq" }],
   },
   clickstreamDlq: deadLetters("clickstream", ["ingest"]),
@@ -119,7 +132,7 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
     message: recRequestSpec,
     key: "userId (raw) or user (pseudonym)",
     partitioned: true,
-    producers: ["app", "features"],
+    producers: ["app", "features", "gateway"],
     consumers: [{ group: "scorer", dlq: "recRequestsDlq" }],
   },
   recRequestsDlq: deadLetters("rec.requests", ["scorer"]),
@@ -137,9 +150,35 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
         perProcess: true,
         note: "the simulator stands in for an app; each run reads every answer from the start",
       },
+      {
+        group: "client",
+        dlq: "recommendationsDlq",
+        perProcess: true,
+        note: "@recfleet/client's Kafka transport (a backend): reads every answer from its start on, keeps its own",
+      },
     ],
   },
-  recommendationsDlq: deadLetters("recommendations", ["app"]),
+  recommendationsDlq: deadLetters("recommendations", ["app", "gateway"]),
+  recReplies: {
+    base: "rec.replies",
+    description:
+      "The scorer's answers to requests naming a replyPartition: each gateway instance leases one partition and reads only it.",
+    message: recommendationSpec,
+    key: "user (pseudonym)",
+    partitioned: false,
+    partitions: REPLY_PARTITIONS,
+    // Answers are useful for a request's deadline only; a day bounds what a dead gateway leaves behind.
+    config: { "retention.ms": String(24 * 3600_000) },
+    producers: ["scorer"],
+    consumers: [
+      {
+        group: "gateway-replies",
+        dlq: "recommendationsDlq",
+        perProcess: true,
+        note: "each gateway reads only the partition it leased (an assigner that takes that one partition), from its end at start",
+      },
+    ],
+  },
   recLog: {
     base: "rec.log",
     description: "The scorer's decision log (candidates, item stats, propensities); `recfleet ope` reads it.",
@@ -155,7 +194,7 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
     message: modelVersionSpec,
     key: '"model"',
     partitioned: false,
-    producers: ["trainer", "operator"],
+    producers: ["trainer", "gateway", "operator"],
     consumers: [
       {
         group: "scorer-versions",
@@ -200,7 +239,8 @@ export function topicNames(namespace = "recfleet"): TopicNames {
 
 /** Partitions of a catalog topic for a fleet whose partitioned topics have `fleetPartitions`. */
 export function topicPartitions(key: TopicKey, fleetPartitions = DEFAULT_PARTITIONS): number {
-  return TOPIC_CATALOG[key].partitioned ? fleetPartitions : 1;
+  const entry = TOPIC_CATALOG[key];
+  return entry.partitions ?? (entry.partitioned ? fleetPartitions : 1);
 }
 
 /**
@@ -220,6 +260,8 @@ export const GROUP_OWNER: Readonly<Record<ConsumerGroup, TopicWriter>> = {
   scorer: "scorer",
   "scorer-versions": "scorer",
   simulator: "app",
+  client: "app",
+  "gateway-replies": "gateway",
 };
 
 /** What a principal may do on Kafka: produce to, consume from, and which groups it joins. */
@@ -249,7 +291,15 @@ export function topicGrants(principal: TopicWriter): TopicGrants {
 }
 
 /** Every principal the catalog names. */
-export const TOPIC_WRITERS: readonly TopicWriter[] = ["app", "ingest", "features", "trainer", "scorer", "operator"];
+export const TOPIC_WRITERS: readonly TopicWriter[] = [
+  "app",
+  "ingest",
+  "features",
+  "trainer",
+  "scorer",
+  "gateway",
+  "operator",
+];
 
 /** One permission of a secured cluster, in neutral terms (bus maps it to kafkajs, apps/deploy to Strimzi). */
 export interface FleetAcl {

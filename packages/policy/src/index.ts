@@ -113,11 +113,8 @@ export {
   cumulativeSum,
   exposureGini,
   gini,
-  linePlotSvg,
   meanAndSpread,
   toCsv,
-  type LinePlotOptions,
-  type PlotSeries,
 } from "./sim-metrics.js";
 export {
   modelScorer,

@@ -9,7 +9,6 @@ import {
   cumulativeSum,
   exposureGini,
   gini,
-  linePlotSvg,
   toCsv,
 } from "./sim-metrics.js";
 import { advanceWorld, clickProbability, createWorld, oracleSlate } from "./sim-world.js";
@@ -54,7 +53,7 @@ describe("metrics", () => {
     assert.ok(Math.abs(exposureGini({ a: 10 }, 4) - 0.75) < 1e-12);
   });
 
-  it("CSV escapes fields; the SVG has one polyline per series", () => {
+  it("CSV escapes fields", () => {
     assert.equal(
       toCsv(
         ["policy", "ctr"],
@@ -65,30 +64,6 @@ describe("metrics", () => {
       ),
       'policy,ctr\n"a,b",0.5\n"say ""hi""",1\n',
     );
-    const svg = linePlotSvg({
-      title: "CTR <over> time",
-      xLabel: "step",
-      yLabel: "CTR",
-      series: [
-        {
-          name: "greedy",
-          points: [
-            [0, 0.1],
-            [1, 0.2],
-          ],
-        },
-        {
-          name: "ts",
-          points: [
-            [0, 0.2],
-            [1, 0.3],
-          ],
-        },
-      ],
-    });
-    assert.ok(svg.startsWith("<svg"));
-    assert.equal(svg.match(/<polyline/g)?.length, 2);
-    assert.ok(svg.includes("CTR &lt;over&gt; time"));
   });
 });
 

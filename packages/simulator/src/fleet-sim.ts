@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { lineChart, writeChart, type Series } from "@recfleet/charts";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type OutgoingMessage } from "@recfleet/bus";
@@ -31,7 +32,6 @@ import {
   createRng,
   createWorld,
   exposureGini,
-  linePlotSvg,
   nextUser,
   oracleSlate,
   toCsv,
@@ -103,7 +103,7 @@ export interface FleetSimulationReport {
   plotPath: string;
 }
 
-interface PolicyTally {
+export interface PolicyTally {
   requests: number;
   answered: number;
   impressions: number;
@@ -114,7 +114,93 @@ interface PolicyTally {
   newItemImpressions: number;
   providers: ProviderTally;
   latencies: number[];
-  perStep: { clicks: number; impressions: number; regret: number }[];
+  perStep: { clicks: number; impressions: number; regret: number; answered: number }[];
+}
+
+/**
+ * simulation.csv and the plots (SVG + PNG each): CTR to date with a 95% interval, clicks per
+ * answered request and regret per answered request — normalised, so arms that received
+ * different numbers of requests compare fairly.
+ */
+export function writeSimulationOutputs(
+  outDir: string,
+  seed: number,
+  tallies: ReadonlyMap<string, Pick<PolicyTally, "answered" | "perStep">>,
+): { csvPath: string; plotPath: string } {
+  const rows: (string | number)[][] = [];
+  // Plots normalised per impression or per answered request, so arms that received different
+  // numbers of requests compare fairly; CTR carries a 95% normal-approximation interval.
+  const ctrSeries: Series[] = [];
+  const perRequestSeries: Series[] = [];
+  const regretSeries: Series[] = [];
+  for (const [policy, t] of tallies) {
+    let clicks = 0;
+    let impressions = 0;
+    let answered = 0;
+    let regret = 0;
+    const ctr: [number, number][] = [];
+    const band: [number, number, number][] = [];
+    const perRequest: [number, number][] = [];
+    const regretPerRequest: [number, number][] = [];
+    t.perStep.forEach((step, s) => {
+      clicks += step.clicks;
+      impressions += step.impressions;
+      answered += step.answered;
+      regret += step.regret;
+      rows.push([s + 1, policy, step.impressions, step.clicks, clicks, regret.toFixed(4)]);
+      if (impressions === 0 || answered === 0) return;
+      const p = clicks / impressions;
+      const half = 1.96 * Math.sqrt((p * (1 - p)) / impressions);
+      ctr.push([s + 1, p]);
+      band.push([s + 1, Math.max(0, p - half), p + half]);
+      perRequest.push([s + 1, clicks / answered]);
+      regretPerRequest.push([s + 1, regret / answered]);
+    });
+    const label = `${policy} (${t.answered.toLocaleString("en-US")} answered requests)`;
+    ctrSeries.push({ name: label, points: ctr, band });
+    perRequestSeries.push({ name: label, points: perRequest });
+    regretSeries.push({ name: label, points: regretPerRequest });
+  }
+  mkdirSync(outDir, { recursive: true });
+  const csvPath = join(outDir, "simulation.csv");
+  writeFileSync(
+    csvPath,
+    toCsv(["step", "policy", "impressions", "clicks", "cumulative_clicks", "cumulative_regret"], rows),
+  );
+  const plotPath = writeChart(
+    outDir,
+    "ctr",
+    lineChart({
+      title: `CTR to date with 95% interval, seed ${seed}`,
+      xLabel: "step",
+      yLabel: "clicks / impressions",
+      yInclude: 0,
+      series: ctrSeries,
+    }),
+  ).svg;
+  writeChart(
+    outDir,
+    "clicks-per-request",
+    lineChart({
+      title: "Clicks per answered request, to date",
+      xLabel: "step",
+      yLabel: "clicks / request",
+      yInclude: 0,
+      series: perRequestSeries,
+    }),
+  );
+  writeChart(
+    outDir,
+    "regret",
+    lineChart({
+      title: "Regret per answered request vs the oracle, to date",
+      xLabel: "step",
+      yLabel: "expected clicks lost / request",
+      yInclude: 0,
+      series: regretSeries,
+    }),
+  );
+  return { csvPath, plotPath };
 }
 
 const userIdOf = (u: number) => `sim-user-${u}`;
@@ -258,7 +344,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
           ts: Date.now(),
         });
     }
-    for (const t of tallies.values()) t.perStep.push({ clicks: 0, impressions: 0, regret: 0 });
+    for (const t of tallies.values()) t.perStep.push({ clicks: 0, impressions: 0, regret: 0, answered: 0 });
 
     const batch: {
       request: RecRequest;
@@ -315,6 +401,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
         t.providers.addRelevance(providerOf(item.itemId, providers), clickProbability(world, b.user, item, 1));
       let expected = 0;
       const stepTally = t.perStep[t.perStep.length - 1]!;
+      stepTally.answered++;
       for (const slot of rec.items) {
         const item = itemById.get(slot.itemId);
         if (!item) continue;
@@ -381,48 +468,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
       latencyP99Ms: percentile(sorted, 0.99),
     };
   });
-  const rows: (string | number)[][] = [];
-  const bucket = Math.max(1, Math.floor(options.steps / 30));
-  const ctrSeries = [...tallies.entries()].map(([policy, t]) => {
-    const points: [number, number][] = [];
-    let cumClicks = 0;
-    let cumRegret = 0;
-    for (let s = 0; s < t.perStep.length; s++) {
-      cumClicks += t.perStep[s]!.clicks;
-      cumRegret += t.perStep[s]!.regret;
-      rows.push([s + 1, policy, t.perStep[s]!.impressions, t.perStep[s]!.clicks, cumClicks, cumRegret.toFixed(4)]);
-      if ((s + 1) % bucket === 0) {
-        const window = t.perStep.slice(s + 1 - bucket, s + 1);
-        const imps = window.reduce((a, w) => a + w.impressions, 0);
-        points.push([s + 1, imps > 0 ? window.reduce((a, w) => a + w.clicks, 0) / imps : 0]);
-      }
-    }
-    return { name: policy, points };
-  });
-  mkdirSync(options.outDir, { recursive: true });
-  const csvPath = join(options.outDir, "simulation.csv");
-  writeFileSync(
-    csvPath,
-    toCsv(["step", "policy", "impressions", "clicks", "cumulative_clicks", "cumulative_regret"], rows),
-  );
-  const plotPath = join(options.outDir, "ctr.svg");
-  writeFileSync(
-    plotPath,
-    linePlotSvg({
-      title: `CTR over time (${bucket}-step buckets), seed ${options.seed}`,
-      xLabel: "step",
-      yLabel: "CTR",
-      series: ctrSeries,
-    }),
-  );
-  const cumulativeSeries = [...tallies.entries()].map(([policy, t]) => {
-    let c = 0;
-    return { name: policy, points: t.perStep.map((s, i) => [i + 1, (c += s.clicks)] as [number, number]) };
-  });
-  writeFileSync(
-    join(options.outDir, "cumulative-clicks.svg"),
-    linePlotSvg({ title: "Cumulative clicks", xLabel: "step", yLabel: "clicks", series: cumulativeSeries }),
-  );
+  const { csvPath, plotPath } = writeSimulationOutputs(options.outDir, options.seed, tallies);
   const all = [...tallies.values()].flatMap((t) => t.latencies).sort((a, b) => a - b);
   return {
     steps: options.steps,

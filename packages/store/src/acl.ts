@@ -5,9 +5,9 @@
  * `redisAclRules` gives the ACL SETUSER rules; `recfleet redis-acl` prints them for operators
  * and tests apply them to a real redis-server.
  */
-export type RedisRole = "ingest" | "features" | "scorer" | "trainer" | "operator";
+export type RedisRole = "ingest" | "features" | "scorer" | "trainer" | "gateway" | "operator";
 
-export const REDIS_ROLES: readonly RedisRole[] = ["ingest", "features", "scorer", "trainer", "operator"];
+export const REDIS_ROLES: readonly RedisRole[] = ["ingest", "features", "scorer", "trainer", "gateway", "operator"];
 
 interface RoleAccess {
   /** Key patterns under `<ns>:` the role reads and writes. */
@@ -35,6 +35,8 @@ export const REDIS_ROLE_ACCESS: Readonly<Record<RedisRole, RoleAccess>> = {
     readOnly: ["u:*", "pop", "m:*", "cat", "cat:*"],
   },
   trainer: { readWrite: ["m:*", "tw", "tw:*", "trainer:*", "bull:*"], readOnly: ["pop", "cat", "cat:*", "dk:*"] },
+  // API keys, rate-limit buckets, reply-partition leases; the console reads the fleet's state and rolls back.
+  gateway: { readWrite: ["gw:*", "m:*"], readOnly: ["pop", "is:*", "trainer:*"] },
   // erase-user, model rollback: user keys, receipts, the registry.
   operator: { readWrite: ["u:*", "dk:*", "erasures", "m:*", "trainer:*"], readOnly: [] },
 };

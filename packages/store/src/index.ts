@@ -71,3 +71,17 @@ export {
   type KeyringOptions,
   type OpenOutcome,
 } from "./shred";
+export { gatewayKeys, type GatewayKeys } from "./keys";
+export {
+  API_SCOPES,
+  ApiKeyOptionError,
+  createApiKeys,
+  leaseReplyPartition,
+  NoFreeReplyPartitionError,
+  takeTokens,
+  type ApiKeyInfo,
+  type ApiKeys,
+  type ApiScope,
+  type CreatedApiKey,
+  type TokenTake,
+} from "./gateway";

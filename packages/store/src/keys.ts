@@ -175,3 +175,28 @@ export function trainerKeys(namespace: string): TrainerKeys {
     bullPrefix: `${namespace}:bull`,
   };
 }
+
+/**
+ * The gateway's keys:
+ *   <ns>:gw:key:<id>            hash    API key: name, scopes (comma-separated), hash (sha256 hex of the secret), createdAt,
+ *                                       rate, burst (its token bucket), revokedAt once revoked
+ *   <ns>:gw:keys                zset    key id -> createdAt (for `keys list`)
+ *   <ns>:gw:bucket:<id>         hash    token bucket of one key: tokens, ts (Redis server ms); expires once full
+ *   <ns>:gw:reply:<partition>   string  lease of a rec.replies partition by one gateway process (token, PX TTL)
+ */
+export interface GatewayKeys {
+  apiKey(id: string): string;
+  apiKeys: string;
+  bucket(id: string): string;
+  replyLease(partition: number): string;
+}
+
+export function gatewayKeys(namespace: string): GatewayKeys {
+  const p = `${namespace}:gw:`;
+  return {
+    apiKey: (id) => `${p}key:${id}`,
+    apiKeys: `${p}keys`,
+    bucket: (id) => `${p}bucket:${id}`,
+    replyLease: (partition) => `${p}reply:${partition}`,
+  };
+}

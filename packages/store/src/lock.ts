@@ -13,13 +13,16 @@ export interface HeldLock {
 /**
  * A Redis lock with a TTL, renewed every third of it while held, so a crashed holder frees it
  * within one TTL. BullMQ's global concurrency 1 on the train queue already serialises train jobs;
- * this lock also covers runs started outside BullMQ (trainOnce from a demo or test).
+ * this lock also covers runs started outside BullMQ (trainOnce from a demo or test). Gateways
+ * lease their reply partition with it too.
  */
 export async function tryAcquireLock(
   redis: Redis,
   key: string,
   ttlMs: number,
   logger: Logger,
+  /** Logged (at error) when a renewal finds the lock gone: what it means and what to change. */
+  lostMessage = "training lock lost (expired or taken); raise TRAIN_LOCK_TTL if the event loop stalls this long",
 ): Promise<HeldLock | undefined> {
   const token = `${process.pid}-${randomBytes(6).toString("hex")}`;
   if ((await redis.set(key, token, "PX", ttlMs, "NX")) !== "OK") return undefined;
@@ -30,13 +33,10 @@ export async function tryAcquireLock(
         .then((r) => {
           if (Number(r) !== 1 && held) {
             held = false;
-            logger.error(
-              "training lock lost (expired or taken); raise TRAIN_LOCK_TTL if the event loop stalls this long",
-              { key, ttlMs },
-            );
+            logger.error(lostMessage, { key, ttlMs });
           }
         })
-        .catch((err: unknown) => logger.warn("training lock renewal failed; retrying", { error: String(err) }));
+        .catch((err: unknown) => logger.warn("lock renewal failed; retrying", { key, error: String(err) }));
     },
     Math.max(100, Math.floor(ttlMs / 3)),
   );

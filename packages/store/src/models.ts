@@ -11,7 +11,8 @@
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
-import { RecfleetError, NonRetriableError } from "@recfleet/runtime";
+import { NonRetriableError } from "@recfleet/runtime";
+import type { ModelVersionAnnouncement } from "@recfleet/contracts";
 import { SCRIPTS, runScript } from "./scripts";
 import type { MessageSpec } from "@recfleet/contracts";
 import { modelKeys } from "./keys";
@@ -35,6 +36,13 @@ export class UnknownModelVersionError extends NonRetriableError {
   }
 }
 
+/** `rollback` with no version promoted before the current one. */
+export class NoRollbackTargetError extends NonRetriableError {
+  constructor() {
+    super("no earlier promoted version to roll back to (`recfleet model list` shows the history)");
+  }
+}
+
 export type ModelStatus = "candidate" | "current" | "retired";
 
 export interface ModelMeta {
@@ -52,6 +60,17 @@ export interface ModelMeta {
   promotedAt?: number;
   /** What differential privacy the training run gave (unit, ε, δ, noise, clip, …); absent: none. */
   privacy?: Record<string, number | string>;
+}
+
+/** The model.versions message announcing a version (after a rollback: `rollbackFrom` in its metrics). */
+export function announcementOf(meta: ModelMeta, extraMetrics: Record<string, string> = {}): ModelVersionAnnouncement {
+  return {
+    version: meta.version,
+    createdAt: meta.createdAt,
+    itemCount: meta.itemCount,
+    dim: meta.dim,
+    metrics: { ...meta.metrics, ...extraMetrics },
+  };
 }
 
 export interface TrainingEvent {
@@ -180,8 +199,7 @@ export function createModelRegistry(redis: Redis, namespace: string): ModelRegis
     },
     async rollback() {
       const [current, previous] = await redis.lrange(k.history, 0, 1);
-      if (!current || !previous)
-        throw new RecfleetError("no earlier promoted version to roll back to", { retriable: false });
+      if (!current || !previous) throw new NoRollbackTargetError();
       if (!(await readMeta(previous))) throw new UnknownModelVersionError(previous);
       const tx = redis.multi();
       tx.set(k.current, previous);

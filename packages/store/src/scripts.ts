@@ -26,6 +26,7 @@ export const SCRIPTS = {
   renewLock: load("renew-lock"),
   releaseLock: load("release-lock"),
   applyCatalog: load("apply-catalog"),
+  tokenBucket: load("token-bucket"),
 } as const;
 
 /** Redis answers NOSCRIPT (its protocol error code, the first word of the reply) when the SHA is not cached. */

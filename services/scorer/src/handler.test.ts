@@ -216,3 +216,55 @@ test("handler: unallowed policy → rejected with a reason; latency = ts to publ
   assert.equal(impressions.size, 0, "a replayed batch must not add its impressions again");
   await serving.release();
 });
+
+test("handler: a request naming a reply partition is answered there only; the others on recommendations", async () => {
+  const { serving } = await tinyServingModel();
+  const sends: { topic: string; messages: OutgoingMessage[] }[][] = [];
+  const handle = createScorerHandler({
+    store: { ...memoryStore({ alice: ["i1", "i2"] }, {}), recordRecommendation: async () => true },
+    acquireModel: () => ({ model: serving, release: () => {} }),
+    pseudonymise: (r) => r,
+    policies: allowPolicies(["greedy"]),
+    split: [{ policy: "greedy", weight: 1 }],
+    linearState: () => undefined,
+    impressions: new LinearImpressions(),
+    rng: createRng(1),
+    now: () => 1000,
+    defaultK: 2,
+    candidates: 10,
+    scoreToLogit: (c) => c,
+    explanations: 0,
+    maxBatch: 10,
+    send: async (batches) => void sends.push(batches),
+    recommendationsTopic: "recs",
+    repliesTopic: "replies",
+  });
+  const requests: RecRequest[] = [
+    { requestId: "q1", user: "alice", ts: 900 },
+    { requestId: "q2", user: "alice", ts: 900, replyPartition: 7 },
+  ];
+  const messages = requests.map((value, i) => ({
+    value,
+    key: "alice",
+    topic: "rq",
+    partition: 0,
+    offset: String(i),
+    timestamp: 0,
+    raw: null,
+  }));
+  await handle(messages, { topic: "rq", partition: 0, heartbeat: async () => {} });
+  const sent = (topic: string) =>
+    sends
+      .flat()
+      .filter((b) => b.topic === topic)
+      .flatMap((b) => b.messages);
+  assert.deepEqual(
+    sent("recs").map((m) => (m.value as Recommendation).requestId),
+    ["q1"],
+  );
+  assert.deepEqual(
+    sent("replies").map((m) => [(m.value as Recommendation).requestId, m.partition]),
+    [["q2", 7]],
+  );
+  await serving.release();
+});

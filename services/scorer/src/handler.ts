@@ -356,6 +356,8 @@ export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" |
   maxBatch: number;
   send(batches: { topic: string; messages: OutgoingMessage[] }[]): Promise<void>;
   recommendationsTopic: string;
+  /** rec.replies: answers to requests naming a replyPartition (gateways); none: every answer goes to recommendations. */
+  repliesTopic?: string;
   /** Topic of the decision log; none: not published. */
   recLogTopic?: string;
   /** Crypto-shredding: seals each decision with its user's data key (the keyring's sealForUsers). */
@@ -416,8 +418,17 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
         const sealed = await deps.sealDecisions(batch.decisions.map((d) => ({ user: userOf.get(d.recId)!, value: d })));
         sealed.forEach((value, i) => (decisions[i]!.value = value));
       }
+      // A request naming a reply partition (a gateway's) is answered there, and only there.
+      const toRecommendations: OutgoingMessage[] = [];
+      const toReplies: OutgoingMessage[] = [];
+      recommendations.forEach((rec, i) => {
+        const partition = requests[i]!.replyPartition;
+        if (partition === undefined || !deps.repliesTopic) toRecommendations.push({ key: rec.user, value: rec });
+        else toReplies.push({ key: rec.user, value: rec, partition });
+      });
       await deps.send([
-        { topic: deps.recommendationsTopic, messages: recommendations.map((rec) => ({ key: rec.user, value: rec })) },
+        { topic: deps.recommendationsTopic, messages: toRecommendations },
+        ...(deps.repliesTopic ? [{ topic: deps.repliesTopic, messages: toReplies }] : []),
         ...(deps.recLogTopic ? [{ topic: deps.recLogTopic, messages: decisions }] : []),
       ]);
       for (const rec of recommendations) {

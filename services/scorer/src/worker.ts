@@ -246,6 +246,7 @@ export async function startScorerWorker(
     maxBatch: config.maxBatch,
     send: (batches) => producer.sendMany(batches),
     recommendationsTopic: topics.recommendations,
+    repliesTopic: topics.recReplies,
     recLogTopic: config.decisionLog ? topics.recLog : undefined,
     ...(keyring ? { sealDecisions: (values) => sealForUsers(keyring, values) } : {}),
     counters: {

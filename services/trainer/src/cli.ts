@@ -13,9 +13,9 @@ import {
   RecfleetError,
 } from "@recfleet/runtime";
 import type { CliCommand } from "@recfleet/runtime";
-import { topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
+import { topicNames } from "@recfleet/contracts";
 import { connectFleetKafka, createProducer } from "@recfleet/bus";
-import { createModelRegistry, connectRedis, createTrainerState } from "@recfleet/store";
+import { announcementOf, createModelRegistry, connectRedis, createTrainerState } from "@recfleet/store";
 import { createBullConnection } from "./bull";
 import { trainerConfigSchema, type TrainerConfig } from "./config";
 import { JOB_NAMES, type TrainJobData } from "./jobs";
@@ -154,13 +154,7 @@ export async function runModelCli(
     const { from, to } = await models.rollback();
     const meta = await models.getMeta(to);
     if (!meta) throw new RecfleetError(`rolled back to ${to}, but its metadata is gone`, { retriable: false });
-    const announcement: ModelVersionAnnouncement = {
-      version: to,
-      createdAt: meta.createdAt,
-      itemCount: meta.itemCount,
-      dim: meta.dim,
-      metrics: { ...meta.metrics, rollbackFrom: from },
-    };
+    const announcement = announcementOf(meta, { rollbackFrom: from });
     const kafka = await connectFleetKafka(c, `${c.namespace}-trainer-cli`, logger);
     const topic = topicNames(c.namespace).modelVersions;
     const producer = await createProducer(kafka);
