@@ -102,15 +102,20 @@ export interface OffPolicyReport {
   targetOnPolicy?: { ctr: number; stdError: number; n: number };
 }
 
-/** Estimates the target's CTR from the logged policy's records; undefined when it logged nothing. */
+/**
+ * Estimates the target's CTR from the logged policy's records; undefined when it logged nothing.
+ * Both policies are compared by canonical id (createPolicy(spec).id, what the scorer logs), so
+ * "thompson:16,lift=1,prior=3" finds the records of "thompson:16,prior=3,lift=1".
+ */
 export function offPolicyReport(
   logs: Logs,
-  loggedId: string,
+  loggedSpec: string,
   targetSpec: string,
   windowMs: number,
   options: { interval?: "normal" | "bootstrap"; maxWeight?: number } = {},
 ): OffPolicyReport | undefined {
   const target = createPolicy(targetSpec);
+  const loggedId = createPolicy(loggedSpec).id;
   const recs = logs.decisions.map(fromDecisionLog);
   const attribution = attributeRewards(
     recs.map((r) => ({ recId: r.recId, ts: r.ts, items: r.items })),

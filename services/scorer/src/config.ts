@@ -1,4 +1,4 @@
-import { bool, ConfigError, duration, errorMessage, int, listOf, num, str } from "@recfleet/runtime";
+import { bool, ConfigError, duration, errorMessage, int, listOf, num, oneOf, str } from "@recfleet/runtime";
 import type { CommonConfig, ConfigOf, Field } from "@recfleet/runtime";
 import { DEFAULT_PARTITIONS } from "@recfleet/contracts";
 import type { ExecutionProviderName } from "@recfleet/towers";
@@ -69,6 +69,11 @@ export const scorerConfigSchema = {
    */
   allowedPolicies: policySpecs("SCORER_ALLOWED_POLICIES"),
   policySeed: int("POLICY_SEED", 0, { min: 0 }),
+  /**
+   * Bandit statistics a policy reads: "per-policy" (each arm of a split learns only from its own
+   * impressions and clicks — what an experiment needs) or "pooled" (all traffic).
+   */
+  banditStats: oneOf("BANDIT_STATS", ["per-policy", "pooled"] as const, "per-policy"),
   /** Publish what each policy saw and chose to <namespace>.rec.log (off-policy evaluation reads it). */
   decisionLog: bool("DECISION_LOG", true),
   /** Include candidate vectors in the decision log (≈20× larger records; for off-policy evaluation of linucb/lints). */

@@ -112,6 +112,61 @@ test("warm users: one retrieval for the batch, seen items dropped, greedy order 
   await serving.release();
 });
 
+test("bandit statistics: each policy of a split reads its own (per-policy, the default) or everyone's (pooled)", async () => {
+  const { serving } = await tinyServingModel();
+  const base = memoryStore({ alice: ["i1", "i2"], bob: ["i5", "i6"] }, {});
+  const asked: (string | undefined)[] = [];
+  const store: ScoringStore = {
+    ...base,
+    // Pooled: 100 impressions everywhere; a policy's own: as many impressions as its id is long.
+    readItemStats: async (ids, policy) => {
+      asked.push(policy);
+      return ids.map((itemId) => ({
+        itemId,
+        impressions: 100,
+        clicks: 10,
+        expectedClicks: 10,
+        ...(policy === undefined
+          ? {}
+          : { policy: { id: policy, impressions: policy.length, clicks: 0, expectedClicks: 0 } }),
+      }));
+    },
+  };
+  const greedy = createPolicy("greedy");
+  const explorer = createPolicy("epsilon:0.3");
+  const requests: RecRequest[] = [
+    { requestId: "s1", user: "alice", ts: 0, k: 3 },
+    { requestId: "s2", user: "bob", ts: 0, k: 3 },
+  ];
+  const deps = {
+    store,
+    model: serving,
+    pseudonymise: (r: string) => r,
+    policyFor: (r: RecRequest) => (r.user === "alice" ? greedy : explorer),
+    rng: createRng(1),
+    now: () => 10,
+    defaultK: 10,
+    candidates: 20,
+    scoreToLogit: (c: number) => c,
+    explanations: 0,
+  };
+  const own = await scoreRequests(requests, deps);
+  assert.deepEqual(asked.sort(), [explorer.id, greedy.id].sort(), "one read per policy, with its id");
+  for (const decision of own.decisions) {
+    const impressions = Object.values(decision.itemStats).map((s) => s.impressions);
+    assert.ok(
+      impressions.every((n) => n === decision.policyId.length),
+      `${decision.policyId} saw ${impressions}`,
+    );
+  }
+  asked.length = 0;
+  const pooled = await scoreRequests(requests, { ...deps, banditStats: "pooled" });
+  assert.deepEqual(asked, [undefined, undefined]);
+  for (const decision of pooled.decisions)
+    assert.ok(Object.values(decision.itemStats).every((s) => s.impressions === 100));
+  await serving.release();
+});
+
 test("cold start: a user with no history gets popular unseen items with a reason", async () => {
   const { serving } = await tinyServingModel();
   const store = memoryStore({}, { carol: ["i0"] });

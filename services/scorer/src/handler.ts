@@ -53,7 +53,15 @@ export interface ScoringDeps {
   explanations: number;
   /** Put candidate vectors in the decision log (needed only to evaluate linear-bandit targets off-policy). */
   logVectors?: boolean;
+  /**
+   * Whose impressions and clicks a policy learns from: "per-policy" (default; side-by-side arms
+   * learn only from their own traffic, so an A/B split compares independent arms) or "pooled"
+   * (every policy's traffic). The store keeps both; this only picks which one is read.
+   */
+  banditStats?: BanditStatsScope;
 }
+
+export type BanditStatsScope = "per-policy" | "pooled";
 
 /** A recommendation before it is published; its latency is stamped at publish time. */
 export type ScoredRecommendation = Omit<Recommendation, "latencyMs">;
@@ -152,7 +160,8 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
   }
 
   const policies = requests.map((r, i) => deps.policyFor(r, users[i]!));
-  // Bandit statistics for every candidate of the batch, one read per policy in the batch.
+  // Bandit statistics for every candidate of the batch, one read per policy in the batch (that
+  // policy's own statistics unless deps.banditStats is "pooled").
   const statsByPolicy = new Map<string, Map<string, PolicyItemStats>>();
   for (const policyId of new Set(policies.map((p) => p.id))) {
     const ids = [
@@ -162,14 +171,15 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
         ),
       ),
     ];
-    const stats = ids.length > 0 ? await store.readItemStats(ids) : [];
+    const perPolicy = (deps.banditStats ?? "per-policy") === "per-policy";
+    const stats = ids.length > 0 ? await store.readItemStats(ids, perPolicy ? policyId : undefined) : [];
     statsByPolicy.set(
       policyId,
       new Map(
-        stats.map((s) => [
-          s.itemId,
-          { impressions: s.impressions, clicks: s.clicks, expectedClicks: s.expectedClicks },
-        ]),
+        stats.map((s) => {
+          const own = perPolicy ? (s.policy ?? { impressions: 0, clicks: 0, expectedClicks: 0 }) : s;
+          return [s.itemId, { impressions: own.impressions, clicks: own.clicks, expectedClicks: own.expectedClicks }];
+        }),
       ),
     );
   }
@@ -310,8 +320,8 @@ export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" |
  * per recId, so a replayed batch publishes the same answers and adds no impressions twice.
  */
 export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRequest> {
-  const { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors } = deps;
-  const scoring = { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors };
+  const { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors, banditStats } = deps;
+  const scoring = { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors, banditStats };
   const splitPolicy = (user: string): Policy => {
     const spec = assignPolicy(user, deps.split);
     const found = deps.policies.lookup(spec);

@@ -187,7 +187,7 @@ export async function startScorerWorker(
 
   const split = config.policySplit;
   const policies = allowPolicies([...split.map((share) => share.policy), ...config.allowedPolicies]);
-  logger.info("policies", { split, allowed: policies.ids });
+  logger.info("policies", { split, allowed: policies.ids, banditStats: config.banditStats });
   const handleBatch = createScorerHandler({
     store,
     acquireModel: () => holder.acquire(),
@@ -203,6 +203,7 @@ export async function startScorerWorker(
     scoreToLogit: (cos) => (cos - config.scoreOffset) * config.scoreScale,
     explanations: config.explanations,
     logVectors: config.decisionLogVectors,
+    banditStats: config.banditStats,
     maxBatch: config.maxBatch,
     send: (batches) => producer.sendMany(batches),
     recommendationsTopic: topics.recommendations,
