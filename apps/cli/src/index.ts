@@ -14,3 +14,4 @@ export {
 } from "./fleet";
 export { allowPoliciesEnv } from "./fleet";
 export { offPolicyReport, readFleetLogs, onPolicyCtr, type OffPolicyReport, type Logs } from "./ope";
+export { shadowReport, promotionFor, runPolicyCli, type ShadowRow } from "./shadow";

@@ -13,6 +13,7 @@ import { canonicalEventSpec, decisionLogSpec, decodeMessage, validateValue, topi
 import type { CanonicalEvent, Validation } from "@recfleet/contracts";
 import { createLogger, parseDuration } from "@recfleet/runtime";
 import { readStackState } from "@recfleet/stack";
+import { runShadowReportCli } from "./shadow";
 import {
   attributeRewards,
   buildLoggedRecords,
@@ -153,11 +154,20 @@ export async function runOpeCli(argv: string[], env: NodeJS.ProcessEnv = process
       "reward-types": { type: "string", default: "click" },
       "max-weight": { type: "string" },
       json: { type: "boolean", default: false },
+      shadow: { type: "boolean", default: false },
     },
   });
+  if (values.shadow) {
+    const shadowWindow = parseDuration(values.window!);
+    if (shadowWindow === undefined) {
+      console.error(`--window: expected a duration such as 30m, got ${values.window}`);
+      return 2;
+    }
+    return runShadowReportCli(values.namespace!, shadowWindow, env);
+  }
   if (!values.logged || !values.target) {
     console.error(
-      "usage: recfleet ope --logged <policy> --target <policy> [--namespace NS] [--window 30m] [--from export.jsonl | --export export.jsonl] [--interval normal|bootstrap] [--max-weight W] [--json]",
+      "usage: recfleet ope --shadow [--namespace NS] | recfleet ope --logged <policy> --target <policy> [--namespace NS] [--window 30m] [--from export.jsonl | --export export.jsonl] [--interval normal|bootstrap] [--max-weight W] [--json]",
     );
     return 2;
   }

@@ -29,6 +29,8 @@ export interface TuneOptions {
   /** Wall-clock budget: no run starts after it and a running one stops at its next epoch end. Default 15 min. */
   budgetMs?: number;
   onProgress?: (line: string) => void;
+  /** Run only these grid points (1-based, in the printed order "[tune i/8]"); default all. */
+  configs?: readonly number[];
 }
 
 export interface TuneRow {
@@ -76,7 +78,7 @@ export async function tuneTwoTower(
   const say = options.onProgress ?? (() => {});
   const started = performance.now();
   const overBudget = () => performance.now() - started > budgetMs;
-  const points = gridPoints();
+  const points = gridPoints().filter((_, i) => options.configs === undefined || options.configs.includes(i + 1));
   const rows: TuneRow[] = [];
   for (const [index, settings] of points.entries()) {
     if (overBudget()) {
@@ -170,7 +172,7 @@ export function formatTuneTable(rows: readonly TuneRow[]): string[] {
   return lines;
 }
 
-const USAGE = `usage: tune [--path DIR] [--seeds 1] [--max-epochs 16] [--patience 3] [--budget 15m]
+const USAGE = `usage: tune [--path DIR] [--seeds 1] [--max-epochs 16] [--patience 3] [--budget 15m] [--configs 1,2,…]
   Grid: ${Object.entries(TUNE_GRID)
     .map(([k, v]) => `${k} ∈ {${v.join(", ")}}`)
     .join(", ")}; epochs by early stopping.
@@ -200,7 +202,7 @@ export async function runTuneCli(
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = argv[i + 1];
-    const needsValue = ["--path", "--seeds", "--max-epochs", "--patience", "--budget"].includes(arg);
+    const needsValue = ["--path", "--seeds", "--max-epochs", "--patience", "--budget", "--configs"].includes(arg);
     if (needsValue && value === undefined) return usage(`${arg} needs a value`);
     if (needsValue) i++;
     switch (arg) {
@@ -211,6 +213,13 @@ export async function runTuneCli(
         const seeds = value!.split(",").map((s) => Number(s.trim()));
         if (seeds.some((s) => !Number.isInteger(s))) return usage(`--seeds takes comma-separated integers, e.g. 1,2`);
         options.seeds = seeds;
+        break;
+      }
+      case "--configs": {
+        const configs = value!.split(",").map((s) => Number(s.trim()));
+        if (configs.some((c) => !Number.isInteger(c) || c < 1 || c > gridPoints().length))
+          return usage(`--configs takes grid indices 1–${gridPoints().length}, e.g. 7,8`);
+        options.configs = configs;
         break;
       }
       case "--max-epochs":
@@ -242,7 +251,7 @@ export async function runTuneCli(
   const dataset = loadMovieLens(path);
   const validation = splitValidation(splitChrono(dataset));
   io.err(
-    `tune: ${Object.values(TUNE_GRID).reduce((n, v) => n * v.length, 1)} configurations on the validation split ` +
+    `tune: ${options.configs?.length ?? gridPoints().length} of ${gridPoints().length} configurations on the validation split ` +
       `(${validation.test.flat().length} validation items of ${dataset.interactions.user.length} ratings), ` +
       `budget ${((options.budgetMs ?? 15 * 60_000) / 1000).toFixed(0)}s`,
   );

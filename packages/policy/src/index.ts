@@ -107,6 +107,7 @@ export {
   type SlateOffPolicyOptions,
   type SlateOffPolicyResult,
 } from "./slate-ope.js";
+export { estimateShadow, promotionDecision, type PromotionDecision, type ShadowEstimate } from "./shadow.js";
 export {
   advanceWorld,
   clickProbability,

@@ -47,6 +47,8 @@ export interface LoggedRecord {
   context: LoggedContext;
   /** The slate shown, top first. */
   slate: LoggedSlot[];
+  /** Shadow policies' conditional probabilities of the shown items, per policy id. */
+  shadow?: Record<string, number[]>;
 }
 
 /** What the scorer logs per request; joined with attributed clicks by buildLoggedRecords. */
@@ -57,6 +59,8 @@ export interface LoggedRecommendation {
   candidates: Candidate[];
   context: LoggedContext;
   items: readonly SlateItem[];
+  /** Shadow policies' conditional probabilities of the served items, per policy id (decision-log.ts). */
+  shadow?: Record<string, number[]>;
 }
 
 /** Join recommendations with attributed clicks (attributeRewards) into records for the estimators. */
@@ -77,6 +81,7 @@ export function buildLoggedRecords(
       propensity: item.propensity,
       clicked: clicked.has(`${rec.recId}\u0000${item.itemId}`),
     })),
+    ...(rec.shadow ? { shadow: rec.shadow } : {}),
   }));
 }
 

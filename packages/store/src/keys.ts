@@ -20,6 +20,7 @@
  *   ns:lb:<version>:A          hash    neural-linear bandit: Σ x·xᵀ over impressions, field "i" = entry i of the d×d matrix (row-major)
  *   ns:lb:<version>:b          hash    Σ (click − model click probability)·x, field "j"; plus "n" = impressions folded in
  *                                      (x = user vector ⊙ item vector of that model version; state starts afresh per version)
+ *   ns:policy:serving          string  canonical id of the policy `recfleet policy promote` switched traffic to; absent: POLICY_SPLIT
  */
 
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -64,6 +65,8 @@ export interface StoreKeys {
   readonly erasures: string;
   linearA(version: string): string;
   linearB(version: string): string;
+  /** The promoted serving policy (overrides POLICY_SPLIT for requests that name none). */
+  readonly servingPolicy: string;
 }
 
 export function storeKeys(namespace: string): StoreKeys {
@@ -88,6 +91,7 @@ export function storeKeys(namespace: string): StoreKeys {
     erasures: `${p}erasures`,
     linearA: (version) => `${p}lb:${version}:A`,
     linearB: (version) => `${p}lb:${version}:b`,
+    servingPolicy: `${p}policy:serving`,
   };
   return keys;
 }

@@ -68,6 +68,11 @@ export const scorerConfigSchema = {
    * (policy_not_allowed), so a client's strings never grow the policy cache or metric labels.
    */
   allowedPolicies: policySpecs("SCORER_ALLOWED_POLICIES"),
+  /**
+   * Shadow (candidate) policies, ";" between specs: each served slate also gets their probabilities
+   * of the served items in the decision log (for `recfleet ope --shadow` and `recfleet policy promote`).
+   */
+  shadowPolicies: policySpecs("SHADOW_POLICIES"),
   policySeed: int("POLICY_SEED", 0, { min: 0 }),
   /**
    * Bandit statistics a policy reads: "per-policy" (each arm of a split learns only from its own

@@ -167,6 +167,62 @@ test("bandit statistics: each policy of a split reads its own (per-policy, the d
   await serving.release();
 });
 
+test("shadow policies: their probabilities of the served items are logged and the served slates do not change", async () => {
+  const { serving } = await tinyServingModel();
+  const store = memoryStore({ alice: ["i1", "i2"], bob: ["i5", "i6"], carol: ["i9"] }, {});
+  const requests: RecRequest[] = ["alice", "bob", "carol"].map((user, i) => ({
+    requestId: `sh${i}`,
+    user,
+    ts: 0,
+    k: 4,
+  }));
+  const serving_ = createPolicy("epsilon:0.3");
+  // Thompson draws from its rng to estimate propensities: it must not draw from the serving rng.
+  const shadows = [createPolicy("greedy"), createPolicy("thompson:20"), serving_];
+  const deps = (withShadows: boolean) => ({
+    store,
+    model: serving,
+    pseudonymise: (r: string) => r,
+    policyFor: () => serving_,
+    rng: createRng(42),
+    now: () => 10,
+    defaultK: 10,
+    candidates: 20,
+    scoreToLogit: (c: number) => c,
+    explanations: 0,
+    ...(withShadows ? { shadows, shadowRng: createRng(7) } : {}),
+  });
+  const plain = await scoreRequests(requests, deps(false));
+  const shadowed = await scoreRequests(requests, deps(true));
+  assert.deepEqual(
+    shadowed.recommendations.map((r) => r.items.map((it) => [it.itemId, it.propensity])),
+    plain.recommendations.map((r) => r.items.map((it) => [it.itemId, it.propensity])),
+    "shadows changed a served slate",
+  );
+  for (const d of shadowed.decisions) {
+    assert.deepEqual(
+      Object.keys(d.shadow ?? {}).sort(),
+      ["greedy", shadows[1]!.id].sort(),
+      "serving policy is not its own shadow",
+    );
+    const greedy = d.shadow!["greedy"]!;
+    assert.equal(greedy.length, d.items.length);
+    // Greedy's conditional is 1 for the best remaining item and 0 otherwise: exactly what re-running it gives.
+    const candidates = d.candidates.map((c) => ({ itemId: c.itemId, score: c.score }));
+    const expected = createPolicy("greedy")
+      .slotDistributions(
+        candidates,
+        d.items.map((it) => it.itemId),
+        { rng: createRng(1) },
+      )
+      .map((dist, r) => dist.get(d.items[r]!.itemId) ?? 0);
+    assert.deepEqual(greedy, expected);
+    assert.ok(d.shadow![shadows[1]!.id]!.every((p) => p >= 0 && p <= 1));
+  }
+  assert.equal(plain.decisions[0]!.shadow, undefined);
+  await serving.release();
+});
+
 test("cold start: a user with no history gets popular unseen items with a reason", async () => {
   const { serving } = await tinyServingModel();
   const store = memoryStore({}, { carol: ["i0"] });

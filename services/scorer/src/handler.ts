@@ -9,6 +9,7 @@ import { requestLatencyMs, type RecRequest, type Recommendation, type Recommende
 import type { BatchHandler, ConsumedMessage, OutgoingMessage, Rejection } from "@recfleet/bus";
 import {
   assignPolicy,
+  createRng,
   linearContext,
   PolicyConfigError,
   toDecisionLog,
@@ -19,6 +20,7 @@ import {
   type LinearBanditState,
   type LinearImpressions,
   type Policy,
+  type PolicyContext,
   type PolicyDecision,
   type TrafficShare,
 } from "@recfleet/policy";
@@ -59,6 +61,13 @@ export interface ScoringDeps {
    * (every policy's traffic). The store keeps both; this only picks which one is read.
    */
   banditStats?: BanditStatsScope;
+  /**
+   * Shadow (candidate) policies: for each served slate, each one's conditional probability of the
+   * served items is computed on the same inputs and logged (DecisionLogRecord.shadow). They never
+   * change the slate, and draw from their own rng so the serving policy's draws are the same.
+   */
+  shadows?: readonly Policy[];
+  shadowRng?: () => number;
 }
 
 export type BanditStatsScope = "per-policy" | "pooled";
@@ -110,6 +119,27 @@ function because(model: ServingModel, row: number, historyRows: readonly number[
 function banditContext(userVector: Float32Array, model: ServingModel, itemId: string): Float64Array {
   const row = model.rowOf.get(itemId)!;
   return linearContext(userVector, model.itemMatrix.subarray(row * model.dim, (row + 1) * model.dim), model.dim);
+}
+
+/** Used only when a caller gives shadows but no shadowRng (tests); the serving rng is never touched. */
+const shadowRngFallback = createRng(0x5ad0);
+
+/** Each shadow policy's per-slot conditional probability of the served items (none for the serving policy itself). */
+function shadowProbabilities(
+  shadows: readonly Policy[],
+  serving: Policy,
+  candidates: readonly Candidate[],
+  decision: PolicyDecision,
+  ctx: PolicyContext,
+): Record<string, number[]> | undefined {
+  const out: Record<string, number[]> = {};
+  const slate = decision.items.map((item) => item.itemId);
+  for (const shadow of shadows) {
+    if (shadow.id === serving.id) continue;
+    const distributions = shadow.slotDistributions(candidates, slate, ctx);
+    out[shadow.id] = slate.map((itemId, r) => distributions[r]?.get(itemId) ?? 0);
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 export async function scoreRequests(requests: readonly RecRequest[], deps: ScoringDeps): Promise<ScoredBatch> {
@@ -231,6 +261,12 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
       itemStats,
       ...(deps.linearState ? { linear: deps.linearState } : {}),
     });
+    const shadow = shadowProbabilities(deps.shadows ?? [], policy, candidates, decision, {
+      rng: deps.shadowRng ?? shadowRngFallback,
+      userVector,
+      itemStats,
+      ...(deps.linearState ? { linear: deps.linearState } : {}),
+    });
     const items: RecommendedItem[] = decision.items.map((s) => {
       const row = model.rowOf.get(s.itemId)!;
       return {
@@ -262,6 +298,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
         itemStats,
         items: decision.items,
         includeVectors: deps.logVectors ?? false,
+        ...(shadow ? { shadow } : {}),
       }),
     );
     const logitOf = new Map(candidates.map((c) => [c.itemId, c.score]));
@@ -289,6 +326,8 @@ export interface ScorerCounters {
   /** One published recommendation: policy id (an allowed policy's or "popular"), kind, latency. */
   served(policy: string, kind: "model" | "cold_start", latencySeconds: number): void;
   batchSeconds(seconds: number): void;
+  /** One served slate scored by a shadow policy: its full-slate weight Π π_shadow/μ (support diagnostic). */
+  shadowed?(shadowId: string, slateWeight: number): void;
 }
 
 export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" | "policyFor" | "linearState"> {
@@ -299,6 +338,8 @@ export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" |
   policies: AllowedPolicies;
   /** Policy of a request that names none, by user hash. */
   split: readonly TrafficShare[];
+  /** The policy `recfleet policy promote` switched traffic to (overrides the split), if any. */
+  servingPolicy?: () => string | undefined;
   /** The neural-linear state of a version, if one is loaded for it. */
   linearState(version: string): LinearBanditState | undefined;
   /** Where shown items' bandit contexts are summed until the worker flushes them. */
@@ -321,8 +362,25 @@ export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" |
  */
 export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRequest> {
   const { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors, banditStats } = deps;
-  const scoring = { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors, banditStats };
+  const scoring = {
+    pseudonymise,
+    rng,
+    now,
+    defaultK,
+    candidates,
+    scoreToLogit,
+    explanations,
+    logVectors,
+    banditStats,
+    ...(deps.shadows ? { shadows: deps.shadows } : {}),
+    ...(deps.shadowRng ? { shadowRng: deps.shadowRng } : {}),
+  };
   const splitPolicy = (user: string): Policy => {
+    const promoted = deps.servingPolicy?.();
+    if (promoted !== undefined) {
+      const found = deps.policies.lookup(promoted);
+      if (found.ok) return found.policy;
+    }
     const spec = assignPolicy(user, deps.split);
     const found = deps.policies.lookup(spec);
     // The worker builds the allowed set with the split's policies; this is a wiring bug.
@@ -360,6 +418,12 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
         latencyMs: requestLatencyMs(requests[i]!.ts, publishedAt),
       }));
       const decisions = batch.decisions.map((d) => ({ key: d.recId, value: d }));
+      for (const d of batch.decisions) {
+        for (const [shadowId, probabilities] of Object.entries(d.shadow ?? {})) {
+          const weight = probabilities.reduce((w, p, r) => w * (p / (d.items[r]?.propensity ?? 1)), 1);
+          deps.counters?.shadowed?.(shadowId, weight);
+        }
+      }
       await deps.send([
         { topic: deps.recommendationsTopic, messages: recommendations.map((rec) => ({ key: rec.user, value: rec })) },
         ...(deps.recLogTopic ? [{ topic: deps.recLogTopic, messages: decisions }] : []),
