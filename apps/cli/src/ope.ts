@@ -103,6 +103,17 @@ export interface OffPolicyReport {
   targetOnPolicy?: { ctr: number; stdError: number; n: number };
 }
 
+/** The decision log joined with the clicks attributed within the window: what every estimator reads. */
+export function attributedRecords(logs: Logs, windowMs: number): LoggedRecord[] {
+  const recs = logs.decisions.map(fromDecisionLog);
+  const attribution = attributeRewards(
+    recs.map((r) => ({ recId: r.recId, ts: r.ts, items: r.items })),
+    logs.clicks,
+    { windowMs },
+  );
+  return buildLoggedRecords(recs, attribution);
+}
+
 /**
  * Estimates the target's CTR from the logged policy's records; undefined when it logged nothing.
  * Both policies are compared by canonical id (createPolicy(spec).id, what the scorer logs), so
@@ -117,13 +128,7 @@ export function offPolicyReport(
 ): OffPolicyReport | undefined {
   const target = createPolicy(targetSpec);
   const loggedId = createPolicy(loggedSpec).id;
-  const recs = logs.decisions.map(fromDecisionLog);
-  const attribution = attributeRewards(
-    recs.map((r) => ({ recId: r.recId, ts: r.ts, items: r.items })),
-    logs.clicks,
-    { windowMs },
-  );
-  const records = buildLoggedRecords(recs, attribution);
+  const records = attributedRecords(logs, windowMs);
   const logged = records.filter((r) => r.policyId === loggedId);
   if (logged.length === 0) return undefined;
   const result = estimateOffPolicy(logged, target, {

@@ -11,16 +11,13 @@ import { parseDuration } from "@recfleet/runtime";
 import { readStackState } from "@recfleet/stack";
 import { createStore } from "@recfleet/store";
 import {
-  attributeRewards,
-  buildLoggedRecords,
   createPolicy,
   estimateShadow,
-  fromDecisionLog,
   promotionDecision,
   type PromotionDecision,
   type ShadowEstimate,
 } from "@recfleet/policy";
-import { onPolicyCtr, readFleetLogs, type Logs } from "./ope";
+import { attributedRecords, onPolicyCtr, readFleetLogs, type Logs } from "./ope";
 
 export interface ShadowRow {
   serving: string;
@@ -30,13 +27,7 @@ export interface ShadowRow {
 
 /** Every (serving policy, shadow policy) pair in the logs, with the shadow's estimate. */
 export function shadowReport(logs: Logs, windowMs: number): ShadowRow[] {
-  const recs = logs.decisions.map(fromDecisionLog);
-  const attribution = attributeRewards(
-    recs.map((r) => ({ recId: r.recId, ts: r.ts, items: r.items })),
-    logs.clicks,
-    { windowMs },
-  );
-  const records = buildLoggedRecords(recs, attribution);
+  const records = attributedRecords(logs, windowMs);
   const rows: ShadowRow[] = [];
   for (const serving of new Set(records.map((r) => r.policyId))) {
     const served = records.filter((r) => r.policyId === serving);
