@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createPolicy, createRng, toDecisionLog } from "@recfleet/policy";
 import { offPolicyReport, type Logs } from "./ope";
+import { promotionFor, shadowReport } from "./shadow";
 
 test("offPolicyReport finds a policy's records by canonical id, whatever order its spec's keys were typed in", () => {
   const spec = "thompson:16,lift=1,prior=3";
@@ -40,4 +41,44 @@ test("offPolicyReport finds a policy's records by canonical id, whatever order i
     assert.equal(report.logged, policy.id);
   }
   assert.equal(offPolicyReport(logs, "epsilon:0.1", "greedy", 60_000), undefined);
+});
+
+test("shadowReport reads the shadow probabilities the scorer logged; promotionFor refuses a candidate with too few records", () => {
+  const serving = createPolicy("epsilon:0.5");
+  const candidates = ["a", "b", "c", "d"].map((itemId, i) => ({ itemId, score: 3 - i }));
+  const rng = createRng(5);
+  const decisions = Array.from({ length: 40 }, (_, i) => {
+    const decision = serving.select(candidates, 2, { rng });
+    const slate = decision.items.map((it) => it.itemId);
+    const greedy = createPolicy("greedy").slotDistributions(candidates, slate, { rng });
+    return toDecisionLog({
+      recId: `s${i}`,
+      requestId: `q${i}`,
+      ts: 1000 + i,
+      policyId: decision.policyId,
+      modelVersion: "v1",
+      propensityMethod: decision.propensityMethod,
+      candidates,
+      itemStats: () => ({ impressions: 0, clicks: 0 }),
+      items: decision.items,
+      shadow: { greedy: slate.map((id, r) => greedy[r]?.get(id) ?? 0) },
+    });
+  });
+  const clicks = decisions.map((d, i) => ({
+    eventId: `e${i}`,
+    recId: d.recId,
+    itemId: d.items[0]!.itemId,
+    ts: d.ts + 1,
+  }));
+  const rows = shadowReport({ decisions, clicks }, 60_000);
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0]!.serving, serving.id);
+  assert.equal(rows[0]!.shadow.shadowId, "greedy");
+  assert.equal(rows[0]!.shadow.n, 40);
+  // Every first slot was clicked: the serving CTR per slot is 0.5.
+  assert.ok(Math.abs(rows[0]!.servingCtr.ctr - 0.5) < 1e-12);
+  const refused = promotionFor(rows, "greedy", 200);
+  assert.equal(refused.promote, false);
+  assert.match(refused.reason, /only 40 records/);
+  assert.equal(promotionFor(rows, "softmax:1", 1).promote, false);
 });
