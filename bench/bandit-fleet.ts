@@ -7,7 +7,7 @@
  * true CTRs differ clearly: per estimator bias, RMSE and CI coverage, beside the naive logged CTR.
  * Skipped pairs are printed with the reason.
  *
- *   node --import tsx bench/bandit-fleet.ts [--seeds 1,2,3,4,5] [--steps 150] [--policy thompson:16,lift=1] [--side-by-side] [--ope]
+ *   node --import tsx bench/bandit-fleet.ts [--seeds 1,2,3,4,5] [--steps 150] [--policy thompson:16,lift=1] [--side-by-side] [--ope | --ope-only]
  *
  * By default each policy runs on its own fleet per seed (its own model, bandit statistics and
  * training data), on the same simulated world: side by side, the explorer's clicks also train
@@ -37,6 +37,7 @@ const { values } = parseArgs({
     "retrain-every": { type: "string", default: "15" },
     policy: { type: "string", default: "thompson:16,lift=1,prior=3" },
     ope: { type: "boolean", default: false },
+    "ope-only": { type: "boolean", default: false },
     /** side-by-side: both policies share one fleet (and its model); default: each policy gets its own fleet. */
     "side-by-side": { type: "boolean", default: false },
     "ope-steps": { type: "string", default: "200" },
@@ -88,7 +89,8 @@ const rows: {
   greedy: FleetSimulationReport["policies"][number];
   explorer: FleetSimulationReport["policies"][number];
 }[] = [];
-for (const seed of seeds) {
+// --ope-only: skip the lift runs (the OPE runs still use the first seed's world).
+for (const seed of values["ope-only"] ? [] : seeds) {
   let greedy: FleetSimulationReport["policies"][number];
   let explorer: FleetSimulationReport["policies"][number];
   let unanswered = 0;
@@ -137,15 +139,17 @@ const lifts = rows.map((r) => perRequest(r.explorer) / perRequest(r.greedy) - 1)
 const lift = meanAndSpread(lifts);
 const greedyCoverage = meanAndSpread(rows.map((r) => r.greedy.coverage));
 const explorerCoverage = meanAndSpread(rows.map((r) => r.explorer.coverage));
-console.log(
-  `lift of ${values.policy} over greedy: mean ${(lift.mean * 100).toFixed(1)}% sd ${(lift.sd * 100).toFixed(1)}% (min ${(lift.min * 100).toFixed(1)}%, max ${(lift.max * 100).toFixed(1)}%) over ${rows.length} seeds; coverage greedy ${greedyCoverage.mean.toFixed(3)} vs ${explorerCoverage.mean.toFixed(3)}`,
-);
+if (rows.length > 0)
+  console.log(
+    `lift of ${values.policy} over greedy: mean ${(lift.mean * 100).toFixed(1)}% sd ${(lift.sd * 100).toFixed(1)}% (min ${(lift.min * 100).toFixed(1)}%, max ${(lift.max * 100).toFixed(1)}%) over ${rows.length} seeds; coverage greedy ${greedyCoverage.mean.toFixed(3)} vs ${explorerCoverage.mean.toFixed(3)}`,
+  );
 
 // OPE that can tell good estimates from bad: every policy of --ope-policies closes its own loop
 // on its own fleet with the same world seed (the same simulated users), so a target's truth is
 // its on-policy CTR there; each exploring policy's logs then estimate every other policy, and
 // only pairs whose true CTRs differ clearly are scored (else even the naive logged CTR "covers").
 const ope: unknown[] = [];
+if (values["ope-only"]) values.ope = true;
 const opeSkipped: { logged: string; target: string; reason: string }[] = [];
 const opeSummary: Record<string, { bias: number; rmse: number; coverage: number; pairs: number }> = {};
 if (values.ope) {
