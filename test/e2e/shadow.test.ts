@@ -82,9 +82,10 @@ test("shadow: greedy beside epsilon:0.3 — the shadow's bound covers greedy's C
     const logs = await readFleetLogs(infra.brokers, shadowed.namespace, ["click"]);
     const rows = shadowReport(logs, WINDOW_MS);
     const row = rows.find((r) => r.shadow.shadowId === "greedy");
+    const withShadow = logs.decisions.filter((d) => d.shadow !== undefined).length;
     assert.ok(
       row,
-      `no shadow estimate in ${shadowed.namespace}: ${JSON.stringify(rows.map((r) => r.shadow.shadowId))}`,
+      `no shadow estimate in ${shadowed.namespace}: ${logs.decisions.length} decisions (${withShadow} with shadow), policies ${JSON.stringify([...new Set(logs.decisions.map((d) => d.policyId))])}`,
     );
     const model = logs.decisions.filter((d) => d.policyId === "epsilon:0.3");
     assert.ok(model.length > 0 && model.every((d) => d.shadow?.["greedy"]?.length === d.items.length));
@@ -108,8 +109,12 @@ test("shadow: greedy beside epsilon:0.3 — the shadow's bound covers greedy's C
     assert.equal(code, 1);
     assert.equal(promotionFor(rows, "greedy", 1_000_000).promote, false);
     assert.equal(await createStore(shadowed.redis, shadowed.namespace).readServingPolicy(), undefined);
-  } finally {
-    await shadowed.stop();
-    await alone.stop();
+  } catch (err) {
+    console.error(`# shadow test failed; ${shadowed.describeLogs()}\n${alone.describeLogs()}`);
+    await shadowed.stop({ keepLogs: true });
+    await alone.stop({ keepLogs: true });
+    throw err;
   }
+  await shadowed.stop();
+  await alone.stop();
 });

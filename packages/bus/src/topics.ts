@@ -128,6 +128,12 @@ export async function readTopic(
     groupId: `recfleet-reader-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
     maxWaitTimeInMs: 100,
   });
+  // Idle time counts from the group join: on a loaded broker joining alone can take longer than
+  // idleMs, and counting from the start then read an existing topic as empty.
+  let joinedAt: number | undefined;
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    joinedAt = Date.now();
+  });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let lastMessageAt = Date.now();
@@ -157,7 +163,7 @@ export async function readTopic(
       await sleep(50);
       if (options.until?.(records)) break;
       if (Date.now() - started > timeoutMs) break;
-      if (!options.until && Date.now() - lastMessageAt > idleMs && Date.now() - started > idleMs) break;
+      if (!options.until && joinedAt !== undefined && Date.now() - Math.max(lastMessageAt, joinedAt) > idleMs) break;
     }
   } finally {
     await consumer.disconnect();
