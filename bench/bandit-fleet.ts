@@ -2,10 +2,12 @@
  * BANDIT-SIM with the whole fleet in the loop (BENCHMARKS.md): for each seed a fresh fleet
  * (ingest, features, trainer, scorer) serves the simulated world, greedy and an exploring
  * policy side by side; prints clicks per request, CTR, regret, coverage and Gini per policy per
- * seed, the mean and spread of the lift, then (with --ope) one run with four policies and the
- * off-policy estimates of several (logged, target) pairs next to the target's on-policy CTR.
+ * seed, the mean and spread of the lift, then (with --ope) each of --ope-policies on its own fleet
+ * with the first seed's world, and the off-policy estimates of every (logger, target) pair whose
+ * true CTRs differ clearly: per estimator bias, RMSE and CI coverage, beside the naive logged CTR.
+ * Skipped pairs are printed with the reason.
  *
- *   node --import tsx bench/bandit-fleet.ts [--seeds 1,2,3,4,5] [--steps 150] [--policy thompson:16,lift=1] [--side-by-side] [--ope]
+ *   node --import tsx bench/bandit-fleet.ts [--seeds 1,2,3,4,5] [--steps 150] [--policy thompson:16,lift=1] [--side-by-side] [--ope | --ope-only]
  *
  * By default each policy runs on its own fleet per seed (its own model, bandit statistics and
  * training data), on the same simulated world: side by side, the explorer's clicks also train
@@ -16,8 +18,15 @@ import { parseArgs } from "node:util";
 import { readStackState, stackDown, REPO_ROOT } from "@recfleet/stack";
 import { uniqueName } from "@recfleet/testkit";
 import type { FleetSimulationReport } from "@recfleet/simulator";
-import { meanAndSpread } from "@recfleet/policy";
-import { allowPoliciesEnv, startLocalFleet, readFleetLogs, offPolicyReport, simulateOnFleet } from "@recfleet/cli";
+import { createPolicy, meanAndSpread, type OffPolicyEstimate } from "@recfleet/policy";
+import {
+  allowPoliciesEnv,
+  startLocalFleet,
+  readFleetLogs,
+  offPolicyReport,
+  simulateOnFleet,
+  type Logs,
+} from "@recfleet/cli";
 
 const { values } = parseArgs({
   options: {
@@ -28,9 +37,14 @@ const { values } = parseArgs({
     "retrain-every": { type: "string", default: "15" },
     policy: { type: "string", default: "thompson:16,lift=1,prior=3" },
     ope: { type: "boolean", default: false },
+    "ope-only": { type: "boolean", default: false },
     /** side-by-side: both policies share one fleet (and its model); default: each policy gets its own fleet. */
     "side-by-side": { type: "boolean", default: false },
     "ope-steps": { type: "string", default: "200" },
+    /** Policies whose truth is measured on their own fleet (";" between specs). */
+    "ope-policies": { type: "string", default: "greedy;epsilon:0.3;epsilon:0.8" },
+    /** Policies whose logs are used for estimates (they must explore: greedy's logs support only greedy). */
+    "ope-loggers": { type: "string", default: "epsilon:0.3;epsilon:0.8" },
     out: { type: "string", default: join(REPO_ROOT, "out", "bench-bandit") },
   },
 });
@@ -75,7 +89,8 @@ const rows: {
   greedy: FleetSimulationReport["policies"][number];
   explorer: FleetSimulationReport["policies"][number];
 }[] = [];
-for (const seed of seeds) {
+// --ope-only: skip the lift runs (the OPE runs still use the first seed's world).
+for (const seed of values["ope-only"] ? [] : seeds) {
   let greedy: FleetSimulationReport["policies"][number];
   let explorer: FleetSimulationReport["policies"][number];
   let unanswered = 0;
@@ -124,48 +139,106 @@ const lifts = rows.map((r) => perRequest(r.explorer) / perRequest(r.greedy) - 1)
 const lift = meanAndSpread(lifts);
 const greedyCoverage = meanAndSpread(rows.map((r) => r.greedy.coverage));
 const explorerCoverage = meanAndSpread(rows.map((r) => r.explorer.coverage));
-console.log(
-  `lift of ${values.policy} over greedy: mean ${(lift.mean * 100).toFixed(1)}% sd ${(lift.sd * 100).toFixed(1)}% (min ${(lift.min * 100).toFixed(1)}%, max ${(lift.max * 100).toFixed(1)}%) over ${rows.length} seeds; coverage greedy ${greedyCoverage.mean.toFixed(3)} vs ${explorerCoverage.mean.toFixed(3)}`,
-);
-
-const ope: unknown[] = [];
-if (values.ope) {
-  const policies = ["greedy", "epsilon:0.3", "softmax:1", values.policy!];
-  say(`OPE run: ${policies.join(", ")} side by side …`);
-  const { namespace, brokers } = await runFleet(
-    seeds[0]!,
-    policies.map((policy) => ({ policy, weight: 1 })),
-    Number(values["ope-steps"]),
-    "ope",
-  );
-  const logs = await readFleetLogs([brokers], namespace, ["click"]);
-  const pairs: [string, string][] = [
-    ["epsilon:0.3", "greedy"],
-    ["softmax:1", "greedy"],
-    ["epsilon:0.3", "softmax:1"],
-    ["softmax:1", "epsilon:0.3"],
-    [values.policy!, "greedy"],
-  ];
+if (rows.length > 0)
   console.log(
-    "\nlogged → target                      on-policy CTR (±1.96se)    SNIPS [95% CI]               DR [95% CI]                  within CI (SNIPS, DR)",
+    `lift of ${values.policy} over greedy: mean ${(lift.mean * 100).toFixed(1)}% sd ${(lift.sd * 100).toFixed(1)}% (min ${(lift.min * 100).toFixed(1)}%, max ${(lift.max * 100).toFixed(1)}%) over ${rows.length} seeds; coverage greedy ${greedyCoverage.mean.toFixed(3)} vs ${explorerCoverage.mean.toFixed(3)}`,
   );
-  for (const [logged, target] of pairs) {
-    const r = offPolicyReport(logs, logged, target, 30 * 60_000);
-    if (!r || !r.targetOnPolicy) continue;
-    const truth = r.targetOnPolicy.ctr;
-    const inside = (e: { ciLow: number; ciHigh: number }) => truth >= e.ciLow && truth <= e.ciHigh;
+
+// OPE that can tell good estimates from bad: every policy of --ope-policies closes its own loop
+// on its own fleet with the same world seed (the same simulated users), so a target's truth is
+// its on-policy CTR there; each exploring policy's logs then estimate every other policy, and
+// only pairs whose true CTRs differ clearly are scored (else even the naive logged CTR "covers").
+const ope: unknown[] = [];
+if (values["ope-only"]) values.ope = true;
+const opeSkipped: { logged: string; target: string; reason: string }[] = [];
+const opeSummary: Record<string, { bias: number; rmse: number; coverage: number; pairs: number }> = {};
+if (values.ope) {
+  // Canonical ids throughout: the scorer logs createPolicy(spec).id, never the spec as typed.
+  const policies = [...new Set(values["ope-policies"]!.split(";").map((spec) => createPolicy(spec).id))];
+  const loggers = [...new Set(values["ope-loggers"]!.split(";").map((spec) => createPolicy(spec).id))];
+  const seed = seeds[0]!;
+  const records = new Map<string, Logs>();
+  for (const policy of new Set([...policies, ...loggers])) {
+    say(`OPE: ${policy} on its own fresh fleet (seed ${seed}) …`);
+    const { namespace, brokers } = await runFleet(seed, [{ policy, weight: 1 }], Number(values["ope-steps"]), "ope");
+    records.set(policy, await readFleetLogs([brokers], namespace, ["click"]));
+  }
+  const truthOf = (policy: string) => {
+    const r = offPolicyReport(records.get(policy)!, policy, policy, 30 * 60_000);
+    return r?.loggedCtr;
+  };
+  type Row = {
+    logged: string;
+    target: string;
+    truth: number;
+    naive: number;
+    estimates: Record<string, OffPolicyEstimate>;
+  };
+  const rowsOpe: Row[] = [];
+  for (const logged of loggers) {
+    for (const target of policies) {
+      if (target === logged) continue;
+      const truth = truthOf(target);
+      const report = offPolicyReport(records.get(logged)!, logged, target, 30 * 60_000);
+      if (!report || !truth) {
+        opeSkipped.push({
+          logged,
+          target,
+          reason: !report ? `no decisions logged by ${logged}` : `no records of ${target}`,
+        });
+        continue;
+      }
+      // "Clearly different": the true CTRs differ by more than 3 standard errors of the difference.
+      const se = Math.hypot(truth.stdError, report.loggedCtr.stdError);
+      if (Math.abs(truth.ctr - report.loggedCtr.ctr) <= 3 * se) {
+        opeSkipped.push({
+          logged,
+          target,
+          reason: `on-policy CTRs not clearly different (${report.loggedCtr.ctr.toFixed(4)} vs ${truth.ctr.toFixed(4)}, 3·se ${(3 * se).toFixed(4)})`,
+        });
+        continue;
+      }
+      const naive: OffPolicyEstimate = {
+        estimate: report.loggedCtr.ctr,
+        stdError: report.loggedCtr.stdError,
+        ciLow: report.loggedCtr.ctr - 1.96 * report.loggedCtr.stdError,
+        ciHigh: report.loggedCtr.ctr + 1.96 * report.loggedCtr.stdError,
+      };
+      rowsOpe.push({
+        logged,
+        target,
+        truth: truth.ctr,
+        naive: naive.estimate,
+        estimates: { naive, ips: report.result.ips, snips: report.result.snips, dr: report.result.dr },
+      });
+    }
+  }
+  for (const skip of opeSkipped) console.log(`OPE pair skipped: ${skip.logged} → ${skip.target}: ${skip.reason}`);
+  const inside = (e: OffPolicyEstimate, truth: number) => truth >= e.ciLow && truth <= e.ciHigh;
+  console.log(
+    "\nlogged → target                       truth (own fleet)   naive (logged CTR)   IPS [95% CI]   SNIPS [95% CI]   DR [95% CI]",
+  );
+  for (const r of rowsOpe) {
+    const cell = (e: OffPolicyEstimate) =>
+      `${e.estimate.toFixed(4)} [${e.ciLow.toFixed(4)}, ${e.ciHigh.toFixed(4)}]${inside(e, r.truth) ? "" : " ✗"}`;
     console.log(
-      `${`${logged} → ${target}`.padEnd(36)} ${truth.toFixed(4)} (±${(1.96 * r.targetOnPolicy.stdError).toFixed(4)})      ${r.result.snips.estimate.toFixed(4)} [${r.result.snips.ciLow.toFixed(4)}, ${r.result.snips.ciHigh.toFixed(4)}]   ${r.result.dr.estimate.toFixed(4)} [${r.result.dr.ciLow.toFixed(4)}, ${r.result.dr.ciHigh.toFixed(4)}]   ${inside(r.result.snips) ? "yes" : "no"}, ${inside(r.result.dr) ? "yes" : "no"}`,
+      `${`${r.logged} → ${r.target}`.padEnd(37)} ${r.truth.toFixed(4).padStart(8)}   ${r.naive.toFixed(4).padStart(10)}   ${cell(r.estimates["ips"]!)}   ${cell(r.estimates["snips"]!)}   ${cell(r.estimates["dr"]!)}`,
     );
-    ope.push({
-      logged,
-      target,
-      on_policy: truth,
-      snips: r.result.snips,
-      dr: r.result.dr,
-      snips_within: inside(r.result.snips),
-      dr_within: inside(r.result.dr),
-    });
+    ope.push({ logged: r.logged, target: r.target, truth: r.truth, ...r.estimates });
+  }
+  for (const name of ["naive", "ips", "snips", "dr"]) {
+    const errors = rowsOpe.map((r) => r.estimates[name]!.estimate - r.truth);
+    if (errors.length === 0) continue;
+    opeSummary[name] = {
+      bias: errors.reduce((a, b) => a + b, 0) / errors.length,
+      rmse: Math.sqrt(errors.reduce((a, b) => a + b * b, 0) / errors.length),
+      coverage: rowsOpe.filter((r) => inside(r.estimates[name]!, r.truth)).length / rowsOpe.length,
+      pairs: errors.length,
+    };
+    const m = opeSummary[name]!;
+    console.log(
+      `${name.padEnd(6)} bias ${m.bias.toFixed(4)}  RMSE ${m.rmse.toFixed(4)}  coverage ${m.coverage.toFixed(2)} over ${m.pairs} pairs`,
+    );
   }
 }
 if (!hadStack) await stackDown(undefined, () => {});
@@ -184,5 +257,7 @@ console.log(
     explorer_coverage: explorerCoverage.mean,
     per_seed: rows.map((r) => ({ seed: r.seed, greedy: perRequest(r.greedy), explorer: perRequest(r.explorer) })),
     ope,
+    ope_skipped: opeSkipped,
+    ope_summary: opeSummary,
   }),
 );

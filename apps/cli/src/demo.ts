@@ -1,13 +1,14 @@
 /**
  * The main job (`npm start` → `recfleet demo`): starts the local Kafka + Redis stack and the
  * whole fleet (ingest, features, trainer, scorer), runs the closed-loop simulator against it
- * with two policies side by side (greedy vs an exploring one), shows progress, and ends with a
- * summary table and the path of the plot.
+ * with two policies side by side (greedy vs an exploring one; balanced arms taking turns request
+ * by request, each learning from its own statistics), shows progress, and ends with a summary
+ * table, the lift with its 95% interval, and the path of the plot.
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT } from "@recfleet/stack";
-import type { FleetSimulationReport } from "@recfleet/simulator";
+import { liftWithInterval, type FleetSimulationReport, type PolicyReport } from "@recfleet/simulator";
 import { topicNames } from "@recfleet/contracts";
 import { allowPoliciesEnv, scrapeMetric, simulateOnFleet, startLocalFleet } from "./fleet";
 
@@ -43,9 +44,11 @@ export async function runDemo(argv: string[]): Promise<number> {
     { policy: values.policy!, weight: 1 },
   ];
   // The simulator names each request's policy; the scorer answers only the policies it allows.
+  // Each arm learns only from its own impressions and clicks (per-policy bandit statistics).
   const env = {
     TRAIN_INTERVAL: "0",
     SCORER_MAX_PER_PROVIDER: values["max-per-provider"]!,
+    BANDIT_STATS: "per-policy",
     ...allowPoliciesEnv(split.map((share) => share.policy)),
   };
   const fleet = await startLocalFleet({ namespace, logDir, keepStack: values["keep-stack"]!, log: say, env });
@@ -58,6 +61,8 @@ export async function runDemo(argv: string[]): Promise<number> {
       steps: Number(values.steps),
       requestsPerStep: Number(values.requests),
       split,
+      // Arms take turns request by request: equal arms, users from the same stream.
+      assignment: "balanced",
       stepMs: Number(values["step-ms"]),
       retrainEvery: Number(values["retrain-every"]),
       outDir: values.out!,
@@ -137,10 +142,17 @@ function printSummary(
     console.log(`${p.policy.padEnd(30)} gap ${p.providerFairness.gap.toFixed(3)}  ${cells.join("  ")}`);
   }
   const [greedy, explorer] = report.policies;
-  if (greedy && explorer && greedy.clicks > 0)
+  const lifts = greedy && explorer && greedy.clicks > 0 ? demoLifts(greedy, explorer) : undefined;
+  if (lifts) {
+    const pct = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}%`;
+    const show = (l: { lift: number; low: number; high: number }) =>
+      `${pct(l.lift)} [95% CI ${pct(l.low)}, ${pct(l.high)}]`;
     console.log(
-      `\nclick lift of ${explorer.policy} over ${greedy.policy}: ${((explorer.clicks / Math.max(1, explorer.answered) / (greedy.clicks / Math.max(1, greedy.answered)) - 1) * 100).toFixed(1)}% per request`,
+      `\nlift of ${explorer!.policy} over ${greedy!.policy} (${explorer!.answered} vs ${greedy!.answered} requests):` +
+        `\n  expected clicks per request (true click probabilities of the shown slates) ${show(lifts.expected)}` +
+        `\n  observed clicks per request                                               ${show(lifts.clicks)}`,
     );
+  }
   console.log(`plot: ${report.plotPath}\ncsv:  ${report.csvPath}`);
   console.log(
     JSON.stringify({
@@ -149,6 +161,7 @@ function printSummary(
       unanswered: report.unanswered,
       latency_p50_ms: report.latencyP50Ms,
       latency_p99_ms: report.latencyP99Ms,
+      ...(lifts ? { lift_expected: lifts.expected, lift_clicks: lifts.clicks } : {}),
       policies: report.policies.map((p) => ({
         policy: p.policy,
         requests: p.answered,
@@ -162,4 +175,18 @@ function printSummary(
       })),
     }),
   );
+}
+
+/** The explorer's lift over greedy per request, in expected and in observed clicks, with 95% intervals. */
+function demoLifts(greedy: PolicyReport, explorer: PolicyReport) {
+  return {
+    expected: liftWithInterval(
+      { mean: greedy.expectedPerRequest, sd: greedy.expectedPerRequestSd, n: greedy.answered },
+      { mean: explorer.expectedPerRequest, sd: explorer.expectedPerRequestSd, n: explorer.answered },
+    ),
+    clicks: liftWithInterval(
+      { mean: greedy.clicks / greedy.answered, sd: greedy.clicksPerRequestSd, n: greedy.answered },
+      { mean: explorer.clicks / explorer.answered, sd: explorer.clicksPerRequestSd, n: explorer.answered },
+    ),
+  };
 }

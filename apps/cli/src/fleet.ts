@@ -208,6 +208,8 @@ export interface FleetSimulationSettings {
   steps: number;
   requestsPerStep: number;
   split: { policy: string; weight: number }[];
+  /** "balanced": arms take turns request by request (equal arms); default: by user hash. */
+  assignment?: "user-hash" | "balanced";
   stepMs: number;
   retrainEvery: number;
   outDir: string;
@@ -235,6 +237,7 @@ export async function simulateOnFleet(
       requestsPerStep: settings.requestsPerStep,
       k: 5,
       split: settings.split,
+      ...(settings.assignment ? { assignment: settings.assignment } : {}),
       warmupEventsPerUser: 12,
       organicEventsPerNewItem: 3,
       answerTimeoutMs: 15_000,

@@ -13,4 +13,5 @@ export {
   type LocalFleet,
 } from "./fleet";
 export { allowPoliciesEnv } from "./fleet";
-export { offPolicyReport, readFleetLogs, onPolicyCtr, type OffPolicyReport, type Logs } from "./ope";
+export { attributedRecords, offPolicyReport, readFleetLogs, onPolicyCtr, type OffPolicyReport, type Logs } from "./ope";
+export { shadowReport, promotionFor, runPolicyCli, type ShadowRow } from "./shadow";

@@ -7,7 +7,20 @@ test("help lists the app's commands and those the packages export", async (t) =>
   t.mock.method(console, "log", (line: string) => void printed.push(line));
   assert.equal(await main(["help"]), 0);
   const names = [...printed.join("\n").matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]);
-  const expected = ["setup", "doctor", "demo", "simulate", "ope", "stack", "eval", "train", "model", "erase-user"];
+  const expected = [
+    "setup",
+    "doctor",
+    "demo",
+    "simulate",
+    "ope",
+    "policy",
+    "stack",
+    "eval",
+    "tune",
+    "train",
+    "model",
+    "erase-user",
+  ];
   assert.deepEqual(names.sort(), expected.sort());
 });
 

@@ -11,6 +11,7 @@ import { runSetupCli } from "./setup";
 import { runDoctorCli } from "./doctor";
 import { runDemo } from "./demo";
 import { runOpeCli } from "./ope";
+import { runPolicyCli } from "./shadow";
 import { runSimulateCli } from "./simulate";
 import { runStackCli } from "./stack";
 
@@ -45,8 +46,15 @@ const appCommands: CliCommand[] = [
     name: "ope",
     summary:
       "off-policy evaluation: ope --logged <policy> --target <policy> [--namespace NS] [--from export.jsonl] " +
-      "— IPS, SNIPS, DR with CIs",
+      "— IPS, SNIPS, DR with CIs; ope --shadow: every shadow policy's estimate beside the serving CTR",
     run: (args) => runOpeCli(args),
+  },
+  {
+    name: "policy",
+    summary:
+      "policy promote --candidate SPEC: switch traffic to a shadow policy only when its anytime-valid lower bound " +
+      "beats the serving CTR; policy serving [--reset]",
+    run: (args) => runPolicyCli(args),
   },
   {
     name: "stack",

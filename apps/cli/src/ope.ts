@@ -21,6 +21,7 @@ import {
   type UserKeyring,
 } from "@recfleet/store";
 import { readStackState } from "@recfleet/stack";
+import { runShadowReportCli } from "./shadow";
 import {
   attributeRewards,
   buildLoggedRecords,
@@ -140,22 +141,32 @@ export interface OffPolicyReport {
   targetOnPolicy?: { ctr: number; stdError: number; n: number };
 }
 
-/** Estimates the target's CTR from the logged policy's records; undefined when it logged nothing. */
-export function offPolicyReport(
-  logs: Logs,
-  loggedId: string,
-  targetSpec: string,
-  windowMs: number,
-  options: { interval?: "normal" | "bootstrap"; maxWeight?: number } = {},
-): OffPolicyReport | undefined {
-  const target = createPolicy(targetSpec);
+/** The decision log joined with the clicks attributed within the window: what every estimator reads. */
+export function attributedRecords(logs: Logs, windowMs: number): LoggedRecord[] {
   const recs = logs.decisions.map(fromDecisionLog);
   const attribution = attributeRewards(
     recs.map((r) => ({ recId: r.recId, ts: r.ts, items: r.items })),
     logs.clicks,
     { windowMs },
   );
-  const records = buildLoggedRecords(recs, attribution);
+  return buildLoggedRecords(recs, attribution);
+}
+
+/**
+ * Estimates the target's CTR from the logged policy's records; undefined when it logged nothing.
+ * Both policies are compared by canonical id (createPolicy(spec).id, what the scorer logs), so
+ * "thompson:16,lift=1,prior=3" finds the records of "thompson:16,prior=3,lift=1".
+ */
+export function offPolicyReport(
+  logs: Logs,
+  loggedSpec: string,
+  targetSpec: string,
+  windowMs: number,
+  options: { interval?: "normal" | "bootstrap"; maxWeight?: number } = {},
+): OffPolicyReport | undefined {
+  const target = createPolicy(targetSpec);
+  const loggedId = createPolicy(loggedSpec).id;
+  const records = attributedRecords(logs, windowMs);
   const logged = records.filter((r) => r.policyId === loggedId);
   if (logged.length === 0) return undefined;
   const result = estimateOffPolicy(logged, target, {
@@ -186,11 +197,20 @@ export async function runOpeCli(argv: string[], env: NodeJS.ProcessEnv = process
       "reward-types": { type: "string", default: "click" },
       "max-weight": { type: "string" },
       json: { type: "boolean", default: false },
+      shadow: { type: "boolean", default: false },
     },
   });
+  if (values.shadow) {
+    const shadowWindow = parseDuration(values.window!);
+    if (shadowWindow === undefined) {
+      console.error(`--window: expected a duration such as 30m, got ${values.window}`);
+      return 2;
+    }
+    return runShadowReportCli(values.namespace!, shadowWindow, env);
+  }
   if (!values.logged || !values.target) {
     console.error(
-      "usage: recfleet ope --logged <policy> --target <policy> [--namespace NS] [--window 30m] [--from export.jsonl | --export export.jsonl] [--interval normal|bootstrap] [--max-weight W] [--json]",
+      "usage: recfleet ope --shadow [--namespace NS] | recfleet ope --logged <policy> --target <policy> [--namespace NS] [--window 30m] [--from export.jsonl | --export export.jsonl] [--interval normal|bootstrap] [--max-weight W] [--json]",
     );
     return 2;
   }

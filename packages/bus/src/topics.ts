@@ -115,8 +115,9 @@ export interface RawRecord {
 }
 
 /**
- * Reads a topic from the beginning with a throwaway group until `until` says enough or the
- * topic has been idle for `idleMs` (tools, tests and the OPE command read logs this way).
+ * Reads a topic from the beginning with a throwaway group until `until` says enough, or else until
+ * every partition's end offset at the start of the read is reached (idle for `idleMs` after the
+ * group join as a fallback). Tools, tests and the OPE command read logs this way.
  */
 export async function readTopic(
   kafka: Kafka,
@@ -124,9 +125,29 @@ export async function readTopic(
   options: { until?: (records: RawRecord[]) => boolean; idleMs?: number; timeoutMs?: number } = {},
 ): Promise<RawRecord[]> {
   const records: RawRecord[] = [];
+  // What "the end" is when the read starts: per partition, the offset after its last record. The
+  // read stops once every partition got there (or on `until`), so a slow broker cannot make an
+  // existing topic look empty; idle time is only the fallback (e.g. records removed meanwhile).
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map<number, bigint>();
+  try {
+    for (const p of await admin.fetchTopicOffsets(topic))
+      if (BigInt(p.high) > BigInt(p.low)) ends.set(p.partition, BigInt(p.high));
+  } finally {
+    await admin.disconnect();
+  }
+  const reached = new Map<number, bigint>();
+  const atEnd = () => [...ends].every(([partition, end]) => (reached.get(partition) ?? -1n) + 1n >= end);
   const consumer = kafka.consumer({
     groupId: `recfleet-reader-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
     maxWaitTimeInMs: 100,
+  });
+  // Idle time counts from the group join: on a loaded broker joining alone can take longer than
+  // idleMs, and counting from the start then read an existing topic as empty.
+  let joinedAt: number | undefined;
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    joinedAt = Date.now();
   });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -136,6 +157,8 @@ export async function readTopic(
     autoCommit: false,
     eachMessage: async ({ partition, message }) => {
       lastMessageAt = Date.now();
+      const offset = BigInt(message.offset);
+      if (offset > (reached.get(partition) ?? -1n)) reached.set(partition, offset);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(message.headers ?? {}))
         if (v !== undefined) headers[k] = Buffer.isBuffer(v) ? v.toString("utf8") : String(v);
@@ -156,8 +179,11 @@ export async function readTopic(
     for (;;) {
       await sleep(50);
       if (options.until?.(records)) break;
+      if (!options.until && atEnd()) break;
       if (Date.now() - started > timeoutMs) break;
-      if (!options.until && Date.now() - lastMessageAt > idleMs && Date.now() - started > idleMs) break;
+      // Fallback when the end cannot be reached (records removed meanwhile): a long silence after the join.
+      if (!options.until && joinedAt !== undefined && Date.now() - Math.max(lastMessageAt, joinedAt) > 10 * idleMs)
+        break;
     }
   } finally {
     await consumer.disconnect();

@@ -129,6 +129,12 @@ export interface DecisionLogRecord {
   userVector?: string;
   itemStats: Record<string, LoggedItemStats>;
   items: LoggedSlateItem[];
+  /**
+   * Shadow policies: per candidate policy id, its probability of each served item in its slot
+   * given the slots above (the same conditional as `items[].propensity`), computed on the same
+   * inputs without changing the slate. What off-policy evaluation of the candidate needs.
+   */
+  shadow?: Record<string, number[]>;
 }
 
 /**
@@ -370,6 +376,18 @@ export const decisionLogSpec: MessageSpec = {
           propensity: { kind: "number", min: 0, max: 1, description: "P(this item in this slot | the slots above)." },
           explored: { kind: "boolean", description: "Differs from what pure exploitation would have placed." },
         },
+      },
+    },
+    shadow: {
+      kind: "map",
+      maxKeys: 8,
+      optional: true,
+      description: "Shadow policy id → its conditional probability of each served item, slot by slot.",
+      values: {
+        kind: "array",
+        maxItems: 200,
+        description: "One probability per served slot.",
+        of: { kind: "number", min: 0, max: 1, description: "P_shadow(this item in this slot | the slots above)." },
       },
     },
   },

@@ -1,12 +1,14 @@
 // `recfleet eval`: the ML100K-CHRONO protocol for every requested model, printed as a table
-// and, with --json, one JSON line per model and a summary line (BENCHMARKS.md).
+// and, with --json, one JSON line per model and a summary line (BENCHMARKS.md). Every model is
+// reported twice: on validation (trained on the first 80% of each user's train items, scored on
+// the last 20% — what `recfleet tune` chooses on) and on test (trained on all train items with
+// the same settings, scored once on the held-out test items).
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   DEFAULT_DP_SGD,
   defaultTwoTowerConfig,
-  trainTwoTower,
   trainTwoTowerPrivately,
   type DpSgdOptions,
   type TwoTowerConfig,
@@ -14,9 +16,10 @@ import {
 import { mostPop, itemKnn } from "./baselines.js";
 import { loadMovieLens } from "./datasets.js";
 import { evaluateRanking, type RankingMetrics } from "./evaluate.js";
-import { itemPopularity, splitChrono } from "./split.js";
+import { splitChrono, splitValidation, type ChronoSplit } from "./split.js";
 import { runColdStart, type ColdStartRecall } from "./cold-start.js";
-import { sequenceExampleUsers, sequenceExamples, twoTowerScorer } from "./two-tower.js";
+import { sequenceExampleUsers, sequenceExamples, trainOnSplit, twoTowerScorer } from "./two-tower.js";
+import { runTuneCli } from "./tune.js";
 
 export interface CliIo {
   out(line: string): void;
@@ -187,44 +190,57 @@ export async function runEvalCli(argv: string[], io: CliIo = defaultIo): Promise
   const dataset = loadMovieLens(options.path);
   const split = splitChrono(dataset);
   if (options.coldStart) return coldStartCli(options, dataset, split, io);
-  const rows: { label: string; metrics: RankingMetrics; trainSeconds?: number }[] = [];
-  const results: Record<string, Record<string, unknown>> = {};
+  const validation = splitValidation(split);
+  const phases: { name: Phase; split: ChronoSplit }[] = [
+    { name: "validation", split: validation },
+    { name: "test", split },
+  ];
+  const rows: { label: string; phase: Phase; metrics: RankingMetrics }[] = [];
+  const results: Record<string, Record<Phase, Record<string, number>> & { seeds?: unknown[] }> = {};
 
-  if (options.models.includes("mostpop")) {
-    const metrics = await evaluateRanking(mostPop(split), split);
-    rows.push({ label: "MostPop", metrics });
-    results["mostpop"] = metricsJson(metrics);
-  }
-  if (options.models.includes("itemknn")) {
-    const metrics = await evaluateRanking(itemKnn(split), split);
-    rows.push({ label: "ItemKNN", metrics });
-    results["itemknn"] = metricsJson(metrics);
+  const baselines = [
+    { name: "mostpop", label: "MostPop", scorer: mostPop },
+    { name: "itemknn", label: "ItemKNN", scorer: itemKnn },
+  ] as const;
+  for (const baseline of baselines) {
+    if (!options.models.includes(baseline.name)) continue;
+    const byPhase = {} as Record<Phase, Record<string, number>>;
+    for (const phase of phases) {
+      const metrics = await evaluateRanking(baseline.scorer(phase.split), phase.split);
+      rows.push({ label: baseline.label, phase: phase.name, metrics });
+      byPhase[phase.name] = metricsJson(metrics);
+    }
+    results[baseline.name] = byPhase;
   }
   if (options.models.includes("two-tower")) {
-    const examples = sequenceExamples(split);
-    const perSeed: RankingMetrics[] = [];
+    const config = { ...defaultTwoTowerConfig, ...options.twoTower };
+    const perSeed: Record<Phase, RankingMetrics[]> = { validation: [], test: [] };
     const perSeedJson: Record<string, unknown>[] = [];
     for (const seed of options.seeds) {
-      const started = performance.now();
-      const model = await trainTwoTower(
-        {
-          itemIds: dataset.itemIds,
-          itemFeatures: dataset.itemFeatures,
-          examples,
-          itemFrequency: itemPopularity(split),
-        },
-        { ...defaultTwoTowerConfig, ...options.twoTower, seed },
-      );
-      const trainSeconds = (performance.now() - started) / 1000;
-      const metrics = await evaluateRanking(twoTowerScorer(model, split), split);
-      perSeed.push(metrics);
-      perSeedJson.push({ seed, ...metricsJson(metrics), train_s: round4(trainSeconds) });
-      rows.push({ label: `two-tower seed ${seed}`, metrics, trainSeconds });
+      const seedJson: Record<string, unknown> = { seed };
+      for (const phase of phases) {
+        const started = performance.now();
+        const model = await trainOnSplit(dataset, phase.split, { ...config, seed });
+        const trainSeconds = (performance.now() - started) / 1000;
+        const metrics = await evaluateRanking(twoTowerScorer(model, phase.split), phase.split);
+        perSeed[phase.name].push(metrics);
+        seedJson[phase.name] = { ...metricsJson(metrics), train_s: round4(trainSeconds) };
+        rows.push({ label: `two-tower seed ${seed}`, phase: phase.name, metrics });
+        io.err(
+          `two-tower seed ${seed} ${phase.name}: recall@20 ${metrics["recall@20"].toFixed(4)} (${trainSeconds.toFixed(0)}s)`,
+        );
+      }
+      perSeedJson.push(seedJson);
     }
-    const mean = meanMetrics(perSeed);
-    rows.push({ label: `two-tower mean (${options.seeds.length} seeds)`, metrics: mean });
-    results["two-tower"] = { ...metricsJson(mean), seeds: perSeedJson };
+    const byPhase = {} as Record<Phase, Record<string, number>>;
+    for (const phase of phases) {
+      const mean = meanMetrics(perSeed[phase.name]);
+      rows.push({ label: `two-tower mean (${options.seeds.length} seeds)`, phase: phase.name, metrics: mean });
+      byPhase[phase.name] = metricsJson(mean);
+    }
+    results["two-tower"] = { ...byPhase, seeds: perSeedJson };
   }
+  const dpResults: Record<string, { test: Record<string, number>; seeds: unknown[] }> = {};
   if (options.dpEpsilons.length > 0) {
     // User-level DP-SGD: each user of the train split (with all their examples) is one unit.
     const examples = sequenceExamples(split);
@@ -251,33 +267,52 @@ export async function runEvalCli(argv: string[], io: CliIo = defaultIo): Promise
         const metrics = await evaluateRanking(twoTowerScorer(model, split), split);
         perSeed.push(metrics);
         perSeedJson.push({ seed, ...metricsJson(metrics), train_s: round4(trainSeconds), privacy });
-        rows.push({ label: `two-tower DP ε=${epsilon} seed ${seed}`, metrics, trainSeconds });
+        rows.push({ label: `two-tower DP ε=${epsilon} seed ${seed}`, phase: "test", metrics });
       }
+      // DP runs are reported on test only: their settings are not tuned here (docs/privacy.md).
       const mean = meanMetrics(perSeed);
-      rows.push({ label: `two-tower DP ε=${epsilon} mean`, metrics: mean });
-      results[`two-tower-dp-eps${epsilon}`] = { ...metricsJson(mean), seeds: perSeedJson };
+      rows.push({ label: `two-tower DP ε=${epsilon} mean`, phase: "test", metrics: mean });
+      dpResults[`two-tower-dp-eps${epsilon}`] = { test: metricsJson(mean), seeds: perSeedJson };
     }
   }
 
-  const header = ["model".padEnd(28), ...COLUMNS.map((c) => c.padStart(11))].join(" ");
-  io.out(`ML100K-CHRONO on ${options.path} (${split.train.length} users, ${split.numItems} items)`);
+  const header = ["model".padEnd(28), "split".padEnd(10), ...COLUMNS.map((c) => c.padStart(11))].join(" ");
+  io.out(
+    `ML100K-CHRONO on ${options.path} (${split.train.length} users, ${split.numItems} items; ` +
+      `validation = last 20% of each user's train items, test = last 20% of all)`,
+  );
   io.out(header);
   for (const r of rows)
-    io.out([r.label.padEnd(28), ...COLUMNS.map((c) => r.metrics[c].toFixed(4).padStart(11))].join(" "));
+    io.out(
+      [r.label.padEnd(28), r.phase.padEnd(10), ...COLUMNS.map((c) => r.metrics[c].toFixed(4).padStart(11))].join(" "),
+    );
 
   if (options.json) {
-    for (const [model, metrics] of Object.entries(results)) io.out(JSON.stringify({ model, ...metrics }));
+    for (const [model, metrics] of Object.entries({ ...results, ...dpResults }))
+      io.out(JSON.stringify({ model, ...metrics }));
   }
-  const summary: Record<string, unknown> = { bench: "ML100K-CHRONO", dataset: options.dataset, seeds: options.seeds };
+  const summary: Record<string, unknown> = {
+    bench: "ML100K-CHRONO",
+    dataset: options.dataset,
+    seeds: options.seeds,
+    two_tower_config: options.models.includes("two-tower")
+      ? { ...defaultTwoTowerConfig, ...options.twoTower }
+      : undefined,
+  };
+  const headline = ["recall@20", "ndcg@20", "hr@10", "coverage@20"];
   for (const [model, metrics] of Object.entries(results)) {
-    summary[model] = Object.fromEntries(["recall@20", "ndcg@20", "hr@10", "coverage@20"].map((k) => [k, metrics[k]]));
+    summary[model] = Object.fromEntries(
+      phases.map((p) => [p.name, Object.fromEntries(headline.map((k) => [k, metrics[p.name][k]]))]),
+    );
   }
+  for (const [model, metrics] of Object.entries(dpResults))
+    summary[model] = { test: Object.fromEntries(headline.map((k) => [k, metrics.test[k]])) };
   const tt = results["two-tower"];
   if (tt) {
     summary["peer"] = PEER;
-    summary["two_tower_vs_peer"] = {
-      "recall@20": round4((tt["recall@20"] as number) / PEER["recall@20"]),
-      "ndcg@20": round4((tt["ndcg@20"] as number) / PEER["ndcg@20"]),
+    summary["two_tower_test_vs_peer"] = {
+      "recall@20": round4(tt.test["recall@20"]! / PEER["recall@20"]),
+      "ndcg@20": round4(tt.test["ndcg@20"]! / PEER["ndcg@20"]),
     };
   }
   io.out(JSON.stringify(summary));
@@ -352,6 +387,7 @@ async function coldStartCli(
   if (options.json) io.out(JSON.stringify(summary));
   return 0;
 }
+type Phase = "validation" | "test";
 
 // The shape of runtime's CliCommand, declared structurally: evaluation sits below runtime.
 export const evaluationCommands: { name: string; summary: string; run(args: string[]): Promise<number> }[] = [
@@ -361,5 +397,12 @@ export const evaluationCommands: { name: string; summary: string; run(args: stri
       "train and evaluate MostPop, ItemKNN and the two-tower on MovieLens (ML100K-CHRONO) " +
       "[--dataset ml-100k --path DIR --seeds 1,2,3 --json]",
     run: (args) => runEvalCli(args),
+  },
+  {
+    name: "tune",
+    summary:
+      "choose the two-tower's settings on the validation split (grid, early stopping, time budget); prints the table " +
+      "[--seeds 1 --max-epochs 16 --budget 15m --path DIR]",
+    run: (args) => runTuneCli(args, defaultIo, defaultMl100kPath),
   },
 ];

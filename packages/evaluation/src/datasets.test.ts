@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { DatasetFormatError, loadMovieLens, type Dataset } from "./datasets.js";
-import { splitChrono } from "./split.js";
+import { splitChrono, splitValidation } from "./split.js";
 
 const dirs: string[] = [];
 function folder(files: Record<string, string>): string {
@@ -98,5 +98,21 @@ describe("splitChrono", () => {
     assert.deepEqual(ids(split.test[1]!), ["1"]);
     assert.deepEqual(ids(split.train[2]!), ["2", "1"]);
     assert.deepEqual(ids(split.test[2]!), ["3"]);
+  });
+});
+
+describe("splitValidation", () => {
+  it("holds out the last 20% of each user's train items (chronological, at least 1) and never touches test", () => {
+    const split = {
+      train: [[10, 11, 12, 13, 14, 15, 16, 17, 18, 19], [1, 2], [7], []],
+      test: [[20, 21], [3], [8], [9]],
+      numItems: 30,
+    };
+    const validation = splitValidation(split);
+    assert.deepEqual(validation.train, [[10, 11, 12, 13, 14, 15, 16, 17], [1], [], []]);
+    assert.deepEqual(validation.test, [[18, 19], [2], [7], []]);
+    assert.equal(validation.numItems, 30);
+    assert.ok(!validation.test.flat().some((i) => split.test.flat().includes(i)), "no test item in validation");
+    assert.throws(() => splitValidation(split, 1), RangeError);
   });
 });

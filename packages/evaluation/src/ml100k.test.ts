@@ -49,9 +49,12 @@ describe("ML100K-CHRONO on MovieLens-100K", { skip: missing }, () => {
     assert.equal(code, 0);
     const perModel = JSON.parse(lines.at(-2)!) as Record<string, unknown>;
     assert.equal(perModel["model"], "mostpop");
-    const summary = JSON.parse(lines.at(-1)!) as Record<string, Record<string, number>>;
+    const summary = JSON.parse(lines.at(-1)!) as Record<string, Record<string, Record<string, number>>>;
     assert.equal(summary["bench"] as unknown, "ML100K-CHRONO");
-    assert.equal(summary["mostpop"]!["recall@20"], 0.0955);
+    assert.equal(summary["mostpop"]!["test"]!["recall@20"], 0.0955);
+    // Validation is reported apart: other users' items, other figures.
+    const validation = summary["mostpop"]!["validation"]!["recall@20"]!;
+    assert.ok(validation > 0 && validation !== 0.0955, `validation recall@20 ${validation}`);
   });
 });
 

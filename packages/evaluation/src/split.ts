@@ -23,12 +23,41 @@ export function splitChrono(dataset: Dataset, testFraction = 0.2): ChronoSplit {
   const test: number[][] = [];
   for (const events of byUser) {
     events.sort((a, b) => timestamp[a]! - timestamp[b]! || item[a]! - item[b]!);
-    const items = events.map((e) => item[e]!);
-    const nTest = items.length === 0 ? 0 : Math.max(1, Math.round(testFraction * items.length));
-    train.push(items.slice(0, items.length - nTest));
-    test.push(items.slice(items.length - nTest));
+    const [head, tail] = holdOutTail(
+      events.map((e) => item[e]!),
+      testFraction,
+    );
+    train.push(head);
+    test.push(tail);
   }
   return { train, test, numItems: dataset.itemIds.length };
+}
+
+/** The last round(fraction·n) items (at least 1 when n ≥ 1) are held out; both parts keep their order. */
+function holdOutTail(items: readonly number[], fraction: number): [number[], number[]] {
+  const held = items.length === 0 ? 0 : Math.max(1, Math.round(fraction * items.length));
+  return [items.slice(0, items.length - held), items.slice(items.length - held)];
+}
+
+/**
+ * The validation split inside a chronological split's train items: per user, the last
+ * round(validationFraction·n) train items (chronological, at least 1) become the "test" of the
+ * returned split and the rest its train. Every choice (hyperparameters, epochs, early stopping)
+ * is made on this split, so the real test items are never looked at until the chosen
+ * configuration is evaluated once. The test items of `split` play no part.
+ */
+export function splitValidation(split: ChronoSplit, validationFraction = 0.2): ChronoSplit {
+  if (!(validationFraction > 0 && validationFraction < 1)) {
+    throw new RangeError(`validationFraction must be in (0, 1), got ${validationFraction}`);
+  }
+  const train: number[][] = [];
+  const validation: number[][] = [];
+  for (const items of split.train) {
+    const [head, tail] = holdOutTail(items, validationFraction);
+    train.push(head);
+    validation.push(tail);
+  }
+  return { train, test: validation, numItems: split.numItems };
 }
 
 /** How many users interacted with each item in the train split (the popularity of MostPop). */

@@ -1,6 +1,15 @@
-import { itemVectors, userVectors, type TrainingExample, type TwoTowerModel } from "@recfleet/towers";
+import {
+  itemVectors,
+  trainTwoTower,
+  userVectors,
+  type TrainingExample,
+  type TrainOptions,
+  type TwoTowerConfig,
+  type TwoTowerModel,
+} from "@recfleet/towers";
+import type { Dataset } from "./datasets.js";
 import type { Scorer } from "./evaluate.js";
-import type { ChronoSplit } from "./split.js";
+import { itemPopularity, type ChronoSplit } from "./split.js";
 
 export interface SequenceExampleOptions {
   /** History items kept per example (the tower's historyLength). Default 50. */
@@ -75,4 +84,26 @@ export function historyScorer(
 /** The model as a Scorer of a split: each user's vector comes from their train items. */
 export function twoTowerScorer(model: TwoTowerModel, split: ChronoSplit): Scorer {
   return historyScorer(model, split.train);
+}
+
+/**
+ * Train the two-tower on a split's train items the ML100K-CHRONO way (next-item examples, logQ
+ * from train popularity). Pass the validation split to choose settings, the full split once to test.
+ */
+export function trainOnSplit(
+  dataset: Dataset,
+  split: ChronoSplit,
+  config: TwoTowerConfig,
+  options: TrainOptions = {},
+): Promise<TwoTowerModel> {
+  return trainTwoTower(
+    {
+      itemIds: dataset.itemIds,
+      itemFeatures: dataset.itemFeatures,
+      examples: sequenceExamples(split, { historyLength: config.historyLength }),
+      itemFrequency: itemPopularity(split),
+    },
+    config,
+    options,
+  );
 }

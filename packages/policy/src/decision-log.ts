@@ -36,6 +36,8 @@ export function toDecisionLog(input: {
   items: readonly SlateItem[];
   /** Candidate vectors make records ~20× larger; only linear-bandit targets need them. */
   includeVectors?: boolean;
+  /** Shadow policies' probabilities of the served items (see DecisionLogRecord.shadow). */
+  shadow?: Record<string, number[]>;
 }): DecisionLogRecord {
   const itemStats: Record<string, ItemStats> = {};
   for (const c of input.candidates) itemStats[c.itemId] = input.itemStats(c.itemId);
@@ -55,6 +57,7 @@ export function toDecisionLog(input: {
     ...(input.userVector ? { userVector: encodeVector(input.userVector) } : {}),
     itemStats,
     items: [...input.items],
+    ...(input.shadow && Object.keys(input.shadow).length > 0 ? { shadow: input.shadow } : {}),
   };
 }
 
@@ -86,5 +89,6 @@ export function fromDecisionLog(record: DecisionLogRecord): LoggedRecommendation
       itemStats: record.itemStats,
     },
     items: record.items,
+    ...(record.shadow ? { shadow: record.shadow } : {}),
   };
 }

@@ -84,6 +84,7 @@ export {
   defaultContext,
   estimateOffPolicy,
   fitRankItemRewardModel,
+  offPolicyTerms,
   type LoggedContext,
   type LoggedRecommendation,
   type LoggedRecord,
@@ -91,8 +92,22 @@ export {
   type OffPolicyEstimate,
   type OffPolicyOptions,
   type OffPolicyResult,
+  type RecordTerms,
   type RewardModel,
 } from "./ope.js";
+export {
+  confidenceSequence,
+  estimateSlateOffPolicy,
+  minNormSolve,
+  SLATE_ESTIMATORS,
+  type ConfidenceBound,
+  type ConfidenceSequenceOptions,
+  type SlateEstimate,
+  type SlateEstimatorName,
+  type SlateOffPolicyOptions,
+  type SlateOffPolicyResult,
+} from "./slate-ope.js";
+export { estimateShadow, promotionDecision, type PromotionDecision, type ShadowEstimate } from "./shadow.js";
 export {
   advanceWorld,
   clickProbability,

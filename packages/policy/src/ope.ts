@@ -47,6 +47,8 @@ export interface LoggedRecord {
   context: LoggedContext;
   /** The slate shown, top first. */
   slate: LoggedSlot[];
+  /** Shadow policies' conditional probabilities of the shown items, per policy id. */
+  shadow?: Record<string, number[]>;
 }
 
 /** What the scorer logs per request; joined with attributed clicks by buildLoggedRecords. */
@@ -57,6 +59,8 @@ export interface LoggedRecommendation {
   candidates: Candidate[];
   context: LoggedContext;
   items: readonly SlateItem[];
+  /** Shadow policies' conditional probabilities of the served items, per policy id (decision-log.ts). */
+  shadow?: Record<string, number[]>;
 }
 
 /** Join recommendations with attributed clicks (attributeRewards) into records for the estimators. */
@@ -77,6 +81,7 @@ export function buildLoggedRecords(
       propensity: item.propensity,
       clicked: clicked.has(`${rec.recId}\u0000${item.itemId}`),
     })),
+    ...(rec.shadow ? { shadow: rec.shadow } : {}),
   }));
 }
 
@@ -163,12 +168,18 @@ export function fitRankItemRewardModel(records: readonly LoggedRecord[], smoothi
 }
 
 /** Per-record pieces every estimator (and the bootstrap) is computed from. */
-interface RecordTerms {
+export interface RecordTerms {
   slots: number;
   /** Σ_r w_r c_r / K */
   ips: number;
   /** DR value / K */
   dr: number;
+  /** Σ_r w_r c_r: the per-slot IPS as clicks per slate (= RIPS, the cascade/prefix-weighted slate IPS). */
+  ipsSum: number;
+  /** The DR value as clicks per slate (= cascade doubly robust, Kiyohara et al. 2022). */
+  drSum: number;
+  /** Weight of the whole slate, Π_r π/μ over every slot (the standard slate IPS weight). */
+  slateWeight: number;
   /** Per slot r: w_r and w_r·c_r (for SNIPS). */
   weights: number[];
   weightedClicks: number[];
@@ -204,7 +215,16 @@ function recordTerms(
     previousWeight = weight;
   });
   const k = Math.max(1, record.slate.length);
-  return { slots: record.slate.length, ips: ips / k, dr: dr / k, weights, weightedClicks };
+  return {
+    slots: record.slate.length,
+    ips: ips / k,
+    dr: dr / k,
+    ipsSum: ips,
+    drSum: dr,
+    slateWeight: previousWeight,
+    weights,
+    weightedClicks,
+  };
 }
 
 interface PointEstimates {
@@ -291,24 +311,7 @@ export function estimateOffPolicy(
   if (!(Number.isInteger(bootstrapSamples) && bootstrapSamples >= 10))
     throw new PolicyConfigError("bootstrapSamples", bootstrapSamples, "an integer ≥ 10");
 
-  // Cross-fitting: the reward model for a record is fitted on the other half of the logs, so a
-  // record's own click does not leak into its DR baseline.
-  const rewardModelFor: (index: number) => RewardModel =
-    options.rewardModel !== undefined
-      ? () => options.rewardModel as RewardModel
-      : (() => {
-          const halves = [
-            fitRankItemRewardModel(logs.filter((_, i) => i % 2 === 1)),
-            fitRankItemRewardModel(logs.filter((_, i) => i % 2 === 0)),
-          ];
-          return (index: number) => halves[index % 2] as RewardModel;
-        })();
-  const contextFor = options.contextFor ?? defaultContext;
-
-  const terms = logs.map((record, i) => {
-    const rng = createRng(mixSeeds(seed, hashString(record.recId)));
-    return recordTerms(record, target, contextFor(record, rng), rewardModelFor(i), maxWeight);
-  });
+  const terms = offPolicyTerms(logs, target, options);
   const point = pointEstimates(terms);
 
   let allWeights = 0;
@@ -361,4 +364,33 @@ export function estimateOffPolicy(
     n: terms.length,
     effectiveSampleSize,
   };
+}
+
+/**
+ * Each record's re-weighting terms under the target (prefix weights, IPS and DR values per slot
+ * and per slate). The reward model for DR is cross-fitted: fitted on the other half of the logs,
+ * so a record's own click does not leak into its DR baseline.
+ */
+export function offPolicyTerms(
+  logs: readonly LoggedRecord[],
+  target: Policy,
+  options: OffPolicyOptions = {},
+): RecordTerms[] {
+  const seed = options.seed ?? 1;
+  const maxWeight = options.maxWeight ?? Infinity;
+  const rewardModelFor: (index: number) => RewardModel =
+    options.rewardModel !== undefined
+      ? () => options.rewardModel as RewardModel
+      : (() => {
+          const halves = [
+            fitRankItemRewardModel(logs.filter((_, i) => i % 2 === 1)),
+            fitRankItemRewardModel(logs.filter((_, i) => i % 2 === 0)),
+          ];
+          return (index: number) => halves[index % 2] as RewardModel;
+        })();
+  const contextFor = options.contextFor ?? defaultContext;
+  return logs.map((record, i) => {
+    const rng = createRng(mixSeeds(seed, hashString(record.recId)));
+    return recordTerms(record, target, contextFor(record, rng), rewardModelFor(i), maxWeight);
+  });
 }

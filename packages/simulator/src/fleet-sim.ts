@@ -51,6 +51,13 @@ export interface FleetSimulationOptions {
   k: number;
   /** Traffic split by user hash, e.g. greedy vs thompson side by side. */
   split: { policy: string; weight: number }[];
+  /**
+   * How requests are split: "user-hash" (a user always gets the same arm; arm sizes vary with who
+   * shows up) or "balanced" (arms take turns request by request, ignoring weights: equal arms every
+   * step, each arm's users drawn from the same stream — what a side-by-side comparison needs).
+   * Default "user-hash".
+   */
+  assignment?: "user-hash" | "balanced";
   world?: Partial<WorldConfig>;
   /** Organic (not recommended) events per user before the first model. */
   warmupEventsPerUser: number;
@@ -88,6 +95,11 @@ export interface PolicyReport {
   providerFairness: ProviderFairness;
   latencyP50Ms: number;
   latencyP99Ms: number;
+  /** Standard deviation over answered requests of clicks per request. */
+  clicksPerRequestSd: number;
+  /** Expected clicks (true click probabilities of the shown slate) per answered request: mean and sd. */
+  expectedPerRequest: number;
+  expectedPerRequestSd: number;
 }
 
 export interface FleetSimulationReport {
@@ -115,6 +127,9 @@ export interface PolicyTally {
   providers: ProviderTally;
   latencies: number[];
   perStep: { clicks: number; impressions: number; regret: number; answered: number }[];
+  /** Σ over answered requests of (clicks in it)² and (expected clicks in it)², for per-request spreads. */
+  clicksSquared: number;
+  expectedSquared: number;
 }
 
 /**
@@ -316,6 +331,8 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
           providers: new ProviderTally(),
           latencies: [],
           perStep: [],
+          clicksSquared: 0,
+          expectedSquared: 0,
         }),
       );
     return t;
@@ -356,7 +373,10 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
     for (let r = 0; r < options.requestsPerStep; r++) {
       const user = nextUser(world);
       const userId = userIdOf(user);
-      const policy = assignPolicy(userId, options.split);
+      const policy =
+        options.assignment === "balanced"
+          ? options.split[(step * options.requestsPerStep + r) % options.split.length]!.policy
+          : assignPolicy(userId, options.split);
       const requestId = `sim-${runId}-${step}-${r}`;
       const answer = new Promise<Recommendation | undefined>((resolve) => {
         const timer = setTimeout(() => {
@@ -400,6 +420,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
       for (const item of world.active)
         t.providers.addRelevance(providerOf(item.itemId, providers), clickProbability(world, b.user, item, 1));
       let expected = 0;
+      let requestClicks = 0;
       const stepTally = t.perStep[t.perStep.length - 1]!;
       stepTally.answered++;
       for (const slot of rec.items) {
@@ -414,6 +435,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
         if (!item.initial) t.newItemImpressions++;
         if (rng() < p) {
           t.clicks++;
+          requestClicks++;
           stepTally.clicks++;
           clicks.push({
             eventId: eventId(),
@@ -426,6 +448,8 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
         }
       }
       t.expected += expected;
+      t.clicksSquared += requestClicks * requestClicks;
+      t.expectedSquared += expected * expected;
       t.oracle += oracle;
       stepTally.regret += oracle - expected;
     }
@@ -464,6 +488,9 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
       exposureGini: exposureGini(t.exposure, catalogSize),
       newItemImpressionShare: t.newItemImpressions / Math.max(1, t.impressions),
       providerFairness: t.providers.report(),
+      clicksPerRequestSd: sampleSd(t.clicks, t.clicksSquared, t.answered),
+      expectedPerRequest: t.expected / Math.max(1, t.answered),
+      expectedPerRequestSd: sampleSd(t.expected, t.expectedSquared, t.answered),
       latencyP50Ms: percentile(sorted, 0.5),
       latencyP99Ms: percentile(sorted, 0.99),
     };
@@ -482,4 +509,26 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
     csvPath,
     plotPath,
   };
+}
+
+/** Sample standard deviation from a sum, a sum of squares and a count. */
+function sampleSd(sum: number, squares: number, n: number): number {
+  if (n < 2) return 0;
+  return Math.sqrt(Math.max(0, (squares - (sum * sum) / n) / (n - 1)));
+}
+
+/**
+ * Relative lift of arm b over arm a in a per-request mean, with a (confidence)-level interval by
+ * the delta method on the ratio of two independent means:
+ *   lift = m_b/m_a − 1,  se ≈ (m_b/m_a)·sqrt(sd_a²/(n_a m_a²) + sd_b²/(n_b m_b²)).
+ */
+export function liftWithInterval(
+  a: { mean: number; sd: number; n: number },
+  b: { mean: number; sd: number; n: number },
+  z = 1.959964,
+): { lift: number; low: number; high: number } {
+  const ratio = b.mean / a.mean;
+  const relative = Math.sqrt(a.sd ** 2 / (a.n * a.mean ** 2) + b.sd ** 2 / (b.n * b.mean ** 2));
+  const se = ratio * relative;
+  return { lift: ratio - 1, low: ratio - 1 - z * se, high: ratio - 1 + z * se };
 }

@@ -1,4 +1,5 @@
 export {
+  liftWithInterval,
   runFleetSimulation,
   type FleetSimulationOptions,
   type FleetSimulationReport,

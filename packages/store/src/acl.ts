@@ -2,8 +2,8 @@
  * Redis ACL users per worker role, derived from the key layout (keys.ts): each role reads and
  * writes only its own key families under the namespace, reads what it serves from, and gets only
  * the command categories it uses. Nobody gets @dangerous (FLUSHALL, KEYS, CONFIG, DEBUG, …).
- * `redisAclRules` gives the ACL SETUSER rules; `recfleet redis-acl` prints them for operators
- * and tests apply them to a real redis-server.
+ * `redisAclRules` gives the ACL SETUSER rules (docs/security.md); the security tests apply them to a
+ * real redis-server and run the whole fleet under them.
  */
 export type RedisRole = "ingest" | "features" | "scorer" | "trainer" | "gateway" | "operator";
 
@@ -32,13 +32,13 @@ export const REDIS_ROLE_ACCESS: Readonly<Record<RedisRole, RoleAccess>> = {
   },
   scorer: {
     readWrite: ["is:*", "rec:*", "recm:*", "lb:*", "dk:*"],
-    readOnly: ["u:*", "pop", "m:*", "cat", "cat:*"],
+    readOnly: ["u:*", "pop", "m:*", "cat", "cat:*", "policy:serving"],
   },
   trainer: { readWrite: ["m:*", "tw", "tw:*", "trainer:*", "bull:*"], readOnly: ["pop", "cat", "cat:*", "dk:*"] },
   // API keys, rate-limit buckets, reply-partition leases; the console reads the fleet's state and rolls back.
   gateway: { readWrite: ["gw:*", "m:*"], readOnly: ["pop", "is:*", "trainer:*"] },
-  // erase-user, model rollback: user keys, receipts, the registry.
-  operator: { readWrite: ["u:*", "dk:*", "erasures", "m:*", "trainer:*"], readOnly: [] },
+  // erase-user, model rollback, policy promote.
+  operator: { readWrite: ["u:*", "dk:*", "erasures", "m:*", "trainer:*", "policy:serving"], readOnly: ["is:*"] },
 };
 
 /** Commands every role needs besides its data: connection handshake, scripts, the ready check. */

@@ -25,6 +25,7 @@
  *   ns:cat                     hash    item catalog: itemId -> StoredCatalogItem JSON (a deleted item keeps a tombstone)
  *   ns:cat:ts                  hash    itemId -> ts of the stored change (older changes are ignored)
  *   ns:cat:chg                 stream  one entry "item" -> itemId per applied change, capped; scorers tail it
+ *   ns:policy:serving          string  canonical id of the policy `recfleet policy promote` switched traffic to; absent: POLICY_SPLIT
  */
 
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -75,6 +76,8 @@ export interface StoreKeys {
   readonly catalog: string;
   readonly catalogTimes: string;
   readonly catalogChanges: string;
+  /** The promoted serving policy (overrides POLICY_SPLIT for requests that name none). */
+  readonly servingPolicy: string;
 }
 
 export function storeKeys(namespace: string): StoreKeys {
@@ -104,6 +107,7 @@ export function storeKeys(namespace: string): StoreKeys {
     catalog: `${p}cat`,
     catalogTimes: `${p}cat:ts`,
     catalogChanges: `${p}cat:chg`,
+    servingPolicy: `${p}policy:serving`,
   };
   return keys;
 }

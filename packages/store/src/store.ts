@@ -104,6 +104,10 @@ export interface Store {
   /** Neural-linear bandit, rewards side: folds attributed clicks in (once per recId and item, within the window). */
   addLinearRewards(version: string, clicks: readonly { recId: string; itemId: string; ts: number }[]): Promise<number>;
   readLinearSums(version: string, d: number): Promise<{ a: Float64Array; b: Float64Array; count: number }>;
+  /** The policy `recfleet policy promote` switched traffic to, if any (canonical id). */
+  readServingPolicy(): Promise<string | undefined>;
+  /** Switch the traffic of requests that name no policy to `policyId`; undefined: back to POLICY_SPLIT. */
+  writeServingPolicy(policyId: string | undefined): Promise<void>;
   /** The scorer's user vectors with the model version that made them; expire after ttlMs. */
 }
 
@@ -313,6 +317,15 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
         if (Number.isInteger(j) && j >= 0 && j < d) b[j] = Number(value);
       }
       return { a, b, count: Number(bRaw.n ?? 0) };
+    },
+
+    async readServingPolicy() {
+      return (await redis.get(keys.servingPolicy)) ?? undefined;
+    },
+
+    async writeServingPolicy(policyId) {
+      if (policyId === undefined) await redis.del(keys.servingPolicy);
+      else await redis.set(keys.servingPolicy, policyId);
     },
 
     async eraseUser(pseudonym) {

@@ -68,22 +68,32 @@ export const referenceTwoTowerConfig: TwoTowerConfig = {
 
 /**
  * Defaults: the reference shape (d=64, hidden 128, last 50 items, τ=0.05, batch 512, Adam 2e-3)
- * with the settings that scored best on ML100K-CHRONO (mean of seeds 1–3, Recall@20 / NDCG@20):
- *   reference                                   0.2261 / 0.2404
- *   + recencyDecay 0.9                          0.2306 / 0.2452
- *   + logQWeight 1.5                            0.2366 / 0.2556
- *   + historyDropout 0.3 (0.2: 0.2399 / 0.2623) 0.24   / 0.263
- *   + epochs 10                                 0.2456 / 0.2660  ← these defaults
- * Tried and worse: logQWeight 0.5 (0.192) or 2 (0.221), cosine/10 epochs without dropout
- * (0.223), lr 1e-3, 4 epochs, extra targets further ahead (horizon 3: 0.215), weight decay 0.05
- * (no gain); τ=0.07–0.1 and batch 256 were within noise.
+ * with the settings chosen on VALIDATION data only — the last 20% of each user's train items —
+ * by `npx recfleet tune --seeds 1,2 --max-epochs 16 --patience 3 --budget 15m` (grid of 8,
+ * early stopping on validation Recall@20, mean of seeds 1–2; 2026-12-01). The 15-minute budget
+ * stopped the last grid point, which then ran alone (`--configs 8 --budget 8m`). The table:
+ *
+ *   recency  logQ  dropout  best epoch  val recall@20  val ndcg@20
+ *   0.9       1.5      0.3           9         0.2945       0.2810   ← these defaults
+ *   1         1.5      0.3          11         0.2942       0.2787
+ *   0.9         1      0.3           4         0.2884       0.2761
+ *   0.9       1.5        0           6         0.2866       0.2702
+ *   1         1.5        0           6         0.2861       0.2699
+ *   1           1      0.3           6         0.2829       0.2670
+ *   0.9         1        0           5         0.2806       0.2652
+ *   1           1        0           5         0.2804       0.2625
+ *
+ * The top two are within noise of each other; the rule (best validation Recall@20) picks the first.
+ * Test figures (`recfleet eval`, seeds 1–3 and 4–6) are in docs/benchmarks.md and were not used
+ * to choose. Earlier, test-tuned notes (horizon 3, weight decay, cosine, τ, batch 256) are not
+ * choices any more; re-run tune to revisit them on validation.
  */
 export const defaultTwoTowerConfig: TwoTowerConfig = {
   ...referenceTwoTowerConfig,
   recencyDecay: 0.9,
   logQWeight: 1.5,
   historyDropout: 0.3,
-  epochs: 10,
+  epochs: 9,
 };
 
 export function resolveConfig(partial: Partial<TwoTowerConfig> = {}): TwoTowerConfig {

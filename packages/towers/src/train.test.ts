@@ -155,6 +155,24 @@ describe("trainTwoTower", () => {
     assert.ok(losses.at(-1)! < losses[0]!, `loss ${losses[0]} → ${losses.at(-1)}`);
   });
 
+  it("onEpochEnd sees every epoch and can stop early: stopping after 2 of 5 equals a 2-epoch run", async () => {
+    const data = tinyData();
+    const seen: number[] = [];
+    const stopped = await trainTwoTower(
+      data,
+      { ...tinyConfig, epochs: 5 },
+      {
+        onEpochEnd: (epoch) => {
+          seen.push(epoch);
+          return epoch === 2 ? "stop" : undefined;
+        },
+      },
+    );
+    const two = await trainTwoTower(data, { ...tinyConfig, epochs: 2 });
+    assert.deepEqual(seen, [1, 2]);
+    for (const n of WEIGHT_NAMES) assert.deepEqual(stopped.weights[n], two.weights[n], `${n} differs`);
+  });
+
   it("warm start keeps the rows of known items and gives new items fresh rows", async () => {
     const data = tinyData();
     const old = await trainTwoTower(data, tinyConfig);

@@ -45,6 +45,13 @@ export interface TrainOptions {
   /** How often onProgress fires within an epoch (it always fires at each epoch end). Default 1000 ms. */
   progressIntervalMs?: number;
   signal?: AbortSignal;
+  /**
+   * Called after each epoch with the model trained so far (its weights keep changing in place
+   * afterwards: read what you need before returning). Return "stop" to end training there —
+   * early stopping on a validation split. With the constant schedule the model after epoch k
+   * equals a k-epoch run, so one run gives the whole validation curve over epochs.
+   */
+  onEpochEnd?: (epoch: number, model: TwoTowerModel) => void | "stop" | Promise<void | "stop">;
 }
 
 /** Examples packed into flat arrays: slots are right-aligned like the ONNX `history` input. */
@@ -436,6 +443,7 @@ export async function trainTwoTower(
           });
         }
       }
+      if (options.onEpochEnd && (await options.onEpochEnd(epoch, model)) === "stop") break;
     }
   } finally {
     await computer.release();

@@ -1,4 +1,4 @@
-import { bool, ConfigError, duration, errorMessage, int, listOf, num, str } from "@recfleet/runtime";
+import { bool, ConfigError, duration, errorMessage, int, listOf, num, oneOf, str } from "@recfleet/runtime";
 import type { CommonConfig, ConfigOf, Field } from "@recfleet/runtime";
 import { DEFAULT_PARTITIONS } from "@recfleet/contracts";
 import type { ExecutionProviderName } from "@recfleet/towers";
@@ -68,7 +68,17 @@ export const scorerConfigSchema = {
    * (policy_not_allowed), so a client's strings never grow the policy cache or metric labels.
    */
   allowedPolicies: policySpecs("SCORER_ALLOWED_POLICIES"),
+  /**
+   * Shadow (candidate) policies, ";" between specs: each served slate also gets their probabilities
+   * of the served items in the decision log (for `recfleet ope --shadow` and `recfleet policy promote`).
+   */
+  shadowPolicies: policySpecs("SHADOW_POLICIES"),
   policySeed: int("POLICY_SEED", 0, { min: 0 }),
+  /**
+   * Bandit statistics a policy reads: "per-policy" (each arm of a split learns only from its own
+   * impressions and clicks — what an experiment needs) or "pooled" (all traffic).
+   */
+  banditStats: oneOf("BANDIT_STATS", ["per-policy", "pooled"] as const, "per-policy"),
   /** Publish what each policy saw and chose to <namespace>.rec.log (off-policy evaluation reads it). */
   decisionLog: bool("DECISION_LOG", true),
   /** Include candidate vectors in the decision log (≈20× larger records; for off-policy evaluation of linucb/lints). */

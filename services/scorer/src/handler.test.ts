@@ -112,6 +112,117 @@ test("warm users: one retrieval for the batch, seen items dropped, greedy order 
   await serving.release();
 });
 
+test("bandit statistics: each policy of a split reads its own (per-policy, the default) or everyone's (pooled)", async () => {
+  const { serving } = await tinyServingModel();
+  const base = memoryStore({ alice: ["i1", "i2"], bob: ["i5", "i6"] }, {});
+  const asked: (string | undefined)[] = [];
+  const store: ScoringStore = {
+    ...base,
+    // Pooled: 100 impressions everywhere; a policy's own: as many impressions as its id is long.
+    readItemStats: async (ids, policy) => {
+      asked.push(policy);
+      return ids.map((itemId) => ({
+        itemId,
+        impressions: 100,
+        clicks: 10,
+        expectedClicks: 10,
+        ...(policy === undefined
+          ? {}
+          : { policy: { id: policy, impressions: policy.length, clicks: 0, expectedClicks: 0 } }),
+      }));
+    },
+  };
+  const greedy = createPolicy("greedy");
+  const explorer = createPolicy("epsilon:0.3");
+  const requests: RecRequest[] = [
+    { requestId: "s1", user: "alice", ts: 0, k: 3 },
+    { requestId: "s2", user: "bob", ts: 0, k: 3 },
+  ];
+  const deps = {
+    store,
+    model: serving,
+    pseudonymise: (r: string) => r,
+    policyFor: (r: RecRequest) => (r.user === "alice" ? greedy : explorer),
+    rng: createRng(1),
+    now: () => 10,
+    defaultK: 10,
+    candidates: 20,
+    scoreToLogit: (c: number) => c,
+    explanations: 0,
+  };
+  const own = await scoreRequests(requests, deps);
+  assert.deepEqual(asked.sort(), [explorer.id, greedy.id].sort(), "one read per policy, with its id");
+  for (const decision of own.decisions) {
+    const impressions = Object.values(decision.itemStats).map((s) => s.impressions);
+    assert.ok(
+      impressions.every((n) => n === decision.policyId.length),
+      `${decision.policyId} saw ${impressions}`,
+    );
+  }
+  asked.length = 0;
+  const pooled = await scoreRequests(requests, { ...deps, banditStats: "pooled" });
+  assert.deepEqual(asked, [undefined, undefined]);
+  for (const decision of pooled.decisions)
+    assert.ok(Object.values(decision.itemStats).every((s) => s.impressions === 100));
+  await serving.release();
+});
+
+test("shadow policies: their probabilities of the served items are logged and the served slates do not change", async () => {
+  const { serving } = await tinyServingModel();
+  const store = memoryStore({ alice: ["i1", "i2"], bob: ["i5", "i6"], carol: ["i9"] }, {});
+  const requests: RecRequest[] = ["alice", "bob", "carol"].map((user, i) => ({
+    requestId: `sh${i}`,
+    user,
+    ts: 0,
+    k: 4,
+  }));
+  const serving_ = createPolicy("epsilon:0.3");
+  // Thompson draws from its rng to estimate propensities: it must not draw from the serving rng.
+  const shadows = [createPolicy("greedy"), createPolicy("thompson:20"), serving_];
+  const deps = (withShadows: boolean) => ({
+    store,
+    model: serving,
+    pseudonymise: (r: string) => r,
+    policyFor: () => serving_,
+    rng: createRng(42),
+    now: () => 10,
+    defaultK: 10,
+    candidates: 20,
+    scoreToLogit: (c: number) => c,
+    explanations: 0,
+    ...(withShadows ? { shadows, shadowRng: createRng(7) } : {}),
+  });
+  const plain = await scoreRequests(requests, deps(false));
+  const shadowed = await scoreRequests(requests, deps(true));
+  assert.deepEqual(
+    shadowed.recommendations.map((r) => r.items.map((it) => [it.itemId, it.propensity])),
+    plain.recommendations.map((r) => r.items.map((it) => [it.itemId, it.propensity])),
+    "shadows changed a served slate",
+  );
+  for (const d of shadowed.decisions) {
+    assert.deepEqual(
+      Object.keys(d.shadow ?? {}).sort(),
+      ["greedy", shadows[1]!.id].sort(),
+      "serving policy is not its own shadow",
+    );
+    const greedy = d.shadow!["greedy"]!;
+    assert.equal(greedy.length, d.items.length);
+    // Greedy's conditional is 1 for the best remaining item and 0 otherwise: exactly what re-running it gives.
+    const candidates = d.candidates.map((c) => ({ itemId: c.itemId, score: c.score }));
+    const expected = createPolicy("greedy")
+      .slotDistributions(
+        candidates,
+        d.items.map((it) => it.itemId),
+        { rng: createRng(1) },
+      )
+      .map((dist, r) => dist.get(d.items[r]!.itemId) ?? 0);
+    assert.deepEqual(greedy, expected);
+    assert.ok(d.shadow![shadows[1]!.id]!.every((p) => p >= 0 && p <= 1));
+  }
+  assert.equal(plain.decisions[0]!.shadow, undefined);
+  await serving.release();
+});
+
 test("cold start: a user with no history gets popular unseen items with a reason", async () => {
   const { serving } = await tinyServingModel();
   const store = memoryStore({}, { carol: ["i0"] });

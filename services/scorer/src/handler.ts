@@ -15,6 +15,7 @@ import {
 import type { BatchHandler, ConsumedMessage, OutgoingMessage, Rejection } from "@recfleet/bus";
 import {
   assignPolicy,
+  createRng,
   linearContext,
   PolicyConfigError,
   toDecisionLog,
@@ -25,6 +26,7 @@ import {
   type LinearBanditState,
   type LinearImpressions,
   type Policy,
+  type PolicyContext,
   type PolicyDecision,
   type TrafficShare,
 } from "@recfleet/policy";
@@ -61,6 +63,19 @@ export interface ScoringDeps {
   explanations: number;
   /** Put candidate vectors in the decision log (needed only to evaluate linear-bandit targets off-policy). */
   logVectors?: boolean;
+  /**
+   * Whose impressions and clicks a policy learns from: "per-policy" (default; side-by-side arms
+   * learn only from their own traffic, so an A/B split compares independent arms) or "pooled"
+   * (every policy's traffic). The store keeps both; this only picks which one is read.
+   */
+  banditStats?: BanditStatsScope;
+  /**
+   * Shadow (candidate) policies: for each served slate, each one's conditional probability of the
+   * served items is computed on the same inputs and logged (DecisionLogRecord.shadow). They never
+   * change the slate, and draw from their own rng so the serving policy's draws are the same.
+   */
+  shadows?: readonly Policy[];
+  shadowRng?: () => number;
   /** The item catalog: new items by content, availability, request filters and boosts, operator rules. */
   catalog?: ScoringCatalog;
 }
@@ -70,6 +85,8 @@ export interface ScoringCatalog {
   rules: OperatorRules;
   item(itemId: string): StoredCatalogItem | undefined;
 }
+
+export type BanditStatsScope = "per-policy" | "pooled";
 
 /** A recommendation before it is published; its latency is stamped at publish time. */
 export type ScoredRecommendation = Omit<Recommendation, "latencyMs">;
@@ -118,6 +135,27 @@ function because(model: ServingModel, row: number, historyRows: readonly number[
 function banditContext(userVector: Float32Array, model: ServingModel, itemId: string): Float64Array {
   const row = model.rowOf.get(itemId)!;
   return linearContext(userVector, model.itemMatrix.subarray(row * model.dim, (row + 1) * model.dim), model.dim);
+}
+
+/** Used only when a caller gives shadows but no shadowRng (tests); the serving rng is never touched. */
+const shadowRngFallback = createRng(0x5ad0);
+
+/** Each shadow policy's per-slot conditional probability of the served items (none for the serving policy itself). */
+function shadowProbabilities(
+  shadows: readonly Policy[],
+  serving: Policy,
+  candidates: readonly Candidate[],
+  decision: PolicyDecision,
+  ctx: PolicyContext,
+): Record<string, number[]> | undefined {
+  const out: Record<string, number[]> = {};
+  const slate = decision.items.map((item) => item.itemId);
+  for (const shadow of shadows) {
+    if (shadow.id === serving.id) continue;
+    const distributions = shadow.slotDistributions(candidates, slate, ctx);
+    out[shadow.id] = slate.map((itemId, r) => distributions[r]?.get(itemId) ?? 0);
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 export async function scoreRequests(requests: readonly RecRequest[], deps: ScoringDeps): Promise<ScoredBatch> {
@@ -207,7 +245,8 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
   };
 
   const policies = requests.map((r, i) => deps.policyFor(r, users[i]!));
-  // Bandit statistics for every candidate of the batch, one read per policy in the batch.
+  // Bandit statistics for every candidate of the batch, one read per policy in the batch (that
+  // policy's own statistics unless deps.banditStats is "pooled").
   const statsByPolicy = new Map<string, Map<string, PolicyItemStats>>();
   for (const policyId of new Set(policies.map((p) => p.id))) {
     const ids = [
@@ -217,14 +256,15 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
         ),
       ),
     ];
-    const stats = ids.length > 0 ? await store.readItemStats(ids) : [];
+    const perPolicy = (deps.banditStats ?? "per-policy") === "per-policy";
+    const stats = ids.length > 0 ? await store.readItemStats(ids, perPolicy ? policyId : undefined) : [];
     statsByPolicy.set(
       policyId,
       new Map(
-        stats.map((s) => [
-          s.itemId,
-          { impressions: s.impressions, clicks: s.clicks, expectedClicks: s.expectedClicks },
-        ]),
+        stats.map((s) => {
+          const own = perPolicy ? (s.policy ?? { impressions: 0, clicks: 0, expectedClicks: 0 }) : s;
+          return [s.itemId, { impressions: own.impressions, clicks: own.clicks, expectedClicks: own.expectedClicks }];
+        }),
       ),
     );
   }
@@ -278,6 +318,12 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
       itemStats,
       ...(deps.linearState ? { linear: deps.linearState } : {}),
     });
+    const shadow = shadowProbabilities(deps.shadows ?? [], policy, candidates, decision, {
+      rng: deps.shadowRng ?? shadowRngFallback,
+      userVector,
+      itemStats,
+      ...(deps.linearState ? { linear: deps.linearState } : {}),
+    });
     const items: RecommendedItem[] = decision.items.map((s) => {
       const row = model.rowOf.get(s.itemId)!;
       const rule = ruleOf(i, s.itemId);
@@ -311,6 +357,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
         itemStats,
         items: decision.items,
         includeVectors: deps.logVectors ?? false,
+        ...(shadow ? { shadow } : {}),
       }),
     );
     const logitOf = new Map(candidates.map((c) => [c.itemId, c.score]));
@@ -338,6 +385,8 @@ export interface ScorerCounters {
   /** One published recommendation: policy id (an allowed policy's or "popular"), kind, latency. */
   served(policy: string, kind: "model" | "cold_start", latencySeconds: number): void;
   batchSeconds(seconds: number): void;
+  /** One served slate scored by a shadow policy: its full-slate weight Π π_shadow/μ (support diagnostic). */
+  shadowed?(shadowId: string, slateWeight: number): void;
 }
 
 export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" | "policyFor" | "linearState"> {
@@ -348,6 +397,8 @@ export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" |
   policies: AllowedPolicies;
   /** Policy of a request that names none, by user hash. */
   split: readonly TrafficShare[];
+  /** The policy `recfleet policy promote` switched traffic to (overrides the split), if any. */
+  servingPolicy?: () => string | undefined;
   /** The neural-linear state of a version, if one is loaded for it. */
   linearState(version: string): LinearBanditState | undefined;
   /** Where shown items' bandit contexts are summed until the worker flushes them. */
@@ -373,9 +424,28 @@ export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" |
  * per recId, so a replayed batch publishes the same answers and adds no impressions twice.
  */
 export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRequest> {
-  const { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors, catalog } = deps;
-  const scoring = { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors, catalog };
+  const { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors, catalog, banditStats } =
+    deps;
+  const scoring = {
+    pseudonymise,
+    rng,
+    now,
+    defaultK,
+    candidates,
+    scoreToLogit,
+    explanations,
+    logVectors,
+    catalog,
+    banditStats,
+    ...(deps.shadows ? { shadows: deps.shadows } : {}),
+    ...(deps.shadowRng ? { shadowRng: deps.shadowRng } : {}),
+  };
   const splitPolicy = (user: string): Policy => {
+    const promoted = deps.servingPolicy?.();
+    if (promoted !== undefined) {
+      const found = deps.policies.lookup(promoted);
+      if (found.ok) return found.policy;
+    }
     const spec = assignPolicy(user, deps.split);
     const found = deps.policies.lookup(spec);
     // The worker builds the allowed set with the split's policies; this is a wiring bug.
@@ -417,6 +487,12 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
       if (deps.recLogTopic && deps.sealDecisions) {
         const sealed = await deps.sealDecisions(batch.decisions.map((d) => ({ user: userOf.get(d.recId)!, value: d })));
         sealed.forEach((value, i) => (decisions[i]!.value = value));
+      }
+      for (const d of batch.decisions) {
+        for (const [shadowId, probabilities] of Object.entries(d.shadow ?? {})) {
+          const weight = probabilities.reduce((w, p, r) => w * (p / (d.items[r]?.propensity ?? 1)), 1);
+          deps.counters?.shadowed?.(shadowId, weight);
+        }
       }
       // A request naming a reply partition (a gateway's) is answered there, and only there.
       const toRecommendations: OutgoingMessage[] = [];

@@ -31,7 +31,14 @@ import {
   resolvePseudonymSecret,
   sealForUsers,
 } from "@recfleet/store";
-import { allowPolicies, createRng, LinearImpressions, linearStateFromStoredSums } from "@recfleet/policy";
+import {
+  allowPolicies,
+  createRng,
+  LinearImpressions,
+  linearStateFromStoredSums,
+  mixSeeds,
+  PolicyConfigError,
+} from "@recfleet/policy";
 import type { LinearBanditState } from "@recfleet/policy";
 import { createScorerHandler } from "./handler";
 import { withStatsPrivacy } from "./dp-stats";
@@ -187,8 +194,17 @@ export async function startScorerWorker(
     const run = () => task().catch((err: unknown) => logger.warn(`${what} failed`, { error: errorMessage(err) }));
     return setInterval(() => void run(), ms);
   };
+  // The policy `recfleet policy promote` switched traffic to: re-read on the model poll, so a
+  // promotion (or a Redis restart that lost it) takes effect within one interval.
+  let promotedPolicy: string | undefined = await store.readServingPolicy().catch(() => undefined);
+  const checkServingPolicy = async () => {
+    const next = await store.readServingPolicy();
+    if (next !== promotedPolicy) logger.info("serving policy", { promoted: next ?? "none (POLICY_SPLIT)" });
+    promotedPolicy = next;
+  };
   const timers = [
     every(config.modelPollMs, "model poll", checkCurrent),
+    every(config.modelPollMs, "serving policy poll", checkServingPolicy),
     every(config.linearRefreshMs, "reading the linear bandit state", refreshLinear),
     every(config.linearFlushMs, "flushing linear bandit impressions", flushImpressions),
   ];
@@ -212,8 +228,35 @@ export async function startScorerWorker(
   );
 
   const split = config.policySplit;
-  const policies = allowPolicies([...split.map((share) => share.policy), ...config.allowedPolicies]);
-  logger.info("policies", { split, allowed: policies.ids });
+  // Shadow policies are allowed too: promotion switches traffic to one of them.
+  const policies = allowPolicies([
+    ...split.map((share) => share.policy),
+    ...config.allowedPolicies,
+    ...config.shadowPolicies,
+  ]);
+  const shadows = config.shadowPolicies.map((spec) => {
+    const found = policies.lookup(spec);
+    if (!found.ok) throw new PolicyConfigError("SHADOW_POLICIES", spec, "a policy spec");
+    return found.policy;
+  });
+  logger.info("policies", {
+    split,
+    allowed: policies.ids,
+    shadows: shadows.map((p) => p.id),
+    banditStats: config.banditStats,
+  });
+  const shadowSlates = new Counter({
+    name: "recfleet_scorer_shadow_slates_total",
+    help: "Served slates a shadow policy scored (its probabilities of the served items logged).",
+    labelNames: ["shadow"],
+    registers: [registry],
+  });
+  const shadowWeight = new Counter({
+    name: "recfleet_scorer_shadow_weight_total",
+    help: "Σ full-slate weight π_shadow/μ over those slates: ÷ slates ≈ 1 when serving supports the shadow's slates.",
+    labelNames: ["shadow"],
+    registers: [registry],
+  });
   // With a budget, the popular fallback and item statistics are released with DP noise; the
   // noise key derives from the pseudonym secret, so every scorer releases the same values.
   const exposed =
@@ -243,6 +286,10 @@ export async function startScorerWorker(
     explanations: config.explanations,
     logVectors: config.decisionLogVectors,
     catalog: { space: itemSpace, rules: operatorRules, item: (itemId) => catalogView.get(itemId) },
+    banditStats: config.banditStats,
+    shadows,
+    shadowRng: createRng(mixSeeds(config.policySeed || Date.now() % 2 ** 31, 0x5ad0)),
+    servingPolicy: () => promotedPolicy,
     maxBatch: config.maxBatch,
     send: (batches) => producer.sendMany(batches),
     recommendationsTopic: topics.recommendations,
@@ -255,6 +302,10 @@ export async function startScorerWorker(
         latency.observe(latencySeconds);
       },
       batchSeconds: (seconds) => batchSeconds.observe(seconds),
+      shadowed(shadowId, weight) {
+        shadowSlates.inc({ shadow: shadowId });
+        if (Number.isFinite(weight)) shadowWeight.inc({ shadow: shadowId }, weight);
+      },
     },
   });
 

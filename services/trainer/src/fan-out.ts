@@ -53,7 +53,10 @@ export function createEmbedFanOut(deps: {
         if (signal?.aborted) return { state: "abandoned" };
         const job = await deps.promoteQueue.getJob(jobId);
         const state = job ? await job.getState() : "unknown";
-        if (job && state === "completed") return { state: "promoted", result: job.returnvalue as PromoteJobResult };
+        // The job may complete between getJob and getState: then this copy has no return value
+        // yet (seen under load as "Cannot read properties of null"), and the next poll reads it.
+        if (job && state === "completed" && job.returnvalue)
+          return { state: "promoted", result: job.returnvalue as PromoteJobResult };
         if (job && state === "failed") return { state: "failed", detail: `promote job failed: ${job.failedReason}` };
         if (Date.now() > deadline) {
           const detail =
