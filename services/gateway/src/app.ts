@@ -62,7 +62,7 @@ export interface GatewayDeps {
 }
 
 /** A rejected request: the HTTP status, a reason code (contracts' for bad input) and a detail. */
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly reason:
@@ -174,7 +174,29 @@ export function validateEventBatch(
   return { valid, results };
 }
 
-const REC_PARAMS = new Set(["user", "k", "policy", "exclude"]);
+const REC_PARAMS = new Set(["user", "k", "policy", "exclude", "category", "exclude_category", "boost"]);
+
+/** Comma-separated and repeated values of a query parameter, as one list. */
+const listParam = (query: URLSearchParams, name: string) =>
+  query
+    .getAll(name)
+    .flatMap((v) => v.split(","))
+    .filter((v) => v.length > 0);
+
+/** `boost=<category>:<weight>` (repeatable): a logit boost of the catalog issue's request boosts. */
+function boostsFromQuery(query: URLSearchParams): { category: string; weight: number }[] {
+  return listParam(query, "boost").map((raw) => {
+    const at = raw.lastIndexOf(":");
+    const weight = Number(raw.slice(at + 1));
+    if (at <= 0 || !Number.isFinite(weight))
+      throw new HttpError(
+        400,
+        "wrong_type",
+        `boost must be <category>:<weight>, got ${JSON.stringify(raw.slice(0, 40))}`,
+      );
+    return { category: raw.slice(0, at), weight };
+  });
+}
 
 /** The query of GET /v1/recommendations as a rec request, checked with rec-request's spec and the allowed policies. */
 export function recRequestFromQuery(
@@ -191,7 +213,14 @@ export function recRequestFromQuery(
   const k = query.get("k");
   if (k !== null && !/^\d{1,4}$/.test(k)) throw new HttpError(400, "wrong_type", "k must be an integer");
   const policy = query.get("policy");
-  const exclude = query.getAll("exclude").flatMap((e) => e.split(","));
+  const exclude = listParam(query, "exclude");
+  const includeCategories = listParam(query, "category");
+  const excludeCategories = listParam(query, "exclude_category");
+  const boosts = boostsFromQuery(query);
+  const filters = {
+    ...(includeCategories.length > 0 ? { includeCategories } : {}),
+    ...(excludeCategories.length > 0 ? { excludeCategories } : {}),
+  };
   const request = {
     requestId: "probe",
     userId: user,
@@ -199,6 +228,8 @@ export function recRequestFromQuery(
     ...(k !== null ? { k: Number(k) } : {}),
     ...(policy !== null ? { policy } : {}),
     ...(exclude.length > 0 ? { exclude } : {}),
+    ...(Object.keys(filters).length > 0 ? { filters } : {}),
+    ...(boosts.length > 0 ? { boosts } : {}),
   };
   const checked = validateValue<RecRequest>(recRequestSpec, request, undefined, now);
   if (!checked.ok) throw new HttpError(400, checked.reason, checked.detail);

@@ -157,6 +157,33 @@ export function buildOpenApi(options: OpenApiOptions): Record<string, unknown> {
               explode: false,
               description: "Item ids not to return (comma-separated).",
             },
+            {
+              name: "category",
+              in: "query",
+              required: false,
+              schema: { type: "array", items: { type: "string", maxLength: 64 }, maxItems: 16 },
+              style: "form",
+              explode: false,
+              description: "Only items of these catalog categories (comma-separated; filters.includeCategories).",
+            },
+            {
+              name: "exclude_category",
+              in: "query",
+              required: false,
+              schema: { type: "array", items: { type: "string", maxLength: 64 }, maxItems: 16 },
+              style: "form",
+              explode: false,
+              description: "No items of these catalog categories (filters.excludeCategories).",
+            },
+            {
+              name: "boost",
+              in: "query",
+              required: false,
+              schema: { type: "array", items: { type: "string", pattern: "^.+:-?[0-9.]+$" }, maxItems: 8 },
+              style: "form",
+              explode: true,
+              description: "<category>:<weight> logit boosts before the policy (boosts; |weight| ≤ 5).",
+            },
           ],
           responses: {
             "200": {
