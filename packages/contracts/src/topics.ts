@@ -104,6 +104,9 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
     message: clickstreamEventSpec,
     key: "userId (raw)",
     partitioned: true,
+    // Raw ids live here until ingest pseudonymises them: three days bounds how long a raw copy
+    // outlives an erasure (docs/privacy.md) while covering an ingest outage over a weekend.
+    config: { "retention.ms": String(3 * 86_400_000) },
     producers: ["app", "gateway"],
     consumers: [{ group: "ingest", dlq: "clickstreamDlq" }],
   },
@@ -142,6 +145,8 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
     message: recommendationSpec,
     key: "user (pseudonym)",
     partitioned: true,
+    // Answers are read within seconds; a day bounds how long what a user was shown outlives an erasure.
+    config: { "retention.ms": String(86_400_000) },
     producers: ["scorer"],
     consumers: [
       {
