@@ -22,7 +22,7 @@ import { createPolicy, meanAndSpread, type OffPolicyEstimate } from "@recfleet/p
 import {
   allowPoliciesEnv,
   startLocalFleet,
-  readFleetLogs,
+  readFleetLogsWithKeys,
   offPolicyReport,
   simulateOnFleet,
   type Logs,
@@ -57,7 +57,7 @@ async function runFleet(
   split: { policy: string; weight: number }[],
   steps: number,
   tag: string,
-): Promise<{ report: FleetSimulationReport; namespace: string; brokers: string }> {
+): Promise<{ report: FleetSimulationReport; namespace: string; brokers: string; env: Record<string, string> }> {
   const namespace = uniqueName(`bandit-${tag}-s${seed}`);
   // Training at fixed steps (not on a wall-clock schedule) keeps runs comparable across policies.
   // The simulator names each request's policy; the scorer answers only the policies it allows.
@@ -76,7 +76,7 @@ async function runFleet(
       onProgress: (line) => say(`  seed ${seed}: ${line}`),
       progressEvery: 50,
     });
-    return { report, namespace, brokers: fleet.brokers };
+    return { report, namespace, brokers: fleet.brokers, env: fleet.env };
   } finally {
     await fleet.stop();
   }
@@ -160,8 +160,9 @@ if (values.ope) {
   const records = new Map<string, Logs>();
   for (const policy of new Set([...policies, ...loggers])) {
     say(`OPE: ${policy} on its own fresh fleet (seed ${seed}) …`);
-    const { namespace, brokers } = await runFleet(seed, [{ policy, weight: 1 }], Number(values["ope-steps"]), "ope");
-    records.set(policy, await readFleetLogs([brokers], namespace, ["click"]));
+    const fleet = await runFleet(seed, [{ policy, weight: 1 }], Number(values["ope-steps"]), "ope");
+    // The fleet seals its logs (crypto-shredding): open them with its master key and data keys.
+    records.set(policy, await readFleetLogsWithKeys([fleet.brokers], fleet.namespace, ["click"], fleet.env));
   }
   const truthOf = (policy: string) => {
     const r = offPolicyReport(records.get(policy)!, policy, policy, 30 * 60_000);

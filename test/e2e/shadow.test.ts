@@ -15,7 +15,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { createStore } from "@recfleet/store";
+import { createKeyringFromConfig, createStore, shredConfigSchema } from "@recfleet/store";
+import { loadConfig } from "@recfleet/runtime";
 import { testInfra } from "@recfleet/testkit";
 import {
   allowPoliciesEnv,
@@ -77,9 +78,12 @@ test("shadow: greedy beside epsilon:0.3 — the shadow's bound covers greedy's C
   const shadowed = await runAlone("shadow", "epsilon:0.3", { SHADOW_POLICIES: "greedy" });
   const alone = await runAlone("greedy-alone", "greedy", {});
   try {
-    const truthLogs = await readFleetLogs(infra.brokers, alone.namespace, ["click"]);
+    // The fleets run with crypto-shredding on: open the sealed logs with each fleet's master key.
+    const keyringOf = (fleet: Fleet) =>
+      createKeyringFromConfig(fleet.redis, fleet.namespace, loadConfig(shredConfigSchema, fleet.env));
+    const truthLogs = await readFleetLogs(infra.brokers, alone.namespace, ["click"], keyringOf(alone));
     const truth = onPolicyCtr(attributedRecords(truthLogs, WINDOW_MS).filter((r) => r.policyId === "greedy"));
-    const logs = await readFleetLogs(infra.brokers, shadowed.namespace, ["click"]);
+    const logs = await readFleetLogs(infra.brokers, shadowed.namespace, ["click"], keyringOf(shadowed));
     const rows = shadowReport(logs, WINDOW_MS);
     const row = rows.find((r) => r.shadow.shadowId === "greedy");
     const withShadow = logs.decisions.filter((d) => d.shadow !== undefined).length;

@@ -13,5 +13,13 @@ export {
   type LocalFleet,
 } from "./fleet";
 export { allowPoliciesEnv } from "./fleet";
-export { attributedRecords, offPolicyReport, readFleetLogs, onPolicyCtr, type OffPolicyReport, type Logs } from "./ope";
+export {
+  attributedRecords,
+  offPolicyReport,
+  readFleetLogs,
+  readFleetLogsWithKeys,
+  onPolicyCtr,
+  type OffPolicyReport,
+  type Logs,
+} from "./ope";
 export { shadowReport, promotionFor, runPolicyCli, type ShadowRow } from "./shadow";

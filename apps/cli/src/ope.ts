@@ -96,6 +96,27 @@ export async function readFleetLogs(
 }
 
 /**
+ * Fleet logs as an operator's command reads them: sealed records (RECFLEET_MASTER_KEY set) are
+ * opened with the data keys in the fleet's Redis (REDIS_URL, or the local stack's).
+ */
+export async function readFleetLogsWithKeys(
+  brokers: string[],
+  namespace: string,
+  rewardTypes: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<Logs> {
+  const shred = loadConfig(shredConfigSchema, env);
+  const redisUrl = env.REDIS_URL ?? readStackState()?.redisUrl;
+  const redis = redisUrl ? await connectRedis({ redisUrl }, createLogger("ope", { level: "error" })) : undefined;
+  try {
+    const keyring = redis ? createKeyringFromConfig(redis, namespace, shred) : undefined;
+    return await readFleetLogs(brokers, namespace, rewardTypes, keyring);
+  } finally {
+    await redis?.quit();
+  }
+}
+
+/**
  * The valid records; the invalid ones are skipped with one warning (the estimate is then over
  * fewer recommendations: a scorer writing records that fail the decision-log spec needs fixing).
  */
@@ -229,16 +250,7 @@ export async function runOpeCli(argv: string[], env: NodeJS.ProcessEnv = process
       );
       return 2;
     }
-    // Sealed logs (RECFLEET_MASTER_KEY set) open with data keys from the fleet's Redis.
-    const shred = loadConfig(shredConfigSchema, env);
-    const redisUrl = env.REDIS_URL ?? readStackState()?.redisUrl;
-    const redis = redisUrl ? await connectRedis({ redisUrl }, createLogger("ope", { level: "error" })) : undefined;
-    try {
-      const keyring = redis ? createKeyringFromConfig(redis, values.namespace!, shred) : undefined;
-      logs = await readFleetLogs(brokers, values.namespace!, values["reward-types"]!.split(","), keyring);
-    } finally {
-      await redis?.quit();
-    }
+    logs = await readFleetLogsWithKeys(brokers, values.namespace!, values["reward-types"]!.split(","), env);
   }
   if (values.export) {
     writeFileSync(

@@ -17,7 +17,7 @@ import {
   type PromotionDecision,
   type ShadowEstimate,
 } from "@recfleet/policy";
-import { attributedRecords, onPolicyCtr, readFleetLogs, type Logs } from "./ope";
+import { attributedRecords, onPolicyCtr, readFleetLogsWithKeys, type Logs } from "./ope";
 
 export interface ShadowRow {
   serving: string;
@@ -56,7 +56,7 @@ async function logsFrom(env: NodeJS.ProcessEnv, namespace: string): Promise<Logs
     console.error("no Kafka to read from: set KAFKA_BROKERS or start `recfleet stack up`");
     return undefined;
   }
-  return readFleetLogs(brokers, namespace, ["click"]);
+  return readFleetLogsWithKeys(brokers, namespace, ["click"], env);
 }
 
 /** `recfleet ope --shadow`: exit 0 with the estimates, 1 when no decision carries shadow probabilities. */
