@@ -105,7 +105,12 @@ test("shadow: greedy beside epsilon:0.3 — the shadow's bound covers greedy's C
     );
 
     // Promotion refuses while the bound is too wide: the CLI against the fleet's Redis and Kafka.
-    const env = { REDIS_URL: infra.redisUrl, KAFKA_BROKERS: infra.brokers.join(",") };
+    // As an operator runs it: with the fleet's master key, so the sealed decision logs open.
+    const env = {
+      REDIS_URL: infra.redisUrl,
+      KAFKA_BROKERS: infra.brokers.join(","),
+      RECFLEET_MASTER_KEY: shadowed.env.RECFLEET_MASTER_KEY!,
+    };
     const code = await runPolicyCli(
       ["promote", "--candidate", "greedy", "--namespace", shadowed.namespace, "--min-records", "1000000"],
       env,

@@ -22,8 +22,9 @@ interface RoleAccess {
  * registry, its window, its lock and its BullMQ queues.
  */
 export const REDIS_ROLE_ACCESS: Readonly<Record<RedisRole, RoleAccess>> = {
-  // dk:* are the per-user data keys of crypto-shredding (shred.ts): ingest and the scorer create
-  // them (sealing events and decision logs), features and the trainer only open with them.
+  // dk:* are the per-user data keys of crypto-shredding (shred.ts): ingest, the scorer and the
+  // trainer seal with them (events, decision logs, the training window) and so may create them
+  // (a script's declared keys need write access); features only opens with them.
   ingest: { readWrite: ["dd:*", "dk:*"], readOnly: [] },
   // The features worker also keeps the item catalog (cat, cat:ts, cat:chg) from the items topic.
   features: {
@@ -34,7 +35,7 @@ export const REDIS_ROLE_ACCESS: Readonly<Record<RedisRole, RoleAccess>> = {
     readWrite: ["is:*", "rec:*", "recm:*", "lb:*", "dk:*"],
     readOnly: ["u:*", "pop", "m:*", "cat", "cat:*", "policy:serving"],
   },
-  trainer: { readWrite: ["m:*", "tw", "tw:*", "trainer:*", "bull:*"], readOnly: ["pop", "cat", "cat:*", "dk:*"] },
+  trainer: { readWrite: ["m:*", "tw", "tw:*", "trainer:*", "bull:*", "dk:*"], readOnly: ["pop", "cat", "cat:*"] },
   // API keys, rate-limit buckets, reply-partition leases; the console reads the fleet's state and rolls back.
   gateway: { readWrite: ["gw:*", "m:*"], readOnly: ["pop", "is:*", "trainer:*"] },
   // erase-user, model rollback, policy promote.
