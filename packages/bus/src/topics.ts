@@ -132,8 +132,18 @@ export async function readTopic(
   await admin.connect();
   const ends = new Map<number, bigint>();
   try {
-    for (const p of await admin.fetchTopicOffsets(topic))
-      if (BigInt(p.high) > BigInt(p.low)) ends.set(p.partition, BigInt(p.high));
+    // A topic created a moment ago may still be electing leaders (NOT_LEADER_FOR_PARTITION): retry
+    // the retriable answers for a few seconds, as a consumer would.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        for (const p of await admin.fetchTopicOffsets(topic))
+          if (BigInt(p.high) > BigInt(p.low)) ends.set(p.partition, BigInt(p.high));
+        break;
+      } catch (err) {
+        if ((err as { retriable?: boolean }).retriable !== true || attempt >= 40) throw err;
+        await sleep(250);
+      }
+    }
   } finally {
     await admin.disconnect();
   }
