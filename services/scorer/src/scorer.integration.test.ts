@@ -285,7 +285,7 @@ test("1,000 different policy strings: only allowed policies are served and label
   }
 });
 
-test("scaling: two scorer processes share the partitions; one killed with SIGKILL mid-stream; every request is still answered", async () => {
+test("scaling: two scorer processes share the partitions; one killed with SIGKILL mid-stream; every request is still answered", async (t) => {
   const ns = uniqueName("scale");
   const topics = topicNames(ns);
   const users = Array.from({ length: 50 }, (_, i) => user(i));
@@ -309,6 +309,10 @@ test("scaling: two scorer processes share the partitions; one killed with SIGKIL
     );
   const a = child();
   const b = child();
+  // Whatever fails below, no scorer child outlives the test (they would keep the file running).
+  t.after(() => {
+    for (const c of [a, b]) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  });
   const producer = await createProducer(kafka);
   const total = 2000;
   let sent = 0;
