@@ -7,8 +7,6 @@ import type { ConsumerGroup, TopicKey } from "@recfleet/contracts";
 
 export type DeployedWorker = "ingest" | "features" | "trainer" | "scorer";
 
-export const DEPLOYED_WORKERS: readonly DeployedWorker[] = ["ingest", "features", "trainer", "scorer"];
-
 export interface WorkerResources {
   cpu: string;
   memory: string;

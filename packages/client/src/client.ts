@@ -5,18 +5,12 @@
  * Both validate nothing the fleet would not: events are checked by contracts either way, with
  * the same reason codes.
  */
-import type { ClickstreamEvent, ReasonCode, Recommendation } from "@recfleet/contracts";
+import type { ClickstreamEvent, EventResult, Recommendation } from "@recfleet/contracts";
 
 /** An event as an app sends it: `ts` may be epoch ms or an ISO-8601 string with a zone. */
 export type EventInput = Omit<ClickstreamEvent, "ts"> & { ts: number | string };
 
-export interface EventResult {
-  index: number;
-  eventId?: string;
-  status: "accepted" | "rejected";
-  reason?: ReasonCode;
-  detail?: string;
-}
+export type { EventResult };
 
 export interface EventResults {
   accepted: number;

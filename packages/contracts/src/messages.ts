@@ -1,4 +1,4 @@
-import type { MessageSpec } from "./schema";
+import type { MessageSpec, ReasonCode } from "./schema";
 import { catalogItemSpec, recBoostsField, recFiltersField, type RecBoost, type RecFilters } from "./items";
 
 export const EVENT_TYPES = ["view", "click", "add_to_cart", "purchase", "rating"] as const;
@@ -16,6 +16,15 @@ export interface ClickstreamEvent {
   /** The recommendation this event answers, for reward attribution. */
   recId?: string;
   context?: Record<string, string | number | boolean>;
+}
+
+/** One event's outcome in a batch sent over HTTP (the gateway's answer; the client's return value). */
+export interface EventResult {
+  index: number;
+  eventId?: string;
+  status: "accepted" | "rejected";
+  reason?: ReasonCode;
+  detail?: string;
 }
 
 /** What ingest writes to `events`: validated, deduplicated, pseudonymous. */

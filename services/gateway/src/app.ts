@@ -14,6 +14,7 @@ import {
   recRequestSpec,
   validateValue,
   type ClickstreamEvent,
+  type EventResult,
   type ReasonCode,
   type Recommendation,
   type RecRequest,
@@ -121,14 +122,6 @@ function parseJson(body: Buffer): unknown {
       `not UTF-8 JSON: ${err instanceof Error ? err.message.slice(0, 80) : "parse error"}`,
     );
   }
-}
-
-export interface EventResult {
-  index: number;
-  eventId?: string;
-  status: "accepted" | "rejected";
-  reason?: ReasonCode;
-  detail?: string;
 }
 
 /** Validates a batch body `{"events": [...]}` event by event, with clickstream's own spec (size limit included). */
