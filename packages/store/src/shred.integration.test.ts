@@ -74,22 +74,23 @@ test("keyring: one data key per user across processes; sealed payloads open; tam
   const master = randomBytes(32);
   const a = createUserKeyring(redis, ns, master, { cacheSize: 10, cacheTtlMs: 60_000 });
   const b = createUserKeyring(redis, ns, master, { cacheSize: 10, cacheTtlMs: 60_000 });
-  const [ka, kb] = await Promise.all([a.forUsers(["u1", "u2", "u1"]), b.forUsers(["u1"])]);
-  assert.equal(ka.get("u1")!.kid, kb.get("u1")!.kid, "concurrent creation agrees on one key");
-  assert.deepEqual(ka.get("u1")!.key, kb.get("u1")!.key);
-  assert.notEqual(ka.get("u1")!.kid, ka.get("u2")!.kid);
+  const [ka, kb] = await Promise.all([a.forUsers(["user-1", "u2", "user-1"]), b.forUsers(["user-1"])]);
+  assert.equal(ka.get("user-1")!.kid, kb.get("user-1")!.kid, "concurrent creation agrees on one key");
+  assert.deepEqual(ka.get("user-1")!.key, kb.get("user-1")!.key);
+  assert.notEqual(ka.get("user-1")!.kid, ka.get("u2")!.kid);
   // Nothing in Redis holds the key in clear.
   for (const k of await scanKeys(redis, `${ns}:*`))
-    assert.ok(!(await redis.getBuffer(k))!.includes(ka.get("u1")!.key), k);
+    assert.ok(!(await redis.getBuffer(k))!.includes(ka.get("user-1")!.key), k);
 
-  const [sealed] = await sealForUsers(b, [{ user: "u1", value: event("u1", 1) }]);
+  const [sealed] = await sealForUsers(b, [{ user: "user-1", value: event("user-1", 1) }]);
   assert.ok(asSealed(JSON.parse(JSON.stringify(sealed))));
-  assert.ok(!JSON.stringify(sealed).includes("u1") && !JSON.stringify(sealed).includes("item-1"));
+  // "-" is in neither the hex key id nor base64, so these ids cannot turn up in the envelope by chance.
+  assert.ok(!JSON.stringify(sealed).includes("user-1") && !JSON.stringify(sealed).includes("item-1"));
   const bytes = Buffer.from(JSON.stringify(sealed));
   const decoded = decodeSealedOr<CanonicalEvent>(canonicalEventSpec, bytes);
   assert.ok(decoded.ok);
   const [opened] = await openSealed<CanonicalEvent>(a, [decoded.value], canonicalEventSpec);
-  assert.deepEqual(opened, { ok: true, value: event("u1", 1) });
+  assert.deepEqual(opened, { ok: true, value: event("user-1", 1) });
 
   const c = Buffer.from(sealed!.c, "base64");
   c[20] = c[20]! ^ 1;
@@ -101,7 +102,7 @@ test("keyring: one data key per user across processes; sealed payloads open; tam
     ["undecryptable", "undecryptable"],
   );
   // A sealed payload that opens to something invalid is rejected with the contract's reason.
-  const junk = sealBytes(ka.get("u1")!, JSON.stringify({ eventId: "x" }));
+  const junk = sealBytes(ka.get("user-1")!, JSON.stringify({ eventId: "x" }));
   const [invalid] = await openSealed<CanonicalEvent>(a, [junk], canonicalEventSpec);
   assert.ok(!invalid!.ok && !invalid!.shredded && invalid!.reason === "missing_field");
 
