@@ -3,9 +3,9 @@
  * and the settings the generated manifests take. Everything Kafka-facing (topics, groups,
  * writers) comes from the topic catalog in @recfleet/contracts, not from here.
  */
-import type { ConsumerGroup, TopicKey } from "@recfleet/contracts";
+import { REPLY_PARTITIONS, type ConsumerGroup, type TopicKey } from "@recfleet/contracts";
 
-export type DeployedWorker = "ingest" | "features" | "trainer" | "scorer";
+export type DeployedWorker = "ingest" | "features" | "trainer" | "scorer" | "gateway";
 
 export interface WorkerResources {
   cpu: string;
@@ -13,13 +13,32 @@ export interface WorkerResources {
   memoryLimit: string;
 }
 
+/** The input whose consumer-group lag scales a Kafka worker (KEDA), capped at its partitions. */
+export interface LagScaling {
+  topic: TopicKey;
+  group: ConsumerGroup;
+}
+
+/**
+ * An HTTP worker's load shows as CPU, not as lag (the gateway consumes only its answers): a
+ * HorizontalPodAutoscaler on CPU utilisation, capped at maxReplicas.
+ */
+export interface CpuScaling {
+  cpuUtilization: number;
+  maxReplicas: number;
+}
+
 export interface WorkerDeployment {
   name: DeployedWorker;
-  /** The input whose consumer-group lag scales this worker (KEDA), capped at its partitions. */
-  scalesOn: { topic: TopicKey; group: ConsumerGroup };
+  scalesOn: LagScaling | CpuScaling;
   minReplicas: number;
   resources: WorkerResources;
+  /** Port of an HTTP API the worker serves (a ClusterIP Service named "http" exposes it). */
+  httpPort?: number;
 }
+
+export const scalesOnLag = (w: WorkerDeployment): w is WorkerDeployment & { scalesOn: LagScaling } =>
+  "group" in w.scalesOn;
 
 /**
  * Sizes from the benchmarks in docs/benchmarks.md (RSS of each worker under load, one core each):
@@ -50,6 +69,14 @@ export const WORKER_DEPLOYMENTS: readonly WorkerDeployment[] = [
     scalesOn: { topic: "recRequests", group: "scorer" },
     minReplicas: 2,
     resources: { cpu: "1", memory: "1Gi", memoryLimit: "2Gi" },
+  },
+  {
+    name: "gateway",
+    // Each gateway leases one partition of rec.replies to read its answers: more would find none free.
+    scalesOn: { cpuUtilization: 70, maxReplicas: REPLY_PARTITIONS },
+    minReplicas: 2,
+    resources: { cpu: "500m", memory: "256Mi", memoryLimit: "512Mi" },
+    httpPort: 8080,
   },
 ];
 

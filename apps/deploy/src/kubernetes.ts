@@ -1,6 +1,6 @@
 /**
  * Kubernetes resources of a fleet: a Deployment, Service, PodDisruptionBudget and KEDA
- * ScaledObject per worker; Strimzi KafkaTopic per catalog topic and KafkaUser (SCRAM-SHA-512,
+ * ScaledObject per Kafka worker (the HTTP gateway: an HPA on CPU and a Service for its API); Strimzi KafkaTopic per catalog topic and KafkaUser (SCRAM-SHA-512,
  * ACLs from the catalog) per principal; a ServiceMonitor. Plain objects, rendered to YAML by
  * generate.ts and checked against the published schemas by manifests.test.ts.
  */
@@ -14,7 +14,7 @@ import {
   TOPIC_WRITERS,
   type TopicWriter,
 } from "@recfleet/contracts";
-import { WORKER_DEPLOYMENTS, type DeployOptions, type WorkerDeployment } from "./fleet";
+import { WORKER_DEPLOYMENTS, scalesOnLag, type CpuScaling, type DeployOptions, type WorkerDeployment } from "./fleet";
 
 export type Manifest = {
   apiVersion: string;
@@ -86,9 +86,13 @@ export function workerDeployment(w: WorkerDeployment, o: DeployOptions): Manifes
               name: w.name,
               image: o.image,
               args: [w.name],
-              ports: [{ name: "metrics", containerPort: o.metricsPort }],
+              ports: [
+                { name: "metrics", containerPort: o.metricsPort },
+                ...(w.httpPort ? [{ name: "http", containerPort: w.httpPort }] : []),
+              ],
               envFrom: [{ configMapRef: { name: "recfleet-config" } }],
               env: [
+                ...(w.httpPort ? [{ name: "GATEWAY_PORT", value: String(w.httpPort) }] : []),
                 { name: "KAFKA_SASL_USERNAME", value: kafkaUserName(w.name, o) },
                 secretEnv("KAFKA_SASL_PASSWORD", kafkaUserName(w.name, o), "password"),
                 secretEnv("REDIS_URL", `recfleet-redis-${w.name}`, "url"),
@@ -135,6 +139,20 @@ export function workerService(w: WorkerDeployment, o: DeployOptions): Manifest {
   };
 }
 
+/** The API of an HTTP worker (the gateway), for an Ingress or the apps in the cluster. */
+export function workerApiService(w: WorkerDeployment, o: DeployOptions): Manifest {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: metadata(`recfleet-${w.name}-http`, o),
+    spec: {
+      type: "ClusterIP",
+      selector: labels(w.name),
+      ports: [{ name: "http", port: 80, targetPort: "http" }],
+    },
+  };
+}
+
 export function workerDisruptionBudget(w: WorkerDeployment, o: DeployOptions): Manifest {
   return {
     apiVersion: "policy/v1",
@@ -146,6 +164,7 @@ export function workerDisruptionBudget(w: WorkerDeployment, o: DeployOptions): M
 
 /** Scales a worker on its group's lag; more consumers than partitions would idle, so partitions cap it. */
 export function workerScaledObject(w: WorkerDeployment, o: DeployOptions): Manifest {
+  if (!scalesOnLag(w)) throw new Error(`${w.name} does not scale on lag: give it a HorizontalPodAutoscaler`);
   const topics = topicNames(o.namespace);
   return {
     apiVersion: "keda.sh/v1alpha1",
@@ -172,6 +191,30 @@ export function workerScaledObject(w: WorkerDeployment, o: DeployOptions): Manif
       ],
     },
   };
+}
+
+/** An HTTP worker's load is its CPU: a plain HorizontalPodAutoscaler, no KEDA needed. */
+export function workerCpuAutoscaler(w: WorkerDeployment, scaling: CpuScaling, o: DeployOptions): Manifest {
+  return {
+    apiVersion: "autoscaling/v2",
+    kind: "HorizontalPodAutoscaler",
+    metadata: metadata(`recfleet-${w.name}`, o),
+    spec: {
+      scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: `recfleet-${w.name}` },
+      minReplicas: w.minReplicas,
+      maxReplicas: scaling.maxReplicas,
+      metrics: [
+        {
+          type: "Resource",
+          resource: { name: "cpu", target: { type: "Utilization", averageUtilization: scaling.cpuUtilization } },
+        },
+      ],
+    },
+  };
+}
+
+function workerAutoscaler(w: WorkerDeployment, o: DeployOptions): Manifest {
+  return "group" in w.scalesOn ? workerScaledObject(w, o) : workerCpuAutoscaler(w, w.scalesOn, o);
 }
 
 /** KEDA reads group lag as its own Kafka user (Describe only), through this TriggerAuthentication. */
@@ -264,9 +307,10 @@ export function fleetManifests(o: DeployOptions): Record<string, Manifest[]> {
     "workers.yaml": WORKER_DEPLOYMENTS.flatMap((w) => [
       workerDeployment(w, o),
       workerService(w, o),
+      ...(w.httpPort ? [workerApiService(w, o)] : []),
       workerDisruptionBudget(w, o),
     ]),
-    "autoscaling.yaml": [kedaTriggerAuthentication(o), ...WORKER_DEPLOYMENTS.map((w) => workerScaledObject(w, o))],
+    "autoscaling.yaml": [kedaTriggerAuthentication(o), ...WORKER_DEPLOYMENTS.map((w) => workerAutoscaler(w, o))],
     "kafka-topics.yaml": kafkaTopics(o),
     "kafka-users.yaml": [...TOPIC_WRITERS.map((p) => kafkaUser(p, o)), kedaKafkaUser(o)],
     "monitoring.yaml": [serviceMonitor(o)],

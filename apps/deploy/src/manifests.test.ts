@@ -6,10 +6,11 @@ import { parseAllDocuments } from "yaml";
 import { ConfigMap, Service } from "kubernetes-models/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
+import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
 import { ScaledObject, TriggerAuthentication } from "@kubernetes-models/keda/keda.sh/v1alpha1";
 import { KafkaTopic, KafkaUser } from "@kubernetes-models/strimzi-kafka-operator/kafka.strimzi.io/v1beta2";
 import { PrometheusRule, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
-import { TOPIC_CATALOG, TOPIC_KEYS, topicGrants, topicNames } from "@recfleet/contracts";
+import { REPLY_PARTITIONS, TOPIC_CATALOG, TOPIC_KEYS, topicGrants, topicNames } from "@recfleet/contracts";
 import { DEFAULT_DEPLOY_OPTIONS, renderArtefacts, type Manifest } from "./index";
 import { REPO_ROOT } from "./generate";
 
@@ -19,6 +20,7 @@ const MODELS: Record<string, (m: Manifest) => Validating> = {
   "v1/Service": (m) => new Service(m as never),
   "apps/v1/Deployment": (m) => new Deployment(m as never),
   "policy/v1/PodDisruptionBudget": (m) => new PodDisruptionBudget(m as never),
+  "autoscaling/v2/HorizontalPodAutoscaler": (m) => new HorizontalPodAutoscaler(m as never),
   "keda.sh/v1alpha1/ScaledObject": (m) => new ScaledObject(m as never),
   "keda.sh/v1alpha1/TriggerAuthentication": (m) => new TriggerAuthentication(m as never),
   "kafka.strimzi.io/v1beta2/KafkaTopic": (m) => new KafkaTopic(m as never),
@@ -94,4 +96,29 @@ test("KEDA never scales a worker past its input's partitions", () => {
   })[];
   assert.equal(scaled.length, 4);
   for (const s of scaled) assert.ok(s.spec.maxReplicaCount <= DEFAULT_DEPLOY_OPTIONS.partitions, s.metadata.name);
+});
+
+test("the HTTP gateway scales on CPU (an HPA capped at the reply partitions it leases) and serves its API through a Service", () => {
+  const manifests = manifestsOf(renderArtefacts());
+  const named = (kind: string, name: string) => manifests.find((m) => m.kind === kind && m.metadata.name === name);
+  assert.ok(!named("ScaledObject", "recfleet-gateway"), "the gateway has no consumer lag to scale on");
+  const hpa = named("HorizontalPodAutoscaler", "recfleet-gateway") as Manifest & {
+    spec: { maxReplicas: number; scaleTargetRef: { name: string }; metrics: { resource: { name: string } }[] };
+  };
+  assert.ok(hpa, "no HorizontalPodAutoscaler for the gateway");
+  assert.equal(hpa.spec.scaleTargetRef.name, "recfleet-gateway");
+  assert.equal(hpa.spec.maxReplicas, REPLY_PARTITIONS);
+  assert.deepEqual(
+    hpa.spec.metrics.map((m) => m.resource.name),
+    ["cpu"],
+  );
+  const deployment = named("Deployment", "recfleet-gateway") as Manifest & {
+    spec: { template: { spec: { containers: { args: string[]; ports: { name: string }[] }[] } } };
+  };
+  const [container] = deployment.spec.template.spec.containers;
+  assert.deepEqual(container!.args, ["gateway"]);
+  assert.deepEqual(container!.ports.map((p) => p.name).sort(), ["http", "metrics"]);
+  const api = named("Service", "recfleet-gateway-http") as Manifest & { spec: { ports: { targetPort: string }[] } };
+  assert.equal(api?.spec.ports[0]?.targetPort, "http");
+  assert.ok(named("KafkaUser", "recfleet-gateway"), "the gateway's Kafka principal");
 });
