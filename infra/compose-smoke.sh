@@ -44,7 +44,7 @@ wait_for() {
 
 say "starting the stack (project $project, gateway on $api)"
 "${compose[@]}" up -d --no-build
-wait_for "the gateway's API" curl -fsS -o /dev/null "$api/openapi.json"
+wait_for "the gateway's API" curl -fs -o /dev/null "$api/openapi.json"
 say "gateway up"
 
 # A key with both scopes, made by the CLI in the same image (it writes the key's hash to Redis).
@@ -66,7 +66,7 @@ post_events() {
 }
 # The first POST may race topic creation by the workers: retried until accepted.
 wait_for "the gateway to accept events" post_events
-accepted=$(grep -o '"accepted"' "/tmp/$project-events.json" | wc -l)
+accepted=$(grep -o '"status":"accepted"' "/tmp/$project-events.json" | wc -l)
 rm -f "/tmp/$project-events.json"
 [ "$accepted" -eq 200 ] || { echo "compose-smoke: $accepted of 200 events accepted" >&2; exit 1; }
 say "200 events accepted"
