@@ -1,7 +1,9 @@
 /**
  * The one test command (`npm test`): finds every *.test.ts, starts a real Kafka broker and
  * redis-server once for the run (unless KAFKA_BROKERS and REDIS_URL already point at some),
- * runs node's built-in test runner over the files, and tears the stack down.
+ * runs node's built-in test runner over the files, and tears the stack down. With
+ * RECFLEET_TEST_CONTAINERS=1 — or when the local binaries are missing and Docker answers — Kafka
+ * and Redis run in containers through testcontainers instead (@recfleet/testkit).
  *
  *   npm test                 all tests (unit, integration, e2e)
  *   npm test -- --unit       only tests that need no broker or Redis
@@ -12,6 +14,7 @@ import { mkdtempSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { MissingPrerequisiteError, REPO_ROOT, startStack, type Stack } from "@recfleet/stack";
+import { containersRequested, dockerAvailable, startContainerStack, type ContainerStack } from "@recfleet/testkit";
 
 function findTests(dir: string, out: string[] = []): string[] {
   for (const entry of readdirSync(dir)) {
@@ -35,18 +38,27 @@ if (filters.length > 0) files = files.filter((f) => filters.some((flt) => f.incl
 files.sort((a, b) => Number(needsInfra(a)) - Number(needsInfra(b)) || a.localeCompare(b));
 
 const started = performance.now();
-let stack: Stack | undefined;
+let stack: Stack | ContainerStack | undefined;
 const env: NodeJS.ProcessEnv = { ...process.env };
+const say = (line: string) => console.log(`# ${line}`);
 if (files.some(needsInfra) && !(process.env.KAFKA_BROKERS && process.env.REDIS_URL)) {
-  const dir = mkdtempSync(join(tmpdir(), "recfleet-test-stack-"));
-  console.log(`# starting Kafka and Redis for this run (logs in ${dir})`);
-  try {
-    stack = await startStack({ dir, log: (line) => console.log(`# ${line}`) });
-  } catch (err) {
-    // The doctor's line for the missing piece says how to install it; a stack trace would not.
-    if (!(err instanceof MissingPrerequisiteError)) throw err;
-    console.error(`the tests need a local Kafka broker and redis-server, and this machine lacks:\n${err.message}`);
-    process.exit(1);
+  if (containersRequested()) {
+    stack = await startContainerStack(say);
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), "recfleet-test-stack-"));
+    console.log(`# starting Kafka and Redis for this run (logs in ${dir})`);
+    try {
+      stack = await startStack({ dir, log: say });
+    } catch (err) {
+      // The doctor's line for the missing piece says how to install it; a stack trace would not.
+      if (!(err instanceof MissingPrerequisiteError)) throw err;
+      if (!(await dockerAvailable())) {
+        console.error(`the tests need a local Kafka broker and redis-server, and this machine lacks:\n${err.message}`);
+        process.exit(1);
+      }
+      say(`no local stack (${err.message.split("\n")[0]}); Docker answers, so Kafka and Redis run in containers`);
+      stack = await startContainerStack(say);
+    }
   }
   Object.assign(env, stack.env);
 }
@@ -67,7 +79,7 @@ const child = spawn(
 );
 const code: number = await new Promise((resolve) => child.once("exit", (c, signal) => resolve(c ?? (signal ? 1 : 0))));
 if (stack) {
-  if (code !== 0) console.log(`# broker log: ${stack.kafkaLog}\n# redis log: ${stack.redisLog}`);
+  if (code !== 0 && "kafkaLog" in stack) console.log(`# broker log: ${stack.kafkaLog}\n# redis log: ${stack.redisLog}`);
   await stack.stop();
 }
 console.log(`# whole test run: ${((performance.now() - started) / 1000).toFixed(1)} s, exit ${code}`);

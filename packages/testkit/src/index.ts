@@ -1,1 +1,9 @@
 export { uniqueName, testInfra, waitFor, type TestInfra } from "./testing";
+export {
+  containersRequested,
+  dockerAvailable,
+  startContainerStack,
+  KAFKA_IMAGE,
+  REDIS_IMAGE,
+  type ContainerStack,
+} from "./containers";
