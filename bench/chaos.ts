@@ -88,17 +88,8 @@ interface ScenarioResult {
   manual_restarts: number;
 }
 
-/** The infrastructure a phase runs on and the faults it can inject. */
-interface Infra {
-  brokers: string[];
-  redisUrl: string;
-  redis: RunningRedis;
-  restartRedis(options: { empty: boolean }): Promise<void>;
-  stop(): Promise<void>;
-}
-
 async function redisWithAof(dir: string, port?: number): Promise<RunningRedis> {
-  return startRedis({ dir, ...(port ? { port } : {}), appendOnly: true, detached: false });
+  return startRedis({ dir, ...(port ? { port } : {}), appendOnly: true, timeoutMs: 60_000 });
 }
 
 function redisRestarter(infra: { redis: RunningRedis }, dir: string, port: number) {
@@ -320,7 +311,6 @@ async function runScenario(
   log(`── ${name}: ${fault.describe}`);
   const dlqTopics = [fleet.topics.clickstreamDlq, fleet.topics.eventsDlq, fleet.topics.recRequestsDlq];
   const dlqBefore = (await Promise.all(dlqTopics.map((t) => topicEnd(fleet, t)))).reduce((a, b) => a + b, 0);
-  const before = new Map([...workers].map(([n, w]) => [n, w]));
   const watch = watchReadiness(workers);
   const load = new Load(fleet, `${name}-${Date.now().toString(36)}`);
   const t0 = Date.now();
@@ -422,10 +412,9 @@ async function runScenario(
   let manual = 0;
   for (const name of WORKERS) {
     const w = workers.get(name)!;
-    const killedByUs = fault.killedWorker === name && before.get(name) !== w;
     if (exited(w) || !(await waitReadyOrExit(w, 60_000))) {
       log(`${name} ${exited(w) ? "exited" : "is not ready"} after ${name}: restarting it by hand; see ${w.logPath}`);
-      if (!killedByUs || exited(w)) manual++;
+      manual++;
       if (!exited(w)) w.process.kill("SIGKILL");
       workers.set(name, await startWorker(name, fleet.env, fleet.logDir));
       await waitReadyOrExit(workers.get(name)!, 120_000);
@@ -475,6 +464,18 @@ const FLEET_ENV: Record<string, string> = {
   SCORER_THREADS: "1",
 };
 
+/** startFleet, tried 3 times: on a loaded machine a worker can miss its 60 s to open the metrics port. */
+async function startFleetPatiently(infra: { brokers: string[]; redisUrl: string }, label: string): Promise<Fleet> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startFleet(infra, label, FLEET_ENV);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      log(`fleet start failed (${(err as Error).message.split("\n")[0]}); trying again`);
+    }
+  }
+}
+
 async function singleBrokerPhase(results: ScenarioResult[]): Promise<void> {
   const names = ALL_SCENARIOS.filter((s): s is SingleBrokerScenario => s !== "cluster-leader-sigkill" && wanted(s));
   if (names.length === 0) return;
@@ -482,7 +483,7 @@ async function singleBrokerPhase(results: ScenarioResult[]): Promise<void> {
   const kafkaDir = join(dir, "kafka");
   const redisDir = join(dir, "redis");
   const kafkaPort = await freePort();
-  let kafka: RunningKafka = await startKafka({ dir: kafkaDir, port: kafkaPort, heapMb: 384 });
+  let kafka: RunningKafka = await startKafka({ dir: kafkaDir, port: kafkaPort, heapMb: 384, timeoutMs: 240_000 });
   const redisPort = await freePort();
   const infra = { redis: await redisWithAof(redisDir, redisPort) };
   const restartRedis = redisRestarter(infra, redisDir, redisPort);
@@ -490,7 +491,7 @@ async function singleBrokerPhase(results: ScenarioResult[]): Promise<void> {
   let fleet: Fleet | undefined;
   const workers = new Map<WorkerName, RunningWorker>();
   try {
-    fleet = await startFleet({ brokers: [kafka.brokers], redisUrl: infra.redis.url }, "chaos", FLEET_ENV);
+    fleet = await startFleetPatiently({ brokers: [kafka.brokers], redisUrl: infra.redis.url }, "chaos");
     const f = fleet;
     for (const n of WORKERS) workers.set(n, f.worker(n));
     const fleetStart = Date.now();
@@ -507,6 +508,7 @@ async function singleBrokerPhase(results: ScenarioResult[]): Promise<void> {
             port: kafkaPort,
             controllerPort: kafka.controllerPort,
             heapMb: 384,
+            timeoutMs: 240_000,
           });
         },
       },
@@ -554,14 +556,14 @@ async function clusterPhase(results: ScenarioResult[]): Promise<void> {
   if (!wanted("cluster-leader-sigkill")) return;
   const dir = mkdtempSync(join(tmpdir(), "recfleet-chaos-cluster-"));
   log("starting a 3-broker KRaft cluster …");
-  const cluster = await startKafkaCluster({ dir: join(dir, "kafka"), nodes: 3, heapMb: 256 });
+  const cluster = await startKafkaCluster({ dir: join(dir, "kafka"), nodes: 3, heapMb: 256, timeoutMs: 300_000 });
   const redisDir = join(dir, "redis");
   const infra = { redis: await redisWithAof(redisDir) };
   log(`3 brokers at ${cluster.brokers}, Redis at ${infra.redis.url}; logs in ${dir}`);
   let fleet: Fleet | undefined;
   const workers = new Map<WorkerName, RunningWorker>();
   try {
-    fleet = await startFleet({ brokers: cluster.brokers.split(","), redisUrl: infra.redis.url }, "chaos-3", FLEET_ENV);
+    fleet = await startFleetPatiently({ brokers: cluster.brokers.split(","), redisUrl: infra.redis.url }, "chaos-3");
     const f = fleet;
     for (const n of WORKERS) workers.set(n, f.worker(n));
     const fault: Fault = {
