@@ -46,6 +46,8 @@ const RATE = numFlag("rate", "CHAOS_RATE", 20);
 const REQUEST_RATE = numFlag("request-rate", "CHAOS_REQUEST_RATE", 4);
 const PRE_FAULT_S = 15;
 const DRAIN_TIMEOUT_MS = 120_000;
+/** A worker (re)started by the bench may take this long to open its metrics port on a loaded machine. */
+const WORKER_START_MS = 240_000;
 const ALL_SCENARIOS = [
   "dev-broker-sigkill",
   "broker-sigstop-20s",
@@ -59,6 +61,8 @@ const ALL_SCENARIOS = [
 ] as const;
 type ScenarioName = (typeof ALL_SCENARIOS)[number];
 type SingleBrokerScenario = Exclude<ScenarioName, "cluster-leader-sigkill">;
+/** Scenarios or phases that could not run to the end, reported in the JSON line. */
+const failures: { phase: string; error: string }[] = [];
 const picked = flag("scenarios", "CHAOS_SCENARIOS", ALL_SCENARIOS.join(","))
   .split(",")
   .map((s) => s.trim());
@@ -317,7 +321,13 @@ async function runScenario(
   load.start();
   await sleep(PRE_FAULT_S * 1000);
   const faultStart = Date.now();
-  await fault.inject();
+  try {
+    await fault.inject();
+  } catch (err) {
+    await load.stop();
+    await watch.stop();
+    throw err;
+  }
   const faultEnd = Date.now();
   log(`${name}: fault over after ${((faultEnd - faultStart) / 1000).toFixed(1)} s; load continues`);
   let killedReadyAt: number | undefined;
@@ -416,7 +426,7 @@ async function runScenario(
       log(`${name} ${exited(w) ? "exited" : "is not ready"} after ${name}: restarting it by hand; see ${w.logPath}`);
       manual++;
       if (!exited(w)) w.process.kill("SIGKILL");
-      workers.set(name, await startWorker(name, fleet.env, fleet.logDir));
+      workers.set(name, await startWorker(name, fleet.env, fleet.logDir, 0, WORKER_START_MS));
       await waitReadyOrExit(workers.get(name)!, 120_000);
     }
   }
@@ -451,7 +461,7 @@ function killAndRestartWorker(fleet: Fleet, workers: Map<WorkerName, RunningWork
       const gone = new Promise((r) => w.process.once("exit", r));
       w.process.kill("SIGKILL");
       await gone;
-      workers.set(name, await startWorker(name, fleet.env, fleet.logDir));
+      workers.set(name, await startWorker(name, fleet.env, fleet.logDir, 0, WORKER_START_MS));
     },
   };
 }
@@ -543,7 +553,17 @@ async function singleBrokerPhase(results: ScenarioResult[]): Promise<void> {
       "kill-trainer": killAndRestartWorker(f, workers, "trainer"),
       "kill-scorer": killAndRestartWorker(f, workers, "scorer"),
     };
-    for (const name of names) results.push(await runScenario(name, f, workers, faults[name]));
+    for (const name of names) {
+      try {
+        results.push(await runScenario(name, f, workers, faults[name]));
+      } catch (err) {
+        // Reported, and the fleet made whole again so the other scenarios still run.
+        log(`${name} failed: ${(err as Error).stack ?? String(err)}`);
+        failures.push({ phase: name, error: (err as Error).message });
+        for (const n of WORKERS)
+          if (exited(workers.get(n)!)) workers.set(n, await startWorker(n, f.env, f.logDir, 0, WORKER_START_MS));
+      }
+    }
   } finally {
     await stopWorkers([...workers.values()]);
     await fleet?.stop();
@@ -598,8 +618,19 @@ async function clusterPhase(results: ScenarioResult[]): Promise<void> {
 const started = Date.now();
 log(`CHAOS: ${picked.length} scenarios, ${LOAD_S} s of load each, ${RATE} events/s and ${REQUEST_RATE} requests/s`);
 const results: ScenarioResult[] = [];
-await singleBrokerPhase(results);
-await clusterPhase(results);
+// A phase that cannot run (e.g. its infrastructure did not start) is reported in the JSON line
+// instead of ending the bench without one.
+for (const [phase, run] of [
+  ["cluster", clusterPhase],
+  ["single-broker", singleBrokerPhase],
+] as const) {
+  try {
+    await run(results);
+  } catch (err) {
+    log(`${phase} phase failed: ${(err as Error).stack ?? String(err)}`);
+    failures.push({ phase, error: (err as Error).message });
+  }
+}
 log(`done in ${((Date.now() - started) / 60_000).toFixed(1)} min`);
 console.log(
   JSON.stringify({
@@ -612,6 +643,7 @@ console.log(
     double_applied: results.reduce((s, r) => s + r.double_applied, 0),
     unanswered: results.reduce((s, r) => s + r.unanswered, 0),
     manual_restarts: results.reduce((s, r) => s + r.manual_restarts, 0),
+    ...(failures.length > 0 ? { failures } : {}),
   }),
 );
 process.exit(0);
