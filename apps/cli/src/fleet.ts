@@ -30,6 +30,8 @@ export async function startWorker(
   env: Record<string, string>,
   logDir: string,
   instance = 0,
+  /** How long the worker may take to open its metrics port (a loaded machine needs longer). */
+  portTimeoutMs = 60_000,
 ): Promise<RunningWorker> {
   mkdirSync(logDir, { recursive: true });
   const base = join(logDir, `${name}${instance ? `-${instance}` : ""}`);
@@ -44,7 +46,9 @@ export async function startWorker(
   });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
-  const metricsPort = await waitForPortFile(portFile, child).catch((err: unknown) => {
+  const metricsPort = await waitForPortFile(portFile, child, portTimeoutMs).catch((err: unknown) => {
+    // Not left running behind the caller's back: it has no handle to stop it.
+    child.kill("SIGKILL");
     throw new Error(`${name} did not open its metrics port (${errorMessage(err)}); see ${logPath}`);
   });
   return { name, metricsPort, process: child, logPath };

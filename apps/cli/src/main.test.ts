@@ -20,6 +20,7 @@ test("help lists the app's commands and those the packages export", async (t) =>
     "train",
     "model",
     "erase-user",
+    "rebuild-features",
     "keys",
   ];
   assert.deepEqual(names.sort(), expected.sort());

@@ -3,7 +3,7 @@
  * and the settings the generated manifests take. Everything Kafka-facing (topics, groups,
  * writers) comes from the topic catalog in @recfleet/contracts, not from here.
  */
-import { REPLY_PARTITIONS, type ConsumerGroup, type TopicKey } from "@recfleet/contracts";
+import { REPLY_PARTITIONS, TOPIC_REPLICATION, type ConsumerGroup, type TopicKey } from "@recfleet/contracts";
 
 export type DeployedWorker = "ingest" | "features" | "trainer" | "scorer" | "gateway";
 
@@ -105,7 +105,6 @@ export const DEFAULT_DEPLOY_OPTIONS: DeployOptions = {
   image: "recfleet:0.1.0",
   kafkaCluster: "recfleet",
   kafkaBootstrap: "recfleet-kafka-bootstrap:9093",
-  replicationFactor: 3,
-  minInsyncReplicas: 2,
+  ...TOPIC_REPLICATION,
   metricsPort: 9464,
 };

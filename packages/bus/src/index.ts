@@ -33,4 +33,5 @@ export {
   type StreamWorkerConfig,
 } from "./stream-worker";
 export { openingHandler, type Opened } from "./opening";
+export { replayTopic, type ReplayOptions, type ReplayResult } from "./replay";
 export { startPartitionReader, type PartitionReader, type PartitionReaderOptions } from "./partition-reader";

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Kafka } from "kafkajs";
-import { TOPIC_CATALOG, TOPIC_KEYS, topicNames, topicPartitions } from "@recfleet/contracts";
+import { TOPIC_CATALOG, TOPIC_KEYS, topicNames, topicPartitions, topicReplication } from "@recfleet/contracts";
 
 export interface TopicSpec {
   topic: string;
@@ -8,12 +8,17 @@ export interface TopicSpec {
   config?: Record<string, string>;
 }
 
-/** Creates missing topics and grows partition counts that are below the configured number. */
+/**
+ * Creates missing topics and grows partition counts that are below the configured number. New
+ * topics are replicated as the catalog says for the cluster's size (topicReplication: RF 3 and
+ * min.insync.replicas 2 from three brokers on, one copy on the dev stack's single broker).
+ */
 export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
+    const replication = topicReplication((await admin.describeCluster()).brokers.length);
     // Kafka 4.x can answer metadata for a just-created topic with UNKNOWN_TOPIC_OR_PARTITION, and
     // workers starting together race to create the same topics: retry with jittered backoff
     // until every topic exists, for at most 30 s.
@@ -28,8 +33,11 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<vo
           topics: missing.map((s) => ({
             topic: s.topic,
             numPartitions: s.partitions,
-            replicationFactor: 1,
-            configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
+            replicationFactor: replication.replicationFactor,
+            configEntries: Object.entries({
+              "min.insync.replicas": String(replication.minInsyncReplicas),
+              ...s.config,
+            }).map(([name, value]) => ({ name, value })),
           })),
         });
       } catch (err) {

@@ -22,6 +22,8 @@ export {
   DEFAULT_PARTITIONS,
   topicNames,
   topicPartitions,
+  topicReplication,
+  TOPIC_REPLICATION,
   consumerGroupId,
   type TopicNames,
   type TopicKey,

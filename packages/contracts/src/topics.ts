@@ -242,6 +242,22 @@ export function topicNames(namespace = "recfleet"): TopicNames {
   return Object.fromEntries(names) as TopicNames;
 }
 
+/**
+ * Replication of every fleet topic in production: three copies, and a write (producers use
+ * acks=all, idempotent) is acknowledged once two hold it, so one broker can die without losing
+ * an acknowledged event or stopping writes.
+ */
+export const TOPIC_REPLICATION = { replicationFactor: 3, minInsyncReplicas: 2 } as const;
+
+/**
+ * Replication for a cluster of `brokers` brokers: TOPIC_REPLICATION from three brokers on; a
+ * smaller cluster (the dev stack's single broker) keeps one copy per broker and min.insync 1.
+ */
+export function topicReplication(brokers: number): { replicationFactor: number; minInsyncReplicas: number } {
+  if (brokers >= TOPIC_REPLICATION.replicationFactor) return { ...TOPIC_REPLICATION };
+  return { replicationFactor: Math.max(1, brokers), minInsyncReplicas: 1 };
+}
+
 /** Partitions of a catalog topic for a fleet whose partitioned topics have `fleetPartitions`. */
 export function topicPartitions(key: TopicKey, fleetPartitions = DEFAULT_PARTITIONS): number {
   const entry = TOPIC_CATALOG[key];

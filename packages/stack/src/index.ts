@@ -31,3 +31,4 @@ export {
   type CheckResult,
   type CheckStatus,
 } from "./doctor";
+export { startKafkaCluster, type KafkaCluster, type KafkaClusterNode } from "./kafka-cluster";

@@ -84,6 +84,33 @@ export interface KafkaStartOptions {
   timeoutMs?: number;
   /** SASL_SSL with SCRAM-SHA-512 and ACLs instead of PLAINTEXT (certificates made in `dir`). */
   security?: KafkaSecurityOptions;
+  /** A node of a cluster (kafka-cluster.ts): its id, every voter and the replication of internal topics. */
+  node?: KafkaNodeOptions;
+}
+
+/** What makes one JVM a node of a multi-node KRaft cluster rather than a single-node one. */
+export interface KafkaNodeOptions {
+  nodeId: number;
+  /** controller.quorum.voters: `id@host:port` of every node, the same on all of them. */
+  voters: string;
+  /** Nodes in the cluster: internal topics get min(3, size) replicas, min.insync.replicas 2 from 3 on. */
+  clusterSize: number;
+}
+
+/** Replication of the internal topics (__consumer_offsets, transactions) for a cluster of `size` nodes. */
+function internalTopicProperties(size: number): string[] {
+  const rf = Math.min(3, size);
+  const minIsr = rf >= 3 ? 2 : 1;
+  return [
+    `offsets.topic.replication.factor=${rf}`,
+    `transaction.state.log.replication.factor=${rf}`,
+    `transaction.state.log.min.isr=${minIsr}`,
+    `share.coordinator.state.topic.replication.factor=${rf}`,
+    `share.coordinator.state.topic.min.isr=${minIsr}`,
+    // Topics the fleet creates carry their own replication (ensureTopics); this covers any other.
+    `default.replication.factor=${rf}`,
+    `min.insync.replicas=${minIsr}`,
+  ];
 }
 
 const SCRAM = "SCRAM-SHA-512";
@@ -124,7 +151,10 @@ function listenerProperties(port: number, controllerPort: number, dir: string, s
   };
 }
 
-/** Single-node KRaft broker (broker + controller in one JVM) on loopback, with single-node settings. */
+/**
+ * A KRaft broker (broker + controller in one JVM) on loopback: a single-node cluster, or with
+ * `node` one node of a multi-node cluster (startKafkaCluster).
+ */
 export async function startKafka(options: KafkaStartOptions): Promise<RunningKafka> {
   const libs = ensureKafkaJars();
   const port = options.port ?? (await freePort());
@@ -138,18 +168,14 @@ export async function startKafka(options: KafkaStartOptions): Promise<RunningKaf
     props,
     [
       "process.roles=broker,controller",
-      "node.id=1",
-      `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+      `node.id=${options.node?.nodeId ?? 1}`,
+      `controller.quorum.voters=${options.node?.voters ?? `1@127.0.0.1:${controllerPort}`}`,
       ...listeners.lines,
       "controller.listener.names=CONTROLLER",
       `log.dirs=${dataDir}`,
-      // Single node: internal topics cannot be replicated, and nobody else will join a group.
-      "offsets.topic.replication.factor=1",
+      // A single node cannot replicate internal topics; a cluster replicates them like the fleet's.
+      ...internalTopicProperties(options.node?.clusterSize ?? 1),
       "offsets.topic.num.partitions=4",
-      "transaction.state.log.replication.factor=1",
-      "transaction.state.log.min.isr=1",
-      "share.coordinator.state.topic.replication.factor=1",
-      "share.coordinator.state.topic.min.isr=1",
       "group.initial.rebalance.delay.ms=0",
       "num.partitions=1",
       "auto.create.topics.enable=false",
@@ -161,27 +187,24 @@ export async function startKafka(options: KafkaStartOptions): Promise<RunningKaf
   const classpath = join(libs, "*");
   const java = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, "bin", "java") : "java";
   const log4j = `-Dlog4j2.configurationFile=${join(REPO_ROOT, "infra/kafka/log4j2.properties")}`;
-  const format = spawnSync(
-    java,
-    [
-      "-cp",
-      classpath,
-      log4j,
-      "kafka.tools.StorageTool",
-      "format",
-      "-t",
-      "recfleet-local-cluster0",
-      "-c",
-      props,
-      "--ignore-formatted",
-      // SCRAM credentials go into the metadata log at format time (KIP-900), before anyone connects.
-      ...Object.entries(options.security?.users ?? {}).flatMap(([name, password]) => [
-        "--add-scram",
-        `${SCRAM}=[name=${name},password=${password}]`,
-      ]),
-    ],
-    { encoding: "utf8" },
-  );
+  // Not spawnSync: the nodes of a cluster format side by side, so their JVMs start together.
+  const format = await runToEnd(java, [
+    "-cp",
+    classpath,
+    log4j,
+    "kafka.tools.StorageTool",
+    "format",
+    "-t",
+    "recfleet-local-cluster0",
+    "-c",
+    props,
+    "--ignore-formatted",
+    // SCRAM credentials go into the metadata log at format time (KIP-900), before anyone connects.
+    ...Object.entries(options.security?.users ?? {}).flatMap(([name, password]) => [
+      "--add-scram",
+      `${SCRAM}=[name=${name},password=${password}]`,
+    ]),
+  ]);
   if (format.status !== 0) {
     writeFileSync(logPath, `${format.stdout}\n${format.stderr}`);
     throw new StackStartError(`kafka storage format failed (exit ${format.status})`, logPath);
@@ -232,6 +255,19 @@ export async function startKafka(options: KafkaStartOptions): Promise<RunningKaf
     process: child,
     stop: () => stopProcess(child),
   };
+}
+
+/** Runs a command to its end without blocking the event loop; its output is kept for the error log. */
+function runToEnd(command: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+    child.once("error", (err) => resolve({ status: null, stdout, stderr: `${stderr}${err.message}` }));
+    child.once("close", (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 export function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void> {

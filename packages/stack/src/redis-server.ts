@@ -26,6 +26,11 @@ export async function startRedis(options: {
   timeoutMs?: number;
   /** TLS only (no plaintext port), with a certificate made in `dir`. */
   tls?: boolean;
+  /**
+   * Append-only file with fsync every second in `dir`/redis-data: a restart (even after SIGKILL)
+   * reloads the state, losing at most the last second of writes. Off for the dev stack.
+   */
+  appendOnly?: boolean;
 }): Promise<RunningRedis> {
   const port = options.port ?? (await freePort());
   const certs = options.tls ? createServerCertificates(options.dir) : undefined;
@@ -60,8 +65,7 @@ export async function startRedis(options: {
       dataDir,
       "--save",
       "",
-      "--appendonly",
-      "no",
+      ...(options.appendOnly ? ["--appendonly", "yes", "--appendfsync", "everysec"] : ["--appendonly", "no"]),
       "--logfile",
       "",
       "--protected-mode",

@@ -11,6 +11,7 @@
  */
 import { ConfigError, commonConfigSchema, createLogger, loadConfig } from "@recfleet/runtime";
 import type { CliCommand } from "@recfleet/runtime";
+import { rebuildCommand } from "./rebuild";
 import {
   connectRedis,
   createStore,
@@ -84,4 +85,5 @@ export const featuresCommands: CliCommand[] = [
     summary: "erase-user --user <raw id> — delete every key derived from a user (needs RECFLEET_PSEUDONYM_SECRET)",
     run: (args) => runEraseUserCli(args),
   },
+  rebuildCommand,
 ];

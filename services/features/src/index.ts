@@ -9,4 +9,6 @@ export {
 } from "./handler";
 export { startFeaturesWorker, type FeaturesWorker } from "./worker";
 export { runEraseUserCli, eraseUser, featuresCommands } from "./erase";
+export { rebuildFeatures, runRebuildFeaturesCli, parseFromTime, type RebuildReport } from "./rebuild";
+export { createEventsHandler, decodeEventValue } from "./events-handler";
 export { main } from "./main";

@@ -1,25 +1,17 @@
 import type { Redis } from "ioredis";
 import { Counter, type WorkerContext, type Logger, type Registry } from "@recfleet/runtime";
-import {
-  canonicalEventSpec,
-  catalogItemSpec,
-  decodeMessage,
-  type CanonicalEvent,
-  type CatalogItem,
-} from "@recfleet/contracts";
-import { openingHandler, startStreamWorker, type StreamWorker } from "@recfleet/bus";
+import { catalogItemSpec, decodeMessage, type CanonicalEvent, type CatalogItem } from "@recfleet/contracts";
+import { startStreamWorker, type StreamWorker } from "@recfleet/bus";
 import {
   createCatalogStore,
   createKeyringFromConfig,
   createModelRegistry,
   connectRedis,
   createStore,
-  decodeSealedOr,
-  openSealed,
   type SealedEnvelope,
   type Store,
 } from "@recfleet/store";
-import { createFeaturesHandler } from "./handler";
+import { createEventsHandler, decodeEventValue } from "./events-handler";
 import { createCatalogHandler } from "./catalog-handler";
 import type { FeaturesConfig } from "./config";
 
@@ -52,29 +44,16 @@ export async function startFeaturesWorker(
     input: "events",
     group: "features",
     // Far-future checks were made at ingest; a replay days later must not reject them.
-    decode: (value) => decodeSealedOr<CanonicalEvent>(canonicalEventSpec, value),
+    decode: decodeEventValue,
     createHandler: ({ producer, topics }) =>
-      openingHandler(
-        (values) => openSealed<CanonicalEvent>(keyring, values, canonicalEventSpec),
-        createFeaturesHandler({
-          policy: {
-            weights: config.eventWeights,
-            seenTypes: config.seenTypes,
-            rewardTypes: config.rewardTypes,
-            refreshTypes: config.refreshTypes,
-          },
-          apply: (events) => store.applyEvents(events),
-          send: (topic, messages) => producer.send(topic, messages),
-          recRequestsTopic: topics.recRequests,
-          counters: { inc: (outcome, n) => counter.inc({ outcome }, n) },
-          foldLinearRewards: async (rewards) => {
-            // The bandit state belongs to the serving version; clicks on older versions' slates are skipped.
-            const version = await models.currentVersion();
-            return version ? store.addLinearRewards(version, rewards) : 0;
-          },
-        }),
-        (n) => counter.inc({ outcome: "shredded" }, n),
-      ),
+      createEventsHandler(config, {
+        store,
+        models,
+        keyring,
+        send: (topic, messages) => producer.send(topic, messages),
+        recRequestsTopic: topics.recRequests,
+        count: (outcome, n) => counter.inc({ outcome }, n),
+      }),
   });
   // The catalog loop lives here rather than in a worker of its own: the features worker already
   // owns the fleet's Redis writes, and catalog traffic is small; its own consumer group keeps it

@@ -1,0 +1,114 @@
+/**
+ * rebuild-features after Redis lost the online state: replaying `events` through the features
+ * worker's handler gives the state the live worker built in one pass; a second replay changes
+ * nothing; --from replays only what Kafka appended from that time on.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Redis } from "ioredis";
+import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig, type Registry } from "@recfleet/runtime";
+import { topicNames, EVENT_TYPES, type CanonicalEvent } from "@recfleet/contracts";
+import { createKafka, createProducer, ensureFleetTopics } from "@recfleet/bus";
+import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
+import { pseudonymise } from "@recfleet/store";
+import { diffSnapshots, scanKeys, snapshotRedis } from "@recfleet/store/testing";
+import { featuresConfigSchema } from "./config";
+import { startFeaturesWorker } from "./worker";
+import { rebuildFeatures } from "./rebuild";
+
+const infra = testInfra();
+const TOTAL = 1200;
+
+async function applied(registry: Registry): Promise<number> {
+  const metric = registry.getSingleMetric("recfleet_features_events_total");
+  if (!metric) return 0;
+  return (await metric.get()).values.filter((v) => v.labels.outcome === "applied").reduce((s, v) => s + v.value, 0);
+}
+
+/** What a Redis restarted without persistence holds for the namespace: nothing. */
+async function wipe(redis: Redis, ns: string): Promise<void> {
+  const keys = await scanKeys(redis, `${ns}:*`);
+  for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
+}
+
+test("rebuild-features: a replay of `events` into an emptied Redis reproduces the live worker's state; again changes nothing; --from replays the rest", async () => {
+  const ns = uniqueName("rebuild");
+  const env = {
+    KAFKA_BROKERS: infra.brokers.join(","),
+    REDIS_URL: infra.redisUrl,
+    RECFLEET_NAMESPACE: ns,
+    RECFLEET_TOPIC_PARTITIONS: "3",
+    LOG_LEVEL: "error",
+  };
+  const config = { ...loadConfig(commonConfigSchema, env), ...loadConfig(featuresConfigSchema, env) };
+  const logger = createLogger("rebuild-test", { level: "error", write: () => {} });
+  const kafka = createKafka({ brokers: infra.brokers, clientId: "rebuild-test", logger });
+  const redis = new Redis(infra.redisUrl);
+  const now = Date.now();
+  let seed = 7;
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const users = Array.from({ length: 30 }, (_, i) => pseudonymise("rebuild-secret-0123456789", `user-${i}`));
+  const events: CanonicalEvent[] = Array.from({ length: TOTAL }, (_, i) => ({
+    eventId: `ev-${i}`,
+    user: users[Math.floor(rand() * users.length)]!,
+    itemId: `item-${Math.floor(rand() * 40)}`,
+    type: EVENT_TYPES[Math.floor(rand() * EVENT_TYPES.length)]!,
+    ts: now - Math.floor(rand() * 600_000),
+    ingestedAt: now,
+    late: false,
+  }));
+  const half = TOTAL / 2;
+  try {
+    await ensureFleetTopics(kafka, ns, { partitions: 3 });
+    const producer = await createProducer(kafka);
+    const send = async (batch: CanonicalEvent[]) => {
+      for (let i = 0; i < batch.length; i += 100)
+        await producer.send(
+          topicNames(ns).events,
+          batch.slice(i, i + 100).map((e) => ({ key: e.user, value: e })),
+        );
+    };
+    await send(events.slice(0, half));
+    // Broker append times on either side of `middle`: --from middle must replay the second half only.
+    await sleep(1500);
+    const middle = Date.now();
+    await sleep(500);
+    await send(events.slice(half));
+    await producer.close();
+
+    // One pass of the live worker.
+    const registry = createMetricsRegistry("rebuild-live");
+    const live = await startFeaturesWorker(config, { logger, registry });
+    await waitFor("the live worker to apply every event", async () => (await applied(registry)) === TOTAL, 90_000, 200);
+    await live.stop();
+    const livePass = await snapshotRedis(redis, `${ns}:*`);
+    assert.ok(livePass.size > users.length, `the live pass wrote only ${livePass.size} keys`);
+
+    // Redis restarted empty → rebuild from Kafka.
+    await wipe(redis, ns);
+    const rebuilt = await rebuildFeatures(config, { logger });
+    assert.equal(rebuilt.read, TOTAL);
+    assert.equal(rebuilt.applied, TOTAL);
+    assert.equal(rebuilt.rejected, 0);
+    assert.deepEqual(diffSnapshots(livePass, await snapshotRedis(redis, `${ns}:*`)), []);
+
+    // Over state that survived: every event is a replay, nothing changes.
+    const again = await rebuildFeatures(config, { logger });
+    assert.equal(again.applied, 0);
+    assert.equal(again.replayed, TOTAL);
+    assert.deepEqual(diffSnapshots(livePass, await snapshotRedis(redis, `${ns}:*`)), []);
+
+    // --from: only what the broker appended from then on.
+    await wipe(redis, ns);
+    const tail = await rebuildFeatures(config, { logger, from: middle });
+    assert.equal(tail.read, TOTAL - half);
+    assert.equal(tail.applied, TOTAL - half);
+    console.log(
+      `# rebuilt ${rebuilt.applied} events in ${rebuilt.seconds} s; second replay: ${again.replayed} replayed; --from: ${tail.applied}`,
+    );
+  } finally {
+    await wipe(redis, ns).catch(() => undefined);
+    redis.disconnect();
+  }
+});
