@@ -12,7 +12,7 @@ export const storeConfigSchema = {
     { secret: true },
   ),
   profile: oneOf("RECFLEET_PROFILE", ["dev", "prod"] as const, "prod"),
-  dedupeWindowMs: duration("RECFLEET_DEDUPE_WINDOW", 24 * 3_600_000),
+  dedupeCapacity: int("RECFLEET_DEDUPE_CAPACITY", 20_000, { min: 100, max: 10_000_000 }),
   replayHorizonMs: duration("RECFLEET_REPLAY_HORIZON", 7 * 86_400_000),
   historyCap: int("RECFLEET_HISTORY_CAP", 100, { min: 1, max: 10_000 }),
   popularityHalfLifeMs: duration("RECFLEET_POPULARITY_HALF_LIFE", 86_400_000),
@@ -23,9 +23,13 @@ export const storeConfigSchema = {
 export type StoreConfig = ConfigOf<typeof storeConfigSchema>;
 
 export interface StoreOptions {
-  /** How long ingest remembers an event id (dedupe claim TTL). Default 24 h. */
-  dedupeWindowMs: number;
-  /** How long applied-markers and recommendation markers live; must exceed any replay (Kafka retention of `events`). Default 7 d. */
+  /**
+   * Event-id fingerprints kept per input partition (ingest's claims, features' duplicate
+   * filter): a second copy of an event is caught while fewer than this many newer events came
+   * through its partition. Default 20,000 (about 1.5 MB of Redis per partition and stage).
+   */
+  dedupeCapacity: number;
+  /** How long recommendation markers live; must exceed any replay (Kafka retention). Default 7 d. */
   replayHorizonMs: number;
   /** Items kept per user history. Default 100. */
   historyCap: number;
@@ -40,7 +44,7 @@ export interface StoreOptions {
 }
 
 export const DEFAULT_STORE_OPTIONS: StoreOptions = {
-  dedupeWindowMs: 24 * 3_600_000,
+  dedupeCapacity: 20_000,
   replayHorizonMs: 7 * 86_400_000,
   historyCap: 100,
   popularityHalfLifeMs: 86_400_000,

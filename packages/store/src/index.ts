@@ -4,8 +4,10 @@ export {
   trainerKeys,
   type ModelKeys,
   type TrainerKeys,
-  historyMember,
-  parseHistoryMember,
+  historyEntry,
+  parseHistory,
+  eventFingerprint,
+  USER_FIELDS,
   ITEM_STATS_FIELDS,
   type StoreKeys,
 } from "./keys";

@@ -6,13 +6,25 @@
  * only admits ids matching ID_PATTERN (no ':', spaces, globs or control characters), and user
  * ids are 64-hex pseudonyms.
  *
- *   ns:dd:<eventId>            string  ingest dedupe claim: "<topic>/<partition>/<offset>" of the first copy; PX dedupe window
- *   ns:ap:<eventId>            string  features applied-marker "1"; PX replay horizon
- *   ns:u:<user>:hist           zset    recent items, member "<itemId>|<type>|<eventId>", score ts; capped (top N by (ts, member))
- *   ns:u:<user>:seen           set     item ids the user consumed (seen types)
- *   ns:u:<user>:rl             string  refresh-on-event rate limit; PX refresh interval
- *   (older versions also wrote ns:u:<user>:cnt and ns:u:<user>:vec; erasure still deletes both)
- *   ns:pop                     zset    item -> log of time-decayed popularity (see popularityLogWeight)
+ * State grows with users and items, not with events: idempotency is by Kafka position (an
+ * applied-offset watermark per input partition and per user), and duplicate detection keeps a
+ * bounded set of recent event-id fingerprints per partition (RECFLEET_DEDUPE_CAPACITY).
+ * `{…}` is a Redis Cluster hash tag: every key a script touches in one call shares its tag, so
+ * each call stays in one slot.
+ *
+ *   ns:dd:{cs.<p>}          zset    ingest claims of clickstream partition p: event fingerprint -> offset of
+ *                                      its first copy; the newest RECFLEET_DEDUPE_CAPACITY kept
+ *   ns:ap:{ev.<p>}          zset    features: fingerprints of events partition p -> offset of the first copy (bounded likewise)
+ *   ns:ap:{ev.<p>}:wm       string  features: highest applied offset of events partition p (guards the partition's aggregates)
+ *   ns:pop:{ev.<p>}         zset    item -> log of time-decayed popularity of partition p's events (see popularityLogWeight);
+ *                                      readers merge the partitions (log-sum-exp)
+ *   ns:pop:parts               set     the partitions that have a popularity zset
+ *   ns:u:{<user>}              hash    h: recent items, packed "<ts36>,<type code>,<itemId>;…" in (ts, code, item) order,
+ *                                      the newest RECFLEET_HISTORY_CAP kept; s: seen item ids, sorted, ","-joined;
+ *                                      w:<p>: highest applied offset of this user's events in events partition p
+ *   ns:u:{<user>}:rl           string  refresh-on-event rate limit; PX refresh interval
+ *   (older versions wrote ns:u:<user>:hist, :seen, :rl, :cnt, :vec and per-event ns:ap:<eventId>,
+ *   ns:dd:<eventId> markers; erasure still deletes the per-user ones)
  *   ns:is:<itemId>             hash    imp, clk, exp, imp:<policy>, clk:<policy>, exp:<policy> (exp = Σ model click probability over impressions)
  *   ns:rec:<recId>             hash    policy, servedAt, i:<itemId> -> rank, c:<itemId> -> "1" once a click on it was counted; PEXPIREAT servedAt + window + grace
  *   ns:recm:<recId>            string  recordRecommendation idempotency marker; PX replay horizon
@@ -28,17 +40,51 @@
  *   ns:policy:serving          string  canonical id of the policy `recfleet policy promote` switched traffic to; absent: POLICY_SPLIT
  */
 
+import { createHash } from "node:crypto";
+import type { EventType } from "@recfleet/contracts";
+
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-/** Member of a user's history zset; the score is the event time. */
-export function historyMember(itemId: string, type: string, eventId: string): string {
-  return `${itemId}|${type}|${eventId}`;
+/** One character per event type in packed histories (a type name costs up to 11 bytes per entry). */
+const TYPE_CODES: Readonly<Record<EventType, string>> = {
+  view: "v",
+  click: "c",
+  add_to_cart: "a",
+  purchase: "p",
+  rating: "r",
+};
+const TYPE_OF_CODE = new Map(Object.entries(TYPE_CODES).map(([t, c]) => [c, t]));
+/** Width of the base-36 time in a history entry: 8 digits reach year 2059 and sort as text. */
+const TS_DIGITS = 8;
+
+/**
+ * One entry of a packed history: "<ts base 36, 8 digits>,<type code>,<itemId>". Entries sort as
+ * text in (ts, type, item) order, so the script keeps the newest by sorting strings.
+ */
+export function historyEntry(itemId: string, type: EventType, ts: number): string {
+  return `${Math.max(0, Math.floor(ts)).toString(36).padStart(TS_DIGITS, "0")},${TYPE_CODES[type]},${itemId}`;
 }
 
-export function parseHistoryMember(member: string): { itemId: string; type: string; eventId: string } {
-  const [itemId = "", type = "", eventId = ""] = member.split("|");
-  return { itemId, type, eventId };
+/** A packed history ("entry;entry;…", oldest first) as entries. */
+export function parseHistory(packed: string | null | undefined): { itemId: string; type: string; ts: number }[] {
+  if (!packed) return [];
+  return packed.split(";").map((entry) => {
+    const [ts = "0", code = "", itemId = ""] = entry.split(",");
+    return { itemId, type: TYPE_OF_CODE.get(code) ?? code, ts: parseInt(ts, 36) };
+  });
 }
+
+/** 8 base64url characters (48 bits) of SHA-1 of an event id: what the duplicate filters keep instead of the id. */
+export function eventFingerprint(eventId: string): string {
+  return createHash("sha1").update(eventId).digest("base64url").slice(0, 8);
+}
+
+/** Fields of a user's state hash (ns:u:{<user>}). */
+export const USER_FIELDS = {
+  history: "h",
+  seen: "s",
+  watermark: (partition: string) => `w:${partition}`,
+} as const;
 
 /** Field names inside ns:is:<itemId>. */
 export const ITEM_STATS_FIELDS = {
@@ -54,16 +100,23 @@ export interface StoreKeys {
   readonly namespace: string;
   /** Every key of this namespace starts with it (for tests and tools; production code never scans). */
   readonly prefix: string;
-  dedupe(eventId: string): string;
-  applied(eventId: string): string;
-  userHistory(user: string): string;
-  userSeen(user: string): string;
+  /** Ingest's claims of one clickstream partition (fingerprint -> offset). */
+  claims(partition: string): string;
+  /** Features' fingerprints of one events partition (fingerprint -> offset). */
+  applied(partition: string): string;
+  /** Features' applied-offset watermark of one events partition. */
+  appliedWatermark(partition: string): string;
+  /** A user's state hash: history, seen items, per-partition watermarks (USER_FIELDS). */
+  userState(user: string): string;
   userRefresh(user: string): string;
   /** Every key derived from one user: erasure deletes exactly these. */
   userKeys(user: string): string[];
   /** Per-user keys older versions wrote and this one no longer does; erasure still deletes them. */
   legacyUserKeys(user: string): string[];
-  readonly popularity: string;
+  /** Popularity of one events partition; readers merge them. */
+  popularity(partition: string): string;
+  /** Set of the partitions that have a popularity zset. */
+  readonly popularityPartitions: string;
   itemStats(itemId: string): string;
   rec(recId: string): string;
   recMarker(recId: string): string;
@@ -88,14 +141,15 @@ export function storeKeys(namespace: string): StoreKeys {
   const keys: StoreKeys = {
     namespace,
     prefix: p,
-    dedupe: (eventId) => `${p}dd:${eventId}`,
-    applied: (eventId) => `${p}ap:${eventId}`,
-    userHistory: (u) => user(u, "hist"),
-    userSeen: (u) => user(u, "seen"),
-    userRefresh: (u) => user(u, "rl"),
-    userKeys: (u) => [keys.userHistory(u), keys.userSeen(u), keys.userRefresh(u)],
-    legacyUserKeys: (u) => [`${p}u:${u}:cnt`, `${p}u:${u}:vec`],
-    popularity: `${p}pop`,
+    claims: (partition) => `${p}dd:{cs.${partition}}`,
+    applied: (partition) => `${p}ap:{ev.${partition}}`,
+    appliedWatermark: (partition) => `${p}ap:{ev.${partition}}:wm`,
+    userState: (u) => `${p}u:{${u}}`,
+    userRefresh: (u) => `${p}u:{${u}}:rl`,
+    userKeys: (u) => [keys.userState(u), keys.userRefresh(u)],
+    legacyUserKeys: (u) => ["hist", "seen", "rl", "cnt", "vec"].map((what) => user(u, what)),
+    popularity: (partition) => `${p}pop:{ev.${partition}}`,
+    popularityPartitions: `${p}pop:parts`,
     itemStats: (itemId) => `${p}is:${itemId}`,
     rec: (recId) => `${p}rec:${recId}`,
     recMarker: (recId) => `${p}recm:${recId}`,

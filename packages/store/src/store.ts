@@ -2,9 +2,18 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { RecfleetError } from "@recfleet/runtime";
 import type { EventType } from "@recfleet/contracts";
-import { storeKeys, historyMember, parseHistoryMember, ITEM_STATS_FIELDS, type StoreKeys } from "./keys";
+import {
+  storeKeys,
+  historyEntry,
+  parseHistory,
+  eventFingerprint,
+  ITEM_STATS_FIELDS,
+  USER_FIELDS,
+  type StoreKeys,
+} from "./keys";
 import { storeOptions, popularityLogWeight, decayedPopularity, type StoreOptions } from "./config";
 import { SCRIPTS, runScript } from "./scripts";
+import { isCluster, keySlot } from "./cluster";
 
 /** Raised when Redis answers something the store's scripts never return (a version mismatch). */
 export class StoreProtocolError extends RecfleetError {
@@ -17,8 +26,9 @@ export type ClaimOutcome = "new" | "replay" | "duplicate";
 
 export interface EventClaim {
   eventId: string;
-  /** "<topic>/<partition>/<offset>" of the consumed message. */
-  source: string;
+  /** Partition and offset of the consumed clickstream message. */
+  partition: number;
+  offset: number;
 }
 
 /** One canonical event as the features update sees it. */
@@ -37,6 +47,13 @@ export interface FeatureEvent {
   reward: boolean;
   /** Ask for a refresh-on-event rec request (rate-limited per user). */
   refresh: boolean;
+  /**
+   * Where the event was consumed (the events topic's partition and offset): offsets at or below
+   * the partition's and the user's watermarks were applied before. Without them (direct calls)
+   * only the duplicate filter guards the update.
+   */
+  partition?: number;
+  offset?: number;
 }
 
 export interface ApplyResult {
@@ -85,9 +102,12 @@ export interface ErasureReceipt {
 export interface Store {
   readonly keys: StoreKeys;
   readonly options: StoreOptions;
-  /** Ingest dedupe for a batch, one round trip. */
+  /** Ingest's duplicate filter for a batch: one script call per clickstream partition. */
   claimEvents(claims: readonly EventClaim[]): Promise<ClaimOutcome[]>;
-  /** Features update for a batch, one round trip; replayed events change nothing. */
+  /**
+   * Features update for a batch: one call for each events partition (duplicates, popularity),
+   * one for the users (per slot on a cluster), one for rewards; replayed events change nothing.
+   */
   applyEvents(events: readonly FeatureEvent[]): Promise<ApplyResult>;
   /** Records what was served (for attribution) and counts impressions; idempotent per recId. Call before publishing it. */
   recordRecommendation(rec: RecommendationRecord): Promise<boolean>;
@@ -123,75 +143,129 @@ function results(what: string, res: PipelineResult): unknown[] {
 
 const toInt = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 
+/** Indexes grouped by a key, in first-seen order. */
+function groupBy<K>(indexes: Iterable<number>, keyOf: (i: number) => K): Map<K, number[]> {
+  const groups = new Map<K, number[]>();
+  for (const i of indexes) {
+    const k = keyOf(i);
+    const g = groups.get(k);
+    if (g) g.push(i);
+    else groups.set(k, [i]);
+  }
+  return groups;
+}
+
+/** Events without a position (direct calls) share one partition label. */
+const partitionLabel = (e: FeatureEvent): string => (e.partition === undefined ? "none" : String(e.partition));
+
 export function createStore(redis: Redis, namespace: string, options: Partial<StoreOptions> = {}): Store {
   const keys = storeKeys(namespace);
   const opts = storeOptions(options);
+  // On a cluster each script call must stay in one slot; on one Redis every key is "slot 0".
+  const slotOf = (key: string): number => (isCluster(redis) ? keySlot(key) : 0);
+  const knownPartitions = new Set<string>();
+  const registerPopularityPartition = async (partition: string) => {
+    if (knownPartitions.has(partition)) return;
+    await redis.sadd(keys.popularityPartitions, partition);
+    knownPartitions.add(partition);
+  };
 
   return {
     keys,
     options: opts,
 
     async claimEvents(claims) {
-      if (claims.length === 0) return [];
-      const reply = await runScript(
-        redis,
-        SCRIPTS.claimEvents,
-        claims.map((c) => keys.dedupe(c.eventId)),
-        [opts.dedupeWindowMs, ...claims.map((c) => c.source)],
-      );
-      if (!Array.isArray(reply) || reply.length !== claims.length) throw new StoreProtocolError("claim-events", reply);
-      return reply.map((r) => (r === 1 ? "new" : r === 2 ? "replay" : "duplicate"));
+      const out: ClaimOutcome[] = new Array<ClaimOutcome>(claims.length);
+      for (const [partition, indexes] of groupBy(claims.keys(), (i) => String(claims[i]!.partition))) {
+        const reply = await runScript(
+          redis,
+          SCRIPTS.claimEvents,
+          [keys.claims(partition)],
+          [opts.dedupeCapacity, ...indexes.flatMap((i) => [eventFingerprint(claims[i]!.eventId), claims[i]!.offset])],
+        );
+        if (!Array.isArray(reply) || reply.length !== indexes.length) throw new StoreProtocolError("claim-events", reply);
+        indexes.forEach((i, j) => (out[i] = reply[j] === 1 ? "new" : reply[j] === 2 ? "replay" : "duplicate"));
+      }
+      return out;
     },
 
     async applyEvents(events) {
-      if (events.length === 0) return { applied: 0, replayed: 0, attributed: 0, refresh: [] };
-      // KEYS: pop, one applied-marker per event, then every other key once (events name them by index).
-      const k: string[] = [keys.popularity];
-      for (const e of events) k.push(keys.applied(e.eventId));
-      const index = new Map<string, number>();
-      const keyIndex = (key: string): number => {
-        let i = index.get(key);
-        if (i === undefined) {
-          k.push(key);
-          i = k.length; // 1-based, as KEYS[i] in Lua
-          index.set(key, i);
+      const result: ApplyResult = { applied: 0, replayed: 0, attributed: 0, refresh: [] };
+      if (events.length === 0) return result;
+      // 1. Per events partition: which events are new, replays or duplicates; popularity.
+      const fresh: number[] = [];
+      for (const [partition, indexes] of groupBy(events.keys(), (i) => partitionLabel(events[i]!))) {
+        await registerPopularityPartition(partition);
+        const perEvent: (string | number)[] = [];
+        for (const i of indexes) {
+          const e = events[i]!;
+          perEvent.push(
+            eventFingerprint(e.eventId),
+            e.offset ?? -1,
+            e.itemId,
+            popularityLogWeight(e.weight, e.ts, opts.popularityHalfLifeMs),
+          );
         }
-        return i;
-      };
-      const userIndex = new Map<string, number>();
-      const perEvent: (string | number)[] = [];
-      for (const e of events) {
-        let u = userIndex.get(e.user);
-        if (u === undefined) {
-          k.push(keys.userHistory(e.user), keys.userSeen(e.user), keys.userRefresh(e.user));
-          u = k.length - 2; // KEYS index of the hist key; seen, rl follow
-          userIndex.set(e.user, u);
-        }
-        const hasReward = e.reward && e.recId !== undefined;
-        perEvent.push(
-          u,
-          hasReward ? keyIndex(keys.itemStats(e.itemId)) : 0,
-          hasReward ? keyIndex(keys.rec(e.recId!)) : 0,
-          historyMember(e.itemId, e.type, e.eventId),
-          e.itemId,
-          e.ts,
-          popularityLogWeight(e.weight, e.ts, opts.popularityHalfLifeMs),
-          (e.markSeen ? 1 : 0) + (hasReward ? 2 : 0) + (e.refresh ? 4 : 0),
+        const reply = await runScript(
+          redis,
+          SCRIPTS.applyPartition,
+          [keys.applied(partition), keys.appliedWatermark(partition), keys.popularity(partition)],
+          [opts.dedupeCapacity, JSON.stringify(perEvent)],
         );
+        if (!Array.isArray(reply) || reply.length !== indexes.length) throw new StoreProtocolError("apply-partition", reply);
+        indexes.forEach((i, j) => {
+          if (reply[j] === 0) result.applied++;
+          else result.replayed++;
+          // Replays go on to the users: a crash may have come between this call and theirs.
+          if (reply[j] !== 2) fresh.push(i);
+        });
       }
-      const a: (string | number)[] = [
-        opts.historyCap,
-        opts.replayHorizonMs,
-        opts.attributionWindowMs,
-        opts.refreshIntervalMs,
-        events.length,
-        JSON.stringify(perEvent),
-      ];
-      const reply = await runScript(redis, SCRIPTS.applyEvents, k, a);
-      if (!Array.isArray(reply) || reply.length !== 4 || !Array.isArray(reply[3]))
-        throw new StoreProtocolError("apply-events", reply);
-      const [applied, replayed, attributed, refresh] = reply as [number, number, number, number[]];
-      return { applied, replayed, attributed, refresh: refresh.map((i) => events[i]!) };
+      // 2. The users' state, guarded by each user's watermark; one call per slot (all of them on one Redis).
+      for (const [partition, inPartition] of groupBy(fresh, (i) => partitionLabel(events[i]!)))
+        for (const indexes of groupBy(inPartition, (i) => slotOf(keys.userState(events[i]!.user))).values()) {
+          const k: string[] = [];
+          const userIndex = new Map<string, number>();
+          const perEvent: (string | number)[] = [];
+          for (const i of indexes) {
+            const e = events[i]!;
+            let j = userIndex.get(e.user);
+            if (j === undefined) {
+              k.push(keys.userState(e.user), keys.userRefresh(e.user));
+              j = k.length / 2;
+              userIndex.set(e.user, j);
+            }
+            perEvent.push(
+              j,
+              e.offset ?? -1,
+              historyEntry(e.itemId, e.type, e.ts),
+              e.markSeen ? e.itemId : "",
+              e.refresh ? i : -1,
+            );
+          }
+          const reply = await runScript(redis, SCRIPTS.applyUsers, k, [
+            opts.historyCap,
+            opts.refreshIntervalMs,
+            partition,
+            JSON.stringify(perEvent),
+          ]);
+          if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1]))
+            throw new StoreProtocolError("apply-users", reply);
+          for (const i of reply[1] as number[]) result.refresh.push(events[i]!);
+        }
+      const order = new Map(events.map((e, i) => [e, i]));
+      result.refresh.sort((a, b) => order.get(a)! - order.get(b)!);
+      // 3. Rewards: the recommendation record's c:<item> field makes each count once.
+      const rewards = events.filter((e) => e.reward && e.recId !== undefined);
+      if (rewards.length > 0)
+        result.attributed = Number(
+          await runScript(
+            redis,
+            SCRIPTS.attributeRewards,
+            rewards.flatMap((e) => [keys.rec(e.recId!), keys.itemStats(e.itemId)]),
+            [opts.attributionWindowMs, ...rewards.flatMap((e) => [e.itemId, e.ts])],
+          ),
+        );
+      return result;
     },
 
     async recordRecommendation(rec) {
@@ -219,33 +293,39 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
 
     async readUserHistories(users, n) {
       if (users.length === 0 || n <= 0) return users.map(() => []);
-      const p = redis.pipeline();
-      for (const u of users) p.zrange(keys.userHistory(u), -n, -1, "WITHSCORES");
-      return results("readUserHistories", await p.exec()).map((flat) => {
-        const list = flat as string[];
-        const out: HistoryEntry[] = [];
-        for (let i = 0; i + 1 < list.length; i += 2) {
-          const m = parseHistoryMember(list[i]!);
-          out.push({ itemId: m.itemId, type: m.type, ts: Number(list[i + 1]) });
-        }
-        return out;
-      });
+      const packed = await Promise.all(users.map((u) => redis.hget(keys.userState(u), USER_FIELDS.history)));
+      return packed.map((h) => parseHistory(h).slice(-n));
     },
 
     async readSeenItems(users) {
       if (users.length === 0) return [];
-      const p = redis.pipeline();
-      for (const u of users) p.smembers(keys.userSeen(u));
-      return results("readSeenItems", await p.exec()).map((s) => [...(s as string[])].sort());
+      const seen = await Promise.all(users.map((u) => redis.hget(keys.userState(u), USER_FIELDS.seen)));
+      return seen.map((s) => (s ? s.split(",") : []));
     },
 
     async readPopularItems(n, now = Date.now()) {
       if (n <= 0) return [];
-      const flat = await redis.zrevrange(keys.popularity, 0, n - 1, "WITHSCORES");
-      const out: { itemId: string; score: number }[] = [];
-      for (let i = 0; i + 1 < flat.length; i += 2)
-        out.push({ itemId: flat[i]!, score: decayedPopularity(Number(flat[i + 1]), now, opts.popularityHalfLifeMs) });
-      return out;
+      // Each partition's top n, then every candidate's exact score summed over all partitions.
+      const partitions = await redis.smembers(keys.popularityPartitions);
+      const tops = await Promise.all(partitions.map((p) => redis.zrevrange(keys.popularity(p), 0, n - 1)));
+      const candidates = [...new Set(tops.flat())];
+      if (candidates.length === 0) return [];
+      const scores = await Promise.all(partitions.map((p) => redis.zmscore(keys.popularity(p), ...candidates)));
+      const merged = candidates.map((itemId, c) => {
+        let log = -Infinity;
+        for (const s of scores) {
+          const v = s[c];
+          if (v === null || v === undefined) continue;
+          const x = Number(v);
+          const hi = Math.max(log, x);
+          log = hi === -Infinity ? x : hi + Math.log(Math.exp(log - hi) + Math.exp(x - hi));
+        }
+        return { itemId, log };
+      });
+      merged.sort((a, b) => b.log - a.log || (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0));
+      return merged
+        .slice(0, n)
+        .map(({ itemId, log }) => ({ itemId, score: decayedPopularity(log, now, opts.popularityHalfLifeMs) }));
     },
 
     async readItemStats(itemIds, policy) {
@@ -262,10 +342,8 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
               f.policyClicks(policy),
               f.policyExpectedClicks(policy),
             ];
-      const p = redis.pipeline();
-      for (const id of itemIds) p.hmget(keys.itemStats(id), ...fields);
-      return results("readItemStats", await p.exec()).map((v, i) => {
-        const r = v as (string | null)[];
+      const rows = await Promise.all(itemIds.map((id) => redis.hmget(keys.itemStats(id), ...fields)));
+      return rows.map((r, i) => {
         const stats: ItemStats = {
           itemId: itemIds[i]!,
           impressions: toInt(r[0]),
@@ -280,14 +358,18 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
 
     async addLinearImpressions(version, d, a, b, count) {
       if (count === 0) return;
-      const p = redis.pipeline();
-      for (let i = 0; i < d * d; i++) if (a[i] !== 0) p.hincrbyfloat(keys.linearA(version), String(i), a[i]!);
-      for (let j = 0; j < d; j++) if (b[j] !== 0) p.hincrbyfloat(keys.linearB(version), String(j), b[j]!);
-      p.hincrby(keys.linearB(version), "n", count);
+      // One pipeline per key: a cluster runs a pipeline only when all its keys share a slot.
+      const pa = redis.pipeline();
+      for (let i = 0; i < d * d; i++) if (a[i] !== 0) pa.hincrbyfloat(keys.linearA(version), String(i), a[i]!);
       // Bandit state lives as long as its model version is likely to serve.
-      p.pexpire(keys.linearA(version), 7 * 86_400_000);
-      p.pexpire(keys.linearB(version), 7 * 86_400_000);
-      results("addLinearImpressions", await p.exec());
+      pa.pexpire(keys.linearA(version), 7 * 86_400_000);
+      const pb = redis.pipeline();
+      for (let j = 0; j < d; j++) if (b[j] !== 0) pb.hincrbyfloat(keys.linearB(version), String(j), b[j]!);
+      pb.hincrby(keys.linearB(version), "n", count);
+      pb.pexpire(keys.linearB(version), 7 * 86_400_000);
+      const [ra, rb] = await Promise.all([pa.exec(), pb.exec()]);
+      results("addLinearImpressions", ra);
+      results("addLinearImpressions", rb);
     },
 
     async addLinearRewards(version, clicks) {
