@@ -14,6 +14,7 @@ export const storeConfigSchema = {
   profile: oneOf("RECFLEET_PROFILE", ["dev", "prod"] as const, "prod"),
   dedupeCapacity: int("RECFLEET_DEDUPE_CAPACITY", 20_000, { min: 100, max: 10_000_000 }),
   replayHorizonMs: duration("RECFLEET_REPLAY_HORIZON", 7 * 86_400_000),
+  replicaWaitMs: duration("RECFLEET_REPLICA_WAIT", 2_000),
   historyCap: int("RECFLEET_HISTORY_CAP", 100, { min: 1, max: 10_000 }),
   popularityHalfLifeMs: duration("RECFLEET_POPULARITY_HALF_LIFE", 86_400_000),
   attributionWindowMs: duration("RECFLEET_ATTRIBUTION_WINDOW", 30 * 60_000),
@@ -31,6 +32,11 @@ export interface StoreOptions {
   dedupeCapacity: number;
   /** How long recommendation markers live; must exceed any replay (Kafka retention). Default 7 d. */
   replayHorizonMs: number;
+  /**
+   * How long a batch waits for a replica to acknowledge its writes (WAIT) before it is retried;
+   * only masters with a connected replica are waited for; 0 turns the wait off. Default 2 s.
+   */
+  replicaWaitMs: number;
   /** Items kept per user history. Default 100. */
   historyCap: number;
   /** Half-life of item popularity. Default 1 d. */
@@ -45,6 +51,7 @@ export interface StoreOptions {
 
 export const DEFAULT_STORE_OPTIONS: StoreOptions = {
   dedupeCapacity: 20_000,
+  replicaWaitMs: 2_000,
   replayHorizonMs: 7 * 86_400_000,
   historyCap: 100,
   popularityHalfLifeMs: 86_400_000,
@@ -65,6 +72,8 @@ export function storeOptions(partial: Partial<StoreOptions> = {}): StoreOptions 
   }
   if (o.historyCap < 1 || !Number.isInteger(o.historyCap))
     throw new RangeError(`store option historyCap must be an integer ≥ 1, got ${o.historyCap}`);
+  if (o.dedupeCapacity < 1 || !Number.isInteger(o.dedupeCapacity))
+    throw new RangeError(`store option dedupeCapacity must be an integer ≥ 1, got ${o.dedupeCapacity}`);
   if (o.popularityHalfLifeMs <= 0)
     throw new RangeError(`store option popularityHalfLifeMs must be > 0, got ${o.popularityHalfLifeMs}`);
   return o;

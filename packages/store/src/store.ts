@@ -14,6 +14,7 @@ import {
 import { storeOptions, popularityLogWeight, decayedPopularity, type StoreOptions } from "./config";
 import { SCRIPTS, runScript } from "./scripts";
 import { isCluster, keySlot } from "./cluster";
+import { createReplicaWaiter } from "./replication";
 
 /** Raised when Redis answers something the store's scripts never return (a version mismatch). */
 export class StoreProtocolError extends RecfleetError {
@@ -102,7 +103,10 @@ export interface ErasureReceipt {
 export interface Store {
   readonly keys: StoreKeys;
   readonly options: StoreOptions;
-  /** Ingest's duplicate filter for a batch: one script call per clickstream partition. */
+  /**
+   * Ingest's duplicate filter for a batch: one script call per clickstream partition. Like
+   * applyEvents, returns once the writes reached a replica (WAIT) where the master has one.
+   */
   claimEvents(claims: readonly EventClaim[]): Promise<ClaimOutcome[]>;
   /**
    * Features update for a batch: one call for each events partition (duplicates, popularity),
@@ -163,6 +167,8 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
   const opts = storeOptions(options);
   // On a cluster each script call must stay in one slot; on one Redis every key is "slot 0".
   const slotOf = (key: string): number => (isCluster(redis) ? keySlot(key) : 0);
+  // Before a worker commits offsets, the batch's writes are on a replica (where there is one).
+  const reachReplicas = createReplicaWaiter(redis, opts.replicaWaitMs);
   const knownPartitions = new Set<string>();
   const registerPopularityPartition = async (partition: string) => {
     if (knownPartitions.has(partition)) return;
@@ -186,6 +192,7 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
         if (!Array.isArray(reply) || reply.length !== indexes.length) throw new StoreProtocolError("claim-events", reply);
         indexes.forEach((i, j) => (out[i] = reply[j] === 1 ? "new" : reply[j] === 2 ? "replay" : "duplicate"));
       }
+      await reachReplicas();
       return out;
     },
 
@@ -265,6 +272,7 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
             [opts.attributionWindowMs, ...rewards.flatMap((e) => [e.itemId, e.ts])],
           ),
         );
+      await reachReplicas();
       return result;
     },
 
