@@ -185,7 +185,8 @@ async function runLayout(layout: Layout): Promise<Outcome> {
       });
       pending.set(p, list);
       if (list.length >= BATCH) await flushIngest(p);
-      if (++i % 200_000 === 0) log(`${layout.name}: ${i} events in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      if (++i % 200_000 === 0)
+        log(`${layout.name}: ${i} events in ${((performance.now() - started) / 1000).toFixed(0)} s`);
     }
     for (let p = 0; p < PARTITIONS; p++) await flushIngest(p);
     for (let p = 0; p < PARTITIONS; p++) await flushFeatures(p);
@@ -227,7 +228,9 @@ try {
   if (LAYOUTS !== "ours") {
     if (!existsSync(baseRoot))
       execFileSync("git", ["-C", REPO_ROOT, "worktree", "add", "--detach", baseRoot, BASE_REF], { stdio: "ignore" });
-    log(`baseline: ${BASE_REF} at ${execFileSync("git", ["-C", baseRoot, "rev-parse", "--short", "HEAD"]).toString().trim()}`);
+    log(
+      `baseline: ${BASE_REF} at ${execFileSync("git", ["-C", baseRoot, "rev-parse", "--short", "HEAD"]).toString().trim()}`,
+    );
     outcomes.base = await runLayout({ name: "base", root: baseRoot });
   }
   if (LAYOUTS !== "base") outcomes.ours = await runLayout({ name: "ours", root: REPO_ROOT });
@@ -259,6 +262,7 @@ console.log(
     baseline_bytes_per_event: perEvent(outcomes.base),
     baseline_bytes_per_user: perUser(outcomes.base),
     baseline_bytes_per_event_beyond_user_state: beyond(outcomes.base),
-    ratio_bytes_per_event: outcomes.ours && outcomes.base ? round(outcomes.base.growth / outcomes.ours.growth, 2) : null,
+    ratio_bytes_per_event:
+      outcomes.ours && outcomes.base ? round(outcomes.base.growth / outcomes.ours.growth, 2) : null,
   }),
 );

@@ -29,7 +29,7 @@ export const REDIS_ROLE_ACCESS: Readonly<Record<RedisRole, RoleAccess>> = {
   // The features worker also keeps the item catalog (cat, cat:ts, cat:chg) from the items topic.
   features: {
     readWrite: ["ap:*", "u:*", "pop:*", "is:*", "rec:*", "lb:*", "cat", "cat:*"],
-    readOnly: ["m:current", "m:v:*:meta", "dk:*"],
+    readOnly: ["m:{*}:current", "m:{*}:v:*:meta", "dk:*"],
   },
   scorer: {
     readWrite: ["is:*", "rec:*", "recm:*", "lb:*", "dk:*"],

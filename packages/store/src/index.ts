@@ -8,6 +8,9 @@ export {
   parseHistory,
   eventFingerprint,
   USER_FIELDS,
+  REC_SHARDS,
+  recShard,
+  itemStatField,
   ITEM_STATS_FIELDS,
   type StoreKeys,
 } from "./keys";

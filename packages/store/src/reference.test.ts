@@ -97,7 +97,7 @@ test("keys: every key of a namespace starts with its prefix; bad namespaces are 
     k.appliedWatermark("0"),
     k.popularity("0"),
     k.popularityPartitions,
-    k.itemStats("i"),
+    k.itemStats(0),
     k.rec("r"),
     k.recMarker("r"),
     k.erasures,

@@ -3,7 +3,16 @@
  * semantics in plain TypeScript, with no Redis. Tests compare the real Lua against it and use
  * it to compute the expected state of a whole pipeline run.
  */
-import { storeKeys, historyEntry, eventFingerprint, ITEM_STATS_FIELDS, USER_FIELDS, type StoreKeys } from "./keys";
+import {
+  storeKeys,
+  historyEntry,
+  eventFingerprint,
+  itemStatField,
+  recShard,
+  ITEM_STATS_FIELDS,
+  USER_FIELDS,
+  type StoreKeys,
+} from "./keys";
 import { storeOptions, popularityLogWeight, type StoreOptions } from "./config";
 import type { FeatureEvent, ApplyResult, RecommendationRecord } from "./store";
 import type { Snapshot, KeyValue } from "./snapshot";
@@ -90,11 +99,12 @@ export class ReferenceStore {
     items.forEach(({ itemId: item, expected, banditContext }, j) => {
       record.set(`i:${item}`, String(j + 1));
       if (banditContext) record.set(`x:${item}`, Array.from(banditContext, (v) => v.toPrecision(6)).join(","));
-      this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.impressions);
-      this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.policyImpressions(rec.policy));
+      const stats = this.keys.itemStats(recShard(rec.recId));
+      this.hincr(stats, itemStatField(item, ITEM_STATS_FIELDS.impressions));
+      this.hincr(stats, itemStatField(item, ITEM_STATS_FIELDS.policyImpressions(rec.policy)));
       if (expected !== undefined) {
-        this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.expectedClicks, expected);
-        this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.policyExpectedClicks(rec.policy), expected);
+        this.hincr(stats, itemStatField(item, ITEM_STATS_FIELDS.expectedClicks), expected);
+        this.hincr(stats, itemStatField(item, ITEM_STATS_FIELDS.policyExpectedClicks(rec.policy)), expected);
       }
     });
     this.expireAt(
@@ -179,8 +189,9 @@ export class ReferenceStore {
           ) {
             rec.value.set(`c:${e.itemId}`, "1");
             const policy = rec.value.get("policy") ?? "";
-            this.hincr(k.itemStats(e.itemId), ITEM_STATS_FIELDS.clicks);
-            this.hincr(k.itemStats(e.itemId), ITEM_STATS_FIELDS.policyClicks(policy));
+            const stats = k.itemStats(recShard(e.recId));
+            this.hincr(stats, itemStatField(e.itemId, ITEM_STATS_FIELDS.clicks));
+            this.hincr(stats, itemStatField(e.itemId, ITEM_STATS_FIELDS.policyClicks(policy)));
             result.attributed++;
           }
         }

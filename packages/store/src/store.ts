@@ -9,6 +9,9 @@ import {
   eventFingerprint,
   ITEM_STATS_FIELDS,
   USER_FIELDS,
+  REC_SHARDS,
+  recShard,
+  itemStatField,
   type StoreKeys,
 } from "./keys";
 import { storeOptions, popularityLogWeight, decayedPopularity, type StoreOptions } from "./config";
@@ -189,7 +192,8 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
           [keys.claims(partition)],
           [opts.dedupeCapacity, ...indexes.flatMap((i) => [eventFingerprint(claims[i]!.eventId), claims[i]!.offset])],
         );
-        if (!Array.isArray(reply) || reply.length !== indexes.length) throw new StoreProtocolError("claim-events", reply);
+        if (!Array.isArray(reply) || reply.length !== indexes.length)
+          throw new StoreProtocolError("claim-events", reply);
         indexes.forEach((i, j) => (out[i] = reply[j] === 1 ? "new" : reply[j] === 2 ? "replay" : "duplicate"));
       }
       await reachReplicas();
@@ -219,7 +223,8 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
           [keys.applied(partition), keys.appliedWatermark(partition), keys.popularity(partition)],
           [opts.dedupeCapacity, JSON.stringify(perEvent)],
         );
-        if (!Array.isArray(reply) || reply.length !== indexes.length) throw new StoreProtocolError("apply-partition", reply);
+        if (!Array.isArray(reply) || reply.length !== indexes.length)
+          throw new StoreProtocolError("apply-partition", reply);
         indexes.forEach((i, j) => {
           if (reply[j] === 0) result.applied++;
           else result.replayed++;
@@ -261,15 +266,15 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
         }
       const order = new Map(events.map((e, i) => [e, i]));
       result.refresh.sort((a, b) => order.get(a)! - order.get(b)!);
-      // 3. Rewards: the recommendation record's c:<item> field makes each count once.
+      // 3. Rewards, per recommendation shard: the record's c:<item> field makes each count once.
       const rewards = events.filter((e) => e.reward && e.recId !== undefined);
-      if (rewards.length > 0)
-        result.attributed = Number(
+      for (const [shard, indexes] of groupBy(rewards.keys(), (i) => recShard(rewards[i]!.recId!)))
+        result.attributed += Number(
           await runScript(
             redis,
             SCRIPTS.attributeRewards,
-            rewards.flatMap((e) => [keys.rec(e.recId!), keys.itemStats(e.itemId)]),
-            [opts.attributionWindowMs, ...rewards.flatMap((e) => [e.itemId, e.ts])],
+            [keys.itemStats(shard), ...indexes.map((i) => keys.rec(rewards[i]!.recId!))],
+            [opts.attributionWindowMs, ...indexes.flatMap((i) => [rewards[i]!.itemId, rewards[i]!.ts])],
           ),
         );
       await reachReplicas();
@@ -282,7 +287,7 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
       const reply = await runScript(
         redis,
         SCRIPTS.recordRecommendation,
-        [keys.recMarker(rec.recId), keys.rec(rec.recId), ...items.map((i) => keys.itemStats(i.itemId))],
+        [keys.recMarker(rec.recId), keys.rec(rec.recId), keys.itemStats(recShard(rec.recId))],
         [
           opts.replayHorizonMs,
           rec.servedAt + opts.attributionWindowMs + opts.attributionGraceMs,
@@ -350,16 +355,25 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
               f.policyClicks(policy),
               f.policyExpectedClicks(policy),
             ];
-      const rows = await Promise.all(itemIds.map((id) => redis.hmget(keys.itemStats(id), ...fields)));
-      return rows.map((r, i) => {
+      // Every shard's hash holds the stats of its recommendations: sum them.
+      const names = itemIds.flatMap((id) => fields.map((f) => itemStatField(id, f)));
+      const shards = await Promise.all(
+        Array.from({ length: REC_SHARDS }, (_, k) => redis.hmget(keys.itemStats(k), ...names)),
+      );
+      const sum = (i: number, f: number): number => {
+        let total = 0;
+        for (const values of shards) total += toInt(values[i * fields.length + f]);
+        return total;
+      };
+      return itemIds.map((itemId, i) => {
         const stats: ItemStats = {
-          itemId: itemIds[i]!,
-          impressions: toInt(r[0]),
-          clicks: toInt(r[1]),
-          expectedClicks: toInt(r[2]),
+          itemId,
+          impressions: sum(i, 0),
+          clicks: sum(i, 1),
+          expectedClicks: sum(i, 2),
         };
         if (policy !== undefined)
-          stats.policy = { id: policy, impressions: toInt(r[3]), clicks: toInt(r[4]), expectedClicks: toInt(r[5]) };
+          stats.policy = { id: policy, impressions: sum(i, 3), clicks: sum(i, 4), expectedClicks: sum(i, 5) };
         return stats;
       });
     },
@@ -381,20 +395,24 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
     },
 
     async addLinearRewards(version, clicks) {
-      if (clicks.length === 0) return 0;
-      const k: string[] = [];
-      const a: (string | number)[] = [opts.attributionWindowMs, version];
-      for (const c of clicks) {
-        k.push(keys.rec(c.recId), keys.linearB(version));
-        a.push(c.itemId, c.ts);
-      }
-      return Number(await runScript(redis, SCRIPTS.linearRewards, k, a));
+      let folded = 0;
+      for (const [shard, indexes] of groupBy(clicks.keys(), (i) => recShard(clicks[i]!.recId)))
+        folded += Number(
+          await runScript(
+            redis,
+            SCRIPTS.linearRewards,
+            [keys.linearRewards(shard, version), ...indexes.map((i) => keys.rec(clicks[i]!.recId))],
+            [opts.attributionWindowMs, version, ...indexes.flatMap((i) => [clicks[i]!.itemId, clicks[i]!.ts])],
+          ),
+        );
+      return folded;
     },
 
     async readLinearSums(version, d) {
-      const [aRaw, bRaw] = await Promise.all([
+      const [aRaw, bRaw, ...rewardParts] = await Promise.all([
         redis.hgetall(keys.linearA(version)),
         redis.hgetall(keys.linearB(version)),
+        ...Array.from({ length: REC_SHARDS }, (_, k) => redis.hgetall(keys.linearRewards(k, version))),
       ]);
       const a = new Float64Array(d * d);
       const b = new Float64Array(d);
@@ -402,10 +420,11 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
         const i = Number(field);
         if (Number.isInteger(i) && i >= 0 && i < d * d) a[i] = Number(value);
       }
-      for (const [field, value] of Object.entries(bRaw)) {
-        const j = Number(field);
-        if (Number.isInteger(j) && j >= 0 && j < d) b[j] = Number(value);
-      }
+      for (const part of [bRaw, ...rewardParts])
+        for (const [field, value] of Object.entries(part)) {
+          const j = Number(field);
+          if (Number.isInteger(j) && j >= 0 && j < d) b[j]! += Number(value);
+        }
       return { a, b, count: Number(bRaw.n ?? 0) };
     },
 
@@ -423,24 +442,40 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
       const at = Date.now();
       // The data key is read first to name its by-id copy; the script refuses (−1) when a worker
       // created a key in between, and the loop reads again.
+      let byIdDeleted = 0;
       for (let attempt = 1; ; attempt++) {
         const dataKey = (await redis.get(keys.userDataKey(pseudonym))) ?? "";
         const kid = dataKey.split(".", 1)[0]!;
+        // The by-id copy first: once it is gone nothing sealed with the key opens, even if the
+        // rest is interrupted (a retry reads the same user key and finishes).
+        if (kid) byIdDeleted += await redis.del(keys.dataKey(kid));
         const reply = Number(
           await runScript(
             redis,
             SCRIPTS.eraseUser,
-            [
-              keys.erasures,
-              keys.userDataKey(pseudonym),
-              keys.dataKey(kid || "none"),
-              ...keys.userKeys(pseudonym),
-              ...keys.legacyUserKeys(pseudonym),
-            ],
-            [receiptId, at, 100_000, dataKey],
+            [keys.userDataKey(pseudonym), ...keys.userKeys(pseudonym)],
+            [dataKey],
           ),
         );
-        if (reply >= 0) return { receiptId, at, keysDeleted: reply, dataKeyDeleted: dataKey !== "" };
+        if (reply >= 0) {
+          // Keys older layouts wrote live in other slots: deleted one by one.
+          const legacy = await Promise.all(keys.legacyUserKeys(pseudonym).map((k) => redis.del(k)));
+          const keysDeleted = reply + byIdDeleted + legacy.reduce((a, b) => a + b, 0);
+          await redis.xadd(
+            keys.erasures,
+            "MAXLEN",
+            "~",
+            100_000,
+            "*",
+            "receipt",
+            receiptId,
+            "at",
+            at,
+            "keys",
+            keysDeleted,
+          );
+          return { receiptId, at, keysDeleted, dataKeyDeleted: dataKey !== "" };
+        }
         if (attempt >= 10) throw new RecfleetError("erase-user: the user's data key kept changing; run it again");
       }
     },

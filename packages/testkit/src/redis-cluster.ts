@@ -52,7 +52,13 @@ function freePort(): Promise<number> {
 }
 
 async function answers(port: number): Promise<boolean> {
-  const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const client = new Redis({
+    port,
+    host: "127.0.0.1",
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   client.on("error", () => undefined);
   try {
     await client.connect();
@@ -146,7 +152,8 @@ export async function startRedisCluster(options: {
       closeSync(out);
       members.push({ port, pid: child.pid ?? -1, process: child });
     }
-    for (const m of members) await until(`redis-server on port ${m.port} answering`, () => answers(m.port), timeoutMs, options.dir);
+    for (const m of members)
+      await until(`redis-server on port ${m.port} answering`, () => answers(m.port), timeoutMs, options.dir);
     await run("redis-cli", [
       "--cluster",
       "create",
@@ -171,7 +178,12 @@ export async function startRedisCluster(options: {
       async () => {
         let online = 0;
         for (const m of cluster.members) {
-          const client = new Redis({ port: m.port, host: "127.0.0.1", maxRetriesPerRequest: 1, retryStrategy: () => null });
+          const client = new Redis({
+            port: m.port,
+            host: "127.0.0.1",
+            maxRetriesPerRequest: 1,
+            retryStrategy: () => null,
+          });
           client.on("error", () => undefined);
           try {
             const info = await client.info("replication");
@@ -201,7 +213,12 @@ export async function startRedisCluster(options: {
       const ports: number[] = [];
       for (const m of members) {
         if (m.process.exitCode !== null || m.process.signalCode !== null) continue;
-        const client = new Redis({ port: m.port, host: "127.0.0.1", maxRetriesPerRequest: 1, retryStrategy: () => null });
+        const client = new Redis({
+          port: m.port,
+          host: "127.0.0.1",
+          maxRetriesPerRequest: 1,
+          retryStrategy: () => null,
+        });
         client.on("error", () => undefined);
         try {
           const role = (await client.call("ROLE")) as [string, ...unknown[]];
