@@ -7,7 +7,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Redis } from "ioredis";
 import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig, type Registry } from "@recfleet/runtime";
 import {
   canonicalEventSpec,
@@ -26,7 +25,7 @@ import {
   type OutgoingMessage,
 } from "@recfleet/bus";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
-import { createStore, eventFingerprint, pseudonymise, type FeatureEvent } from "@recfleet/store";
+import { createStore, eventFingerprint, newRedisClient, pseudonymise, type FeatureEvent } from "@recfleet/store";
 import { ReferenceStore, diffSnapshots, snapshotRedis, findInSnapshot, scanKeys } from "@recfleet/store/testing";
 import { ingestConfigSchema, startIngestWorker } from "@recfleet/ingest";
 import { featuresConfigSchema, startFeaturesWorker, DEFAULT_EVENT_WEIGHTS, runEraseUserCli } from "@recfleet/features";
@@ -72,7 +71,7 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
   const items = Array.from({ length: 15 }, (_, i) => `item-${i}`);
 
   // A recommendation served 5 minutes ago, for attribution.
-  const redis = new Redis(infra.redisUrl);
+  const redis = newRedisClient({ redisUrl: infra.redisUrl }, {});
   const store = createStore(redis, ns, ingestConfig);
   const rec = {
     recId: "rec-e2e-1",
