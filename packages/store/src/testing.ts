@@ -27,7 +27,11 @@ export async function scanKeys(redis: Redis, match: string): Promise<string[]> {
 }
 
 /** Runs one command per key: a pipeline on one Redis, separate commands on a cluster (keys span slots). */
-async function perKey<T>(redis: Redis, keys: readonly string[], command: (r: Redis | ChainableCommander, key: string) => unknown): Promise<T[]> {
+async function perKey<T>(
+  redis: Redis,
+  keys: readonly string[],
+  command: (r: Redis | ChainableCommander, key: string) => unknown,
+): Promise<T[]> {
   if (isCluster(redis)) return Promise.all(keys.map((k) => command(redis, k) as Promise<T>));
   const p = redis.pipeline();
   for (const k of keys) command(p, k);
