@@ -8,13 +8,23 @@
  *   npm test                 all tests (unit, integration, e2e)
  *   npm test -- --unit       only tests that need no broker or Redis
  *   npm test -- <filter>     only files whose path contains <filter>
+ *   npm test -- --redis-cluster <filter>
+ *                            against a local Redis Cluster (3 masters + 3 replicas, packages/testkit)
+ *                            instead of one redis-server: REDIS_URL becomes its redis+cluster:// URL
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { MissingPrerequisiteError, REPO_ROOT, startStack, type Stack } from "@recfleet/stack";
-import { containersRequested, dockerAvailable, startContainerStack, type ContainerStack } from "@recfleet/testkit";
+import {
+  containersRequested,
+  dockerAvailable,
+  startContainerStack,
+  startRedisCluster,
+  type ContainerStack,
+  type RunningRedisCluster,
+} from "@recfleet/testkit";
 
 function findTests(dir: string, out: string[] = []): string[] {
   for (const entry of readdirSync(dir)) {
@@ -30,6 +40,7 @@ const needsInfra = (file: string) => file.endsWith(".integration.test.ts") || fi
 
 const args = process.argv.slice(2);
 const unitOnly = args.includes("--unit");
+const onCluster = args.includes("--redis-cluster");
 const filters = args.filter((a) => !a.startsWith("--"));
 let files = ["apps", "packages", "services", "test"].flatMap((d) => findTests(join(REPO_ROOT, d))).sort();
 if (unitOnly) files = files.filter((f) => !needsInfra(f));
@@ -62,6 +73,14 @@ if (files.some(needsInfra) && !(process.env.KAFKA_BROKERS && process.env.REDIS_U
   }
   Object.assign(env, stack.env);
 }
+let cluster: RunningRedisCluster | undefined;
+if (onCluster && files.some(needsInfra)) {
+  const dir = mkdtempSync(join(tmpdir(), "recfleet-test-cluster-"));
+  console.log(`# starting a local Redis Cluster, 3 masters + 3 replicas (logs in ${dir})`);
+  cluster = await startRedisCluster({ dir });
+  env.REDIS_URL = cluster.url;
+  console.log(`# REDIS_URL=${cluster.url}`);
+}
 
 console.log(`# ${files.length} test files`);
 const child = spawn(
@@ -82,5 +101,6 @@ if (stack) {
   if (code !== 0 && "kafkaLog" in stack) console.log(`# broker log: ${stack.kafkaLog}\n# redis log: ${stack.redisLog}`);
   await stack.stop();
 }
+await cluster?.stop();
 console.log(`# whole test run: ${((performance.now() - started) / 1000).toFixed(1)} s, exit ${code}`);
 process.exit(code);

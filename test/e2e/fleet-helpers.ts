@@ -18,7 +18,7 @@ import {
   type TopicNames,
 } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics, readTopic, type BusProducer, type Kafka } from "@recfleet/bus";
-import { createModelRegistry } from "@recfleet/store";
+import { createModelRegistry, newRedisClient } from "@recfleet/store";
 import { runTrainCli } from "@recfleet/trainer";
 import { uniqueName, waitFor, type TestInfra } from "@recfleet/testkit";
 import { waitForPortFile } from "@recfleet/stack";
@@ -104,7 +104,7 @@ export async function startFleet(
   const workers: RunningWorker[] = [];
   const logger = createLogger(`e2e-${label}`, { level: "error" });
   const kafka = createKafka({ brokers: infra.brokers, clientId: `e2e-${label}`, logger });
-  const redis = new Redis(infra.redisUrl);
+  const redis = newRedisClient({ redisUrl: infra.redisUrl }, {});
   const describeLogs = () =>
     `worker logs of ${namespace} in ${logDir}:\n${WORKERS.map((n) => `  ${join(logDir, `${n}.log`)}`).join("\n")}`;
   let producer: BusProducer | undefined;

@@ -11,13 +11,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
 import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig, type Registry } from "@recfleet/runtime";
 import { consumerGroupId, topicNames, EVENT_TYPES, type CanonicalEvent } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics, groupLag } from "@recfleet/bus";
 import { waitForPortFile } from "@recfleet/stack";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
-import { createStore, pseudonymise, type FeatureEvent } from "@recfleet/store";
+import { createStore, newRedisClient, pseudonymise, type FeatureEvent } from "@recfleet/store";
 import { ReferenceStore, diffSnapshots, renamespace, snapshotRedis, scanKeys } from "@recfleet/store/testing";
 import { featuresConfigSchema, startFeaturesWorker, DEFAULT_EVENT_WEIGHTS } from "@recfleet/features";
 
@@ -37,7 +36,7 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
   const [nsA, nsB] = [uniqueName("replay-a"), uniqueName("replay-b")];
   const logger = createLogger("e2e-replay", { level: "error" });
   const kafka = createKafka({ brokers: infra.brokers, clientId: "e2e-replay", logger });
-  const redis = new Redis(infra.redisUrl);
+  const redis = newRedisClient({ redisUrl: infra.redisUrl }, {});
   const envFor = (ns: string): Record<string, string> => ({
     KAFKA_BROKERS: infra.brokers.join(","),
     REDIS_URL: infra.redisUrl,

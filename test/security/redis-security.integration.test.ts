@@ -50,7 +50,7 @@ test("ACL users per role: each role reaches only its keys, the scorer cannot cha
     const as = (role: RedisRole) => clients.get(role)!;
 
     // Each role does its own work.
-    const claims = await createStore(as("ingest"), namespace).claimEvents([{ eventId: "e1", source: "t/0/0" }]);
+    const claims = await createStore(as("ingest"), namespace).claimEvents([{ eventId: "e1", partition: 0, offset: 0 }]);
     assert.deepEqual(claims, ["new"]);
     await as("trainer").set(models.current, "v1");
     assert.equal(await createModelRegistry(as("scorer"), namespace).currentVersion(), "v1");
@@ -62,10 +62,10 @@ test("ACL users per role: each role reaches only its keys, the scorer cannot cha
       "the scorer must not change the registry",
     );
     await assert.rejects(as("scorer").del(models.current), /NOPERM/);
-    await assert.rejects(as("ingest").zrange(keys.userHistory("u1"), 0, -1), /NOPERM/, "ingest reads no features");
+    await assert.rejects(as("ingest").hgetall(keys.userState("u1")), /NOPERM/, "ingest reads no features");
     await assert.rejects(as("ingest").get(models.current), /NOPERM/);
     await assert.rejects(as("features").set(models.current, "forged"), /NOPERM/);
-    await assert.rejects(as("scorer").get(`other:${keys.popularity}`), /NOPERM/, "no key outside the namespace");
+    await assert.rejects(as("scorer").get(`other:${keys.popularity("0")}`), /NOPERM/, "no key outside the namespace");
     for (const role of REDIS_ROLES) {
       await assert.rejects(as(role).flushall(), /NOPERM/, `${role} must not FLUSHALL`);
       await assert.rejects(as(role).keys("*"), /NOPERM/, `${role} must not KEYS`);

@@ -38,6 +38,10 @@ export const commonConfigSchema = {
   redisUrl: str("REDIS_URL", "redis://127.0.0.1:6379", "redis://[user:password@]host:port, or rediss:// for TLS"),
   redisCaFile: optionalStr("REDIS_CA_FILE", "PEM file of the CA that signed the Redis server's certificate"),
   redisPasswordFile: optionalStr("REDIS_PASSWORD_FILE", "file holding the Redis password (overrides the URL's)"),
+  redisClusterNodes: optionalStr(
+    "REDIS_CLUSTER_NODES",
+    "host:port,… seed nodes of a Redis Cluster (REDIS_URL then gives only scheme, user and password); or use a redis+cluster://host:port,… URL",
+  ),
   namespace: str("RECFLEET_NAMESPACE", "recfleet", "topic and key namespace"),
   metricsPort: int("METRICS_PORT", 0, { min: 0, max: 65535 }),
   // With METRICS_PORT=0 the kernel picks the port; a supervisor learns it from this file

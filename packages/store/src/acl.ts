@@ -28,16 +28,16 @@ export const REDIS_ROLE_ACCESS: Readonly<Record<RedisRole, RoleAccess>> = {
   ingest: { readWrite: ["dd:*", "dk:*"], readOnly: [] },
   // The features worker also keeps the item catalog (cat, cat:ts, cat:chg) from the items topic.
   features: {
-    readWrite: ["ap:*", "u:*", "pop", "is:*", "rec:*", "lb:*", "cat", "cat:*"],
-    readOnly: ["m:current", "m:v:*:meta", "dk:*"],
+    readWrite: ["ap:*", "u:*", "pop:*", "is:*", "rec:*", "lb:*", "cat", "cat:*"],
+    readOnly: ["m:{*}:current", "m:{*}:v:*:meta", "dk:*"],
   },
   scorer: {
     readWrite: ["is:*", "rec:*", "recm:*", "lb:*", "dk:*"],
-    readOnly: ["u:*", "pop", "m:*", "cat", "cat:*", "policy:serving"],
+    readOnly: ["u:*", "pop:*", "m:*", "cat", "cat:*", "policy:serving"],
   },
-  trainer: { readWrite: ["m:*", "tw", "tw:*", "trainer:*", "bull:*", "dk:*"], readOnly: ["pop", "cat", "cat:*"] },
+  trainer: { readWrite: ["m:*", "tw", "tw:*", "trainer:*", "bull:*", "dk:*"], readOnly: ["pop:*", "cat", "cat:*"] },
   // API keys, rate-limit buckets, reply-partition leases; the console reads the fleet's state and rolls back.
-  gateway: { readWrite: ["gw:*", "m:*"], readOnly: ["pop", "is:*", "trainer:*"] },
+  gateway: { readWrite: ["gw:*", "m:*"], readOnly: ["pop:*", "is:*", "trainer:*"] },
   // erase-user, model rollback, policy promote.
   operator: { readWrite: ["u:*", "dk:*", "erasures", "m:*", "trainer:*", "policy:serving"], readOnly: ["is:*"] },
 };

@@ -12,8 +12,9 @@ export const storeConfigSchema = {
     { secret: true },
   ),
   profile: oneOf("RECFLEET_PROFILE", ["dev", "prod"] as const, "prod"),
-  dedupeWindowMs: duration("RECFLEET_DEDUPE_WINDOW", 24 * 3_600_000),
+  dedupeCapacity: int("RECFLEET_DEDUPE_CAPACITY", 20_000, { min: 100, max: 10_000_000 }),
   replayHorizonMs: duration("RECFLEET_REPLAY_HORIZON", 7 * 86_400_000),
+  replicaWaitMs: duration("RECFLEET_REPLICA_WAIT", 2_000),
   historyCap: int("RECFLEET_HISTORY_CAP", 100, { min: 1, max: 10_000 }),
   popularityHalfLifeMs: duration("RECFLEET_POPULARITY_HALF_LIFE", 86_400_000),
   attributionWindowMs: duration("RECFLEET_ATTRIBUTION_WINDOW", 30 * 60_000),
@@ -23,10 +24,19 @@ export const storeConfigSchema = {
 export type StoreConfig = ConfigOf<typeof storeConfigSchema>;
 
 export interface StoreOptions {
-  /** How long ingest remembers an event id (dedupe claim TTL). Default 24 h. */
-  dedupeWindowMs: number;
-  /** How long applied-markers and recommendation markers live; must exceed any replay (Kafka retention of `events`). Default 7 d. */
+  /**
+   * Event-id fingerprints kept per input partition (ingest's claims, features' duplicate
+   * filter): a second copy of an event is caught while fewer than this many newer events came
+   * through its partition. Default 20,000 (about 1.5 MB of Redis per partition and stage).
+   */
+  dedupeCapacity: number;
+  /** How long recommendation markers live; must exceed any replay (Kafka retention). Default 7 d. */
   replayHorizonMs: number;
+  /**
+   * How long a batch waits for a replica to acknowledge its writes (WAIT) before it is retried;
+   * only masters with a connected replica are waited for; 0 turns the wait off. Default 2 s.
+   */
+  replicaWaitMs: number;
   /** Items kept per user history. Default 100. */
   historyCap: number;
   /** Half-life of item popularity. Default 1 d. */
@@ -40,7 +50,8 @@ export interface StoreOptions {
 }
 
 export const DEFAULT_STORE_OPTIONS: StoreOptions = {
-  dedupeWindowMs: 24 * 3_600_000,
+  dedupeCapacity: 20_000,
+  replicaWaitMs: 2_000,
   replayHorizonMs: 7 * 86_400_000,
   historyCap: 100,
   popularityHalfLifeMs: 86_400_000,
@@ -61,6 +72,8 @@ export function storeOptions(partial: Partial<StoreOptions> = {}): StoreOptions 
   }
   if (o.historyCap < 1 || !Number.isInteger(o.historyCap))
     throw new RangeError(`store option historyCap must be an integer ≥ 1, got ${o.historyCap}`);
+  if (o.dedupeCapacity < 1 || !Number.isInteger(o.dedupeCapacity))
+    throw new RangeError(`store option dedupeCapacity must be an integer ≥ 1, got ${o.dedupeCapacity}`);
   if (o.popularityHalfLifeMs <= 0)
     throw new RangeError(`store option popularityHalfLifeMs must be > 0, got ${o.popularityHalfLifeMs}`);
   return o;

@@ -1,12 +1,14 @@
 /**
  * The one way a worker connects to Redis: URL (redis:// or rediss:// for TLS, optionally with
  * user:password), the CA of the server's certificate, and a password file (Kubernetes secrets
- * mounted as files); `connectRedis` checks access once at start so a refused password or an
+ * mounted as files). A Redis Cluster is named by REDIS_CLUSTER_NODES (seed host:port list) or
+ * a redis+cluster:// (rediss+cluster://) URL listing the seeds; then ioredis' Cluster client is
+ * used, with the same user, password and TLS for every node; `connectRedis` checks access once at start so a refused password or an
  * unknown CA stops the worker with a ConfigError naming the variable, instead of a client that
  * reconnects forever.
  */
 import { readFileSync } from "node:fs";
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { ConfigError, redactUrlPassword, type Logger, type Readiness } from "@recfleet/runtime";
 
 /** REDIS_URL, REDIS_CA_FILE, REDIS_PASSWORD_FILE (runtime's commonConfigSchema). */
@@ -14,6 +16,41 @@ export interface RedisConnection {
   redisUrl: string;
   redisCaFile?: string | undefined;
   redisPasswordFile?: string | undefined;
+  /** REDIS_CLUSTER_NODES: "host:port,host:port" seeds of a Redis Cluster. */
+  redisClusterNodes?: string | undefined;
+}
+
+const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?$/;
+
+/** Seeds, scheme and credentials of a cluster connection, or undefined for a single Redis. */
+function clusterTarget(
+  c: RedisConnection,
+): { seeds: { host: string; port: number }[]; tls: boolean; username?: string; password?: string } | undefined {
+  const fromUrl = CLUSTER_URL.exec(c.redisUrl);
+  if (!fromUrl && c.redisClusterNodes === undefined) return undefined;
+  let scheme: string, userinfo: string | undefined, hosts: string;
+  let variable = "REDIS_CLUSTER_NODES";
+  if (fromUrl) {
+    [, scheme = "redis", userinfo, hosts = ""] = fromUrl;
+    variable = "REDIS_URL";
+  } else {
+    const url = new URL(c.redisUrl);
+    scheme = url.protocol.replace(/:$/, "");
+    userinfo = url.username || url.password ? `${url.username}:${url.password}` : undefined;
+    hosts = c.redisClusterNodes!;
+  }
+  const seeds = hosts.split(",").map((h) => {
+    const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(h.trim());
+    if (!m) throw new ConfigError(variable, "host:port seeds separated by commas", redactUrlPassword(hosts));
+    return { host: m[1]!, port: Number(m[2]) };
+  });
+  const [user = "", pass] = (userinfo ?? "").split(":");
+  return {
+    seeds,
+    tls: scheme === "rediss",
+    ...(user ? { username: decodeURIComponent(user) } : {}),
+    ...(pass !== undefined && pass !== "" ? { password: decodeURIComponent(pass) } : {}),
+  };
 }
 
 function readConfigFile(variable: string, path: string, what: string): string {
@@ -29,6 +66,8 @@ function readConfigFile(variable: string, path: string, what: string): string {
  * (put into the URL, which ioredis prefers over its options). `extra` are ioredis options.
  */
 export function newRedisClient(c: RedisConnection, extra: RedisOptions): Redis {
+  const cluster = clusterTarget(c);
+  if (cluster) return newClusterClient(c, cluster, extra);
   const options: RedisOptions = { ...extra };
   if (c.redisCaFile !== undefined) {
     if (!c.redisUrl.startsWith("rediss://"))
@@ -44,6 +83,38 @@ export function newRedisClient(c: RedisConnection, extra: RedisOptions): Redis {
     url = parsed.toString();
   }
   return new Redis(url, options);
+}
+
+/**
+ * ioredis' Cluster client. It is handed out typed as Redis: the store uses only commands both
+ * clients route the same way (single-key commands, and scripts whose keys share a slot).
+ */
+function newClusterClient(
+  c: RedisConnection,
+  target: NonNullable<ReturnType<typeof clusterTarget>>,
+  extra: RedisOptions,
+): Redis {
+  const redisOptions: RedisOptions = { ...extra };
+  if (target.username !== undefined) redisOptions.username = target.username;
+  if (target.password !== undefined) redisOptions.password = target.password;
+  if (c.redisPasswordFile !== undefined)
+    redisOptions.password = readConfigFile("REDIS_PASSWORD_FILE", c.redisPasswordFile, "password file").trim();
+  if (c.redisCaFile !== undefined) {
+    if (!target.tls)
+      throw new ConfigError("REDIS_URL", "a rediss:// URL when REDIS_CA_FILE is set", redactUrlPassword(c.redisUrl));
+    redisOptions.tls = { ca: readConfigFile("REDIS_CA_FILE", c.redisCaFile, "PEM file") };
+  } else if (target.tls) redisOptions.tls = {};
+  const cluster = new Cluster(target.seeds, {
+    redisOptions,
+    // A failover takes a few seconds: keep retrying commands through it instead of failing them.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 300,
+    retryDelayOnTryAgain: 200,
+    maxRedirections: 32,
+    slotsRefreshTimeout: 2000,
+    enableAutoPipelining: false,
+  });
+  return cluster as unknown as Redis;
 }
 
 /** Redis refused who we are, or we refused its certificate: a ConfigError naming what to fix. */

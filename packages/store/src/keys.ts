@@ -6,41 +6,107 @@
  * only admits ids matching ID_PATTERN (no ':', spaces, globs or control characters), and user
  * ids are 64-hex pseudonyms.
  *
- *   ns:dd:<eventId>            string  ingest dedupe claim: "<topic>/<partition>/<offset>" of the first copy; PX dedupe window
- *   ns:ap:<eventId>            string  features applied-marker "1"; PX replay horizon
- *   ns:u:<user>:hist           zset    recent items, member "<itemId>|<type>|<eventId>", score ts; capped (top N by (ts, member))
- *   ns:u:<user>:seen           set     item ids the user consumed (seen types)
- *   ns:u:<user>:rl             string  refresh-on-event rate limit; PX refresh interval
- *   (older versions also wrote ns:u:<user>:cnt and ns:u:<user>:vec; erasure still deletes both)
- *   ns:pop                     zset    item -> log of time-decayed popularity (see popularityLogWeight)
- *   ns:is:<itemId>             hash    imp, clk, exp, imp:<policy>, clk:<policy>, exp:<policy> (exp = Σ model click probability over impressions)
- *   ns:rec:<recId>             hash    policy, servedAt, i:<itemId> -> rank, c:<itemId> -> "1" once a click on it was counted; PEXPIREAT servedAt + window + grace
- *   ns:recm:<recId>            string  recordRecommendation idempotency marker; PX replay horizon
+ * State grows with users and items, not with events: idempotency is by Kafka position (an
+ * applied-offset watermark per input partition and per user), and duplicate detection keeps a
+ * bounded set of recent event-id fingerprints per partition (RECFLEET_DEDUPE_CAPACITY).
+ * `{…}` is a Redis Cluster hash tag: every key a script touches in one call shares its tag, so
+ * each call stays in one slot.
+ *
+ *   ns:dd:{cs.<p>}          zset    ingest claims of clickstream partition p: event fingerprint -> offset of
+ *                                      its first copy; the newest RECFLEET_DEDUPE_CAPACITY kept
+ *   ns:ap:{ev.<p>}          zset    features: fingerprints of events partition p -> offset of the first copy (bounded likewise)
+ *   ns:ap:{ev.<p>}:wm       string  features: highest applied offset of events partition p (guards the partition's aggregates)
+ *   ns:pop:{ev.<p>}         zset    item -> log of time-decayed popularity of partition p's events (see popularityLogWeight);
+ *                                      readers merge the partitions (log-sum-exp)
+ *   ns:pop:parts               set     the partitions that have a popularity zset
+ *   ns:u:{<user>}              hash    h: recent items, packed "<ts36>,<type code>,<itemId>;…" in (ts, code, item) order,
+ *                                      the newest RECFLEET_HISTORY_CAP kept; s: seen item ids, sorted, ","-joined;
+ *                                      w:<p>: highest applied offset of this user's events in events partition p
+ *   ns:u:{<user>}:rl           string  refresh-on-event rate limit; PX refresh interval
+ *   (older versions wrote ns:u:<user>:hist, :seen, :rl, :cnt, :vec and per-event ns:ap:<eventId>,
+ *   ns:dd:<eventId> markers; erasure still deletes the per-user ones)
+ *   ns:is:{rec.<k>}            hash    item stats of the recommendations of shard k: "<itemId>|<stat>" -> count, stat one of imp, clk,
+ *                                      exp, imp:<policy>, clk:<policy>, exp:<policy> (exp = Σ model click probability over
+ *                                      impressions); readers sum the REC_SHARDS hashes
+ *   ns:rec:{rec.<k>}:<recId>   hash    policy, servedAt, i:<itemId> -> rank, c:<itemId> -> "1" once a click on it was counted; PEXPIREAT servedAt + window + grace
+ *                                      (k = recShard(recId): a recommendation, its marker and the item stats it updates share a slot)
+ *   ns:recm:{rec.<k>}:<recId>  string  recordRecommendation idempotency marker; PX replay horizon
  *   ns:erasures                stream  erasure receipts: receipt, at, keys (never a user id or pseudonym)
- *   ns:dk:u:<user>             string  the user's data key: "<kid>.<wrapped key>" (crypto-shredding, see shred.ts)
+ *   ns:dk:u:{<user>}           string  the user's data key: "<kid>.<wrapped key>" (crypto-shredding, see shred.ts)
  *   ns:dk:<kid>                string  the same wrapped data key by key id (readers find keys by id); erasure deletes both
  *   ns:lb:<version>:A          hash    neural-linear bandit: Σ x·xᵀ over impressions, field "i" = entry i of the d×d matrix (row-major)
- *   ns:lb:<version>:b          hash    Σ (click − model click probability)·x, field "j"; plus "n" = impressions folded in
+ *   ns:lb:<version>:b          hash    Σ (− model click probability)·x over impressions, field "j"; plus "n" = impressions folded in
+ *   ns:lb:{rec.<k>}:<version>:b hash   Σ x of the attributed clicks of shard k's recommendations; readers add them to :b
  *                                      (x = user vector ⊙ item vector of that model version; state starts afresh per version)
- *   ns:cat                     hash    item catalog: itemId -> StoredCatalogItem JSON (a deleted item keeps a tombstone)
- *   ns:cat:ts                  hash    itemId -> ts of the stored change (older changes are ignored)
- *   ns:cat:chg                 stream  one entry "item" -> itemId per applied change, capped; scorers tail it
+ *   ns:cat:{ns.cat}            hash    item catalog: itemId -> StoredCatalogItem JSON (a deleted item keeps a tombstone)
+ *   ns:cat:{ns.cat}:ts         hash    itemId -> ts of the stored change (older changes are ignored)
+ *   ns:cat:{ns.cat}:chg        stream  one entry "item" -> itemId per applied change, capped; scorers tail it
  *   ns:policy:serving          string  canonical id of the policy `recfleet policy promote` switched traffic to; absent: POLICY_SPLIT
  */
 
+import { createHash } from "node:crypto";
+import type { EventType } from "@recfleet/contracts";
+
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-/** Member of a user's history zset; the score is the event time. */
-export function historyMember(itemId: string, type: string, eventId: string): string {
-  return `${itemId}|${type}|${eventId}`;
+/** One character per event type in packed histories (a type name costs up to 11 bytes per entry). */
+const TYPE_CODES: Readonly<Record<EventType, string>> = {
+  view: "v",
+  click: "c",
+  add_to_cart: "a",
+  purchase: "p",
+  rating: "r",
+};
+const TYPE_OF_CODE = new Map(Object.entries(TYPE_CODES).map(([t, c]) => [c, t]));
+/** Width of the base-36 time in a history entry: 8 digits reach year 2059 and sort as text. */
+const TS_DIGITS = 8;
+
+/**
+ * One entry of a packed history: "<ts base 36, 8 digits>,<type code>,<itemId>". Entries sort as
+ * text in (ts, type, item) order, so the script keeps the newest by sorting strings.
+ */
+export function historyEntry(itemId: string, type: EventType, ts: number): string {
+  return `${Math.max(0, Math.floor(ts)).toString(36).padStart(TS_DIGITS, "0")},${TYPE_CODES[type]},${itemId}`;
 }
 
-export function parseHistoryMember(member: string): { itemId: string; type: string; eventId: string } {
-  const [itemId = "", type = "", eventId = ""] = member.split("|");
-  return { itemId, type, eventId };
+/** A packed history ("entry;entry;…", oldest first) as entries. */
+export function parseHistory(packed: string | null | undefined): { itemId: string; type: string; ts: number }[] {
+  if (!packed) return [];
+  return packed.split(";").map((entry) => {
+    const [ts = "0", code = "", itemId = ""] = entry.split(",");
+    return { itemId, type: TYPE_OF_CODE.get(code) ?? code, ts: parseInt(ts, 36) };
+  });
 }
 
-/** Field names inside ns:is:<itemId>. */
+/** 8 base64url characters (48 bits) of SHA-1 of an event id: what the duplicate filters keep instead of the id. */
+export function eventFingerprint(eventId: string): string {
+  return createHash("sha1").update(eventId).digest("base64url").slice(0, 8);
+}
+
+/** Fields of a user's state hash (ns:u:{<user>}). */
+export const USER_FIELDS = {
+  history: "h",
+  seen: "s",
+  watermark: (partition: string) => `w:${partition}`,
+} as const;
+
+/**
+ * Recommendations are spread over this many shards: a shard's records, markers, item stats and
+ * bandit rewards share a Redis Cluster slot; readers of item stats sum the shards.
+ */
+export const REC_SHARDS = 8;
+
+/** The shard of a recommendation (FNV-1a of its id). */
+export function recShard(recId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < recId.length; i++) h = Math.imul(h ^ recId.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % REC_SHARDS;
+}
+
+/** The field of one item's stat inside a shard's item stats hash. */
+export const itemStatField = (itemId: string, stat: string): string => `${itemId}|${stat}`;
+
+/** Stat names of an item (inside ns:is:{rec.<k>}, as "<itemId>|<stat>"). */
 export const ITEM_STATS_FIELDS = {
   impressions: "imp",
   clicks: "clk",
@@ -54,17 +120,25 @@ export interface StoreKeys {
   readonly namespace: string;
   /** Every key of this namespace starts with it (for tests and tools; production code never scans). */
   readonly prefix: string;
-  dedupe(eventId: string): string;
-  applied(eventId: string): string;
-  userHistory(user: string): string;
-  userSeen(user: string): string;
+  /** Ingest's claims of one clickstream partition (fingerprint -> offset). */
+  claims(partition: string): string;
+  /** Features' fingerprints of one events partition (fingerprint -> offset). */
+  applied(partition: string): string;
+  /** Features' applied-offset watermark of one events partition. */
+  appliedWatermark(partition: string): string;
+  /** A user's state hash: history, seen items, per-partition watermarks (USER_FIELDS). */
+  userState(user: string): string;
   userRefresh(user: string): string;
   /** Every key derived from one user: erasure deletes exactly these. */
   userKeys(user: string): string[];
   /** Per-user keys older versions wrote and this one no longer does; erasure still deletes them. */
   legacyUserKeys(user: string): string[];
-  readonly popularity: string;
-  itemStats(itemId: string): string;
+  /** Popularity of one events partition; readers merge them. */
+  popularity(partition: string): string;
+  /** Set of the partitions that have a popularity zset. */
+  readonly popularityPartitions: string;
+  /** Item stats of the recommendations of one shard (fields itemStatField). */
+  itemStats(shard: number): string;
   rec(recId: string): string;
   recMarker(recId: string): string;
   readonly erasures: string;
@@ -73,6 +147,8 @@ export interface StoreKeys {
   dataKey(kid: string): string;
   linearA(version: string): string;
   linearB(version: string): string;
+  /** The attributed clicks' part of b of one recommendation shard. */
+  linearRewards(shard: number, version: string): string;
   readonly catalog: string;
   readonly catalogTimes: string;
   readonly catalogChanges: string;
@@ -88,25 +164,27 @@ export function storeKeys(namespace: string): StoreKeys {
   const keys: StoreKeys = {
     namespace,
     prefix: p,
-    dedupe: (eventId) => `${p}dd:${eventId}`,
-    applied: (eventId) => `${p}ap:${eventId}`,
-    userHistory: (u) => user(u, "hist"),
-    userSeen: (u) => user(u, "seen"),
-    userRefresh: (u) => user(u, "rl"),
-    userKeys: (u) => [keys.userHistory(u), keys.userSeen(u), keys.userRefresh(u)],
-    legacyUserKeys: (u) => [`${p}u:${u}:cnt`, `${p}u:${u}:vec`],
-    popularity: `${p}pop`,
-    itemStats: (itemId) => `${p}is:${itemId}`,
-    rec: (recId) => `${p}rec:${recId}`,
-    recMarker: (recId) => `${p}recm:${recId}`,
+    claims: (partition) => `${p}dd:{cs.${partition}}`,
+    applied: (partition) => `${p}ap:{ev.${partition}}`,
+    appliedWatermark: (partition) => `${p}ap:{ev.${partition}}:wm`,
+    userState: (u) => `${p}u:{${u}}`,
+    userRefresh: (u) => `${p}u:{${u}}:rl`,
+    userKeys: (u) => [keys.userState(u), keys.userRefresh(u)],
+    legacyUserKeys: (u) => ["hist", "seen", "rl", "cnt", "vec"].map((what) => user(u, what)),
+    popularity: (partition) => `${p}pop:{ev.${partition}}`,
+    popularityPartitions: `${p}pop:parts`,
+    itemStats: (shard) => `${p}is:{rec.${shard}}`,
+    rec: (recId) => `${p}rec:{rec.${recShard(recId)}}:${recId}`,
+    recMarker: (recId) => `${p}recm:{rec.${recShard(recId)}}:${recId}`,
     erasures: `${p}erasures`,
-    userDataKey: (u) => `${p}dk:u:${u}`,
+    userDataKey: (u) => `${p}dk:u:{${u}}`,
     dataKey: (kid) => `${p}dk:${kid}`,
     linearA: (version) => `${p}lb:${version}:A`,
     linearB: (version) => `${p}lb:${version}:b`,
-    catalog: `${p}cat`,
-    catalogTimes: `${p}cat:ts`,
-    catalogChanges: `${p}cat:chg`,
+    linearRewards: (shard, version) => `${p}lb:{rec.${shard}}:${version}:b`,
+    catalog: `${p}cat:{${namespace}.cat}`,
+    catalogTimes: `${p}cat:{${namespace}.cat}:ts`,
+    catalogChanges: `${p}cat:{${namespace}.cat}:chg`,
     servingPolicy: `${p}policy:serving`,
   };
   return keys;
@@ -114,15 +192,18 @@ export function storeKeys(namespace: string): StoreKeys {
 
 /**
  * Keys of the registry and training window under a namespace `ns`:
- *   ns:m:versions               zset    version -> createdAt
- *   ns:m:current                string  current version
- *   ns:m:history                list    promoted versions, newest first (rollback target = index 1)
- *   ns:m:v:<version>:meta       hash    json (ModelMeta), status, promotedAt
- *   ns:m:v:<version>:a:<name>   string  artefact bytes (model.bin, user_tower.onnx, item_tower.onnx)
- *   ns:m:v:<version>:s:<shard>  string  float32 item vectors of one shard (rows shard*size …)
- *   ns:m:v:<version>:done       hash    shard -> floats written
- *   ns:tw                       stream  training window: u, i, t, ts, e
- *   ns:tw:ap:<eventId>          string  appended-marker; PX replay horizon
+ * Every registry key carries the tag {ns.m} (one slot: promotion and rollback are atomic on a
+ * cluster too), the window and its markers {ns.tw}:
+ *   ns:m:{ns.m}:versions               zset    version -> createdAt
+ *   ns:m:{ns.m}:current                string  current version
+ *   ns:m:{ns.m}:history                list    promoted versions, newest first (rollback target = index 1)
+ *   ns:m:{ns.m}:v:<version>:meta       hash    json (ModelMeta), status, promotedAt
+ *   ns:m:{ns.m}:v:<version>:a:<name>   string  artefact bytes (model.bin, user_tower.onnx, item_tower.onnx)
+ *   ns:m:{ns.m}:v:<version>:s:<shard>  string  float32 item vectors of one shard (rows shard*size …)
+ *   ns:m:{ns.m}:v:<version>:done       hash    shard -> floats written
+ *   ns:tw:{ns.tw}                      stream  training window: u, i, t, ts, e
+ *   ns:tw:{ns.tw}:ap:<eventId>         string  appended-marker; PX replay horizon (still one key per event: the
+ *                                              window moves to Kafka in issue 15)
  */
 export interface ModelKeys {
   versions: string;
@@ -137,17 +218,18 @@ export interface ModelKeys {
 }
 
 export function modelKeys(namespace: string): ModelKeys {
-  const p = `${namespace}:`;
+  const m = `${namespace}:m:{${namespace}.m}:`;
+  const tw = `${namespace}:tw:{${namespace}.tw}`;
   return {
-    versions: `${p}m:versions`,
-    current: `${p}m:current`,
-    history: `${p}m:history`,
-    meta: (v) => `${p}m:v:${v}:meta`,
-    artefact: (v, name) => `${p}m:v:${v}:a:${name}`,
-    itemShard: (v, s) => `${p}m:v:${v}:s:${s}`,
-    shardsDone: (v) => `${p}m:v:${v}:done`,
-    trainingWindow: `${p}tw`,
-    trainingMarker: (e) => `${p}tw:ap:${e}`,
+    versions: `${m}versions`,
+    current: `${m}current`,
+    history: `${m}history`,
+    meta: (v) => `${m}v:${v}:meta`,
+    artefact: (v, name) => `${m}v:${v}:a:${name}`,
+    itemShard: (v, s) => `${m}v:${v}:s:${s}`,
+    shardsDone: (v) => `${m}v:${v}:done`,
+    trainingWindow: tw,
+    trainingMarker: (e) => `${tw}:ap:${e}`,
   };
 }
 
@@ -157,8 +239,9 @@ export function modelKeys(namespace: string): ModelKeys {
  *   <ns>:trainer:last                  string  JSON of the last training outcome (for `model list`)
  *   <ns>:trainer:embed:<version>       hash    worker id -> embed jobs completed for that version
  *   <ns>:trainer:embed-started:<ver>   hash    "<shard>" -> worker id that last started the shard
- *   <ns>:bull:<queue>:…                 BullMQ's own keys (its `prefix` option), inside the namespace so
- *                                      fleets sharing one Redis do not share queues
+ *   <ns>:bull:{<ns>}:<queue>:…         BullMQ's own keys (its `prefix` option), inside the namespace so
+ *                                      fleets sharing one Redis do not share queues; the hash tag puts every
+ *                                      queue in one cluster slot (BullMQ's scripts and flows span queues)
  */
 export interface TrainerKeys {
   lock: string;
@@ -176,15 +259,16 @@ export function trainerKeys(namespace: string): TrainerKeys {
     lastOutcome: `${p}last`,
     embedBy: (v) => `${p}embed:${v}`,
     embedStarted: (v) => `${p}embed-started:${v}`,
-    bullPrefix: `${namespace}:bull`,
+    bullPrefix: `${namespace}:bull:{${namespace}}`,
   };
 }
 
 /**
  * The gateway's keys:
- *   <ns>:gw:key:<id>            hash    API key: name, scopes (comma-separated), hash (sha256 hex of the secret), createdAt,
+ * API keys and their index share the tag {ns.gw} (created in one MULTI):
+ *   <ns>:gw:{ns.gw}:key:<id>    hash    API key: name, scopes (comma-separated), hash (sha256 hex of the secret), createdAt,
  *                                       rate, burst (its token bucket), revokedAt once revoked
- *   <ns>:gw:keys                zset    key id -> createdAt (for `keys list`)
+ *   <ns>:gw:{ns.gw}:keys        zset    key id -> createdAt (for `keys list`)
  *   <ns>:gw:bucket:<id>         hash    token bucket of one key: tokens, ts (Redis server ms); expires once full
  *   <ns>:gw:reply:<partition>   string  lease of a rec.replies partition by one gateway process (token, PX TTL)
  */
@@ -198,8 +282,8 @@ export interface GatewayKeys {
 export function gatewayKeys(namespace: string): GatewayKeys {
   const p = `${namespace}:gw:`;
   return {
-    apiKey: (id) => `${p}key:${id}`,
-    apiKeys: `${p}keys`,
+    apiKey: (id) => `${p}{${namespace}.gw}:key:${id}`,
+    apiKeys: `${p}{${namespace}.gw}:keys`,
     bucket: (id) => `${p}bucket:${id}`,
     replyLease: (partition) => `${p}reply:${partition}`,
   };

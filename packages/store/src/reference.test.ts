@@ -5,7 +5,7 @@ import { ReferenceStore, diffSnapshots } from "./testing";
 import { scenarioArb, type Scenario } from "./fixtures";
 import { pseudonymise, createPseudonymiser, resolvePseudonymSecret, DEV_PSEUDONYM_SECRET } from "./pseudonym";
 import { createLogger, ConfigError } from "@recfleet/runtime";
-import { storeKeys } from "./keys";
+import { storeKeys, historyEntry, parseHistory, USER_FIELDS } from "./keys";
 
 const NOW = Date.UTC(2026, 10, 27, 12);
 const OPTIONS = { historyCap: 3, attributionWindowMs: 10 * 60_000, refreshIntervalMs: 3_600_000 };
@@ -45,7 +45,7 @@ test("reference update: any delivery order with redeliveries gives the state of 
   );
 });
 
-test("history is capped to the most recent events by (ts, member), whatever the order", () => {
+test("history is capped to the most recent events by (ts, type, item), whatever the order", () => {
   const ref = new ReferenceStore("cap", { historyCap: 2 }, () => NOW);
   const ev = (i: number, ts: number) => ({
     eventId: `e${i}`,
@@ -59,14 +59,14 @@ test("history is capped to the most recent events by (ts, member), whatever the 
     refresh: false,
   });
   ref.applyEvents([ev(1, NOW - 10), ev(2, NOW - 30), ev(3, NOW - 5), ev(4, NOW - 20)]);
-  const hist = ref.snapshot().get(storeKeys("cap").userHistory("u".repeat(64)));
-  assert.deepEqual(hist, {
-    type: "zset",
-    value: [
-      ["i1|view|e1", NOW - 10],
-      ["i3|view|e3", NOW - 5],
-    ],
-  });
+  const user = ref.snapshot().get(storeKeys("cap").userState("u".repeat(64)));
+  assert.equal(user?.type, "hash");
+  const packed = (user as { value: Record<string, string> }).value[USER_FIELDS.history];
+  assert.equal(packed, `${historyEntry("i1", "view", NOW - 10)};${historyEntry("i3", "view", NOW - 5)}`);
+  assert.deepEqual(parseHistory(packed), [
+    { itemId: "i1", type: "view", ts: NOW - 10 },
+    { itemId: "i3", type: "view", ts: NOW - 5 },
+  ]);
 });
 
 test("pseudonym: HMAC-SHA256 hex, keyed, deterministic; the secret is required outside dev", () => {
@@ -92,10 +92,12 @@ test("keys: every key of a namespace starts with its prefix; bad namespaces are 
   const u = "a".repeat(64);
   for (const key of [
     ...k.userKeys(u),
-    k.dedupe("e"),
-    k.applied("e"),
-    k.popularity,
-    k.itemStats("i"),
+    k.claims("0"),
+    k.applied("0"),
+    k.appliedWatermark("0"),
+    k.popularity("0"),
+    k.popularityPartitions,
+    k.itemStats(0),
     k.rec("r"),
     k.recMarker("r"),
     k.erasures,

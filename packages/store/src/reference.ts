@@ -3,7 +3,16 @@
  * semantics in plain TypeScript, with no Redis. Tests compare the real Lua against it and use
  * it to compute the expected state of a whole pipeline run.
  */
-import { storeKeys, historyMember, ITEM_STATS_FIELDS, type StoreKeys } from "./keys";
+import {
+  storeKeys,
+  historyEntry,
+  eventFingerprint,
+  itemStatField,
+  recShard,
+  ITEM_STATS_FIELDS,
+  USER_FIELDS,
+  type StoreKeys,
+} from "./keys";
 import { storeOptions, popularityLogWeight, type StoreOptions } from "./config";
 import type { FeatureEvent, ApplyResult, RecommendationRecord } from "./store";
 import type { Snapshot, KeyValue } from "./snapshot";
@@ -90,11 +99,12 @@ export class ReferenceStore {
     items.forEach(({ itemId: item, expected, banditContext }, j) => {
       record.set(`i:${item}`, String(j + 1));
       if (banditContext) record.set(`x:${item}`, Array.from(banditContext, (v) => v.toPrecision(6)).join(","));
-      this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.impressions);
-      this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.policyImpressions(rec.policy));
+      const stats = this.keys.itemStats(recShard(rec.recId));
+      this.hincr(stats, itemStatField(item, ITEM_STATS_FIELDS.impressions));
+      this.hincr(stats, itemStatField(item, ITEM_STATS_FIELDS.policyImpressions(rec.policy)));
       if (expected !== undefined) {
-        this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.expectedClicks, expected);
-        this.hincr(this.keys.itemStats(item), ITEM_STATS_FIELDS.policyExpectedClicks(rec.policy), expected);
+        this.hincr(stats, itemStatField(item, ITEM_STATS_FIELDS.expectedClicks), expected);
+        this.hincr(stats, itemStatField(item, ITEM_STATS_FIELDS.policyExpectedClicks(rec.policy)), expected);
       }
     });
     this.expireAt(
@@ -109,32 +119,66 @@ export class ReferenceStore {
     const k = this.keys;
     const o = this.options;
     for (const e of events) {
-      const marker = k.applied(e.eventId);
-      if (this.live(marker)) {
+      const partition = e.partition === undefined ? "none" : String(e.partition);
+      const offset = e.offset ?? -1;
+      this.set(k.popularityPartitions).add(partition);
+      // The partition: new, replay or duplicate (apply-partition.lua).
+      const ids = this.zset(k.applied(partition));
+      const fp = eventFingerprint(e.eventId);
+      const first = ids.get(fp);
+      const wmKey = k.appliedWatermark(partition);
+      const wmValue = this.live(wmKey);
+      const wm = wmValue?.type === "string" ? Number(wmValue.value) : -1;
+      let duplicate: boolean;
+      if (offset >= 0 && offset <= wm) {
+        duplicate = first !== undefined && first !== offset;
         result.replayed++;
-        continue;
+      } else if (first !== undefined) {
+        duplicate = true;
+        result.replayed++;
+      } else {
+        duplicate = false;
+        result.applied++;
+        ids.set(fp, Math.max(offset, 0));
+        if (offset > wm) this.data.set(wmKey, { type: "string", value: String(offset) });
+        if (ids.size > o.dedupeCapacity) {
+          const sorted = [...ids.entries()].sort(byScoreThenMember);
+          for (const [m] of sorted.slice(0, sorted.length - o.dedupeCapacity)) ids.delete(m);
+        }
+        const pop = this.zset(k.popularity(partition));
+        const w = popularityLogWeight(e.weight, e.ts, o.popularityHalfLifeMs);
+        const cur = pop.get(e.itemId);
+        if (cur === undefined) pop.set(e.itemId, w);
+        else {
+          const hi = Math.max(cur, w);
+          const lo = Math.min(cur, w);
+          pop.set(e.itemId, hi + Math.log(1 + Math.exp(lo - hi)));
+        }
       }
-      this.data.set(marker, { type: "string", value: "1" });
-      result.applied++;
-      const hist = this.zset(k.userHistory(e.user));
-      hist.set(historyMember(e.itemId, e.type, e.eventId), e.ts);
-      if (hist.size > o.historyCap) {
-        const sorted = [...hist.entries()].sort(byScoreThenMember);
-        for (const [m] of sorted.slice(0, sorted.length - o.historyCap)) hist.delete(m);
+      // The user, guarded by its watermark (apply-users.lua).
+      if (!duplicate) {
+        const user = this.hash(k.userState(e.user));
+        const uwm = Number(user.get(USER_FIELDS.watermark(partition)) ?? "-1");
+        if (offset < 0 || offset > uwm) {
+          const hist = (user.get(USER_FIELDS.history) ?? "").split(";").filter((x) => x !== "");
+          hist.push(historyEntry(e.itemId, e.type, e.ts));
+          hist.sort();
+          user.set(USER_FIELDS.history, hist.slice(-o.historyCap).join(";"));
+          if (e.markSeen) {
+            const seen = new Set((user.get(USER_FIELDS.seen) ?? "").split(",").filter((x) => x !== ""));
+            seen.add(e.itemId);
+            user.set(USER_FIELDS.seen, [...seen].sort().join(","));
+          }
+          if (offset > uwm) user.set(USER_FIELDS.watermark(partition), String(offset));
+          if (e.refresh && !this.live(k.userRefresh(e.user))) {
+            this.data.set(k.userRefresh(e.user), { type: "string", value: "1" });
+            result.refresh.push(e);
+          }
+        }
       }
-      if (e.markSeen) this.set(k.userSeen(e.user)).add(e.itemId);
-      const pop = this.zset(k.popularity);
-      const w = popularityLogWeight(e.weight, e.ts, o.popularityHalfLifeMs);
-      const cur = pop.get(e.itemId);
-      if (cur === undefined) pop.set(e.itemId, w);
-      else {
-        const hi = Math.max(cur, w);
-        const lo = Math.min(cur, w);
-        pop.set(e.itemId, hi + Math.log(1 + Math.exp(lo - hi)));
-      }
+      // The reward (attribute-rewards.lua): once per (recId, item), duplicates and replays included.
       if (e.reward && e.recId !== undefined) {
-        const recKey = k.rec(e.recId);
-        const rec = this.live(recKey);
+        const rec = this.live(k.rec(e.recId));
         if (rec?.type === "hash") {
           const served = Number(rec.value.get("servedAt"));
           if (
@@ -145,15 +189,12 @@ export class ReferenceStore {
           ) {
             rec.value.set(`c:${e.itemId}`, "1");
             const policy = rec.value.get("policy") ?? "";
-            this.hincr(k.itemStats(e.itemId), ITEM_STATS_FIELDS.clicks);
-            this.hincr(k.itemStats(e.itemId), ITEM_STATS_FIELDS.policyClicks(policy));
+            const stats = k.itemStats(recShard(e.recId));
+            this.hincr(stats, itemStatField(e.itemId, ITEM_STATS_FIELDS.clicks));
+            this.hincr(stats, itemStatField(e.itemId, ITEM_STATS_FIELDS.policyClicks(policy)));
             result.attributed++;
           }
         }
-      }
-      if (e.refresh && !this.live(k.userRefresh(e.user))) {
-        this.data.set(k.userRefresh(e.user), { type: "string", value: "1" });
-        result.refresh.push(e);
       }
     }
     return result;

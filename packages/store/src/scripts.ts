@@ -16,7 +16,9 @@ function load(name: string): LuaScript {
 
 export const SCRIPTS = {
   claimEvents: load("claim-events"),
-  applyEvents: load("apply-events"),
+  applyPartition: load("apply-partition"),
+  applyUsers: load("apply-users"),
+  attributeRewards: load("attribute-rewards"),
   recordRecommendation: load("record-recommendation"),
   eraseUser: load("erase-user"),
   dataKeys: load("data-keys"),

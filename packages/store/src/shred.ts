@@ -19,6 +19,7 @@ import type { Redis } from "ioredis";
 import { ConfigError, NonRetriableError, duration, int, optionalStr, type ConfigOf } from "@recfleet/runtime";
 import { decodeMessage, type MessageSpec, type ReasonCode } from "@recfleet/contracts";
 import { SCRIPTS, runScript } from "./scripts";
+import { isCluster, keySlot } from "./cluster";
 import { storeKeys } from "./keys";
 
 export const shredConfigSchema = {
@@ -221,12 +222,26 @@ export function createUserKeyring(
         const kid = randomBytes(16).toString("hex");
         return { kid, wrapped: gcmSeal(masterKey, randomBytes(KEY_BYTES), `${namespace}:${kid}`) };
       });
-      const reply = (await runScript(
-        redis,
-        SCRIPTS.dataKeys,
-        missing.flatMap((u, i) => [keys.userDataKey(u), keys.dataKey(fresh[i]!.kid)]),
-        fresh.map((f) => `${f.kid}.${f.wrapped}`),
-      )) as string[];
+      // The by-id copies first: a user key is never visible before the copy readers look up.
+      await Promise.all(fresh.map((f) => redis.set(keys.dataKey(f.kid), f.wrapped)));
+      const reply = new Array<string>(missing.length);
+      const bySlot = new Map<number, number[]>();
+      missing.forEach((u, i) => {
+        const slot = isCluster(redis) ? keySlot(keys.userDataKey(u)) : 0;
+        bySlot.set(slot, [...(bySlot.get(slot) ?? []), i]);
+      });
+      for (const indexes of bySlot.values()) {
+        const current = (await runScript(
+          redis,
+          SCRIPTS.dataKeys,
+          indexes.map((i) => keys.userDataKey(missing[i]!)),
+          indexes.map((i) => `${fresh[i]!.kid}.${fresh[i]!.wrapped}`),
+        )) as string[];
+        indexes.forEach((i, j) => (reply[i] = current[j] ?? ""));
+      }
+      // Candidates that lost to an existing key: drop their by-id copies.
+      const lost = fresh.filter((f, i) => !reply[i]!.startsWith(`${f.kid}.`));
+      if (lost.length > 0) await Promise.all(lost.map((f) => redis.del(keys.dataKey(f.kid))));
       missing.forEach((u, i) => {
         const [kid = "", wrapped = ""] = (reply[i] ?? "").split(".");
         const dataKey = { kid, key: unwrap(kid, wrapped)! };
@@ -245,7 +260,10 @@ export function createUserKeyring(
       });
       for (let i = 0; i < missing.length; i += 10_000) {
         const page = missing.slice(i, i + 10_000);
-        const wrapped = await redis.mget(page.map((k) => keys.dataKey(k)));
+        // MGET spans slots: one GET per key on a cluster.
+        const wrapped = isCluster(redis)
+          ? await Promise.all(page.map((k) => redis.get(keys.dataKey(k))))
+          : await redis.mget(page.map((k) => keys.dataKey(k)));
         page.forEach((kid, j) => {
           const w = wrapped[j];
           if (w === null || w === undefined) return;

@@ -137,25 +137,28 @@ test("attribution: a click inside the window counts once per (recId, item); outs
   assert.ok(ttl > 0 && ttl <= 3 * MIN, `record TTL follows servedAt + window + grace (${ttl})`);
 });
 
-test("dedupe claims: new, then duplicate for another message, replay for the same message", async () => {
-  const store = createStore(redis, uniqueName("claim"), { dedupeWindowMs: 60_000 });
+test("dedupe claims: new, then duplicate for another message, replay for the same message; bounded", async () => {
+  const store = createStore(redis, uniqueName("claim"), { dedupeCapacity: 100 });
   assert.deepEqual(
     await store.claimEvents([
-      { eventId: "e1", source: "t/0/1" },
-      { eventId: "e2", source: "t/0/2" },
-      { eventId: "e1", source: "t/0/3" },
+      { eventId: "e1", partition: 0, offset: 1 },
+      { eventId: "e2", partition: 0, offset: 2 },
+      { eventId: "e1", partition: 0, offset: 3 },
     ]),
     ["new", "new", "duplicate"],
   );
   assert.deepEqual(
     await store.claimEvents([
-      { eventId: "e1", source: "t/0/1" },
-      { eventId: "e2", source: "t/1/2" },
+      { eventId: "e1", partition: 0, offset: 1 },
+      { eventId: "e2", partition: 1, offset: 2 },
     ]),
-    ["replay", "duplicate"],
+    ["replay", "new"],
+    "another partition has its own claims (a client's copies share a key, so a partition)",
   );
-  const ttl = await redis.pttl(store.keys.dedupe("e1"));
-  assert.ok(ttl > 0 && ttl <= 60_000);
+  const many = Array.from({ length: 300 }, (_, i) => ({ eventId: `m${i}`, partition: 0, offset: 10 + i }));
+  await store.claimEvents(many);
+  assert.equal(await redis.zcard(store.keys.claims("0")), 100, "only the newest fingerprints are kept");
+  assert.deepEqual(await store.claimEvents([{ eventId: "m299", partition: 0, offset: 999 }]), ["duplicate"]);
 });
 
 test("read API: histories (most recent last), seen items, popularity", async () => {
@@ -202,21 +205,22 @@ test("eraseUser: nothing derived from the user remains; other users are untouche
     ev(`${p}2`, u, "b", "purchase", now - 500, { refresh: true }),
   ];
   await store.applyEvents([...events(gone, "g"), ...events(kept, "k")]);
-  // Keys an older version wrote (per-user type counts, user vectors) are erased too.
+  // Keys older versions wrote (history and seen keys, type counts, user vectors) are erased too.
   for (const key of store.keys.legacyUserKeys(gone)) await redis.hset(key, "f", "1");
   // Every per-user key exists, so the erasure below is tested on each of them.
   for (const key of store.keys.userKeys(gone)) assert.equal(await redis.exists(key), 1, key);
   const before = await snapshotRedis(redis, `${ns}:*`);
   assert.ok(findInSnapshot(before, gone).length >= 5);
   const receipt = await store.eraseUser(gone);
-  assert.equal(receipt.keysDeleted, 5);
+  // The state hash and the refresh limit, and the five keys older layouts wrote.
+  assert.equal(receipt.keysDeleted, 7);
   const after = await snapshotRedis(redis, `${ns}:*`);
   assert.deepEqual(findInSnapshot(after, gone), []);
   for (const [k, v] of before) if (k.includes(kept)) assert.deepEqual(after.get(k), v, k);
   const receipts = after.get(store.keys.erasures);
   assert.deepEqual(receipts, {
     type: "stream",
-    value: [{ receipt: receipt.receiptId, at: String(receipt.at), keys: "5" }],
+    value: [{ receipt: receipt.receiptId, at: String(receipt.at), keys: "7" }],
   });
   assert.equal((await store.eraseUser(gone)).keysDeleted, 0);
   assert.ok((await scanKeys(redis, `${ns}:u:${gone}*`)).length === 0);

@@ -2,9 +2,22 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { RecfleetError } from "@recfleet/runtime";
 import type { EventType } from "@recfleet/contracts";
-import { storeKeys, historyMember, parseHistoryMember, ITEM_STATS_FIELDS, type StoreKeys } from "./keys";
+import {
+  storeKeys,
+  historyEntry,
+  parseHistory,
+  eventFingerprint,
+  ITEM_STATS_FIELDS,
+  USER_FIELDS,
+  REC_SHARDS,
+  recShard,
+  itemStatField,
+  type StoreKeys,
+} from "./keys";
 import { storeOptions, popularityLogWeight, decayedPopularity, type StoreOptions } from "./config";
 import { SCRIPTS, runScript } from "./scripts";
+import { isCluster, keySlot } from "./cluster";
+import { createReplicaWaiter } from "./replication";
 
 /** Raised when Redis answers something the store's scripts never return (a version mismatch). */
 export class StoreProtocolError extends RecfleetError {
@@ -17,8 +30,9 @@ export type ClaimOutcome = "new" | "replay" | "duplicate";
 
 export interface EventClaim {
   eventId: string;
-  /** "<topic>/<partition>/<offset>" of the consumed message. */
-  source: string;
+  /** Partition and offset of the consumed clickstream message. */
+  partition: number;
+  offset: number;
 }
 
 /** One canonical event as the features update sees it. */
@@ -37,6 +51,13 @@ export interface FeatureEvent {
   reward: boolean;
   /** Ask for a refresh-on-event rec request (rate-limited per user). */
   refresh: boolean;
+  /**
+   * Where the event was consumed (the events topic's partition and offset): offsets at or below
+   * the partition's and the user's watermarks were applied before. Without them (direct calls)
+   * only the duplicate filter guards the update.
+   */
+  partition?: number;
+  offset?: number;
 }
 
 export interface ApplyResult {
@@ -85,9 +106,15 @@ export interface ErasureReceipt {
 export interface Store {
   readonly keys: StoreKeys;
   readonly options: StoreOptions;
-  /** Ingest dedupe for a batch, one round trip. */
+  /**
+   * Ingest's duplicate filter for a batch: one script call per clickstream partition. Like
+   * applyEvents, returns once the writes reached a replica (WAIT) where the master has one.
+   */
   claimEvents(claims: readonly EventClaim[]): Promise<ClaimOutcome[]>;
-  /** Features update for a batch, one round trip; replayed events change nothing. */
+  /**
+   * Features update for a batch: one call for each events partition (duplicates, popularity),
+   * one for the users (per slot on a cluster), one for rewards; replayed events change nothing.
+   */
   applyEvents(events: readonly FeatureEvent[]): Promise<ApplyResult>;
   /** Records what was served (for attribution) and counts impressions; idempotent per recId. Call before publishing it. */
   recordRecommendation(rec: RecommendationRecord): Promise<boolean>;
@@ -123,75 +150,135 @@ function results(what: string, res: PipelineResult): unknown[] {
 
 const toInt = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 
+/** Indexes grouped by a key, in first-seen order. */
+function groupBy<K>(indexes: Iterable<number>, keyOf: (i: number) => K): Map<K, number[]> {
+  const groups = new Map<K, number[]>();
+  for (const i of indexes) {
+    const k = keyOf(i);
+    const g = groups.get(k);
+    if (g) g.push(i);
+    else groups.set(k, [i]);
+  }
+  return groups;
+}
+
+/** Events without a position (direct calls) share one partition label. */
+const partitionLabel = (e: FeatureEvent): string => (e.partition === undefined ? "none" : String(e.partition));
+
 export function createStore(redis: Redis, namespace: string, options: Partial<StoreOptions> = {}): Store {
   const keys = storeKeys(namespace);
   const opts = storeOptions(options);
+  // On a cluster each script call must stay in one slot; on one Redis every key is "slot 0".
+  const slotOf = (key: string): number => (isCluster(redis) ? keySlot(key) : 0);
+  // Before a worker commits offsets, the batch's writes are on a replica (where there is one).
+  const reachReplicas = createReplicaWaiter(redis, opts.replicaWaitMs);
+  const knownPartitions = new Set<string>();
+  const registerPopularityPartition = async (partition: string) => {
+    if (knownPartitions.has(partition)) return;
+    await redis.sadd(keys.popularityPartitions, partition);
+    knownPartitions.add(partition);
+  };
 
   return {
     keys,
     options: opts,
 
     async claimEvents(claims) {
-      if (claims.length === 0) return [];
-      const reply = await runScript(
-        redis,
-        SCRIPTS.claimEvents,
-        claims.map((c) => keys.dedupe(c.eventId)),
-        [opts.dedupeWindowMs, ...claims.map((c) => c.source)],
-      );
-      if (!Array.isArray(reply) || reply.length !== claims.length) throw new StoreProtocolError("claim-events", reply);
-      return reply.map((r) => (r === 1 ? "new" : r === 2 ? "replay" : "duplicate"));
+      const out: ClaimOutcome[] = new Array<ClaimOutcome>(claims.length);
+      for (const [partition, indexes] of groupBy(claims.keys(), (i) => String(claims[i]!.partition))) {
+        const reply = await runScript(
+          redis,
+          SCRIPTS.claimEvents,
+          [keys.claims(partition)],
+          [opts.dedupeCapacity, ...indexes.flatMap((i) => [eventFingerprint(claims[i]!.eventId), claims[i]!.offset])],
+        );
+        if (!Array.isArray(reply) || reply.length !== indexes.length)
+          throw new StoreProtocolError("claim-events", reply);
+        indexes.forEach((i, j) => (out[i] = reply[j] === 1 ? "new" : reply[j] === 2 ? "replay" : "duplicate"));
+      }
+      await reachReplicas();
+      return out;
     },
 
     async applyEvents(events) {
-      if (events.length === 0) return { applied: 0, replayed: 0, attributed: 0, refresh: [] };
-      // KEYS: pop, one applied-marker per event, then every other key once (events name them by index).
-      const k: string[] = [keys.popularity];
-      for (const e of events) k.push(keys.applied(e.eventId));
-      const index = new Map<string, number>();
-      const keyIndex = (key: string): number => {
-        let i = index.get(key);
-        if (i === undefined) {
-          k.push(key);
-          i = k.length; // 1-based, as KEYS[i] in Lua
-          index.set(key, i);
+      const result: ApplyResult = { applied: 0, replayed: 0, attributed: 0, refresh: [] };
+      if (events.length === 0) return result;
+      // 1. Per events partition: which events are new, replays or duplicates; popularity.
+      const fresh: number[] = [];
+      for (const [partition, indexes] of groupBy(events.keys(), (i) => partitionLabel(events[i]!))) {
+        await registerPopularityPartition(partition);
+        const perEvent: (string | number)[] = [];
+        for (const i of indexes) {
+          const e = events[i]!;
+          perEvent.push(
+            eventFingerprint(e.eventId),
+            e.offset ?? -1,
+            e.itemId,
+            popularityLogWeight(e.weight, e.ts, opts.popularityHalfLifeMs),
+          );
         }
-        return i;
-      };
-      const userIndex = new Map<string, number>();
-      const perEvent: (string | number)[] = [];
-      for (const e of events) {
-        let u = userIndex.get(e.user);
-        if (u === undefined) {
-          k.push(keys.userHistory(e.user), keys.userSeen(e.user), keys.userRefresh(e.user));
-          u = k.length - 2; // KEYS index of the hist key; seen, rl follow
-          userIndex.set(e.user, u);
-        }
-        const hasReward = e.reward && e.recId !== undefined;
-        perEvent.push(
-          u,
-          hasReward ? keyIndex(keys.itemStats(e.itemId)) : 0,
-          hasReward ? keyIndex(keys.rec(e.recId!)) : 0,
-          historyMember(e.itemId, e.type, e.eventId),
-          e.itemId,
-          e.ts,
-          popularityLogWeight(e.weight, e.ts, opts.popularityHalfLifeMs),
-          (e.markSeen ? 1 : 0) + (hasReward ? 2 : 0) + (e.refresh ? 4 : 0),
+        const reply = await runScript(
+          redis,
+          SCRIPTS.applyPartition,
+          [keys.applied(partition), keys.appliedWatermark(partition), keys.popularity(partition)],
+          [opts.dedupeCapacity, JSON.stringify(perEvent)],
         );
+        if (!Array.isArray(reply) || reply.length !== indexes.length)
+          throw new StoreProtocolError("apply-partition", reply);
+        indexes.forEach((i, j) => {
+          if (reply[j] === 0) result.applied++;
+          else result.replayed++;
+          // Replays go on to the users: a crash may have come between this call and theirs.
+          if (reply[j] !== 2) fresh.push(i);
+        });
       }
-      const a: (string | number)[] = [
-        opts.historyCap,
-        opts.replayHorizonMs,
-        opts.attributionWindowMs,
-        opts.refreshIntervalMs,
-        events.length,
-        JSON.stringify(perEvent),
-      ];
-      const reply = await runScript(redis, SCRIPTS.applyEvents, k, a);
-      if (!Array.isArray(reply) || reply.length !== 4 || !Array.isArray(reply[3]))
-        throw new StoreProtocolError("apply-events", reply);
-      const [applied, replayed, attributed, refresh] = reply as [number, number, number, number[]];
-      return { applied, replayed, attributed, refresh: refresh.map((i) => events[i]!) };
+      // 2. The users' state, guarded by each user's watermark; one call per slot (all of them on one Redis).
+      for (const [partition, inPartition] of groupBy(fresh, (i) => partitionLabel(events[i]!)))
+        for (const indexes of groupBy(inPartition, (i) => slotOf(keys.userState(events[i]!.user))).values()) {
+          const k: string[] = [];
+          const userIndex = new Map<string, number>();
+          const perEvent: (string | number)[] = [];
+          for (const i of indexes) {
+            const e = events[i]!;
+            let j = userIndex.get(e.user);
+            if (j === undefined) {
+              k.push(keys.userState(e.user), keys.userRefresh(e.user));
+              j = k.length / 2;
+              userIndex.set(e.user, j);
+            }
+            perEvent.push(
+              j,
+              e.offset ?? -1,
+              historyEntry(e.itemId, e.type, e.ts),
+              e.markSeen ? e.itemId : "",
+              e.refresh ? i : -1,
+            );
+          }
+          const reply = await runScript(redis, SCRIPTS.applyUsers, k, [
+            opts.historyCap,
+            opts.refreshIntervalMs,
+            partition,
+            JSON.stringify(perEvent),
+          ]);
+          if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1]))
+            throw new StoreProtocolError("apply-users", reply);
+          for (const i of reply[1] as number[]) result.refresh.push(events[i]!);
+        }
+      const order = new Map(events.map((e, i) => [e, i]));
+      result.refresh.sort((a, b) => order.get(a)! - order.get(b)!);
+      // 3. Rewards, per recommendation shard: the record's c:<item> field makes each count once.
+      const rewards = events.filter((e) => e.reward && e.recId !== undefined);
+      for (const [shard, indexes] of groupBy(rewards.keys(), (i) => recShard(rewards[i]!.recId!)))
+        result.attributed += Number(
+          await runScript(
+            redis,
+            SCRIPTS.attributeRewards,
+            [keys.itemStats(shard), ...indexes.map((i) => keys.rec(rewards[i]!.recId!))],
+            [opts.attributionWindowMs, ...indexes.flatMap((i) => [rewards[i]!.itemId, rewards[i]!.ts])],
+          ),
+        );
+      await reachReplicas();
+      return result;
     },
 
     async recordRecommendation(rec) {
@@ -200,7 +287,7 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
       const reply = await runScript(
         redis,
         SCRIPTS.recordRecommendation,
-        [keys.recMarker(rec.recId), keys.rec(rec.recId), ...items.map((i) => keys.itemStats(i.itemId))],
+        [keys.recMarker(rec.recId), keys.rec(rec.recId), keys.itemStats(recShard(rec.recId))],
         [
           opts.replayHorizonMs,
           rec.servedAt + opts.attributionWindowMs + opts.attributionGraceMs,
@@ -219,33 +306,39 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
 
     async readUserHistories(users, n) {
       if (users.length === 0 || n <= 0) return users.map(() => []);
-      const p = redis.pipeline();
-      for (const u of users) p.zrange(keys.userHistory(u), -n, -1, "WITHSCORES");
-      return results("readUserHistories", await p.exec()).map((flat) => {
-        const list = flat as string[];
-        const out: HistoryEntry[] = [];
-        for (let i = 0; i + 1 < list.length; i += 2) {
-          const m = parseHistoryMember(list[i]!);
-          out.push({ itemId: m.itemId, type: m.type, ts: Number(list[i + 1]) });
-        }
-        return out;
-      });
+      const packed = await Promise.all(users.map((u) => redis.hget(keys.userState(u), USER_FIELDS.history)));
+      return packed.map((h) => parseHistory(h).slice(-n));
     },
 
     async readSeenItems(users) {
       if (users.length === 0) return [];
-      const p = redis.pipeline();
-      for (const u of users) p.smembers(keys.userSeen(u));
-      return results("readSeenItems", await p.exec()).map((s) => [...(s as string[])].sort());
+      const seen = await Promise.all(users.map((u) => redis.hget(keys.userState(u), USER_FIELDS.seen)));
+      return seen.map((s) => (s ? s.split(",") : []));
     },
 
     async readPopularItems(n, now = Date.now()) {
       if (n <= 0) return [];
-      const flat = await redis.zrevrange(keys.popularity, 0, n - 1, "WITHSCORES");
-      const out: { itemId: string; score: number }[] = [];
-      for (let i = 0; i + 1 < flat.length; i += 2)
-        out.push({ itemId: flat[i]!, score: decayedPopularity(Number(flat[i + 1]), now, opts.popularityHalfLifeMs) });
-      return out;
+      // Each partition's top n, then every candidate's exact score summed over all partitions.
+      const partitions = await redis.smembers(keys.popularityPartitions);
+      const tops = await Promise.all(partitions.map((p) => redis.zrevrange(keys.popularity(p), 0, n - 1)));
+      const candidates = [...new Set(tops.flat())];
+      if (candidates.length === 0) return [];
+      const scores = await Promise.all(partitions.map((p) => redis.zmscore(keys.popularity(p), ...candidates)));
+      const merged = candidates.map((itemId, c) => {
+        let log = -Infinity;
+        for (const s of scores) {
+          const v = s[c];
+          if (v === null || v === undefined) continue;
+          const x = Number(v);
+          const hi = Math.max(log, x);
+          log = hi === -Infinity ? x : hi + Math.log(Math.exp(log - hi) + Math.exp(x - hi));
+        }
+        return { itemId, log };
+      });
+      merged.sort((a, b) => b.log - a.log || (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0));
+      return merged
+        .slice(0, n)
+        .map(({ itemId, log }) => ({ itemId, score: decayedPopularity(log, now, opts.popularityHalfLifeMs) }));
     },
 
     async readItemStats(itemIds, policy) {
@@ -262,49 +355,64 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
               f.policyClicks(policy),
               f.policyExpectedClicks(policy),
             ];
-      const p = redis.pipeline();
-      for (const id of itemIds) p.hmget(keys.itemStats(id), ...fields);
-      return results("readItemStats", await p.exec()).map((v, i) => {
-        const r = v as (string | null)[];
+      // Every shard's hash holds the stats of its recommendations: sum them.
+      const names = itemIds.flatMap((id) => fields.map((f) => itemStatField(id, f)));
+      const shards = await Promise.all(
+        Array.from({ length: REC_SHARDS }, (_, k) => redis.hmget(keys.itemStats(k), ...names)),
+      );
+      const sum = (i: number, f: number): number => {
+        let total = 0;
+        for (const values of shards) total += toInt(values[i * fields.length + f]);
+        return total;
+      };
+      return itemIds.map((itemId, i) => {
         const stats: ItemStats = {
-          itemId: itemIds[i]!,
-          impressions: toInt(r[0]),
-          clicks: toInt(r[1]),
-          expectedClicks: toInt(r[2]),
+          itemId,
+          impressions: sum(i, 0),
+          clicks: sum(i, 1),
+          expectedClicks: sum(i, 2),
         };
         if (policy !== undefined)
-          stats.policy = { id: policy, impressions: toInt(r[3]), clicks: toInt(r[4]), expectedClicks: toInt(r[5]) };
+          stats.policy = { id: policy, impressions: sum(i, 3), clicks: sum(i, 4), expectedClicks: sum(i, 5) };
         return stats;
       });
     },
 
     async addLinearImpressions(version, d, a, b, count) {
       if (count === 0) return;
-      const p = redis.pipeline();
-      for (let i = 0; i < d * d; i++) if (a[i] !== 0) p.hincrbyfloat(keys.linearA(version), String(i), a[i]!);
-      for (let j = 0; j < d; j++) if (b[j] !== 0) p.hincrbyfloat(keys.linearB(version), String(j), b[j]!);
-      p.hincrby(keys.linearB(version), "n", count);
+      // One pipeline per key: a cluster runs a pipeline only when all its keys share a slot.
+      const pa = redis.pipeline();
+      for (let i = 0; i < d * d; i++) if (a[i] !== 0) pa.hincrbyfloat(keys.linearA(version), String(i), a[i]!);
       // Bandit state lives as long as its model version is likely to serve.
-      p.pexpire(keys.linearA(version), 7 * 86_400_000);
-      p.pexpire(keys.linearB(version), 7 * 86_400_000);
-      results("addLinearImpressions", await p.exec());
+      pa.pexpire(keys.linearA(version), 7 * 86_400_000);
+      const pb = redis.pipeline();
+      for (let j = 0; j < d; j++) if (b[j] !== 0) pb.hincrbyfloat(keys.linearB(version), String(j), b[j]!);
+      pb.hincrby(keys.linearB(version), "n", count);
+      pb.pexpire(keys.linearB(version), 7 * 86_400_000);
+      const [ra, rb] = await Promise.all([pa.exec(), pb.exec()]);
+      results("addLinearImpressions", ra);
+      results("addLinearImpressions", rb);
     },
 
     async addLinearRewards(version, clicks) {
-      if (clicks.length === 0) return 0;
-      const k: string[] = [];
-      const a: (string | number)[] = [opts.attributionWindowMs, version];
-      for (const c of clicks) {
-        k.push(keys.rec(c.recId), keys.linearB(version));
-        a.push(c.itemId, c.ts);
-      }
-      return Number(await runScript(redis, SCRIPTS.linearRewards, k, a));
+      let folded = 0;
+      for (const [shard, indexes] of groupBy(clicks.keys(), (i) => recShard(clicks[i]!.recId)))
+        folded += Number(
+          await runScript(
+            redis,
+            SCRIPTS.linearRewards,
+            [keys.linearRewards(shard, version), ...indexes.map((i) => keys.rec(clicks[i]!.recId))],
+            [opts.attributionWindowMs, version, ...indexes.flatMap((i) => [clicks[i]!.itemId, clicks[i]!.ts])],
+          ),
+        );
+      return folded;
     },
 
     async readLinearSums(version, d) {
-      const [aRaw, bRaw] = await Promise.all([
+      const [aRaw, bRaw, ...rewardParts] = await Promise.all([
         redis.hgetall(keys.linearA(version)),
         redis.hgetall(keys.linearB(version)),
+        ...Array.from({ length: REC_SHARDS }, (_, k) => redis.hgetall(keys.linearRewards(k, version))),
       ]);
       const a = new Float64Array(d * d);
       const b = new Float64Array(d);
@@ -312,10 +420,11 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
         const i = Number(field);
         if (Number.isInteger(i) && i >= 0 && i < d * d) a[i] = Number(value);
       }
-      for (const [field, value] of Object.entries(bRaw)) {
-        const j = Number(field);
-        if (Number.isInteger(j) && j >= 0 && j < d) b[j] = Number(value);
-      }
+      for (const part of [bRaw, ...rewardParts])
+        for (const [field, value] of Object.entries(part)) {
+          const j = Number(field);
+          if (Number.isInteger(j) && j >= 0 && j < d) b[j]! += Number(value);
+        }
       return { a, b, count: Number(bRaw.n ?? 0) };
     },
 
@@ -333,24 +442,40 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
       const at = Date.now();
       // The data key is read first to name its by-id copy; the script refuses (−1) when a worker
       // created a key in between, and the loop reads again.
+      let byIdDeleted = 0;
       for (let attempt = 1; ; attempt++) {
         const dataKey = (await redis.get(keys.userDataKey(pseudonym))) ?? "";
         const kid = dataKey.split(".", 1)[0]!;
+        // The by-id copy first: once it is gone nothing sealed with the key opens, even if the
+        // rest is interrupted (a retry reads the same user key and finishes).
+        if (kid) byIdDeleted += await redis.del(keys.dataKey(kid));
         const reply = Number(
           await runScript(
             redis,
             SCRIPTS.eraseUser,
-            [
-              keys.erasures,
-              keys.userDataKey(pseudonym),
-              keys.dataKey(kid || "none"),
-              ...keys.userKeys(pseudonym),
-              ...keys.legacyUserKeys(pseudonym),
-            ],
-            [receiptId, at, 100_000, dataKey],
+            [keys.userDataKey(pseudonym), ...keys.userKeys(pseudonym)],
+            [dataKey],
           ),
         );
-        if (reply >= 0) return { receiptId, at, keysDeleted: reply, dataKeyDeleted: dataKey !== "" };
+        if (reply >= 0) {
+          // Keys older layouts wrote live in other slots: deleted one by one.
+          const legacy = await Promise.all(keys.legacyUserKeys(pseudonym).map((k) => redis.del(k)));
+          const keysDeleted = reply + byIdDeleted + legacy.reduce((a, b) => a + b, 0);
+          await redis.xadd(
+            keys.erasures,
+            "MAXLEN",
+            "~",
+            100_000,
+            "*",
+            "receipt",
+            receiptId,
+            "at",
+            at,
+            "keys",
+            keysDeleted,
+          );
+          return { receiptId, at, keysDeleted, dataKeyDeleted: dataKey !== "" };
+        }
         if (attempt >= 10) throw new RecfleetError("erase-user: the user's data key kept changing; run it again");
       }
     },

@@ -3,7 +3,8 @@
  * one step. Never used by production code paths (workers find keys through StoreKeys, erasure
  * through userKeys(), and the trainer publishes through its embed fan-out).
  */
-import type { Redis } from "ioredis";
+import type { ChainableCommander, Cluster, Redis } from "ioredis";
+import { isCluster } from "./cluster";
 import type { ModelRegistry } from "./models";
 import type { Snapshot, KeyValue } from "./snapshot";
 
@@ -12,13 +13,29 @@ export { ReferenceStore } from "./reference";
 
 export async function scanKeys(redis: Redis, match: string): Promise<string[]> {
   const keys = new Set<string>();
-  let cursor = "0";
-  do {
-    const [next, batch] = await redis.scan(cursor, "MATCH", match, "COUNT", 1000);
-    cursor = next;
-    for (const k of batch) keys.add(k);
-  } while (cursor !== "0");
+  // A cluster's keys are spread over its masters: scan each.
+  const nodes = isCluster(redis) ? (redis as unknown as Cluster).nodes("master") : [redis];
+  for (const node of nodes) {
+    let cursor = "0";
+    do {
+      const [next, batch] = await node.scan(cursor, "MATCH", match, "COUNT", 1000);
+      cursor = next;
+      for (const k of batch) keys.add(k);
+    } while (cursor !== "0");
+  }
   return [...keys].sort();
+}
+
+/** Runs one command per key: a pipeline on one Redis, separate commands on a cluster (keys span slots). */
+async function perKey<T>(
+  redis: Redis,
+  keys: readonly string[],
+  command: (r: Redis | ChainableCommander, key: string) => unknown,
+): Promise<T[]> {
+  if (isCluster(redis)) return Promise.all(keys.map((k) => command(redis, k) as Promise<T>));
+  const p = redis.pipeline();
+  for (const k of keys) command(p, k);
+  return ((await p.exec()) ?? []).map(([, v]) => v as T);
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -29,20 +46,17 @@ export async function snapshotRedis(redis: Redis, match: string): Promise<Snapsh
   const out: Snapshot = new Map();
   for (let i = 0; i < keys.length; i += 500) {
     const chunk = keys.slice(i, i + 500);
-    const tp = redis.pipeline();
-    for (const k of chunk) tp.type(k);
-    const types = ((await tp.exec()) ?? []).map(([, t]) => String(t));
-    const vp = redis.pipeline();
-    chunk.forEach((k, j) => {
-      const t = types[j];
-      if (t === "string") vp.get(k);
-      else if (t === "hash") vp.hgetall(k);
-      else if (t === "set") vp.smembers(k);
-      else if (t === "zset") vp.zrange(k, 0, -1, "WITHSCORES");
-      else if (t === "stream") vp.xrange(k, "-", "+");
-      else vp.exists(k);
+    const types = (await perKey<string>(redis, chunk, (r, k) => r.type(k))).map(String);
+    const typeOf = new Map(chunk.map((k, j) => [k, types[j]]));
+    const values = await perKey<unknown>(redis, chunk, (r, k) => {
+      const t = typeOf.get(k);
+      if (t === "string") return r.get(k);
+      if (t === "hash") return r.hgetall(k);
+      if (t === "set") return r.smembers(k);
+      if (t === "zset") return r.zrange(k, 0, -1, "WITHSCORES");
+      if (t === "stream") return r.xrange(k, "-", "+");
+      return r.exists(k);
     });
-    const values = ((await vp.exec()) ?? []).map(([, v]) => v);
     chunk.forEach((k, j) => {
       const t = types[j];
       const v = values[j];

@@ -7,3 +7,4 @@ export {
   REDIS_IMAGE,
   type ContainerStack,
 } from "./containers";
+export { startRedisCluster, ClusterStartError, type RunningRedisCluster, type ClusterNode } from "./redis-cluster";

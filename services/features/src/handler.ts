@@ -61,7 +61,12 @@ export interface FeaturesHandlerDeps {
 export function createFeaturesHandler(deps: FeaturesHandlerDeps): BatchHandler<CanonicalEvent> {
   const now = deps.now ?? Date.now;
   return async (messages) => {
-    const events = messages.map((m) => toFeatureEvent(m.value, deps.policy));
+    // The position makes a replayed batch a no-op (the store's per-partition and per-user watermarks).
+    const events = messages.map((m) => ({
+      ...toFeatureEvent(m.value, deps.policy),
+      partition: m.partition,
+      offset: Number(m.offset),
+    }));
     const result = await deps.apply(events);
     const rewards = events
       .filter((e) => e.reward && e.recId !== undefined)

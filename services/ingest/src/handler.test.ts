@@ -147,8 +147,9 @@ test("handler: one claim and one send per batch; duplicates dropped, replays pro
       claimCalls.push(cs);
       return cs.map((c): ClaimOutcome => {
         const held = claims.get(c.eventId);
-        if (held === undefined) return (claims.set(c.eventId, c.source), "new");
-        return held === c.source ? "replay" : "duplicate";
+        const at = `${c.partition}/${c.offset}`;
+        if (held === undefined) return (claims.set(c.eventId, at), "new");
+        return held === at ? "replay" : "duplicate";
       });
     },
     send: async (topic, messages) => void sends.push({ topic, messages }),

@@ -83,14 +83,14 @@ export interface IngestHandlerDeps extends CanonicalOptions {
 /**
  * Per consumed batch: claim every event id (new / replay / duplicate), then produce the new and
  * replayed ones as canonical events keyed by pseudonym in one send. A crash between the claim
- * and the send replays the batch; the claims then hold these messages' own coordinates, so
- * they are produced again instead of being dropped as duplicates.
+ * and the send replays the batch; the claims then hold these messages' own offsets, so they
+ * are produced again instead of being dropped as duplicates.
  */
 export function createIngestHandler(deps: IngestHandlerDeps): BatchHandler<ClickstreamEvent> {
   const now = deps.now ?? Date.now;
   return async (messages) => {
     const outcomes = await deps.claim(
-      messages.map((m) => ({ eventId: m.value.eventId, source: `${m.topic}/${m.partition}/${m.offset}` })),
+      messages.map((m) => ({ eventId: m.value.eventId, partition: m.partition, offset: Number(m.offset) })),
     );
     const t = now();
     const out: { key: string; value: CanonicalEvent }[] = [];

@@ -3,11 +3,18 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
 import { createLogger, createMetricsRegistry, loadConfig, commonConfigSchema } from "@recfleet/runtime";
 import { createKafka, createProducer, readTopic, DLQ_HEADERS, ensureFleetTopics } from "@recfleet/bus";
 import { topicNames, type Recommendation } from "@recfleet/contracts";
-import { createModelRegistry, createStore, modelKeys, storeKeys, type FeatureEvent } from "@recfleet/store";
+import {
+  createModelRegistry,
+  createStore,
+  modelKeys,
+  newRedisClient,
+  storeKeys,
+  REC_SHARDS,
+  type FeatureEvent,
+} from "@recfleet/store";
 import { publishModelVersion } from "@recfleet/store/testing";
 import { resolveConfig, trainTwoTower, exportModelArtefacts, itemVectors, type TwoTowerModel } from "@recfleet/towers";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
@@ -17,7 +24,7 @@ import { startScorerWorker } from "./worker";
 const infra = testInfra();
 const logger = createLogger("scorer-it", { level: "error" });
 const kafka = createKafka({ brokers: infra.brokers, clientId: "scorer-it", logger });
-const redis = new Redis(infra.redisUrl);
+const redis = newRedisClient({ redisUrl: infra.redisUrl }, {});
 test.after(() => redis.disconnect());
 
 const NUM_ITEMS = 40;
@@ -271,9 +278,11 @@ test("1,000 different policy strings: only allowed policies are served and label
     // The per-policy bandit statistics in Redis are keyed by the same bounded ids.
     const keys = storeKeys(ns);
     const fields = new Set<string>();
-    for (const itemId of itemIds) {
-      for (const field of await redis.hkeys(keys.itemStats(itemId)))
-        if (field.startsWith("imp:")) fields.add(field.slice(4));
+    for (let shard = 0; shard < REC_SHARDS; shard++) {
+      for (const field of await redis.hkeys(keys.itemStats(shard))) {
+        const stat = field.slice(field.indexOf("|") + 1);
+        if (stat.startsWith("imp:")) fields.add(stat.slice(4));
+      }
     }
     assert.ok(
       [...fields].every((p) => allowedIds.includes(p)),

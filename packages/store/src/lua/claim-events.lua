@@ -1,20 +1,22 @@
--- claim-events: ingest's dedupe for one consumed batch, in one round trip.
--- KEYS[i]    ns:dd:<eventId> of message i (i = 1..n)
--- ARGV[1]    dedupe window in ms (PX of a new claim)
--- ARGV[i+1]  source coordinates "<topic>/<partition>/<offset>" of message i
+-- claim-events: ingest's duplicate filter for one clickstream partition's batch, one slot.
+-- KEYS[1]    ns:dd:{cs.<p>}  zset  event fingerprint -> offset of its first copy
+-- ARGV[1]    how many fingerprints to keep (the newest by offset)
+-- ARGV[2i], ARGV[2i+1]  fingerprint and offset of message i (i = 1..n)
 -- Returns    array of n integers: 1 = new (claimed now), 2 = replay (the claim holds this very
---            message's coordinates: an earlier attempt claimed it and may have crashed before
+--            message's offset: an earlier attempt claimed it and may have crashed before
 --            producing, so produce again), 0 = duplicate (another message claimed the id)
 local out = {}
-local ttl = ARGV[1]
-for i = 1, #KEYS do
-  local coords = ARGV[i + 1]
-  if redis.call('SET', KEYS[i], coords, 'NX', 'PX', ttl) then
+for i = 1, (#ARGV - 1) / 2 do
+  local fp, offset = ARGV[2 * i], ARGV[2 * i + 1]
+  local first = redis.call('ZSCORE', KEYS[1], fp)
+  if not first then
+    redis.call('ZADD', KEYS[1], offset, fp)
     out[i] = 1
-  elseif redis.call('GET', KEYS[i]) == coords then
+  elseif tonumber(first) == tonumber(offset) then
     out[i] = 2
   else
     out[i] = 0
   end
 end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[1]) + 1))
 return out

@@ -1,16 +1,16 @@
 -- data-keys: each user's current data key, created when the user has none (atomic per user).
--- KEYS[2i-1]   ns:dk:u:<user i>          KEYS[2i]   ns:dk:<candidate kid i>
--- ARGV[i]      candidate "<kid>.<wrapped key>" for user i
--- Returns, per user, its "<kid>.<wrapped key>": the existing one, or the candidate (then also
--- stored by kid). A candidate that loses to an existing key is simply dropped.
+-- Users whose keys share a slot go in one call (on a single Redis: all of them).
+-- KEYS[i]   ns:dk:u:{<user i>}
+-- ARGV[i]   candidate "<kid>.<wrapped key>" for user i (its by-id copy ns:dk:<kid> is already
+--           written: a reader that finds the kid here always finds the key)
+-- Returns, per user, its "<kid>.<wrapped key>": the existing one, or the candidate. The caller
+-- deletes the by-id copies of candidates that lost.
 local out = {}
-for i = 1, #ARGV do
-  local current = redis.call('GET', KEYS[2 * i - 1])
+for i = 1, #KEYS do
+  local current = redis.call('GET', KEYS[i])
   if not current then
     current = ARGV[i]
-    redis.call('SET', KEYS[2 * i - 1], current)
-    local dot = string.find(current, '.', 1, true)
-    redis.call('SET', KEYS[2 * i], string.sub(current, dot + 1))
+    redis.call('SET', KEYS[i], current)
   end
   out[i] = current
 end

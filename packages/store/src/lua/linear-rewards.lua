@@ -1,14 +1,16 @@
 -- linear-rewards: folds attributed clicks into the neural-linear bandit's b = Σ target·x.
 -- Impressions already added −p·x (p = the model's click probability) when served; a click adds
 -- +x, so each shown item ends with (click − p)·x. Once per (recId, item), within the window.
--- KEYS[2j-1] ns:rec:<recId_j>   KEYS[2j] ns:lb:<version_j>:b   (j = 1..m)
+-- One call per recommendation shard k (one slot).
+-- KEYS[1]   ns:lb:{rec.<k>}:<version>:b   the clicks' part of b for shard k
+-- KEYS[1+j] ns:rec:{rec.<k>}:<recId_j>    (j = 1..m)
 -- ARGV[1] attribution window ms   ARGV[2] model version (records served by another version are skipped)
 -- ARGV[2j+1] itemId_j   ARGV[2j+2] click ts_j (ms)
 -- Returns the number of clicks folded in.
 local folded = 0
 local window = tonumber(ARGV[1])
-for j = 1, #KEYS / 2 do
-  local rec = KEYS[2 * j - 1]
+for j = 1, #KEYS - 1 do
+  local rec = KEYS[1 + j]
   local item = ARGV[2 * j + 1]
   local ts = tonumber(ARGV[2 * j + 2])
   local served = tonumber(redis.call('HGET', rec, 'servedAt') or '')
@@ -16,7 +18,7 @@ for j = 1, #KEYS / 2 do
   if served and x and redis.call('HGET', rec, 'mv') == ARGV[2] and ts >= served and ts - served <= window and redis.call('HSETNX', rec, 'lr:' .. item, '1') == 1 then
     local i = 0
     for value in string.gmatch(x, '[^,]+') do
-      redis.call('HINCRBYFLOAT', KEYS[2 * j], tostring(i), value)
+      redis.call('HINCRBYFLOAT', KEYS[1], tostring(i), value)
       i = i + 1
     end
     folded = folded + 1
