@@ -12,12 +12,15 @@
  * echo phase then the scorer phase (never both at once); ratio = scorer p99 / echo p99.
  * Peak RSS (VmHWM) of both processes is read from /proc before they are stopped.
  *
- *   node --import tsx bench/e2e-latency.ts [--rates 200,500] [--duration 30] (seconds per phase)
- *   env: BENCH_RATES, BENCH_DURATION_S, BENCH_ITEMS (1682), BENCH_PARTITIONS (4); KAFKA_BROKERS + REDIS_URL to reuse a stack
+ *   node --import tsx bench/e2e-latency.ts [--rates 200,500] [--duration 30] (seconds per phase) [--profile-dir DIR]
+ *   env: BENCH_RATES, BENCH_DURATION_S, BENCH_ITEMS (1682), BENCH_PARTITIONS (4), BENCH_PROFILE_DIR;
+ *   KAFKA_BROKERS + REDIS_URL to reuse a stack. With a profile dir the scorer runs under
+ *   `node --cpu-prof` and the top of its profile (self time by function and by package) is printed.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
-import { setTimeout as sleep } from "node:timers/promises";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import {
@@ -34,13 +37,17 @@ import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
 import { startWorker, stopWorkers, waitReady } from "@recfleet/cli";
 import {
+  answerLatencies,
   benchInfra,
   benchWorkerEnv,
+  flag,
   fmtMs,
   listFlag,
   log,
   nowMs,
   numFlag,
+  pacedArrivals,
+  profileEnv,
   publishModel,
   randomItemMatrix,
   randomModel,
@@ -48,7 +55,7 @@ import {
   rssOf,
   seedHistories,
   startEchoWorker,
-  summarize,
+  topOfProfile,
 } from "./lib";
 
 const logger = createLogger("bench", { level: "error" });
@@ -72,6 +79,8 @@ const RATES = listFlag("rates", "BENCH_RATES", "200,500");
 const DURATION_S = numFlag("duration", "BENCH_DURATION_S", 30);
 const ITEMS = numFlag("items", "BENCH_ITEMS", 1682);
 const PARTITIONS = numFlag("partitions", "BENCH_PARTITIONS", 4);
+/** Where the scorer writes a V8 CPU profile (its top is printed at the end); empty: not profiled. */
+const PROFILE_DIR = flag("profile-dir", "BENCH_PROFILE_DIR", "");
 const USERS = 1000;
 const WARMUP_S = 3;
 
@@ -126,7 +135,11 @@ try {
   const users = Array.from({ length: USERS }, (_, u) => `benchuser${u}`);
   await seedHistories(redis, ns, users, ITEMS, 20);
 
-  scorer = await startWorker("scorer", benchWorkerEnv(infra, ns, PARTITIONS), infra.logDir);
+  scorer = await startWorker(
+    "scorer",
+    { ...benchWorkerEnv(infra, ns, PARTITIONS), ...profileEnv(PROFILE_DIR) },
+    infra.logDir,
+  );
   echo = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--echo-worker"], {
     env: { ...process.env, ...infra.env, ECHO_IN: echoIn, ECHO_OUT: echoOut, ECHO_GROUP: `${ns}.echo` },
     stdio: ["ignore", "pipe", "inherit"],
@@ -148,31 +161,17 @@ try {
     const inTopic = target === "echo" ? echoIn : topics.recRequests;
     const arrived = target === "echo" ? fromEcho.arrived : fromScorer.arrived;
     const sent = new Map<string, number>();
-    const start = nowMs();
-    let i = 0;
-    while (nowMs() - start < seconds * 1000) {
-      const due = Math.floor(((nowMs() - start) / 1000) * rate);
-      if (due > i) {
-        const t = nowMs();
-        const batch = [];
-        for (; i < due; i++) {
-          const requestId = `${tag}-${i}`;
-          sent.set(requestId, t);
-          const user = users[i % USERS]!;
-          batch.push({ key: user, value: { requestId, user, ts: Math.floor(t), k: 10 } });
-        }
-        await producer.send(inTopic, batch);
+    await pacedArrivals(rate, seconds, async (from, to, t) => {
+      const batch = [];
+      for (let i = from; i < to; i++) {
+        const requestId = `${tag}-${i}`;
+        sent.set(requestId, t);
+        const user = users[i % USERS]!;
+        batch.push({ key: user, value: { requestId, user, ts: Math.floor(t), k: 10 } });
       }
-      await sleep(2);
-    }
-    const drainUntil = nowMs() + 15_000;
-    while ([...sent.keys()].some((id) => !arrived.has(id)) && nowMs() < drainUntil) await sleep(50);
-    const latencies: number[] = [];
-    for (const [id, t] of sent) {
-      const a = arrived.get(id);
-      if (a !== undefined) latencies.push(a - t);
-    }
-    return { summary: summarize(latencies), sent: sent.size, unanswered: sent.size - latencies.length };
+      await producer.send(inTopic, batch);
+    });
+    return answerLatencies(sent, arrived);
   };
 
   const rows: Record<string, number>[] = [];
@@ -206,6 +205,18 @@ try {
     `peak RSS (VmHWM): scorer ${scorerRss.peakMb} MiB (now ${scorerRss.rssMb}), echo worker ${echoRss.peakMb} MiB, this process ${rssOf().peakMb} MiB`,
   );
   await producer.close();
+  let profile: ReturnType<typeof topOfProfile> | undefined;
+  if (PROFILE_DIR) {
+    // The profile is written when the scorer exits.
+    await stopWorkers([scorer]);
+    const file = readdirSync(PROFILE_DIR).find((f) => f.includes(`.${scorer!.process.pid}.`));
+    if (file) {
+      profile = topOfProfile(join(PROFILE_DIR, file));
+      log(`scorer CPU profile ${join(PROFILE_DIR, file)}: ${profile.total_ms} ms sampled; self time by area:`);
+      log(`  ${Object.entries(profile.by_area).map(([area, p]) => `${area} ${p}%`).join(", ")}`);
+      for (const { fn, self_pct } of profile.top) log(`  ${self_pct.toFixed(1).padStart(5)}%  ${fn}`);
+    } else log(`no CPU profile of pid ${scorer.process.pid} in ${PROFILE_DIR}`);
+  }
   const worst = Math.max(...rows.map((r) => r.ratio_p99!));
   console.log(
     JSON.stringify({
@@ -219,11 +230,12 @@ try {
       unanswered: rows.reduce((s, r) => s + r.unanswered!, 0),
       scorer_peak_rss_mb: scorerRss.peakMb,
       echo_peak_rss_mb: echoRss.peakMb,
+      ...(profile ? { scorer_profile_by_area: profile.by_area } : {}),
     }),
   );
 } finally {
   for (const l of loops) await l.stop().catch(() => undefined);
-  if (scorer) await stopWorkers([scorer]);
+  if (scorer && scorer.process.exitCode === null && scorer.process.signalCode === null) await stopWorkers([scorer]);
   if (echo && echo.exitCode === null) {
     echo.kill("SIGTERM");
     await new Promise((r) => echo!.once("exit", r));
