@@ -213,7 +213,11 @@ try {
     if (file) {
       profile = topOfProfile(join(PROFILE_DIR, file));
       log(`scorer CPU profile ${join(PROFILE_DIR, file)}: ${profile.total_ms} ms sampled; self time by area:`);
-      log(`  ${Object.entries(profile.by_area).map(([area, p]) => `${area} ${p}%`).join(", ")}`);
+      log(
+        `  ${Object.entries(profile.by_area)
+          .map(([area, p]) => `${area} ${p}%`)
+          .join(", ")}`,
+      );
       for (const { fn, self_pct } of profile.top) log(`  ${self_pct.toFixed(1).padStart(5)}%  ${fn}`);
     } else log(`no CPU profile of pid ${scorer.process.pid} in ${PROFILE_DIR}`);
   }

@@ -7,6 +7,7 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import { createProducer, startConsumerLoop, type ConsumerLoop, type Kafka } from "@recfleet/bus";
@@ -250,11 +251,17 @@ export async function startEchoWorker(
 export const nowMs = (): number => performance.timeOrigin + performance.now();
 
 /**
- * Environment that makes a worker child write a V8 CPU profile into `dir` when it exits (empty
- * `dir`: nothing). Benches pass it to the worker under study only (`--profile-dir DIR`).
+ * Environment that makes a worker child write a V8 CPU profile (worker.<pid>.cpuprofile) into
+ * `dir` when it exits (empty `dir`: nothing), through the preloaded bench/cpu-profile.mjs.
+ * Benches pass it to the worker under study only (`--profile-dir DIR`).
  */
 export function profileEnv(dir: string): Record<string, string> {
-  return dir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${dir}`.trim() } : {};
+  if (!dir) return {};
+  const preload = fileURLToPath(new URL("./cpu-profile.mjs", import.meta.url));
+  return {
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${preload}`.trim(),
+    BENCH_CPU_PROFILE_DIR: dir,
+  };
 }
 
 interface CpuProfileNode {

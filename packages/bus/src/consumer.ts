@@ -52,7 +52,13 @@ export interface ConsumerLoopOptions<T> {
   registry: Registry;
   fromBeginning?: boolean;
   partitionsConsumedConcurrently?: number;
+  /**
+   * How long the group waits for a silent member before giving its partitions to others (default
+   * 10 s). The broker refuses values outside group.min/max.session.timeout.ms (default 6–1800 s).
+   */
   sessionTimeoutMs?: number;
+  /** Heartbeats to the group coordinator (default a third of the session timeout, at most 3 s). */
+  heartbeatIntervalMs?: number;
   maxWaitTimeMs?: number;
   maxBytesPerPartition?: number;
   /** Attempts at one batch's effects before the consumer restarts from the last commit. */
@@ -440,7 +446,8 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
     const c = kafka.consumer({
       groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
-      heartbeatInterval: Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 10_000) / 3)),
+      heartbeatInterval:
+        options.heartbeatIntervalMs ?? Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 10_000) / 3)),
       maxWaitTimeInMs: options.maxWaitTimeMs ?? 100,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
       rebalanceTimeout: 10_000,
