@@ -303,6 +303,21 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
     if (refusedCommits.size > 1000) refusedCommits.delete(refusedCommits.keys().next().value!);
   };
 
+  // kafkajs heartbeats only between batches or when a handler calls heartbeat(): a handler that
+  // waits (its batch queued behind another partition's, a slow Redis) would lose the group after
+  // the session timeout although this process is alive. So heartbeats go on while it runs; only
+  // a process that stops running (crashed, event loop blocked) misses them.
+  const heartbeatMs =
+    options.heartbeatIntervalMs ?? Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 10_000) / 3));
+  const whileBeating = async <R>(heartbeat: () => Promise<void>, work: () => Promise<R>): Promise<R> => {
+    const timer = setInterval(() => void heartbeat().catch(() => undefined), heartbeatMs);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+    }
+  };
+
   const processBatch = async ({
     batch,
     heartbeat: kafkaHeartbeat,
@@ -364,7 +379,9 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
       let effectsDone = false;
       try {
         const outcome =
-          valid.length > 0 ? await options.handleBatch(valid, { topic, partition, heartbeat }) : undefined;
+          valid.length > 0
+            ? await whileBeating(heartbeat, () => options.handleBatch(valid, { topic, partition, heartbeat }))
+            : undefined;
         const rejected = outcome?.rejected ?? [];
         const byOffset = new Map(batch.messages.map((m) => [m.offset, m]));
         const allDead = [...dead];
@@ -446,8 +463,7 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
     const c = kafka.consumer({
       groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
-      heartbeatInterval:
-        options.heartbeatIntervalMs ?? Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 10_000) / 3)),
+      heartbeatInterval: heartbeatMs,
       maxWaitTimeInMs: options.maxWaitTimeMs ?? 100,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
       rebalanceTimeout: 10_000,
