@@ -10,7 +10,9 @@
  * settings as the scorer (defaults: maxWait 100 ms, 1 MiB per partition, one partition at a
  * time, gzip idempotent producer), over topics of the same partition count. Each rate runs the
  * echo phase then the scorer phase (never both at once); ratio = scorer p99 / echo p99.
- * Peak RSS (VmHWM) of both processes is read from /proc before they are stopped.
+ * Peak RSS (VmHWM) of both processes is read from /proc before they are stopped, and each
+ * phase's CPU time per answered request (/proc/<pid>/stat): on a shared machine latency moves
+ * with the neighbours' load, CPU per request hardly does.
  *
  *   node --import tsx bench/e2e-latency.ts [--rates 200,500] [--duration 30] (seconds per phase) [--profile-dir DIR]
  *   env: BENCH_RATES, BENCH_DURATION_S, BENCH_ITEMS (1682), BENCH_PARTITIONS (4), BENCH_PROFILE_DIR;
@@ -39,6 +41,7 @@ import { startWorker, stopWorkers, waitReady } from "@recfleet/cli";
 import {
   answerLatencies,
   benchInfra,
+  cpuMsOf,
   benchWorkerEnv,
   flag,
   fmtMs,
@@ -160,6 +163,8 @@ try {
   const phase = async (target: "echo" | "scorer", rate: number, seconds: number, tag: string) => {
     const inTopic = target === "echo" ? echoIn : topics.recRequests;
     const arrived = target === "echo" ? fromEcho.arrived : fromScorer.arrived;
+    const pid = target === "echo" ? echo!.pid! : scorer!.process.pid!;
+    const cpuBefore = cpuMsOf(pid);
     const sent = new Map<string, number>();
     await pacedArrivals(rate, seconds, async (from, to, t) => {
       const batch = [];
@@ -171,7 +176,10 @@ try {
       }
       await producer.send(inTopic, batch);
     });
-    return answerLatencies(sent, arrived);
+    const answers = await answerLatencies(sent, arrived);
+    // CPU per answered request: unlike latency, it hardly moves with the neighbours' load.
+    const cpuUsPerRequest = ((cpuMsOf(pid) - cpuBefore) * 1000) / Math.max(1, answers.sent - answers.unanswered);
+    return { ...answers, cpuUsPerRequest };
   };
 
   const rows: Record<string, number>[] = [];
@@ -179,11 +187,13 @@ try {
     log(`--- ${rate} requests/s, ${DURATION_S} s per phase (after ${WARMUP_S} s warm-up each) …`);
     await phase("echo", rate, WARMUP_S, `w-echo-${rate}`);
     const base = await phase("echo", rate, DURATION_S, `echo-${rate}`);
-    log(`echo   ${rate}/s: ${fmtMs(base.summary)}, unanswered ${base.unanswered} of ${base.sent}`);
+    log(
+      `echo   ${rate}/s: ${fmtMs(base.summary)}, unanswered ${base.unanswered} of ${base.sent}, CPU ${Math.round(base.cpuUsPerRequest)} µs/request`,
+    );
     await phase("scorer", rate, WARMUP_S, `w-scorer-${rate}`);
     const ours = await phase("scorer", rate, DURATION_S, `scorer-${rate}`);
     log(
-      `scorer ${rate}/s: ${fmtMs(ours.summary)}, unanswered ${ours.unanswered} of ${ours.sent} — p99 ratio ${(ours.summary.p99 / base.summary.p99).toFixed(2)}× the echo worker`,
+      `scorer ${rate}/s: ${fmtMs(ours.summary)}, unanswered ${ours.unanswered} of ${ours.sent}, CPU ${Math.round(ours.cpuUsPerRequest)} µs/request — p99 ratio ${(ours.summary.p99 / base.summary.p99).toFixed(2)}× the echo worker`,
     );
     rows.push({
       rate,
@@ -197,6 +207,8 @@ try {
       baseline_max_ms: round(base.summary.max, 2),
       baseline_unanswered: base.unanswered,
       ratio_p99: round(ours.summary.p99 / base.summary.p99),
+      cpu_us_per_request: Math.round(ours.cpuUsPerRequest),
+      baseline_cpu_us_per_request: Math.round(base.cpuUsPerRequest),
     });
   }
   const scorerRss = rssOf(scorer.process.pid!);

@@ -350,3 +350,17 @@ export async function answerLatencies(
   const latencies = [...sent].flatMap(([id, t]) => (arrived.has(id) ? [arrived.get(id)! - t] : []));
   return { summary: summarize(latencies), sent: sent.size, unanswered: sent.size - latencies.length };
 }
+
+/**
+ * CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat (Linux; NaN elsewhere).
+ * On a shared machine wall-clock latencies move with the neighbours' load; CPU per request does not.
+ */
+export function cpuMsOf(pid: number = process.pid): number {
+  try {
+    // Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(")").pop()!.trim().split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
