@@ -167,7 +167,7 @@ test("a batch that completes but outlives the session timeout is dead-lettered a
   }
 });
 
-test("a handler that runs past the session timeout without calling heartbeat keeps the group: its batch commits once", async () => {
+test("with keepAliveWhileHandlingMs a handler that runs past the session timeout without calling heartbeat keeps the group: its batch commits once", async () => {
   const topic = uniqueName("slow");
   await ensureTopics(kafka, [
     { topic, partitions: 1 },
@@ -189,6 +189,7 @@ test("a handler that runs past the session timeout without calling heartbeat kee
     // The broker's minimum session (6 s): the handler waits 8 s and never calls heartbeat itself.
     sessionTimeoutMs: 6000,
     heartbeatIntervalMs: 500,
+    keepAliveWhileHandlingMs: 20_000,
     handleBatch: async (ms) => {
       for (const m of ms) deliveries.push(m.value.id);
       await new Promise((resolve) => setTimeout(resolve, 8000));

@@ -59,6 +59,14 @@ export interface ConsumerLoopOptions<T> {
   sessionTimeoutMs?: number;
   /** Heartbeats to the group coordinator (default a third of the session timeout, at most 3 s). */
   heartbeatIntervalMs?: number;
+  /**
+   * While a batch handler runs, heartbeats go on for up to this long (like the Java client's
+   * max.poll.interval.ms): a handler that waits (its batch queued behind another partition's, a
+   * slow Redis) keeps the group, so the session timeout can be short and still mean "the process
+   * is gone". Past it they stop and the group takes the partitions back (a stuck handler).
+   * Default 0: kafkajs' own heartbeats only (between batches, and when the handler calls heartbeat).
+   */
+  keepAliveWhileHandlingMs?: number;
   maxWaitTimeMs?: number;
   maxBytesPerPartition?: number;
   /** Attempts at one batch's effects before the consumer restarts from the last commit. */
@@ -303,14 +311,18 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
     if (refusedCommits.size > 1000) refusedCommits.delete(refusedCommits.keys().next().value!);
   };
 
-  // kafkajs heartbeats only between batches or when a handler calls heartbeat(): a handler that
-  // waits (its batch queued behind another partition's, a slow Redis) would lose the group after
-  // the session timeout although this process is alive. So heartbeats go on while it runs; only
-  // a process that stops running (crashed, event loop blocked) misses them.
+  // kafkajs heartbeats only between batches or when a handler calls heartbeat(); with
+  // keepAliveWhileHandlingMs they also go on while a handler runs, up to that long.
   const heartbeatMs =
     options.heartbeatIntervalMs ?? Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 10_000) / 3));
+  const keepAliveMs = options.keepAliveWhileHandlingMs ?? 0;
   const whileBeating = async <R>(heartbeat: () => Promise<void>, work: () => Promise<R>): Promise<R> => {
-    const timer = setInterval(() => void heartbeat().catch(() => undefined), heartbeatMs);
+    if (keepAliveMs <= 0) return work();
+    const until = Date.now() + keepAliveMs;
+    const timer = setInterval(() => {
+      if (Date.now() < until) void heartbeat().catch(() => undefined);
+      else clearInterval(timer);
+    }, heartbeatMs);
     try {
       return await work();
     } finally {

@@ -66,6 +66,11 @@ export const scorerConfigSchema = {
   sessionTimeoutMs: duration("SCORER_SESSION_TIMEOUT", 6000),
   /** Heartbeats to the group: a survivor learns of a rebalance on its next one. */
   heartbeatIntervalMs: duration("SCORER_HEARTBEAT_INTERVAL", 500),
+  /**
+   * A batch handler keeps its group membership (heartbeats go on) for up to this long while it
+   * waits or works; a handler stuck longer loses its partitions to the other scorers.
+   */
+  maxBatchTimeMs: duration("SCORER_MAX_BATCH_TIME", 30_000),
   maxBytesPerPartition: int("SCORER_MAX_BYTES_PER_PARTITION", 65_536, { min: 1024 }),
   defaultK: int("SCORER_DEFAULT_K", 10, { min: 1, max: 200 }),
   candidates: int("SCORER_CANDIDATES", 100, { min: 1, max: 10_000 }),

@@ -331,6 +331,7 @@ export async function startScorerWorker(
     partitionsConsumedConcurrently: config.concurrency,
     sessionTimeoutMs: config.sessionTimeoutMs,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
+    keepAliveWhileHandlingMs: config.maxBatchTimeMs,
     maxBytesPerPartition: config.maxBytesPerPartition,
     readiness: deps.readiness,
     onFatal: deps.fail && ((err) => deps.fail?.("the scorer's request consumer cannot recover", err)),
