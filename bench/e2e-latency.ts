@@ -10,14 +10,19 @@
  * settings as the scorer (defaults: maxWait 100 ms, 1 MiB per partition, one partition at a
  * time, gzip idempotent producer), over topics of the same partition count. Each rate runs the
  * echo phase then the scorer phase (never both at once); ratio = scorer p99 / echo p99.
- * Peak RSS (VmHWM) of both processes is read from /proc before they are stopped.
+ * Peak RSS (VmHWM) of both processes is read from /proc before they are stopped, and each
+ * phase's CPU time per answered request (/proc/<pid>/stat): on a shared machine latency moves
+ * with the neighbours' load, CPU per request hardly does.
  *
- *   node --import tsx bench/e2e-latency.ts [--rates 200,500] [--duration 30] (seconds per phase)
- *   env: BENCH_RATES, BENCH_DURATION_S, BENCH_ITEMS (1682), BENCH_PARTITIONS (4); KAFKA_BROKERS + REDIS_URL to reuse a stack
+ *   node --import tsx bench/e2e-latency.ts [--rates 200,500] [--duration 30] (seconds per phase) [--profile-dir DIR]
+ *   env: BENCH_RATES, BENCH_DURATION_S, BENCH_ITEMS (1682), BENCH_PARTITIONS (4), BENCH_PROFILE_DIR;
+ *   KAFKA_BROKERS + REDIS_URL to reuse a stack. With a profile dir the scorer runs under
+ *   `node --cpu-prof` and the top of its profile (self time by function and by package) is printed.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
-import { setTimeout as sleep } from "node:timers/promises";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import {
@@ -34,13 +39,18 @@ import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
 import { startWorker, stopWorkers, waitReady } from "@recfleet/cli";
 import {
+  answerLatencies,
   benchInfra,
+  cpuMsOf,
   benchWorkerEnv,
+  flag,
   fmtMs,
   listFlag,
   log,
   nowMs,
   numFlag,
+  pacedArrivals,
+  profileEnv,
   publishModel,
   randomItemMatrix,
   randomModel,
@@ -48,7 +58,7 @@ import {
   rssOf,
   seedHistories,
   startEchoWorker,
-  summarize,
+  topOfProfile,
 } from "./lib";
 
 const logger = createLogger("bench", { level: "error" });
@@ -72,6 +82,8 @@ const RATES = listFlag("rates", "BENCH_RATES", "200,500");
 const DURATION_S = numFlag("duration", "BENCH_DURATION_S", 30);
 const ITEMS = numFlag("items", "BENCH_ITEMS", 1682);
 const PARTITIONS = numFlag("partitions", "BENCH_PARTITIONS", 4);
+/** Where the scorer writes a V8 CPU profile (its top is printed at the end); empty: not profiled. */
+const PROFILE_DIR = flag("profile-dir", "BENCH_PROFILE_DIR", "");
 const USERS = 1000;
 const WARMUP_S = 3;
 
@@ -126,7 +138,11 @@ try {
   const users = Array.from({ length: USERS }, (_, u) => `benchuser${u}`);
   await seedHistories(redis, ns, users, ITEMS, 20);
 
-  scorer = await startWorker("scorer", benchWorkerEnv(infra, ns, PARTITIONS), infra.logDir);
+  scorer = await startWorker(
+    "scorer",
+    { ...benchWorkerEnv(infra, ns, PARTITIONS), ...profileEnv(PROFILE_DIR) },
+    infra.logDir,
+  );
   echo = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--echo-worker"], {
     env: { ...process.env, ...infra.env, ECHO_IN: echoIn, ECHO_OUT: echoOut, ECHO_GROUP: `${ns}.echo` },
     stdio: ["ignore", "pipe", "inherit"],
@@ -147,32 +163,23 @@ try {
   const phase = async (target: "echo" | "scorer", rate: number, seconds: number, tag: string) => {
     const inTopic = target === "echo" ? echoIn : topics.recRequests;
     const arrived = target === "echo" ? fromEcho.arrived : fromScorer.arrived;
+    const pid = target === "echo" ? echo!.pid! : scorer!.process.pid!;
+    const cpuBefore = cpuMsOf(pid);
     const sent = new Map<string, number>();
-    const start = nowMs();
-    let i = 0;
-    while (nowMs() - start < seconds * 1000) {
-      const due = Math.floor(((nowMs() - start) / 1000) * rate);
-      if (due > i) {
-        const t = nowMs();
-        const batch = [];
-        for (; i < due; i++) {
-          const requestId = `${tag}-${i}`;
-          sent.set(requestId, t);
-          const user = users[i % USERS]!;
-          batch.push({ key: user, value: { requestId, user, ts: Math.floor(t), k: 10 } });
-        }
-        await producer.send(inTopic, batch);
+    await pacedArrivals(rate, seconds, async (from, to, t) => {
+      const batch = [];
+      for (let i = from; i < to; i++) {
+        const requestId = `${tag}-${i}`;
+        sent.set(requestId, t);
+        const user = users[i % USERS]!;
+        batch.push({ key: user, value: { requestId, user, ts: Math.floor(t), k: 10 } });
       }
-      await sleep(2);
-    }
-    const drainUntil = nowMs() + 15_000;
-    while ([...sent.keys()].some((id) => !arrived.has(id)) && nowMs() < drainUntil) await sleep(50);
-    const latencies: number[] = [];
-    for (const [id, t] of sent) {
-      const a = arrived.get(id);
-      if (a !== undefined) latencies.push(a - t);
-    }
-    return { summary: summarize(latencies), sent: sent.size, unanswered: sent.size - latencies.length };
+      await producer.send(inTopic, batch);
+    });
+    const answers = await answerLatencies(sent, arrived);
+    // CPU per answered request: unlike latency, it hardly moves with the neighbours' load.
+    const cpuUsPerRequest = ((cpuMsOf(pid) - cpuBefore) * 1000) / Math.max(1, answers.sent - answers.unanswered);
+    return { ...answers, cpuUsPerRequest };
   };
 
   const rows: Record<string, number>[] = [];
@@ -180,11 +187,13 @@ try {
     log(`--- ${rate} requests/s, ${DURATION_S} s per phase (after ${WARMUP_S} s warm-up each) …`);
     await phase("echo", rate, WARMUP_S, `w-echo-${rate}`);
     const base = await phase("echo", rate, DURATION_S, `echo-${rate}`);
-    log(`echo   ${rate}/s: ${fmtMs(base.summary)}, unanswered ${base.unanswered} of ${base.sent}`);
+    log(
+      `echo   ${rate}/s: ${fmtMs(base.summary)}, unanswered ${base.unanswered} of ${base.sent}, CPU ${Math.round(base.cpuUsPerRequest)} µs/request`,
+    );
     await phase("scorer", rate, WARMUP_S, `w-scorer-${rate}`);
     const ours = await phase("scorer", rate, DURATION_S, `scorer-${rate}`);
     log(
-      `scorer ${rate}/s: ${fmtMs(ours.summary)}, unanswered ${ours.unanswered} of ${ours.sent} — p99 ratio ${(ours.summary.p99 / base.summary.p99).toFixed(2)}× the echo worker`,
+      `scorer ${rate}/s: ${fmtMs(ours.summary)}, unanswered ${ours.unanswered} of ${ours.sent}, CPU ${Math.round(ours.cpuUsPerRequest)} µs/request — p99 ratio ${(ours.summary.p99 / base.summary.p99).toFixed(2)}× the echo worker`,
     );
     rows.push({
       rate,
@@ -198,6 +207,8 @@ try {
       baseline_max_ms: round(base.summary.max, 2),
       baseline_unanswered: base.unanswered,
       ratio_p99: round(ours.summary.p99 / base.summary.p99),
+      cpu_us_per_request: Math.round(ours.cpuUsPerRequest),
+      baseline_cpu_us_per_request: Math.round(base.cpuUsPerRequest),
     });
   }
   const scorerRss = rssOf(scorer.process.pid!);
@@ -206,6 +217,22 @@ try {
     `peak RSS (VmHWM): scorer ${scorerRss.peakMb} MiB (now ${scorerRss.rssMb}), echo worker ${echoRss.peakMb} MiB, this process ${rssOf().peakMb} MiB`,
   );
   await producer.close();
+  let profile: ReturnType<typeof topOfProfile> | undefined;
+  if (PROFILE_DIR) {
+    // The profile is written when the scorer exits.
+    await stopWorkers([scorer]);
+    const file = readdirSync(PROFILE_DIR).find((f) => f.includes(`.${scorer!.process.pid}.`));
+    if (file) {
+      profile = topOfProfile(join(PROFILE_DIR, file));
+      log(`scorer CPU profile ${join(PROFILE_DIR, file)}: ${profile.total_ms} ms sampled; self time by area:`);
+      log(
+        `  ${Object.entries(profile.by_area)
+          .map(([area, p]) => `${area} ${p}%`)
+          .join(", ")}`,
+      );
+      for (const { fn, self_pct } of profile.top) log(`  ${self_pct.toFixed(1).padStart(5)}%  ${fn}`);
+    } else log(`no CPU profile of pid ${scorer.process.pid} in ${PROFILE_DIR}`);
+  }
   const worst = Math.max(...rows.map((r) => r.ratio_p99!));
   console.log(
     JSON.stringify({
@@ -219,11 +246,12 @@ try {
       unanswered: rows.reduce((s, r) => s + r.unanswered!, 0),
       scorer_peak_rss_mb: scorerRss.peakMb,
       echo_peak_rss_mb: echoRss.peakMb,
+      ...(profile ? { scorer_profile_by_area: profile.by_area } : {}),
     }),
   );
 } finally {
   for (const l of loops) await l.stop().catch(() => undefined);
-  if (scorer) await stopWorkers([scorer]);
+  if (scorer && scorer.process.exitCode === null && scorer.process.signalCode === null) await stopWorkers([scorer]);
   if (echo && echo.exitCode === null) {
     echo.kill("SIGTERM");
     await new Promise((r) => echo!.once("exit", r));

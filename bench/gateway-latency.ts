@@ -31,6 +31,7 @@ import { waitForPortFile } from "@recfleet/stack";
 import { uniqueName } from "@recfleet/testkit";
 import { scrapeMetric, startWorker, stopWorkers, waitReady, type RunningWorker } from "@recfleet/cli";
 import {
+  answerLatencies,
   BENCH_SECRET,
   benchInfra,
   benchWorkerEnv,
@@ -38,6 +39,7 @@ import {
   log,
   nowMs,
   numFlag,
+  pacedArrivals,
   publishModel,
   randomItemMatrix,
   randomModel,
@@ -113,27 +115,17 @@ try {
 
   const direct = async (seconds: number, tag: string) => {
     const sent = new Map<string, number>();
-    const start = nowMs();
-    let i = 0;
-    while (nowMs() - start < seconds * 1000) {
-      const due = Math.floor(((nowMs() - start) / 1000) * RATE);
-      if (due > i) {
-        const t = nowMs();
-        const batch = [];
-        for (; i < due; i++) {
-          const requestId = `${tag}-${i}`;
-          sent.set(requestId, t);
-          const userId = users[i % USERS]!;
-          batch.push({ key: userId, value: { requestId, userId, ts: Math.floor(Date.now()), k: 10 } });
-        }
-        await producer.send(topics.recRequests, batch);
+    await pacedArrivals(RATE, seconds, async (from, to, t) => {
+      const batch = [];
+      for (let i = from; i < to; i++) {
+        const requestId = `${tag}-${i}`;
+        sent.set(requestId, t);
+        const userId = users[i % USERS]!;
+        batch.push({ key: userId, value: { requestId, userId, ts: Math.floor(Date.now()), k: 10 } });
       }
-      await sleep(2);
-    }
-    const until = nowMs() + 15_000;
-    while ([...sent.keys()].some((id) => !arrived.has(id)) && nowMs() < until) await sleep(50);
-    const latencies = [...sent].flatMap(([id, t]) => (arrived.has(id) ? [arrived.get(id)! - t] : []));
-    return { summary: summarize(latencies), sent: sent.size, unanswered: sent.size - latencies.length };
+      await producer.send(topics.recRequests, batch);
+    });
+    return answerLatencies(sent, arrived);
   };
 
   const pseudonym = createPseudonymiser(BENCH_SECRET);

@@ -7,6 +7,8 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import { createProducer, startConsumerLoop, type ConsumerLoop, type Kafka } from "@recfleet/bus";
 import { percentile } from "@recfleet/numeric";
@@ -247,3 +249,118 @@ export async function startEchoWorker(
 
 /** Wall clock in ms with sub-ms resolution (comparable across processes on one machine). */
 export const nowMs = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * Environment that makes a worker child write a V8 CPU profile (worker.<pid>.cpuprofile) into
+ * `dir` when it exits (empty `dir`: nothing), through the preloaded bench/cpu-profile.mjs.
+ * Benches pass it to the worker under study only (`--profile-dir DIR`).
+ */
+export function profileEnv(dir: string): Record<string, string> {
+  if (!dir) return {};
+  const preload = fileURLToPath(new URL("./cpu-profile.mjs", import.meta.url));
+  return {
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${preload}`.trim(),
+    BENCH_CPU_PROFILE_DIR: dir,
+  };
+}
+
+interface CpuProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+/**
+ * The functions with the most self time in a V8 .cpuprofile, and the share of samples under
+ * each named package (kafkajs, ioredis, onnxruntime, our code): "where does the time go".
+ */
+export function topOfProfile(
+  file: string,
+  n = 15,
+): { total_ms: number; top: { fn: string; self_pct: number }[]; by_area: Record<string, number> } {
+  const profile = JSON.parse(readFileSync(file, "utf8")) as {
+    nodes: CpuProfileNode[];
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const self = new Map<number, number>();
+  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  const areaOf = (url: string, fn: string): string => {
+    if (fn === "(idle)" || fn === "(program)" || fn === "(garbage collector)") return fn;
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
+    if (pkg) return pkg;
+    const ours = /\/(packages|services|apps)\/([^/]+)\//.exec(url);
+    if (ours) return `${ours[1]}/${ours[2]}`;
+    return url.startsWith("node:") ? "node core" : url ? "other" : "(native)";
+  };
+  const byFn = new Map<string, number>();
+  const byArea = new Map<string, number>();
+  for (const [id, us] of self) {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    const short = url.replace(/^.*\/(node_modules|packages|services)\//, "$1/");
+    const fn = `${functionName || "(anonymous)"} ${short}:${lineNumber + 1}`;
+    byFn.set(fn, (byFn.get(fn) ?? 0) + us);
+    const area = areaOf(url, functionName);
+    byArea.set(area, (byArea.get(area) ?? 0) + us);
+  }
+  const pct = (us: number) => round((100 * us) / total, 1);
+  return {
+    total_ms: round(total / 1000, 0),
+    top: [...byFn]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([fn, us]) => ({ fn, self_pct: pct(us) })),
+    by_area: Object.fromEntries([...byArea].sort((a, b) => b[1] - a[1]).map(([area, us]) => [area, pct(us)])),
+  };
+}
+
+/**
+ * Open-loop arrivals: every ~2 ms, `send(from, to, t)` gets the indices [from, to) of the
+ * requests due by now at `rate` per second, for `seconds`. Returns how many were due in all.
+ */
+export async function pacedArrivals(
+  rate: number,
+  seconds: number,
+  send: (from: number, to: number, t: number) => Promise<void>,
+): Promise<number> {
+  const start = nowMs();
+  let sent = 0;
+  while (nowMs() - start < seconds * 1000) {
+    const due = Math.floor(((nowMs() - start) / 1000) * rate);
+    if (due > sent) {
+      const from = sent;
+      sent = due;
+      await send(from, due, nowMs());
+    }
+    await sleep(2);
+  }
+  return sent;
+}
+
+/** Waits up to `drainMs` for every request in `sent` to arrive; request → answer latencies (ms) and the unanswered count. */
+export async function answerLatencies(
+  sent: ReadonlyMap<string, number>,
+  arrived: ReadonlyMap<string, number>,
+  drainMs = 15_000,
+): Promise<{ summary: Summary; sent: number; unanswered: number }> {
+  const until = nowMs() + drainMs;
+  while ([...sent.keys()].some((id) => !arrived.has(id)) && nowMs() < until) await sleep(50);
+  const latencies = [...sent].flatMap(([id, t]) => (arrived.has(id) ? [arrived.get(id)! - t] : []));
+  return { summary: summarize(latencies), sent: sent.size, unanswered: sent.size - latencies.length };
+}
+
+/**
+ * CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat (Linux; NaN elsewhere).
+ * On a shared machine wall-clock latencies move with the neighbours' load; CPU per request does not.
+ */
+export function cpuMsOf(pid: number = process.pid): number {
+  try {
+    // Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(")").pop()!.trim().split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}

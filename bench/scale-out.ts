@@ -8,10 +8,14 @@
  * 2. Join and SIGKILL: one process serves a steady rate; a second process is started (join),
  *    later the first is killed with SIGKILL. Reported per event: the longest gap in the output
  *    stream (no recommendation at all) and the worst request latency (request produced →
- *    answer consumed) of requests produced in the 15 s after the event — a killed member's
- *    partitions wait for its session timeout (10 s) before the survivor takes them.
+ *    answer consumed) of requests produced in the 15 s after the event.
+ *    The stall's distribution (p50/p90/p99/max and counts over 1/3/5/7 s) is printed too: a
+ *    killed member's partitions wait for the scorer's session timeout (SCORER_SESSION_TIMEOUT)
+ *    plus a heartbeat and a rebalance.
  * 3. Lost = requests never answered (must be 0); duplicates = answers beyond one per request
  *    (at-least-once replays after the kill, expected).
+ * 4. SCORER-THROUGHPUT: the 1-process backlog rate ÷ the in-process rate of the same serving graph,
+ *    items and policy at batch 64 (`scoreRequests` with histories from memory), same run.
  * The baseline is the 1-process run; ratio = 2-process / 1-process throughput.
  *
  *   node --import tsx bench/scale-out.ts [--requests 20000] [--rate 300] [--items 1682]
@@ -32,6 +36,11 @@ import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
 import { scrapeMetric, startWorker, stopWorkers, waitReady, type RunningWorker } from "@recfleet/cli";
 import type { TwoTowerModel } from "@recfleet/towers";
+import { percentile } from "@recfleet/numeric";
+import { createPolicy, createRng } from "@recfleet/policy";
+import { createModelRegistry, type HistoryEntry } from "@recfleet/store";
+import { loadServingModel, scoreRequests, type ScoringStore } from "@recfleet/scorer";
+import type { RecRequest } from "@recfleet/contracts";
 import {
   benchInfra,
   benchWorkerEnv,
@@ -62,8 +71,61 @@ const workers: RunningWorker[] = [];
 const loops: ConsumerLoop[] = [];
 let producer: BusProducer | undefined;
 
+/**
+ * SCORER-THROUGHPUT's baseline: requests per second through the same serving graph, items and
+ * policy (the scorer's default, greedy) in this process, batch 64, histories from memory:
+ * `scoreRequests` as the scorer calls it, with no Kafka, Redis, records or sends.
+ */
+async function inProcessRate(ns: string, histories: Map<string, string[]>, seconds: number): Promise<number> {
+  const BATCH = 64;
+  const model = await loadServingModel(createModelRegistry(redis, ns), "v1", {
+    executionProviders: ["cpu"],
+    logger,
+    intraOpNumThreads: 1,
+  });
+  const store: ScoringStore = {
+    readUserHistories: async (us) =>
+      us.map((u) => (histories.get(u) ?? []).map((itemId, i): HistoryEntry => ({ itemId, type: "click", ts: i }))),
+    readSeenItems: async (us) => us.map((u) => histories.get(u) ?? []),
+    readPopularItems: async () => [],
+    readItemStats: async (ids) => ids.map((itemId) => ({ itemId, impressions: 0, clicks: 0, expectedClicks: 0 })),
+  };
+  const policy = createPolicy("greedy");
+  const deps = {
+    store,
+    model,
+    pseudonymise: (raw: string) => raw,
+    policyFor: () => policy,
+    rng: createRng(1),
+    now: Date.now,
+    defaultK: 10,
+    candidates: 100,
+    scoreToLogit: (c: number) => (c - 0.5) * 8,
+    explanations: 2,
+  };
+  let done = 0;
+  let seq = 0;
+  const batch = (): RecRequest[] =>
+    Array.from({ length: BATCH }, () => ({
+      requestId: `p-${seq}`,
+      user: users[seq++ % USERS]!,
+      ts: Date.now(),
+      k: 10,
+    }));
+  for (let i = 0; i < 5; i++) await scoreRequests(batch(), deps); // warm-up
+  const t0 = nowMs();
+  while (nowMs() - t0 < seconds * 1000) {
+    await scoreRequests(batch(), deps);
+    done += BATCH;
+  }
+  const rate = done / ((nowMs() - t0) / 1000);
+  await model.release();
+  return rate;
+}
+
 interface Fleet {
   ns: string;
+  histories: Map<string, string[]>;
   arrivals: { id: string; t: number }[];
   firstArrival: Map<string, number>;
   start(instance: number): Promise<RunningWorker>;
@@ -74,7 +136,7 @@ async function fleet(model: TwoTowerModel, matrix: Float32Array, tag: string): P
   const topics = topicNames(ns);
   await ensureFleetTopics(kafka, ns, { partitions: PARTITIONS });
   await publishModel(redis, ns, model, "v1", matrix);
-  await seedHistories(redis, ns, users, ITEMS, 20);
+  const histories = await seedHistories(redis, ns, users, ITEMS, 20);
   const arrivals: { id: string; t: number }[] = [];
   const firstArrival = new Map<string, number>();
   const dlqProducer = await createProducer(kafka);
@@ -99,6 +161,7 @@ async function fleet(model: TwoTowerModel, matrix: Float32Array, tag: string): P
   loops.push({ consumer: loop.consumer, stop: async () => (await loop.stop(), await dlqProducer.close()) });
   return {
     ns,
+    histories,
     arrivals,
     firstArrival,
     start: async (instance) => {
@@ -141,6 +204,7 @@ try {
 
   // ---- 1. throughput: 1 process, then 2
   const throughput: Record<number, { rps: number; lost: number; shares: number[] }> = {};
+  let inProcessRps = NaN;
   for (const procs of [1, 2]) {
     const f = await fleet(model, matrix, `t${procs}`);
     const ws = await Promise.all(Array.from({ length: procs }, (_, i) => f.start(i + 1)));
@@ -171,6 +235,12 @@ try {
     );
     throughput[procs] = { rps, lost, shares };
     await stopWorkers(ws);
+    if (procs === 1) {
+      inProcessRps = await inProcessRate(f.ns, f.histories, 5);
+      log(
+        `in process (same serving graph, items and policy, batch 64): ${Math.round(inProcessRps)} req/s — SCORER-THROUGHPUT ${(rps / inProcessRps).toFixed(3)} (one scorer's backlog drain rate ÷ this)`,
+      );
+    }
   }
 
   // ---- 2. join and SIGKILL under a steady rate
@@ -226,6 +296,26 @@ try {
   const join = windowStats(joinAt, joinAt + 15_000);
   const kill = windowStats(killAt, killAt + 15_000);
   const duplicates = f.arrivals.length - f.firstArrival.size;
+  // The stall's distribution: latencies of the requests produced in the 15 s after the SIGKILL.
+  const killLatencies = [...sentAt]
+    .filter(([, t]) => t >= killAt && t < killAt + 15_000)
+    .map(([id, t]) => (f.firstArrival.get(id) ?? NaN) - t)
+    .filter(Number.isFinite);
+  const over = (ms: number) => killLatencies.filter((l) => l > ms).length;
+  const stall = {
+    p50: Math.round(kill.latency.p50),
+    p90: Math.round(killLatencies.length ? percentile(Float64Array.from(killLatencies).sort(), 0.9) : NaN),
+    p99: Math.round(kill.latency.p99),
+    max: Math.round(kill.latency.max),
+    over_1s: over(1000),
+    over_3s: over(3000),
+    over_5s: over(5000),
+    over_7s: over(7000),
+    of: killLatencies.length,
+  };
+  log(
+    `SIGKILL stall distribution (requests produced in the 15 s after): p50 ${stall.p50} ms, p90 ${stall.p90}, p99 ${stall.p99}, max ${stall.max}; over 1 s ${stall.over_1s}, 3 s ${stall.over_3s}, 5 s ${stall.over_5s}, 7 s ${stall.over_7s} of ${stall.of}`,
+  );
   log(
     `steady (1 process): longest output gap ${steady.gapMs.toFixed(0)} ms, latency p99 ${steady.latency.p99.toFixed(0)} ms, max ${steady.latency.max.toFixed(0)} ms`,
   );
@@ -251,6 +341,9 @@ try {
       join_max_latency_ms: Math.round(join.latency.max),
       kill_gap_ms: Math.round(kill.gapMs),
       kill_max_latency_ms: Math.round(kill.latency.max),
+      kill_stall_ms: stall,
+      in_process_rps_b64: Math.round(inProcessRps),
+      scorer_throughput: round(one.rps / inProcessRps),
       steady_max_latency_ms: Math.round(steady.latency.max),
       rate: RATE,
       lost: one.lost + two.lost + lost,

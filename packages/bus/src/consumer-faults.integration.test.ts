@@ -166,3 +166,44 @@ test("a batch that completes but outlives the session timeout is dead-lettered a
     await producer.close();
   }
 });
+
+test("with keepAliveWhileHandlingMs a handler that runs past the session timeout without calling heartbeat keeps the group: its batch commits once", async () => {
+  const topic = uniqueName("slow");
+  await ensureTopics(kafka, [
+    { topic, partitions: 1 },
+    { topic: `${topic}.dlq`, partitions: 1 },
+  ]);
+  const producer = await createProducer(kafka);
+  await producer.send(topic, [{ key: "k", value: { id: "m0" } }]);
+  const deliveries: string[] = [];
+  const registry = createMetricsRegistry("slow");
+  const loop = await startConsumerLoop<{ id: string }>({
+    kafka,
+    groupId: uniqueName("g"),
+    topics: [topic],
+    deadLetterTopic: `${topic}.dlq`,
+    producer,
+    logger,
+    registry,
+    decode: json,
+    // The broker's minimum session (6 s): the handler waits 8 s and never calls heartbeat itself.
+    sessionTimeoutMs: 6000,
+    heartbeatIntervalMs: 500,
+    keepAliveWhileHandlingMs: 20_000,
+    handleBatch: async (ms) => {
+      for (const m of ms) deliveries.push(m.value.id);
+      await new Promise((resolve) => setTimeout(resolve, 8000));
+    },
+  });
+  try {
+    await waitFor(
+      "the batch committed",
+      async () => /recfleet_consumer_messages_total\{[^}]*outcome="processed"[^}]*\} 1/.test(await registry.metrics()),
+      40_000,
+    );
+    assert.deepEqual(deliveries, ["m0"], "delivered once: the group kept this member while its handler ran");
+  } finally {
+    await loop.stop();
+    await producer.close();
+  }
+});

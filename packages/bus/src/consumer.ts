@@ -52,7 +52,21 @@ export interface ConsumerLoopOptions<T> {
   registry: Registry;
   fromBeginning?: boolean;
   partitionsConsumedConcurrently?: number;
+  /**
+   * How long the group waits for a silent member before giving its partitions to others (default
+   * 10 s). The broker refuses values outside group.min/max.session.timeout.ms (default 6–1800 s).
+   */
   sessionTimeoutMs?: number;
+  /** Heartbeats to the group coordinator (default a third of the session timeout, at most 3 s). */
+  heartbeatIntervalMs?: number;
+  /**
+   * While a batch handler runs, heartbeats go on for up to this long (like the Java client's
+   * max.poll.interval.ms): a handler that waits (its batch queued behind another partition's, a
+   * slow Redis) keeps the group, so the session timeout can be short and still mean "the process
+   * is gone". Past it they stop and the group takes the partitions back (a stuck handler).
+   * Default 0: kafkajs' own heartbeats only (between batches, and when the handler calls heartbeat).
+   */
+  keepAliveWhileHandlingMs?: number;
   maxWaitTimeMs?: number;
   maxBytesPerPartition?: number;
   /** Attempts at one batch's effects before the consumer restarts from the last commit. */
@@ -297,6 +311,25 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
     if (refusedCommits.size > 1000) refusedCommits.delete(refusedCommits.keys().next().value!);
   };
 
+  // kafkajs heartbeats only between batches or when a handler calls heartbeat(); with
+  // keepAliveWhileHandlingMs they also go on while a handler runs, up to that long.
+  const heartbeatMs =
+    options.heartbeatIntervalMs ?? Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 10_000) / 3));
+  const keepAliveMs = options.keepAliveWhileHandlingMs ?? 0;
+  const whileBeating = async <R>(heartbeat: () => Promise<void>, work: () => Promise<R>): Promise<R> => {
+    if (keepAliveMs <= 0) return work();
+    const until = Date.now() + keepAliveMs;
+    const timer = setInterval(() => {
+      if (Date.now() < until) void heartbeat().catch(() => undefined);
+      else clearInterval(timer);
+    }, heartbeatMs);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+    }
+  };
+
   const processBatch = async ({
     batch,
     heartbeat: kafkaHeartbeat,
@@ -358,7 +391,9 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
       let effectsDone = false;
       try {
         const outcome =
-          valid.length > 0 ? await options.handleBatch(valid, { topic, partition, heartbeat }) : undefined;
+          valid.length > 0
+            ? await whileBeating(heartbeat, () => options.handleBatch(valid, { topic, partition, heartbeat }))
+            : undefined;
         const rejected = outcome?.rejected ?? [];
         const byOffset = new Map(batch.messages.map((m) => [m.offset, m]));
         const allDead = [...dead];
@@ -440,7 +475,7 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
     const c = kafka.consumer({
       groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
-      heartbeatInterval: Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 10_000) / 3)),
+      heartbeatInterval: heartbeatMs,
       maxWaitTimeInMs: options.maxWaitTimeMs ?? 100,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
       rebalanceTimeout: 10_000,

@@ -96,6 +96,8 @@ export async function createKafkaClient(options: KafkaClientOptions): Promise<Re
       const checked = validateValue<RecRequest>(recRequestSpec, request);
       if (!checked.ok) throw new RecfleetClientError(checked.reason, checked.detail, 400);
       await ready;
+      // Past the time this client stops waiting, the scorer sends no answer.
+      request.deadline = Date.now() + deadlineMs;
       const answer = new Promise<Recommendation | undefined>((resolve) => {
         const timer = setTimeout(() => {
           waiting.delete(request.requestId);

@@ -62,6 +62,12 @@ export interface RecRequest {
    * gateway instance reads only that partition (see REPLY_PARTITIONS).
    */
   replyPartition?: number;
+  /**
+   * When the answer stops being useful (epoch ms, the asker's clock): the scorer does not answer
+   * past it (no recommendation, no impression, no decision logged) and counts the request as
+   * expired, so the asker falls back on its own (a gateway: its popular fallback or a 504).
+   */
+  deadline?: number;
 }
 
 export interface RecommendedItem {
@@ -247,6 +253,12 @@ export const recRequestSpec: MessageSpec = {
       integer: true,
       optional: true,
       description: "Answer on this partition of rec.replies (the asking gateway's) instead of recommendations.",
+    },
+    deadline: {
+      kind: "timestamp",
+      optional: true,
+      description:
+        "When the answer stops being useful: past it the scorer sends none (counted as expired) and the asker falls back.",
     },
   },
 };

@@ -183,7 +183,13 @@ export async function startGatewayWorker(
         valid.map((e) => ({ key: e.userId, value: e })),
       ),
     async recommend(partial, deadlineMs) {
-      const request: RecRequest = { ...partial, requestId: `${requestPrefix}${++sequence}`, replyPartition };
+      // The scorer does not answer past the time this gateway stops waiting (it falls back then).
+      const request: RecRequest = {
+        ...partial,
+        requestId: `${requestPrefix}${++sequence}`,
+        replyPartition,
+        deadline: Date.now() + deadlineMs,
+      };
       const answer = pending.wait(request.requestId, deadlineMs);
       await producer.send(topics.recRequests, [{ key: request.userId ?? null, value: request }]);
       return answer;

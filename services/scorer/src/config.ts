@@ -53,8 +53,24 @@ export const scorerConfigSchema = {
   partitions: int("RECFLEET_TOPIC_PARTITIONS", DEFAULT_PARTITIONS, { min: 1, max: 1024 }),
   /** Requests scored (and answered in one send) at a time; bigger fetched batches are sliced. */
   maxBatch: int("SCORER_MAX_BATCH", 256, { min: 1, max: 10_000 }),
-  /** Partitions of rec.requests scored concurrently by this process. */
-  concurrency: int("SCORER_CONCURRENCY", 2, { min: 1, max: 64 }),
+  /**
+   * Partitions of rec.requests consumed concurrently by this process; their batches are scored
+   * together (one retrieval run, one send), so this should cover the partitions one scorer holds.
+   */
+  concurrency: int("SCORER_CONCURRENCY", 8, { min: 1, max: 64 }),
+  /**
+   * How long the group waits for a silent scorer before its partitions go to the others: the
+   * stall a crashed scorer causes is about this plus one heartbeat interval and a rebalance. The
+   * broker refuses less than its group.min.session.timeout.ms (Kafka's default and our stack's: 6 s).
+   */
+  sessionTimeoutMs: duration("SCORER_SESSION_TIMEOUT", 6000),
+  /** Heartbeats to the group: a survivor learns of a rebalance on its next one. */
+  heartbeatIntervalMs: duration("SCORER_HEARTBEAT_INTERVAL", 500),
+  /**
+   * A batch handler keeps its group membership (heartbeats go on) for up to this long while it
+   * waits or works; a handler stuck longer loses its partitions to the other scorers.
+   */
+  maxBatchTimeMs: duration("SCORER_MAX_BATCH_TIME", 30_000),
   maxBytesPerPartition: int("SCORER_MAX_BYTES_PER_PARTITION", 65_536, { min: 1024 }),
   defaultK: int("SCORER_DEFAULT_K", 10, { min: 1, max: 200 }),
   candidates: int("SCORER_CANDIDATES", 100, { min: 1, max: 10_000 }),

@@ -255,7 +255,8 @@ test("handler: unallowed policy → rejected with a reason; latency = ts to publ
   const recorded = new Set<string>();
   const store: ScorerStore = {
     ...memoryStore({ alice: ["i1", "i2", "i3"] }, {}),
-    // Slow writes between scoring and publishing: the latency must include them.
+    // Slow writes: they run alongside the send now, so the latency (stamped at publish) excludes
+    // this slice's, and the next slice starts after them.
     recordRecommendation: async (record) => {
       clock += 200;
       return !recorded.has(record.recId) && Boolean(recorded.add(record.recId));
@@ -315,8 +316,8 @@ test("handler: unallowed policy → rejected with a reason; latency = ts to publ
   );
   assert.deepEqual(
     recs.map((r) => r.latencyMs),
-    [300, 500],
-    "request ts (900) to publish (after the writes)",
+    [100, 300],
+    "request ts (900) to publish (the records run alongside the send)",
   );
   assert.deepEqual(served, ["greedy", "epsilon:0.1"]);
   assert.equal(sentTo("log").length, 2, "decisions published with the answers");
@@ -376,6 +377,130 @@ test("handler: a request naming a reply partition is answered there only; the ot
   assert.deepEqual(
     sent("replies").map((m) => [(m.value as Recommendation).requestId, m.partition]),
     [["q2", 7]],
+  );
+  await serving.release();
+});
+
+test("handler: past its deadline a request is neither scored nor answered, recorded or logged; counted by stage", async () => {
+  const { serving } = await tinyServingModel();
+  let clock = 1000;
+  const recorded: string[] = [];
+  const store: ScorerStore = {
+    ...memoryStore({ alice: ["i1", "i2", "i3"], bob: ["i1"] }, {}),
+    recordRecommendation: async (record) => Boolean(recorded.push(record.recId)),
+  };
+  const sends: { topic: string; messages: OutgoingMessage[] }[][] = [];
+  const expired: [string, number][] = [];
+  const handle = createScorerHandler({
+    store,
+    acquireModel: () => ({ model: serving, release: () => {} }),
+    pseudonymise: (r) => r,
+    policies: allowPolicies(["greedy"]),
+    split: [{ policy: "greedy", weight: 1 }],
+    linearState: () => undefined,
+    impressions: new LinearImpressions(),
+    rng: createRng(1),
+    // Scoring takes 50 ms on this clock: every read of it moves it on.
+    now: () => (clock += 50),
+    defaultK: 3,
+    candidates: 10,
+    scoreToLogit: (c) => c,
+    explanations: 0,
+    maxBatch: 10,
+    send: async (batches) => void sends.push(batches),
+    recommendationsTopic: "recs",
+    recLogTopic: "log",
+    counters: {
+      served: () => {},
+      batchSeconds: () => {},
+      expired: (stage, count) => void expired.push([stage, count]),
+    },
+  });
+  const requests: RecRequest[] = [
+    { requestId: "gone", user: "alice", ts: 900, deadline: 1000 }, // past before its turn
+    { requestId: "late", user: "bob", ts: 900, deadline: 1060 }, // passes while the slice is scored
+    { requestId: "fine", user: "alice", ts: 900, deadline: 60_000 },
+    { requestId: "none", user: "bob", ts: 900 },
+  ];
+  const messages = requests.map((value, i): ConsumedMessage<RecRequest> => ({
+    value,
+    key: value.user!,
+    topic: "rq",
+    partition: 0,
+    offset: String(i),
+    timestamp: 0,
+    raw: null,
+  }));
+  await handle(messages, { topic: "rq", partition: 0, heartbeat: async () => {} });
+  const sentTo = (topic: string) =>
+    sends.flatMap((batches) => batches.filter((b) => b.topic === topic).flatMap((b) => b.messages));
+  assert.deepEqual(
+    sentTo("recs").map((m) => (m.value as Recommendation).requestId),
+    ["fine", "none"],
+  );
+  assert.deepEqual(
+    sentTo("log").map((m) => (m.value as { requestId: string }).requestId),
+    ["fine", "none"],
+  );
+  assert.deepEqual(recorded, [recIdFor("fine"), recIdFor("none")], "no impression for an answer nobody saw");
+  assert.deepEqual(expired, [
+    ["before_scoring", 1],
+    ["after_scoring", 1],
+  ]);
+  await serving.release();
+});
+
+test("handler: batches of partitions handed in together are scored and sent together", async () => {
+  const { serving } = await tinyServingModel();
+  const sends: { topic: string; messages: OutgoingMessage[] }[][] = [];
+  const store: ScorerStore = {
+    ...memoryStore({ alice: ["i1", "i2", "i3"] }, {}),
+    recordRecommendation: async () => true,
+  };
+  let retrievals = 0;
+  const counted = {
+    ...serving,
+    retrieve: (...args: Parameters<typeof serving.retrieve>) => {
+      retrievals++;
+      return serving.retrieve(...args);
+    },
+  };
+  const handle = createScorerHandler({
+    store,
+    acquireModel: () => ({ model: counted, release: () => {} }),
+    pseudonymise: (r) => r,
+    policies: allowPolicies(["greedy"]),
+    split: [{ policy: "greedy", weight: 1 }],
+    linearState: () => undefined,
+    impressions: new LinearImpressions(),
+    rng: createRng(1),
+    now: () => 1000,
+    defaultK: 3,
+    candidates: 10,
+    scoreToLogit: (c) => c,
+    explanations: 0,
+    maxBatch: 64,
+    send: async (batches) => void sends.push(batches),
+    recommendationsTopic: "recs",
+  });
+  const batchOf = (partition: number) =>
+    [0, 1].map((i): ConsumedMessage<RecRequest> => ({
+      value: { requestId: `p${partition}-${i}`, user: "alice", ts: 900 },
+      key: "alice",
+      topic: "rq",
+      partition,
+      offset: String(i),
+      timestamp: 0,
+      raw: null,
+    }));
+  const ctx = (partition: number) => ({ topic: "rq", partition, heartbeat: async () => {} });
+  // Partition 0 starts alone; 1, 2 and 3 arrive while it is scored and go together.
+  await Promise.all([0, 1, 2, 3].map((p) => handle(batchOf(p), ctx(p))));
+  assert.equal(sends.length, 2);
+  assert.equal(retrievals, 2);
+  assert.deepEqual(
+    sends.map((batches) => batches[0]!.messages.length),
+    [2, 6],
   );
   await serving.release();
 });

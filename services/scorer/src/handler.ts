@@ -35,6 +35,7 @@ import type { ModelLease } from "./model-holder";
 import type { ItemBias, ServingModel } from "./serving-model";
 import { batchBias, type ItemSpace, type ServedItems } from "./item-space";
 import { capPerProvider, hasRequestRules, matchesFilters, servable, type OperatorRules } from "./catalog-rules";
+import { coalescing } from "./coalesce";
 
 export interface ScoringStore {
   readUserHistories(users: readonly string[], n: number): Promise<HistoryEntry[][]>;
@@ -385,6 +386,11 @@ export interface ScorerCounters {
   /** One published recommendation: policy id (an allowed policy's or "popular"), kind, latency. */
   served(policy: string, kind: "model" | "cold_start", latencySeconds: number): void;
   batchSeconds(seconds: number): void;
+  /**
+   * Requests not answered because their deadline passed: "before_scoring" (already past when
+   * their turn came) or "after_scoring" (scored, but past it by publish time).
+   */
+  expired?(stage: "before_scoring" | "after_scoring", count: number): void;
   /** One served slate scored by a shadow policy: its full-slate weight Π π_shadow/μ (support diagnostic). */
   shadowed?(shadowId: string, slateWeight: number): void;
 }
@@ -403,7 +409,10 @@ export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" |
   linearState(version: string): LinearBanditState | undefined;
   /** Where shown items' bandit contexts are summed until the worker flushes them. */
   impressions: LinearImpressions;
-  /** Requests scored and answered in one send; bigger fetched batches are sliced. */
+  /**
+   * Requests scored and answered in one send; bigger fetched batches are sliced, and batches of
+   * partitions consumed at the same time are joined up to this size (coalesce.ts).
+   */
   maxBatch: number;
   send(batches: { topic: string; messages: OutgoingMessage[] }[]): Promise<void>;
   recommendationsTopic: string;
@@ -418,10 +427,12 @@ export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" |
 
 /**
  * Per consumed batch: requests naming a policy outside the allowed set are rejected (to the
- * dead-letter topic, with the reason), the rest are scored in slices. Per slice: record the
- * recommendations, sum the first-recorded impressions for the linear bandit, write the user
- * vectors, then publish the recommendations and decisions in one send. Records are idempotent
- * per recId, so a replayed batch publishes the same answers and adds no impressions twice.
+ * dead-letter topic, with the reason), the rest are scored in slices, joined with the slices of
+ * other partitions handed in meanwhile. Per slice: drop requests past their deadline, score,
+ * then record the recommendations (bandit impressions) and publish them with the decisions in
+ * one send, both at once; first-recorded impressions are summed for the linear bandit. The batch
+ * commits only after both are done. Records are idempotent per recId, so a replayed batch
+ * publishes the same answers and adds no impressions twice.
  */
 export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRequest> {
   const { pseudonymise, rng, now, defaultK, candidates, scoreToLogit, explanations, logVectors, catalog, banditStats } =
@@ -453,34 +464,45 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
     return found.policy;
   };
 
-  const scoreSlice = async (requests: RecRequest[], policyOf: Map<RecRequest, Policy>): Promise<void> => {
+  // Policies named by requests (checked when their batch came in), for whichever slice scores them.
+  const policyOf = new WeakMap<RecRequest, Policy>();
+  const pastDeadline = (request: RecRequest, t: number) => request.deadline !== undefined && t > request.deadline;
+
+  const scoreSlice = async (slice: RecRequest[]): Promise<void> => {
     const started = performance.now();
+    // An answer nobody waits for any more is not worth computing (a backlog after a failover
+    // clears faster); the asker has fallen back.
+    const turn = deps.now();
+    const requests = slice.filter((r) => !pastDeadline(r, turn));
+    if (requests.length < slice.length) deps.counters?.expired?.("before_scoring", slice.length - requests.length);
+    if (requests.length === 0) return;
     const lease = deps.acquireModel();
     try {
       const model = lease.model;
       const linearState = model ? deps.linearState(model.version) : undefined;
-      const batch = await scoreRequests(requests, {
+      const scored = await scoreRequests(requests, {
         ...scoring,
         store: deps.store,
         model,
         policyFor: (request, user) => policyOf.get(request) ?? splitPolicy(user),
         ...(linearState ? { linearState } : {}),
       });
-      // Record impressions before publishing: a click can only follow a published list.
-      // Only first recordings feed the linear bandit, so a replayed batch adds nothing twice.
-      const fresh = await Promise.all(batch.records.map((record) => deps.store.recordRecommendation(record)));
-      batch.records.forEach((record, r) => {
-        if (!fresh[r] || !record.modelVersion) return;
-        for (const { banditContext, expected } of record.items) {
-          if (!banditContext || expected === undefined) continue;
-          deps.impressions.add(record.modelVersion, banditContext, expected);
-        }
-      });
       // The contract's latency is request ts to publish, so it is stamped here, just before the send.
       const publishedAt = deps.now();
-      const recommendations: Recommendation[] = batch.recommendations.map((rec, i) => ({
+      // Past its deadline by now: not sent, not recorded, not logged (nobody is shown it).
+      const late = new Set(requests.filter((r) => pastDeadline(r, publishedAt)).map((r) => recIdFor(r.requestId)));
+      if (late.size > 0) deps.counters?.expired?.("after_scoring", late.size);
+      const onTime = <T extends { recId: string }>(list: T[]) =>
+        late.size > 0 ? list.filter((x) => !late.has(x.recId)) : list;
+      const batch = {
+        recommendations: onTime(scored.recommendations),
+        records: onTime(scored.records),
+        decisions: onTime(scored.decisions),
+      };
+      const requestOf = new Map(requests.map((r) => [r.requestId, r]));
+      const recommendations: Recommendation[] = batch.recommendations.map((rec) => ({
         ...rec,
-        latencyMs: requestLatencyMs(requests[i]!.ts, publishedAt),
+        latencyMs: requestLatencyMs(requestOf.get(rec.requestId)!.ts, publishedAt),
       }));
       const userOf = new Map(batch.recommendations.map((r) => [r.recId, r.user]));
       const decisions: OutgoingMessage[] = batch.decisions.map((d) => ({ key: d.recId, value: d }));
@@ -497,16 +519,30 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
       // A request naming a reply partition (a gateway's) is answered there, and only there.
       const toRecommendations: OutgoingMessage[] = [];
       const toReplies: OutgoingMessage[] = [];
-      recommendations.forEach((rec, i) => {
-        const partition = requests[i]!.replyPartition;
+      recommendations.forEach((rec) => {
+        const partition = requestOf.get(rec.requestId)!.replyPartition;
         if (partition === undefined || !deps.repliesTopic) toRecommendations.push({ key: rec.user, value: rec });
         else toReplies.push({ key: rec.user, value: rec, partition });
       });
-      await deps.send([
+      // Records (impressions, and what click attribution reads) and the send run at once; the
+      // records go to Redis first, and a click on a published answer reaches Redis only through
+      // Kafka, ingest and features, well after them. The batch commits after both: a crash in
+      // between replays it, and both are idempotent per recId.
+      const recorded = Promise.all(batch.records.map((record) => deps.store.recordRecommendation(record)));
+      const sent = deps.send([
         { topic: deps.recommendationsTopic, messages: toRecommendations },
         ...(deps.repliesTopic ? [{ topic: deps.repliesTopic, messages: toReplies }] : []),
         ...(deps.recLogTopic ? [{ topic: deps.recLogTopic, messages: decisions }] : []),
       ]);
+      const [fresh] = await Promise.all([recorded, sent]);
+      // Only first recordings feed the linear bandit, so a replayed batch adds nothing twice.
+      batch.records.forEach((record, r) => {
+        if (!fresh[r] || !record.modelVersion) return;
+        for (const { banditContext, expected } of record.items) {
+          if (!banditContext || expected === undefined) continue;
+          deps.impressions.add(record.modelVersion, banditContext, expected);
+        }
+      });
       for (const rec of recommendations) {
         deps.counters?.served(rec.policy, rec.reason ? "cold_start" : "model", rec.latencyMs / 1000);
       }
@@ -516,10 +552,11 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
     }
   };
 
+  const scoreJoined = coalescing(scoreSlice, deps.maxBatch);
+
   return async (messages, ctx) => {
     const accepted: ConsumedMessage<RecRequest>[] = [];
     const rejected: Rejection<RecRequest>[] = [];
-    const policyOf = new Map<RecRequest, Policy>();
     for (const m of messages) {
       const badFilter = checkRecFilters(m.value.filters);
       if (badFilter !== undefined) {
@@ -541,10 +578,7 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
     // Bounded slices: a backlog fetch can hold thousands of requests, and one send of all
     // their answers would exceed the broker's message size limit.
     for (let i = 0; i < accepted.length; i += deps.maxBatch) {
-      await scoreSlice(
-        accepted.slice(i, i + deps.maxBatch).map((m) => m.value),
-        policyOf,
-      );
+      await scoreJoined(accepted.slice(i, i + deps.maxBatch).map((m) => m.value));
       await ctx.heartbeat();
     }
     return { rejected };

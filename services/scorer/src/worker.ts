@@ -111,6 +111,12 @@ export async function startScorerWorker(
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  const expired = new Counter({
+    name: "recfleet_scorer_expired_total",
+    help: "Requests not answered because their deadline had passed (the asker fell back), by stage (before_scoring|after_scoring).",
+    labelNames: ["stage"],
+    registers: [registry],
+  });
   const providerGauge = new Gauge({
     name: "recfleet_scorer_execution_provider",
     help: "1 for the execution provider running the retrieval graph.",
@@ -302,6 +308,7 @@ export async function startScorerWorker(
         latency.observe(latencySeconds);
       },
       batchSeconds: (seconds) => batchSeconds.observe(seconds),
+      expired: (stage, count) => expired.inc({ stage }, count),
       shadowed(shadowId, weight) {
         shadowSlates.inc({ shadow: shadowId });
         if (Number.isFinite(weight)) shadowWeight.inc({ shadow: shadowId }, weight);
@@ -322,6 +329,9 @@ export async function startScorerWorker(
     decode: decodeRecRequest,
     handleBatch,
     partitionsConsumedConcurrently: config.concurrency,
+    sessionTimeoutMs: config.sessionTimeoutMs,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    keepAliveWhileHandlingMs: config.maxBatchTimeMs,
     maxBytesPerPartition: config.maxBytesPerPartition,
     readiness: deps.readiness,
     onFatal: deps.fail && ((err) => deps.fail?.("the scorer's request consumer cannot recover", err)),
