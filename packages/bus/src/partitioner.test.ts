@@ -41,7 +41,10 @@ test("fastKeyPartitioner picks kafkajs DefaultPartitioner's partition for keyed 
       const args = { topic: "t", partitionMetadata: metadata(n), message };
       assert.equal(ours(args), theirs(args), `key ${message.key} over ${n} partitions`);
     }
-  assert.equal(ours({ topic: "t", partitionMetadata: metadata(4), message: { key: "k", value: "v", partition: 3 } }), 3);
+  assert.equal(
+    ours({ topic: "t", partitionMetadata: metadata(4), message: { key: "k", value: "v", partition: 3 } }),
+    3,
+  );
   const unkeyed = ours({ topic: "t", partitionMetadata: metadata(4), message: { value: "v" } });
   assert.ok([0, 2, 3].includes(unkeyed), "an unkeyed message goes to a partition with a leader");
 });

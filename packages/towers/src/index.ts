@@ -36,6 +36,7 @@ export {
   type QuantizedItemMatrix,
 } from "./quantize.js";
 export type { Int8Kernel, ItemScoresOptions } from "./item-scores.js";
+export { createInt8ItemScorer, type Int8ItemScorer } from "./int8-scorer.js";
 export { OPSET } from "./onnx-graph.js";
 export {
   createInferenceSession,

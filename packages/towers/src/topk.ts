@@ -21,5 +21,8 @@ export function exportTopKOnnx(dim: number, options: ItemScoresOptions = {}): Ui
   g.node2("TopK", [all, k], ["scores", "indices"], { axis: 1, largest: 1, sorted: 1 });
   g.output("scores", "float", ["B", "K"]);
   g.output("indices", "int64", ["B", "K"]);
-  return g.encode({ kind: "retrieval_topk", d: String(dim), item_matrix: options.itemMatrix ?? "float32" }, "recfleet: user vectors × item matrix → TopK");
+  return g.encode(
+    { kind: "retrieval_topk", d: String(dim), item_matrix: options.itemMatrix ?? "float32" },
+    "recfleet: user vectors × item matrix → TopK",
+  );
 }
