@@ -17,15 +17,21 @@
  * request, built in JS, applied inside the ONNX retrieval before TopK); filter_overhead = its
  * time / plain greedy's (BENCH_FILTER=0 skips both).
  *
- * Then the hot-swap memory at the largest size, in a fresh child process: RSS with one
- * version loaded, with two loaded (a batch still holds the old version while the new one
- * swaps in through ModelHolder) and after the old one is released, against the item matrix
- * size N × d × 4 bytes.
+ * int8 item matrices (issue 13), same run: "bare_int8" is the bare graph over the item matrix
+ * quantized per item (towers' item-scores.ts, onnxruntime's integer MatMul), "bare_int8_dequant"
+ * the same codes through DequantizeLinear → Gemm (dequantize-on-the-fly), and "greedy+int8" ours
+ * serving an int8 version (serving-int8.onnx); every ratio is to the FLOAT bare baseline
+ * (BENCH_INT8=0 skips them).
+ *
+ * Then the hot-swap memory at the largest size, in a fresh child process per format (float32,
+ * int8): RSS with one version loaded, with two loaded (a batch still holds the old version while
+ * the new one swaps in through ModelHolder) and after the old one is released, against the float
+ * item matrix size N × d × 4 bytes.
  *
  *   node --import tsx bench/score-compute.ts
  *   --sizes 1682,100000,1000000 (BENCH_SIZES)  --seconds 3 per variant and batch size (BENCH_SECONDS)
  *   --policies "greedy|thompson:16,lift=1" (BENCH_POLICIES)  --swap-items 1000000 (0 = skip; BENCH_SWAP_ITEMS)
- *   the hot-swap part alone: node --expose-gc --import tsx bench/score-compute.ts --swap-child 1000000 [--what-if-no-weights]
+ *   the hot-swap part alone: node --expose-gc --import tsx bench/score-compute.ts --swap-child 1000000 [--int8]
  */
 import { spawnSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -34,7 +40,7 @@ import * as ort from "onnxruntime-node";
 import { createLogger } from "@recfleet/runtime";
 import { createPolicy, createRng, type Policy } from "@recfleet/policy";
 import type { HistoryEntry, ItemStats, StoredCatalogItem } from "@recfleet/store";
-import { createInferenceSession, exportServingOnnx, exportTopKOnnx } from "@recfleet/towers";
+import { createInferenceSession, exportServingOnnx, exportTopKOnnx, quantizeItemMatrix } from "@recfleet/towers";
 import type { RecRequest } from "@recfleet/contracts";
 import {
   CatalogView,
@@ -76,6 +82,7 @@ const sessionOptions = { executionProviders: ["cpu" as const], logger, intraOpNu
 // ---------------------------------------------------------------- hot-swap child
 if (process.argv.includes("--swap-child")) {
   const n = Number(flag("swap-child", "", "1000000"));
+  const int8 = process.argv.includes("--int8");
   const gc = globalThis.gc ?? (() => {});
   const settle = async () => {
     for (let i = 0; i < 3; i++) {
@@ -89,9 +96,10 @@ if (process.argv.includes("--swap-child")) {
     const seed = version === "v1" ? 1 : 2;
     let generated: Awaited<ReturnType<typeof randomModel>> | undefined = await randomModel(n, { seed });
     const vocabulary = { config: generated.config, itemIds: generated.itemIds };
-    const graph = exportServingOnnx(generated, { modelVersion: version });
+    const graph = exportServingOnnx(generated, { modelVersion: version }, { itemMatrix: int8 ? "int8" : "float32" });
     generated = undefined; // the training weights are not part of a serving version
-    const matrix = randomItemMatrix(n, DIM, seed);
+    // As loadServingModel: an int8 version quantizes the registry's float matrix and drops it.
+    const matrix = int8 ? quantizeItemMatrix(randomItemMatrix(n, DIM, seed), DIM) : randomItemMatrix(n, DIM, seed);
     return createServingModel(version, vocabulary, graph, matrix, sessionOptions);
   };
   const touch = async (m: ServingModel | undefined) => void (await m?.retrieve([[1, 2, 3]], CANDIDATES));
@@ -119,6 +127,7 @@ if (process.argv.includes("--swap-child")) {
     JSON.stringify({
       swap: {
         items: n,
+        format: int8 ? "int8" : "float32",
         startMb: start.rssMb,
         oneVersionMb: one.rssMb,
         twoVersionsMb: two.rssMb,
@@ -137,6 +146,7 @@ const POLICIES = flag("policies", "BENCH_POLICIES", "greedy|thompson:16,lift=1")
 const SWAP_ITEMS = numFlag("swap-items", "BENCH_SWAP_ITEMS", Math.max(...SIZES));
 const ROUNDS = 3;
 const FILTER = flag("filter", "BENCH_FILTER", "1") !== "0";
+const INT8 = flag("int8", "BENCH_INT8", "1") !== "0";
 const CATEGORIES = 20;
 
 /** A catalog describing every item: category c<i mod 20>, available. */
@@ -216,6 +226,29 @@ for (const n of SIZES) {
     sessionOptions,
   );
   const bare = await createInferenceSession(exportTopKOnnx(DIM), sessionOptions);
+  const quantized = quantizeItemMatrix(matrix, DIM);
+  const int8Feeds = {
+    item_codes: new ort.Tensor("int8", quantized.codes, [DIM, n]),
+    item_scales: new ort.Tensor("float32", quantized.scales, [n]),
+  };
+  const int8Bare = INT8
+    ? {
+        integer: await createInferenceSession(exportTopKOnnx(DIM, { itemMatrix: "int8" }), sessionOptions),
+        dequantize: await createInferenceSession(
+          exportTopKOnnx(DIM, { itemMatrix: "int8", kernel: "dequantize" }),
+          sessionOptions,
+        ),
+      }
+    : undefined;
+  const servingInt8 = INT8
+    ? await createServingModel(
+        `bench-${n}-int8`,
+        model,
+        exportServingOnnx(model, { modelVersion: `bench-${n}-int8` }, { itemMatrix: "int8" }),
+        quantized,
+        sessionOptions,
+      )
+    : undefined;
   log(`setup ${((performance.now() - setup) / 1000).toFixed(1)} s, process RSS ${rssOf().rssMb} MiB`);
 
   const users = Array.from({ length: USERS }, (_, u) => `user${u}`);
@@ -242,15 +275,30 @@ for (const n of SIZES) {
       batchRequests: 0,
       batchSeconds: 0,
     },
+    ...Object.entries(int8Bare ?? {}).map(([kernel, bare8]): Variant => ({
+      name: kernel === "integer" ? "bare_int8" : "bare_int8_dequant",
+      run: async (offset, b) => {
+        const out = await bare8.session.run({
+          user_vector: new ort.Tensor("float32", userVecs.subarray(offset * DIM, (offset + b) * DIM), [b, DIM]),
+          ...int8Feeds,
+          k: kTensor,
+        });
+        if (!out.indices) throw new Error("no indices");
+      },
+      batch1: [],
+      batchRequests: 0,
+      batchSeconds: 0,
+    })),
     ...[
-      ...POLICIES.map((spec) => ({ spec, name: spec, catalog: false, filters: undefined })),
+      ...POLICIES.map((spec) => ({ spec, name: spec, catalog: false, filters: undefined, int8: false })),
+      ...(INT8 ? [{ spec: "greedy", name: "greedy+int8", catalog: false, filters: undefined, int8: true }] : []),
       ...(FILTER
         ? [
-            { spec: "greedy", name: "greedy+catalog", catalog: true, filters: undefined },
-            { spec: "greedy", name: "greedy+filter", catalog: true, filters: QUARTER },
+            { spec: "greedy", name: "greedy+catalog", catalog: true, filters: undefined, int8: false },
+            { spec: "greedy", name: "greedy+filter", catalog: true, filters: QUARTER, int8: false },
           ]
         : []),
-    ].map(({ spec, name, catalog, filters }): Variant => {
+    ].map(({ spec, name, catalog, filters, int8 }): Variant => {
       const policy: Policy = createPolicy(spec);
       const rng = createRng(3);
       let seq = 0;
@@ -266,7 +314,7 @@ for (const n of SIZES) {
           }));
           const out = await scoreRequests(requests, {
             store,
-            model: serving,
+            model: int8 ? servingInt8! : serving,
             pseudonymise: (r) => r,
             policyFor: () => policy,
             rng,
@@ -339,35 +387,54 @@ for (const n of SIZES) {
   }
   results.push(row);
   await serving.release();
+  await servingInt8?.release();
   await bare.session.release();
+  for (const b of Object.values(int8Bare ?? {})) await b.session.release();
 }
 
 // ---------------------------------------------------------------- hot-swap memory
-let swap: Record<string, number> | undefined;
+const swaps: Record<string, Record<string, number | string>> = {};
 if (SWAP_ITEMS > 0) {
-  log(`--- hot swap at ${SWAP_ITEMS} items in a fresh process (two random versions, ModelHolder) …`);
-  const child = spawnSync(
-    process.execPath,
-    ["--expose-gc", "--import", "tsx", fileURLToPath(import.meta.url), "--swap-child", String(SWAP_ITEMS)],
-    { encoding: "utf8", maxBuffer: 1 << 24 },
-  );
-  const line = child.stdout.split("\n").find((l) => l.startsWith('{"swap"'));
-  if (child.status !== 0 || !line) {
-    log(`hot-swap child failed (exit ${child.status}): ${child.stderr.trim().split("\n").slice(-5).join(" | ")}`);
-  } else {
-    swap = (JSON.parse(line) as { swap: Record<string, number> }).swap;
+  for (const format of INT8 ? ["float32", "int8"] : ["float32"]) {
+    log(`--- hot swap at ${SWAP_ITEMS} items, ${format}, in a fresh process (two random versions, ModelHolder) …`);
+    const child = spawnSync(
+      process.execPath,
+      [
+        "--expose-gc",
+        "--import",
+        "tsx",
+        fileURLToPath(import.meta.url),
+        "--swap-child",
+        String(SWAP_ITEMS),
+        ...(format === "int8" ? ["--int8"] : []),
+      ],
+      { encoding: "utf8", maxBuffer: 1 << 24 },
+    );
+    const line = child.stdout.split("\n").find((l) => l.startsWith('{"swap"'));
+    if (child.status !== 0 || !line) {
+      log(`hot-swap child failed (exit ${child.status}): ${child.stderr.trim().split("\n").slice(-5).join(" | ")}`);
+      continue;
+    }
+    const swap = (JSON.parse(line) as { swap: Record<string, number> }).swap;
     const matrixMb = (SWAP_ITEMS * DIM * 4) / MB;
     const perVersion = swap.oneVersionMb! - swap.startMb!;
     const extra = swap.twoVersionsMb! - swap.oneVersionMb!;
     log(
-      `item matrix ${matrixMb.toFixed(0)} MiB; RSS: start ${swap.startMb} MiB, one version ${swap.oneVersionMb} MiB (+${perVersion.toFixed(0)} = ${(perVersion / matrixMb).toFixed(2)} matrices), two versions ${swap.twoVersionsMb} MiB (+${extra.toFixed(0)} = ${(extra / matrixMb).toFixed(2)} matrices), after release ${swap.afterReleaseMb} MiB; peak (VmHWM, incl. load transients) ${swap.peakMb} MiB`,
+      `${format}: float item matrix ${matrixMb.toFixed(0)} MiB; RSS: start ${swap.startMb} MiB, one version ${swap.oneVersionMb} MiB (+${perVersion.toFixed(0)} = ${(perVersion / matrixMb).toFixed(2)} float matrices), two versions ${swap.twoVersionsMb} MiB (+${extra.toFixed(0)} = ${(extra / matrixMb).toFixed(2)} float matrices), after release ${swap.afterReleaseMb} MiB; peak (VmHWM, incl. load transients) ${swap.peakMb} MiB`,
     );
-    Object.assign(swap, {
+    swaps[format] = {
+      ...swap,
       matrixMb: round(matrixMb, 1),
+      perVersionMb: round(perVersion, 1),
+      extraDuringSwapMb: round(extra, 1),
       perVersionMatrices: round(perVersion / matrixMb, 2),
       extraDuringSwapMatrices: round(extra / matrixMb, 2),
-    });
+    };
   }
+  if (swaps.float32 && swaps.int8)
+    log(
+      `hot swap int8 / float32: memory per version ${(Number(swaps.int8.perVersionMb) / Number(swaps.float32.perVersionMb)).toFixed(2)}×, extra while two are loaded ${(Number(swaps.int8.extraDuringSwapMb) / Number(swaps.float32.extraDuringSwapMb)).toFixed(2)}×`,
+    );
 }
 
 const at = (n: number) => results.find((r) => r.items === n);
@@ -387,7 +454,22 @@ console.log(
     filter_overhead_p50_100k: mid?.filter_overhead_p50 ?? null,
     filter_overhead_b64_100k: mid?.filter_overhead_b64 ?? null,
     goal_within_1_2x: results.every((r) => Number(r.greedy_ratio_p50) <= 1.2),
-    hot_swap: swap ?? null,
+    goal_100k_p50_within_1_2x: mid ? Number(mid.greedy_ratio_p50) <= 1.2 : null,
+    int8: INT8
+      ? Object.fromEntries(
+          results.map((r) => [
+            r.items,
+            {
+              bare_int8_ratio_p50: r.bare_int8_ratio_p50,
+              bare_int8_dequant_ratio_p50: r.bare_int8_dequant_ratio_p50,
+              greedy_int8_ratio_p50: r.greedy_int8_ratio_p50,
+              greedy_int8_ratio_b64: r.greedy_int8_ratio_b64,
+            },
+          ]),
+        )
+      : null,
+    hot_swap: swaps.float32 ?? null,
+    hot_swap_int8: swaps.int8 ?? null,
     peak_rss_mb: rssOf().peakMb,
   }),
 );

@@ -1,5 +1,6 @@
 import { CompressionTypes, type Kafka, type Producer, type IHeaders } from "kafkajs";
 import { RETRY } from "./kafka";
+import { fastKeyPartitioner } from "./partitioner";
 
 export interface OutgoingMessage {
   key?: string | null;
@@ -77,6 +78,8 @@ export async function createProducer(kafka: Kafka, options: { compression?: bool
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
+      // The same partition per key as kafkajs' default, without its per-message Long arithmetic.
+      createPartitioner: fastKeyPartitioner,
       // An idempotent producer must keep retrying (kafkajs warns otherwise); while the broker is
       // away the caller's batch waits, which is the back-pressure at-least-once needs.
       retry: { ...RETRY, retries: Number.MAX_SAFE_INTEGER },

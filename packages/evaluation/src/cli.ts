@@ -18,7 +18,13 @@ import { loadMovieLens } from "./datasets.js";
 import { evaluateRanking, type RankingMetrics } from "./evaluate.js";
 import { splitChrono, splitValidation, type ChronoSplit } from "./split.js";
 import { runColdStart, type ColdStartRecall } from "./cold-start.js";
-import { sequenceExampleUsers, sequenceExamples, trainOnSplit, twoTowerScorer } from "./two-tower.js";
+import {
+  int8TwoTowerScorer,
+  sequenceExampleUsers,
+  sequenceExamples,
+  trainOnSplit,
+  twoTowerScorer,
+} from "./two-tower.js";
 import { runTuneCli } from "./tune.js";
 
 export interface CliIo {
@@ -35,7 +41,9 @@ type ModelName = (typeof MODELS)[number];
 const PEER = { "recall@20": 0.233, "ndcg@20": 0.244 };
 
 const USAGE = `usage: eval --dataset ml-100k [--path DIR] [--seeds 1,2,3] [--models mostpop,itemknn,two-tower] [--json]
-                [--two-tower-config '{"epochs":8}'] [--cold-start]
+                [--two-tower-config '{"epochs":8}'] [--cold-start] [--int8]
+  --int8: each two-tower model also scored as an int8 version serves it (item matrix int8 per item,
+          onnxruntime's integer MatMul): rows "two-tower int8 …" and the float − int8 Recall@20 gap.
   --cold-start: Recall@20 on test items with no / 1-4 train interactions (MostPop, two-tower ids only,
                 two-tower with content vectors for new items; idDropout chosen on a validation split).
                 [--two-tower-config '{"epochs":8}'] [--dp-epsilon 1,3,8 [--dp-config '{"clipNorm":1}']]
@@ -57,6 +65,8 @@ interface CliOptions {
   json: boolean;
   twoTower: Partial<TwoTowerConfig>;
   coldStart: boolean;
+  /** Also score each two-tower model as an int8 version serves it (same model, item matrix int8 per item). */
+  int8: boolean;
   /** Target ε values of DP-SGD runs (empty: none). */
   dpEpsilons: number[];
   dp: Partial<DpSgdOptions>;
@@ -76,6 +86,7 @@ function parseArgs(argv: string[]): CliOptions {
     json: false,
     twoTower: {},
     coldStart: false,
+    int8: false,
     dpEpsilons: [],
     dp: {},
   };
@@ -114,6 +125,9 @@ function parseArgs(argv: string[]): CliOptions {
       }
       case "--json":
         options.json = true;
+        break;
+      case "--int8":
+        options.int8 = true;
         break;
       case "--cold-start":
         options.coldStart = true;
@@ -215,6 +229,7 @@ export async function runEvalCli(argv: string[], io: CliIo = defaultIo): Promise
   if (options.models.includes("two-tower")) {
     const config = { ...defaultTwoTowerConfig, ...options.twoTower };
     const perSeed: Record<Phase, RankingMetrics[]> = { validation: [], test: [] };
+    const perSeedInt8: Record<Phase, RankingMetrics[]> = { validation: [], test: [] };
     const perSeedJson: Record<string, unknown>[] = [];
     for (const seed of options.seeds) {
       const seedJson: Record<string, unknown> = { seed };
@@ -229,6 +244,15 @@ export async function runEvalCli(argv: string[], io: CliIo = defaultIo): Promise
         io.err(
           `two-tower seed ${seed} ${phase.name}: recall@20 ${metrics["recall@20"].toFixed(4)} (${trainSeconds.toFixed(0)}s)`,
         );
+        if (options.int8) {
+          const int8 = await int8TwoTowerScorer(model, phase.split);
+          const quantized = await evaluateRanking(int8.score, phase.split);
+          await int8.release();
+          perSeedInt8[phase.name].push(quantized);
+          seedJson[`${phase.name}_int8`] = metricsJson(quantized);
+          rows.push({ label: `two-tower int8 seed ${seed}`, phase: phase.name, metrics: quantized });
+          io.err(`two-tower int8 seed ${seed} ${phase.name}: recall@20 ${quantized["recall@20"].toFixed(4)}`);
+        }
       }
       perSeedJson.push(seedJson);
     }
@@ -239,6 +263,15 @@ export async function runEvalCli(argv: string[], io: CliIo = defaultIo): Promise
       byPhase[phase.name] = metricsJson(mean);
     }
     results["two-tower"] = { ...byPhase, seeds: perSeedJson };
+    if (options.int8) {
+      const int8ByPhase = {} as Record<Phase, Record<string, number>>;
+      for (const phase of phases) {
+        const mean = meanMetrics(perSeedInt8[phase.name]);
+        rows.push({ label: `two-tower int8 mean`, phase: phase.name, metrics: mean });
+        int8ByPhase[phase.name] = metricsJson(mean);
+      }
+      results["two-tower-int8"] = int8ByPhase;
+    }
   }
   const dpResults: Record<string, { test: Record<string, number>; seeds: unknown[] }> = {};
   if (options.dpEpsilons.length > 0) {
@@ -308,6 +341,11 @@ export async function runEvalCli(argv: string[], io: CliIo = defaultIo): Promise
   for (const [model, metrics] of Object.entries(dpResults))
     summary[model] = { test: Object.fromEntries(headline.map((k) => [k, metrics.test[k]])) };
   const tt = results["two-tower"];
+  const tt8 = results["two-tower-int8"];
+  if (tt && tt8)
+    summary["recall@20_float_minus_int8"] = Object.fromEntries(
+      phases.map((p) => [p.name, round4(tt[p.name]["recall@20"]! - tt8[p.name]["recall@20"]!)]),
+    );
   if (tt) {
     summary["peer"] = PEER;
     summary["two_tower_test_vs_peer"] = {

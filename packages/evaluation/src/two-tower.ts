@@ -1,4 +1,5 @@
 import {
+  createInt8ItemScorer,
   itemVectors,
   trainTwoTower,
   userVectors,
@@ -84,6 +85,24 @@ export function historyScorer(
 /** The model as a Scorer of a split: each user's vector comes from their train items. */
 export function twoTowerScorer(model: TwoTowerModel, split: ChronoSplit): Scorer {
   return historyScorer(model, split.train);
+}
+
+/** The model scored the way an int8 version serves (towers' createInt8ItemScorer). Release it after. */
+export async function int8TwoTowerScorer(
+  model: TwoTowerModel,
+  split: ChronoSplit,
+): Promise<{ score: Scorer; release(): Promise<void> }> {
+  const scorer = await createInt8ItemScorer(itemVectors(model), model.config.dim);
+  return {
+    score: (users) =>
+      scorer.scoreAll(
+        userVectors(
+          model,
+          users.map((x) => split.train[x]!),
+        ),
+      ),
+    release: () => scorer.release(),
+  };
 }
 
 /**

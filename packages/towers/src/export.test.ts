@@ -5,10 +5,13 @@ import onnxProto from "onnx-proto";
 import {
   exportContentTowerOnnx,
   exportItemTowerOnnx,
+  exportModelArtefacts,
   exportRetrievalOnnx,
   exportServingOnnx,
   exportUserTowerOnnx,
+  SERVING_GRAPHS,
 } from "./export.js";
+import { quantizeItemMatrix } from "./quantize.js";
 import { contentItemVectors, encodeHistories, itemVectors, userVectors } from "./model.js";
 import { createInferenceSession, type SessionLogger } from "./session.js";
 import { randomModel, tinyConfig, tinyData } from "./test-fixtures.js";
@@ -129,6 +132,67 @@ describe("ONNX export parity with the TypeScript forward pass", () => {
     assert.equal(Number(rows[0]), 11, "the boosted item leads request 0");
     await serving.release();
     await retrieval.release();
+  });
+
+  it("int8 serving graph: the float graph's user vectors, its top items within quantisation error, and the bias", async () => {
+    const items = itemVectors(model);
+    const n = model.itemIds.length;
+    const d = tinyConfig.dim;
+    const q = quantizeItemMatrix(items, d);
+    const serving = await cpuSession(exportServingOnnx(model, meta, { itemMatrix: "int8" }));
+    assert.deepEqual([...serving.inputNames].sort(), [
+      "history",
+      "history_mask",
+      "item_bias",
+      "item_codes",
+      "item_scales",
+      "k",
+    ]);
+    const B = histories.length;
+    const feeds = (bias: Float32Array, rows: number) => ({
+      ...historyFeeds(),
+      item_codes: new ort.Tensor("int8", q.codes, [d, n]),
+      item_scales: new ort.Tensor("float32", q.scales, [n]),
+      item_bias: new ort.Tensor("float32", bias, [rows, n]),
+      k: new ort.Tensor("int64", BigInt64Array.of(BigInt(n)), [1]),
+    });
+    const out = await serving.run(feeds(new Float32Array(n), 1));
+    const users = userVectors(model, histories, weights);
+    assert.ok(maxAbsDiff(out["user_vector"]!.data as Float32Array, users) < 1e-4);
+    const scores = out["scores"]!.data as Float32Array;
+    const rows = out["indices"]!.data as BigInt64Array;
+    for (let b = 0; b < B; b++)
+      for (let r = 0; r < n; r++) {
+        const i = Number(rows[b * n + r]);
+        let exact = 0;
+        for (let j = 0; j < d; j++) exact += users[b * d + j]! * items[i * d + j]!;
+        // unit vectors, d = 4: items off by ≤ 1/254 per value, the user vector by ≤ 1/255
+        assert.ok(Math.abs(scores[b * n + r]! - exact) < 0.02, `user ${b} rank ${r}`);
+      }
+    const masked = new Float32Array(B * n);
+    for (let b = 0; b < B; b++) masked[b * n + Number(rows[b * n])] = -Infinity;
+    const out2 = await serving.run(feeds(masked, B));
+    const rows2 = out2["indices"]!.data as BigInt64Array;
+    const scores2 = out2["scores"]!.data as Float32Array;
+    for (let b = 0; b < B; b++) {
+      assert.equal(scores2[b * n + n - 1], -Infinity, "the masked item ranks last");
+      assert.equal(rows2[b * n + n - 1], rows[b * n]);
+    }
+    const props = Object.fromEntries(
+      onnxProto.onnx.ModelProto.decode(exportServingOnnx(model, meta, { itemMatrix: "int8" })).metadataProps.map(
+        (p) => [p.key, p.value],
+      ),
+    );
+    assert.equal(props["item_matrix"], "int8");
+    await serving.release();
+  });
+
+  it("exportModelArtefacts stores both serving graphs and the chosen one in serving.json", () => {
+    for (const itemMatrix of ["float32", "int8"] as const) {
+      const artefacts = exportModelArtefacts(model, meta, { itemMatrix });
+      assert.ok(artefacts[SERVING_GRAPHS.float32] && artefacts[SERVING_GRAPHS.int8]);
+      assert.equal(JSON.parse(new TextDecoder().decode(artefacts["serving.json"])).itemMatrix, itemMatrix);
+    }
   });
 
   it("content tower equals the item tower with a zero id embedding", async () => {

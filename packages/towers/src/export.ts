@@ -16,6 +16,8 @@ import type { TwoTowerModel } from "./model.js";
 import { NORM_EPS, POOL_EPS } from "./model.js";
 import { GraphBuilder, OPSET } from "./onnx-graph.js";
 import { serializeModel } from "./serialize.js";
+import { itemScores, type ItemScoresOptions } from "./item-scores.js";
+import type { ItemMatrixFormat } from "./quantize.js";
 
 export interface ExportMetadata {
   /** Registry version of the model, e.g. "2026-11-27T21:00:00Z-abc123". */
@@ -172,41 +174,68 @@ export function exportRetrievalOnnx(
 }
 
 /**
- * The scorer's graph: user tower → MatMul with the item matrix → TopK, in one run, with the item
- * matrix and k as INPUTS (the scorer holds the matrix once and passes it per run; CPU tensors
- * wrap the caller's buffer). Inputs: history, history_mask (as the user tower), item_matrix
- * float [N, d], item_bias float [B or 1, N] added to every score before TopK (−∞ masks an item
- * out — catalog availability and request filters — a finite value boosts it), k int64 [1].
+ * The scorer's graph: user tower → scores against the item matrix → TopK, in one run, with the
+ * item matrix and k as INPUTS (the scorer holds the matrix once and passes it per run; CPU tensors
+ * wrap the caller's buffer). Inputs: history, history_mask (as the user tower), the item matrix —
+ * float32: item_matrix float [N, d]; int8: item_codes int8 [d, N] and item_scales float [N]
+ * (quantize.ts, scored by onnxruntime's integer MatMul; item-scores.ts) — item_bias float
+ * [B or 1, N] added to every score before TopK (−∞ masks an item out — catalog availability and
+ * request filters — a finite value boosts it), k int64 [1].
  * Outputs: user_vector [B, d], scores [B, K] (biases included), indices int64 [B, K].
  */
-export function exportServingOnnx(model: TwoTowerModel, meta: ExportMetadata): Uint8Array {
+export function exportServingOnnx(
+  model: TwoTowerModel,
+  meta: ExportMetadata,
+  options: ItemScoresOptions = {},
+): Uint8Array {
   const d = model.config.dim;
+  const format = options.itemMatrix ?? "float32";
   const g = new GraphBuilder("serving");
   const user = userTower(g, model, "user_vector");
-  const items = g.input("item_matrix", "float", ["N", d]);
   const bias = g.input("item_bias", "float", ["BB", "N"]);
   const k = g.input("k", "int64", [1]);
-  const all = g.op("Add", [g.op("Gemm", [user, items], { transB: 1 }), bias]);
+  const all = itemScores(g, user, d, options, bias);
   g.node2("TopK", [all, k], ["scores", "indices"], { axis: 1, largest: 1, sorted: 1 });
   g.output("user_vector", "float", ["B", d]);
   g.output("scores", "float", ["B", "K"]);
   g.output("indices", "int64", ["B", "K"]);
-  return g.encode(metadataProps(model, meta, "serving"), "recfleet two-tower: user tower → item matrix input → TopK");
+  return g.encode(
+    metadataProps(model, meta, "serving", { item_matrix: format }),
+    `recfleet two-tower: user tower → ${format} item matrix input → TopK`,
+  );
 }
+
+/** The serving graph's registry name for each item-matrix format (the trainer stores both). */
+export const SERVING_GRAPHS: Record<ItemMatrixFormat, string> = {
+  float32: "serving.onnx",
+  int8: "serving-int8.onnx",
+};
 
 /**
  * Every artefact of a model version, by registry name: the trainer stores exactly these, and
  * tests and benchmarks that publish a model directly use the same set. `serving.json` is what a
- * scorer needs besides serving.onnx (config, vocabulary, content feature width), so it never
+ * scorer needs besides the serving graph (config, vocabulary, content feature width, and which
+ * serving graph this version serves with: `itemMatrix` "float32" → serving.onnx, "int8" →
+ * serving-int8.onnx; both are stored, so the choice is a setting of the version), so it never
  * loads the weights; `content_tower.onnx` (models with content features) gives new items vectors.
  */
-export function exportModelArtefacts(model: TwoTowerModel, meta: ExportMetadata): Record<string, Uint8Array> {
-  const serving = { config: model.config, itemIds: model.itemIds, featureWidth: model.featureWidth };
+export function exportModelArtefacts(
+  model: TwoTowerModel,
+  meta: ExportMetadata,
+  options: { itemMatrix?: ItemMatrixFormat } = {},
+): Record<string, Uint8Array> {
+  const serving = {
+    config: model.config,
+    itemIds: model.itemIds,
+    featureWidth: model.featureWidth,
+    itemMatrix: options.itemMatrix ?? "float32",
+  };
   return {
     "model.bin": serializeModel(model),
     "user_tower.onnx": exportUserTowerOnnx(model, meta),
     "item_tower.onnx": exportItemTowerOnnx(model, meta),
-    "serving.onnx": exportServingOnnx(model, meta),
+    [SERVING_GRAPHS.float32]: exportServingOnnx(model, meta),
+    [SERVING_GRAPHS.int8]: exportServingOnnx(model, meta, { itemMatrix: "int8" }),
     "serving.json": new TextEncoder().encode(JSON.stringify(serving)),
     ...(model.featureWidth > 0 ? { "content_tower.onnx": exportContentTowerOnnx(model, meta) } : {}),
   };

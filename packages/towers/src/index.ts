@@ -24,8 +24,19 @@ export {
   exportServingOnnx,
   exportContentTowerOnnx,
   exportModelArtefacts,
+  SERVING_GRAPHS,
   type ExportMetadata,
 } from "./export.js";
+export {
+  quantizeItemMatrix,
+  dequantizeItem,
+  concatQuantized,
+  ITEM_MATRIX_FORMATS,
+  type ItemMatrixFormat,
+  type QuantizedItemMatrix,
+} from "./quantize.js";
+export type { Int8Kernel, ItemScoresOptions } from "./item-scores.js";
+export { createInt8ItemScorer, type Int8ItemScorer } from "./int8-scorer.js";
 export { OPSET } from "./onnx-graph.js";
 export {
   createInferenceSession,

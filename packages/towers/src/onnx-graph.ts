@@ -9,14 +9,18 @@ export const OPSET = 17;
 /** ONNX IR version matching opset 17 (onnx 1.12+). */
 const IR_VERSION = 8;
 
-export type ElemType = "float" | "int64";
+export type ElemType = "float" | "int64" | "int8";
 export type Dim = number | string;
 export type AttrValue = number | number[] | string | { float: number };
 
 const ELEM: Record<ElemType, number> = {
   float: onnx.TensorProto.DataType.FLOAT,
   int64: onnx.TensorProto.DataType.INT64,
+  int8: onnx.TensorProto.DataType.INT8,
 };
+
+/** An ONNX element type's number (e.g. Cast's `to`). */
+export const elemTypeOf = (elem: ElemType): number => ELEM[elem];
 
 function valueInfo(name: string, elem: ElemType, dims: Dim[]): onnxProto.onnx.IValueInfoProto {
   return {

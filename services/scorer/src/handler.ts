@@ -118,14 +118,15 @@ function userOf(request: RecRequest, pseudonymise: (raw: string) => string): str
 /** Indices of the `n` history rows most similar to `row` in item-tower space. */
 function because(model: ServingModel, row: number, historyRows: readonly number[], n: number): string[] {
   const d = model.dim;
-  const m = model.itemMatrix;
+  const vector = model.itemVector(row);
   const scored: { row: number; sim: number }[] = [];
   const seen = new Set<number>();
   for (const h of historyRows) {
     if (seen.has(h)) continue;
     seen.add(h);
     let sim = 0;
-    for (let j = 0; j < d; j++) sim += m[row * d + j]! * m[h * d + j]!;
+    const other = model.itemVector(h);
+    for (let j = 0; j < d; j++) sim += vector[j]! * other[j]!;
     scored.push({ row: h, sim });
   }
   scored.sort((a, b) => b.sim - a.sim || a.row - b.row);
@@ -135,7 +136,7 @@ function because(model: ServingModel, row: number, historyRows: readonly number[
 /** The neural-linear bandit's context of a shown item: user vector ⊙ item vector. */
 function banditContext(userVector: Float32Array, model: ServingModel, itemId: string): Float64Array {
   const row = model.rowOf.get(itemId)!;
-  return linearContext(userVector, model.itemMatrix.subarray(row * model.dim, (row + 1) * model.dim), model.dim);
+  return linearContext(userVector, model.itemVector(row), model.dim);
 }
 
 /** Used only when a caller gives shadows but no shadowRng (tests); the serving rng is never touched. */
@@ -222,7 +223,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
         list.push({
           itemId,
           score: deps.scoreToLogit(cosine),
-          vector: model.itemMatrix.subarray(row * model.dim, (row + 1) * model.dim),
+          vector: model.itemVector(row),
           ...(row >= model.vocabularySize ? { isNew: true } : {}),
         });
       }

@@ -2,13 +2,22 @@
  * One model version ready to serve: its vocabulary, item matrix and one session of the serving
  * graph (user tower → MatMul with the item matrix as an input → TopK). The matrix is held once,
  * in JS memory, and handed to onnxruntime per run (CPU tensors wrap the buffer), so a hot swap
- * holds at most one extra copy of it — the incoming version's.
+ * holds at most one extra copy of it — the incoming version's. A version whose serving.json says
+ * `itemMatrix: "int8"` is served by serving-int8.onnx from a per-item int8 copy of the matrix
+ * (quantized here at load, the float one dropped): about a quarter of the memory.
  */
 import * as ort from "onnxruntime-node";
 import {
+  concatQuantized,
   createInferenceSession,
+  dequantizeItem,
   encodeHistories,
+  ITEM_MATRIX_FORMATS,
+  quantizeItemMatrix,
+  SERVING_GRAPHS,
   type ExecutionProviderName,
+  type ItemMatrixFormat,
+  type QuantizedItemMatrix,
   type TwoTowerModel,
 } from "@recfleet/towers";
 import { CorruptArtefactError, type ModelRegistry } from "@recfleet/store";
@@ -38,7 +47,10 @@ export interface ServingModel {
   readonly rowOf: ReadonlyMap<string, number>;
   readonly dim: number;
   readonly historyLength: number;
-  readonly itemMatrix: Float32Array;
+  /** How the item matrix is held and scored: float32, or int8 per item (about a quarter of the memory). */
+  readonly itemMatrixFormat: ItemMatrixFormat;
+  /** Item `row`'s vector (d floats; int8 versions: dequantized). A view: do not write to it. */
+  itemVector(row: number): Float32Array;
   /** Rows < this are the model's vocabulary (the user tower's history rows); rows above are catalog items served by content. */
   readonly vocabularySize: number;
   readonly provider: ExecutionProviderName;
@@ -60,8 +72,11 @@ export async function loadServingModel(
 ): Promise<ServingModel> {
   // All throw typed errors on a corrupt artefact; the caller keeps serving the old version.
   const vocabulary = parseVocabulary(version, await registry.loadArtefact(version, "serving.json"));
-  const graph = await registry.loadArtefact(version, "serving.onnx");
-  const itemMatrix = await registry.readItemMatrix(version);
+  const format = vocabulary.itemMatrix ?? "float32";
+  const graph = await registry.loadArtefact(version, SERVING_GRAPHS[format]);
+  const floats = await registry.readItemMatrix(version);
+  // int8: quantized once here; the float copy is garbage as soon as this returns.
+  const itemMatrix = format === "int8" ? quantizeItemMatrix(floats, vocabulary.config.dim) : floats;
   // Models without content features (and those exported before content towers) have none.
   const content =
     (vocabulary.featureWidth ?? 0) > 0 ? await registry.loadArtefact(version, "content_tower.onnx") : undefined;
@@ -69,7 +84,11 @@ export async function loadServingModel(
 }
 
 /** What serving needs of a model besides its ONNX graph (exportModelArtefacts' serving.json). */
-export type ServingVocabulary = Pick<TwoTowerModel, "config" | "itemIds"> & { featureWidth?: number };
+export type ServingVocabulary = Pick<TwoTowerModel, "config" | "itemIds"> & {
+  featureWidth?: number;
+  /** Which serving graph and matrix this version serves with (absent: float32, versions before int8). */
+  itemMatrix?: ItemMatrixFormat;
+};
 
 function parseVocabulary(version: string, bytes: Buffer): ServingVocabulary {
   let parsed: unknown;
@@ -87,15 +106,22 @@ function parseVocabulary(version: string, bytes: Buffer): ServingVocabulary {
   ) {
     throw new CorruptArtefactError(version, "serving.json", "missing config or itemIds");
   }
+  if (v.itemMatrix !== undefined && !ITEM_MATRIX_FORMATS.includes(v.itemMatrix))
+    throw new CorruptArtefactError(
+      version,
+      "serving.json",
+      `itemMatrix ${JSON.stringify(v.itemMatrix)} is none of ${ITEM_MATRIX_FORMATS.join(", ")}`,
+    );
   return v as ServingVocabulary;
 }
 
 export async function createServingModel(
   version: string,
   model: ServingVocabulary,
-  /** exportServingOnnx: user tower → MatMul over the item_matrix input → TopK. */
+  /** exportServingOnnx: user tower → MatMul over the item matrix input(s) → TopK, of the matrix's format. */
   servingGraph: Uint8Array,
-  itemMatrix: Float32Array,
+  /** Float N × d, or quantizeItemMatrix's int8 form for a graph exported with { itemMatrix: "int8" }. */
+  itemMatrix: Float32Array | QuantizedItemMatrix,
   options: {
     executionProviders: ExecutionProviderName[];
     logger: Logger;
@@ -106,8 +132,10 @@ export async function createServingModel(
 ): Promise<ServingModel> {
   const dim = model.config.dim;
   const numItems = model.itemIds.length;
-  if (itemMatrix.length !== numItems * dim)
-    throw new RangeError(`item matrix of ${version} has ${itemMatrix.length} values, expected ${numItems} × ${dim}`);
+  const format: ItemMatrixFormat = itemMatrix instanceof Float32Array ? "float32" : "int8";
+  const values = itemMatrix instanceof Float32Array ? itemMatrix.length : itemMatrix.codes.length;
+  if (values !== numItems * dim)
+    throw new RangeError(`item matrix of ${version} has ${values} values, expected ${numItems} × ${dim}`);
   const sessionOptions = {
     executionProviders: options.executionProviders,
     logger: options.logger,
@@ -118,12 +146,24 @@ export async function createServingModel(
   const featureWidth = content ? (model.featureWidth ?? 0) : 0;
   // Graphs exported before the item_bias input: the bias is applied to an over-fetched top list instead.
   const takesBias = serving.session.inputNames.includes("item_bias");
+  const graphFormat: ItemMatrixFormat = serving.session.inputNames.includes("item_codes") ? "int8" : "float32";
+  if (graphFormat !== format) {
+    await serving.session.release();
+    await content?.session.release();
+    throw new RangeError(`model ${version}: a ${format} item matrix for a serving graph that takes ${graphFormat}`);
+  }
   const { config } = model;
   const L = config.historyLength;
 
-  const view = (itemIds: readonly string[], matrix: Float32Array): ServingModel => {
+  const view = (itemIds: readonly string[], matrix: Float32Array | QuantizedItemMatrix): ServingModel => {
     const n = itemIds.length;
-    const itemTensor = new ort.Tensor("float32", matrix, [n, dim]);
+    const matrixFeeds: Record<string, ort.Tensor> =
+      matrix instanceof Float32Array
+        ? { item_matrix: new ort.Tensor("float32", matrix, [n, dim]) }
+        : {
+            item_codes: new ort.Tensor("int8", matrix.codes, [dim, n]),
+            item_scales: new ort.Tensor("float32", matrix.scales, [n]),
+          };
     const noBias = new ort.Tensor("float32", new Float32Array(n), [1, n]);
     const run = async (histories: number[][], kk: number, bias?: ItemBias) => {
       const { history, historyMask } = encodeHistories({ config }, histories);
@@ -131,7 +171,7 @@ export async function createServingModel(
       const feeds: Record<string, ort.Tensor> = {
         history: new ort.Tensor("int64", history, [B, L]),
         history_mask: new ort.Tensor("float32", historyMask, [B, L]),
-        item_matrix: itemTensor,
+        ...matrixFeeds,
         k: new ort.Tensor("int64", BigInt64Array.from([BigInt(kk)]), [1]),
       };
       if (takesBias) feeds["item_bias"] = bias ? new ort.Tensor("float32", bias.values, [bias.rows, n]) : noBias;
@@ -147,7 +187,11 @@ export async function createServingModel(
       rowOf: itemIds === model.itemIds ? vocabularyRows : new Map(itemIds.map((id, row) => [id, row])),
       dim,
       historyLength: config.historyLength,
-      itemMatrix: matrix,
+      itemMatrixFormat: format,
+      itemVector:
+        matrix instanceof Float32Array
+          ? (row) => matrix.subarray(row * dim, (row + 1) * dim)
+          : (row) => dequantizeItem(matrix, row),
       vocabularySize: numItems,
       provider: serving.provider,
       featureWidth,
@@ -172,10 +216,13 @@ export async function createServingModel(
       },
       withExtraItems(extraIds, extraMatrix) {
         if (extraIds.length === 0) return base;
+        const ids = [...model.itemIds, ...extraIds];
+        if (!(itemMatrix instanceof Float32Array))
+          return view(ids, concatQuantized(itemMatrix, quantizeItemMatrix(extraMatrix, dim)));
         const all = new Float32Array(itemMatrix.length + extraMatrix.length);
         all.set(itemMatrix);
         all.set(extraMatrix, itemMatrix.length);
-        return view([...model.itemIds, ...extraIds], all);
+        return view(ids, all);
       },
       async release() {
         await serving.session.release();

@@ -11,7 +11,7 @@ import {
   type ConfigOf,
 } from "@recfleet/runtime";
 import { DEFAULT_PARTITIONS } from "@recfleet/contracts";
-import { DEFAULT_DP_SGD, type DpSgdOptions, type ExecutionProviderName } from "@recfleet/towers";
+import { DEFAULT_DP_SGD, ITEM_MATRIX_FORMATS, type DpSgdOptions, type ExecutionProviderName } from "@recfleet/towers";
 import { shredConfigSchema } from "@recfleet/store";
 
 /**
@@ -53,6 +53,8 @@ export const trainerConfigSchema = {
   evalK: int("EVAL_K", 20, { min: 1, max: 1000 }),
   evalMaxUsers: int("EVAL_MAX_USERS", 2000, { min: 1 }),
   promoteMetric: oneOf("PROMOTE_METRIC", ["recall", "ndcg"] as const, "recall"),
+  /** Which serving graph new versions are served with (both are exported; recorded in serving.json): int8 holds about a quarter of the item matrix's memory. */
+  servingItemMatrix: oneOf("TRAIN_SERVING_ITEM_MATRIX", ITEM_MATRIX_FORMATS, "float32"),
   /** The candidate is rejected when its metric is below the current model's by more than this (absolute). */
   promoteMargin: num("PROMOTE_MARGIN", 0.01, { min: 0, max: 1 }),
   /**

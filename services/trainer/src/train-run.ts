@@ -49,6 +49,7 @@ export type TrainRunConfig = Pick<
   | "embedTimeoutMs"
   | "contentFeatures"
   | "idDropout"
+  | "servingItemMatrix"
 > &
   TrainerDpConfig;
 
@@ -376,7 +377,7 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
       trainingDataRange: dataset.range,
       ...(privacy ? { privacy: { ...privacy } } : {}),
     },
-    exportModelArtefacts(candidate, exportMeta),
+    exportModelArtefacts(candidate, exportMeta, { itemMatrix: config.servingItemMatrix }),
   );
   await deps.embedding.start(version, n, shardSize);
   logger.info("candidate registered; embedding fanned out", {
