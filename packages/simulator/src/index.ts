@@ -6,3 +6,11 @@ export {
   type PolicyReport,
 } from "./fleet-sim";
 export { providerOf, ProviderTally, type ProviderFairness, type ProviderShare } from "./providers";
+export {
+  generateClickstream,
+  userSequences,
+  ClickstreamConfigError,
+  GENRES,
+  type SyntheticClickstream,
+  type SyntheticClickstreamConfig,
+} from "./clickstream";

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { resolveConfig } from "./config.js";
 import { TrainingAbortedError, TwoTowerConfigError } from "./errors.js";
 import { NORM_EPS, WEIGHT_NAMES, type TowerWeights, type TwoTowerModel } from "./model.js";
+import { SeededRandom } from "@recfleet/numeric";
 import { randomModel, tinyConfig, tinyData } from "./test-fixtures.js";
 import { GradientComputer, logQFromFrequency, packExamples, trainTwoTower, type PackedExamples } from "./train.js";
 
@@ -120,7 +121,36 @@ describe("training step gradients", () => {
     }
     assert.ok(checked > 200);
   });
+
+  it("reusing one grads buffer across batches gives the gradients a fresh buffer gets", async () => {
+    const data = tinyData(30, 3, 60);
+    const model = randomModel(tinyConfig, data);
+    const packed = packExamples(tinyConfig, data.examples, data.itemIds.length);
+    const computer = await GradientComputer.create(tinyConfig, model.featureWidth);
+    const reused = emptyGrads(model);
+    // Different sizes and overlapping rows: only the rows a batch touched may be non-zero after it.
+    for (const [from, to] of [
+      [0, 10],
+      [10, 14],
+      [5, 25],
+      [40, 48],
+    ] as const) {
+      const batch = Int32Array.from({ length: to - from }, (_, i) => from + i);
+      const fresh = emptyGrads(model);
+      const a = await computer.run(model.weights, model.itemFeatures, undefined, packed, batch, reused);
+      const b = await computer.run(model.weights, model.itemFeatures, undefined, packed, batch, fresh);
+      assert.equal(a, b);
+      for (const n of WEIGHT_NAMES) assert.deepEqual(reused[n], fresh[n], `${n} after batch ${from}–${to}`);
+    }
+    await computer.release();
+  });
 });
+
+function emptyGrads(model: TwoTowerModel): TowerWeights {
+  const grads = {} as TowerWeights;
+  for (const n of WEIGHT_NAMES) grads[n] = new Float32Array(model.weights[n].length);
+  return grads;
+}
 
 describe("trainTwoTower", () => {
   it("is deterministic for a seed and differs across seeds", async () => {
@@ -136,6 +166,33 @@ describe("trainTwoTower", () => {
     const d2 = await trainTwoTower(data, withDropout);
     for (const n of WEIGHT_NAMES) assert.deepEqual(d1.weights[n], d2.weights[n], `${n} differs with dropout`);
     assert.notDeepEqual(d1.weights.userW1, a.weights.userW1);
+  });
+
+  it("trains the same weights from users' sequences as from the examples cut out of them", async () => {
+    const base = tinyData();
+    const rng = new SeededRandom(9);
+    const sequences: number[][] = Array.from({ length: 6 }, (_, u) =>
+      Array.from({ length: u === 2 ? 1 : 3 + Math.floor(rng.next() * 9) }, () => Math.floor(rng.next() * 12)),
+    );
+    const examples = sequences.flatMap((seq) =>
+      seq.slice(1).map((target, j) => ({ history: seq.slice(0, j + 1), target })),
+    );
+    const offsets = new Int32Array(sequences.length + 1);
+    sequences.forEach((seq, u) => (offsets[u + 1] = offsets[u]! + seq.length));
+    const config = { ...tinyConfig, historyDropout: 0.3, recencyDecay: 0.9 };
+    const fromExamples = await trainTwoTower({ ...base, examples }, config);
+    const fromSequences = await trainTwoTower(
+      { ...base, examples: [], sequences: { items: Int32Array.from(sequences.flat()), offsets } },
+      config,
+    );
+    for (const n of WEIGHT_NAMES) assert.deepEqual(fromSequences.weights[n], fromExamples.weights[n], n);
+    await assert.rejects(
+      trainTwoTower(
+        { ...base, examples: [], sequences: { items: Int32Array.of(0, 99), offsets: Int32Array.of(0, 2) } },
+        config,
+      ),
+      TwoTowerConfigError,
+    );
   });
 
   it("lowers the training loss and reports progress", async () => {
