@@ -78,8 +78,17 @@ async function runAlone(label: string, serving: string, env: Record<string, stri
 }
 
 test("shadow: epsilon:0.3 beside greedy — the DR bound covers epsilon:0.3's CTR on its own fleet; promote refuses a wide bound", async () => {
-  const shadowed = await runAlone("shadow", "greedy", { SHADOW_POLICIES: "epsilon:0.3" });
-  const alone = await runAlone("eps-alone", "epsilon:0.3", {});
+  // Both fleets at once (the file has a 10-minute budget on a shared machine); if one fails, the other stops too.
+  const [first, second] = await Promise.allSettled([
+    runAlone("shadow", "greedy", { SHADOW_POLICIES: "epsilon:0.3" }),
+    runAlone("eps-alone", "epsilon:0.3", {}),
+  ]);
+  if (first.status === "rejected" || second.status === "rejected") {
+    for (const r of [first, second]) if (r.status === "fulfilled") await r.value.stop();
+    throw first.status === "rejected" ? first.reason : (second as PromiseRejectedResult).reason;
+  }
+  const shadowed = first.value;
+  const alone = second.value;
   try {
     // The fleets run with crypto-shredding on: open the sealed logs with each fleet's master key.
     const keyringOf = (fleet: Fleet) =>
