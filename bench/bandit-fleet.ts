@@ -42,7 +42,9 @@ const { values } = parseArgs({
     "side-by-side": { type: "boolean", default: false },
     "ope-steps": { type: "string", default: "200" },
     /** Policies whose truth is measured on their own fleet (";" between specs). */
-    "ope-policies": { type: "string", default: "greedy;epsilon:0.3;epsilon:0.8" },
+    // epsilon:1 (uniform over the candidates) is the strongly exploring target whose CTR is
+    // clearly below the others'; greedy, epsilon:0.3 and epsilon:0.8 are within ~0.01 of each other.
+    "ope-policies": { type: "string", default: "greedy;epsilon:0.3;epsilon:0.8;epsilon:1" },
     /** Policies whose logs are used for estimates (they must explore: greedy's logs support only greedy). */
     "ope-loggers": { type: "string", default: "epsilon:0.3;epsilon:0.8" },
     out: { type: "string", default: join(REPO_ROOT, "out", "bench-bandit") },

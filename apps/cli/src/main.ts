@@ -46,13 +46,13 @@ const appCommands: CliCommand[] = [
     name: "ope",
     summary:
       "off-policy evaluation: ope --logged <policy> --target <policy> [--namespace NS] [--from export.jsonl] " +
-      "— IPS, SNIPS, DR with CIs; ope --shadow: every shadow policy's estimate beside the serving CTR",
+      "— IPS, SNIPS, DR with CIs; ope --shadow: every shadow policy's IPS and DR estimates (anytime-valid) beside the serving CTR",
     run: (args) => runOpeCli(args),
   },
   {
     name: "policy",
     summary:
-      "policy promote --candidate SPEC: switch traffic to a shadow policy only when its anytime-valid lower bound " +
+      "policy promote --candidate SPEC: switch traffic to a shadow policy only when its anytime-valid DR lower bound " +
       "beats the serving CTR; policy serving [--reset]",
     run: (args) => runPolicyCli(args),
   },

@@ -1,9 +1,11 @@
 /**
  * Shadow policies from the operator's side: `recfleet ope --shadow` prints every shadow policy's
- * estimate (IPS from the probabilities the scorer logged, with an anytime-valid confidence
- * sequence, so it may be re-run as often as wanted) beside the serving policy's own CTR, and
- * `recfleet policy promote --candidate SPEC` switches the traffic of requests that name no policy
- * to the candidate — only when the lower end of its bound beats the serving policy's CTR.
+ * estimates beside the serving policy's own CTR — IPS from the probabilities the scorer logged,
+ * and doubly robust (DR) with a score/rank reward model, which also covers slates the serving
+ * policy never shows (greedy serving, an exploring shadow) — each with an anytime-valid confidence
+ * sequence, so it may be re-run as often as wanted. `recfleet policy promote --candidate SPEC`
+ * switches the traffic of requests that name no policy to the candidate — only when the lower end
+ * of its DR bound beats the serving policy's CTR.
  */
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
@@ -13,8 +15,10 @@ import { createStore } from "@recfleet/store";
 import {
   createPolicy,
   estimateShadow,
+  estimateShadowDr,
   promotionDecision,
   type PromotionDecision,
+  type ShadowDrEstimate,
   type ShadowEstimate,
 } from "@recfleet/policy";
 import { attributedRecords, onPolicyCtr, readFleetLogsWithKeys, type Logs } from "./ope";
@@ -23,6 +27,8 @@ export interface ShadowRow {
   serving: string;
   servingCtr: { ctr: number; stdError: number; n: number };
   shadow: ShadowEstimate;
+  /** DR with the reward model: what the promotion gate uses. */
+  dr: ShadowDrEstimate;
 }
 
 /** Every (serving policy, shadow policy) pair in the logs, with the shadow's estimate. */
@@ -33,19 +39,30 @@ export function shadowReport(logs: Logs, windowMs: number): ShadowRow[] {
     const served = records.filter((r) => r.policyId === serving);
     const shadowIds = new Set(served.flatMap((r) => Object.keys(r.shadow ?? {})));
     for (const shadowId of shadowIds)
-      rows.push({ serving, servingCtr: onPolicyCtr(served), shadow: estimateShadow(served, shadowId) });
+      rows.push({
+        serving,
+        servingCtr: onPolicyCtr(served),
+        shadow: estimateShadow(served, shadowId),
+        dr: estimateShadowDr(served, createPolicy(shadowId)),
+      });
   }
   return rows;
 }
 
 function printRows(rows: readonly ShadowRow[]): void {
-  for (const { serving, servingCtr, shadow } of rows) {
+  for (const { serving, servingCtr, shadow, dr } of rows) {
     const seq = shadow.sequence;
+    const drSeq = dr.sequence;
     console.log(
       `shadow ${shadow.shadowId} beside ${serving}: IPS ${shadow.ips.estimate.toFixed(4)} [${shadow.ips.ciLow.toFixed(4)}, ${shadow.ips.ciHigh.toFixed(4)}]` +
         (seq ? `, anytime-valid [${seq.low.toFixed(4)}, ${seq.high.toFixed(4)}]` : "") +
         ` from ${shadow.n} slates (ESS ${shadow.effectiveSampleSize.toFixed(0)}, max weight ${shadow.maxWeight.toFixed(2)}, mean slate weight ${shadow.meanSlateWeight.toFixed(3)});` +
         ` serving CTR ${servingCtr.ctr.toFixed(4)} (±${(1.96 * servingCtr.stdError).toFixed(4)})`,
+    );
+    console.log(
+      `shadow ${shadow.shadowId} beside ${serving}: DR ${dr.dr.estimate.toFixed(4)} [${dr.dr.ciLow.toFixed(4)}, ${dr.dr.ciHigh.toFixed(4)}]` +
+        (drSeq ? `, anytime-valid [${drSeq.low.toFixed(4)}, ${drSeq.high.toFixed(4)}]` : "") +
+        ` (direct method ${dr.direct.toFixed(4)}; ${(dr.unsupportedMass * 100).toFixed(1)}% of the shadow's slot mass is on slates ${serving} never shows and rests on the reward model)`,
     );
   }
 }
@@ -87,6 +104,10 @@ export async function runShadowReportCli(
         sequence: r.shadow.sequence,
         ess: r.shadow.effectiveSampleSize,
         mean_slate_weight: r.shadow.meanSlateWeight,
+        dr: r.dr.dr,
+        dr_sequence: r.dr.sequence,
+        direct: r.dr.direct,
+        unsupported_mass: r.dr.unsupportedMass,
       })),
     }),
   );
@@ -97,7 +118,7 @@ export async function runShadowReportCli(
 export function promotionFor(rows: readonly ShadowRow[], candidateId: string, minRecords: number): PromotionDecision {
   const row = rows.find((r) => r.shadow.shadowId === candidateId);
   if (!row) return { promote: false, reason: `no served slate carries ${candidateId}'s probabilities` };
-  return promotionDecision(row.shadow, row.servingCtr, minRecords);
+  return promotionDecision(row.dr, row.servingCtr, minRecords);
 }
 
 const POLICY_USAGE =

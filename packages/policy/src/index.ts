@@ -107,7 +107,17 @@ export {
   type SlateOffPolicyOptions,
   type SlateOffPolicyResult,
 } from "./slate-ope.js";
-export { estimateShadow, promotionDecision, type PromotionDecision, type ShadowEstimate } from "./shadow.js";
+export {
+  estimateShadow,
+  estimateShadowDr,
+  fitScoreRankRewardModel,
+  promotionDecision,
+  type PromotionDecision,
+  type ScoreRankRewardModel,
+  type ShadowDrEstimate,
+  type ShadowDrOptions,
+  type ShadowEstimate,
+} from "./shadow.js";
 export {
   advanceWorld,
   clickProbability,

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { createRng } from "@recfleet/numeric";
 import type { LoggedRecord } from "./ope.js";
 import { createPolicy } from "./registry.js";
-import { estimateShadow, promotionDecision } from "./shadow.js";
+import { estimateShadow, estimateShadowDr, promotionDecision } from "./shadow.js";
 import { simulateInProcess } from "./sim-harness.js";
 import type { WorldConfig } from "./sim-world.js";
 import type { Policy } from "./types.js";
@@ -52,11 +52,27 @@ describe("shadow policy estimates from logged probabilities", () => {
     );
   });
 
-  it("with greedy serving, an exploring shadow is underestimated and the mean slate weight shows the missing support", () => {
+  it("with greedy serving, IPS misses an exploring shadow's unshown slates; DR with the score/rank reward model covers its CTR", () => {
     const shadow = createPolicy("epsilon:0.3");
-    const estimate = estimateShadow(withShadow(servedLogs("greedy", 60), shadow), shadow.id);
-    assert.ok(estimate.meanSlateWeight < 0.75, `mean slate weight ${estimate.meanSlateWeight}`);
-    assert.ok(estimate.ips.estimate < truthCtr("epsilon:0.3"), "IPS cannot see slates greedy never shows");
+    const logs = withShadow(servedLogs("greedy", 150), shadow);
+    const truth = truthCtr("epsilon:0.3");
+    const ips = estimateShadow(logs, shadow.id);
+    assert.ok(ips.meanSlateWeight < 0.75, `mean slate weight ${ips.meanSlateWeight}`);
+    assert.ok(ips.ips.estimate < truth, "IPS cannot see slates greedy never shows");
+    const dr = estimateShadowDr(logs, shadow);
+    assert.ok(dr.unsupportedMass > 0.2, `unsupported mass ${dr.unsupportedMass}`);
+    const bound = dr.sequence!;
+    console.log(
+      `# greedy serving, epsilon:0.3 shadow: truth ${truth.toFixed(4)}, IPS ${ips.ips.estimate.toFixed(4)}, DR ${dr.dr.estimate.toFixed(4)} ` +
+        `[${bound.low.toFixed(4)}, ${bound.high.toFixed(4)}], direct ${dr.direct.toFixed(4)}, unsupported mass ${dr.unsupportedMass.toFixed(3)}`,
+    );
+    assert.ok(bound.low <= truth && truth <= bound.high, `truth ${truth} outside [${bound.low}, ${bound.high}]`);
+    // Greedy's own CTR is clearly different, so covering ε-greedy's is not covering anything.
+    const greedyTruth = truthCtr("greedy");
+    assert.ok(
+      greedyTruth < bound.low || greedyTruth > bound.high,
+      `greedy's CTR ${greedyTruth} is inside the bound too`,
+    );
   });
 
   it("promotion: refused on few records or a bound that does not clear the serving CTR, granted when it does", () => {

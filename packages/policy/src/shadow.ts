@@ -4,14 +4,31 @@
 // w_r = Π_{j≤r} π_shadow(a_j | a_<j) / μ(a_j | a_<j), exactly as logged — no re-run needed — with an
 // anytime-valid confidence sequence, so the estimate may be checked as often as wanted.
 //
-// Support: the estimate covers only slates the serving policy can show. With a deterministic
-// serving policy (greedy) a candidate that explores puts mass on slates never shown, and IPS
+// Support: IPS covers only slates the serving policy can show. With a deterministic serving
+// policy (greedy) a candidate that explores puts mass on slates never shown, and IPS
 // underestimates it by that mass; the mean full-slate weight (meanSlateWeight, 1 when the serving
 // policy supports the shadow's slates) is reported beside the estimate so the gap is visible.
+//
+// estimateShadowDr covers that mass with a reward model (doubly robust with the direct method as
+// baseline): per served slate,
+//   V = (1/K) Σ_r [ E_π q̂(A_r, r) + w_r (c_r − q̂(a_r, r)) ],
+// the first term over the shadow's own slates (sampled from it on the logged candidates), the
+// second the importance-weighted correction on the served path. Its expectation is
+//   V(π) − Σ_{prefixes the server never shows} π(prefix) · (q − q̂),
+// so it is unbiased when the server supports the shadow (then it is ordinary DR) and otherwise off
+// by the reward model's error on the unshown slates, weighted by how often the shadow takes them
+// (unsupportedMass says how much of the shadow's slot mass rests on q̂ alone). With greedy
+// serving and ε-greedy in shadow, w_r = Π_{j≤r} ((1−ε) + ε/n_j) on greedy's slate.
+// The reward model q̂(item, rank) = σ(α_rank + β·score) is fitted on the served slots: per-rank
+// position effects and the model score, so items greedy never shows to this user (lower scores)
+// get a lower click probability than the ones it shows — an extrapolation in score, which is the
+// residual bias the interval does not cover.
+import { createRng, hashString, mixSeeds } from "@recfleet/numeric";
 import { PolicyConfigError } from "./errors.js";
-import type { LoggedRecord, OffPolicyEstimate } from "./ope.js";
-import { normalQuantile } from "./random.js";
-import { confidenceSequence, type ConfidenceBound } from "./slate-ope.js";
+import { defaultContext, type LoggedRecord, type OffPolicyEstimate } from "./ope.js";
+import { normalQuantile, sigmoid } from "./random.js";
+import { confidenceSequence, minNormSolve, type ConfidenceBound } from "./slate-ope.js";
+import type { Policy } from "./types.js";
 
 export interface ShadowEstimate {
   shadowId: string;
@@ -81,7 +98,7 @@ export interface PromotionDecision {
  * promotion gate's margin). Refuses while the bound is too wide or the shadow has too few records.
  */
 export function promotionDecision(
-  shadow: ShadowEstimate,
+  shadow: Pick<ShadowEstimate, "shadowId" | "n" | "sequence">,
   serving: { ctr: number; n: number },
   minRecords = 200,
 ): PromotionDecision {
@@ -99,5 +116,169 @@ export function promotionDecision(
   return {
     promote: false,
     reason: `${shadow.shadowId}'s bound [${low.toFixed(4)}, ${high.toFixed(4)}] does not clear the serving CTR ${serving.ctr.toFixed(4)} (${shadow.n} records; width ${(high - low).toFixed(4)})`,
+  };
+}
+
+/** q̂(click | item score, 1-based rank) = σ(α_rank + β·score). */
+export interface ScoreRankRewardModel {
+  /** Per-rank intercepts α_1…α_K. */
+  intercepts: number[];
+  slope: number;
+  predict(score: number, rank: number): number;
+}
+
+/**
+ * Logistic regression of the served slots' clicks on rank (one intercept per rank) and the
+ * candidate's model score, by Newton's method (a small ridge keeps it defined when a rank never
+ * got a click). Fitted on the serving policy's own slots: what the shadow's unshown slates rest on.
+ */
+export function fitScoreRankRewardModel(records: readonly LoggedRecord[], iterations = 25): ScoreRankRewardModel {
+  const slots: { rank: number; score: number; click: number }[] = [];
+  for (const record of records) {
+    const scores = new Map(record.candidates.map((c) => [c.itemId, c.score]));
+    record.slate.forEach((slot, r) => {
+      const score = scores.get(slot.itemId);
+      if (score !== undefined) slots.push({ rank: r, score, click: slot.clicked ? 1 : 0 });
+    });
+  }
+  const k = Math.max(1, ...slots.map((s) => s.rank + 1));
+  const p = k + 1; // k intercepts, then the slope
+  const theta = new Float64Array(p);
+  const ridge = 1e-3;
+  for (let it = 0; it < iterations; it++) {
+    const gradient = new Float64Array(p);
+    const hessian = new Float64Array(p * p);
+    for (const s of slots) {
+      const q = sigmoid(theta[s.rank]! + theta[k]! * s.score);
+      const v = q * (1 - q);
+      const residual = s.click - q;
+      gradient[s.rank]! += residual;
+      gradient[k]! += residual * s.score;
+      hessian[s.rank * p + s.rank]! += v;
+      hessian[s.rank * p + k]! += v * s.score;
+      hessian[k * p + s.rank]! += v * s.score;
+      hessian[k * p + k]! += v * s.score * s.score;
+    }
+    for (let i = 0; i < p; i++) {
+      gradient[i]! -= ridge * theta[i]!;
+      hessian[i * p + i]! += ridge;
+    }
+    const step = minNormSolve(hessian, gradient);
+    let size = 0;
+    for (let i = 0; i < p; i++) {
+      theta[i]! += step[i]!;
+      size = Math.max(size, Math.abs(step[i]!));
+    }
+    if (size < 1e-8) break;
+  }
+  const intercepts = Array.from(theta.subarray(0, k));
+  const slope = theta[k]!;
+  return {
+    intercepts,
+    slope,
+    predict: (score, rank) => sigmoid(intercepts[Math.min(rank, k) - 1]! + slope * score),
+  };
+}
+
+export interface ShadowDrEstimate {
+  shadowId: string;
+  n: number;
+  /** DR estimate of the shadow's CTR (clicks per slot), normal interval over records. */
+  dr: OffPolicyEstimate;
+  /** The direct method alone (reward model over the shadow's own slates), for comparison. */
+  direct: number;
+  /** The anytime-valid bound of the DR values after the last record. */
+  sequence: ConfidenceBound | undefined;
+  /**
+   * Share of the shadow's slot mass the served slates do not reach: 1 − mean prefix weight,
+   * averaged over slots. 0 when the server supports the shadow; the part resting on q̂ alone.
+   */
+  unsupportedMass: number;
+  rewardModel: ScoreRankRewardModel;
+}
+
+export interface ShadowDrOptions {
+  confidence?: number;
+  /** Shadow slates sampled per record for the direct term. Default 32. */
+  samples?: number;
+  seed?: number;
+  /** Default: fitScoreRankRewardModel on the records. */
+  rewardModel?: ScoreRankRewardModel;
+}
+
+/**
+ * Doubly robust estimate of a shadow policy from the serving policy's records (see the top of
+ * this file): covers the slates a deterministic server never shows with the reward model, and
+ * corrects the model with the logged probabilities on the slates it does show.
+ */
+export function estimateShadowDr(
+  records: readonly LoggedRecord[],
+  shadow: Policy,
+  options: ShadowDrOptions = {},
+): ShadowDrEstimate {
+  const confidence = options.confidence ?? 0.95;
+  const samples = options.samples ?? 32;
+  const seed = options.seed ?? 1;
+  if (!(confidence > 0 && confidence < 1)) throw new PolicyConfigError("confidence", confidence, "a number in (0,1)");
+  if (!(Number.isInteger(samples) && samples >= 1)) throw new PolicyConfigError("samples", samples, "an integer ≥ 1");
+  const usable = records.filter((r) => r.slate.length > 0);
+  const model = options.rewardModel ?? fitScoreRankRewardModel(usable);
+  const values: number[] = [];
+  const directValues: number[] = [];
+  const weightSums: number[] = [];
+  const slotCounts: number[] = [];
+  for (const record of usable) {
+    const k = record.slate.length;
+    const rng = createRng(mixSeeds(seed, hashString(record.recId)));
+    const ctx = defaultContext(record, rng);
+    const scores = new Map(record.candidates.map((c) => [c.itemId, c.score]));
+    const q = (itemId: string, rank: number) => model.predict(scores.get(itemId) ?? 0, rank);
+    // The shadow's probabilities of the served items: as the scorer logged them, else recomputed.
+    const logged = record.shadow?.[shadow.id];
+    const probabilities =
+      logged && logged.length === k
+        ? logged
+        : (() => {
+            const distributions = shadow.slotDistributions(
+              record.candidates,
+              record.slate.map((s) => s.itemId),
+              ctx,
+            );
+            return record.slate.map((s, r) => distributions[r]?.get(s.itemId) ?? 0);
+          })();
+    let direct = 0;
+    for (let m = 0; m < samples; m++) {
+      const drawn = shadow.select(record.candidates, k, ctx).items;
+      for (const item of drawn) direct += q(item.itemId, item.rank);
+    }
+    direct /= samples;
+    let correction = 0;
+    let w = 1;
+    record.slate.forEach((slot, r) => {
+      w *= (probabilities[r] ?? 0) / slot.propensity;
+      correction += w * ((slot.clicked ? 1 : 0) - q(slot.itemId, r + 1));
+      weightSums[r] = (weightSums[r] ?? 0) + w;
+      slotCounts[r] = (slotCounts[r] ?? 0) + 1;
+    });
+    values.push((direct + correction) / k);
+    directValues.push(direct / k);
+  }
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / Math.max(1, n);
+  const stdError = n > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1) / n) : 0;
+  const z = normalQuantile(0.5 + confidence / 2);
+  const totalSlots = slotCounts.reduce((a, b) => a + b, 0);
+  const supported = slotCounts.reduce(
+    (a, count, r) => a + (count / Math.max(1, totalSlots)) * ((weightSums[r] ?? 0) / count),
+    0,
+  );
+  return {
+    shadowId: shadow.id,
+    n,
+    dr: { estimate: mean, stdError, ciLow: mean - z * stdError, ciHigh: mean + z * stdError },
+    direct: directValues.reduce((a, b) => a + b, 0) / Math.max(1, n),
+    sequence: confidenceSequence(values, { alpha: 1 - confidence }).at(-1),
+    unsupportedMass: Math.max(0, 1 - supported),
+    rewardModel: model,
   };
 }
