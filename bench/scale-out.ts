@@ -227,7 +227,7 @@ try {
     const produced = nowMs() - t0;
     const lost = await waitAnswered(f, ids, 60_000);
     const last = Math.max(...ids.map((id) => f.firstArrival.get(id) ?? 0));
-    const rps = (N - lost) / ((last - t0) / 1000);
+    const rps = lost === N ? 0 : (N - lost) / ((last - t0) / 1000);
     const after = await Promise.all(ws.map((w) => scrapeMetric(w, "recfleet_scorer_recommendations_total")));
     const shares = after.map((a, i) => a - before[i]!);
     log(

@@ -381,6 +381,32 @@ test("handler: a request naming a reply partition is answered there only; the ot
   await serving.release();
 });
 
+/** A greedy-only handler over `model` whose sends land in `sends` (tests override the rest). */
+function greedyHandlerDeps(
+  store: ScorerStore,
+  model: ServingModel,
+  sends: { topic: string; messages: OutgoingMessage[] }[][],
+) {
+  return {
+    store,
+    acquireModel: () => ({ model, release: () => {} }),
+    pseudonymise: (r: string) => r,
+    policies: allowPolicies(["greedy"]),
+    split: [{ policy: "greedy", weight: 1 }],
+    linearState: () => undefined,
+    impressions: new LinearImpressions(),
+    rng: createRng(1),
+    now: () => 1000,
+    defaultK: 3,
+    candidates: 10,
+    scoreToLogit: (c: number) => c,
+    explanations: 0,
+    maxBatch: 1,
+    send: async (batches: { topic: string; messages: OutgoingMessage[] }[]) => void sends.push(batches),
+    recommendationsTopic: "recs",
+  };
+}
+
 test("handler: past its deadline a request is neither scored nor answered, recorded or logged; counted by stage", async () => {
   const { serving } = await tinyServingModel();
   let clock = 1000;
@@ -392,23 +418,10 @@ test("handler: past its deadline a request is neither scored nor answered, recor
   const sends: { topic: string; messages: OutgoingMessage[] }[][] = [];
   const expired: [string, number][] = [];
   const handle = createScorerHandler({
-    store,
-    acquireModel: () => ({ model: serving, release: () => {} }),
-    pseudonymise: (r) => r,
-    policies: allowPolicies(["greedy"]),
-    split: [{ policy: "greedy", weight: 1 }],
-    linearState: () => undefined,
-    impressions: new LinearImpressions(),
-    rng: createRng(1),
+    ...greedyHandlerDeps(store, serving, sends),
     // Scoring takes 50 ms on this clock: every read of it moves it on.
     now: () => (clock += 50),
-    defaultK: 3,
-    candidates: 10,
-    scoreToLogit: (c) => c,
-    explanations: 0,
     maxBatch: 10,
-    send: async (batches) => void sends.push(batches),
-    recommendationsTopic: "recs",
     recLogTopic: "log",
     counters: {
       served: () => {},
@@ -465,24 +478,7 @@ test("handler: batches of partitions handed in together are scored and sent toge
       return serving.retrieve(...args);
     },
   };
-  const handle = createScorerHandler({
-    store,
-    acquireModel: () => ({ model: counted, release: () => {} }),
-    pseudonymise: (r) => r,
-    policies: allowPolicies(["greedy"]),
-    split: [{ policy: "greedy", weight: 1 }],
-    linearState: () => undefined,
-    impressions: new LinearImpressions(),
-    rng: createRng(1),
-    now: () => 1000,
-    defaultK: 3,
-    candidates: 10,
-    scoreToLogit: (c) => c,
-    explanations: 0,
-    maxBatch: 64,
-    send: async (batches) => void sends.push(batches),
-    recommendationsTopic: "recs",
-  });
+  const handle = createScorerHandler({ ...greedyHandlerDeps(store, counted, sends), maxBatch: 64 });
   const batchOf = (partition: number) =>
     [0, 1].map((i): ConsumedMessage<RecRequest> => ({
       value: { requestId: `p${partition}-${i}`, user: "alice", ts: 900 },

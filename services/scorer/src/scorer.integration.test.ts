@@ -80,6 +80,10 @@ function configFor(ns: string, extra: Record<string, string> = {}) {
     EXECUTION_PROVIDERS: "cuda,cpu",
     MODEL_POLL_INTERVAL: "500ms",
     RECFLEET_TOPIC_PARTITIONS: "4",
+    // These scorers run inside the test process, which trains models (seconds of synchronous
+    // work) while they consume: the real-time default (6 s) would expire the session meanwhile,
+    // as for any process whose event loop stops that long. Failover timing is SCALE-OUT's.
+    SCORER_SESSION_TIMEOUT: "30s",
     ...extra,
   };
   return { ...loadConfig(commonConfigSchema, env), ...loadConfig(scorerConfigSchema, env) };
