@@ -5,11 +5,11 @@
 # comes back — events in → ingest → features (popularity) → scorer → recommendations out. Ports
 # are free ones on 127.0.0.1; the stack and its volumes are removed at the end, its logs printed
 # on failure. Needs docker and docker-compose (Debian's package) or `docker compose`, and curl.
-# Usage: infra/compose-smoke.sh   (RECFLEET_SMOKE_TIMEOUT seconds per wait, default 300)
+# Usage: infra/compose-smoke.sh   (RECFLEET_SMOKE_TIMEOUT seconds per wait, default 600: a loaded 2-core machine took 250 s to a ready gateway)
 set -euo pipefail
 cd "$(dirname "$0")"
 
-timeout=${RECFLEET_SMOKE_TIMEOUT:-300}
+timeout=${RECFLEET_SMOKE_TIMEOUT:-600}
 project="recfleet-smoke-$$"
 if command -v docker-compose >/dev/null 2>&1; then compose=(docker-compose); else compose=(docker compose); fi
 compose+=(-f docker-compose.yml -p "$project")
