@@ -26,27 +26,36 @@ const port = await new Promise<number>((resolve) => {
     s.close(() => resolve(p));
   });
 });
-const server = spawn("redis-server", ["--port", String(port), "--save", "", "--appendonly", "no"], {
-  stdio: "ignore",
-});
-const redis = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 3 });
+const server = spawn(
+  "redis-server",
+  ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+  {
+    stdio: "ignore",
+  },
+);
+// redis-server needs a moment to listen: try fresh clients until one connects.
+let redis: Redis | undefined;
 try {
-  for (let i = 0; ; i++) {
+  for (let i = 0; redis === undefined; i++) {
+    const client = new Redis({ port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 3 });
+    client.on("error", () => undefined);
     try {
-      await redis.connect();
-      break;
+      await client.connect();
+      redis = client;
     } catch (e) {
-      if (i > 50) throw e;
+      client.disconnect();
+      if (i > 100) throw e;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await redis.info("memory"))![1]);
+  const db: Redis = redis!;
+  const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await db.info("memory"))![1]);
   const stream = generateClickstream({ seed: 1, events });
   const keyring = sealed
-    ? createUserKeyring(redis, "bench", Buffer.alloc(32, 7), { cacheSize: 200_000, cacheTtlMs: 600_000 })
+    ? createUserKeyring(db, "bench", Buffer.alloc(32, 7), { cacheSize: 200_000, cacheTtlMs: 600_000 })
     : undefined;
   // The trainer's defaults: markers live as long as the replay horizon (7 days).
-  const window = createTrainingWindow(redis, "bench", { maxEvents: events, markerTtlMs: 7 * 86_400_000, keyring });
+  const window = createTrainingWindow(db, "bench", { maxEvents: events, markerTtlMs: 7 * 86_400_000, keyring });
   const before = await usedMemory();
   const t0 = performance.now();
   for (let from = 0; from < events; from += 500) {
@@ -84,6 +93,6 @@ try {
     }),
   );
 } finally {
-  redis.disconnect();
+  redis?.disconnect();
   server.kill("SIGTERM");
 }
