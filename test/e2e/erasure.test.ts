@@ -144,7 +144,8 @@ test("erasure: crypto-shredding reaches events, the training window and the deci
     assert.equal(await runEraseUserCli(["--user", victim], fleet.env, (l) => lines.push(l)), 0);
     const receipt = JSON.parse(lines[0]!) as { receiptId: string; keysDeleted: number; dataKeyDeleted: boolean };
     assert.equal(receipt.dataKeyDeleted, true);
-    assert.ok(receipt.keysDeleted >= 4, `keys deleted: ${receipt.keysDeleted}`);
+    // The data key and its by-id copy, and the user's state hash (history, seen items, watermarks).
+    assert.ok(receipt.keysDeleted >= 3, `keys deleted: ${receipt.keysDeleted}`);
     assert.ok(
       !lines.join("").includes(victim) && !lines.join("").includes(pseudonym) && !lines.join("").includes(victimKid),
     );

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig, type Registry } from "@recfleet/runtime";
 import { consumerGroupId, topicNames, EVENT_TYPES, type CanonicalEvent } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureFleetTopics, groupLag } from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics, groupLag, readTopic } from "@recfleet/bus";
 import { waitForPortFile } from "@recfleet/stack";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
 import { createStore, newRedisClient, pseudonymise, type FeatureEvent } from "@recfleet/store";
@@ -91,7 +91,12 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
         );
     }
     await producer.close();
-    const applied = async (ns: string) => (await scanKeys(redis, `${ns}:ap:*`)).length;
+    // Events applied so far: the fingerprints in the partitions' duplicate filters (one per new event).
+    const applied = async (ns: string) => {
+      let n = 0;
+      for (const key of await scanKeys(redis, `${ns}:ap:*`)) if (!key.endsWith(":wm")) n += await redis.zcard(key);
+      return n;
+    };
 
     // Run A: uninterrupted, in-process.
     const a = await startFeaturesWorker(configFor(nsA), { logger, registry: createMetricsRegistry("replay-a") });
@@ -137,18 +142,29 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
     // Both equal the reference model of each event applied once.
     const ref = new ReferenceStore(nsB, configFor(nsB), () => now);
     ref.recordRecommendation(rec);
-    const fe: FeatureEvent[] = events.map((e) => ({
-      eventId: e.eventId,
-      user: e.user,
-      itemId: e.itemId,
-      type: e.type,
-      ts: e.ts,
-      weight: DEFAULT_EVENT_WEIGHTS[e.type],
-      markSeen: true,
-      reward: e.type === "click" && e.recId !== undefined,
-      refresh: false,
-      ...(e.recId ? { recId: e.recId } : {}),
-    }));
+    // Each event where features consumed it: partition and offset on `events`.
+    const records = await readTopic(kafka, topicNames(nsB).events, {
+      until: (r) => r.length >= TOTAL,
+      timeoutMs: 30_000,
+    });
+    const byId = new Map(events.map((e) => [e.eventId, e]));
+    const fe: FeatureEvent[] = [...records]
+      .sort((x, y) => x.partition - y.partition || Number(x.offset) - Number(y.offset))
+      .map((r) => ({ r, e: byId.get((JSON.parse(r.value!.toString()) as CanonicalEvent).eventId)! }))
+      .map(({ r, e }) => ({
+        partition: r.partition,
+        offset: Number(r.offset),
+        eventId: e.eventId,
+        user: e.user,
+        itemId: e.itemId,
+        type: e.type,
+        ts: e.ts,
+        weight: DEFAULT_EVENT_WEIGHTS[e.type],
+        markSeen: true,
+        reward: e.type === "click" && e.recId !== undefined,
+        refresh: false,
+        ...(e.recId ? { recId: e.recId } : {}),
+      }));
     const { attributed } = ref.applyEvents(fe);
     assert.ok(attributed > 0);
     assert.deepEqual(diffSnapshots(ref.snapshot(), stateB), []);

@@ -333,11 +333,12 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
     const victim = rawUsers[2]!;
     const victimPseudonym = pseudo.get(victim)!;
     const before = await snapshotRedis(redis, `${ns}:*`);
-    assert.ok(findInSnapshot(before, victimPseudonym).length >= 3);
+    // The user's state hash (history, seen items, watermarks), at least.
+    assert.ok(findInSnapshot(before, victimPseudonym).length >= 1);
     const lines: string[] = [];
     assert.equal(await runEraseUserCli(["--user", victim], env, (l) => lines.push(l)), 0);
     const receipt = JSON.parse(lines[0]!) as { receiptId: string; keysDeleted: number };
-    assert.ok(receipt.keysDeleted >= 3);
+    assert.ok(receipt.keysDeleted >= 1);
     assert.ok(!lines.join("").includes(victim) && !lines.join("").includes(victimPseudonym));
     const afterErase = await snapshotRedis(redis, `${ns}:*`);
     assert.deepEqual(findInSnapshot(afterErase, victimPseudonym), []);
