@@ -44,7 +44,10 @@ export async function startWorker(
   });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
-  const metricsPort = await waitForPortFile(portFile, child).catch((err: unknown) => {
+  // 3 minutes: a worker's tsx start can take over a minute on a loaded shared machine. A worker
+  // that never opened its port is killed, or it would outlive the fleet that gave up on it.
+  const metricsPort = await waitForPortFile(portFile, child, 180_000).catch((err: unknown) => {
+    child.kill("SIGKILL");
     throw new Error(`${name} did not open its metrics port (${errorMessage(err)}); see ${logPath}`);
   });
   return { name, metricsPort, process: child, logPath };
