@@ -160,11 +160,19 @@ if (values.ope) {
   const loggers = [...new Set(values["ope-loggers"]!.split(";").map((spec) => createPolicy(spec).id))];
   const seed = seeds[0]!;
   const records = new Map<string, Logs>();
+  // A fleet that fails (e.g. a worker too slow to start on a loaded machine) costs its pairs, not
+  // the whole run: each pair it was part of is printed as skipped with the failure.
+  const failed = new Map<string, string>();
   for (const policy of new Set([...policies, ...loggers])) {
     say(`OPE: ${policy} on its own fresh fleet (seed ${seed}) …`);
-    const fleet = await runFleet(seed, [{ policy, weight: 1 }], Number(values["ope-steps"]), "ope");
-    // The fleet seals its logs (crypto-shredding): open them with its master key and data keys.
-    records.set(policy, await readFleetLogsWithKeys([fleet.brokers], fleet.namespace, ["click"], fleet.env));
+    try {
+      const fleet = await runFleet(seed, [{ policy, weight: 1 }], Number(values["ope-steps"]), "ope");
+      // The fleet seals its logs (crypto-shredding): open them with its master key and data keys.
+      records.set(policy, await readFleetLogsWithKeys([fleet.brokers], fleet.namespace, ["click"], fleet.env));
+    } catch (err) {
+      failed.set(policy, err instanceof Error ? err.message.split("\n")[0]! : String(err));
+      say(`OPE: ${policy}'s fleet failed: ${failed.get(policy)}`);
+    }
   }
   const truthOf = (policy: string) => {
     const r = offPolicyReport(records.get(policy)!, policy, policy, 30 * 60_000);
@@ -181,6 +189,11 @@ if (values.ope) {
   for (const logged of loggers) {
     for (const target of policies) {
       if (target === logged) continue;
+      const failure = failed.get(logged) ?? failed.get(target);
+      if (failure !== undefined) {
+        opeSkipped.push({ logged, target, reason: `fleet failed: ${failure}` });
+        continue;
+      }
       const truth = truthOf(target);
       const report = offPolicyReport(records.get(logged)!, logged, target, 30 * 60_000);
       if (!report || !truth) {

@@ -31,6 +31,7 @@ import {
   decodeSealedOr,
   openSealed,
   pseudonymise,
+  storeKeys,
   type UserKeyring,
 } from "@recfleet/store";
 import { findInSnapshot, snapshotRedis } from "@recfleet/store/testing";
@@ -112,7 +113,7 @@ test("erasure: crypto-shredding reaches events, the training window and the deci
     const secret = fleet.env.RECFLEET_PSEUDONYM_SECRET!;
     const pseudonym = pseudonymise(secret, victim);
     const { redis, namespace, topics, kafka } = fleet;
-    const victimKid = ((await redis.get(`${namespace}:dk:u:${pseudonym}`)) ?? "").split(".")[0]!;
+    const victimKid = ((await redis.get(storeKeys(namespace).userDataKey(pseudonym))) ?? "").split(".")[0]!;
     assert.match(victimKid, /^[0-9a-f]{32}$/, "the victim has a data key");
     const keyring = createUserKeyring(redis, namespace, masterKey, { cacheSize: 0, cacheTtlMs: 0 });
     const window = createTrainingWindow(redis, namespace, { maxEvents: 1e6, markerTtlMs: 60_000, keyring });
@@ -161,7 +162,7 @@ test("erasure: crypto-shredding reaches events, the training window and the deci
     const everything = await snapshotRedis(redis, "*");
     assert.deepEqual(findInSnapshot(everything, pseudonym), [], "pseudonym in Redis after erasure");
     assert.deepEqual(findInSnapshot(everything, victim), [], "raw id in Redis after erasure");
-    assert.equal(await redis.exists(`${namespace}:dk:${victimKid}`), 0);
+    assert.equal(await redis.exists(storeKeys(namespace).dataKey(victimKid)), 0);
 
     // Kafka, re-read from the beginning with the workers' decoder: the victim's copies are noise.
     const eventsAfter = await readSealed<CanonicalEvent>(

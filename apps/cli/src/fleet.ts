@@ -30,8 +30,8 @@ export async function startWorker(
   env: Record<string, string>,
   logDir: string,
   instance = 0,
-  /** How long the worker may take to open its metrics port (a loaded machine needs longer). */
-  portTimeoutMs = 60_000,
+  /** How long the worker may take to open its metrics port: a worker's tsx start can take over a minute on a loaded shared machine. */
+  portTimeoutMs = 180_000,
 ): Promise<RunningWorker> {
   mkdirSync(logDir, { recursive: true });
   const base = join(logDir, `${name}${instance ? `-${instance}` : ""}`);

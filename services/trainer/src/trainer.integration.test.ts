@@ -169,7 +169,7 @@ test("trainer: events → window → train job → promoted version with every i
 
     // 6. BullMQ's keys (train, embed-items, promote queues, flows) live inside the namespace.
     const bullKeys = await scanKeys(redis, `${ns}:bull:*`);
-    const inQueue = (queue: string) => bullKeys.some((k) => k.startsWith(`${ns}:bull:${queue}:`));
+    const inQueue = (queue: string) => bullKeys.some((k) => k.startsWith(`${ns}:bull:{${ns}}:${queue}:`));
     assert.ok(
       inQueue(`${ns}-embed-items`),
       `no embed-items queue keys under ${ns}:bull: ${bullKeys.slice(0, 5).join(", ")}`,
