@@ -287,11 +287,17 @@ function perSecond(times: number[], t0: number, seconds: number): number[] {
   return b;
 }
 
-/** First second from `from` with at least half the pre-fault median rate (null: never in the window). */
+/**
+ * Seconds from `from` until the rate, averaged over 5 s windows (workers send in bursts on a
+ * loaded machine), is back to at least half the pre-fault median (null: never in the window).
+ */
 function resumeAfter(buckets: number[], preFault: number, from: number): number | null {
-  const base = [...buckets.slice(3, preFault)].sort((a, b) => a - b)[Math.floor((preFault - 3) / 2)] ?? 0;
+  const W = 5;
+  const rate = (i: number) => buckets.slice(i, i + W).reduce((a, b) => a + b, 0) / W;
+  const pre = Array.from({ length: Math.max(1, preFault - W - 2) }, (_, k) => rate(k + 2)).sort((a, b) => a - b);
+  const base = pre[Math.floor(pre.length / 2)] ?? 0;
   if (base === 0) return null;
-  for (let i = Math.max(0, Math.floor(from)); i < buckets.length; i++) if (buckets[i]! >= base / 2) return i - from;
+  for (let i = Math.max(0, Math.floor(from)); i + W <= buckets.length; i++) if (rate(i) >= base / 2) return i - from;
   return null;
 }
 
@@ -478,7 +484,7 @@ const FLEET_ENV: Record<string, string> = {
 async function startFleetPatiently(infra: { brokers: string[]; redisUrl: string }, label: string): Promise<Fleet> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startFleet(infra, label, FLEET_ENV);
+      return await startFleet(infra, label, FLEET_ENV, { portTimeoutMs: WORKER_START_MS });
     } catch (err) {
       if (attempt >= 3) throw err;
       log(`fleet start failed (${(err as Error).message.split("\n")[0]}); trying again`);

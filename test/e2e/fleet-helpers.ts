@@ -76,6 +76,8 @@ export async function startFleet(
   options: {
     /** Settings of one worker on top of the shared env (e.g. its own Redis ACL user), made before it starts. */
     workerEnv?: (worker: WorkerName, namespace: string) => Promise<Record<string, string>>;
+    /** How long each worker may take to open its metrics port (default startWorker's 60 s). */
+    portTimeoutMs?: number;
   } = {},
 ): Promise<Fleet> {
   const namespace = uniqueName(label);
@@ -113,7 +115,7 @@ export async function startFleet(
     await ensureFleetTopics(kafka, namespace, { partitions: Number(env.RECFLEET_TOPIC_PARTITIONS) });
     for (const name of WORKERS) {
       const own = options.workerEnv ? await options.workerEnv(name, namespace) : {};
-      workers.push(await startWorker(name, { ...env, ...own }, logDir));
+      workers.push(await startWorker(name, { ...env, ...own }, logDir, 0, options.portTimeoutMs));
     }
     // Not cli's waitReady per worker: it misses a worker killed by a signal and would poll on for its whole timeout.
     await waitFleetReady(workers, 120_000);
