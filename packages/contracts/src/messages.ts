@@ -161,6 +161,9 @@ export const REPLY_PARTITIONS = 16;
 /** The largest latency a recommendation can report (its latencyMs field's maximum, about 11.6 days). */
 export const MAX_LATENCY_MS = 1e9;
 
+/** A canonical policy id as packages/policy writes it: a name, then optional parameters after ':'. */
+export const POLICY_ID_PATTERN = "^[A-Za-z][A-Za-z0-9_.:,=+-]{0,63}$";
+
 /**
  * Request ts to publish, within [0, MAX_LATENCY_MS]: a client clock ahead of ours gives a negative
  * difference, and requests older than MAX_LATENCY_MS are rejected at decode, so the clamp only
@@ -402,6 +405,8 @@ export const decisionLogSpec: MessageSpec = {
     shadow: {
       kind: "map",
       maxKeys: 8,
+      // Keys are canonical policy ids ("epsilon:0.3", "thompson:16,prior=3,lift=1"), not ids.
+      keyPattern: POLICY_ID_PATTERN,
       optional: true,
       description: "Shadow policy id → its conditional probability of each served item, slot by slot.",
       values: {

@@ -63,8 +63,15 @@ export type FieldSpec =
   | { kind: "string"; maxLength: number; optional?: boolean; description: string }
   | { kind: "attributes"; maxKeys: number; maxValueLength: number; optional?: boolean; description: string }
   | { kind: "array"; of: FieldSpec; maxItems: number; optional?: boolean; description: string }
-  /** An object keyed by ids (e.g. item id → stats), every value of the same spec. */
-  | { kind: "map"; values: FieldSpec; maxKeys: number; optional?: boolean; description: string }
+  /** An object keyed by ids (e.g. item id → stats), every value of the same spec; `keyPattern` replaces ID_PATTERN for keys that are not ids (e.g. policy ids). */
+  | {
+      kind: "map";
+      values: FieldSpec;
+      maxKeys: number;
+      keyPattern?: string;
+      optional?: boolean;
+      description: string;
+    }
   | { kind: "object"; fields: Record<string, FieldSpec>; optional?: boolean; description: string };
 
 export interface MessageSpec {
@@ -207,8 +214,10 @@ function validateField(path: string, spec: FieldSpec, v: unknown, limits: Limits
         return fail("too_many_items", `${path} has ${keys.length} keys (limit ${spec.maxKeys})`);
       }
       const out: Record<string, unknown> = {};
+      const keyRegex = spec.keyPattern === undefined ? ID_REGEX : new RegExp(spec.keyPattern);
       for (const key of keys) {
-        if (!ID_REGEX.test(key)) return fail("invalid_id", `${path} key must match ${ID_PATTERN}, got ${preview(key)}`);
+        if (!keyRegex.test(key))
+          return fail("invalid_id", `${path} key must match ${spec.keyPattern ?? ID_PATTERN}, got ${preview(key)}`);
         const r = validateField(`${path}.${key}`, spec.values, v[key], limits, now);
         if (!r.ok) return r;
         out[key] = r.value;
@@ -331,7 +340,7 @@ function fieldToJsonSchema(spec: FieldSpec): JsonSchema {
         ...base,
         type: "object",
         maxProperties: spec.maxKeys,
-        propertyNames: { pattern: ID_PATTERN, maxLength: MAX_ID_LENGTH },
+        propertyNames: { pattern: spec.keyPattern ?? ID_PATTERN, maxLength: MAX_ID_LENGTH },
         additionalProperties: fieldToJsonSchema(spec.values),
       };
     case "object":
