@@ -70,17 +70,21 @@ async function answers(port: number): Promise<boolean> {
   }
 }
 
-async function clusterInfo(port: number): Promise<string> {
+/** One question to one node on a short-lived client; `fallback` when the node does not answer. */
+async function askNode<T>(port: number, ask: (client: Redis) => Promise<T>, fallback: T): Promise<T> {
   const client = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: 1, retryStrategy: () => null });
   client.on("error", () => undefined);
   try {
-    return String(await client.call("CLUSTER", "INFO"));
+    return await ask(client);
   } catch {
-    return "";
+    return fallback;
   } finally {
     client.disconnect();
   }
 }
+
+const clusterInfo = (port: number): Promise<string> =>
+  askNode(port, async (client) => String(await client.call("CLUSTER", "INFO")), "");
 
 async function until(what: string, probe: () => Promise<boolean>, timeoutMs: number, logDir: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -178,21 +182,9 @@ export async function startRedisCluster(options: {
       async () => {
         let online = 0;
         for (const m of cluster.members) {
-          const client = new Redis({
-            port: m.port,
-            host: "127.0.0.1",
-            maxRetriesPerRequest: 1,
-            retryStrategy: () => null,
-          });
-          client.on("error", () => undefined);
-          try {
-            const info = await client.info("replication");
-            if (/role:master/.test(info) && /^slave0:.*state=online/m.test(info)) online++;
-          } catch {
-            // not answering yet
-          } finally {
-            client.disconnect();
-          }
+          // A node not answering yet counts as a master without an online replica.
+          const info = await askNode(m.port, (client) => client.info("replication"), "");
+          if (/role:master/.test(info) && /^slave0:.*state=online/m.test(info)) online++;
         }
         return online >= masters;
       },
@@ -213,21 +205,9 @@ export async function startRedisCluster(options: {
       const ports: number[] = [];
       for (const m of members) {
         if (m.process.exitCode !== null || m.process.signalCode !== null) continue;
-        const client = new Redis({
-          port: m.port,
-          host: "127.0.0.1",
-          maxRetriesPerRequest: 1,
-          retryStrategy: () => null,
-        });
-        client.on("error", () => undefined);
-        try {
-          const role = (await client.call("ROLE")) as [string, ...unknown[]];
-          if (role[0] === "master") ports.push(m.port);
-        } catch {
-          // a node that does not answer is not a master we can use
-        } finally {
-          client.disconnect();
-        }
+        // A node that does not answer is not a master we can use.
+        const role = await askNode(m.port, async (client) => ((await client.call("ROLE")) as [string])[0], "");
+        if (role === "master") ports.push(m.port);
       }
       return ports;
     },
