@@ -5,11 +5,10 @@
  */
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
-import { RecfleetError } from "@recfleet/runtime";
+import { freePort, RecfleetError } from "@recfleet/runtime";
 
 const run = promisify(execFile);
 
@@ -37,18 +36,6 @@ export class ClusterStartError extends RecfleetError {
       retriable: false,
     });
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function answers(port: number): Promise<boolean> {
