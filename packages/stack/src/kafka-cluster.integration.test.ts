@@ -12,7 +12,8 @@ import { startKafkaCluster } from "./kafka-cluster";
 test("a 3-broker cluster: topics get RF 3 and min.insync.replicas 2; SIGKILLing the busiest leader loses no acknowledged message", async () => {
   const dir = mkdtempSync(join(tmpdir(), "recfleet-cluster-"));
   const cluster = await startKafkaCluster({ dir, nodes: 3, heapMb: 256 });
-  const logger = createLogger("cluster-test", { level: "error", write: () => {} });
+  const logLines: string[] = [];
+  const logger = createLogger("cluster-test", { level: "warn", write: (line) => void logLines.push(line) });
   const kafka = createKafka({ brokers: cluster.brokers.split(","), clientId: "cluster-test", logger });
   const topic = uniqueName("replicated");
   let loop: Awaited<ReturnType<typeof startConsumerLoop<number>>> | undefined;
@@ -65,14 +66,20 @@ test("a 3-broker cluster: topics get RF 3 and min.insync.replicas 2; SIGKILLing 
     for (const part of partitions) leads.set(part.leader, (leads.get(part.leader) ?? 0) + 1);
     const victimId = [...leads].sort((a, b) => b[1] - a[1])[0]![0];
     const victim = cluster.nodes.find((n) => n.nodeId === victimId)!;
+    const t0 = Date.now();
+    const since = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
     await victim.kill();
     const killedAt = acked.length;
     await waitFor("sends acknowledged after the kill", () => acked.length > killedAt + 100, 60_000);
+    const sendsBack = since();
     await waitFor(
       "every acknowledged message consumed with one broker down",
       () => acked.every((i) => consumed.has(i)),
-      60_000,
+      // A CI machine at load 20+ has seen this take over 60 s (a rejoin on top of the leader
+      // move); the claim is that it happens with the broker still down, not how fast.
+      120_000,
     );
+    console.log(`# node ${victimId} killed: 100 more sends acknowledged by ${sendsBack}, all consumed by ${since()}`);
     await victim.restart();
     const restartedAt = acked.length;
     await waitFor("sends acknowledged after the restart", () => acked.length > restartedAt + 50, 60_000);
@@ -80,6 +87,9 @@ test("a 3-broker cluster: topics get RF 3 and min.insync.replicas 2; SIGKILLing 
     await sender;
     await waitFor("every acknowledged message consumed", () => acked.every((i) => consumed.has(i)), 60_000);
     console.log(`# ${acked.length} acknowledged, ${consumed.size} consumed; node ${victimId} killed and restarted`);
+  } catch (err) {
+    console.log(logLines.slice(-40).join("\n"));
+    throw err;
   } finally {
     sending = false;
     await sender.catch(() => undefined);
