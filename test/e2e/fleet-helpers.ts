@@ -17,7 +17,16 @@ import {
   type Recommendation,
   type TopicNames,
 } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureFleetTopics, readTopic, type BusProducer, type Kafka } from "@recfleet/bus";
+import {
+  applyFleetAcls,
+  createKafka,
+  createProducer,
+  ensureFleetTopics,
+  kafkaSecurity,
+  readTopic,
+  type BusProducer,
+  type Kafka,
+} from "@recfleet/bus";
 import { createModelRegistry, newRedisClient } from "@recfleet/store";
 import { runTrainCli } from "@recfleet/trainer";
 import { uniqueName, waitFor, type TestInfra } from "@recfleet/testkit";
@@ -83,8 +92,8 @@ export async function startFleet(
   const namespace = uniqueName(label);
   const logDir = mkdtempSync(join(tmpdir(), `recfleet-e2e-${label}-`));
   const env: Record<string, string> = {
-    KAFKA_BROKERS: infra.brokers.join(","),
-    REDIS_URL: infra.redisUrl,
+    // KAFKA_BROKERS, REDIS_URL and, on a secured stack, TLS and SASL settings.
+    ...infra.env,
     RECFLEET_NAMESPACE: namespace,
     // A fresh secret per fleet: its pseudonyms cannot be linked to any other run.
     RECFLEET_PSEUDONYM_SECRET: randomBytes(24).toString("hex"),
@@ -105,16 +114,30 @@ export async function startFleet(
   };
   const workers: RunningWorker[] = [];
   const logger = createLogger(`e2e-${label}`, { level: "error" });
-  const kafka = createKafka({ brokers: infra.brokers, clientId: `e2e-${label}`, logger });
-  const redis = newRedisClient({ redisUrl: infra.redisUrl }, {});
+  const kafka = createKafka({
+    brokers: infra.brokers,
+    clientId: `e2e-${label}`,
+    logger,
+    security: kafkaSecurity(infra.connection),
+  });
+  const redis = newRedisClient(infra.connection, {});
+  // On a secured stack (npm test -- --secured) each worker is its own Kafka principal, held to
+  // the ACLs the topic catalog implies for this namespace.
+  const principals = process.env.RECFLEET_TEST_KAFKA_PASSWORDS
+    ? (JSON.parse(process.env.RECFLEET_TEST_KAFKA_PASSWORDS) as Record<string, string>)
+    : undefined;
   const describeLogs = () =>
     `worker logs of ${namespace} in ${logDir}:\n${WORKERS.map((n) => `  ${join(logDir, `${n}.log`)}`).join("\n")}`;
   let producer: BusProducer | undefined;
   try {
     // Created before the workers start, so none of them races the others to create them.
     await ensureFleetTopics(kafka, namespace, { partitions: Number(env.RECFLEET_TOPIC_PARTITIONS) });
+    if (principals) await applyFleetAcls(kafka, namespace, (writer) => writer);
     for (const name of WORKERS) {
-      const own = options.workerEnv ? await options.workerEnv(name, namespace) : {};
+      const own = {
+        ...(principals?.[name] ? { KAFKA_SASL_USERNAME: name, KAFKA_SASL_PASSWORD: principals[name] } : {}),
+        ...(options.workerEnv ? await options.workerEnv(name, namespace) : {}),
+      };
       workers.push(await startWorker(name, { ...env, ...own }, logDir, 0, options.portTimeoutMs));
     }
     // Not cli's waitReady per worker: it misses a worker killed by a signal and would poll on for its whole timeout.
