@@ -5,7 +5,7 @@
  * Redis, the trainer's CLI and the workers' /metrics.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
@@ -164,7 +164,14 @@ export async function startFleet(
       await p.close().catch(() => undefined);
       await stopWorkers(workers);
       redis.disconnect();
-      if (!options.keepLogs) rmSync(logDir, { recursive: true, force: true });
+      // On a secured stack no worker may have logged a password (Kafka principals' or Redis').
+      const secrets = principals
+        ? [...Object.values(principals), decodeURIComponent(new URL(infra.redisUrl).password)].filter((x) => x)
+        : [];
+      const leaked = workers.filter((w) => secrets.some((secret) => readFileSync(w.logPath, "utf8").includes(secret)));
+      if (!options.keepLogs && leaked.length === 0) rmSync(logDir, { recursive: true, force: true });
+      if (leaked.length > 0)
+        throw new Error(`a password appears in the logs of ${leaked.map((w) => w.logPath).join(", ")}`);
     },
   };
 }
