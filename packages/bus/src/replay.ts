@@ -45,6 +45,21 @@ export interface ReplayResult {
 }
 
 /**
+ * A topic created a moment ago may still be electing leaders (NOT_LEADER_FOR_PARTITION): retry
+ * the retriable answers for about 10 s, as a consumer would.
+ */
+async function retrying<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if ((err as { retriable?: boolean }).retriable !== true || attempt >= 40) throw err;
+      await sleep(250);
+    }
+  }
+}
+
+/**
  * Every partition's range from the first record at or after `from` (epoch ms, by record
  * timestamp; default the log start) to the current end (high watermark). Empty partitions are
  * listed too (start = end), so the range says what the whole topic held at that moment.
@@ -53,11 +68,11 @@ export async function topicOffsetRange(kafka: Kafka, topic: string, from?: numbe
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const ends = await admin.fetchTopicOffsets(topic);
+    const ends = await retrying(() => admin.fetchTopicOffsets(topic));
     const starts =
       from === undefined
         ? ends.map((p) => ({ partition: p.partition, offset: p.low }))
-        : await admin.fetchTopicOffsetsByTimestamp(topic, from);
+        : await retrying(() => admin.fetchTopicOffsetsByTimestamp(topic, from));
     return ends
       .map((p) => {
         const high = BigInt(p.high);
@@ -87,7 +102,9 @@ export async function readOffsetRange<T>(
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const lows = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.low)]));
+    const lows = new Map(
+      (await retrying(() => admin.fetchTopicOffsets(topic))).map((p) => [p.partition, BigInt(p.low)]),
+    );
     for (const r of ranges) {
       const end = BigInt(r.end);
       const low = lows.get(r.partition) ?? 0n;
@@ -106,6 +123,15 @@ export async function readOffsetRange<T>(
     maxWaitTimeInMs: 250,
   });
   let failure: unknown;
+  // A fresh group starts at the beginning; move each partition to where the range (still) starts.
+  // On every join: kafkajs restarts a consumer whose join failed for a retriable reason (a
+  // coordinator still loading), and the new group starts at the beginning again.
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    for (const [partition, r] of range) consumer.seek({ topic, partition, offset: r.start.toString() });
+  });
+  consumer.on(consumer.events.CRASH, (event) => {
+    if (!event.payload.restart) failure ??= event.payload.error;
+  });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -152,8 +178,6 @@ export async function readOffsetRange<T>(
         if (!isRunning()) return;
       },
     });
-    // A fresh group starts at the beginning; move each partition to where the range starts.
-    for (const [partition, r] of range) consumer.seek({ topic, partition, offset: r.start.toString() });
     const deadline = Date.now() + (options.timeoutMs ?? 30 * 60_000);
     while (done.size < range.size && failure === undefined) {
       if (Date.now() > deadline) throw new Error(`reading ${topic} timed out after ${result.read} of ${total} records`);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Queue } from "bullmq";
+import { Queue, QueueEvents } from "bullmq";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { decodeMessage, modelVersionSpec, topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics, readTopic } from "@recfleet/bus";
@@ -184,6 +184,26 @@ test("trainer: events → offset range → train job → promoted version with e
     );
     assert.ok(inQueue(`${ns}-train`) && inQueue(`${ns}-promote`));
     assert.deepEqual(await scanKeys(redis, "bull:*"), [], "BullMQ keys outside any namespace");
+
+    // 7. A train job that already holds a range (what a stalled job taken over by another trainer
+    // finds in its data) reads that range, not the newer, longer topic.
+    const bull = createBullConnection(config, logger);
+    const eventsBull = createBullConnection(config, logger);
+    const trainQueue = new Queue<TrainJobData>(queueNames(ns).train, bull);
+    const queueEvents = new QueueEvents(queueNames(ns).train, eventsBull);
+    try {
+      await queueEvents.waitUntilReady();
+      const window = { minTs: r1.window.minTs, partitions: r1.window.partitions };
+      const job = await trainQueue.add("train", { reason: "manual", requestedAt: Date.now(), window });
+      const r7 = (await job.waitUntilFinished(queueEvents, 120_000)) as TrainOutcome;
+      assert.ok(r7.status === "promoted" || r7.status === "rejected", JSON.stringify(r7));
+      assert.deepEqual([r7.window?.records, r7.events], [first.length, first.length]);
+      assert.deepEqual(r7.window?.partitions, r1.window.partitions);
+    } finally {
+      await queueEvents.close();
+      await trainQueue.close();
+      await Promise.all([bull.connection.quit(), eventsBull.connection.quit()]);
+    }
   } finally {
     await trainer.stop();
     await producer.close();

@@ -150,7 +150,14 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
           reason: job.data.reason,
           signal: stopping.signal,
           ...(job.data.window ? { range: job.data.window } : {}),
-          onRange: (window) => job.updateData({ ...job.data, window }),
+          // A job whose keys are gone (Redis lost them) cannot be retried anyway: the run goes on.
+          onRange: (window) =>
+            job.updateData({ ...job.data, window }).catch((err: unknown) =>
+              logger.warn("could not keep the run's offset range with its job; a retry would take a new range", {
+                job: job.id,
+                error: errorMessage(err),
+              }),
+            ),
         }),
       );
     workers.push(
