@@ -8,8 +8,8 @@
 //   after ("kafka-offset-range"): the N events are produced to the `events` topic (sealed with
 //     --sealed, as ingest does); then what a training run does to its window — take the offset
 //     range (createKafkaTrainingWindow.plan), keep it in its BullMQ train job, read the range
-//     (checked: all N events come back), record the outcome with the range — and the Redis
-//     used_memory that adds. Nothing is written per event; the job and outcome hold O(partitions).
+//     (checked: all N events come back), record the outcome with the range — and the bytes the
+//     keys it wrote grew by (MEMORY USAGE). Nothing is written per event: O(partitions).
 //
 // Starts its own Kafka + Redis (packages/stack) unless KAFKA_BROKERS and REDIS_URL are set.
 //
@@ -25,7 +25,7 @@ import { createLogger } from "@recfleet/runtime";
 import { topicNames, type CanonicalEvent } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics } from "@recfleet/bus";
 import { generateClickstream } from "@recfleet/simulator";
-import { createTrainerState, createUserKeyring, sealForUsers, type UserKeyring } from "@recfleet/store";
+import { createTrainerState, createUserKeyring, sealForUsers, trainerKeys, type UserKeyring } from "@recfleet/store";
 import { startStack, type Stack } from "@recfleet/stack";
 import { JOB_NAMES, createKafkaTrainingWindow, queueNames, rangeSize, type TrainJobData } from "@recfleet/trainer";
 
@@ -60,13 +60,16 @@ end
 return appended`;
 
 const stream = generateClickstream({ seed: 1, events });
+// Shifted so the newest event is a minute old: the clickstream's own calendar can run past today,
+// and `events` refuses times in the future.
+const shift = Date.now() - 60_000 - stream.eventTs[events - 1]!;
 const eventAt = (e: number): CanonicalEvent => ({
   eventId: `ev-${e.toString(36)}`,
   user: `u${stream.eventUser[e]}`,
   itemId: `item${stream.eventItem[e]}`,
   type: "click",
-  ts: stream.eventTs[e]!,
-  ingestedAt: stream.eventTs[e]!,
+  ts: stream.eventTs[e]! + shift,
+  ingestedAt: stream.eventTs[e]! + shift,
   late: false,
 });
 const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
@@ -152,7 +155,7 @@ async function after(redis: Redis, brokers: string[]) {
   }
   console.log(`after: produced ${events} events in ${((performance.now() - t0) / 1000).toFixed(1)} s; load ${load()}`);
   // The train job exists before the run (the schedule or `recfleet train` enqueued it): not the window's.
-  const prefix = `${ns}:bull`;
+  const prefix = trainerKeys(ns).bullPrefix;
   const bullConnection = redis.duplicate({ maxRetriesPerRequest: null });
   const trainQueue = new Queue<TrainJobData>(queueNames(ns).train, { connection: bullConnection, prefix });
   const job = await trainQueue.add(JOB_NAMES.train, { reason: "manual", requestedAt: Date.now() });
@@ -165,6 +168,11 @@ async function after(redis: Redis, brokers: string[]) {
     maxAgeMs: Date.now(),
     ...(keyring ? { keyring } : {}),
   });
+  // Exact: MEMORY USAGE of the keys a run's window writes (its job's hash grows by the range; the
+  // outcome key is new). used_memory's delta is printed too, but moves by tens of KB with client buffers.
+  const jobKey = trainQueue.toKey(job.id!);
+  const keyBytes = async (key: string) => Number((await redis.call("MEMORY", "USAGE", key, "SAMPLES", "0")) ?? 0);
+  const jobBytesBefore = await keyBytes(jobKey);
   const keysBefore = await redis.dbsize();
   const start = await usedMemory(redis);
   const range = await window.plan(Date.now());
@@ -172,15 +180,16 @@ async function after(redis: Redis, brokers: string[]) {
   const t1 = performance.now();
   const read = await window.read(range);
   const readSeconds = (performance.now() - t1) / 1000;
-  if (read.events.length !== events)
-    throw new Error(`the run read ${read.events.length} of ${events} events: ${JSON.stringify(range)}`);
   const { events: _events, ...counts } = read;
+  if (read.events.length !== events)
+    throw new Error(`the run read ${read.events.length} of ${events} events: ${JSON.stringify({ range, counts })}`);
   await state.recordOutcome({ status: "skipped", reason: "bench", window: { ...range, ...counts } });
-  const bytes = (await usedMemory(redis)) - start;
+  const usedDelta = (await usedMemory(redis)) - start;
   const keysAdded = (await redis.dbsize()) - keysBefore;
+  const bytes = (await keyBytes(jobKey)) - jobBytesBefore + (await keyBytes(trainerKeys(ns).lastOutcome));
   console.log(
     `after: range of ${rangeSize(range.partitions)} records over ${range.partitions.length} partitions, read in ` +
-      `${readSeconds.toFixed(1)} s; Redis +${bytes} bytes, +${keysAdded} keys; load ${load()}`,
+      `${readSeconds.toFixed(1)} s; the window's keys hold ${bytes} bytes (+${keysAdded} keys); used_memory ${usedDelta >= 0 ? "+" : ""}${usedDelta} bytes; load ${load()}`,
   );
   await trainQueue.close();
   bullConnection.disconnect();
@@ -190,6 +199,7 @@ async function after(redis: Redis, brokers: string[]) {
     events_read: read.events.length,
     redis_bytes: bytes,
     redis_keys_added: keysAdded,
+    used_memory_delta: usedDelta,
   };
 }
 
