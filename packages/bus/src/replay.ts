@@ -31,6 +31,8 @@ export interface RangeReadOptions<T> {
    * split the partitions between readers).
    */
   groupId?: string;
+  /** Stops the read (it throws the signal's reason): a worker shutting down does not wait for the rest. */
+  signal?: AbortSignal;
 }
 
 export interface ReplayOptions<T> extends RangeReadOptions<T> {
@@ -180,6 +182,7 @@ export async function readOffsetRange<T>(
     });
     const deadline = Date.now() + (options.timeoutMs ?? 30 * 60_000);
     while (done.size < range.size && failure === undefined) {
+      options.signal?.throwIfAborted();
       if (Date.now() > deadline) throw new Error(`reading ${topic} timed out after ${result.read} of ${total} records`);
       await sleep(100);
     }

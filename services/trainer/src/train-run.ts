@@ -224,7 +224,7 @@ async function run(deps: TrainRunDeps, now: number, started: number, options: Tr
     range = await deps.window.plan(now);
     await options.onRange?.(range);
   }
-  const read = await deps.window.read(range);
+  const read = await deps.window.read(range, signal);
   const events = read.events;
   const window: WindowStats = {
     ...range,

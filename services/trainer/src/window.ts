@@ -39,7 +39,8 @@ export interface WindowRead {
 export interface TrainingWindowSource {
   /** The range a run starting at `now` reads. */
   plan(now: number): Promise<WindowRange>;
-  read(range: WindowRange): Promise<WindowRead>;
+  /** `signal` (shutdown) stops the read. */
+  read(range: WindowRange, signal?: AbortSignal): Promise<WindowRead>;
 }
 
 /** Records in a range. */
@@ -77,13 +78,14 @@ export function createKafkaTrainingWindow(options: {
       const minTs = now - options.maxAgeMs;
       return { minTs, partitions: capRange(await topicOffsetRange(kafka, topic, minTs), options.maxEvents) };
     },
-    async read(range) {
+    async read(range, signal) {
       const byPartition = new Map<number, WindowEvent[]>();
       const out: Omit<WindowRead, "events"> = { records: 0, shredded: 0, invalid: 0, old: 0 };
       const result = await readOffsetRange<CanonicalEvent | SealedEnvelope>(kafka, topic, range.partitions, {
         // Under the trainer's per-process group prefix (the ACLs grant it), unique to this read.
         groupId: consumerGroupId(options.namespace, "trainer", `window-${randomBytes(6).toString("hex")}`),
         ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+        ...(signal ? { signal } : {}),
         decode: (value) => decodeSealedOr<CanonicalEvent>(canonicalEventSpec, value),
         handleBatch: async (messages) => {
           // Keys fetched afresh: an erasure is never outlived by a cached key during a run.
