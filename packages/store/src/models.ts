@@ -53,6 +53,11 @@ export interface ModelMeta {
   checksums: Record<string, string>;
   metrics: Record<string, number>;
   trainingDataRange: string;
+  /**
+   * The offsets of `events` the version was trained on (per partition, [start, end)) and the oldest
+   * event time kept: reading them again gives the same events (those of erased users excepted).
+   */
+  trainingWindow?: { minTs: number; partitions: { partition: number; start: string; end: string }[] };
   promotedAt?: number;
   /** What differential privacy the training run gave (unit, ε, δ, noise, clip, …); absent: none. */
   privacy?: Record<string, number | string>;

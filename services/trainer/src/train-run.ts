@@ -415,6 +415,7 @@ async function run(deps: TrainRunDeps, now: number, started: number, options: Tr
       shardSize,
       metrics: modelMetrics,
       trainingDataRange: dataset.range,
+      trainingWindow: { minTs: window.minTs, partitions: window.partitions },
       ...(privacy ? { privacy: { ...privacy } } : {}),
     },
     exportModelArtefacts(candidate, exportMeta, { itemMatrix: config.servingItemMatrix }),

@@ -67,6 +67,11 @@ test("trainer: events → offset range → train job → promoted version with e
     assert.equal(r1.window.records, first.length, JSON.stringify(r1.window));
     assert.equal(r1.events, first.length);
     assert.deepEqual([r1.window.shredded, r1.window.invalid, r1.window.old], [0, 0, 0]);
+    // The version records the offsets it was trained on.
+    assert.deepEqual((await models.getMeta(r1.version))?.trainingWindow, {
+      minTs: r1.window.minTs,
+      partitions: r1.window.partitions,
+    });
     assert.equal(await models.currentVersion(), r1.version);
     const meta1 = (await models.getMeta(r1.version))!;
     assert.equal(meta1.itemCount, 40);
