@@ -224,6 +224,18 @@ async function run(deps: TrainRunDeps, now: number, started: number, options: Tr
     range = await deps.window.plan(now);
     await options.onRange?.(range);
   }
+  const records = rangeSize(range.partitions);
+  if (records < config.minEvents) {
+    // Fewer records than TRAIN_MIN_EVENTS in the range: no need to read them to know.
+    const window: WindowStats = { ...range, records, shredded: 0, invalid: 0, old: 0 };
+    return {
+      status: "skipped",
+      reason: "not_enough_events",
+      detail: `${records} records in the window's offset range, TRAIN_MIN_EVENTS=${config.minEvents}`,
+      events: records,
+      window,
+    };
+  }
   const read = await deps.window.read(range, signal);
   const events = read.events;
   const window: WindowStats = {
@@ -243,7 +255,7 @@ async function run(deps: TrainRunDeps, now: number, started: number, options: Tr
     return {
       status: "skipped",
       reason: "not_enough_events",
-      detail: `${events.length} events in the window (${rangeSize(range.partitions)} records in its offset range), TRAIN_MIN_EVENTS=${config.minEvents}`,
+      detail: `${events.length} events in the window (${records} records in its offset range), TRAIN_MIN_EVENTS=${config.minEvents}`,
       events: events.length,
       window,
     };
