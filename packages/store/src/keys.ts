@@ -155,9 +155,10 @@ export function storeKeys(namespace: string): StoreKeys {
 }
 
 /**
- * Keys of the registry and training window under a namespace `ns`:
- * Every registry key carries the tag {ns.m} (one slot: promotion and rollback are atomic on a
- * cluster too), the window and its markers {ns.tw}:
+ * Keys of the registry under a namespace `ns`. Every registry key carries the tag {ns.m} (one
+ * slot: promotion and rollback are atomic on a cluster too). (The training window that lived in
+ * ns:tw:{ns.tw} plus a ns:tw:{ns.tw}:ap:<eventId> marker per event is gone: runs read `events`
+ * from Kafka. A fleet upgraded in place may DEL the old stream; the markers expire by themselves.)
  *   ns:m:{ns.m}:versions               zset    version -> createdAt
  *   ns:m:{ns.m}:current                string  current version
  *   ns:m:{ns.m}:history                list    promoted versions, newest first (rollback target = index 1)
@@ -165,9 +166,6 @@ export function storeKeys(namespace: string): StoreKeys {
  *   ns:m:{ns.m}:v:<version>:a:<name>   string  artefact bytes (model.bin, user_tower.onnx, item_tower.onnx)
  *   ns:m:{ns.m}:v:<version>:s:<shard>  string  float32 item vectors of one shard (rows shard*size …)
  *   ns:m:{ns.m}:v:<version>:done       hash    shard -> floats written
- *   ns:tw:{ns.tw}                      stream  training window: u, i, t, ts, e
- *   ns:tw:{ns.tw}:ap:<eventId>         string  appended-marker; PX replay horizon (still one key per event: the
- *                                              window moves to Kafka in issue 15)
  */
 export interface ModelKeys {
   versions: string;
@@ -177,13 +175,10 @@ export interface ModelKeys {
   artefact(version: string, name: string): string;
   itemShard(version: string, shard: number): string;
   shardsDone(version: string): string;
-  trainingWindow: string;
-  trainingMarker(eventId: string): string;
 }
 
 export function modelKeys(namespace: string): ModelKeys {
   const m = `${namespace}:m:{${namespace}.m}:`;
-  const tw = `${namespace}:tw:{${namespace}.tw}`;
   return {
     versions: `${m}versions`,
     current: `${m}current`,
@@ -192,8 +187,6 @@ export function modelKeys(namespace: string): ModelKeys {
     artefact: (v, name) => `${m}v:${v}:a:${name}`,
     itemShard: (v, s) => `${m}v:${v}:s:${s}`,
     shardsDone: (v) => `${m}v:${v}:done`,
-    trainingWindow: tw,
-    trainingMarker: (e) => `${tw}:ap:${e}`,
   };
 }
 

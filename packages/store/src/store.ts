@@ -97,7 +97,7 @@ export interface ErasureReceipt {
   receiptId: string;
   at: number;
   keysDeleted: number;
-  /** The user had a data key and it is gone: everything sealed with it (Kafka, training window, decision log) is unreadable. */
+  /** The user had a data key and it is gone: everything sealed with it (events on Kafka, which training runs read, and the decision log) is unreadable. */
   dataKeyDeleted: boolean;
 }
 
