@@ -90,3 +90,5 @@ export {
   type CreatedApiKey,
   type TokenTake,
 } from "./gateway";
+export { isCluster, keySlot, currentMasters } from "./cluster";
+export { createReplicaWaiter, ReplicaLagError } from "./replication";
