@@ -91,4 +91,4 @@ export {
   type TokenTake,
 } from "./gateway";
 export { isCluster, keySlot, currentMasters } from "./cluster";
-export { createReplicaWaiter, ReplicaLagError } from "./replication";
+export { createReplicaWaiter, ReplicaLagError, RedisNodeGoneError } from "./replication";

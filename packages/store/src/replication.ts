@@ -41,11 +41,14 @@ async function replicasToWaitFor(node: Redis, cluster: boolean): Promise<number>
 }
 
 /**
- * A function that waits (WAIT 1) on every master that has a replica, for the writes this client
- * has sent it; a no-op on a Redis without replicas. Throws ReplicaLagError (retriable) when no
- * replica acknowledged within `timeoutMs`.
+ * Starts a batch: returns the function that, at the batch's end, waits (WAIT 1) on every master
+ * that has a replica for the writes this client sent it; a no-op on a Redis without replicas.
+ * Throws a retriable error when no replica acknowledged within `timeoutMs`, or when a node this
+ * client knew went away since the batch began: a master that died takes the batch's
+ * unacknowledged writes with it and leaves the client's node list, so waiting only on the nodes
+ * listed now would commit them lost. The retried batch writes them again where the slots live now.
  */
-export function createReplicaWaiter(redis: Redis, timeoutMs: number): () => Promise<void> {
+export function createReplicaWaiter(redis: Redis, timeoutMs: number): () => () => Promise<void> {
   const counts = new WeakMap<Redis, { replicas: number; at: number }>();
   const cluster = isCluster(redis);
   const replicasOf = async (node: Redis): Promise<number> => {
@@ -55,23 +58,53 @@ export function createReplicaWaiter(redis: Redis, timeoutMs: number): () => Prom
     counts.set(node, { replicas, at: Date.now() });
     return replicas;
   };
-  return async () => {
-    if (timeoutMs <= 0) return;
-    // Every node connection of a cluster (WAIT counts this connection's writes): the ones that
-    // are not masters now answer 0 above. ioredis' own master list can lag a failover.
+  // Node connections seen so far, and how many of them have gone (ioredis drops a cluster node's
+  // connection from its list when it closes; the node's object then never reconnects).
+  const known = new Set<Redis>();
+  let gone = 0;
+  const currentNodes = (): Redis[] => {
     const nodes = cluster ? clusterNodes(redis) : [redis];
-    await Promise.all(
-      nodes.map(async (node) => {
-        try {
-          if ((await replicasOf(node)) === 0) return;
-          const acknowledged = Number(await node.call("WAIT", 1, timeoutMs));
-          if (acknowledged < 1) throw new ReplicaLagError(acknowledged, timeoutMs);
-        } catch (err) {
-          // Ask again next time: the node may have changed role or lost its replica.
-          counts.delete(node);
-          throw err;
-        }
-      }),
-    );
+    const listed = new Set(nodes);
+    for (const node of known)
+      if (!listed.has(node) || node.status === "end") {
+        known.delete(node);
+        gone++;
+      }
+    for (const node of nodes) known.add(node);
+    return nodes;
   };
+  return () => {
+    if (timeoutMs <= 0) return async () => {};
+    currentNodes();
+    const goneAtStart = gone;
+    return async () => {
+      // Every node connection of a cluster (WAIT counts this connection's writes): the ones that
+      // are not masters now answer 0 above. ioredis' own master list can lag a failover.
+      const nodes = currentNodes();
+      if (gone > goneAtStart) throw new RedisNodeGoneError(gone - goneAtStart);
+      await Promise.all(
+        nodes.map(async (node) => {
+          try {
+            if ((await replicasOf(node)) === 0) return;
+            const acknowledged = Number(await node.call("WAIT", 1, timeoutMs));
+            if (acknowledged < 1) throw new ReplicaLagError(acknowledged, timeoutMs);
+          } catch (err) {
+            // Ask again next time: the node may have changed role or lost its replica.
+            counts.delete(node);
+            throw err;
+          }
+        }),
+      );
+    };
+  };
+}
+
+/** A Redis node went away during the batch: its writes may be lost; retry the batch (nothing is committed). */
+export class RedisNodeGoneError extends RecfleetError {
+  constructor(count: number) {
+    super(
+      `${count} Redis node connection(s) closed while the batch ran (a failover?); the batch is retried where its slots live now`,
+      { retriable: true },
+    );
+  }
 }
