@@ -40,6 +40,7 @@ import { startWorker, stopWorkers, type RunningWorker, type WorkerName } from "@
 import type { ClickstreamEvent, RecRequest, Recommendation } from "@recfleet/contracts";
 import { startFleet, WORKERS, type Fleet } from "../test/e2e/fleet-helpers";
 import { flag, log, numFlag, round } from "./lib";
+import { testInfra, type TestInfra } from "@recfleet/testkit";
 
 const LOAD_S = numFlag("load-seconds", "CHAOS_LOAD_SECONDS", 60);
 const RATE = numFlag("rate", "CHAOS_RATE", 20);
@@ -481,7 +482,7 @@ const FLEET_ENV: Record<string, string> = {
 };
 
 /** startFleet, tried 3 times: on a loaded machine a worker can miss its 60 s to open the metrics port. */
-async function startFleetPatiently(infra: { brokers: string[]; redisUrl: string }, label: string): Promise<Fleet> {
+async function startFleetPatiently(infra: TestInfra, label: string): Promise<Fleet> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startFleet(infra, label, FLEET_ENV, { portTimeoutMs: WORKER_START_MS });
@@ -507,7 +508,7 @@ async function singleBrokerPhase(results: ScenarioResult[]): Promise<void> {
   let fleet: Fleet | undefined;
   const workers = new Map<WorkerName, RunningWorker>();
   try {
-    fleet = await startFleetPatiently({ brokers: [kafka.brokers], redisUrl: infra.redis.url }, "chaos");
+    fleet = await startFleetPatiently(testInfra({ KAFKA_BROKERS: kafka.brokers, REDIS_URL: infra.redis.url }), "chaos");
     const f = fleet;
     for (const n of WORKERS) workers.set(n, f.worker(n));
     const fleetStart = Date.now();
@@ -589,7 +590,10 @@ async function clusterPhase(results: ScenarioResult[]): Promise<void> {
   let fleet: Fleet | undefined;
   const workers = new Map<WorkerName, RunningWorker>();
   try {
-    fleet = await startFleetPatiently({ brokers: cluster.brokers.split(","), redisUrl: infra.redis.url }, "chaos-3");
+    fleet = await startFleetPatiently(
+      testInfra({ KAFKA_BROKERS: cluster.brokers, REDIS_URL: infra.redis.url }),
+      "chaos-3",
+    );
     const f = fleet;
     for (const n of WORKERS) workers.set(n, f.worker(n));
     const fault: Fault = {

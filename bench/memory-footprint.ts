@@ -210,6 +210,21 @@ async function runLayout(layout: Layout): Promise<Outcome> {
       for (const b of sizes) userBytes += Number(b ?? 0);
     }
     const users = new Set(list.map((k) => k.replace(/^mem:u:\{?([0-9a-f]+)\}?.*$/, "$1"))).size;
+    // Where a user's bytes go: the packed sections' lengths (this layout's string; main's hash fields).
+    const stateKeys = list.filter((k) => /^mem:u:\{[0-9a-f]+\}$/.test(k)).slice(0, 500);
+    const sectionBytes: Record<string, number> = {};
+    for (const k of stateKeys) {
+      const parts: [string, number][] =
+        (await redis.type(k)) === "hash"
+          ? Object.entries(await redis.hgetall(k)).map(([f, v]) => [f.startsWith("w:") ? "w:*" : f, v.length])
+          : ((await redis.get(k)) ?? "")
+              .split("|")
+              .map((v, i) => [["watermarks", "older_seen", "history"][i]!, v.length]);
+      for (const [name, bytes] of parts) sectionBytes[name] = (sectionBytes[name] ?? 0) + bytes / stateKeys.length;
+    }
+    log(
+      `${layout.name}: mean bytes per user state section ${JSON.stringify(sectionBytes, (_, v) => (typeof v === "number" ? Math.round(v) : v))}`,
+    );
     log(
       `${layout.name}: ${N} events (${produced} after ingest's duplicate filter), ${users} users, ${seconds.toFixed(1)} s; ` +
         `used_memory ${before} → ${after} (+${after - before} bytes), users' keys ${userBytes} bytes`,

@@ -1,14 +1,14 @@
 /**
  * Erasure on the running fleet, with crypto-shredding on (RECFLEET_MASTER_KEY set):
  *
- *   user U's events flow through ingest → events (sealed with U's data key) → features (Redis)
- *   and the trainer's window (sealed); U gets recommendations, so the decision log holds U's
+ *   user U's events flow through ingest → events (sealed with U's data key) → features (Redis),
+ *   and training runs read them from `events`; U gets recommendations, so the decision log holds U's
  *   decisions (sealed). Then `recfleet erase-user --user U` runs while every worker is up.
  *
  * Afterwards: a scan of the whole Redis finds neither U's raw id nor U's pseudonym, and U's data
  * key is gone; reading `events` and `rec.log` from the beginning with the workers' own decoder
  * (decodeSealedOr + openSealed) yields no readable record of U — each is counted as shredded —
- * while every other record still opens; the training window yields nothing of U; a retrain
+ * while every other record still opens; a training run's offset range, read again, yields nothing of U; a retrain
  * after the erasure does not fail. Erasing again is a no-op with a receipt.
  */
 import { test } from "node:test";
@@ -26,7 +26,6 @@ import {
 import { readTopic, type Kafka } from "@recfleet/bus";
 import {
   asSealed,
-  createTrainingWindow,
   createUserKeyring,
   decodeSealedOr,
   openSealed,
@@ -36,7 +35,7 @@ import {
 } from "@recfleet/store";
 import { findInSnapshot, snapshotRedis } from "@recfleet/store/testing";
 import { runEraseUserCli } from "@recfleet/features";
-import { runTrainCli } from "@recfleet/trainer";
+import { createKafkaTrainingWindow, runTrainCli } from "@recfleet/trainer";
 import { testInfra, uniqueName } from "@recfleet/testkit";
 import {
   prng,
@@ -116,7 +115,16 @@ test("erasure: crypto-shredding reaches events, the training window and the deci
     const victimKid = ((await redis.get(storeKeys(namespace).userDataKey(pseudonym))) ?? "").split(".")[0]!;
     assert.match(victimKid, /^[0-9a-f]{32}$/, "the victim has a data key");
     const keyring = createUserKeyring(redis, namespace, masterKey, { cacheSize: 0, cacheTtlMs: 0 });
-    const window = createTrainingWindow(redis, namespace, { maxEvents: 1e6, markerTtlMs: 60_000, keyring });
+    // The training window as a run reads it: an offset range of `events`, opened with fresh keys.
+    const window = createKafkaTrainingWindow({
+      kafka,
+      namespace,
+      topic: topics.events,
+      maxEvents: 1e6,
+      maxAgeMs: 86_400_000,
+      keyring,
+    });
+    const range = await window.plan(Date.now());
 
     // Before: everything of the victim is there and readable.
     const eventsBefore = await readSealed<CanonicalEvent>(
@@ -136,8 +144,8 @@ test("erasure: crypto-shredding reaches events, the training window and the deci
     const victimDecisions = decisionsBefore.filter((r) => r.kid === victimKid).length;
     assert.ok(victimDecisions >= 1, "the decision log holds the victim's decisions");
     assert.ok(decisionsBefore.every((r) => r.outcome.ok));
-    const windowBefore = await window.read(0);
-    assert.equal(windowBefore.filter((e) => e.user === pseudonym).length, victimEvents);
+    const windowBefore = await window.read(range);
+    assert.equal(windowBefore.events.filter((e) => e.user === pseudonym).length, victimEvents);
     assert.equal(windowBefore.shredded, 0);
 
     // Erase while every worker runs.
@@ -184,10 +192,11 @@ test("erasure: crypto-shredding reaches events, the training window and the deci
     const decisionsAfter = await readSealed<DecisionLogRecord>(kafka, topics.recLog, decisionLogSpec, keyring, 1);
     assert.equal(decisionsAfter.filter((r) => !r.outcome.ok).length, victimDecisions);
     assert.equal(decisionsAfter.filter((r) => r.outcome.ok).length, decisionsAfter.length - victimDecisions);
-    const windowAfter = await window.read(0);
-    assert.equal(windowAfter.filter((e) => e.user === pseudonym).length, 0);
-    assert.equal(windowAfter.shredded, victimEvents, "the victim's window entries are unreadable");
-    assert.equal(windowAfter.length, windowBefore.length - victimEvents);
+    // The same offset range read again (a replayed run): the victim's events no longer open.
+    const windowAfter = await window.read(range);
+    assert.equal(windowAfter.events.filter((e) => e.user === pseudonym).length, 0);
+    assert.equal(windowAfter.shredded, victimEvents, "the victim's events are unreadable to a training run");
+    assert.equal(windowAfter.events.length, windowBefore.events.length - victimEvents);
 
     // A retrain after the erasure trains on the others and does not fail.
     const trainLines: string[] = [];
@@ -198,7 +207,7 @@ test("erasure: crypto-shredding reaches events, the training window and the deci
     console.log(
       `# erasure: victim ${victimEvents} events + ${victimDecisions} decisions shredded; ` +
         `${eventsAfter.length - victimEvents} other events and ${decisionsAfter.length - victimDecisions} other decisions open; ` +
-        `window ${windowBefore.length} → ${windowAfter.length} (+${windowAfter.shredded} shredded); receipt keys ${receipt.keysDeleted}; retrain ${outcome.status}`,
+        `window ${windowBefore.events.length} → ${windowAfter.events.length} (+${windowAfter.shredded} shredded); receipt keys ${receipt.keysDeleted}; retrain ${outcome.status}`,
     );
     failed = false;
   } catch (err) {

@@ -2,7 +2,7 @@
  * The whole fleet end to end on the real local stack (Kafka + Redis): ingest, features, trainer
  * and scorer run as child processes (their own `main.ts`), one namespace per scenario.
  *
- *   clickstream → ingest → events → features (Redis) + trainer window
+ *   clickstream → ingest → events → features (Redis); training runs read `events`
  *   `recfleet train --wait` → the trainer trains, evaluates, promotes a version
  *   rec.requests (raw user ids) → scorer → recommendations
  *

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig, type Registry } from "@recfleet/runtime";
 import { consumerGroupId, topicNames, EVENT_TYPES, type CanonicalEvent } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureFleetTopics, groupLag, readTopic } from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics, groupLag, kafkaSecurity, readTopic } from "@recfleet/bus";
 import { waitForPortFile } from "@recfleet/stack";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
 import { createStore, newRedisClient, pseudonymise, type FeatureEvent } from "@recfleet/store";
@@ -35,11 +35,15 @@ test("features replay: SIGKILL mid-stream and restart gives the state of an unin
   const now = Date.now();
   const [nsA, nsB] = [uniqueName("replay-a"), uniqueName("replay-b")];
   const logger = createLogger("e2e-replay", { level: "error" });
-  const kafka = createKafka({ brokers: infra.brokers, clientId: "e2e-replay", logger });
-  const redis = newRedisClient({ redisUrl: infra.redisUrl }, {});
+  const kafka = createKafka({
+    brokers: infra.brokers,
+    clientId: "e2e-replay",
+    logger,
+    security: kafkaSecurity(infra.connection),
+  });
+  const redis = newRedisClient(infra.connection, {});
   const envFor = (ns: string): Record<string, string> => ({
-    KAFKA_BROKERS: infra.brokers.join(","),
-    REDIS_URL: infra.redisUrl,
+    ...infra.env,
     RECFLEET_NAMESPACE: ns,
     RECFLEET_TOPIC_PARTITIONS: "4",
     RECFLEET_ATTRIBUTION_WINDOW: "10m",

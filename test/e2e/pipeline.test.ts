@@ -18,6 +18,7 @@ import {
 } from "@recfleet/contracts";
 import {
   createKafka,
+  kafkaSecurity,
   createProducer,
   ensureFleetTopics,
   readTopic,
@@ -48,8 +49,7 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
   const ns = uniqueName("e2e");
   const topics = topicNames(ns);
   const env = {
-    KAFKA_BROKERS: infra.brokers.join(","),
-    REDIS_URL: infra.redisUrl,
+    ...infra.env,
     RECFLEET_NAMESPACE: ns,
     RECFLEET_PSEUDONYM_SECRET: SECRET,
     RECFLEET_TOPIC_PARTITIONS: "4",
@@ -71,7 +71,7 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
   const items = Array.from({ length: 15 }, (_, i) => `item-${i}`);
 
   // A recommendation served 5 minutes ago, for attribution.
-  const redis = newRedisClient({ redisUrl: infra.redisUrl }, {});
+  const redis = newRedisClient(infra.connection, {});
   const store = createStore(redis, ns, ingestConfig);
   const rec = {
     recId: "rec-e2e-1",
@@ -180,7 +180,12 @@ test("pipeline: hostile clickstream → Redis equals the reference of the valid,
   const nullIndex = stream.findIndex((m) => Buffer.isBuffer(m.value) && m.value.length === 0);
   const totalDuplicates = 60;
 
-  const kafka = createKafka({ brokers: infra.brokers, clientId: "e2e", logger });
+  const kafka = createKafka({
+    brokers: infra.brokers,
+    clientId: "e2e",
+    logger,
+    security: kafkaSecurity(infra.connection),
+  });
   await ensureFleetTopics(kafka, ns, { partitions: 4 });
   const producer = await createProducer(kafka);
   for (let i = 0; i < stream.length; i += 100) await producer.send(topics.clickstream, stream.slice(i, i + 100));

@@ -62,7 +62,7 @@ test("ACL users per role: each role reaches only its keys, the scorer cannot cha
       "the scorer must not change the registry",
     );
     await assert.rejects(as("scorer").del(models.current), /NOPERM/);
-    await assert.rejects(as("ingest").hgetall(keys.userState("u1")), /NOPERM/, "ingest reads no features");
+    await assert.rejects(as("ingest").get(keys.userState("u1")), /NOPERM/, "ingest reads no features");
     await assert.rejects(as("ingest").get(models.current), /NOPERM/);
     await assert.rejects(as("features").set(models.current, "forged"), /NOPERM/);
     await assert.rejects(as("scorer").get(`other:${keys.popularity("0")}`), /NOPERM/, "no key outside the namespace");

@@ -8,10 +8,10 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { createKafka, readTopic } from "@recfleet/bus";
+import { createKafka, kafkaSecurity, readTopic, type KafkaSecurity } from "@recfleet/bus";
 import { canonicalEventSpec, decisionLogSpec, validateValue, topicNames } from "@recfleet/contracts";
 import type { CanonicalEvent, Validation } from "@recfleet/contracts";
-import { createLogger, loadConfig, parseDuration } from "@recfleet/runtime";
+import { commonConfigSchema, createLogger, loadConfig, parseDuration } from "@recfleet/runtime";
 import {
   createKeyringFromConfig,
   connectRedis,
@@ -49,9 +49,10 @@ export async function readFleetLogs(
   namespace: string,
   rewardTypes: string[],
   keyring?: UserKeyring,
+  security?: KafkaSecurity,
 ): Promise<Logs> {
   const logger = createLogger("ope", { level: "error" });
-  const kafka = createKafka({ brokers, clientId: "recfleet-ope", logger });
+  const kafka = createKafka({ brokers, clientId: "recfleet-ope", logger, ...(security ? { security } : {}) });
   const topics = topicNames(namespace);
   const [decisionRecords, eventRecords] = await Promise.all([
     readTopic(kafka, topics.recLog, { idleMs: 3000 }),
@@ -106,11 +107,15 @@ export async function readFleetLogsWithKeys(
   env: NodeJS.ProcessEnv,
 ): Promise<Logs> {
   const shred = loadConfig(shredConfigSchema, env);
+  // TLS, SASL, the Redis CA and password file as the workers take them (a secured fleet's logs).
+  const connection = loadConfig(commonConfigSchema, env);
   const redisUrl = env.REDIS_URL ?? readStackState()?.redisUrl;
-  const redis = redisUrl ? await connectRedis({ redisUrl }, createLogger("ope", { level: "error" })) : undefined;
+  const redis = redisUrl
+    ? await connectRedis({ ...connection, redisUrl }, createLogger("ope", { level: "error" }))
+    : undefined;
   try {
     const keyring = redis ? createKeyringFromConfig(redis, namespace, shred) : undefined;
-    return await readFleetLogs(brokers, namespace, rewardTypes, keyring);
+    return await readFleetLogs(brokers, namespace, rewardTypes, keyring, kafkaSecurity(connection));
   } finally {
     await redis?.quit();
   }

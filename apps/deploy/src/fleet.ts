@@ -43,7 +43,7 @@ export const scalesOnLag = (w: WorkerDeployment): w is WorkerDeployment & { scal
 /**
  * Sizes from the benchmarks in docs/benchmarks.md (RSS of each worker under load, one core each):
  * the scorer holds the serving graph and the item matrix of two versions during a hot swap; the
- * trainer holds a training window and the model being trained.
+ * trainer holds a run's window (read from Kafka) and the model being trained.
  */
 export const WORKER_DEPLOYMENTS: readonly WorkerDeployment[] = [
   {
@@ -60,7 +60,9 @@ export const WORKER_DEPLOYMENTS: readonly WorkerDeployment[] = [
   },
   {
     name: "trainer",
-    scalesOn: { topic: "events", group: "trainer" },
+    // No consumer lag to scale on: each run reads an offset range of events and commits nothing.
+    // More replicas share the embed fan-out (one run at a time whatever the count).
+    scalesOn: { cpuUtilization: 70, maxReplicas: 4 },
     minReplicas: 1,
     resources: { cpu: "2", memory: "2Gi", memoryLimit: "4Gi" },
   },

@@ -33,5 +33,13 @@ export {
   type StreamWorkerConfig,
 } from "./stream-worker";
 export { openingHandler, type Opened } from "./opening";
-export { replayTopic, type ReplayOptions, type ReplayResult } from "./replay";
+export {
+  replayTopic,
+  topicOffsetRange,
+  readOffsetRange,
+  type PartitionRange,
+  type RangeReadOptions,
+  type ReplayOptions,
+  type ReplayResult,
+} from "./replay";
 export { startPartitionReader, type PartitionReader, type PartitionReaderOptions } from "./partition-reader";

@@ -6,7 +6,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { createLogger, createMetricsRegistry, type Logger } from "@recfleet/runtime";
-import { createKafka, createProducer, startConsumerLoop, type RunningConsumerLoop } from "@recfleet/bus";
+import {
+  createKafka,
+  createProducer,
+  startConsumerLoop,
+  type KafkaSecurity,
+  type RunningConsumerLoop,
+} from "@recfleet/bus";
 import {
   clickstreamEventSpec,
   consumerGroupId,
@@ -28,6 +34,8 @@ export interface KafkaClientOptions {
   /** How long `recommend` waits for the answer (default 2 s, like the gateway's deadline). */
   deadlineMs?: number;
   logger?: Logger;
+  /** TLS and SASL for a secured cluster (the app's principal: the "app" role of the topic catalog's ACLs). */
+  security?: KafkaSecurity;
 }
 
 export async function createKafkaClient(options: KafkaClientOptions): Promise<RecfleetClient> {
@@ -36,7 +44,12 @@ export async function createKafkaClient(options: KafkaClientOptions): Promise<Re
   const logger = options.logger ?? createLogger("recfleet-client", { level: "warn" });
   const topics = topicNames(namespace);
   const instance = `${process.pid}-${randomBytes(4).toString("hex")}`;
-  const kafka = createKafka({ brokers: options.brokers, clientId: `${namespace}-client`, logger });
+  const kafka = createKafka({
+    brokers: options.brokers,
+    clientId: `${namespace}-client`,
+    logger,
+    ...(options.security ? { security: options.security } : {}),
+  });
   const producer = await createProducer(kafka);
   const waiting = new Map<string, (rec: Recommendation) => void>();
   const answers: RunningConsumerLoop = await startConsumerLoop<Recommendation>({

@@ -120,14 +120,20 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
     producers: ["ingest"],
     consumers: [
       { group: "features", dlq: "eventsDlq" },
-      { group: "trainer", dlq: "eventsTrainerDlq" },
+      {
+        group: "trainer",
+        dlq: "eventsTrainerDlq",
+        perProcess: true,
+        note: "each training run reads its own offset range with a group of its own and commits nothing",
+      },
     ],
   },
   eventsDlq: deadLetters("events", ["features"]),
   eventsTrainerDlq: {
     ...deadLetters("events", ["trainer"]),
     base: "events.trainer.dlq",
-    description: "Dead letters of the trainer's events consumer.",
+    description:
+      "Dead letters of the trainer's events consumer (none since runs read offset ranges: what does not decode is counted, not dead-lettered).",
   },
   recRequests: {
     base: "rec.requests",

@@ -19,12 +19,12 @@ interface RoleAccess {
 /**
  * Who touches which key family (docs/architecture.md, "Redis key layout"). The scorer reads the
  * registry but cannot change it; ingest sees only its dedupe claims; the trainer owns the
- * registry, its window, its lock and its BullMQ queues.
+ * registry, its lock and its BullMQ queues (its training data is on Kafka).
  */
 export const REDIS_ROLE_ACCESS: Readonly<Record<RedisRole, RoleAccess>> = {
-  // dk:* are the per-user data keys of crypto-shredding (shred.ts): ingest, the scorer and the
-  // trainer seal with them (events, decision logs, the training window) and so may create them
-  // (a script's declared keys need write access); features only opens with them.
+  // dk:* are the per-user data keys of crypto-shredding (shred.ts): ingest and the scorer seal
+  // with them (events, decision logs) and so may create them (a script's declared keys need write
+  // access); features and the trainer (reading `events`) only open with them.
   ingest: { readWrite: ["dd:*", "dk:*"], readOnly: [] },
   // The features worker also keeps the item catalog (cat, cat:ts, cat:chg) from the items topic.
   features: {
@@ -35,7 +35,7 @@ export const REDIS_ROLE_ACCESS: Readonly<Record<RedisRole, RoleAccess>> = {
     readWrite: ["is:*", "rec:*", "recm:*", "lb:*", "dk:*"],
     readOnly: ["u:*", "pop:*", "m:*", "cat", "cat:*", "policy:serving"],
   },
-  trainer: { readWrite: ["m:*", "tw", "tw:*", "trainer:*", "bull:*", "dk:*"], readOnly: ["pop:*", "cat", "cat:*"] },
+  trainer: { readWrite: ["m:*", "trainer:*", "bull:*"], readOnly: ["pop:*", "cat", "cat:*", "dk:*"] },
   // API keys, rate-limit buckets, reply-partition leases; the console reads the fleet's state and rolls back.
   gateway: { readWrite: ["gw:*", "m:*"], readOnly: ["pop:*", "is:*", "trainer:*"] },
   // erase-user, model rollback, policy promote.

@@ -4,16 +4,14 @@ export {
   trainerKeys,
   type ModelKeys,
   type TrainerKeys,
-  historyEntry,
-  parseHistory,
   eventFingerprint,
-  USER_FIELDS,
   REC_SHARDS,
   recShard,
   itemStatField,
   ITEM_STATS_FIELDS,
   type StoreKeys,
 } from "./keys";
+export { decodeUserState, encodeUserState, seenItems, type UserState, type UserHistoryEntry } from "./user-state";
 export {
   storeConfigSchema,
   storeOptions,

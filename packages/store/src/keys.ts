@@ -19,9 +19,10 @@
  *   ns:pop:{ev.<p>}         zset    item -> log of time-decayed popularity of partition p's events (see popularityLogWeight);
  *                                      readers merge the partitions (log-sum-exp)
  *   ns:pop:parts               set     the partitions that have a popularity zset
- *   ns:u:{<user>}              hash    h: recent items, packed "<ts36>,<type code>,<itemId>;…" in (ts, code, item) order,
- *                                      the newest RECFLEET_HISTORY_CAP kept; s: seen item ids, sorted, ","-joined;
- *                                      w:<p>: highest applied offset of this user's events in events partition p
+ *   ns:u:{<user>}              string  the user's packed state (user-state.ts): per-partition watermarks (highest applied
+ *                                      offset of this user's events in each events partition), seen items older than the
+ *                                      history, and the newest RECFLEET_HISTORY_CAP entries, delta-coded seconds
+ *                                      (versions before kept a hash h/s/w:<p>; the next write converts it)
  *   ns:u:{<user>}:rl           string  refresh-on-event rate limit; PX refresh interval
  *   (older versions wrote ns:u:<user>:hist, :seen, :rl, :cnt, :vec and per-event ns:ap:<eventId>,
  *   ns:dd:<eventId> markers; erasure still deletes the per-user ones)
@@ -45,50 +46,13 @@
  */
 
 import { createHash } from "node:crypto";
-import type { EventType } from "@recfleet/contracts";
 
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-/** One character per event type in packed histories (a type name costs up to 11 bytes per entry). */
-const TYPE_CODES: Readonly<Record<EventType, string>> = {
-  view: "v",
-  click: "c",
-  add_to_cart: "a",
-  purchase: "p",
-  rating: "r",
-};
-const TYPE_OF_CODE = new Map(Object.entries(TYPE_CODES).map(([t, c]) => [c, t]));
-/** Width of the base-36 time in a history entry: 8 digits reach year 2059 and sort as text. */
-const TS_DIGITS = 8;
-
-/**
- * One entry of a packed history: "<ts base 36, 8 digits>,<type code>,<itemId>". Entries sort as
- * text in (ts, type, item) order, so the script keeps the newest by sorting strings.
- */
-export function historyEntry(itemId: string, type: EventType, ts: number): string {
-  return `${Math.max(0, Math.floor(ts)).toString(36).padStart(TS_DIGITS, "0")},${TYPE_CODES[type]},${itemId}`;
-}
-
-/** A packed history ("entry;entry;…", oldest first) as entries. */
-export function parseHistory(packed: string | null | undefined): { itemId: string; type: string; ts: number }[] {
-  if (!packed) return [];
-  return packed.split(";").map((entry) => {
-    const [ts = "0", code = "", itemId = ""] = entry.split(",");
-    return { itemId, type: TYPE_OF_CODE.get(code) ?? code, ts: parseInt(ts, 36) };
-  });
-}
 
 /** 8 base64url characters (48 bits) of SHA-1 of an event id: what the duplicate filters keep instead of the id. */
 export function eventFingerprint(eventId: string): string {
   return createHash("sha1").update(eventId).digest("base64url").slice(0, 8);
 }
-
-/** Fields of a user's state hash (ns:u:{<user>}). */
-export const USER_FIELDS = {
-  history: "h",
-  seen: "s",
-  watermark: (partition: string) => `w:${partition}`,
-} as const;
 
 /**
  * Recommendations are spread over this many shards: a shard's records, markers, item stats and
@@ -126,7 +90,7 @@ export interface StoreKeys {
   applied(partition: string): string;
   /** Features' applied-offset watermark of one events partition. */
   appliedWatermark(partition: string): string;
-  /** A user's state hash: history, seen items, per-partition watermarks (USER_FIELDS). */
+  /** A user's packed state: history, seen items, per-partition watermarks (user-state.ts). */
   userState(user: string): string;
   userRefresh(user: string): string;
   /** Every key derived from one user: erasure deletes exactly these. */
@@ -191,9 +155,10 @@ export function storeKeys(namespace: string): StoreKeys {
 }
 
 /**
- * Keys of the registry and training window under a namespace `ns`:
- * Every registry key carries the tag {ns.m} (one slot: promotion and rollback are atomic on a
- * cluster too), the window and its markers {ns.tw}:
+ * Keys of the registry under a namespace `ns`. Every registry key carries the tag {ns.m} (one
+ * slot: promotion and rollback are atomic on a cluster too). (The training window that lived in
+ * ns:tw:{ns.tw} plus a ns:tw:{ns.tw}:ap:<eventId> marker per event is gone: runs read `events`
+ * from Kafka. A fleet upgraded in place may DEL the old stream; the markers expire by themselves.)
  *   ns:m:{ns.m}:versions               zset    version -> createdAt
  *   ns:m:{ns.m}:current                string  current version
  *   ns:m:{ns.m}:history                list    promoted versions, newest first (rollback target = index 1)
@@ -201,9 +166,6 @@ export function storeKeys(namespace: string): StoreKeys {
  *   ns:m:{ns.m}:v:<version>:a:<name>   string  artefact bytes (model.bin, user_tower.onnx, item_tower.onnx)
  *   ns:m:{ns.m}:v:<version>:s:<shard>  string  float32 item vectors of one shard (rows shard*size …)
  *   ns:m:{ns.m}:v:<version>:done       hash    shard -> floats written
- *   ns:tw:{ns.tw}                      stream  training window: u, i, t, ts, e
- *   ns:tw:{ns.tw}:ap:<eventId>         string  appended-marker; PX replay horizon (still one key per event: the
- *                                              window moves to Kafka in issue 15)
  */
 export interface ModelKeys {
   versions: string;
@@ -213,13 +175,10 @@ export interface ModelKeys {
   artefact(version: string, name: string): string;
   itemShard(version: string, shard: number): string;
   shardsDone(version: string): string;
-  trainingWindow: string;
-  trainingMarker(eventId: string): string;
 }
 
 export function modelKeys(namespace: string): ModelKeys {
   const m = `${namespace}:m:{${namespace}.m}:`;
-  const tw = `${namespace}:tw:{${namespace}.tw}`;
   return {
     versions: `${m}versions`,
     current: `${m}current`,
@@ -228,8 +187,6 @@ export function modelKeys(namespace: string): ModelKeys {
     artefact: (v, name) => `${m}v:${v}:a:${name}`,
     itemShard: (v, s) => `${m}v:${v}:s:${s}`,
     shardsDone: (v) => `${m}v:${v}:done`,
-    trainingWindow: tw,
-    trainingMarker: (e) => `${tw}:ap:${e}`,
   };
 }
 

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { testInfra, uniqueName } from "@recfleet/testkit";
-import { createModelRegistry, createTrainingWindow, CorruptArtefactError } from "./models";
+import { createModelRegistry, CorruptArtefactError } from "./models";
 import { modelKeys } from "./keys";
 import { publishModelVersion } from "./testing";
 
@@ -69,20 +69,4 @@ test("publishModelVersion: registers, writes every shard (the last one short) an
   assert.deepEqual([...(await registry.loadArtefact("v1", "model.bin"))], [7]);
   const meta = await registry.getMeta("v1");
   assert.deepEqual([meta?.itemCount, meta?.shards], [5, 3]);
-});
-
-test("training window: each event once, old events left out, read back in order", async () => {
-  const ns = uniqueName("tw");
-  const window = createTrainingWindow(redis, ns, { maxEvents: 1000, markerTtlMs: 60_000 });
-  const ev = (i: number, ts: number) => ({ user: "u" + (i % 3), itemId: "i" + i, type: "click", ts, eventId: "e" + i });
-  assert.equal(await window.append([ev(1, 100), ev(2, 200), ev(3, 5)], 50), 2);
-  assert.equal(await window.append([ev(1, 100), ev(4, 300)], 50), 1, "a replayed event was appended again");
-  assert.deepEqual(
-    (await window.read(0)).map((e) => e.eventId),
-    ["e1", "e2", "e4"],
-  );
-  assert.deepEqual(
-    (await window.read(150)).map((e) => e.eventId),
-    ["e2", "e4"],
-  );
 });

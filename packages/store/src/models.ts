@@ -1,22 +1,18 @@
 /**
- * Model registry and training window in Redis.
+ * Model registry in Redis.
  *
  * Registry: each version has a meta hash (status, checksums, metrics, item count, dim) and its
  * artefacts as binary strings; item vectors are written per shard by embed-items jobs under
  * the version, and `promote` flips the current version atomically only when every shard is
- * present. Artefacts carry SHA-256 checksums so a corrupt one is refused at load.
- *
- * Training window: a Redis stream (shared by every trainer process, survives restarts, trimmed
- * by length on append and by age before each training run), appended once per eventId.
+ * present. Artefacts carry SHA-256 checksums so a corrupt one is refused at load. (The trainer's
+ * training data is not here: each run reads an offset range of `events` from Kafka.)
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { NonRetriableError } from "@recfleet/runtime";
 import type { ModelVersionAnnouncement } from "@recfleet/contracts";
 import { SCRIPTS, runScript } from "./scripts";
-import type { MessageSpec } from "@recfleet/contracts";
 import { modelKeys } from "./keys";
-import { openSealed, sealForUsers, type SealedEnvelope, type UserKeyring } from "./shred";
 
 export class CorruptArtefactError extends NonRetriableError {
   constructor(version: string, artefact: string, why: string) {
@@ -57,6 +53,11 @@ export interface ModelMeta {
   checksums: Record<string, string>;
   metrics: Record<string, number>;
   trainingDataRange: string;
+  /**
+   * The offsets of `events` the version was trained on (per partition, [start, end)) and the oldest
+   * event time kept: reading them again gives the same events (those of erased users excepted).
+   */
+  trainingWindow?: { minTs: number; partitions: { partition: number; start: string; end: string }[] };
   promotedAt?: number;
   /** What differential privacy the training run gave (unit, ε, δ, noise, clip, …); absent: none. */
   privacy?: Record<string, number | string>;
@@ -71,14 +72,6 @@ export function announcementOf(meta: ModelMeta, extraMetrics: Record<string, str
     dim: meta.dim,
     metrics: { ...meta.metrics, ...extraMetrics },
   };
-}
-
-export interface TrainingEvent {
-  user: string;
-  itemId: string;
-  type: string;
-  ts: number;
-  eventId: string;
 }
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
@@ -229,88 +222,4 @@ export function createModelRegistry(redis: Redis, namespace: string): ModelRegis
     },
   };
   return registry;
-}
-
-export interface TrainingWindow {
-  append(events: readonly TrainingEvent[], minTs: number): Promise<number>;
-  /** Events in arrival order, after trimming entries older than minTs (sealed ones whose key is gone are counted in `shredded`). */
-  read(minTs: number): Promise<TrainingEvent[] & { shredded?: number }>;
-  size(): Promise<number>;
-}
-
-/** What a sealed training-window entry holds. */
-const trainingEventSpec: MessageSpec = {
-  name: "training-event",
-  description: "One event of the training window, sealed with its user's data key.",
-  maxBytes: 4096,
-  fields: {
-    user: { kind: "id", description: "Pseudonymous user id." },
-    itemId: { kind: "id", description: "The item." },
-    type: { kind: "string", maxLength: 64, description: "Interaction type." },
-    ts: { kind: "number", min: 0, max: 1e15, integer: true, description: "Event time, epoch ms." },
-    eventId: { kind: "id", description: "Unique id of the event." },
-  },
-};
-
-/**
- * The trainer's window. With a keyring every entry is sealed with its user's data key (fields
- * k, c, ts), so erasing the key makes the user's entries unreadable; reading fetches keys
- * afresh (no cache) so an erasure is never outlived by a cached key during a training run.
- */
-export function createTrainingWindow(
-  redis: Redis,
-  namespace: string,
-  options: { maxEvents: number; markerTtlMs: number; keyring?: UserKeyring },
-): TrainingWindow {
-  const k = modelKeys(namespace);
-  const keyring = options.keyring;
-  return {
-    async append(events, minTs) {
-      if (events.length === 0) return 0;
-      const args: (string | number)[] = [options.maxEvents, options.markerTtlMs, minTs, keyring ? "sealed" : "plain"];
-      if (keyring) {
-        const sealed = await sealForUsers(
-          keyring,
-          events.map((e) => ({ user: e.user, value: e })),
-        );
-        events.forEach((e, i) => args.push(sealed[i]!.k, sealed[i]!.c, "", e.ts, ""));
-      } else for (const e of events) args.push(e.user, e.itemId, e.type, e.ts, e.eventId);
-      return Number(
-        await runScript(
-          redis,
-          SCRIPTS.appendTraining,
-          [k.trainingWindow, ...events.map((e) => k.trainingMarker(e.eventId))],
-          args,
-        ),
-      );
-    },
-    async read(minTs) {
-      const out: TrainingEvent[] & { shredded?: number } = [];
-      out.shredded = 0;
-      let cursor = "-";
-      for (;;) {
-        const page = (await redis.xrange(k.trainingWindow, cursor, "+", "COUNT", 10_000)) as [string, string[]][];
-        const sealed: SealedEnvelope[] = [];
-        for (const [, fields] of page) {
-          const f: Record<string, string> = {};
-          for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
-          const ts = Number(f.ts);
-          if (ts < minTs) continue;
-          if (f.c !== undefined) sealed.push({ k: f.k ?? "", c: f.c });
-          else out.push({ user: f.u ?? "", itemId: f.i ?? "", type: f.t ?? "", ts, eventId: f.e ?? "" });
-        }
-        if (sealed.length > 0) {
-          const opened = await openSealed<TrainingEvent>(keyring, sealed, trainingEventSpec, { fresh: true });
-          for (const o of opened) {
-            if (o.ok) out.push(o.value);
-            else out.shredded++;
-          }
-        }
-        if (page.length < 10_000) break;
-        cursor = "(" + page[page.length - 1]![0];
-      }
-      return out;
-    },
-    size: () => redis.xlen(k.trainingWindow),
-  };
 }

@@ -5,7 +5,8 @@ import { ReferenceStore, diffSnapshots } from "./testing";
 import { scenarioArb, type Scenario } from "./fixtures";
 import { pseudonymise, createPseudonymiser, resolvePseudonymSecret, DEV_PSEUDONYM_SECRET } from "./pseudonym";
 import { createLogger, ConfigError } from "@recfleet/runtime";
-import { storeKeys, historyEntry, parseHistory, USER_FIELDS } from "./keys";
+import { storeKeys } from "./keys";
+import { decodeLegacyUserHash, decodeUserState, encodeUserState, seenItems } from "./user-state";
 
 const NOW = Date.UTC(2026, 10, 27, 12);
 const OPTIONS = { historyCap: 3, attributionWindowMs: 10 * 60_000, refreshIntervalMs: 3_600_000 };
@@ -45,28 +46,48 @@ test("reference update: any delivery order with redeliveries gives the state of 
   );
 });
 
-test("history is capped to the most recent events by (ts, type, item), whatever the order", () => {
+test("history is capped to the most recent events by (second, type, item), whatever the order; seen items leave it for the older list", () => {
   const ref = new ReferenceStore("cap", { historyCap: 2 }, () => NOW);
-  const ev = (i: number, ts: number) => ({
+  const sec = Math.floor(NOW / 1000) * 1000;
+  const ev = (i: number, ts: number, markSeen = false) => ({
     eventId: `e${i}`,
     user: "u".repeat(64),
     itemId: `i${i}`,
     type: "view" as const,
     ts,
     weight: 1,
-    markSeen: false,
+    markSeen,
     reward: false,
     refresh: false,
   });
-  ref.applyEvents([ev(1, NOW - 10), ev(2, NOW - 30), ev(3, NOW - 5), ev(4, NOW - 20)]);
+  ref.applyEvents([ev(1, sec - 10_000, true), ev(2, sec - 30_000, true), ev(3, sec - 5_000), ev(4, sec - 20_000)]);
   const user = ref.snapshot().get(storeKeys("cap").userState("u".repeat(64)));
-  assert.equal(user?.type, "hash");
-  const packed = (user as { value: Record<string, string> }).value[USER_FIELDS.history];
-  assert.equal(packed, `${historyEntry("i1", "view", NOW - 10)};${historyEntry("i3", "view", NOW - 5)}`);
-  assert.deepEqual(parseHistory(packed), [
-    { itemId: "i1", type: "view", ts: NOW - 10 },
-    { itemId: "i3", type: "view", ts: NOW - 5 },
+  assert.equal(user?.type, "string");
+  const packed = (user as { value: string }).value;
+  const t1 = (sec - 10_000) / 1000;
+  assert.equal(packed, `|i2|${t1.toString(36)}V*i1;5Vi3`);
+  const state = decodeUserState(packed);
+  assert.deepEqual(state.history, [
+    { itemId: "i1", type: "view", ts: sec - 10_000, seen: true },
+    { itemId: "i3", type: "view", ts: sec - 5_000, seen: false },
   ]);
+  assert.deepEqual(seenItems(state).sort(), ["i1", "i2"]);
+  assert.equal(encodeUserState(state), packed);
+});
+
+test("user state: a legacy hash (h/s/w:<p>) decodes to the same history and seen items", () => {
+  const ms = 1_700_000_000_123;
+  const legacy = decodeLegacyUserHash({
+    h: [`${ms.toString(36)},v,i1`, `${(ms + 2000).toString(36)},p,i2`].join(";"),
+    s: "i0,i2",
+    "w:3": "41",
+  });
+  assert.deepEqual(legacy.watermarks, new Map([["3", 41]]));
+  assert.deepEqual(legacy.history, [
+    { itemId: "i1", type: "view", ts: 1_700_000_000_000, seen: false },
+    { itemId: "i2", type: "purchase", ts: 1_700_000_002_000, seen: true },
+  ]);
+  assert.deepEqual(legacy.olderSeen, ["i0"]);
 });
 
 test("pseudonym: HMAC-SHA256 hex, keyed, deterministic; the secret is required outside dev", () => {

@@ -3,16 +3,8 @@
  * semantics in plain TypeScript, with no Redis. Tests compare the real Lua against it and use
  * it to compute the expected state of a whole pipeline run.
  */
-import {
-  storeKeys,
-  historyEntry,
-  eventFingerprint,
-  itemStatField,
-  recShard,
-  ITEM_STATS_FIELDS,
-  USER_FIELDS,
-  type StoreKeys,
-} from "./keys";
+import { storeKeys, eventFingerprint, itemStatField, recShard, ITEM_STATS_FIELDS, type StoreKeys } from "./keys";
+import { applyUserEntries, decodeUserState, encodeUserState } from "./user-state";
 import { storeOptions, popularityLogWeight, type StoreOptions } from "./config";
 import type { FeatureEvent, ApplyResult, RecommendationRecord } from "./store";
 import type { Snapshot, KeyValue } from "./snapshot";
@@ -157,19 +149,14 @@ export class ReferenceStore {
       }
       // The user, guarded by its watermark (apply-users.lua).
       if (!duplicate) {
-        const user = this.hash(k.userState(e.user));
-        const uwm = Number(user.get(USER_FIELDS.watermark(partition)) ?? "-1");
+        const key = k.userState(e.user);
+        const cur = this.live(key);
+        const user = decodeUserState(cur?.type === "string" ? cur.value : undefined);
+        const uwm = user.watermarks.get(partition) ?? -1;
         if (offset < 0 || offset > uwm) {
-          const hist = (user.get(USER_FIELDS.history) ?? "").split(";").filter((x) => x !== "");
-          hist.push(historyEntry(e.itemId, e.type, e.ts));
-          hist.sort();
-          user.set(USER_FIELDS.history, hist.slice(-o.historyCap).join(";"));
-          if (e.markSeen) {
-            const seen = new Set((user.get(USER_FIELDS.seen) ?? "").split(",").filter((x) => x !== ""));
-            seen.add(e.itemId);
-            user.set(USER_FIELDS.seen, [...seen].sort().join(","));
-          }
-          if (offset > uwm) user.set(USER_FIELDS.watermark(partition), String(offset));
+          applyUserEntries(user, [{ itemId: e.itemId, type: e.type, ts: e.ts, seen: e.markSeen }], o.historyCap);
+          if (offset > uwm) user.watermarks.set(partition, offset);
+          this.data.set(key, { type: "string", value: encodeUserState(user) });
           if (e.refresh && !this.live(k.userRefresh(e.user))) {
             this.data.set(k.userRefresh(e.user), { type: "string", value: "1" });
             result.refresh.push(e);

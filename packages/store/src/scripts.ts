@@ -24,7 +24,6 @@ export const SCRIPTS = {
   dataKeys: load("data-keys"),
   linearRewards: load("linear-rewards"),
   promoteModel: load("promote-model"),
-  appendTraining: load("append-training"),
   renewLock: load("renew-lock"),
   releaseLock: load("release-lock"),
   applyCatalog: load("apply-catalog"),

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Redis } from "ioredis";
 import { testInfra, uniqueName } from "@recfleet/testkit";
-import { createStore, type FeatureEvent } from "./index";
+import { createStore, decodeUserState, encodeUserState, seenItems, type FeatureEvent } from "./index";
+import { decodeLegacyUserHash } from "./user-state";
 import { ReferenceStore, diffSnapshots, renamespace, snapshotRedis, findInSnapshot, scanKeys } from "./testing";
 import { scenarioArb } from "./fixtures";
 import { pseudonymise } from "./pseudonym";
@@ -175,13 +176,14 @@ test("read API: histories (most recent last), seen items, popularity", async () 
     ev("e6", u2, "a", "view", now - 2 * 3_600_000), // two half-lives ago
   ]);
   const hist = await store.readUserHistories([u1, u2, user(3)], 2);
+  const toSecond = (ms: number) => Math.floor(ms / 1000) * 1000; // histories keep whole seconds
   assert.deepEqual(hist[0], [
-    { itemId: "c", type: "purchase", ts: now - 3000 },
-    { itemId: "b", type: "click", ts: now - 1000 },
+    { itemId: "c", type: "purchase", ts: toSecond(now - 3000) },
+    { itemId: "b", type: "click", ts: toSecond(now - 1000) },
   ]);
   assert.deepEqual(
     hist[1]!.map((h) => h.ts),
-    [now - 2 * 3_600_000, now - 2000],
+    [toSecond(now - 2 * 3_600_000), toSecond(now - 2000)],
   );
   assert.deepEqual(hist[2], []);
   assert.equal((await store.readUserHistories([u1], 10))[0]!.length, 3, "capped at 3");
@@ -193,6 +195,39 @@ test("read API: histories (most recent last), seen items, popularity", async () 
   );
   assert.ok(Math.abs(pop[0]!.score - 5 * 2 ** (-3000 / 3_600_000)) < 1e-9);
   assert.ok(Math.abs(pop[1]!.score - (2 ** (-5000 / 3_600_000) + 2 * 2 ** (-2000 / 3_600_000) + 0.25)) < 1e-9);
+});
+
+test("a user kept as the older hash (h/s/w:<p>) is read as before and converted on its next write, replays included", async () => {
+  const ns = uniqueName("legacy");
+  const store = createStore(redis, ns, { historyCap: 3 });
+  const u = user(11);
+  const key = store.keys.userState(u);
+  const t0 = 1_790_000_000_000;
+  const legacy = {
+    h: [`${t0.toString(36)},v,a`, `${(t0 + 5000).toString(36)},p,b`].join(";"),
+    s: "b,z",
+    "w:0": "7",
+  };
+  await redis.hset(key, legacy);
+  assert.deepEqual(await store.readSeenItems([u]), [["b", "z"]]);
+  assert.deepEqual(
+    (await store.readUserHistories([u], 5))[0]!.map((h) => h.itemId),
+    ["a", "b"],
+  );
+  // A replay (offset 7, at the watermark) changes nothing but still rewrites the key in the new layout.
+  await store.applyEvents([ev("r1", u, "c", "click", t0 + 9000, { partition: 0, offset: 7, markSeen: true })]);
+  assert.equal(await redis.type(key), "string");
+  const converted = decodeLegacyUserHash(legacy);
+  assert.equal(await redis.get(key), encodeUserState(converted));
+  // A new event lands on top of the converted state.
+  await store.applyEvents([ev("n1", u, "c", "click", t0 + 9000, { partition: 0, offset: 8, markSeen: true })]);
+  const state = decodeUserState(await redis.get(key));
+  assert.deepEqual(
+    state.history.map((h) => h.itemId),
+    ["a", "b", "c"],
+  );
+  assert.deepEqual(seenItems(state), ["b", "c", "z"]);
+  assert.equal(state.watermarks.get("0"), 8);
 });
 
 test("eraseUser: nothing derived from the user remains; other users are untouched; the receipt names neither", async () => {

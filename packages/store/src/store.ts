@@ -4,11 +4,8 @@ import { RecfleetError } from "@recfleet/runtime";
 import type { EventType } from "@recfleet/contracts";
 import {
   storeKeys,
-  historyEntry,
-  parseHistory,
   eventFingerprint,
   ITEM_STATS_FIELDS,
-  USER_FIELDS,
   REC_SHARDS,
   recShard,
   itemStatField,
@@ -18,6 +15,7 @@ import { storeOptions, popularityLogWeight, decayedPopularity, type StoreOptions
 import { SCRIPTS, runScript } from "./scripts";
 import { isCluster, keySlot } from "./cluster";
 import { createReplicaWaiter } from "./replication";
+import { decodeLegacyUserHash, decodeUserState, seenItems, typeCode } from "./user-state";
 
 /** Raised when Redis answers something the store's scripts never return (a version mismatch). */
 export class StoreProtocolError extends RecfleetError {
@@ -99,7 +97,7 @@ export interface ErasureReceipt {
   receiptId: string;
   at: number;
   keysDeleted: number;
-  /** The user had a data key and it is gone: everything sealed with it (Kafka, training window, decision log) is unreadable. */
+  /** The user had a data key and it is gone: everything sealed with it (events on Kafka, which training runs read, and the decision log) is unreadable. */
   dataKeyDeleted: boolean;
 }
 
@@ -173,6 +171,16 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
   // Before a worker commits offsets, the batch's writes are on a replica (where there is one):
   // `beginBatch()` at a batch's start, the function it returns at its end.
   const beginBatch = createReplicaWaiter(redis, opts.replicaWaitMs);
+  // A user not yet rewritten since the packed layout still has the older hash (WRONGTYPE for GET).
+  const readUserStates = (users: readonly string[]) =>
+    Promise.all(
+      users.map((u) =>
+        redis.get(keys.userState(u)).then(decodeUserState, async (err: Error) => {
+          if (!/WRONGTYPE/.test(err.message)) throw err;
+          return decodeLegacyUserHash(await redis.hgetall(keys.userState(u)));
+        }),
+      ),
+    );
   const knownPartitions = new Set<string>();
   const registerPopularityPartition = async (partition: string) => {
     if (knownPartitions.has(partition)) return;
@@ -252,8 +260,10 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
             perEvent.push(
               j,
               e.offset ?? -1,
-              historyEntry(e.itemId, e.type, e.ts),
-              e.markSeen ? e.itemId : "",
+              Math.max(0, Math.floor(e.ts / 1000)),
+              typeCode(e.type),
+              e.itemId,
+              e.markSeen ? 1 : 0,
               e.refresh ? i : -1,
             );
           }
@@ -309,14 +319,13 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
 
     async readUserHistories(users, n) {
       if (users.length === 0 || n <= 0) return users.map(() => []);
-      const packed = await Promise.all(users.map((u) => redis.hget(keys.userState(u), USER_FIELDS.history)));
-      return packed.map((h) => parseHistory(h).slice(-n));
+      const states = await readUserStates(users);
+      return states.map((st) => st.history.slice(-n).map(({ itemId, type, ts }) => ({ itemId, type, ts })));
     },
 
     async readSeenItems(users) {
       if (users.length === 0) return [];
-      const seen = await Promise.all(users.map((u) => redis.hget(keys.userState(u), USER_FIELDS.seen)));
-      return seen.map((s) => (s ? s.split(",") : []));
+      return (await readUserStates(users)).map(seenItems);
     },
 
     async readPopularItems(n, now = Date.now()) {

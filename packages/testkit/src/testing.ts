@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { RecfleetError } from "@recfleet/runtime";
+import { commonConfigSchema, loadConfig, RecfleetError, type CommonConfig } from "@recfleet/runtime";
 
 /** A name no other test (or earlier run) uses: topics, groups and key prefixes. */
 export function uniqueName(prefix: string): string {
@@ -9,7 +9,28 @@ export function uniqueName(prefix: string): string {
 export interface TestInfra {
   brokers: string[];
   redisUrl: string;
+  /**
+   * How a worker would connect, from the same env (KAFKA_SSL, KAFKA_SASL_…, REDIS_CA_FILE as
+   * `npm test -- --secured` sets them): tests pass it to kafkaSecurity() and newRedisClient().
+   */
+  connection: CommonConfig;
+  /** The same settings as env for workers: KAFKA_BROKERS, REDIS_URL and whichever security variables are set. */
+  env: Record<string, string>;
 }
+
+/** Variables that say how to reach and authenticate to Kafka and Redis (the rest of a worker's env is its own). */
+const CONNECTION_VARIABLES = [
+  "KAFKA_BROKERS",
+  "KAFKA_SSL",
+  "KAFKA_CA_FILE",
+  "KAFKA_SASL_MECHANISM",
+  "KAFKA_SASL_USERNAME",
+  "KAFKA_SASL_PASSWORD",
+  "REDIS_URL",
+  "REDIS_CA_FILE",
+  "REDIS_PASSWORD_FILE",
+  "REDIS_CLUSTER_NODES",
+];
 
 /**
  * The infrastructure integration tests run against: the stack the test runner started, or
@@ -24,7 +45,15 @@ export function testInfra(env: NodeJS.ProcessEnv = process.env): TestInfra {
       { retriable: false },
     );
   }
-  return { brokers: brokers.split(","), redisUrl };
+  const connectionEnv = Object.fromEntries(
+    CONNECTION_VARIABLES.flatMap((name) => (env[name] ? [[name, env[name]!]] : [])),
+  );
+  return {
+    brokers: brokers.split(","),
+    redisUrl,
+    connection: loadConfig(commonConfigSchema, env),
+    env: connectionEnv,
+  };
 }
 
 export async function waitFor<T>(

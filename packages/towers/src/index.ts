@@ -29,6 +29,7 @@ export {
 } from "./export.js";
 export {
   quantizeItemMatrix,
+  INT8_CODE_MAX,
   dequantizeItem,
   concatQuantized,
   ITEM_MATRIX_FORMATS,

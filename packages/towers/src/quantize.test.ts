@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as ort from "onnxruntime-node";
-import { concatQuantized, dequantizeItem, quantizeItemMatrix } from "./quantize.js";
+import { INT8_CODE_MAX, concatQuantized, dequantizeItem, quantizeItemMatrix } from "./quantize.js";
 import { exportTopKOnnx } from "./topk.js";
 import { createInferenceSession } from "./session.js";
 
@@ -18,20 +18,20 @@ describe("quantizeItemMatrix", () => {
   m[4 * d + 1] = -2.5; // row 4's largest value is negative
   const q = quantizeItemMatrix(m, d);
 
-  it("keeps every value within half a step of its row's scale, codes in [-127, 127]", () => {
+  it("keeps every value within half a step of its row's scale, codes in [-INT8_CODE_MAX, INT8_CODE_MAX]", () => {
     assert.equal(q.numItems, 5);
-    for (const c of q.codes) assert.ok(c >= -127 && c <= 127);
+    for (const c of q.codes) assert.ok(c >= -INT8_CODE_MAX && c <= INT8_CODE_MAX);
     for (let i = 0; i < 5; i++) {
       const back = dequantizeItem(q, i);
       for (let j = 0; j < d; j++)
         assert.ok(Math.abs(back[j]! - m[i * d + j]!) <= q.scales[i]! / 2 + 1e-7, `row ${i} value ${j}`);
     }
-    assert.equal(q.scales[4], Math.fround(2.5 / 127));
+    assert.equal(q.scales[4], Math.fround(2.5 / INT8_CODE_MAX));
     assert.ok(Math.abs(dequantizeItem(q, 4)[1]! + 2.5) < 1e-6, "the largest magnitude comes back");
   });
 
   it("stores codes transposed (d × N) and an all-zero row as scale 0", () => {
-    assert.equal(q.codes[1 * 5 + 4], -127, "value 1 of item 4 sits at column 4 of row 1");
+    assert.equal(q.codes[1 * 5 + 4], -INT8_CODE_MAX, "value 1 of item 4 sits at column 4 of row 1");
     assert.equal(q.scales[2], 0);
     assert.deepEqual([...dequantizeItem(q, 2)], new Array(d).fill(0));
   });
@@ -78,8 +78,8 @@ describe("int8 scores in onnxruntime (exportTopKOnnx with an int8 item matrix)",
       const scores = out["scores"]!.data as Float32Array;
       const rows = out["indices"]!.data as BigInt64Array;
       // integer: items off by ≤ scale/2 per value and the user vector by ≤ its own half step
-      // (uint8 over [min, max]); |u|,|x| ≤ 1, so d · (1/127 + 2/255) bounds the score error.
-      const bound = d * (1 / 127 + 2 / 255);
+      // (uint8 over [min, max]); |u|,|x| ≤ 1, so d · (1/INT8_CODE_MAX + 2/255) bounds the score error.
+      const bound = d * (1 / INT8_CODE_MAX + 2 / 255);
       for (let b = 0; b < 3; b++) {
         const best = Array.from({ length: n }, (_, i) => exact(b, i)).sort((x, y) => y - x);
         for (let r = 0; r < k; r++) {

@@ -1,4 +1,10 @@
-// Symmetric int8 item matrices: one float scale per item (row), codes in [-127, 127].
+// Symmetric int8 item matrices: one float scale per item (row), codes in [-63, 63].
+//
+// Why 7 bits of an int8: onnxruntime's MatMulInteger multiplies the uint8 user vector by the
+// codes with AVX2's pmaddubsw on CPUs without VNNI (AMD EPYC, older Xeons), which adds two
+// products into a saturating int16: 2 · 255 · 127 overflows it and scores silently clip (our
+// parity test failed on such a machine), while 2 · 255 · 63 = 32,130 fits. VNNI CPUs would not
+// need it; one format for every CPU keeps a version's scores the same wherever it is served.
 //
 // Layout: the codes are stored TRANSPOSED, d × N (column i = item i), because that is the B
 // operand onnxruntime's MatMulInteger takes for scores = user · itemsᵀ (its kernels want B as
@@ -19,7 +25,10 @@ export interface QuantizedItemMatrix {
   readonly dim: number;
 }
 
-/** Quantizes an N × d float matrix (row i = item i) per row: scale = max |x| / 127, code = round(x / scale). */
+/** Largest code magnitude (7 bits: see above). */
+export const INT8_CODE_MAX = 63;
+
+/** Quantizes an N × d float matrix (row i = item i) per row: scale = max |x| / INT8_CODE_MAX, code = round(x / scale). */
 export function quantizeItemMatrix(matrix: Float32Array, dim: number): QuantizedItemMatrix {
   if (!Number.isInteger(dim) || dim < 1 || matrix.length % dim !== 0)
     throw new RangeError(`an item matrix of ${matrix.length} values is not N × d for d = ${dim}`);
@@ -32,7 +41,7 @@ export function quantizeItemMatrix(matrix: Float32Array, dim: number): Quantized
     for (let j = 0; j < dim; j++) max = Math.max(max, Math.abs(matrix[row + j]!));
     if (!Number.isFinite(max)) throw new RangeError(`item row ${i} has a non-finite value: it cannot be quantized`);
     if (max === 0) continue; // codes 0, scale 0: the row is exactly zero
-    const scale = max / 127;
+    const scale = max / INT8_CODE_MAX;
     scales[i] = scale;
     for (let j = 0; j < dim; j++) codes[j * n + i] = Math.round(matrix[row + j]! / scale);
   }

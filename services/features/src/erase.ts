@@ -6,11 +6,12 @@
  *   erase-user --user <raw user id>
  *   erase-user --pseudonym <64-hex pseudonym>
  *
- * Env: REDIS_URL, RECFLEET_NAMESPACE, RECFLEET_PSEUDONYM_SECRET (or RECFLEET_PROFILE=dev).
+ * Env: REDIS_URL (with REDIS_CA_FILE, REDIS_PASSWORD_FILE, REDIS_CLUSTER_NODES as the workers take
+ * them), RECFLEET_NAMESPACE, RECFLEET_PSEUDONYM_SECRET (or RECFLEET_PROFILE=dev).
  * Exit codes: 0 erased (possibly 0 keys), 2 usage or configuration error.
  */
 import { ConfigError, commonConfigSchema, createLogger, loadConfig } from "@recfleet/runtime";
-import type { CliCommand } from "@recfleet/runtime";
+import type { CliCommand, CommonConfig } from "@recfleet/runtime";
 import { rebuildCommand } from "./rebuild";
 import {
   connectRedis,
@@ -19,6 +20,7 @@ import {
   resolvePseudonymSecret,
   storeConfigSchema,
   type ErasureReceipt,
+  type RedisConnection,
 } from "@recfleet/store";
 
 const USAGE = "usage: erase-user --user <raw user id> | --pseudonym <hex pseudonym>";
@@ -32,11 +34,12 @@ function argValue(argv: readonly string[], name: string): string | undefined {
   return undefined;
 }
 
-export async function eraseUser(options: {
-  redisUrl: string;
-  namespace: string;
-  pseudonym: string;
-}): Promise<ErasureReceipt> {
+export async function eraseUser(
+  options: RedisConnection & {
+    namespace: string;
+    pseudonym: string;
+  },
+): Promise<ErasureReceipt> {
   const logger = createLogger("erase-user", { level: "error" });
   const redis = await connectRedis(options, logger);
   try {
@@ -63,7 +66,7 @@ export async function runEraseUserCli(
     return 2;
   }
   let pseudonym: string;
-  let config: { redisUrl: string; namespace: string };
+  let config: CommonConfig;
   try {
     const common = loadConfig(commonConfigSchema, env);
     config = common;
@@ -73,7 +76,8 @@ export async function runEraseUserCli(
     logger.error("invalid configuration", { error: err.message });
     return 2;
   }
-  const receipt = await eraseUser({ redisUrl: config.redisUrl, namespace: config.namespace, pseudonym });
+  // The whole connection (TLS CA, password file, cluster seeds), as every worker connects.
+  const receipt = await eraseUser({ ...config, pseudonym });
   logger.info("user erased", { receiptId: receipt.receiptId, keysDeleted: receipt.keysDeleted });
   write(JSON.stringify(receipt));
   return 0;

@@ -132,6 +132,7 @@ export async function runModelCli(
             shardsDone: await models.shardsDone(m.version),
             metrics: m.metrics,
             trainingDataRange: m.trainingDataRange,
+            ...(m.trainingWindow ? { trainingWindow: m.trainingWindow } : {}),
             // The privacy unit and (ε, δ) of a DP-trained version; "none" says it was not.
             privacy: m.privacy ?? "none",
           }),

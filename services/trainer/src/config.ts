@@ -6,7 +6,6 @@ import {
   num,
   oneOf,
   optionalStr,
-  str,
   type CommonConfig,
   type ConfigOf,
 } from "@recfleet/runtime";
@@ -20,7 +19,6 @@ import { shredConfigSchema } from "@recfleet/store";
  */
 export const trainerConfigSchema = {
   ...shredConfigSchema,
-  groupId: str("TRAINER_GROUP_ID", "", "consumer group on events (default <namespace>.trainer)"),
   partitions: int("RECFLEET_TOPIC_PARTITIONS", DEFAULT_PARTITIONS, { min: 1, max: 1024 }),
   role: oneOf("TRAINER_ROLE", ["all", "embed-only"] as const, "all"),
   /** Names this process in embed-job records and logs (default <hostname>-<pid>). */
@@ -32,10 +30,10 @@ export const trainerConfigSchema = {
    * restarts empty loses them, and nothing else would bring them back.
    */
   scheduleRefreshMs: duration("TRAIN_SCHEDULE_REFRESH", 60_000),
+  /** A run reads at most this many records of `events` (each partition's newest, in proportion). */
   windowMaxEvents: int("TRAIN_WINDOW_MAX_EVENTS", 200_000, { min: 10, max: 50_000_000 }),
+  /** A run reads `events` from the first record of this long ago (Kafka offsets by timestamp) and keeps events this recent. */
   windowMaxAgeMs: duration("TRAIN_WINDOW_MAX_AGE", 7 * 86_400_000),
-  /** How long an appended event id is remembered so a replayed batch is not appended twice. */
-  windowDedupeMs: duration("RECFLEET_REPLAY_HORIZON", 7 * 86_400_000),
   minEvents: int("TRAIN_MIN_EVENTS", 200, { min: 1 }),
   maxExamples: int("TRAIN_MAX_EXAMPLES", 50_000, { min: 1 }),
   epochs: int("TRAIN_EPOCHS", 3, { min: 0, max: 1000 }),

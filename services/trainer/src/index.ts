@@ -30,7 +30,17 @@ export {
   type TrainRunDeps,
   type TrainRunConfig,
   type WarmStart,
+  type WindowStats,
+  type TrainOptions,
 } from "./train-run";
+export {
+  createKafkaTrainingWindow,
+  capRange,
+  rangeSize,
+  type TrainingWindowSource,
+  type WindowRange,
+  type WindowRead,
+} from "./window";
 export { startTrainer, type Trainer, type TrainerDeps } from "./trainer";
 export { runTrainCli, runModelCli, trainerCommands } from "./cli";
 export { main } from "./main";

@@ -4,9 +4,13 @@
  *   <ns>-embed-items  "embed-items"  EmbedJobData   → EmbedJobResult   children of a promote job; EMBED_ATTEMPTS, exponential backoff
  *   <ns>-promote      "promote"      PromoteJobData → PromoteJobResult parent: runs once every shard job has completed
  */
+import type { WindowRange } from "./window";
+
 export interface TrainJobData {
   reason: "schedule" | "manual";
   requestedAt: number;
+  /** The offset range of `events` the first attempt took (written by it): a retry reads the same. */
+  window?: WindowRange;
 }
 
 export interface EmbedJobData {

@@ -75,7 +75,7 @@ export function trainerMetrics(
     }),
     windowEvents: new Counter({
       name: "recfleet_trainer_window_events_total",
-      help: "Events consumed into the training window, by outcome (appended, skipped: replayed or older than TRAIN_WINDOW_MAX_AGE; shredded: sealed with an erased user's key).",
+      help: "Records of `events` read by training runs from their offset range, by outcome (read: kept for training; old: older than TRAIN_WINDOW_MAX_AGE; shredded: sealed with an erased user's key; invalid).",
       labelNames: ["outcome"],
       registers,
     }),

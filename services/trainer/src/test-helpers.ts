@@ -2,8 +2,9 @@
 import { FlowProducer, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { commonConfigSchema, createMetricsRegistry, loadConfig, type Logger } from "@recfleet/runtime";
-import type { CanonicalEvent } from "@recfleet/contracts";
-import { createModelRegistry, connectRedis, createTrainerState, createTrainingWindow } from "@recfleet/store";
+import { topicNames, type CanonicalEvent } from "@recfleet/contracts";
+import { connectFleetKafka, createProducer } from "@recfleet/bus";
+import { createModelRegistry, connectRedis, createTrainerState } from "@recfleet/store";
 import { createBullConnection } from "./bull";
 import { trainerConfigSchema, type TrainerConfig } from "./config";
 import { evaluateModel } from "./evaluate-candidate";
@@ -12,6 +13,7 @@ import type { PromoteJobData } from "./jobs";
 import { queueNames } from "./keys";
 import { trainerMetrics } from "./metrics";
 import type { TrainRunDeps } from "./train-run";
+import { createKafkaTrainingWindow } from "./window";
 
 export function testEnv(
   namespace: string,
@@ -74,6 +76,20 @@ export function syntheticEvents(options: {
   return out;
 }
 
+/** Produces events to the namespace's `events` topic as ingest would (keyed by user); resolves once acknowledged. */
+export async function produceEvents(config: TrainerConfig, events: readonly CanonicalEvent[], logger: Logger) {
+  const kafka = await connectFleetKafka(config, "trainer-test-events", logger);
+  const producer = await createProducer(kafka);
+  try {
+    await producer.send(
+      topicNames(config.namespace).events,
+      events.map((e) => ({ key: e.user, value: e })),
+    );
+  } finally {
+    await producer.close();
+  }
+}
+
 export interface RunLeader {
   deps: TrainRunDeps;
   redis: Redis;
@@ -81,11 +97,12 @@ export interface RunLeader {
 }
 
 /**
- * What a process needs to lead training runs (window → train → register → fan-out) without
+ * What a process needs to lead training runs (events' offset range → train → register → fan-out) without
  * taking any BullMQ jobs itself: the scaling test leaves the embedding to child processes.
  */
 export async function openRunLeader(config: TrainerConfig, logger: Logger): Promise<RunLeader> {
   const redis = await connectRedis(config, logger);
+  const kafka = await connectFleetKafka(config, "run-leader", logger);
   const bull = createBullConnection(config, logger);
   const queues = queueNames(config.namespace);
   const promoteQueue = new Queue<PromoteJobData>(queues.promote, bull);
@@ -95,9 +112,12 @@ export async function openRunLeader(config: TrainerConfig, logger: Logger): Prom
     config,
     logger,
     models,
-    window: createTrainingWindow(redis, config.namespace, {
+    window: createKafkaTrainingWindow({
+      kafka,
+      namespace: config.namespace,
+      topic: topicNames(config.namespace).events,
       maxEvents: config.windowMaxEvents,
-      markerTtlMs: config.windowDedupeMs,
+      maxAgeMs: config.windowMaxAgeMs,
     }),
     state: createTrainerState(redis, config.namespace),
     metrics: trainerMetrics(createMetricsRegistry("run-leader"), async () => undefined),

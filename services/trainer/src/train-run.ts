@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { errorMessage, shouldRetry, type Logger } from "@recfleet/runtime";
-import { CorruptArtefactError, type ModelRegistry, type TrainerState, type TrainingWindow } from "@recfleet/store";
+import { CorruptArtefactError, type ModelRegistry, type TrainerState } from "@recfleet/store";
 import {
   defaultTwoTowerConfig,
   deserializeModel,
@@ -25,6 +25,7 @@ import { buildDataset } from "./examples";
 import { decidePromotion, type EvalMetrics, type EvaluateFn, type PromotionCode } from "./evaluate-candidate";
 import type { EmbedFanOut } from "./fan-out";
 import type { TrainerMetrics } from "./metrics";
+import { rangeSize, type TrainingWindowSource, type WindowRange } from "./window";
 
 /** The settings a training run reads. */
 export type TrainRunConfig = Pick<
@@ -57,7 +58,8 @@ export interface TrainRunDeps {
   config: TrainRunConfig;
   logger: Logger;
   models: ModelRegistry;
-  window: TrainingWindow;
+  /** Where a run's events come from: an offset range of `events` (window.ts). */
+  window: TrainingWindowSource;
   state: TrainerState;
   metrics: TrainerMetrics;
   /** Held-out evaluation (evaluateModel); tests pass their own to force a rejection. */
@@ -75,7 +77,16 @@ export interface WarmStart {
   reason?: string;
 }
 
+/** The offsets a run read, and what it kept of them. */
+export interface WindowStats extends WindowRange {
+  records: number;
+  shredded: number;
+  invalid: number;
+  old: number;
+}
+
 interface RunStats {
+  window: WindowStats;
   durationSeconds: number;
   events: number;
   examples: number;
@@ -90,6 +101,7 @@ export type TrainOutcome =
       reason: "another_run_in_progress" | "not_enough_events" | "no_examples";
       detail: string;
       events: number;
+      window?: WindowStats;
     }
   | ({
       status: "rejected";
@@ -157,10 +169,17 @@ async function loadCurrent(
  * (`model list` shows it), in metrics and in the log. `signal` (shutdown) stops the run
  * between training steps or while it waits for promotion; the outcome is then "aborted".
  */
-export async function trainOnce(
-  deps: TrainRunDeps,
-  options: { reason?: string; now?: number; signal?: AbortSignal } = {},
-): Promise<TrainOutcome> {
+export interface TrainOptions {
+  reason?: string;
+  now?: number;
+  signal?: AbortSignal;
+  /** The range an earlier attempt of this run took: read again as it is (a retried job trains on the same events). */
+  range?: WindowRange;
+  /** Keeps a new run's range with its job before anything is read, so a retry reads the same range. */
+  onRange?(range: WindowRange): Promise<void>;
+}
+
+export async function trainOnce(deps: TrainRunDeps, options: TrainOptions = {}): Promise<TrainOutcome> {
   const { config, logger, metrics } = deps;
   const lock = await deps.state.tryAcquireTrainingLock(config.trainLockTtlMs, logger);
   if (!lock) {
@@ -178,7 +197,7 @@ export async function trainOnce(
   const started = performance.now();
   let outcome: TrainOutcome;
   try {
-    outcome = await run(deps, options.now ?? Date.now(), started, options.signal);
+    outcome = await run(deps, options.now ?? Date.now(), started, options);
   } catch (err) {
     // Whatever was thrown once the signal fired (TrainingAbortedError, or the abort reason) is the abort.
     const detail = errorMessage(err);
@@ -197,17 +216,48 @@ export async function trainOnce(
   return outcome;
 }
 
-async function run(deps: TrainRunDeps, now: number, started: number, signal?: AbortSignal): Promise<TrainOutcome> {
+async function run(deps: TrainRunDeps, now: number, started: number, options: TrainOptions): Promise<TrainOutcome> {
   const { config, logger, metrics } = deps;
-  const events = await deps.window.read(now - config.windowMaxAgeMs);
-  // Entries of erased users stay in the stream until trimmed, unreadable: counted, never trained on.
-  if (events.shredded) logger.info("training window entries of erased users skipped", { shredded: events.shredded });
+  const signal = options.signal;
+  let range = options.range;
+  if (!range) {
+    range = await deps.window.plan(now);
+    await options.onRange?.(range);
+  }
+  const records = rangeSize(range.partitions);
+  if (records < config.minEvents) {
+    // Fewer records than TRAIN_MIN_EVENTS in the range: no need to read them to know.
+    const window: WindowStats = { ...range, records, shredded: 0, invalid: 0, old: 0 };
+    return {
+      status: "skipped",
+      reason: "not_enough_events",
+      detail: `${records} records in the window's offset range, TRAIN_MIN_EVENTS=${config.minEvents}`,
+      events: records,
+      window,
+    };
+  }
+  const read = await deps.window.read(range, signal);
+  const events = read.events;
+  const window: WindowStats = {
+    ...range,
+    records: read.records,
+    shredded: read.shredded,
+    invalid: read.invalid,
+    old: read.old,
+  };
+  metrics.windowEvents.inc({ outcome: "read" }, events.length);
+  for (const outcome of ["shredded", "invalid", "old"] as const)
+    if (read[outcome] > 0) metrics.windowEvents.inc({ outcome }, read[outcome]);
+  // Events of erased users stay on Kafka until retention removes them, unreadable: counted, never trained on.
+  if (read.shredded) logger.info("events of erased users skipped", { shredded: read.shredded });
+  if (read.invalid) logger.warn("invalid events in the training window skipped", { invalid: read.invalid });
   if (events.length < config.minEvents) {
     return {
       status: "skipped",
       reason: "not_enough_events",
-      detail: `${events.length} events in the window, TRAIN_MIN_EVENTS=${config.minEvents}`,
+      detail: `${events.length} events in the window (${records} records in its offset range), TRAIN_MIN_EVENTS=${config.minEvents}`,
       events: events.length,
+      window,
     };
   }
   const current = await loadCurrent(deps.models);
@@ -259,6 +309,7 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
       reason: "no_examples",
       detail: `${dataset.events} events from ${dataset.users} users give no (history, target) pair`,
       events: dataset.events,
+      window,
     };
   }
   logger.info("training started", {
@@ -315,6 +366,7 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
     { metric: config.promoteMetric, margin: config.promoteMargin, minRecall: config.promoteMinRecall },
   );
   const stats: RunStats = {
+    window,
     durationSeconds: 0,
     events: dataset.events,
     examples: dataset.data.examples.length,
@@ -375,6 +427,7 @@ async function run(deps: TrainRunDeps, now: number, started: number, signal?: Ab
       shardSize,
       metrics: modelMetrics,
       trainingDataRange: dataset.range,
+      trainingWindow: { minTs: window.minTs, partitions: window.partitions },
       ...(privacy ? { privacy: { ...privacy } } : {}),
     },
     exportModelArtefacts(candidate, exportMeta, { itemMatrix: config.servingItemMatrix }),

@@ -8,7 +8,7 @@ import { createKafka, readTopic } from "@recfleet/bus";
 import { modelKeys } from "@recfleet/store";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
 import { trainOnce } from "./index";
-import { openRunLeader, syntheticEvents, testConfig, testEnv } from "./test-helpers";
+import { openRunLeader, produceEvents, syntheticEvents, testConfig, testEnv } from "./test-helpers";
 
 const infra = testInfra();
 const logger = createLogger("trainer-scaling-test", { level: "warn" });
@@ -34,9 +34,9 @@ test("scaling: two trainer processes share embed-items jobs; one is SIGKILLed mi
   const b = child("worker-b");
   const exited = (p: ChildProcess) =>
     new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once("exit", r)));
-  // This process leads the run (window → train → register → fan-out) but takes no embed jobs itself.
+  // This process leads the run (events' offset range → train → register → fan-out) but takes no embed jobs itself.
   const leader = await openRunLeader(config, logger);
-  const { models, window, state } = leader.deps;
+  const { models, state } = leader.deps;
   try {
     const events = syntheticEvents({
       users: 60,
@@ -46,7 +46,7 @@ test("scaling: two trainer processes share embed-items jobs; one is SIGKILLed mi
       startTs: Date.now() - 3_600_000,
       tag: "s",
     });
-    await window.append(events, 0);
+    await produceEvents(config, events, logger);
     const run = trainOnce(leader.deps, { reason: "test" });
     // Kill A once it has completed some shards (it is then inside its next job, mid-embedding).
     const version = await waitFor(

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Queue } from "bullmq";
+import { Queue, QueueEvents } from "bullmq";
 import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
 import { decodeMessage, modelVersionSpec, topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
 import { createKafka, createProducer, ensureFleetTopics, readTopic } from "@recfleet/bus";
@@ -19,7 +19,7 @@ import {
   type TrainJobData,
   type TrainOutcome,
 } from "./index";
-import { syntheticEvents, testConfig, testEnv } from "./test-helpers";
+import { produceEvents, syntheticEvents, testConfig, testEnv } from "./test-helpers";
 
 const infra = testInfra();
 const logger = createLogger("trainer-test", { level: "warn" });
@@ -31,7 +31,7 @@ function announcements(records: { value: Buffer | null }[]): ModelVersionAnnounc
   });
 }
 
-test("trainer: events → window → train job → promoted version with every item vector, announced; warm start grows the catalogue; a worse candidate is rejected; a corrupt current model falls back to a fresh train; rollback", async () => {
+test("trainer: events → offset range → train job → promoted version with every item vector, announced; warm start grows the catalogue; a worse candidate is rejected; a corrupt current model falls back to a fresh train; rollback", async () => {
   const ns = uniqueName("tr");
   const env = testEnv(ns, infra, { EMBED_SHARD_SIZE: "7", MODEL_GC_GRACE: "0" });
   const config = testConfig(env);
@@ -56,7 +56,6 @@ test("trainer: events → window → train job → promoted version with every i
       topics.events,
       first.map((e) => ({ key: e.user, value: e })),
     );
-    await waitFor("the window to hold every event", async () => (await window.size()) >= first.length, 30_000);
 
     // 1. On demand through the CLI: enqueue a train job and wait for its outcome.
     const lines: string[] = [];
@@ -64,6 +63,15 @@ test("trainer: events → window → train job → promoted version with every i
     const r1 = JSON.parse(lines.at(-1)!) as TrainOutcome;
     assert.equal(r1.status, "promoted", JSON.stringify(r1));
     if (r1.status !== "promoted") return;
+    // The run read the whole topic as it was: every event, nothing skipped.
+    assert.equal(r1.window.records, first.length, JSON.stringify(r1.window));
+    assert.equal(r1.events, first.length);
+    assert.deepEqual([r1.window.shredded, r1.window.invalid, r1.window.old], [0, 0, 0]);
+    // The version records the offsets it was trained on.
+    assert.deepEqual((await models.getMeta(r1.version))?.trainingWindow, {
+      minTs: r1.window.minTs,
+      partitions: r1.window.partitions,
+    });
     assert.equal(await models.currentVersion(), r1.version);
     const meta1 = (await models.getMeta(r1.version))!;
     assert.equal(meta1.itemCount, 40);
@@ -107,17 +115,22 @@ test("trainer: events → window → train job → promoted version with every i
       topics.events,
       more.map((e) => ({ key: e.user, value: e })),
     );
-    await waitFor(
-      "the window to hold the new events",
-      async () => (await window.size()) >= first.length + more.length,
-      30_000,
+    // Replays are harmless: r1's range, read again after more events arrived (a retried job
+    // reads its recorded range), gives the same events in the same order.
+    const again = await window.read(r1.window);
+    assert.equal(again.events.length, first.length);
+    assert.deepEqual(
+      again.events.map((e) => e.eventId),
+      (await window.read(r1.window)).events.map((e) => e.eventId),
     );
+    assert.deepEqual(new Set(again.events.map((e) => e.eventId)), new Set(first.map((e) => e.eventId)));
     const r2 = await trainer.trainOnce("test");
     assert.equal(r2.status, "promoted", JSON.stringify(r2));
     if (r2.status !== "promoted") return;
     assert.deepEqual(r2.warmStart, { used: true, from: r1.version });
     assert.equal(r2.itemCount, 50);
     assert.equal(r2.newItems, 10);
+    assert.equal(r2.window.records, first.length + more.length);
     assert.ok(r2.current, "the current model was not evaluated on the same slice");
     assert.equal(r2.previous, r1.version);
     assert.equal((await models.readItemMatrix(r2.version)).length, 50 * 16);
@@ -176,6 +189,26 @@ test("trainer: events → window → train job → promoted version with every i
     );
     assert.ok(inQueue(`${ns}-train`) && inQueue(`${ns}-promote`));
     assert.deepEqual(await scanKeys(redis, "bull:*"), [], "BullMQ keys outside any namespace");
+
+    // 7. A train job that already holds a range (what a stalled job taken over by another trainer
+    // finds in its data) reads that range, not the newer, longer topic.
+    const bull = createBullConnection(config, logger);
+    const eventsBull = createBullConnection(config, logger);
+    const trainQueue = new Queue<TrainJobData>(queueNames(ns).train, bull);
+    const queueEvents = new QueueEvents(queueNames(ns).train, eventsBull);
+    try {
+      await queueEvents.waitUntilReady();
+      const window = { minTs: r1.window.minTs, partitions: r1.window.partitions };
+      const job = await trainQueue.add("train", { reason: "manual", requestedAt: Date.now(), window });
+      const r7 = (await job.waitUntilFinished(queueEvents, 120_000)) as TrainOutcome;
+      assert.ok(r7.status === "promoted" || r7.status === "rejected", JSON.stringify(r7));
+      assert.deepEqual([r7.window?.records, r7.events], [first.length, first.length]);
+      assert.deepEqual(r7.window?.partitions, r1.window.partitions);
+    } finally {
+      await queueEvents.close();
+      await trainQueue.close();
+      await Promise.all([bull.connection.quit(), eventsBull.connection.quit()]);
+    }
   } finally {
     await trainer.stop();
     await producer.close();
@@ -206,7 +239,7 @@ the job is not retried", async () => {
       startTs: Date.now() - 3_600_000,
       tag: "x",
     });
-    await trainer.window.append(events, 0);
+    await produceEvents(config, events, logger);
     // Through BullMQ, as the schedule and `recfleet train` run it.
     assert.equal(await runTrainCli([], env, () => undefined), 0);
     const progressed = () => lines.some((l) => l.includes('"msg":"training progress"'));

@@ -1,35 +1,17 @@
 import { hostname } from "node:os";
-import { FlowProducer, Queue, Worker } from "bullmq";
+import { FlowProducer, Queue, Worker, type Job } from "bullmq";
 import { errorMessage, type Logger, type Registry, type WorkerContext } from "@recfleet/runtime";
-import {
-  canonicalEventSpec,
-  consumerGroupId,
-  topicNames,
-  type CanonicalEvent,
-  type ModelVersionAnnouncement,
-} from "@recfleet/contracts";
-import {
-  connectFleetKafka,
-  createProducer,
-  openingHandler,
-  startConsumerLoop,
-  type BusProducer,
-  type ConsumerLoop,
-} from "@recfleet/bus";
+import { topicNames, type ModelVersionAnnouncement } from "@recfleet/contracts";
+import { connectFleetKafka, createProducer, type BusProducer } from "@recfleet/bus";
 import {
   createKeyringFromConfig,
   createModelRegistry,
   connectRedis,
   createCatalogStore,
-  decodeSealedOr,
-  openSealed,
-  type SealedEnvelope,
   type StoredCatalogItem,
   createTrainerState,
-  createTrainingWindow,
   type ModelRegistry,
   type TrainerState,
-  type TrainingWindow,
 } from "@recfleet/store";
 import { createBullConnection, failFastUnlessRetriable } from "./bull";
 import type { TrainerConfig } from "./config";
@@ -47,6 +29,7 @@ import {
 import { queueNames } from "./keys";
 import { trainerMetrics } from "./metrics";
 import { trainOnce, type TrainOutcome, type TrainRunDeps } from "./train-run";
+import { createKafkaTrainingWindow, type TrainingWindowSource } from "./window";
 
 export interface TrainerDeps extends Partial<Pick<WorkerContext<unknown>, "readiness" | "fail">> {
   logger: Logger;
@@ -57,20 +40,21 @@ export interface TrainerDeps extends Partial<Pick<WorkerContext<unknown>, "readi
 
 export interface Trainer {
   models: ModelRegistry;
-  window: TrainingWindow;
+  /** The offset ranges of `events` runs read (window.ts). */
+  window: TrainingWindowSource;
   state: TrainerState;
   /** Runs one training in this process (outside BullMQ), under the same fleet-wide lock. */
   trainOnce(reason?: string): Promise<TrainOutcome>;
   /**
    * Aborts a training run in progress (it ends as "aborted" within a training step), stops the
-   * consumer and the workers, then closes Kafka and Redis. Idempotent.
+   * workers, then closes Kafka and Redis. Idempotent.
    */
   stop(): Promise<void>;
 }
 
 /**
- * Starts a trainer in this process. role "all": events → training window, the train worker
- * (BullMQ global concurrency 1) and its schedule, plus the embed-items and promote workers.
+ * Starts a trainer in this process. role "all": the train worker (BullMQ global concurrency 1,
+ * each run reading an offset range of `events`) and its schedule, plus the embed-items and promote workers.
  * role "embed-only": only the embed-items and promote workers (to scale embedding out).
  */
 export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Promise<Trainer> {
@@ -82,12 +66,14 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   const bull = createBullConnection(config, logger);
   const models = createModelRegistry(redis, config.namespace);
   const keyring = createKeyringFromConfig(redis, config.namespace, config);
-  const windowOptions = {
+  const window = createKafkaTrainingWindow({
+    kafka,
+    namespace: config.namespace,
+    topic: topics.events,
     maxEvents: config.windowMaxEvents,
-    markerTtlMs: config.windowDedupeMs,
+    maxAgeMs: config.windowMaxAgeMs,
     ...(keyring ? { keyring } : {}),
-  };
-  const window = createTrainingWindow(redis, config.namespace, windowOptions);
+  });
   const state = createTrainerState(redis, config.namespace);
   const catalog = createCatalogStore(redis, config.namespace);
   const metrics = trainerMetrics(deps.registry, async () => {
@@ -148,7 +134,6 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
     }),
   ];
 
-  let loop: ConsumerLoop | undefined;
   let scheduleRefresh: NodeJS.Timeout | undefined;
   const reassertSchedule = () =>
     void assertSchedule(trainQueue, config.trainIntervalMs).catch((err: unknown) =>
@@ -157,10 +142,26 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   if (config.role === "all") {
     // Before the train worker exists, so it never runs without the fleet-wide limit of one.
     await assertSchedule(trainQueue, config.trainIntervalMs);
-    const train = (reason: string) =>
-      failFastUnlessRetriable(() => trainOnce(runDeps, { reason, signal: stopping.signal }));
+    // The first attempt keeps its offset range in the job's data; a retried or stalled-and-rerun
+    // job reads that same range again instead of a newer one.
+    const train = (job: Job<TrainJobData>) =>
+      failFastUnlessRetriable(() =>
+        trainOnce(runDeps, {
+          reason: job.data.reason,
+          signal: stopping.signal,
+          ...(job.data.window ? { range: job.data.window } : {}),
+          // A job whose keys are gone (Redis lost them) cannot be retried anyway: the run goes on.
+          onRange: (window) =>
+            job.updateData({ ...job.data, window }).catch((err: unknown) =>
+              logger.warn("could not keep the run's offset range with its job; a retry would take a new range", {
+                job: job.id,
+                error: errorMessage(err),
+              }),
+            ),
+        }),
+      );
     workers.push(
-      new Worker<TrainJobData, TrainOutcome>(queues.train, (job) => train(job.data.reason), {
+      new Worker<TrainJobData, TrainOutcome>(queues.train, train, {
         ...workerOpts,
         concurrency: 1,
       }),
@@ -170,37 +171,6 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
     scheduleRefresh = setInterval(reassertSchedule, config.scheduleRefreshMs);
     scheduleRefresh.unref();
     bull.connection.on("ready", reassertSchedule);
-    loop = await startConsumerLoop<CanonicalEvent | SealedEnvelope>({
-      kafka,
-      groupId: config.groupId || consumerGroupId(config.namespace, "trainer"),
-      topics: [topics.events],
-      deadLetterTopic: topics.eventsTrainerDlq,
-      producer,
-      logger,
-      registry: deps.registry,
-      decode: (value) => decodeSealedOr<CanonicalEvent>(canonicalEventSpec, value),
-      handleBatch: openingHandler<CanonicalEvent | SealedEnvelope, CanonicalEvent>(
-        (values) => openSealed<CanonicalEvent>(keyring, values, canonicalEventSpec),
-        async (messages) => {
-          const minTs = Date.now() - config.windowMaxAgeMs;
-          const appended = await window.append(
-            messages.map((m) => ({
-              user: m.value.user,
-              itemId: m.value.itemId,
-              type: m.value.type,
-              ts: m.value.ts,
-              eventId: m.value.eventId,
-            })),
-            minTs,
-          );
-          metrics.windowEvents.inc({ outcome: "appended" }, appended);
-          if (messages.length > appended) metrics.windowEvents.inc({ outcome: "skipped" }, messages.length - appended);
-        },
-        (n) => metrics.windowEvents.inc({ outcome: "shredded" }, n),
-      ),
-      readiness: deps.readiness,
-      onFatal: deps.fail && ((err) => deps.fail?.("the trainer's events consumer cannot recover", err)),
-    });
   }
   for (const w of workers)
     w.on("error", (err) => logger.warn("bullmq worker error", { queue: w.name, error: errorMessage(err) }));
@@ -223,7 +193,6 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
         stopping.abort(new Error("trainer stopping"));
         clearInterval(scheduleRefresh);
         bull.connection.off("ready", reassertSchedule);
-        await loop?.stop();
         // Workers finish their active jobs; an aborted train job completes with outcome "aborted".
         await Promise.all(workers.map((w) => w.close()));
         await sessions.close();
