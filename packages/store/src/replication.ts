@@ -60,7 +60,10 @@ export function createReplicaWaiter(redis: Redis, timeoutMs: number): () => () =
   };
   // Node connections seen so far, and how many of them have gone (ioredis drops a cluster node's
   // connection from its list when it closes; the node's object then never reconnects).
+  // Only a connection that was ever ready can have carried writes: ioredis also creates and
+  // drops never-connected node objects while it learns the slot map at start.
   const known = new Set<Redis>();
+  const connected = new WeakSet<Redis>();
   let gone = 0;
   const currentNodes = (): Redis[] => {
     const nodes = cluster ? clusterNodes(redis) : [redis];
@@ -68,9 +71,14 @@ export function createReplicaWaiter(redis: Redis, timeoutMs: number): () => () =
     for (const node of known)
       if (!listed.has(node) || node.status === "end") {
         known.delete(node);
-        gone++;
+        if (connected.has(node)) gone++;
       }
-    for (const node of nodes) known.add(node);
+    for (const node of nodes)
+      if (!known.has(node)) {
+        known.add(node);
+        if (node.status === "ready") connected.add(node);
+        else node.once("ready", () => connected.add(node));
+      }
     return nodes;
   };
   return () => {
