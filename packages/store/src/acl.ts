@@ -42,8 +42,22 @@ export const REDIS_ROLE_ACCESS: Readonly<Record<RedisRole, RoleAccess>> = {
   operator: { readWrite: ["u:*", "dk:*", "erasures", "m:*", "trainer:*", "policy:serving"], readOnly: ["is:*"] },
 };
 
-/** Commands every role needs besides its data: connection handshake, scripts, the ready check. */
-const BASE_COMMANDS = ["+@read", "+@write", "+@scripting", "+@connection", "+@transaction", "-@dangerous", "+info"];
+/**
+ * Commands every role needs besides its data: connection handshake, scripts, the ready check;
+ * on a Redis Cluster, ioredis maps slots with CLUSTER SLOTS and the replica wait (WAIT, in
+ * @connection) reads each master's replicas with CLUSTER NODES.
+ */
+const BASE_COMMANDS = [
+  "+@read",
+  "+@write",
+  "+@scripting",
+  "+@connection",
+  "+@transaction",
+  "-@dangerous",
+  "+info",
+  "+cluster|slots",
+  "+cluster|nodes",
+];
 /** BullMQ also blocks on its queues and names its connections. */
 const EXTRA_COMMANDS: Partial<Record<RedisRole, readonly string[]>> = {
   trainer: ["+@blocking", "+client|setname", "+client|getname"],

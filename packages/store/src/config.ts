@@ -34,7 +34,8 @@ export interface StoreOptions {
   replayHorizonMs: number;
   /**
    * How long a batch waits for a replica to acknowledge its writes (WAIT) before it is retried;
-   * only masters with a connected replica are waited for; 0 turns the wait off. Default 2 s.
+   * masters with a replica (on a cluster: any the topology lists and has not marked failed) are
+   * waited for; 0 turns the wait off. Default 2 s.
    */
   replicaWaitMs: number;
   /** Items kept per user history. Default 100. */

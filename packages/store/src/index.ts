@@ -88,3 +88,5 @@ export {
   type CreatedApiKey,
   type TokenTake,
 } from "./gateway";
+export { isCluster, keySlot, currentMasters } from "./cluster";
+export { createReplicaWaiter, ReplicaLagError, RedisNodeGoneError } from "./replication";

@@ -168,8 +168,9 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
   const opts = storeOptions(options);
   // On a cluster each script call must stay in one slot; on one Redis every key is "slot 0".
   const slotOf = (key: string): number => (isCluster(redis) ? keySlot(key) : 0);
-  // Before a worker commits offsets, the batch's writes are on a replica (where there is one).
-  const reachReplicas = createReplicaWaiter(redis, opts.replicaWaitMs);
+  // Before a worker commits offsets, the batch's writes are on a replica (where there is one):
+  // `beginBatch()` at a batch's start, the function it returns at its end.
+  const beginBatch = createReplicaWaiter(redis, opts.replicaWaitMs);
   // A user not yet rewritten since the packed layout still has the older hash (WRONGTYPE for GET).
   const readUserStates = (users: readonly string[]) =>
     Promise.all(
@@ -192,6 +193,7 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
     options: opts,
 
     async claimEvents(claims) {
+      const reachReplicas = beginBatch();
       const out: ClaimOutcome[] = new Array<ClaimOutcome>(claims.length);
       for (const [partition, indexes] of groupBy(claims.keys(), (i) => String(claims[i]!.partition))) {
         const reply = await runScript(
@@ -211,6 +213,7 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
     async applyEvents(events) {
       const result: ApplyResult = { applied: 0, replayed: 0, attributed: 0, refresh: [] };
       if (events.length === 0) return result;
+      const reachReplicas = beginBatch();
       // 1. Per events partition: which events are new, replays or duplicates; popularity.
       const fresh: number[] = [];
       for (const [partition, indexes] of groupBy(events.keys(), (i) => partitionLabel(events[i]!))) {

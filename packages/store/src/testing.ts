@@ -3,8 +3,8 @@
  * one step. Never used by production code paths (workers find keys through StoreKeys, erasure
  * through userKeys(), and the trainer publishes through its embed fan-out).
  */
-import type { ChainableCommander, Cluster, Redis } from "ioredis";
-import { isCluster } from "./cluster";
+import type { ChainableCommander, Redis } from "ioredis";
+import { currentMasters, isCluster } from "./cluster";
 import type { ModelRegistry } from "./models";
 import type { Snapshot, KeyValue } from "./snapshot";
 
@@ -13,9 +13,9 @@ export { ReferenceStore } from "./reference";
 
 export async function scanKeys(redis: Redis, match: string): Promise<string[]> {
   const keys = new Set<string>();
-  // A cluster's keys are spread over its masters: scan each.
-  const nodes = isCluster(redis) ? (redis as unknown as Cluster).nodes("master") : [redis];
-  for (const node of nodes) {
+  // A cluster's keys are spread over its masters: scan each (asked, not ioredis' list, which can
+  // still call a just-promoted replica a replica).
+  for (const node of await currentMasters(redis)) {
     let cursor = "0";
     do {
       const [next, batch] = await node.scan(cursor, "MATCH", match, "COUNT", 1000);

@@ -178,6 +178,17 @@ export async function startRedisCluster(options: {
       timeoutMs,
       options.dir,
     );
+    // And every node knows every replica (gossip): CLUSTER SLOTS and NODES list them everywhere.
+    for (const m of members)
+      await until(
+        `port ${m.port} to know ${masters} replicas`,
+        async () => {
+          const nodes = await askNode(m.port, async (client) => String(await client.call("CLUSTER", "NODES")), "");
+          return nodes.split("\n").filter((l) => /^\S+ \S+ (myself,)?slave /.test(l)).length >= masters;
+        },
+        timeoutMs,
+        options.dir,
+      );
   } catch (err) {
     await stop();
     throw err;
