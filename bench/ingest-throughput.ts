@@ -9,7 +9,8 @@
  *
  *   node --import tsx bench/ingest-throughput.ts            (starts its own Kafka + Redis)
  *   KAFKA_BROKERS=… REDIS_URL=… node --import tsx bench/ingest-throughput.ts
- *   BENCH_EVENTS=200000 BENCH_PARTITIONS=4 BENCH_DUPLICATE_RATE=0.02
+ *   BENCH_EVENTS=200000 BENCH_PARTITIONS=4 BENCH_DUPLICATE_RATE=0.02 BENCH_DUPLICATE_WINDOW=1000
+ *   (a duplicate copies one of the last BENCH_DUPLICATE_WINDOW events, as an app's resend would)
  *   BENCH_MODE=processes (default: ingest and features each in its own process, as deployed)
  *   BENCH_MODE=inprocess (both workers inside this one process)
  *   BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (node flags for the worker processes)
@@ -44,6 +45,7 @@ import { featuresConfigSchema, startFeaturesWorker } from "@recfleet/features";
 const N = Number(process.env.BENCH_EVENTS ?? 200_000);
 const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 4);
 const DUP_RATE = Number(process.env.BENCH_DUPLICATE_RATE ?? 0.02);
+const DUP_WINDOW = Number(process.env.BENCH_DUPLICATE_WINDOW ?? 1000);
 const USERS = 5000;
 const ITEMS = 2000;
 const SECRET = "bench-pseudonym-secret-0123456789";
@@ -122,10 +124,14 @@ try {
     distinct.push({ key: userId, value: JSON.stringify(e) });
     distinctTs.push(e.ts);
   }
+  // An app's duplicate is a resend of something it sent shortly before (a retry after a timeout):
+  // a copy of one of the last DUP_WINDOW events. The fleet's duplicate filters keep the newest
+  // RECFLEET_DEDUPE_CAPACITY (20,000) fingerprints per partition, so a copy sent much later is not
+  // caught by design (docs/architecture.md); a window beyond that shows it as double counts.
   const input: OutgoingMessage[] = [];
-  for (const m of distinct) {
+  for (const [i, m] of distinct.entries()) {
     input.push(m);
-    if (rand() < DUP_RATE) input.push(distinct[Math.floor(rand() * distinct.length)]!);
+    if (rand() < DUP_RATE) input.push(distinct[Math.max(0, i - Math.floor(rand() * DUP_WINDOW))]!);
   }
   const duplicates = input.length - N;
   const ns = uniqueName("bench");

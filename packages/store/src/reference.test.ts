@@ -64,8 +64,8 @@ test("history is capped to the most recent events by (second, type, item), whate
   const user = ref.snapshot().get(storeKeys("cap").userState("u".repeat(64)));
   assert.equal(user?.type, "string");
   const packed = (user as { value: string }).value;
-  const t1 = (sec - 10_000) / 1000;
-  assert.equal(packed, `|i2|${t1.toString(36)}V*i1;5Vi3`);
+  const t3 = (sec - 5_000) / 1000;
+  assert.equal(packed, `|i2|5V*i1;${t3.toString(16)}Vi3`);
   const state = decodeUserState(packed);
   assert.deepEqual(state.history, [
     { itemId: "i1", type: "view", ts: sec - 10_000, seen: true },

@@ -7,14 +7,16 @@
  *                this user's events in each events partition (replays at or below it are no-ops)
  *   older seen   item ids, sorted, ","-joined: items the user has seen whose entries have left the
  *                history (an item still in the history is not repeated here)
- *   history      entries, oldest first, ";"-joined; one entry is "<dt><T>[*]<itemId>":
- *                dt  seconds since the previous entry (the first: since the epoch), base 36
+ *   history      entries, oldest first, ";"-joined; one entry is "<n><T>[*]<itemId>":
+ *                n   seconds until the next entry (the newest: its time since the epoch), hexadecimal —
+ *                    so appending rewrites only the newest entry and cutting the oldest rewrites none
  *                T   the event type's code, one upper-case letter (TYPE_CODES)
  *                *   the item counts as seen (FeatureEvent.markSeen)
  *
  * Why one string and these codes: a hash with a value over 64 bytes is stored as a hashtable
  * (about 400 B of overhead per user), and an entry with an absolute millisecond time cost about
- * 20 B; at 50 items this layout holds a user in under 1 KiB (bench/memory-footprint.ts).
+ * 20 B; at 50 items this layout holds a user in under 1 KiB (bench/memory-footprint.ts). Numbers
+ * are hexadecimal rather than base 36 (a byte more per entry) because Lua formats hex in C.
  * apply-users.lua writes exactly what `applyUserEntries` computes; the reference store uses it.
  */
 import type { EventType } from "@recfleet/contracts";
@@ -52,7 +54,7 @@ export interface UserEntryInput {
 }
 
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-const ENTRY = /^([0-9a-z]+)([A-Z])(\*?)(.+)$/;
+const ENTRY = /^([0-9a-f]+)([A-Z])(\*?)(.+)$/;
 
 export function emptyUserState(): UserState {
   return { watermarks: new Map(), olderSeen: [], history: [] };
@@ -68,12 +70,16 @@ export function decodeUserState(packed: string | null | undefined): UserState {
     state.watermarks.set(part.slice(0, at), Number(part.slice(at + 1)));
   }
   state.olderSeen = older === "" ? [] : older.split(",");
-  let t = 0;
-  for (const e of hist === "" ? [] : hist.split(";")) {
+  const parsed = (hist === "" ? [] : hist.split(";")).flatMap((e) => {
     const m = ENTRY.exec(e);
-    if (!m) continue;
-    t += parseInt(m[1]!, 36);
-    state.history.push({ itemId: m[4]!, type: TYPE_OF_CODE.get(m[2]!) ?? m[2]!, ts: t * 1000, seen: m[3] === "*" });
+    return m ? [{ n: parseInt(m[1]!, 16), code: m[2]!, seen: m[3] === "*", itemId: m[4]! }] : [];
+  });
+  // Each number is the seconds to the next entry; the newest entry's is its own time.
+  let t = 0;
+  for (let k = parsed.length - 1; k >= 0; k--) {
+    const e = parsed[k]!;
+    t = k === parsed.length - 1 ? e.n : t - e.n;
+    state.history[k] = { itemId: e.itemId, type: TYPE_OF_CODE.get(e.code) ?? e.code, ts: t * 1000, seen: e.seen };
   }
   return state;
 }
@@ -83,12 +89,10 @@ export function encodeUserState(state: UserState): string {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([p, o]) => `${p}:${o}`)
     .join(",");
-  let previous = 0;
-  const hist = state.history.map((e) => {
-    const t = Math.floor(e.ts / 1000);
-    const entry = `${(t - previous).toString(36)}${typeCode(e.type)}${e.seen ? "*" : ""}${e.itemId}`;
-    previous = t;
-    return entry;
+  const seconds = state.history.map((e) => Math.floor(e.ts / 1000));
+  const hist = state.history.map((e, k) => {
+    const n = k + 1 < seconds.length ? seconds[k + 1]! - seconds[k]! : seconds[k]!;
+    return `${n.toString(16)}${typeCode(e.type)}${e.seen ? "*" : ""}${e.itemId}`;
   });
   return `${wm}|${state.olderSeen.join(",")}|${hist.join(";")}`;
 }

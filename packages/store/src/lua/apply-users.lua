@@ -18,16 +18,9 @@ local applied = 0
 local refresh = {}
 local users, order = {}, {}
 
-local DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
-local function base36(n)
-  if n == 0 then return '0' end
-  local s = ''
-  while n > 0 do
-    local d = n % 36
-    s = string.sub(DIGITS, d + 1, d + 1) .. s
-    n = (n - d) / 36
-  end
-  return s
+-- Numbers are hexadecimal: string.format and tonumber do them in C.
+local function hex(n)
+  return string.format('%x', n)
 end
 
 local function split(s, sep, into)
@@ -66,7 +59,7 @@ local function readLegacy(key)
 end
 
 local function parseEntry(e)
-  return string.match(e, '^([0-9a-z]+)([A-Z])(%*?)(.+)$')
+  return string.match(e, '^([0-9a-f]+)([A-Z])(%*?)(.+)$')
 end
 
 -- A state as read: watermarks decoded, older seen items and history still packed (most calls
@@ -85,17 +78,7 @@ local function read(key)
   return st
 end
 
-local function decodeHistory(raw)
-  local hist, t = {}, 0
-  for _, e in ipairs(split(raw, ';', {})) do
-    local dt, code, star, item = parseEntry(e)
-    if dt then
-      t = t + tonumber(dt, 36)
-      hist[#hist + 1] = { t = t, c = code, i = item, s = star == '*' }
-    end
-  end
-  return hist
-end
+-- An entry's number is the seconds to the next entry; the newest entry's is its own time.
 
 -- (second, code, item, seen): the newest `cap` are the same whatever the order of additions.
 local function before(a, b)
@@ -105,8 +88,9 @@ local function before(a, b)
   return (not a.s) and b.s
 end
 
-local function encodeEntry(e, previous)
-  return base36(e.t - previous) .. e.c .. (e.s and '*' or '') .. e.i
+-- `nextT`: the time of the entry after e, or nil when e is the newest.
+local function encodeEntry(e, nextT)
+  return hex(nextT and (nextT - e.t) or e.t) .. e.c .. (e.s and '*' or '') .. e.i
 end
 
 local function write(key, wmTable, older, hist)
@@ -127,14 +111,20 @@ local function mergeSorted(hist, olderList, new)
     hist[#hist + 1] = e
     if e.s then seen[e.i] = true end
   end
-  table.sort(hist, before)
-  local kept, packed, previous = {}, {}, 0
-  for n = math.max(1, #hist - cap + 1), #hist do
-    local e = hist[n]
-    kept[#kept + 1] = e
-    packed[#packed + 1] = encodeEntry(e, previous)
-    previous = e.t
+  -- Sorted as strings (C comparisons, not a Lua comparator per pair): "<t, 8 hex digits><code>
+  -- <item><' ' | '*'>" orders by (second, code, item, seen) since item characters sort after '*'.
+  local sortable = {}
+  for n, e in ipairs(hist) do sortable[n] = string.format('%08x', e.t) .. e.c .. e.i .. (e.s and '*' or ' ') end
+  table.sort(sortable)
+  for n, k in ipairs(sortable) do
+    hist[n] = {
+      t = tonumber(string.sub(k, 1, 8), 16), c = string.sub(k, 9, 9), i = string.sub(k, 10, -2),
+      s = string.sub(k, -1) == '*',
+    }
   end
+  local kept, packed = {}, {}
+  for n = math.max(1, #hist - cap + 1), #hist do kept[#kept + 1] = hist[n] end
+  for n, e in ipairs(kept) do packed[n] = encodeEntry(e, kept[n + 1] and kept[n + 1].t) end
   for _, e in ipairs(kept) do if e.s then seen[e.i] = nil end end
   local older = {}
   for item in pairs(seen) do older[#older + 1] = item end
@@ -142,43 +132,32 @@ local function mergeSorted(hist, olderList, new)
   return table.concat(older, ','), table.concat(packed, ';')
 end
 
--- The usual case: every new entry is at or after the history's last, so the packed entries are
--- kept as they are, new ones appended and the oldest dropped; only dropped entries are decoded.
--- Returns nil when the new entries do not all come last (mergeSorted then does the work).
-local function mergeAppend(olderRaw, histRaw, new)
-  local entries, times, t = split(histRaw, ';', {}), {}, 0
-  for n, e in ipairs(entries) do
-    t = t + tonumber(string.match(e, '^[0-9a-z]+'), 36)
-    times[n] = t
+-- The oldest entries past the cap leave `packed` (count entries); seen items of the ones that
+-- leave join the older list unless still seen in the history, and the history's seen items
+-- leave it (an item is listed in one place only). `new`: the entries this call added.
+local function trim(olderRaw, packed, count, new)
+  local drop = math.max(0, count - cap)
+  local dropped, pos = {}, 0
+  for k = 1, drop do
+    local sep = string.find(packed, ';', pos + 1, true)
+    dropped[k] = string.sub(packed, pos + 1, sep - 1)
+    pos = sep
   end
-  if #entries > 0 then
-    local _, code, star, item = parseEntry(entries[#entries])
-    if before(new[1], { t = t, c = code, i = item, s = star == '*' }) then return nil end
-  end
-  for _, e in ipairs(new) do
-    entries[#entries + 1] = encodeEntry(e, t)
-    t = e.t
-    times[#entries] = t
-  end
-  local drop = math.max(0, #entries - cap)
-  local kept = {}
-  for n = drop + 1, #entries do kept[#kept + 1] = entries[n] end
-  if drop > 0 then kept[1] = base36(times[drop + 1]) .. string.match(kept[1], '^[0-9a-z]+(.*)$') end
-  local histPacked = table.concat(kept, ';')
-  -- Older seen items: dropped seen entries join unless the item is still seen in the history;
-  -- new seen entries that stay leave it (an item is listed in one place only).
+  local histPacked = string.sub(packed, pos + 1)
   local search, olderSearch = ';' .. histPacked .. ';', ',' .. olderRaw .. ','
   local add, remove, changed = {}, {}, false
-  for n = 1, drop do
-    local _, _, star, item = parseEntry(entries[n])
+  for _, e in ipairs(dropped) do
+    local _, _, star, item = parseEntry(e)
     if star == '*' and not string.find(search, '*' .. item .. ';', 1, true)
       and not string.find(olderSearch, ',' .. item .. ',', 1, true) then
       add[item], changed = true, true
     end
   end
-  for n = math.max(1, #new - cap + 1), #new do
-    local e = new[n]
-    if e.s and string.find(olderSearch, ',' .. e.i .. ',', 1, true) then remove[e.i], changed = true, true end
+  for _, e in ipairs(new) do
+    if e.s and string.find(olderSearch, ',' .. e.i .. ',', 1, true)
+      and string.find(search, '*' .. e.i .. ';', 1, true) then
+      remove[e.i], changed = true, true
+    end
   end
   if not changed then return olderRaw, histPacked end
   local older = {}
@@ -188,6 +167,33 @@ local function mergeAppend(olderRaw, histRaw, new)
   for item in pairs(add) do older[#older + 1] = item end
   table.sort(older)
   return table.concat(older, ','), histPacked
+end
+
+-- One new entry into a packed history without decoding it: after the newest, the newest is
+-- rewritten to count the seconds to it and it is appended; otherwise entries are read back from
+-- the newest only as far as its place, and the one before it is rewritten.
+local function insertEntry(histRaw, e)
+  if histRaw == '' then return encodeEntry(e, nil) end
+  -- The newest entry starts after the last ';' (found from the end: entries hold no ';').
+  local r = string.find(string.reverse(histRaw), ';', 1, true)
+  local cut = r and (#histRaw - r + 2) or 1
+  local num, code, star, item = parseEntry(string.sub(histRaw, cut))
+  local lastT = tonumber(num, 16)
+  if not before(e, { t = lastT, c = code, i = item, s = star == '*' }) then
+    return string.sub(histRaw, 1, cut - 1) .. hex(e.t - lastT) .. code .. star .. item .. ';' .. encodeEntry(e, nil)
+  end
+  local entries = split(histRaw, ';', {})
+  local k, tk, tNext = #entries, lastT, nil
+  while k >= 1 do
+    local _, c, st, i = parseEntry(entries[k])
+    if not before(e, { t = tk, c = c, i = i, s = st == '*' }) then break end
+    tNext = tk
+    k = k - 1
+    if k >= 1 then tk = tk - tonumber(string.match(entries[k], '^[0-9a-f]+'), 16) end
+  end
+  if k >= 1 then entries[k] = hex(e.t - tk) .. string.match(entries[k], '^[0-9a-f]+(.*)$') end
+  table.insert(entries, k + 1, encodeEntry(e, tNext))
+  return table.concat(entries, ';')
 end
 
 for i = 0, #ev / 7 - 1 do
@@ -218,11 +224,13 @@ for _, j in ipairs(order) do
   if #u.new > 0 or st.legacy then
     table.sort(u.new, before)
     local older, hist
-    if not st.legacy and #u.new > 0 then older, hist = mergeAppend(st.olderRaw, st.histRaw, u.new) end
-    if not hist then
-      local decoded = st.legacy and st.hist or decodeHistory(st.histRaw)
-      local olderList = st.legacy and st.older or split(st.olderRaw, ',', {})
-      older, hist = mergeSorted(decoded, olderList, u.new)
+    if st.legacy then
+      older, hist = mergeSorted(st.hist, st.older, u.new)
+    else
+      local packed = st.histRaw
+      local count = packed == '' and 0 or select(2, string.gsub(packed, ';', ';')) + 1
+      for _, e in ipairs(u.new) do packed = insertEntry(packed, e) end
+      older, hist = trim(st.olderRaw, packed, count + #u.new, u.new)
     end
     if u.top > u.wm then st.wm[label] = u.top end
     write(KEYS[2 * j - 1], st.wm, older, hist)
