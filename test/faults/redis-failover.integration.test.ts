@@ -137,9 +137,18 @@ test("Redis Cluster failover mid-stream: the replica (behind) takes over, the wo
 
     // The victim: the master of events partition 0's watermark (any master holds users too).
     const slot = keySlot(keys.appliedWatermark("0"));
-    const range = (await redis.cluster("SLOTS")).find(([from, to]) => from <= slot && slot <= to)!;
-    const [victimPort, replicaPort] = range.slice(2).map((node) => Number((node as [string, number, ...unknown[]])[1]));
-    assert.ok(victimPort && replicaPort, `slot ${slot}: a master and a replica (${JSON.stringify(range)})`);
+    // The node answering may not list the replica yet (gossip is still spreading it): ask again.
+    const slotNodes = async () => {
+      const range = (await redis.cluster("SLOTS")).find(([from, to]) => from <= slot && slot <= to)!;
+      const ports = range.slice(2).map((node) => Number((node as [string, number, ...unknown[]])[1]));
+      return ports.length >= 2 ? ([ports[0]!, ports[1]!] as const) : undefined;
+    };
+    const [victimPort, replicaPort] = await waitFor(
+      `slot ${slot} to list a master and a replica`,
+      slotNodes,
+      30_000,
+      200,
+    );
     const victim = cluster.members.find((m) => m.port === victimPort)!;
 
     // The clickstream, paced: it is still flowing while the replica falls behind and the master dies.
