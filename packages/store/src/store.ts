@@ -15,7 +15,7 @@ import { storeOptions, popularityLogWeight, decayedPopularity, type StoreOptions
 import { SCRIPTS, runScript } from "./scripts";
 import { isCluster, keySlot } from "./cluster";
 import { createReplicaWaiter } from "./replication";
-import { decodeLegacyUserHash, decodeUserState, seenItems, typeCode } from "./user-state";
+import { decodeLegacyUserHash, decodeUserState, historySeconds, seenItems, typeCode } from "./user-state";
 
 /** Raised when Redis answers something the store's scripts never return (a version mismatch). */
 export class StoreProtocolError extends RecfleetError {
@@ -260,7 +260,7 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
             perEvent.push(
               j,
               e.offset ?? -1,
-              Math.max(0, Math.floor(e.ts / 1000)),
+              historySeconds(e.ts),
               typeCode(e.type),
               e.itemId,
               e.markSeen ? 1 : 0,

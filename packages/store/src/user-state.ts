@@ -116,7 +116,7 @@ export function applyUserEntries(state: UserState, entries: readonly UserEntryIn
     ...entries.map((e) => ({
       itemId: e.itemId,
       type: e.type,
-      ts: Math.max(0, Math.floor(e.ts / 1000)) * 1000,
+      ts: historySeconds(e.ts) * 1000,
       seen: e.seen,
     })),
   ].sort(compareEntries);
@@ -125,6 +125,11 @@ export function applyUserEntries(state: UserState, entries: readonly UserEntryIn
   const older = new Set(seenBefore);
   for (const e of entries) if (e.seen) older.add(e.itemId);
   state.olderSeen = [...older].filter((i) => !inHistory.has(i)).sort(byText);
+}
+
+/** An event time (ms) as the history keeps it: whole seconds since the epoch, never negative. */
+export function historySeconds(ts: number): number {
+  return Math.max(0, Math.floor(ts / 1000));
 }
 
 /** The one-letter code of an event type in a packed history. */
