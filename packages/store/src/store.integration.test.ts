@@ -82,6 +82,19 @@ const ev = (
   ...extra,
 });
 
+test("refresh requests come back in batch order, also when one event object sits in the batch twice", async () => {
+  const store = createStore(redis, uniqueName("order"), { refreshIntervalMs: 3_600_000 });
+  const now = Date.now();
+  const first = ev("o1", user(21), "a", "purchase", now - 2000, { refresh: true });
+  const second = ev("o2", user(22), "a", "purchase", now - 1000, { refresh: true });
+  // The app resent `first` after `second`: its first position decides the order.
+  const r = await store.applyEvents([first, ev("o3", user(23), "b", "view", now - 1500), second, first]);
+  assert.deepEqual(
+    r.refresh.map((e) => e.eventId),
+    ["o1", "o2"],
+  );
+});
+
 test("attribution: a click inside the window counts once per (recId, item); outside the window, before serving or off the slate it does not", async () => {
   const ns = uniqueName("attr");
   const store = createStore(redis, ns, { attributionWindowMs: 10 * MIN });

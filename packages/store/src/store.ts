@@ -244,6 +244,7 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
         });
       }
       // 2. The users' state, guarded by each user's watermark; one call per slot (all of them on one Redis).
+      const refreshIndexes: number[] = [];
       for (const [partition, inPartition] of groupBy(fresh, (i) => partitionLabel(events[i]!)))
         for (const indexes of groupBy(inPartition, (i) => slotOf(keys.userState(events[i]!.user))).values()) {
           const k: string[] = [];
@@ -275,10 +276,10 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
           ]);
           if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1]))
             throw new StoreProtocolError("apply-users", reply);
-          for (const i of reply[1] as number[]) result.refresh.push(events[i]!);
+          refreshIndexes.push(...(reply[1] as number[]));
         }
-      const order = new Map(events.map((e, i) => [e, i]));
-      result.refresh.sort((a, b) => order.get(a)! - order.get(b)!);
+      // In batch order by position: the same event object may sit in a batch twice (a resend).
+      result.refresh = refreshIndexes.sort((a, b) => a - b).map((i) => events[i]!);
       // 3. Rewards, per recommendation shard: the record's c:<item> field makes each count once.
       const rewards = events.filter((e) => e.reward && e.recId !== undefined);
       for (const [shard, indexes] of groupBy(rewards.keys(), (i) => recShard(rewards[i]!.recId!)))
