@@ -30,7 +30,12 @@ export function scenarioArb(now: number, windowMs: number): fc.Arbitrary<Scenari
   );
   const rec = fc.record({
     policy: fc.constantFrom("greedy", "epsilon:0.1"),
-    servedAt: fc.integer({ min: now - 20 * MIN, max: now - 5 * MIN }),
+    // A record expires at servedAt + window + grace (5 min by default): either gone before the
+    // test starts or alive minutes after it ends, however slow the run (the clock is real).
+    servedAt: fc.oneof(
+      fc.integer({ min: now - windowMs - 2 * MIN, max: now - 5 * MIN }),
+      fc.integer({ min: now - windowMs - 10 * MIN, max: now - windowMs - 7 * MIN }),
+    ),
     items: fc.uniqueArray(fc.constantFrom(...items), { minLength: 1, maxLength: 4 }),
   });
   const event = fc.record({

@@ -27,14 +27,14 @@ end
 for i = 0, #ev / 4 - 1 do
   local a = 4 * i
   local fp, offset = ev[a + 1], ev[a + 2]
-  local first = redis.call('ZSCORE', KEYS[1], fp)
   if offset >= 0 and offset <= wm then
+    local first = redis.call('ZSCORE', KEYS[1], fp)
     if first and tonumber(first) ~= offset then status[i + 1] = 2 else status[i + 1] = 1 end
-  elseif first then
+  elseif redis.call('ZADD', KEYS[1], 'NX', math.max(offset, 0), fp) == 0 then
+    -- Claimed before by another copy (NX: the first copy's offset stays).
     status[i + 1] = 2
   else
     status[i + 1] = 0
-    redis.call('ZADD', KEYS[1], math.max(offset, 0), fp)
     local item, w = ev[a + 3], ev[a + 4]
     local cur = popAdd[item]
     if cur then

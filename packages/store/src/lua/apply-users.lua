@@ -65,9 +65,10 @@ end
 -- A state as read: watermarks decoded, older seen items and history still packed (most calls
 -- only append to the history and never need it decoded).
 local function read(key)
-  if redis.call('TYPE', key).ok == 'hash' then return readLegacy(key) end
+  -- GET fails with WRONGTYPE on a legacy hash: one call for the common case instead of TYPE + GET.
+  local packed = redis.pcall('GET', key)
+  if type(packed) == 'table' and packed.err then return readLegacy(key) end
   local st = { wm = {}, olderRaw = '', histRaw = '' }
-  local packed = redis.call('GET', key)
   if not packed then return st end
   local wm
   wm, st.olderRaw, st.histRaw = string.match(packed, '^([^|]*)|([^|]*)|(.*)$')
@@ -137,6 +138,8 @@ end
 -- leave it (an item is listed in one place only). `new`: the entries this call added.
 local function trim(olderRaw, packed, count, new)
   local drop = math.max(0, count - cap)
+  -- Nothing leaves and no older list to move items out of: the common case while a history fills.
+  if drop == 0 and olderRaw == '' then return olderRaw, packed end
   local dropped, pos = {}, 0
   for k = 1, drop do
     local sep = string.find(packed, ';', pos + 1, true)
@@ -169,31 +172,69 @@ local function trim(olderRaw, packed, count, new)
   return table.concat(older, ','), histPacked
 end
 
+-- Entries in a packed history: the ';' separators counted in C, no copy of the string.
+local function countEntries(packed)
+  if packed == '' then return 0 end
+  local n, p = 1, string.find(packed, ';', 1, true)
+  while p do
+    n = n + 1
+    p = string.find(packed, ';', p + 1, true)
+  end
+  return n
+end
+
 -- One new entry into a packed history without decoding it: after the newest, the newest is
 -- rewritten to count the seconds to it and it is appended; otherwise entries are read back from
--- the newest only as far as its place, and the one before it is rewritten.
+-- the newest only as far as its place (one hex number each, the whole entry only on a tie of
+-- seconds), the one before it is rewritten, and the string is cut there.
 local function insertEntry(histRaw, e)
   if histRaw == '' then return encodeEntry(e, nil) end
-  -- The newest entry starts after the last ';' (found from the end: entries hold no ';').
-  local r = string.find(string.reverse(histRaw), ';', 1, true)
-  local cut = r and (#histRaw - r + 2) or 1
-  local num, code, star, item = parseEntry(string.sub(histRaw, cut))
-  local lastT = tonumber(num, 16)
-  if not before(e, { t = lastT, c = code, i = item, s = star == '*' }) then
-    return string.sub(histRaw, 1, cut - 1) .. hex(e.t - lastT) .. code .. star .. item .. ';' .. encodeEntry(e, nil)
+  local len = #histRaw
+  -- Separators are found from the end in the reversed string (entries hold no ';').
+  local rev = string.reverse(histRaw)
+  -- Where the entry that ends just before `stop` (its ';', or len + 1) starts.
+  local function startBefore(stop)
+    local r = string.find(rev, ';', len - stop + 2, true)
+    return r and (len - r + 2) or 1
   end
-  local entries = split(histRaw, ';', {})
-  local k, tk, tNext = #entries, lastT, nil
-  while k >= 1 do
-    local _, c, st, i = parseEntry(entries[k])
-    if not before(e, { t = tk, c = c, i = i, s = st == '*' }) then break end
-    tNext = tk
-    k = k - 1
-    if k >= 1 then tk = tk - tonumber(string.match(entries[k], '^[0-9a-f]+'), 16) end
+  local from = startBefore(len + 1)
+  local num, code, star, item = parseEntry(string.sub(histRaw, from))
+  local tk = tonumber(num, 16)
+  if not before(e, { t = tk, c = code, i = item, s = star == '*' }) then
+    return string.sub(histRaw, 1, from - 1) .. hex(e.t - tk) .. code .. star .. item .. ';' .. encodeEntry(e, nil)
   end
-  if k >= 1 then entries[k] = hex(e.t - tk) .. string.match(entries[k], '^[0-9a-f]+(.*)$') end
-  table.insert(entries, k + 1, encodeEntry(e, tNext))
-  return table.concat(entries, ';')
+  while true do
+    -- e sorts before the entry at `from`, whose time is tk.
+    local tNext = tk
+    if from == 1 then return encodeEntry(e, tNext) .. ';' .. histRaw end
+    local stop = from - 1
+    from = startBefore(stop)
+    local d = string.match(histRaw, '^[0-9a-f]+', from)
+    tk = tk - tonumber(d, 16)
+    local goesBefore
+    if e.t ~= tk then
+      goesBefore = e.t < tk
+    else
+      local _, c, st, i = parseEntry(string.sub(histRaw, from, stop - 1))
+      goesBefore = before(e, { t = tk, c = c, i = i, s = st == '*' })
+    end
+    if not goesBefore then
+      -- e goes right after this entry, whose number now counts the seconds to e.
+      return string.sub(histRaw, 1, from - 1) .. hex(e.t - tk) .. string.sub(histRaw, from + #d, stop)
+        .. encodeEntry(e, tNext) .. ';' .. string.sub(histRaw, stop + 1)
+    end
+  end
+end
+
+-- Entries in a packed history: the ';' separators counted in C, no copy of the string.
+local function countEntries(packed)
+  if packed == '' then return 0 end
+  local n, p = 1, string.find(packed, ';', 1, true)
+  while p do
+    n = n + 1
+    p = string.find(packed, ';', p + 1, true)
+  end
+  return n
 end
 
 for i = 0, #ev / 7 - 1 do
@@ -228,7 +269,7 @@ for _, j in ipairs(order) do
       older, hist = mergeSorted(st.hist, st.older, u.new)
     else
       local packed = st.histRaw
-      local count = packed == '' and 0 or select(2, string.gsub(packed, ';', ';')) + 1
+      local count = countEntries(packed)
       for _, e in ipairs(u.new) do packed = insertEntry(packed, e) end
       older, hist = trim(st.olderRaw, packed, count + #u.new, u.new)
     end

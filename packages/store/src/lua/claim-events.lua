@@ -8,11 +8,10 @@
 local out = {}
 for i = 1, (#ARGV - 1) / 2 do
   local fp, offset = ARGV[2 * i], ARGV[2 * i + 1]
-  local first = redis.call('ZSCORE', KEYS[1], fp)
-  if not first then
-    redis.call('ZADD', KEYS[1], offset, fp)
+  -- NX: a new fingerprint is claimed in one call; an old one keeps its first copy's offset.
+  if redis.call('ZADD', KEYS[1], 'NX', offset, fp) == 1 then
     out[i] = 1
-  elseif tonumber(first) == tonumber(offset) then
+  elseif tonumber(redis.call('ZSCORE', KEYS[1], fp)) == tonumber(offset) then
     out[i] = 2
   else
     out[i] = 0
