@@ -65,7 +65,8 @@ test("history is capped to the most recent events by (second, type, item), whate
   assert.equal(user?.type, "string");
   const packed = (user as { value: string }).value;
   const t3 = (sec - 5_000) / 1000;
-  assert.equal(packed, `|i2|5V*i1;${t3.toString(16)}Vi3`);
+  // The newest's time and the count up front; each entry counts its seconds from the one before.
+  assert.equal(packed, `|i2|${t3.toString(16)},2|0V*i1;5Vi3`);
   const state = decodeUserState(packed);
   assert.deepEqual(state.history, [
     { itemId: "i1", type: "view", ts: sec - 10_000, seen: true },

@@ -1,15 +1,18 @@
 /**
  * A user's online state, packed into one Redis string at `ns:u:{<user>}`:
  *
- *   "<watermarks>|<older seen>|<history>"
+ *   "<watermarks>|<older seen>|<newest>,<count>|<history>"
  *
  *   watermarks   "<partition>:<offset>,…" sorted by partition label: the highest applied offset of
  *                this user's events in each events partition (replays at or below it are no-ops)
  *   older seen   item ids, sorted, ","-joined: items the user has seen whose entries have left the
  *                history (an item still in the history is not repeated here)
+ *   newest       the newest entry's time, seconds since the epoch; count: entries in the history;
+ *                both hexadecimal, both empty with an empty history
  *   history      entries, oldest first, ";"-joined; one entry is "<n><T>[*]<itemId>":
- *                n   seconds until the next entry (the newest: its time since the epoch), hexadecimal —
- *                    so appending rewrites only the newest entry and cutting the oldest rewrites none
+ *                n   seconds since the entry before it (the oldest: 0), hexadecimal — so an event
+ *                    newer than the newest is appended without reading the history, and cutting
+ *                    the oldest rewrites only the next one
  *                T   the event type's code, one upper-case letter (TYPE_CODES)
  *                *   the item counts as seen (FeatureEvent.markSeen)
  *
@@ -63,7 +66,7 @@ export function emptyUserState(): UserState {
 export function decodeUserState(packed: string | null | undefined): UserState {
   const state = emptyUserState();
   if (!packed) return state;
-  const [wm = "", older = "", hist = ""] = packed.split("|");
+  const [wm = "", older = "", newest = "", hist = ""] = packed.split("|");
   for (const part of wm.split(",")) {
     if (part === "") continue;
     const at = part.lastIndexOf(":");
@@ -74,12 +77,12 @@ export function decodeUserState(packed: string | null | undefined): UserState {
     const m = ENTRY.exec(e);
     return m ? [{ n: parseInt(m[1]!, 16), code: m[2]!, seen: m[3] === "*", itemId: m[4]! }] : [];
   });
-  // Each number is the seconds to the next entry; the newest entry's is its own time.
-  let t = 0;
+  // Times from the newest back: each number is the seconds since the entry before it.
+  let t = parseInt(newest.split(",")[0] ?? "0", 16);
   for (let k = parsed.length - 1; k >= 0; k--) {
     const e = parsed[k]!;
-    t = k === parsed.length - 1 ? e.n : t - e.n;
     state.history[k] = { itemId: e.itemId, type: TYPE_OF_CODE.get(e.code) ?? e.code, ts: t * 1000, seen: e.seen };
+    t -= e.n;
   }
   return state;
 }
@@ -91,10 +94,11 @@ export function encodeUserState(state: UserState): string {
     .join(",");
   const seconds = state.history.map((e) => Math.floor(e.ts / 1000));
   const hist = state.history.map((e, k) => {
-    const n = k + 1 < seconds.length ? seconds[k + 1]! - seconds[k]! : seconds[k]!;
+    const n = k === 0 ? 0 : seconds[k]! - seconds[k - 1]!;
     return `${n.toString(16)}${typeCode(e.type)}${e.seen ? "*" : ""}${e.itemId}`;
   });
-  return `${wm}|${state.olderSeen.join(",")}|${hist.join(";")}`;
+  const newest = seconds.length === 0 ? "" : `${seconds.at(-1)!.toString(16)},${seconds.length.toString(16)}`;
+  return `${wm}|${state.olderSeen.join(",")}|${newest}|${hist.join(";")}`;
 }
 
 /** Every item the user has seen (the older ones and the history's seen entries), sorted. */

@@ -68,18 +68,18 @@ local function read(key)
   -- GET fails with WRONGTYPE on a legacy hash: one call for the common case instead of TYPE + GET.
   local packed = redis.pcall('GET', key)
   if type(packed) == 'table' and packed.err then return readLegacy(key) end
-  local st = { wm = {}, olderRaw = '', histRaw = '' }
+  local st = { wm = {}, olderRaw = '', histRaw = '', newestT = 0, count = 0 }
   if not packed then return st end
-  local wm
-  wm, st.olderRaw, st.histRaw = string.match(packed, '^([^|]*)|([^|]*)|(.*)$')
+  local wm, newest, count
+  wm, st.olderRaw, newest, count, st.histRaw = string.match(packed, '^([^|]*)|([^|]*)|([0-9a-f]*),?([0-9a-f]*)|(.*)$')
+  if not wm then error('apply-users: unreadable user state at ' .. key) end
   for _, part in ipairs(split(wm, ',', {})) do
     local p, o = string.match(part, '^(.*):(%d+)$')
     st.wm[p] = tonumber(o)
   end
+  if st.histRaw ~= '' then st.newestT, st.count = tonumber(newest, 16), tonumber(count, 16) end
   return st
 end
-
--- An entry's number is the seconds to the next entry; the newest entry's is its own time.
 
 -- (second, code, item, seen): the newest `cap` are the same whatever the order of additions.
 local function before(a, b)
@@ -89,22 +89,25 @@ local function before(a, b)
   return (not a.s) and b.s
 end
 
--- `nextT`: the time of the entry after e, or nil when e is the newest.
-local function encodeEntry(e, nextT)
-  return hex(nextT and (nextT - e.t) or e.t) .. e.c .. (e.s and '*' or '') .. e.i
+-- `n`: seconds since the entry before e (0 for the oldest).
+local function encodeEntry(e, n)
+  return hex(n) .. e.c .. (e.s and '*' or '') .. e.i
 end
 
-local function write(key, wmTable, older, hist)
+local function write(key, st, older)
   local labels = {}
-  for p in pairs(wmTable) do labels[#labels + 1] = p end
+  for p in pairs(st.wm) do labels[#labels + 1] = p end
   table.sort(labels)
   local wm = {}
-  for n, p in ipairs(labels) do wm[n] = p .. ':' .. string.format('%d', wmTable[p]) end
-  redis.call('SET', key, table.concat(wm, ',') .. '|' .. older .. '|' .. hist)
+  for n, p in ipairs(labels) do wm[n] = p .. ':' .. string.format('%d', st.wm[p]) end
+  local newest = st.count > 0 and (hex(st.newestT) .. ',' .. hex(st.count)) or ''
+  redis.call('SET', key, table.concat(wm, ',') .. '|' .. older .. '|' .. newest .. '|' .. st.histRaw)
 end
 
 -- Any order of additions: decode, sort, keep the newest `cap`, recompute the older seen items.
-local function mergeSorted(hist, olderList, new)
+-- Sets st.histRaw, st.newestT, st.count; returns the older seen items, packed.
+local function mergeSorted(st, olderList, new)
+  local hist = st.hist
   local seen = {}
   for _, item in ipairs(olderList) do seen[item] = true end
   for _, e in ipairs(hist) do if e.s then seen[e.i] = true end end
@@ -125,29 +128,37 @@ local function mergeSorted(hist, olderList, new)
   end
   local kept, packed = {}, {}
   for n = math.max(1, #hist - cap + 1), #hist do kept[#kept + 1] = hist[n] end
-  for n, e in ipairs(kept) do packed[n] = encodeEntry(e, kept[n + 1] and kept[n + 1].t) end
+  for n, e in ipairs(kept) do packed[n] = encodeEntry(e, n == 1 and 0 or (e.t - kept[n - 1].t)) end
   for _, e in ipairs(kept) do if e.s then seen[e.i] = nil end end
   local older = {}
   for item in pairs(seen) do older[#older + 1] = item end
   table.sort(older)
-  return table.concat(older, ','), table.concat(packed, ';')
+  st.histRaw, st.count = table.concat(packed, ';'), #kept
+  st.newestT = #kept > 0 and kept[#kept].t or 0
+  return table.concat(older, ',')
 end
 
--- The oldest entries past the cap leave `packed` (count entries); seen items of the ones that
--- leave join the older list unless still seen in the history, and the history's seen items
--- leave it (an item is listed in one place only). `new`: the entries this call added.
-local function trim(olderRaw, packed, count, new)
-  local drop = math.max(0, count - cap)
+-- The oldest entries past the cap leave the history (the next one's number becomes 0); seen
+-- items of the ones that leave join the older list unless still seen in the history, and the
+-- history's seen items leave it (an item is listed in one place only). `new`: the entries this
+-- call added. Returns the older seen items, packed.
+local function trim(st, new)
+  local drop = math.max(0, st.count - cap)
   -- Nothing leaves and no older list to move items out of: the common case while a history fills.
-  if drop == 0 and olderRaw == '' then return olderRaw, packed end
+  if drop == 0 and st.olderRaw == '' then return '' end
+  local packed = st.histRaw
   local dropped, pos = {}, 0
   for k = 1, drop do
     local sep = string.find(packed, ';', pos + 1, true)
     dropped[k] = string.sub(packed, pos + 1, sep - 1)
     pos = sep
   end
-  local histPacked = string.sub(packed, pos + 1)
-  local search, olderSearch = ';' .. histPacked .. ';', ',' .. olderRaw .. ','
+  if drop > 0 then
+    local d = string.match(packed, '^[0-9a-f]+', pos + 1)
+    packed = '0' .. string.sub(packed, pos + 1 + #d)
+    st.histRaw, st.count = packed, cap
+  end
+  local search, olderSearch = ';' .. packed .. ';', ',' .. st.olderRaw .. ','
   local add, remove, changed = {}, {}, false
   for _, e in ipairs(dropped) do
     local _, _, star, item = parseEntry(e)
@@ -162,79 +173,74 @@ local function trim(olderRaw, packed, count, new)
       remove[e.i], changed = true, true
     end
   end
-  if not changed then return olderRaw, histPacked end
+  if not changed then return st.olderRaw end
   local older = {}
-  for _, item in ipairs(split(olderRaw, ',', {})) do
+  for _, item in ipairs(split(st.olderRaw, ',', {})) do
     if not remove[item] then older[#older + 1] = item end
   end
   for item in pairs(add) do older[#older + 1] = item end
   table.sort(older)
-  return table.concat(older, ','), histPacked
+  return table.concat(older, ',')
 end
 
--- Entries in a packed history: the ';' separators counted in C, no copy of the string.
-local function countEntries(packed)
-  if packed == '' then return 0 end
-  local n, p = 1, string.find(packed, ';', 1, true)
-  while p do
-    n = n + 1
-    p = string.find(packed, ';', p + 1, true)
+-- One new entry into a packed history without decoding it. Newer than the newest (the usual
+-- case: one user's events arrive in order): appended, nothing read. Otherwise entries are read
+-- back from the newest only as far as its place (one hex number each, the whole entry only on a
+-- tie of seconds); the entry after it is renumbered and the string is cut there.
+local function insertEntry(st, e)
+  local raw = st.histRaw
+  st.count = st.count + 1
+  if raw == '' then
+    st.histRaw, st.newestT = encodeEntry(e, 0), e.t
+    return
   end
-  return n
-end
-
--- One new entry into a packed history without decoding it: after the newest, the newest is
--- rewritten to count the seconds to it and it is appended; otherwise entries are read back from
--- the newest only as far as its place (one hex number each, the whole entry only on a tie of
--- seconds), the one before it is rewritten, and the string is cut there.
-local function insertEntry(histRaw, e)
-  if histRaw == '' then return encodeEntry(e, nil) end
-  local len = #histRaw
+  if e.t > st.newestT then
+    st.histRaw = raw .. ';' .. encodeEntry(e, e.t - st.newestT)
+    st.newestT = e.t
+    return
+  end
+  local len = #raw
   -- Separators are found from the end in the reversed string (entries hold no ';').
-  local rev = string.reverse(histRaw)
+  local rev = string.reverse(raw)
   -- Where the entry that ends just before `stop` (its ';', or len + 1) starts.
   local function startBefore(stop)
     local r = string.find(rev, ';', len - stop + 2, true)
     return r and (len - r + 2) or 1
   end
-  local from = startBefore(len + 1)
-  local num, code, star, item = parseEntry(string.sub(histRaw, from))
-  local tk = tonumber(num, 16)
-  if not before(e, { t = tk, c = code, i = item, s = star == '*' }) then
-    return string.sub(histRaw, 1, from - 1) .. hex(e.t - tk) .. code .. star .. item .. ';' .. encodeEntry(e, nil)
-  end
+  -- The entry at [from, stop - 1] has time tk; the one after it (if any) starts at afterFrom, time tAfter.
+  local stop = len + 1
+  local from = startBefore(stop)
+  local tk, afterFrom, tAfter = st.newestT, nil, nil
   while true do
-    -- e sorts before the entry at `from`, whose time is tk.
-    local tNext = tk
-    if from == 1 then return encodeEntry(e, tNext) .. ';' .. histRaw end
-    local stop = from - 1
-    from = startBefore(stop)
-    local d = string.match(histRaw, '^[0-9a-f]+', from)
-    tk = tk - tonumber(d, 16)
+    local d = string.match(raw, '^[0-9a-f]+', from)
     local goesBefore
     if e.t ~= tk then
       goesBefore = e.t < tk
     else
-      local _, c, st, i = parseEntry(string.sub(histRaw, from, stop - 1))
-      goesBefore = before(e, { t = tk, c = c, i = i, s = st == '*' })
+      local _, c, star, i = parseEntry(string.sub(raw, from, stop - 1))
+      goesBefore = before(e, { t = tk, c = c, i = i, s = star == '*' })
     end
     if not goesBefore then
-      -- e goes right after this entry, whose number now counts the seconds to e.
-      return string.sub(histRaw, 1, from - 1) .. hex(e.t - tk) .. string.sub(histRaw, from + #d, stop)
-        .. encodeEntry(e, tNext) .. ';' .. string.sub(histRaw, stop + 1)
+      if not afterFrom then
+        st.histRaw, st.newestT = raw .. ';' .. encodeEntry(e, e.t - tk), e.t
+      else
+        -- Between this entry and the next, which now counts its seconds from e.
+        local dAfter = string.match(raw, '^[0-9a-f]+', afterFrom)
+        st.histRaw = string.sub(raw, 1, stop) .. encodeEntry(e, e.t - tk) .. ';' .. hex(tAfter - e.t)
+          .. string.sub(raw, afterFrom + #dAfter)
+      end
+      return
     end
+    if from == 1 then
+      -- Before the oldest: e is the oldest now, and the old oldest counts its seconds from e.
+      st.histRaw = encodeEntry(e, 0) .. ';' .. hex(tk - e.t) .. string.sub(raw, 1 + #d)
+      return
+    end
+    afterFrom, tAfter = from, tk
+    stop = from - 1
+    from = startBefore(stop)
+    tk = tk - tonumber(d, 16)
   end
-end
-
--- Entries in a packed history: the ';' separators counted in C, no copy of the string.
-local function countEntries(packed)
-  if packed == '' then return 0 end
-  local n, p = 1, string.find(packed, ';', 1, true)
-  while p do
-    n = n + 1
-    p = string.find(packed, ';', p + 1, true)
-  end
-  return n
 end
 
 for i = 0, #ev / 7 - 1 do
@@ -264,17 +270,15 @@ for _, j in ipairs(order) do
   -- A legacy hash was deleted on reading: it is written back converted even when nothing is new.
   if #u.new > 0 or st.legacy then
     table.sort(u.new, before)
-    local older, hist
+    local older
     if st.legacy then
-      older, hist = mergeSorted(st.hist, st.older, u.new)
+      older = mergeSorted(st, st.older, u.new)
     else
-      local packed = st.histRaw
-      local count = countEntries(packed)
-      for _, e in ipairs(u.new) do packed = insertEntry(packed, e) end
-      older, hist = trim(st.olderRaw, packed, count + #u.new, u.new)
+      for _, e in ipairs(u.new) do insertEntry(st, e) end
+      older = trim(st, u.new)
     end
     if u.top > u.wm then st.wm[label] = u.top end
-    write(KEYS[2 * j - 1], st.wm, older, hist)
+    write(KEYS[2 * j - 1], st, older)
   end
 end
 return {applied, refresh}
