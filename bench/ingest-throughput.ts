@@ -11,6 +11,9 @@
  *   KAFKA_BROKERS=… REDIS_URL=… node --import tsx bench/ingest-throughput.ts
  *   BENCH_EVENTS=200000 BENCH_PARTITIONS=4 BENCH_DUPLICATE_RATE=0.02 BENCH_DUPLICATE_WINDOW=1000
  *   (a duplicate copies one of the last BENCH_DUPLICATE_WINDOW events, as an app's resend would)
+ *   BENCH_TS_ORDER=per-user (default: each user's events come in time order over 30 minutes, except
+ *   BENCH_LATE_RATE=0.05 of them, which arrive up to BENCH_LATE_MS=300000 late, as from an app's
+ *   offline buffer) | shuffled (any time in the last 30 minutes: a user's events in random order)
  *   BENCH_MODE=processes (default: ingest and features each in its own process, as deployed)
  *   BENCH_MODE=inprocess (both workers inside this one process)
  *   BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (node flags for the worker processes)
@@ -46,6 +49,11 @@ const N = Number(process.env.BENCH_EVENTS ?? 200_000);
 const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 4);
 const DUP_RATE = Number(process.env.BENCH_DUPLICATE_RATE ?? 0.02);
 const DUP_WINDOW = Number(process.env.BENCH_DUPLICATE_WINDOW ?? 1000);
+const TS_ORDER = process.env.BENCH_TS_ORDER ?? "per-user";
+const LATE_RATE = Number(process.env.BENCH_LATE_RATE ?? 0.05);
+const LATE_MS = Number(process.env.BENCH_LATE_MS ?? 300_000);
+if (TS_ORDER !== "per-user" && TS_ORDER !== "shuffled")
+  throw new Error(`BENCH_TS_ORDER: per-user or shuffled, got ${TS_ORDER}`);
 const USERS = 5000;
 const ITEMS = 2000;
 const SECRET = "bench-pseudonym-secret-0123456789";
@@ -119,7 +127,13 @@ try {
       userId,
       itemId: `item-${Math.floor(rand() ** 2 * ITEMS)}`,
       type: EVENT_TYPES[Math.floor(rand() * 4)],
-      ts: now - Math.floor(rand() * 30 * 60_000),
+      ts:
+        TS_ORDER === "shuffled"
+          ? now - Math.floor(rand() * 30 * 60_000)
+          : now -
+            30 * 60_000 +
+            Math.floor((i / N) * 30 * 60_000) -
+            (rand() < LATE_RATE ? Math.floor(rand() * LATE_MS) : 0),
     };
     distinct.push({ key: userId, value: JSON.stringify(e) });
     distinctTs.push(e.ts);
@@ -353,6 +367,8 @@ try {
       distinct: N,
       duplicates_dropped: main.dropped,
       partitions: PARTITIONS,
+      ts_order: TS_ORDER,
+      ...(TS_ORDER === "per-user" ? { late_rate: LATE_RATE } : {}),
       mode: MODE,
       max_bytes_per_partition: MAX_BYTES,
       concurrency: CONCURRENCY,
