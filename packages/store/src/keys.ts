@@ -45,13 +45,13 @@
  *   ns:policy:serving          string  canonical id of the policy `recfleet policy promote` switched traffic to; absent: POLICY_SPLIT
  */
 
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** 8 base64url characters (48 bits) of SHA-1 of an event id: what the duplicate filters keep instead of the id. */
 export function eventFingerprint(eventId: string): string {
-  return createHash("sha1").update(eventId).digest("base64url").slice(0, 8);
+  return hash("sha1", eventId, "base64url").slice(0, 8);
 }
 
 /**

@@ -1,5 +1,5 @@
 /** Features' logic, free of Kafka and Redis: canonical events → store updates → refresh requests. */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { CanonicalEvent, EventType, RecRequest } from "@recfleet/contracts";
 import type { BatchHandler, OutgoingMessage } from "@recfleet/bus";
 import type { ApplyResult, FeatureEvent } from "@recfleet/store";
@@ -30,7 +30,7 @@ export function toFeatureEvent(e: CanonicalEvent, policy: FeaturePolicy): Featur
 /** The refresh request an event triggers; its id derives from the event id, so a resend carries the same id. */
 export function refreshRequest(e: FeatureEvent, now: number): RecRequest {
   return {
-    requestId: `rf-${createHash("sha256").update(e.eventId).digest("hex").slice(0, 32)}`,
+    requestId: `rf-${hash("sha256", e.eventId, "hex").slice(0, 32)}`,
     user: e.user,
     ts: now,
     reason: "refresh_on_event",
@@ -62,11 +62,12 @@ export function createFeaturesHandler(deps: FeaturesHandlerDeps): BatchHandler<C
   const now = deps.now ?? Date.now;
   return async (messages) => {
     // The position makes a replayed batch a no-op (the store's per-partition and per-user watermarks).
-    const events = messages.map((m) => ({
-      ...toFeatureEvent(m.value, deps.policy),
-      partition: m.partition,
-      offset: Number(m.offset),
-    }));
+    const events = messages.map((m) => {
+      const e = toFeatureEvent(m.value, deps.policy);
+      e.partition = m.partition;
+      e.offset = Number(m.offset);
+      return e;
+    });
     const result = await deps.apply(events);
     const rewards = events
       .filter((e) => e.reward && e.recId !== undefined)

@@ -4,7 +4,7 @@
  * recommendations (`scoreRequests`), and per consumed batch the checks, records and the one
  * send around it (`createScorerHandler`).
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import {
   checkRecFilters,
   requestLatencyMs,
@@ -105,7 +105,7 @@ export interface ScoredBatch {
 
 /** Deterministic per request, so a replayed request gets the same recId (attribution stays idempotent). */
 export function recIdFor(requestId: string): string {
-  return "r" + createHash("sha256").update(requestId).digest("hex").slice(0, 24);
+  return "r" + hash("sha256", requestId, "hex").slice(0, 24);
 }
 
 function userOf(request: RecRequest, pseudonymise: (raw: string) => string): string {
