@@ -84,9 +84,15 @@ async function inProcessRate(ns: string, histories: Map<string, string[]>, secon
     intraOpNumThreads: 1,
   });
   const store: ScoringStore = {
-    readUserHistories: async (us) =>
-      us.map((u) => (histories.get(u) ?? []).map((itemId, i): HistoryEntry => ({ itemId, type: "click", ts: i }))),
-    readSeenItems: async (us) => us.map((u) => histories.get(u) ?? []),
+    readUsers: async (us, n) =>
+      us.map((u) => ({
+        history: (n > 0 ? (histories.get(u) ?? []).slice(-n) : []).map((itemId, i): HistoryEntry => ({
+          itemId,
+          type: "click",
+          ts: i,
+        })),
+        seen: histories.get(u) ?? [],
+      })),
     readPopularItems: async () => [],
     readItemStats: async (ids) => ids.map((itemId) => ({ itemId, impressions: 0, clicks: 0, expectedClicks: 0 })),
   };

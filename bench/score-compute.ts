@@ -166,11 +166,15 @@ const QUARTER: RecFilters = { includeCategories: ["c0", "c1", "c2", "c3", "c4"] 
 
 function memoryStore(histories: Map<string, string[]>): ScoringStore {
   return {
-    readUserHistories: async (users) =>
-      users.map((u) =>
-        (histories.get(u) ?? []).map((itemId, i): HistoryEntry => ({ itemId, type: "click", ts: 1000 + i })),
-      ),
-    readSeenItems: async (users) => users.map((u) => histories.get(u) ?? []),
+    readUsers: async (users, n) =>
+      users.map((u) => ({
+        history: (n > 0 ? (histories.get(u) ?? []).slice(-n) : []).map((itemId, i): HistoryEntry => ({
+          itemId,
+          type: "click",
+          ts: 1000 + i,
+        })),
+        seen: histories.get(u) ?? [],
+      })),
     readPopularItems: async (n) => Array.from({ length: n }, (_, i) => ({ itemId: itemIdOf(i), score: n - i })),
     readItemStats: async (ids): Promise<ItemStats[]> =>
       ids.map((itemId, i) => ({ itemId, impressions: 50 + (i % 7) * 10, clicks: i % 5, expectedClicks: 2 })),

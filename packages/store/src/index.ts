@@ -37,6 +37,7 @@ export {
   type FeatureEvent,
   type ApplyResult,
   type HistoryEntry,
+  type UserView,
   type ItemStats,
   type ErasureReceipt,
   type RecommendationRecord,

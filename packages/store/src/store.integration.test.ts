@@ -201,6 +201,13 @@ test("read API: histories (most recent last), seen items, popularity", async () 
   assert.deepEqual(hist[2], []);
   assert.equal((await store.readUserHistories([u1], 10))[0]!.length, 3, "capped at 3");
   assert.deepEqual(await store.readSeenItems([u1, u2]), [["b", "c"], ["a"]]);
+  // The scorer's one read per user: the same history and seen items.
+  assert.deepEqual(await store.readUsers([u1, u2, user(3)], 2), [
+    { history: hist[0], seen: ["b", "c"] },
+    { history: hist[1], seen: ["a"] },
+    { history: [], seen: [] },
+  ]);
+  assert.deepEqual((await store.readUsers([u1], 0))[0]!.history, []);
   const pop = await store.readPopularItems(2, now);
   assert.deepEqual(
     pop.map((p) => p.itemId),

@@ -93,6 +93,12 @@ export interface RecommendationRecord {
   modelVersion?: string;
 }
 
+/** What serving needs of a user: the last history entries (most recent last) and every seen item. */
+export interface UserView {
+  history: HistoryEntry[];
+  seen: string[];
+}
+
 export interface ErasureReceipt {
   receiptId: string;
   at: number;
@@ -119,6 +125,8 @@ export interface Store {
   /** Last n history entries per user, oldest first (most recent last). */
   readUserHistories(users: readonly string[], n: number): Promise<HistoryEntry[][]>;
   readSeenItems(users: readonly string[]): Promise<string[][]>;
+  /** Both of the above from one read of each user's state (the scorer's per-batch read). */
+  readUsers(users: readonly string[], historyLength: number): Promise<UserView[]>;
   /** Top n items by time-decayed popularity, score as of `now`. */
   readPopularItems(n: number, now?: number): Promise<{ itemId: string; score: number }[]>;
   readItemStats(itemIds: readonly string[], policy?: string): Promise<ItemStats[]>;
@@ -327,6 +335,17 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
     async readSeenItems(users) {
       if (users.length === 0) return [];
       return (await readUserStates(users)).map(seenItems);
+    },
+
+    async readUsers(users, historyLength) {
+      if (users.length === 0) return [];
+      return (await readUserStates(users)).map((st) => ({
+        history:
+          historyLength > 0
+            ? st.history.slice(-historyLength).map(({ itemId, type, ts }) => ({ itemId, type, ts }))
+            : [],
+        seen: seenItems(st),
+      }));
     },
 
     async readPopularItems(n, now = Date.now()) {

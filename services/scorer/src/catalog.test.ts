@@ -74,8 +74,8 @@ function memoryCatalog(items: StoredCatalogItem[]): Pick<CatalogStore, "readAll"
 function store(histories: Record<string, string[]>): ScoringStore {
   const entry = (itemId: string, i: number): HistoryEntry => ({ itemId, type: "click", ts: 1000 + i });
   return {
-    readUserHistories: async (users) => users.map((u) => (histories[u] ?? []).map(entry)),
-    readSeenItems: async (users) => users.map(() => []),
+    readUsers: async (users, n) =>
+      users.map((u) => ({ history: n > 0 ? (histories[u] ?? []).slice(-n).map(entry) : [], seen: [] })),
     readPopularItems: async (n) =>
       Array.from({ length: Math.min(n, N) }, (_, i) => ({ itemId: `i${i}`, score: N - i })),
     readItemStats: async (ids): Promise<ItemStats[]> =>

@@ -6,8 +6,7 @@ import { gaussianNoisePerUnit, withStatsPrivacy } from "./dp-stats";
 
 const ITEMS = Array.from({ length: 2000 }, (_, i) => `item-${i}`);
 const plain: ScoringStore = {
-  readUserHistories: async () => [],
-  readSeenItems: async () => [],
+  readUsers: async (users) => users.map(() => ({ history: [], seen: [] })),
   readPopularItems: async (n) => ITEMS.slice(0, n).map((itemId, i) => ({ itemId, score: 1000 - i * 0.1 })),
   readItemStats: async (ids, policy) =>
     ids.map((itemId): ItemStats => ({

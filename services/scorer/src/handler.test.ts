@@ -48,8 +48,8 @@ async function tinyServingModel(): Promise<{ model: TwoTowerModel; serving: Serv
 function memoryStore(histories: Record<string, string[]>, seen: Record<string, string[]>): ScoringStore {
   const entry = (itemId: string, i: number): HistoryEntry => ({ itemId, type: "click", ts: 1000 + i });
   return {
-    readUserHistories: async (users) => users.map((u) => (histories[u] ?? []).map(entry)),
-    readSeenItems: async (users) => users.map((u) => seen[u] ?? []),
+    readUsers: async (users, n) =>
+      users.map((u) => ({ history: n > 0 ? (histories[u] ?? []).slice(-n).map(entry) : [], seen: seen[u] ?? [] })),
     readPopularItems: async (n) =>
       Array.from({ length: Math.min(n, NUM_ITEMS) }, (_, i) => ({ itemId: `i${i}`, score: NUM_ITEMS - i })),
     readItemStats: async (ids): Promise<ItemStats[]> =>

@@ -30,7 +30,7 @@ import {
   type PolicyDecision,
   type TrafficShare,
 } from "@recfleet/policy";
-import type { HistoryEntry, ItemStats, RecommendationRecord, SealedEnvelope, StoredCatalogItem } from "@recfleet/store";
+import type { ItemStats, UserView, RecommendationRecord, SealedEnvelope, StoredCatalogItem } from "@recfleet/store";
 import type { ModelLease } from "./model-holder";
 import type { ItemBias, ServingModel } from "./serving-model";
 import { batchBias, type ItemSpace, type ServedItems } from "./item-space";
@@ -38,8 +38,8 @@ import { capPerProvider, hasRequestRules, matchesFilters, servable, type Operato
 import { coalescing } from "./coalesce";
 
 export interface ScoringStore {
-  readUserHistories(users: readonly string[], n: number): Promise<HistoryEntry[][]>;
-  readSeenItems(users: readonly string[]): Promise<string[][]>;
+  /** Each user's last `historyLength` history entries and seen items, one read per user. */
+  readUsers(users: readonly string[], historyLength: number): Promise<UserView[]>;
   readPopularItems(n: number, now?: number): Promise<{ itemId: string; score: number }[]>;
   readItemStats(itemIds: readonly string[], policy?: string): Promise<ItemStats[]>;
 }
@@ -168,10 +168,9 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
   const users = requests.map((r) => userOf(r, deps.pseudonymise));
   // Histories feed only the user tower, so their length is the model's; without a model every
   // request is a cold start and needs no history.
-  const [histories, seenLists] = await Promise.all([
-    model ? store.readUserHistories(users, model.historyLength) : users.map(() => []),
-    store.readSeenItems(users),
-  ]);
+  const views = await store.readUsers(users, model ? model.historyLength : 0);
+  const histories = views.map((v) => v.history);
+  const seenLists = views.map((v) => v.seen);
 
   // Warm users (some history item is in this version's vocabulary) share one retrieval run.
   const historyRows = histories.map((h) =>
