@@ -29,6 +29,8 @@ export interface StreamWorkerConfig extends FleetKafkaConfig {
   groupId?: string;
   maxBytesPerPartition?: number;
   partitionsConsumedConcurrently?: number;
+  /** The consumer loop's keepAliveWhileHandlingMs: how long a batch handler keeps the group while it works. */
+  maxBatchTimeMs?: number;
 }
 
 export interface StreamWorkerOptions<T> {
@@ -80,6 +82,7 @@ export async function startStreamWorker<T>(options: StreamWorkerOptions<T>): Pro
     handleBatch: options.createHandler({ producer, topics }),
     maxBytesPerPartition: config.maxBytesPerPartition,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
+    keepAliveWhileHandlingMs: config.maxBatchTimeMs,
     readiness: options.readiness,
     onFatal: fail && ((err) => fail(`the ${service} consumer cannot recover`, err)),
   });

@@ -63,6 +63,13 @@ export const featuresConfigSchema = {
   refreshTypes: eventTypes("FEATURES_REFRESH_TYPES", []),
   refreshIntervalMs: duration("FEATURES_REFRESH_INTERVAL", 30_000),
   maxBytesPerPartition: int("FEATURES_MAX_BYTES_PER_PARTITION", 262_144, { min: 1024 }),
+  /**
+   * A batch handler keeps its group membership (heartbeats go on) for up to this long while it
+   * works: a large batch from a backlog on a busy machine outlives the 10 s session timeout, and a
+   * batch whose commit the group refuses three times is dead-lettered. Past it the group takes the
+   * partitions back (a stuck handler).
+   */
+  maxBatchTimeMs: duration("FEATURES_MAX_BATCH_TIME", 60_000),
   /** Partitions handled at once; their effects are independent (keys are per user, scripts atomic), and one batch's Redis or broker wait overlaps another's work. */
   partitionsConsumedConcurrently: int("FEATURES_CONCURRENCY", 4, { min: 1, max: 64 }),
 };
