@@ -66,8 +66,6 @@ const STREAM_SPAN_MS = 30 * 60_000;
 const PROVIDERS = 5;
 /** Messages handed to the producer per send (it splits them into requests the broker accepts). */
 const SEND_BATCH = 10_000;
-/** Requests in flight at once: waves of this many, each waiting for its answers (or the timeout). */
-const REQUEST_WAVE = 50;
 const ANSWER_TIMEOUT_MS = 15_000;
 const K = 10;
 
@@ -84,6 +82,7 @@ export interface DemoScaleSettings {
   items: number;
   seed: number;
   requests: number;
+  concurrency: number;
   out: string;
   keepStack: boolean;
 }
@@ -97,11 +96,13 @@ export function parseScaleArgs(argv: string[]): DemoScaleSettings {
       items: { type: "string", default: "100000" },
       seed: { type: "string", default: "1" },
       requests: { type: "string", default: "2000" },
+      // Clients sending requests at once, each waiting for its answer (or the timeout) before the next.
+      concurrency: { type: "string", default: "8" },
       out: { type: "string", default: join(REPO_ROOT, "out", "demo") },
       "keep-stack": { type: "boolean", default: false },
     },
   });
-  const int = (flag: "scale" | "users" | "items" | "seed" | "requests", min: number): number => {
+  const int = (flag: "scale" | "users" | "items" | "seed" | "requests" | "concurrency", min: number): number => {
     const raw = values[flag];
     const n = Number(raw);
     if (!(Number.isInteger(n) && n >= min)) throw new DemoScaleUsageError(flag, raw, `an integer ≥ ${min}`);
@@ -113,6 +114,7 @@ export function parseScaleArgs(argv: string[]): DemoScaleSettings {
     items: int("items", 1),
     seed: int("seed", 0),
     requests: int("requests", 1),
+    concurrency: int("concurrency", 1),
     out: values.out!,
     keepStack: values["keep-stack"]!,
   };
@@ -348,15 +350,18 @@ async function runOnFleet(
     const promoted = version !== undefined;
     say(promoted ? `model ${version} promoted and served after ${trainSeconds.toFixed(1)} s` : "no model was promoted");
 
-    // 5. Requests for users of the stream (drawn by event, so active users come up more often).
-    const rng = createRng(mixSeeds(settings.seed, 0x4ec));
+    // 5. Requests for users of the stream (drawn by event, so active users come up more often),
+    //    from `--concurrency` clients that each send one and wait for its answer, as app
+    //    servers would: a burst sent in one batch would time the scorer's batch, not a request.
     const latencies: number[] = [];
+    const scorerLatencies: number[] = [];
     let unanswered = 0;
-    let coldStart = 0;
-    const versions = new Map<string, number>();
-    for (let sent = 0; sent < settings.requests; sent += REQUEST_WAVE) {
-      const wave: { request: RecRequest; answer: Promise<Recommendation | undefined> }[] = [];
-      for (let r = sent; r < Math.min(sent + REQUEST_WAVE, settings.requests); r++) {
+    let nonModel = 0;
+    const versions = new Set<string>();
+    let next = 0;
+    const client = async () => {
+      while (next < settings.requests) {
+        const r = next++;
         const requestId = `scale-${settings.seed}-req-${r}`;
         const answer = new Promise<Recommendation | undefined>((resolve) => {
           const timer = setTimeout(() => {
@@ -369,31 +374,29 @@ async function runOnFleet(
             resolve(rec);
           });
         });
-        const userId = scaleUserId(stream.eventUser[Math.floor(rng() * total)]!);
-        wave.push({ request: { requestId, userId, ts: Date.now(), k: K }, answer });
+        // Per request (seed, index): the same users whatever order the clients take them in.
+        const event = Math.floor(createRng(mixSeeds(settings.seed, 0x4ec, r))() * total);
+        const request: RecRequest = { requestId, userId: scaleUserId(stream.eventUser[event]!), ts: Date.now(), k: K };
+        const sentAt = performance.now();
+        await producer.send(topics.recRequests, [{ key: request.userId!, value: request }]);
+        const rec = await answer;
+        if (!rec) {
+          unanswered++;
+          continue;
+        }
+        latencies.push(performance.now() - sentAt);
+        scorerLatencies.push(rec.latencyMs);
+        if (rec.reason) nonModel++;
+        versions.add(rec.modelVersion);
       }
-      const sentAt = performance.now();
-      await producer.send(
-        topics.recRequests,
-        wave.map((w) => ({ key: w.request.userId!, value: w.request })),
-      );
-      await Promise.all(
-        wave.map(async (w) => {
-          const rec = await w.answer;
-          if (!rec) {
-            unanswered++;
-            return;
-          }
-          latencies.push(performance.now() - sentAt);
-          if (rec.reason) coldStart++;
-          versions.set(rec.modelVersion, (versions.get(rec.modelVersion) ?? 0) + 1);
-        }),
-      );
-    }
+    };
+    await Promise.all(Array.from({ length: settings.concurrency }, client));
     latencies.sort((a, b) => a - b);
+    scorerLatencies.sort((a, b) => a - b);
     const served = latencies.length;
     const p50 = served > 0 ? percentile(latencies, 0.5) : NaN;
     const p99 = served > 0 ? percentile(latencies, 0.99) : NaN;
+    say(`${served} requests answered, ${unanswered} unanswered`);
 
     // 6. Memory: each worker's peak RSS, and Redis's used memory (the whole instance).
     const peakRss = Object.fromEntries(fleet.workers.map((w) => [w.name, peakRssMb(w.process.pid)]));
@@ -420,9 +423,12 @@ async function runOnFleet(
       ],
       [
         "requests answered / unanswered",
-        `${served} / ${unanswered} (${coldStart} with a non-model reason; versions ${[...versions.keys()].join(", ") || "none"})`,
+        `${served} / ${unanswered} (${settings.concurrency} clients; ${nonModel} answered with a non-model reason; versions ${[...versions].join(", ") || "none"})`,
       ],
-      ["latency p50 / p99 (request → answer)", `${p50.toFixed(0)} ms / ${p99.toFixed(0)} ms`],
+      [
+        "latency p50 / p99 (request → answer)",
+        `${p50.toFixed(1)} ms / ${p99.toFixed(1)} ms (request ts → scorer's publish: ${percentile(scorerLatencies, 0.5).toFixed(1)} ms / ${percentile(scorerLatencies, 0.99).toFixed(1)} ms)`,
+      ],
       [
         "peak RSS per worker",
         Object.entries(peakRss)
