@@ -67,6 +67,7 @@ const PROVIDERS = 5;
 /** Messages handed to the producer per send (it splits them into requests the broker accepts). */
 const SEND_BATCH = 10_000;
 const ANSWER_TIMEOUT_MS = 15_000;
+const TRAIN_TIMEOUT_MS = 30 * 60_000;
 const K = 10;
 
 export class DemoScaleUsageError extends NonRetriableError {
@@ -207,7 +208,8 @@ export async function runDemoScale(argv: string[], io: DemoScaleIo = {}): Promis
     logDir,
     keepStack: settings.keepStack,
     log: say,
-    env: { TRAIN_INTERVAL: "0", ...io.env },
+    // The demo's 200-item embed shards suit its few hundred items; at catalog scale, the trainer's default.
+    env: { TRAIN_INTERVAL: "0", EMBED_SHARD_SIZE: "1000", ...io.env },
     ...(io.stack ? { stack: io.stack } : {}),
   });
   say("fleet ready: ingest, features, trainer, scorer");
@@ -271,7 +273,8 @@ async function runOnFleet(
         groupLag(kafka, consumerGroupId(fleet.namespace, "ingest"), topics.clickstream),
         groupLag(kafka, consumerGroupId(fleet.namespace, "features"), topics.events),
       ]);
-      return { ingest, features };
+      // Clamped: the end offsets and the group's commit are read apart, so a read can come out a little below 0.
+      return { ingest: Math.max(0, ingest), features: Math.max(0, features) };
     };
     const total = stream.eventTs.length;
     let produced = 0;
@@ -345,7 +348,8 @@ async function runOnFleet(
 
     // 4. One training run, as the demo retrains (`recfleet train --wait`, then the scorer serves it).
     const trainStart = performance.now();
-    const version = await retrainAndServe(fleet);
+    // A training run over 100k items takes minutes on a small machine (the demo's 5 are for its few hundred).
+    const version = await retrainAndServe(fleet, TRAIN_TIMEOUT_MS);
     const trainSeconds = (performance.now() - trainStart) / 1000;
     const promoted = version !== undefined;
     say(promoted ? `model ${version} promoted and served after ${trainSeconds.toFixed(1)} s` : "no model was promoted");
