@@ -451,6 +451,10 @@ async function runOnFleet(
         items: stream.items,
         produce_events_per_s: Math.round(produceRate),
         pipeline_events_per_s: Math.round(pipelineRate),
+        // Ingest's consumer counts: a batch whose commit the group refused three times (a batch
+        // outliving the session timeout on a loaded machine) is dead-lettered after its effects ran.
+        ingested,
+        dead_lettered: deadLettered,
         train_s: round(trainSeconds),
         promoted,
         served,
