@@ -3,7 +3,8 @@
  * whole fleet (ingest, features, trainer, scorer), runs the closed-loop simulator against it
  * with two policies side by side (greedy vs an exploring one; balanced arms taking turns request
  * by request, each learning from its own statistics), shows progress, and ends with a summary
- * table, the lift with its 95% interval, and the path of the plot.
+ * table, the lift with its 95% interval, and the path of the plot. `--scale <events>` runs the
+ * catalog-scale mode instead (demo-scale.ts).
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -11,10 +12,13 @@ import { REPO_ROOT } from "@recfleet/stack";
 import { liftWithInterval, type FleetSimulationReport, type PolicyReport } from "@recfleet/simulator";
 import { topicNames } from "@recfleet/contracts";
 import { allowPoliciesEnv, scrapeMetric, simulateOnFleet, startLocalFleet } from "./fleet";
+import { runDemoScale } from "./demo-scale";
 
 export const DEMO_EXPLORING_POLICY = "thompson:16,lift=1,prior=3";
 
 export async function runDemo(argv: string[]): Promise<number> {
+  // `--scale <events>`: the catalog-scale run (demo-scale.ts), a path of its own with its own flags.
+  if (argv.some((a) => a === "--scale" || a.startsWith("--scale="))) return runDemoScale(argv);
   const { values } = parseArgs({
     args: argv,
     options: {

@@ -128,12 +128,20 @@ export async function startLocalFleet(options: {
   env?: Record<string, string>;
   keepStack?: boolean;
   log?: (line: string) => void;
+  /**
+   * Kafka + Redis someone else runs (a test run's, with its connection env): used as they are,
+   * neither started nor stopped here. Absent → the local stack (`recfleet stack`).
+   */
+  stack?: { brokers: string; redisUrl: string; env?: Record<string, string> };
 }): Promise<LocalFleet> {
   const say = options.log ?? (() => {});
-  const hadStack = readStackState() !== undefined;
-  say(hadStack ? "using the running local stack" : "starting the local stack (Kafka broker + redis-server) …");
-  const stack = await stackUp(undefined, say);
+  const given = options.stack;
+  const hadStack = given !== undefined || readStackState() !== undefined;
+  if (!given)
+    say(hadStack ? "using the running local stack" : "starting the local stack (Kafka broker + redis-server) …");
+  const stack = given ?? (await stackUp(undefined, say));
   const env: Record<string, string> = {
+    ...given?.env,
     KAFKA_BROKERS: stack.brokers,
     REDIS_URL: stack.redisUrl,
     RECFLEET_NAMESPACE: options.namespace,

@@ -32,7 +32,9 @@ const appCommands: CliCommand[] = [
     name: "demo",
     summary:
       "the main job: local stack + whole fleet + closed-loop simulator (greedy vs an exploring policy) " +
-      "[--steps N --requests N --seed N --policy SPEC --out DIR]",
+      "[--steps N --requests N --seed N --policy SPEC --out DIR]; " +
+      "--scale EVENTS: catalog-scale run instead (synthetic clickstream at full speed, one training run, timed requests) " +
+      "[--users N --items N --seed N --requests N]",
     run: runDemo,
   },
   {
