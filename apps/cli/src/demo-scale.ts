@@ -14,31 +14,27 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import {
-  createKafka,
-  createProducer,
-  ensureFleetTopics,
-  groupLag,
-  startConsumerLoop,
-  type OutgoingMessage,
-} from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics, groupLag, type OutgoingMessage } from "@recfleet/bus";
 import {
   consumerGroupId,
-  decodeMessage,
-  recommendationSpec,
   topicNames,
   type CatalogItem,
   type ClickstreamEvent,
   type EventType,
   type RecRequest,
-  type Recommendation,
 } from "@recfleet/contracts";
 import { createRng, mixSeeds, percentile } from "@recfleet/numeric";
-import { createLogger, createMetricsRegistry, NonRetriableError } from "@recfleet/runtime";
-import { generateClickstream, GENRES, providerOf, type SyntheticClickstream } from "@recfleet/simulator";
+import { createLogger, NonRetriableError } from "@recfleet/runtime";
+import {
+  generateClickstream,
+  GENRES,
+  listenForAnswers,
+  providerOf,
+  type SyntheticClickstream,
+} from "@recfleet/simulator";
 import { REPO_ROOT } from "@recfleet/stack";
 import { waitFor } from "@recfleet/testkit";
-import { retrainAndServe, scrapeMetric, startLocalFleet, type LocalFleet } from "./fleet";
+import { ingestOutcomes, retrainAndServe, startLocalFleet, type LocalFleet } from "./fleet";
 
 /** Deterministic ids of the generator's rows (raw app ids; ingest pseudonymises users). */
 export const scaleUserId = (row: number): string => `u-${row}`;
@@ -237,21 +233,7 @@ async function runOnFleet(
   const producer = await createProducer(kafka);
 
   // Answers are matched by requestId; the consumer joins now so no request waits for its group join.
-  const pending = new Map<string, (rec: Recommendation) => void>();
-  const answers = await startConsumerLoop<Recommendation>({
-    kafka,
-    groupId: consumerGroupId(fleet.namespace, "simulator", "scale"),
-    topics: [topics.recommendations],
-    deadLetterTopic: topics.recommendationsDlq,
-    producer,
-    logger,
-    registry: createMetricsRegistry("demo-scale"),
-    fromBeginning: true,
-    decode: (v) => decodeMessage<Recommendation>(recommendationSpec, v),
-    handleBatch: async (messages) => {
-      for (const m of messages) pending.get(m.value.requestId)?.(m.value);
-    },
-  });
+  const answers = await listenForAnswers({ kafka, namespace: fleet.namespace, run: "scale", producer, logger });
 
   try {
     // 1. The catalog (the simulator's path: upserts on `items`, which features stores for the
@@ -334,14 +316,7 @@ async function runOnFleet(
     );
     const pipelineSeconds = (performance.now() - produceStart) / 1000;
     const pipelineRate = total / pipelineSeconds;
-    const ingested = await scrapeMetric(worker("ingest"), "recfleet_consumer_messages_total", {
-      topic: topics.clickstream,
-      outcome: "processed",
-    });
-    const deadLettered = await scrapeMetric(worker("ingest"), "recfleet_consumer_messages_total", {
-      topic: topics.clickstream,
-      outcome: "dead_lettered",
-    });
+    const { ingested, deadLettered } = await ingestOutcomes(worker("ingest"), fleet.namespace);
     say(
       `drained after ${pipelineSeconds.toFixed(1)} s from the first event (${Math.round(pipelineRate).toLocaleString("en-US")} events/s through ingest and features); training …`,
     );
@@ -367,17 +342,7 @@ async function runOnFleet(
       while (next < settings.requests) {
         const r = next++;
         const requestId = `scale-${settings.seed}-req-${r}`;
-        const answer = new Promise<Recommendation | undefined>((resolve) => {
-          const timer = setTimeout(() => {
-            pending.delete(requestId);
-            resolve(undefined);
-          }, ANSWER_TIMEOUT_MS);
-          pending.set(requestId, (rec) => {
-            clearTimeout(timer);
-            pending.delete(requestId);
-            resolve(rec);
-          });
-        });
+        const answer = answers.answerOf(requestId, ANSWER_TIMEOUT_MS);
         // Per request (seed, index): the same users whatever order the clients take them in.
         const event = Math.floor(createRng(mixSeeds(settings.seed, 0x4ec, r))() * total);
         const request: RecRequest = { requestId, userId: scaleUserId(stream.eventUser[event]!), ts: Date.now(), k: K };

@@ -10,8 +10,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT } from "@recfleet/stack";
 import { liftWithInterval, type FleetSimulationReport, type PolicyReport } from "@recfleet/simulator";
-import { topicNames } from "@recfleet/contracts";
-import { allowPoliciesEnv, scrapeMetric, simulateOnFleet, startLocalFleet } from "./fleet";
+import { allowPoliciesEnv, ingestOutcomes, scrapeMetric, simulateOnFleet, startLocalFleet } from "./fleet";
 import { runDemoScale } from "./demo-scale";
 
 export const DEMO_EXPLORING_POLICY = "thompson:16,lift=1,prior=3";
@@ -74,15 +73,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       progressEvery: 20,
     });
     const byName = (n: string) => workers.find((w) => w.name === n)!;
-    const topics = topicNames(namespace);
-    const ingested = await scrapeMetric(byName("ingest"), "recfleet_consumer_messages_total", {
-      topic: topics.clickstream,
-      outcome: "processed",
-    });
-    const deadLettered = await scrapeMetric(byName("ingest"), "recfleet_consumer_messages_total", {
-      topic: topics.clickstream,
-      outcome: "dead_lettered",
-    });
+    const { ingested, deadLettered } = await ingestOutcomes(byName("ingest"), namespace);
     const served = await scrapeMetric(byName("scorer"), "recfleet_scorer_recommendations_total");
     const trainer = byName("trainer");
     const promoted = await scrapeMetric(trainer, "recfleet_trainer_promotions_total");

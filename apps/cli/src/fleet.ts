@@ -86,6 +86,16 @@ export async function scrapeMetric(
   return sum;
 }
 
+/** Clickstream messages ingest processed and dead-lettered, from its metrics page. */
+export async function ingestOutcomes(
+  ingest: RunningWorker,
+  namespace: string,
+): Promise<{ ingested: number; deadLettered: number }> {
+  const topic = topicNames(namespace).clickstream;
+  const count = (outcome: string) => scrapeMetric(ingest, "recfleet_consumer_messages_total", { topic, outcome });
+  return { ingested: await count("processed"), deadLettered: await count("dead_lettered") };
+}
+
 export async function stopWorkers(workers: RunningWorker[]): Promise<void> {
   await Promise.all(workers.map((w) => stopProcess(w.process, 25_000)));
 }

@@ -10,11 +10,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { lineChart, writeChart, type Series } from "@recfleet/charts";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop, type OutgoingMessage } from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics, type OutgoingMessage } from "@recfleet/bus";
 import {
-  consumerGroupId,
-  decodeMessage,
-  recommendationSpec,
   topicNames,
   type CatalogItem,
   type ClickstreamEvent,
@@ -23,7 +20,8 @@ import {
 } from "@recfleet/contracts";
 import { percentile } from "@recfleet/numeric";
 import { providerOf, ProviderTally, type ProviderFairness } from "./providers";
-import { createMetricsRegistry, type Logger } from "@recfleet/runtime";
+import { listenForAnswers } from "./answers";
+import { type Logger } from "@recfleet/runtime";
 import {
   advanceWorld,
   assignPolicy,
@@ -297,21 +295,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
   progress(`model ${firstVersion} is serving; running ${options.steps} steps × ${options.requestsPerStep} requests`);
 
   // 2. Answers arrive on the recommendations topic; match them by requestId.
-  const pending = new Map<string, (rec: Recommendation) => void>();
-  const answers = await startConsumerLoop<Recommendation>({
-    kafka,
-    groupId: consumerGroupId(options.namespace, "simulator", runId),
-    topics: [topics.recommendations],
-    deadLetterTopic: topics.recommendationsDlq,
-    producer,
-    logger,
-    registry: createMetricsRegistry("simulator"),
-    fromBeginning: true,
-    decode: (v) => decodeMessage<Recommendation>(recommendationSpec, v),
-    handleBatch: async (messages) => {
-      for (const m of messages) pending.get(m.value.requestId)?.(m.value);
-    },
-  });
+  const answers = await listenForAnswers({ kafka, namespace: options.namespace, run: runId, producer, logger });
 
   const tallies = new Map<string, PolicyTally>();
   const tally = (policy: string): PolicyTally => {
@@ -378,17 +362,7 @@ export async function runFleetSimulation(options: FleetSimulationOptions): Promi
           ? options.split[(step * options.requestsPerStep + r) % options.split.length]!.policy
           : assignPolicy(userId, options.split);
       const requestId = `sim-${runId}-${step}-${r}`;
-      const answer = new Promise<Recommendation | undefined>((resolve) => {
-        const timer = setTimeout(() => {
-          pending.delete(requestId);
-          resolve(undefined);
-        }, options.answerTimeoutMs);
-        pending.set(requestId, (rec) => {
-          clearTimeout(timer);
-          pending.delete(requestId);
-          resolve(rec);
-        });
-      });
+      const answer = answers.answerOf(requestId, options.answerTimeoutMs);
       batch.push({
         request: { requestId, userId, ts: Date.now(), k: options.k, policy },
         user,

@@ -5,6 +5,7 @@ export {
   type FleetSimulationReport,
   type PolicyReport,
 } from "./fleet-sim";
+export { listenForAnswers, type AnswerListener } from "./answers";
 export { providerOf, ProviderTally, type ProviderFairness, type ProviderShare } from "./providers";
 export {
   generateClickstream,
