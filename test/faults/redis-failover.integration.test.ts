@@ -31,7 +31,7 @@ import {
 } from "@recfleet/store";
 import { ReferenceStore, diffSnapshots, scanKeys, snapshotRedis } from "@recfleet/store/testing";
 import { ingestConfigSchema, startIngestWorker } from "@recfleet/ingest";
-import { featuresConfigSchema, startFeaturesWorker, DEFAULT_EVENT_WEIGHTS } from "@recfleet/features";
+import { featuresConfigSchema, featurePolicy, startFeaturesWorker, toFeatureEvent } from "@recfleet/features";
 import { prng } from "../e2e/fleet-helpers";
 
 const infra = testInfra();
@@ -261,24 +261,17 @@ test("Redis Cluster failover mid-stream: the replica (behind) takes over, the wo
     // The state equals one pass: the reference applying each record of `events` once, in order.
     const ref = new ReferenceStore(ns, featuresConfig, () => now);
     ref.recordRecommendation(rec);
+    // Each valid event as ingest should have written it (pseudonym from the raw id), mapped by the
+    // features worker's own policy, at the position features consumed it.
+    const policy = featurePolicy(featuresConfig);
     const featureEvents: FeatureEvent[] = [...events]
       .sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset))
       .map((r) => {
-        const e = byId.get(decodeId(r.value))!;
-        return {
-          partition: r.partition,
-          offset: Number(r.offset),
-          eventId: e.eventId,
-          user: pseudo.get(e.userId)!,
-          itemId: e.itemId,
-          type: e.type,
-          ts: e.ts,
-          weight: DEFAULT_EVENT_WEIGHTS[e.type],
-          markSeen: true,
-          reward: e.type === "click" && e.recId !== undefined,
-          refresh: false,
-          ...(e.recId ? { recId: e.recId } : {}),
-        };
+        const { userId, ...e } = byId.get(decodeId(r.value))!;
+        const fe = toFeatureEvent({ ...e, user: pseudo.get(userId)!, ingestedAt: now, late: false }, policy);
+        fe.partition = r.partition;
+        fe.offset = Number(r.offset);
+        return fe;
       });
     assert.ok(ref.applyEvents(featureEvents).attributed > 0);
     assert.deepEqual(diffSnapshots(ref.snapshot(), actual), []);

@@ -13,7 +13,7 @@ import {
   type Store,
   type UserKeyring,
 } from "@recfleet/store";
-import { createFeaturesHandler } from "./handler";
+import { createFeaturesHandler, featurePolicy } from "./handler";
 import type { FeaturesConfig } from "./config";
 
 export type EventsOutcome = "applied" | "replayed" | "attributed" | "refresh_requests" | "shredded";
@@ -36,12 +36,7 @@ export function createEventsHandler(
   return openingHandler(
     (values) => openSealed<CanonicalEvent>(deps.keyring, values, canonicalEventSpec),
     createFeaturesHandler({
-      policy: {
-        weights: config.eventWeights,
-        seenTypes: config.seenTypes,
-        rewardTypes: config.rewardTypes,
-        refreshTypes: config.refreshTypes,
-      },
+      policy: featurePolicy(config),
       apply: (events) => store.applyEvents(events),
       send: deps.send,
       recRequestsTopic: deps.recRequestsTopic,

@@ -11,6 +11,21 @@ export interface FeaturePolicy {
   refreshTypes: readonly EventType[];
 }
 
+/** The policy a features worker applies, from its config. */
+export function featurePolicy(config: {
+  eventWeights: Readonly<Record<EventType, number>>;
+  seenTypes: readonly EventType[];
+  rewardTypes: readonly EventType[];
+  refreshTypes: readonly EventType[];
+}): FeaturePolicy {
+  return {
+    weights: config.eventWeights,
+    seenTypes: config.seenTypes,
+    rewardTypes: config.rewardTypes,
+    refreshTypes: config.refreshTypes,
+  };
+}
+
 export function toFeatureEvent(e: CanonicalEvent, policy: FeaturePolicy): FeatureEvent {
   const out: FeatureEvent = {
     eventId: e.eventId,

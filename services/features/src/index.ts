@@ -1,5 +1,6 @@
 export { featuresConfigSchema, DEFAULT_EVENT_WEIGHTS, type FeaturesConfig } from "./config";
 export {
+  featurePolicy,
   toFeatureEvent,
   refreshRequest,
   createFeaturesHandler,
