@@ -12,7 +12,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import { createProducer, startConsumerLoop, type ConsumerLoop, type Kafka } from "@recfleet/bus";
 import { percentile } from "@recfleet/numeric";
-import { createMetricsRegistry, type Logger } from "@recfleet/runtime";
+import { createMetricsRegistry, rssOf, type Logger } from "@recfleet/runtime";
+
+export { rssOf };
 import { createModelRegistry, createStore, type FeatureEvent } from "@recfleet/store";
 import { publishModelVersion } from "@recfleet/store/testing";
 import { exportModelArtefacts, trainTwoTower, type TwoTowerModel } from "@recfleet/towers";
@@ -56,18 +58,6 @@ export const round = (x: number, digits = 3): number => (Number.isFinite(x) ? Nu
 export const fmtMs = (s: Summary): string =>
   `p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(2)} ms (n=${s.n})`;
 export const MB = 1024 * 1024;
-
-/** VmRSS and VmHWM (peak RSS) of a process in MiB, from /proc/<pid>/status (Linux). */
-export function rssOf(pid: number = process.pid): { rssMb: number; peakMb: number } {
-  try {
-    const text = readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = (field: string) =>
-      Number(/\s(\d+)\s*kB/.exec(text.split("\n").find((l) => l.startsWith(field + ":")) ?? "")?.[1] ?? NaN);
-    return { rssMb: round(kb("VmRSS") / 1024, 1), peakMb: round(kb("VmHWM") / 1024, 1) };
-  } catch {
-    return { rssMb: NaN, peakMb: NaN };
-  }
-}
 
 export interface BenchInfra {
   brokers: string[];

@@ -9,7 +9,6 @@
  * It ends with one JSON line ({"bench":"DEMO-SCALE",…}) of the figures it measured, and exits
  * non-zero when a request went unanswered or no model was promoted.
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -24,7 +23,7 @@ import {
   type RecRequest,
 } from "@recfleet/contracts";
 import { createRng, mixSeeds, percentile } from "@recfleet/numeric";
-import { createLogger, NonRetriableError } from "@recfleet/runtime";
+import { createLogger, NonRetriableError, rssOf } from "@recfleet/runtime";
 import {
   generateClickstream,
   GENRES,
@@ -151,19 +150,6 @@ export function toCatalogItem(stream: SyntheticClickstream, row: number, ts: num
   const categories: string[] = [];
   for (let g = 0; g < GENRES; g++) if (stream.itemGenres[row * GENRES + g]! > 0) categories.push(`genre-${g}`);
   return { itemId, op: "upsert", ts, provider: providerOf(itemId, PROVIDERS), categories };
-}
-
-/** Peak resident memory (VmHWM) of a process in MiB, from /proc (Linux); NaN elsewhere. */
-function peakRssMb(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, "utf8")
-      .split("\n")
-      .find((l) => l.startsWith("VmHWM:"));
-    return Math.round(Number(/(\d+)/.exec(line ?? "")?.[1]) / 102.4) / 10;
-  } catch {
-    return NaN;
-  }
 }
 
 const round = (x: number, digits = 1) => Number(x.toFixed(digits));
@@ -368,7 +354,9 @@ async function runOnFleet(
     say(`${served} requests answered, ${unanswered} unanswered`);
 
     // 6. Memory: each worker's peak RSS, and Redis's used memory (the whole instance).
-    const peakRss = Object.fromEntries(fleet.workers.map((w) => [w.name, peakRssMb(w.process.pid)]));
+    const peakRss = Object.fromEntries(
+      fleet.workers.map((w) => [w.name, w.process.pid === undefined ? NaN : rssOf(w.process.pid).peakMb]),
+    );
     const redis = new Redis(fleet.redisUrl);
     let redisMb = NaN;
     try {

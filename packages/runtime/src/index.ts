@@ -19,6 +19,7 @@ export {
 } from "./config";
 export { createLogger, type Logger, type LogLevel } from "./log";
 export { createMetricsRegistry } from "./metrics";
+export { rssOf } from "./process-memory";
 export { startHttpServer, freePort, type HttpServerOptions, type RunningHttpServer } from "./http";
 export { createShutdown, type Shutdown } from "./shutdown";
 export type { CliCommand } from "./cli";
