@@ -15,7 +15,14 @@ import { storeOptions, popularityLogWeight, decayedPopularity, type StoreOptions
 import { SCRIPTS, runScript } from "./scripts";
 import { isCluster, keySlot } from "./cluster";
 import { createReplicaWaiter } from "./replication";
-import { decodeLegacyUserHash, decodeUserState, historySeconds, seenItems, typeCode } from "./user-state";
+import {
+  decodeLegacyUserHash,
+  decodeUserState,
+  historySeconds,
+  seenItems,
+  typeCode,
+  type UserState,
+} from "./user-state";
 
 /** Raised when Redis answers something the store's scripts never return (a version mismatch). */
 export class StoreProtocolError extends RecfleetError {
@@ -157,6 +164,11 @@ function results(what: string, res: PipelineResult): unknown[] {
 const toInt = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 
 /** Indexes grouped by a key, in first-seen order. */
+/** The newest n history entries of a state, oldest first (none for n ≤ 0). */
+function lastEntries(state: UserState, n: number): HistoryEntry[] {
+  return n > 0 ? state.history.slice(-n).map(({ itemId, type, ts }) => ({ itemId, type, ts })) : [];
+}
+
 function groupBy<K>(indexes: Iterable<number>, keyOf: (i: number) => K): Map<K, number[]> {
   const groups = new Map<K, number[]>();
   for (const i of indexes) {
@@ -328,8 +340,7 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
 
     async readUserHistories(users, n) {
       if (users.length === 0 || n <= 0) return users.map(() => []);
-      const states = await readUserStates(users);
-      return states.map((st) => st.history.slice(-n).map(({ itemId, type, ts }) => ({ itemId, type, ts })));
+      return (await readUserStates(users)).map((st) => lastEntries(st, n));
     },
 
     async readSeenItems(users) {
@@ -340,10 +351,7 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
     async readUsers(users, historyLength) {
       if (users.length === 0) return [];
       return (await readUserStates(users)).map((st) => ({
-        history:
-          historyLength > 0
-            ? st.history.slice(-historyLength).map(({ itemId, type, ts }) => ({ itemId, type, ts }))
-            : [],
+        history: lastEntries(st, historyLength),
         seen: seenItems(st),
       }));
     },
