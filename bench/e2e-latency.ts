@@ -25,29 +25,21 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import {
-  createKafka,
-  createProducer,
-  ensureFleetTopics,
-  ensureTopics,
-  startConsumerLoop,
-  type ConsumerLoop,
-  type Kafka,
-} from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics, ensureTopics, type ConsumerLoop } from "@recfleet/bus";
 import { topicNames } from "@recfleet/contracts";
-import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
+import { createLogger } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
 import { startWorker, stopWorkers, waitReady } from "@recfleet/cli";
 import {
   answerLatencies,
   benchInfra,
+  collector,
   cpuMsOf,
   benchWorkerEnv,
   flag,
   fmtMs,
   listFlag,
   log,
-  nowMs,
   numFlag,
   pacedArrivals,
   profileEnv,
@@ -86,34 +78,6 @@ const PARTITIONS = numFlag("partitions", "BENCH_PARTITIONS", 4);
 const PROFILE_DIR = flag("profile-dir", "BENCH_PROFILE_DIR", "");
 const USERS = 1000;
 const WARMUP_S = 3;
-
-/** Arrival times by requestId, from a consumer of `topic` in this process. */
-async function collector(
-  kafka: Kafka,
-  topic: string,
-  groupId: string,
-): Promise<{ arrived: Map<string, number>; loop: ConsumerLoop }> {
-  const arrived = new Map<string, number>();
-  const producer = await createProducer(kafka); // the loop's dead-letter producer (never used: decoding cannot fail)
-  const loop = await startConsumerLoop<Buffer | null>({
-    kafka,
-    groupId,
-    topics: [topic],
-    deadLetterTopic: `${topic}.dlq`,
-    producer,
-    logger,
-    registry: createMetricsRegistry("bench-collector"),
-    decode: (value) => ({ ok: true, value }),
-    handleBatch: async (messages) => {
-      const t = nowMs();
-      for (const m of messages) {
-        const id = (JSON.parse(m.value!.toString("utf8")) as { requestId: string }).requestId;
-        if (!arrived.has(id)) arrived.set(id, t);
-      }
-    },
-  });
-  return { arrived, loop: { consumer: loop.consumer, stop: async () => (await loop.stop(), await producer.close()) } };
-}
 
 const infra = await benchInfra("e2e");
 const kafka = createKafka({ brokers: infra.brokers, clientId: "bench-e2e", logger });
@@ -154,8 +118,8 @@ try {
   await Promise.all([waitReady(scorer), echoReady]);
   log(`scorer pid ${scorer.process.pid} and echo worker pid ${echo.pid} ready`);
 
-  const fromScorer = await collector(kafka, topics.recommendations, `${ns}.collect-recs`);
-  const fromEcho = await collector(kafka, echoOut, `${ns}.collect-echo`);
+  const fromScorer = await collector(kafka, topics.recommendations, `${ns}.collect-recs`, logger);
+  const fromEcho = await collector(kafka, echoOut, `${ns}.collect-echo`, logger);
   loops.push(fromScorer.loop, fromEcho.loop);
   const producer = await createProducer(kafka);
 

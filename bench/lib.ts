@@ -354,3 +354,32 @@ export function cpuMsOf(pid: number = process.pid): number {
     return NaN;
   }
 }
+
+/** Arrival times by requestId, from a consumer of `topic` in this process. */
+export async function collector(
+  kafka: Kafka,
+  topic: string,
+  groupId: string,
+  logger: Logger,
+): Promise<{ arrived: Map<string, number>; loop: ConsumerLoop }> {
+  const arrived = new Map<string, number>();
+  const producer = await createProducer(kafka); // the loop's dead-letter producer (never used: decoding cannot fail)
+  const loop = await startConsumerLoop<Buffer | null>({
+    kafka,
+    groupId,
+    topics: [topic],
+    deadLetterTopic: `${topic}.dlq`,
+    producer,
+    logger,
+    registry: createMetricsRegistry("bench-collector"),
+    decode: (value) => ({ ok: true, value }),
+    handleBatch: async (messages) => {
+      const t = nowMs();
+      for (const m of messages) {
+        const id = (JSON.parse(m.value!.toString("utf8")) as { requestId: string }).requestId;
+        if (!arrived.has(id)) arrived.set(id, t);
+      }
+    },
+  });
+  return { arrived, loop: { consumer: loop.consumer, stop: async () => (await loop.stop(), await producer.close()) } };
+}
