@@ -33,11 +33,20 @@ export interface BatchContext {
   heartbeat(): Promise<void>;
 }
 
-/** Valid messages of one fetched batch; return the ones that must go to the dead-letter topic. */
-export type BatchHandler<T> = (
-  messages: ConsumedMessage<T>[],
-  ctx: BatchContext,
-) => Promise<{ rejected?: Rejection<T>[] } | void>;
+/** What a batch handler reports back; nothing means "done, commit". */
+export interface BatchOutcome<T> {
+  /** Messages that must go to the dead-letter topic. */
+  rejected?: Rejection<T>[];
+  /**
+   * Read the batch's partition again from this offset instead of committing (the handler found
+   * its state behind the consumer: e.g. Redis restarted empty). Nothing of the batch is
+   * committed or dead-lettered; an offset below the log start replays from the log start.
+   */
+  rewindTo?: string;
+}
+
+/** Valid messages of one fetched batch; returns the ones to dead-letter, or a rewind. */
+export type BatchHandler<T> = (messages: ConsumedMessage<T>[], ctx: BatchContext) => Promise<BatchOutcome<T> | void>;
 
 export interface ConsumerLoopOptions<T> {
   kafka: Kafka;
@@ -209,6 +218,43 @@ export function membershipLost(err: unknown): Error | undefined {
     current = current.cause;
   }
   return undefined;
+}
+
+/**
+ * The group coordinator cannot be reached for a commit: its broker died or is unreachable.
+ * kafkajs' offset manager keeps asking the broker it was given at the last join (by node id),
+ * and its own retries would replay the batch against that broker for about a minute. Typed as
+ * NOT_COORDINATOR_FOR_GROUP, it makes kafkajs look the coordinator up again and rejoin.
+ */
+export class CoordinatorUnreachableError extends RecfleetError {
+  readonly type = "NOT_COORDINATOR_FOR_GROUP";
+  constructor(groupId: string, cause: unknown) {
+    super(`the coordinator of group ${groupId} is unreachable for a commit; looking it up again and rejoining`, {
+      retriable: true,
+      cause,
+      context: { groupId },
+    });
+  }
+}
+
+const COORDINATOR_GONE_NAMES = new Set([
+  "KafkaJSBrokerNotFound",
+  "KafkaJSConnectionError",
+  "KafkaJSConnectionClosedError",
+  "KafkaJSRequestTimeoutError",
+]);
+const COORDINATOR_GONE_TYPES = new Set(["COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS"]);
+
+/** A commit failure that says the coordinator's broker is gone (not that this member is). */
+export function coordinatorUnreachable(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 10 && current instanceof Error; depth++) {
+    const type = (current as { type?: unknown }).type;
+    if (COORDINATOR_GONE_NAMES.has(current.name) || (typeof type === "string" && COORDINATOR_GONE_TYPES.has(type)))
+      return true;
+    current = current.cause;
+  }
+  return false;
 }
 
 export interface DeadLetterTarget {
@@ -387,6 +433,7 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
       }
     }
 
+    let coordinatorFailures = 0;
     for (let attempt = 1; ; attempt++) {
       let effectsDone = false;
       try {
@@ -394,6 +441,18 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
           valid.length > 0
             ? await whileBeating(heartbeat, () => options.handleBatch(valid, { topic, partition, heartbeat }))
             : undefined;
+        if (outcome?.rewindTo !== undefined) {
+          logger.warn("the handler rewinds its partition; the batch is not committed", {
+            topic,
+            partition,
+            firstOffset: batch.firstOffset(),
+            rewindTo: outcome.rewindTo,
+          });
+          running?.seek({ topic, partition, offset: outcome.rewindTo });
+          metrics.rewinds.inc({ group: groupId, topic });
+          progressed();
+          return;
+        }
         const rejected = outcome?.rejected ?? [];
         const byOffset = new Map(batch.messages.map((m) => [m.offset, m]));
         const allDead = [...dead];
@@ -441,6 +500,19 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
           });
           throw lost;
         }
+        // The effects are done and the commit cannot reach the coordinator twice in a row: its
+        // broker is gone. Rejoin (kafkajs finds the new coordinator) instead of retrying against
+        // it; the batch is delivered again and its idempotent effects run once more.
+        if (effectsDone && coordinatorUnreachable(err) && ++coordinatorFailures >= 2) {
+          health.member = false;
+          logger.warn("the group coordinator is unreachable for the commit; rejoining the group", {
+            topic,
+            partition,
+            firstOffset: batch.firstOffset(),
+            error: errorMessage(err),
+          });
+          throw new CoordinatorUnreachableError(groupId, err);
+        }
         if (attempt >= maxAttempts || !shouldRetry(err) || !isRunning()) {
           logger.error("batch failed; the consumer will restart from the last committed offset", {
             topic,
@@ -471,6 +543,8 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
   let startedAt = 0;
   let restarting: Promise<void> | undefined;
 
+  // The consumer whose batches run now (seek from inside a batch needs it before start returns).
+  let running: Consumer | undefined;
   const start = async (): Promise<Consumer> => {
     const c = kafka.consumer({
       groupId,
@@ -483,6 +557,7 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
       // kafkajs' consumer default is 5 retries with backoff up to 30 s; see RETRY.
       retry: RETRY,
     });
+    running = c;
     const { GROUP_JOIN, FETCH, REBALANCING, CRASH, STOP, DISCONNECT } = c.events;
     c.on(GROUP_JOIN, ({ payload }) => {
       health.member = true;

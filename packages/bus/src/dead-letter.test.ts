@@ -3,7 +3,14 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { KafkaMessage } from "kafkajs";
 import { createLogger, NonRetriableError, RecfleetError } from "@recfleet/runtime";
-import { deadLetter, DLQ_HEADERS, membershipLost, writeDeadLetters } from "./consumer";
+import {
+  CoordinatorUnreachableError,
+  coordinatorUnreachable,
+  deadLetter,
+  DLQ_HEADERS,
+  membershipLost,
+  writeDeadLetters,
+} from "./consumer";
 
 const message = (value: Buffer): KafkaMessage => ({
   key: Buffer.from("k"),
@@ -71,4 +78,15 @@ test("membershipLost: finds the group-membership protocol error inside kafkajs' 
   assert.equal(membershipLost(wrapped), unknownMember);
   assert.equal(membershipLost(Object.assign(new Error("x"), { type: "REQUEST_TIMED_OUT" })), undefined);
   assert.equal(membershipLost(new Error("plain")), undefined);
+});
+
+test("coordinatorUnreachable: a commit that cannot reach the coordinator's broker, not a member problem", () => {
+  const notFound = Object.assign(new Error("Broker 2 not found in the cached metadata"), { name: "KafkaJSBrokerNotFound" });
+  assert.equal(coordinatorUnreachable(new Error("wrapped", { cause: notFound })), true);
+  assert.equal(coordinatorUnreachable(Object.assign(new Error("refused"), { name: "KafkaJSConnectionError" })), true);
+  assert.equal(coordinatorUnreachable(Object.assign(new Error("x"), { type: "COORDINATOR_NOT_AVAILABLE" })), true);
+  assert.equal(coordinatorUnreachable(Object.assign(new Error("x"), { type: "UNKNOWN_MEMBER_ID" })), false);
+  assert.equal(coordinatorUnreachable(new Error("redis down")), false);
+  // kafkajs rejoins (and looks the coordinator up again) on this type.
+  assert.equal(new CoordinatorUnreachableError("g", notFound).type, "NOT_COORDINATOR_FOR_GROUP");
 });

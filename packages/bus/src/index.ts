@@ -19,6 +19,7 @@ export {
   type ConsumerLoopOptions,
   type ConsumedMessage,
   type BatchHandler,
+  type BatchOutcome,
   type BatchContext,
   type Rejection,
   type Decoder,

@@ -115,6 +115,8 @@ export function createKafka(options: KafkaOptions): Kafka {
         level === "error" &&
         ((entry.namespace === "Connection" &&
           /coordinator|rebalanc|does not host|leader/i.test(String(fields.error ?? ""))) ||
+          // Our own "rejoin" from a batch whose commit lost its coordinator (consumer.ts logs it).
+          (fields.error as { name?: unknown } | undefined)?.name === "CoordinatorUnreachableError" ||
           // A refused login: connectFleetKafka turns it into the one line naming the variable.
           /authentication failed|invalid credentials/i.test(`${message} ${String(fields.error ?? "")}`));
       log[handled ? "debug" : level](message, { namespace: entry.namespace, ...fields });

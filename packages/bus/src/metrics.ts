@@ -5,6 +5,7 @@ export interface ConsumerMetrics {
   deadLetters: Counter<"group" | "topic" | "reason">;
   deadLetterFailures: Counter<"group" | "topic">;
   restarts: Counter<"group">;
+  rewinds: Counter<"group" | "topic">;
   batchSeconds: Histogram<"group" | "topic">;
   lag: Map<string, { group: string; topic: string; partition: number; lag: number }>;
 }
@@ -39,6 +40,12 @@ export function consumerMetrics(registry: Registry): ConsumerMetrics {
       name: "recfleet_consumer_restarts_total",
       help: "Restarts of a consumer that crashed with an error kafkajs does not restart after.",
       labelNames: ["group"],
+      registers: [registry],
+    }),
+    rewinds: new Counter({
+      name: "recfleet_consumer_rewinds_total",
+      help: "Batches not committed because the handler rewound its partition (its state was behind the consumer, e.g. Redis restarted empty).",
+      labelNames: ["group", "topic"],
       registers: [registry],
     }),
     batchSeconds: new Histogram({

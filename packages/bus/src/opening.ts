@@ -29,6 +29,8 @@ export function openingHandler<R, T>(
       else rejected.push({ message: m, reason: o.reason, detail: o.detail });
     });
     const outcome = valid.length > 0 ? await handler(valid, ctx) : undefined;
+    // The batch runs again from there: nothing of this pass counts.
+    if (outcome?.rewindTo !== undefined) return { rewindTo: outcome.rewindTo };
     if (shredded > 0) onShredded(shredded);
     const byOffset = new Map(messages.map((m) => [m.offset, m]));
     for (const r of outcome?.rejected ?? []) {

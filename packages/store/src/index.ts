@@ -36,6 +36,7 @@ export {
   type EventClaim,
   type FeatureEvent,
   type ApplyResult,
+  type ApplyOptions,
   type HistoryEntry,
   type UserView,
   type ItemStats,

@@ -107,7 +107,7 @@ export class ReferenceStore {
   }
 
   applyEvents(events: readonly FeatureEvent[]): ApplyResult {
-    const result: ApplyResult = { applied: 0, replayed: 0, attributed: 0, refresh: [] };
+    const result: ApplyResult = { applied: 0, replayed: 0, attributed: 0, refresh: [], stateMissing: [] };
     const k = this.keys;
     const o = this.options;
     for (const e of events) {

@@ -71,6 +71,20 @@ export interface ApplyResult {
   attributed: number;
   /** Events whose refresh request is due (first applied, past the user's rate limit). */
   refresh: FeatureEvent[];
+  /**
+   * With `requireState`: partitions whose state (watermark) is missing — nothing of theirs was
+   * applied; the caller replays them from the start of the log.
+   */
+  stateMissing: number[];
+}
+
+export interface ApplyOptions {
+  /**
+   * The partitions must already have state: a live consumer past the start of the log whose
+   * partition has no watermark is looking at a Redis that lost its state (restarted empty), and
+   * applying there would put watermarks above events that are no longer applied.
+   */
+  requireState?: boolean;
 }
 
 export interface HistoryEntry {
@@ -126,7 +140,7 @@ export interface Store {
    * Features update for a batch: one call for each events partition (duplicates, popularity),
    * one for the users (per slot on a cluster), one for rewards; replayed events change nothing.
    */
-  applyEvents(events: readonly FeatureEvent[]): Promise<ApplyResult>;
+  applyEvents(events: readonly FeatureEvent[], options?: ApplyOptions): Promise<ApplyResult>;
   /** Records what was served (for attribution) and counts impressions; idempotent per recId. Call before publishing it. */
   recordRecommendation(rec: RecommendationRecord): Promise<boolean>;
   /** Last n history entries per user, oldest first (most recent last). */
@@ -230,8 +244,8 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
       return out;
     },
 
-    async applyEvents(events) {
-      const result: ApplyResult = { applied: 0, replayed: 0, attributed: 0, refresh: [] };
+    async applyEvents(events, options = {}) {
+      const result: ApplyResult = { applied: 0, replayed: 0, attributed: 0, refresh: [], stateMissing: [] };
       if (events.length === 0) return result;
       const reachReplicas = beginBatch();
       // 1. Per events partition: which events are new, replays or duplicates; popularity.
@@ -252,8 +266,14 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
           redis,
           SCRIPTS.applyPartition,
           [keys.applied(partition), keys.appliedWatermark(partition), keys.popularity(partition)],
-          [opts.dedupeCapacity, JSON.stringify(perEvent)],
+          [opts.dedupeCapacity, JSON.stringify(perEvent), options.requireState && partition !== "none" ? 1 : 0],
         );
+        if (Array.isArray(reply) && reply[0] === "state_missing") {
+          result.stateMissing.push(Number(partition));
+          // Redis lost it with the rest: the replay registers the partition again.
+          knownPartitions.delete(partition);
+          continue;
+        }
         if (!Array.isArray(reply) || reply.length !== indexes.length)
           throw new StoreProtocolError("apply-partition", reply);
         indexes.forEach((i, j) => {

@@ -30,6 +30,8 @@ export function createEventsHandler(
     send: (topic: string, messages: OutgoingMessage[]) => Promise<void>;
     recRequestsTopic: string;
     count: (outcome: EventsOutcome, n: number) => void;
+    /** The live worker: a partition without state is replayed from the log start (handler.ts). */
+    rewindWhenStateMissing?: boolean;
   },
 ): BatchHandler<CanonicalEvent | SealedEnvelope> {
   const { store, models } = deps;
@@ -37,7 +39,8 @@ export function createEventsHandler(
     (values) => openSealed<CanonicalEvent>(deps.keyring, values, canonicalEventSpec),
     createFeaturesHandler({
       policy: featurePolicy(config),
-      apply: (events) => store.applyEvents(events),
+      apply: (events, options) => store.applyEvents(events, options),
+      rewindWhenStateMissing: deps.rewindWhenStateMissing ?? false,
       send: deps.send,
       recRequestsTopic: deps.recRequestsTopic,
       counters: { inc: deps.count },

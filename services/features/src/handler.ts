@@ -2,7 +2,7 @@
 import { hash } from "node:crypto";
 import type { CanonicalEvent, EventType, RecRequest } from "@recfleet/contracts";
 import type { BatchHandler, OutgoingMessage } from "@recfleet/bus";
-import type { ApplyResult, FeatureEvent } from "@recfleet/store";
+import type { ApplyOptions, ApplyResult, FeatureEvent } from "@recfleet/store";
 
 export interface FeaturePolicy {
   weights: Readonly<Record<EventType, number>>;
@@ -59,7 +59,13 @@ export interface FeaturesCounters {
 export interface FeaturesHandlerDeps {
   policy: FeaturePolicy;
   /** One round trip for the batch: the store's applyEvents. */
-  apply: (events: FeatureEvent[]) => Promise<ApplyResult>;
+  apply: (events: FeatureEvent[], options: ApplyOptions) => Promise<ApplyResult>;
+  /**
+   * The live worker's rule for a partition without state (Redis restarted empty): replay it from
+   * the start of the log instead of applying on top of nothing. Off for rebuild-features, which
+   * replays from where it is told.
+   */
+  rewindWhenStateMissing?: boolean;
   send: (topic: string, messages: OutgoingMessage[]) => Promise<void>;
   recRequestsTopic: string;
   now?: () => number;
@@ -75,7 +81,11 @@ export interface FeaturesHandlerDeps {
  */
 export function createFeaturesHandler(deps: FeaturesHandlerDeps): BatchHandler<CanonicalEvent> {
   const now = deps.now ?? Date.now;
-  return async (messages) => {
+  // Partitions rewound to the log start, until their first apply: the replay builds their state
+  // from nothing, so it must not ask for state again (a partition whose first events were all
+  // dead letters would otherwise rewind for good).
+  const rebuilding = new Set<number>();
+  return async (messages, ctx) => {
     // The position makes a replayed batch a no-op (the store's per-partition and per-user watermarks).
     const events = messages.map((m) => {
       const e = toFeatureEvent(m.value, deps.policy);
@@ -83,7 +93,14 @@ export function createFeaturesHandler(deps: FeaturesHandlerDeps): BatchHandler<C
       e.offset = Number(m.offset);
       return e;
     });
-    const result = await deps.apply(events);
+    const requireState = deps.rewindWhenStateMissing === true && !rebuilding.has(ctx.partition);
+    const result = await deps.apply(events, { requireState });
+    if (result.stateMissing.length > 0) {
+      rebuilding.add(ctx.partition);
+      // Offset 0, or the log start when retention has deleted the beginning (out of range → earliest).
+      return { rewindTo: "0" };
+    }
+    rebuilding.delete(ctx.partition);
     const rewards = events
       .filter((e) => e.reward && e.recId !== undefined)
       .map((e) => ({ recId: e.recId!, itemId: e.itemId, ts: e.ts }));

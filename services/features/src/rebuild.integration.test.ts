@@ -112,3 +112,77 @@ test("rebuild-features: a replay of `events` into an emptied Redis reproduces th
     redis.disconnect();
   }
 });
+
+test("the live worker finds Redis emptied under it: it replays its partitions from the log start, and the state equals one clean pass", async () => {
+  const ns = uniqueName("selfheal");
+  const env = {
+    KAFKA_BROKERS: infra.brokers.join(","),
+    REDIS_URL: infra.redisUrl,
+    RECFLEET_NAMESPACE: ns,
+    RECFLEET_TOPIC_PARTITIONS: "3",
+    LOG_LEVEL: "error",
+  };
+  const config = { ...loadConfig(commonConfigSchema, env), ...loadConfig(featuresConfigSchema, env) };
+  const logger = createLogger("selfheal-test", { level: "error", write: () => {} });
+  const kafka = createKafka({ brokers: infra.brokers, clientId: "selfheal-test", logger });
+  const redis = new Redis(infra.redisUrl);
+  const now = Date.now();
+  const users = Array.from({ length: 20 }, (_, i) => pseudonymise("selfheal-secret-0123456789", `user-${i}`));
+  const events: CanonicalEvent[] = Array.from({ length: 600 }, (_, i) => ({
+    eventId: `ev-${i}`,
+    user: users[(i * 7) % users.length]!,
+    itemId: `item-${(i * 13) % 50}`,
+    type: EVENT_TYPES[i % EVENT_TYPES.length]!,
+    ts: now - 600_000 + i * 500,
+    ingestedAt: now,
+    late: false,
+  }));
+  const half = events.length / 2;
+  let live: Awaited<ReturnType<typeof startFeaturesWorker>> | undefined;
+  try {
+    await ensureFleetTopics(kafka, ns, { partitions: 3 });
+    const producer = await createProducer(kafka);
+    const send = async (batch: CanonicalEvent[]) => {
+      for (let i = 0; i < batch.length; i += 100)
+        await producer.send(
+          topicNames(ns).events,
+          batch.slice(i, i + 100).map((e) => ({ key: e.user, value: e })),
+        );
+    };
+    const registry = createMetricsRegistry("selfheal-live");
+    live = await startFeaturesWorker(config, { logger, registry });
+    await send(events.slice(0, half));
+    await waitFor("the first half applied", async () => (await applied(registry)) === half, 90_000, 200);
+    // Redis restarted empty under the running worker; then the second half arrives.
+    await wipe(redis, ns);
+    await send(events.slice(half));
+    await producer.close();
+    // Each partition's first batch after the loss finds no watermark and rewinds to the log
+    // start: the first half is applied a second time (into the empty state), then the rest.
+    await waitFor(
+      "every event applied into the emptied Redis",
+      async () => (await applied(registry)) === half + events.length,
+      90_000,
+      200,
+    );
+    await live.stop();
+    live = undefined;
+    const healed = await snapshotRedis(redis, `${ns}:*`);
+    const rewinds = (await registry.getSingleMetric("recfleet_consumer_rewinds_total")!.get()).values.reduce(
+      (s, v) => s + v.value,
+      0,
+    );
+    assert.ok(rewinds >= 1 && rewinds <= 3, `${rewinds} rewinds for 3 partitions`);
+
+    // One clean pass over all events into an empty Redis gives the same state.
+    await wipe(redis, ns);
+    const clean = await rebuildFeatures(config, { logger });
+    assert.equal(clean.applied, events.length);
+    assert.deepEqual(diffSnapshots(healed, await snapshotRedis(redis, `${ns}:*`)), []);
+    console.log(`# Redis emptied under the live worker: ${rewinds} partitions rewound, state equal to a clean pass`);
+  } finally {
+    await live?.stop().catch(() => undefined);
+    await wipe(redis, ns).catch(() => undefined);
+    redis.disconnect();
+  }
+});

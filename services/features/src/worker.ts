@@ -53,6 +53,7 @@ export async function startFeaturesWorker(
         send: (topic, messages) => producer.send(topic, messages),
         recRequestsTopic: topics.recRequests,
         count: (outcome, n) => counter.inc({ outcome }, n),
+        rewindWhenStateMissing: true,
       }),
   });
   // The catalog loop lives here rather than in a worker of its own: the features worker already

@@ -7,13 +7,20 @@
 -- ARGV[2] the events as one JSON array, 4 values per event i (0-based) from e = 4*i:
 --   [e+1] fingerprint   [e+2] offset (-1: no position, e.g. a direct call)   [e+3] itemId
 --   [e+4] log popularity weight
+-- ARGV[3] 1: the partition must have state already (its watermark): the features worker's live
+--   path, whose consumer sits past the start of the log. Without a watermark (Redis restarted
+--   empty, or the keys were lost) nothing is applied and the reply is {"state_missing"}: the
+--   worker rewinds the partition to the start of the log and replays it, in order, so the
+--   watermarks grow again from the first event. 0: no such requirement (rebuild, direct calls).
 -- Returns one status per event: 0 new (applied now), 1 replay (an offset at or below the
 -- watermark that was new when first applied), 2 duplicate (another copy of an event seen before).
 -- A replay changes nothing; whether it had been a duplicate is read back from the fingerprint's
 -- first offset, so the user scripts that follow get the same events on every pass.
 local capacity = tonumber(ARGV[1])
 local ev = cjson.decode(ARGV[2])
-local wm = tonumber(redis.call('GET', KEYS[2]) or '-1')
+local stored = redis.call('GET', KEYS[2])
+if not stored and ARGV[3] == '1' then return {'state_missing'} end
+local wm = tonumber(stored or '-1')
 local top = wm
 local status = {}
 local popAdd, popItems = {}, {}
