@@ -81,7 +81,9 @@ test("membershipLost: finds the group-membership protocol error inside kafkajs' 
 });
 
 test("coordinatorUnreachable: a commit that cannot reach the coordinator's broker, not a member problem", () => {
-  const notFound = Object.assign(new Error("Broker 2 not found in the cached metadata"), { name: "KafkaJSBrokerNotFound" });
+  const notFound = Object.assign(new Error("Broker 2 not found in the cached metadata"), {
+    name: "KafkaJSBrokerNotFound",
+  });
   assert.equal(coordinatorUnreachable(new Error("wrapped", { cause: notFound })), true);
   assert.equal(coordinatorUnreachable(Object.assign(new Error("refused"), { name: "KafkaJSConnectionError" })), true);
   assert.equal(coordinatorUnreachable(Object.assign(new Error("x"), { type: "COORDINATOR_NOT_AVAILABLE" })), true);

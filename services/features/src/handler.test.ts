@@ -57,7 +57,7 @@ test("handler: one store call and one send per batch; refresh requests carry the
     policy,
     apply: async (events) => (
       applied.push(events),
-      { applied: events.length, replayed: 0, attributed: 0, refresh: events.filter((e) => e.refresh) }
+      { applied: events.length, replayed: 0, attributed: 0, refresh: events.filter((e) => e.refresh), stateMissing: [] }
     ),
     send: async (_t, m) => void sends.push(m),
     recRequestsTopic: "rr",
@@ -86,6 +86,40 @@ test("handler: one store call and one send per batch; refresh requests carry the
   assert.deepEqual(r1!.value, r2!.value);
   assert.match(JSON.stringify(r1!.value), /"reason":"refresh_on_event"/);
   assert.equal((r1!.value as { user: string }).user, U);
+});
+
+test("handler: a partition without state rewinds to the log start once, then its replay applies without asking again", async () => {
+  let stateExists = false;
+  const calls: boolean[] = [];
+  const handler = createFeaturesHandler({
+    policy,
+    // A store whose partition lost its state: it refuses while state is required and missing.
+    apply: async (events, options) => {
+      calls.push(options.requireState === true);
+      if (options.requireState && !stateExists)
+        return { applied: 0, replayed: 0, attributed: 0, refresh: [], stateMissing: [0] };
+      stateExists = true;
+      return { applied: events.length, replayed: 0, attributed: 0, refresh: [], stateMissing: [] };
+    },
+    rewindWhenStateMissing: true,
+    send: async () => {},
+    recRequestsTopic: "rr",
+  });
+  const batch = (o: number): ConsumedMessage<CanonicalEvent>[] => [
+    { value: ev(`e${o}`, "view"), key: U, topic: "ev", partition: 0, offset: String(o), timestamp: 0, raw: null },
+  ];
+  const ctx = { topic: "ev", partition: 0, heartbeat: async () => {} };
+  assert.deepEqual(await handler(batch(500), ctx), { rewindTo: "0" });
+  // The replay from the log start builds the state from nothing: no requirement on it.
+  assert.equal(await handler(batch(3), ctx), undefined);
+  assert.equal(await handler(batch(4), ctx), undefined);
+  assert.deepEqual(calls, [true, false, true]);
+  // A batch from offset 0 is the log start: applied without a rewind (a fresh deployment).
+  stateExists = false;
+  assert.equal(await handler(batch(0), ctx), undefined);
+  // Lost again later (Redis emptied a second time): rewinds again.
+  stateExists = false;
+  assert.deepEqual(await handler(batch(900), ctx), { rewindTo: "0" });
 });
 
 test("config: event type lists and weights are checked", () => {

@@ -93,7 +93,9 @@ export function createFeaturesHandler(deps: FeaturesHandlerDeps): BatchHandler<C
       e.offset = Number(m.offset);
       return e;
     });
-    const requireState = deps.rewindWhenStateMissing === true && !rebuilding.has(ctx.partition);
+    // A batch from offset 0 is the log start already: nothing to replay first.
+    const requireState =
+      deps.rewindWhenStateMissing === true && !rebuilding.has(ctx.partition) && messages[0]?.offset !== "0";
     const result = await deps.apply(events, { requireState });
     if (result.stateMissing.length > 0) {
       rebuilding.add(ctx.partition);
