@@ -114,6 +114,15 @@ try {
     testInfra(infra.env),
     "soak",
     {
+      // Retention windows shortened so that every bounded structure reaches its steady state in
+      // the first ~10 minutes and the fit over the last 20 measures growth, not filling: the
+      // trainer's window (15k events), served-slate records (attribution 5 min + 1 min grace),
+      // superseded model versions (collected 5 min after they are replaced). With the defaults
+      // (200k events, 30 + 5 min, 60 min) the same plateaus come later, not higher per unit.
+      TRAIN_WINDOW_MAX_EVENTS: "15000",
+      RECFLEET_ATTRIBUTION_WINDOW: "5m",
+      RECFLEET_ATTRIBUTION_GRACE: "1m",
+      MODEL_GC_GRACE: "5m",
       TRAIN_INTERVAL: TRAIN_EVERY,
       TRAIN_EPOCHS: "2",
       TRAIN_MIN_EVENTS: "500",
