@@ -6,8 +6,9 @@
  * Load: the synthetic clickstream (packages/simulator's generator, its catalog on `items`) at
  * `--rate` events/s with unique event ids and the time of sending, and `--request-rate` rec
  * requests/s for users who have clicked, each with a unique request id. Before the clock starts
- * the fleet gets a warm-up block of events and one training run (so a model serves from the first
- * minute); after that only the trainer's own schedule (TRAIN_INTERVAL) trains.
+ * the fleet gets a warm-up block of events, one event for every user and every item (their state
+ * exists before the clock starts, so later growth is not new users) and one training run (a
+ * model serves from the first minute); after that only the trainer's own schedule trains.
  *
  * Each minute: RSS (VmRSS) of every worker, Redis `used_memory`, each worker's consumer lag
  * (summed over partitions). At the end: per worker the RSS slope in MiB/hour, least squares over
@@ -66,6 +67,9 @@ const logger = createLogger("bench-soak", { level: "error" });
 interface Sample {
   minute: number;
   rssMb: Record<string, number>;
+  /** V8 heap in use (after whatever GC ran last) and external memory (Buffers, ONNX tensors): JS vs native growth. */
+  heapMb: Record<string, number>;
+  externalMb: Record<string, number>;
   redisMb: number;
   lag: Record<string, number>;
 }
@@ -167,7 +171,24 @@ try {
     }
     await f.producer.send(f.topics.clickstream, batch);
   }
-  await waitForEvents(f, WARMUP_EVENTS, 300_000);
+  // Every user and every item once more, so that per-user and per-item state (Redis keys, the
+  // workers' caches) exists before the clock starts: growth measured after that is not new users.
+  const touches = Math.max(USERS, ITEMS);
+  for (let i = 0; i < touches; i += 500) {
+    const batch: { key: string; value: ClickstreamEvent }[] = [];
+    for (let row = i; row < Math.min(i + 500, touches); row++) {
+      const e: ClickstreamEvent = {
+        eventId: `soak-${SEED}-w${row}`,
+        userId: scaleUserId(row % USERS),
+        itemId: scaleItemId(row % ITEMS),
+        type: "view",
+        ts: Date.now(),
+      };
+      batch.push({ key: e.userId, value: e });
+    }
+    await f.producer.send(f.topics.clickstream, batch);
+  }
+  await waitForEvents(f, WARMUP_EVENTS + touches, 300_000);
   const promotion = await trainAndPromote(f, "10m");
   log(`warm-up: ${WARMUP_EVENTS} events applied, model ${promotion.version} serving; the clock starts`);
 
@@ -195,17 +216,29 @@ try {
     const minute = (Date.now() - t0) / 60_000;
     const rssMb: Record<string, number> = {};
     const lag: Record<string, number> = {};
+    const heapMb: Record<string, number> = {};
+    const externalMb: Record<string, number> = {};
     for (const name of WORKERS) {
       const w = f.worker(name);
       rssMb[name] = rssOf(w.process.pid).rssMb;
       lag[name] = await scrapeMetric(w, "recfleet_consumer_lag_messages");
+      heapMb[name] = round((await scrapeMetric(w, "recfleet_nodejs_heap_size_used_bytes")) / MIB, 1);
+      externalMb[name] = round((await scrapeMetric(w, "recfleet_nodejs_external_memory_bytes")) / MIB, 1);
     }
-    const s: Sample = { minute: round(minute, 2), rssMb, redisMb: round(await redisUsedMb(redis), 2), lag };
+    const s: Sample = {
+      minute: round(minute, 2),
+      rssMb,
+      heapMb,
+      externalMb,
+      redisMb: round(await redisUsedMb(redis), 2),
+      lag,
+    };
     samples.push(s);
     const answered = [...requestSent.keys()].filter((id) => answers.arrived.has(id)).length;
     log(
       `${minute.toFixed(1)} min: ${sentEvents - WARMUP_EVENTS} events, ${answered}/${requestSent.size} answered; ` +
-        `RSS ${WORKERS.map((n) => `${n} ${rssMb[n]}`).join(", ")} MiB; Redis ${s.redisMb} MiB; ` +
+        `RSS ${WORKERS.map((n) => `${n} ${rssMb[n]}`).join(", ")} MiB; heap ${WORKERS.map((n) => heapMb[n]).join("/")}, ` +
+        `external ${WORKERS.map((n) => externalMb[n]).join("/")} MiB; Redis ${s.redisMb} MiB; ` +
         `lag ${WORKERS.map((n) => `${n} ${lag[n]}`).join(", ")}`,
     );
   };
@@ -255,7 +288,7 @@ try {
   let applied = 0;
   for (let waited = 0; waited < 120_000; waited += 2000) {
     applied = await scrapeMetric(f.worker("features"), "recfleet_features_events_total", { outcome: "applied" });
-    if (applied >= sentEvents) break;
+    if (applied >= sentEvents + touches) break;
     await sleep(2000);
   }
   const deadLetters = (
@@ -299,6 +332,12 @@ try {
       samples: samples.length,
       rss_slope_mib_per_hour: rssSlope,
       rss_mib: rssRange,
+      heap_used_slope_mib_per_hour: Object.fromEntries(
+        WORKERS.map((n) => [n, round(slopePerHour(fitted.map((s) => [s.minute, s.heapMb[n]!])), 1)]),
+      ),
+      external_slope_mib_per_hour: Object.fromEntries(
+        WORKERS.map((n) => [n, round(slopePerHour(fitted.map((s) => [s.minute, s.externalMb[n]!])), 1)]),
+      ),
       redis_used_memory_mib: { first: redisYs[0], last: redisYs.at(-1), max: Math.max(...redisYs) },
       redis_slope_mib_per_hour: round(slopePerHour(fitted.map((s) => [s.minute, s.redisMb])), 1),
       lag_max: lagMax,
@@ -308,10 +347,10 @@ try {
       requests: requestSent.size,
       unanswered,
       trainings,
-      events_sent: sentEvents,
+      events_sent: sentEvents + touches,
       events_applied: applied,
-      lost: Math.max(0, sentEvents - applied),
-      double_applied: Math.max(0, applied - sentEvents),
+      lost: Math.max(0, sentEvents + touches - applied),
+      double_applied: Math.max(0, applied - sentEvents - touches),
       errors,
       error_lines: errorLines,
       send_errors: sendErrors,
