@@ -190,7 +190,7 @@ try {
   }
   await waitForEvents(f, WARMUP_EVENTS + touches, 300_000);
   const promotion = await trainAndPromote(f, "10m");
-  log(`warm-up: ${WARMUP_EVENTS} events applied, model ${promotion.version} serving; the clock starts`);
+  log(`warm-up: ${WARMUP_EVENTS + touches} events applied, model ${promotion.version} serving; the clock starts`);
 
   const answers = await collector(f.kafka, f.topics.recommendations, `${f.namespace}.soak-collect`, logger);
   let sentEvents = WARMUP_EVENTS;
