@@ -23,9 +23,9 @@
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { createKafka, createProducer, ensureFleetTopics, startConsumerLoop } from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics } from "@recfleet/bus";
 import { topicNames, type Recommendation } from "@recfleet/contracts";
-import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
+import { createLogger } from "@recfleet/runtime";
 import { createApiKeys, createPseudonymiser } from "@recfleet/store";
 import { waitForPortFile } from "@recfleet/stack";
 import { uniqueName } from "@recfleet/testkit";
@@ -35,6 +35,7 @@ import {
   BENCH_SECRET,
   benchInfra,
   benchWorkerEnv,
+  collector,
   fmtMs,
   log,
   nowMs,
@@ -92,26 +93,9 @@ try {
   );
 
   // Baseline: direct Kafka request → answer, arrival times by requestId.
-  const arrived = new Map<string, number>();
   const producer = await createProducer(kafka);
-  const collector = await startConsumerLoop<Buffer | null>({
-    kafka,
-    groupId: `${ns}.collect`,
-    topics: [topics.recommendations],
-    deadLetterTopic: topics.recommendationsDlq,
-    producer,
-    logger,
-    registry: createMetricsRegistry("bench-collector"),
-    decode: (value) => ({ ok: true, value }),
-    handleBatch: async (messages) => {
-      const t = nowMs();
-      for (const m of messages) {
-        const id = (JSON.parse(m.value!.toString("utf8")) as { requestId: string }).requestId;
-        if (!arrived.has(id)) arrived.set(id, t);
-      }
-      return Promise.resolve();
-    },
-  });
+  const answers = await collector(kafka, topics.recommendations, `${ns}.collect`, logger);
+  const arrived = answers.arrived;
 
   const direct = async (seconds: number, tag: string) => {
     const sent = new Map<string, number>();
@@ -203,7 +187,7 @@ try {
   log(
     `answers read per gateway: matched ${matched.join(" / ")}, late ${late.join(" / ")}, foreign ${foreign.join(" / ")}; each gateway's answers carry its own request prefix: ${distinct}`,
   );
-  await collector.stop();
+  await answers.loop.stop();
   await producer.close();
   const errors =
     ours.errors + ours.misrouted + base.unanswered + foreign.reduce((a, b) => a + b, 0) + (distinct ? 0 : 1);

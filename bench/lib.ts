@@ -355,14 +355,18 @@ export function cpuMsOf(pid: number = process.pid): number {
   }
 }
 
-/** Arrival times by requestId, from a consumer of `topic` in this process. */
+/**
+ * Arrival times by requestId from a consumer of `topic` in this process: the first arrival of
+ * each id (`arrived`), and every arrival in order, duplicates included (`arrivals`).
+ */
 export async function collector(
   kafka: Kafka,
   topic: string,
   groupId: string,
   logger: Logger,
-): Promise<{ arrived: Map<string, number>; loop: ConsumerLoop }> {
+): Promise<{ arrived: Map<string, number>; arrivals: { id: string; t: number }[]; loop: ConsumerLoop }> {
   const arrived = new Map<string, number>();
+  const arrivals: { id: string; t: number }[] = [];
   const producer = await createProducer(kafka); // the loop's dead-letter producer (never used: decoding cannot fail)
   const loop = await startConsumerLoop<Buffer | null>({
     kafka,
@@ -377,9 +381,14 @@ export async function collector(
       const t = nowMs();
       for (const m of messages) {
         const id = (JSON.parse(m.value!.toString("utf8")) as { requestId: string }).requestId;
+        arrivals.push({ id, t });
         if (!arrived.has(id)) arrived.set(id, t);
       }
     },
   });
-  return { arrived, loop: { consumer: loop.consumer, stop: async () => (await loop.stop(), await producer.close()) } };
+  return {
+    arrived,
+    arrivals,
+    loop: { consumer: loop.consumer, stop: async () => (await loop.stop(), await producer.close()) },
+  };
 }

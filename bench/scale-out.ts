@@ -23,16 +23,9 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import {
-  createKafka,
-  createProducer,
-  ensureFleetTopics,
-  startConsumerLoop,
-  type BusProducer,
-  type ConsumerLoop,
-} from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics, type BusProducer, type ConsumerLoop } from "@recfleet/bus";
 import { topicNames } from "@recfleet/contracts";
-import { createLogger, createMetricsRegistry } from "@recfleet/runtime";
+import { createLogger } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
 import { scrapeMetric, startWorker, stopWorkers, waitReady, type RunningWorker } from "@recfleet/cli";
 import type { TwoTowerModel } from "@recfleet/towers";
@@ -43,6 +36,7 @@ import { loadServingModel, scoreRequests, type ScoringStore } from "@recfleet/sc
 import type { RecRequest } from "@recfleet/contracts";
 import {
   benchInfra,
+  collector,
   benchWorkerEnv,
   log,
   nowMs,
@@ -143,28 +137,9 @@ async function fleet(model: TwoTowerModel, matrix: Float32Array, tag: string): P
   await ensureFleetTopics(kafka, ns, { partitions: PARTITIONS });
   await publishModel(redis, ns, model, "v1", matrix);
   const histories = await seedHistories(redis, ns, users, ITEMS, 20);
-  const arrivals: { id: string; t: number }[] = [];
-  const firstArrival = new Map<string, number>();
-  const dlqProducer = await createProducer(kafka);
-  const loop = await startConsumerLoop<Buffer | null>({
-    kafka,
-    groupId: `${ns}.collect`,
-    topics: [topics.recommendations],
-    deadLetterTopic: topics.recommendationsDlq,
-    producer: dlqProducer,
-    logger,
-    registry: createMetricsRegistry("bench-collect"),
-    decode: (value) => ({ ok: true, value }),
-    handleBatch: async (messages) => {
-      const t = nowMs();
-      for (const m of messages) {
-        const id = (JSON.parse(m.value!.toString("utf8")) as { requestId: string }).requestId;
-        arrivals.push({ id, t });
-        if (!firstArrival.has(id)) firstArrival.set(id, t);
-      }
-    },
-  });
-  loops.push({ consumer: loop.consumer, stop: async () => (await loop.stop(), await dlqProducer.close()) });
+  const answers = await collector(kafka, topics.recommendations, `${ns}.collect`, logger);
+  loops.push(answers.loop);
+  const { arrivals, arrived: firstArrival } = answers;
   return {
     ns,
     histories,

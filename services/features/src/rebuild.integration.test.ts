@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { commonConfigSchema, createLogger, createMetricsRegistry, loadConfig, type Registry } from "@recfleet/runtime";
 import { topicNames, EVENT_TYPES, type CanonicalEvent } from "@recfleet/contracts";
-import { createKafka, createProducer, ensureFleetTopics } from "@recfleet/bus";
+import { createKafka, createProducer, ensureFleetTopics, type BusProducer } from "@recfleet/bus";
 import { testInfra, uniqueName, waitFor } from "@recfleet/testkit";
 import { pseudonymise } from "@recfleet/store";
 import { diffSnapshots, scanKeys, snapshotRedis } from "@recfleet/store/testing";
@@ -32,8 +32,18 @@ async function wipe(redis: Redis, ns: string): Promise<void> {
   for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
 }
 
-test("rebuild-features: a replay of `events` into an emptied Redis reproduces the live worker's state; again changes nothing; --from replays the rest", async () => {
-  const ns = uniqueName("rebuild");
+/** Canonical events onto the namespace's `events` topic, keyed by user, 100 per request. */
+async function sendEvents(producer: BusProducer, ns: string, events: CanonicalEvent[]): Promise<void> {
+  for (let i = 0; i < events.length; i += 100)
+    await producer.send(
+      topicNames(ns).events,
+      events.slice(i, i + 100).map((e) => ({ key: e.user, value: e })),
+    );
+}
+
+/** A namespace of its own with 3 partitions, the features config for it, quiet clients. */
+function setUp(label: string) {
+  const ns = uniqueName(label);
   const env = {
     KAFKA_BROKERS: infra.brokers.join(","),
     REDIS_URL: infra.redisUrl,
@@ -42,9 +52,13 @@ test("rebuild-features: a replay of `events` into an emptied Redis reproduces th
     LOG_LEVEL: "error",
   };
   const config = { ...loadConfig(commonConfigSchema, env), ...loadConfig(featuresConfigSchema, env) };
-  const logger = createLogger("rebuild-test", { level: "error", write: () => {} });
-  const kafka = createKafka({ brokers: infra.brokers, clientId: "rebuild-test", logger });
-  const redis = new Redis(infra.redisUrl);
+  const logger = createLogger(`${label}-test`, { level: "error", write: () => {} });
+  const kafka = createKafka({ brokers: infra.brokers, clientId: `${label}-test`, logger });
+  return { ns, config, logger, kafka, redis: new Redis(infra.redisUrl) };
+}
+
+test("rebuild-features: a replay of `events` into an emptied Redis reproduces the live worker's state; again changes nothing; --from replays the rest", async () => {
+  const { ns, config, logger, kafka, redis } = setUp("rebuild");
   const now = Date.now();
   let seed = 7;
   const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
@@ -62,13 +76,7 @@ test("rebuild-features: a replay of `events` into an emptied Redis reproduces th
   try {
     await ensureFleetTopics(kafka, ns, { partitions: 3 });
     const producer = await createProducer(kafka);
-    const send = async (batch: CanonicalEvent[]) => {
-      for (let i = 0; i < batch.length; i += 100)
-        await producer.send(
-          topicNames(ns).events,
-          batch.slice(i, i + 100).map((e) => ({ key: e.user, value: e })),
-        );
-    };
+    const send = (batch: CanonicalEvent[]) => sendEvents(producer, ns, batch);
     await send(events.slice(0, half));
     // Broker append times on either side of `middle`: --from middle must replay the second half only.
     await sleep(1500);
@@ -114,18 +122,7 @@ test("rebuild-features: a replay of `events` into an emptied Redis reproduces th
 });
 
 test("the live worker finds Redis emptied under it: it replays its partitions from the log start, and the state equals one clean pass", async () => {
-  const ns = uniqueName("selfheal");
-  const env = {
-    KAFKA_BROKERS: infra.brokers.join(","),
-    REDIS_URL: infra.redisUrl,
-    RECFLEET_NAMESPACE: ns,
-    RECFLEET_TOPIC_PARTITIONS: "3",
-    LOG_LEVEL: "error",
-  };
-  const config = { ...loadConfig(commonConfigSchema, env), ...loadConfig(featuresConfigSchema, env) };
-  const logger = createLogger("selfheal-test", { level: "error", write: () => {} });
-  const kafka = createKafka({ brokers: infra.brokers, clientId: "selfheal-test", logger });
-  const redis = new Redis(infra.redisUrl);
+  const { ns, config, logger, kafka, redis } = setUp("selfheal");
   const now = Date.now();
   const users = Array.from({ length: 20 }, (_, i) => pseudonymise("selfheal-secret-0123456789", `user-${i}`));
   const events: CanonicalEvent[] = Array.from({ length: 600 }, (_, i) => ({
@@ -142,13 +139,7 @@ test("the live worker finds Redis emptied under it: it replays its partitions fr
   try {
     await ensureFleetTopics(kafka, ns, { partitions: 3 });
     const producer = await createProducer(kafka);
-    const send = async (batch: CanonicalEvent[]) => {
-      for (let i = 0; i < batch.length; i += 100)
-        await producer.send(
-          topicNames(ns).events,
-          batch.slice(i, i + 100).map((e) => ({ key: e.user, value: e })),
-        );
-    };
+    const send = (batch: CanonicalEvent[]) => sendEvents(producer, ns, batch);
     const registry = createMetricsRegistry("selfheal-live");
     live = await startFeaturesWorker(config, { logger, registry });
     await send(events.slice(0, half));
