@@ -13,9 +13,10 @@
  * Each minute: RSS (VmRSS) of every worker, Redis `used_memory`, each worker's consumer lag
  * (summed over partitions). At the end: per worker the RSS slope in MiB/hour, least squares over
  * the last `--fit-minutes` (after warm-up); Redis memory first/last/max and its slope; lag max;
- * request → answer p99 in the first and the last `--edge-minutes`; errors (error-level worker log
- * lines, failed sends, dead letters, workers that exited); lost (events Kafka acknowledged that
- * the features worker never applied) and double-applied (applied more often than sent).
+ * request → answer p99 in the first and the last `--edge-minutes`; errors (error-level worker
+ * log lines once the clock runs, failed sends, dead letters, workers that exited); lost (events
+ * Kafka acknowledged that the features worker never applied) and double-applied (applied more
+ * often than sent).
  *
  *   node --import tsx bench/soak.ts [--minutes 30] [--rate 20] [--request-rate 10] [--train-every 5m]
  *        [--fit-minutes 20] [--edge-minutes 5] [--users 2000] [--items 1000] [--seed 7]
@@ -90,11 +91,13 @@ async function redisUsedMb(redis: Redis): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN) / MIB;
 }
 
-const countErrorLines = (path: string): number => {
+/** Error-level lines a worker logged from `since` (epoch ms) on: the measured period, not start-up. */
+const countErrorLines = (path: string, since: number): number => {
   try {
     return readFileSync(path, "utf8")
       .split("\n")
-      .filter((l) => l.includes('"level":"error"')).length;
+      .filter((l) => l.includes('"level":"error"'))
+      .filter((l) => Date.parse((JSON.parse(l) as { ts: string }).ts) >= since).length;
   } catch {
     return NaN;
   }
@@ -314,7 +317,7 @@ try {
   );
   const redisYs = samples.map((s) => s.redisMb);
   const lagMax = Object.fromEntries(WORKERS.map((n) => [n, Math.max(...samples.map((s) => s.lag[n] ?? 0))]));
-  const errorLines = Object.fromEntries(WORKERS.map((n) => [n, countErrorLines(f.worker(n).logPath)]));
+  const errorLines = Object.fromEntries(WORKERS.map((n) => [n, countErrorLines(f.worker(n).logPath, t0)]));
   const exits = WORKERS.filter((n) => exited(f, n));
   const errors =
     Object.values(errorLines).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0) +
