@@ -39,7 +39,7 @@ import {
 import { startWorker, stopWorkers, type RunningWorker, type WorkerName } from "@recfleet/cli";
 import type { ClickstreamEvent, RecRequest, Recommendation } from "@recfleet/contracts";
 import { startFleet, WORKERS, type Fleet } from "../test/e2e/fleet-helpers";
-import { flag, log, numFlag, round } from "./lib";
+import { exited, flag, log, numFlag, round } from "./lib";
 import { testInfra, type TestInfra } from "@recfleet/testkit";
 
 const LOAD_S = numFlag("load-seconds", "CHAOS_LOAD_SECONDS", 60);
@@ -244,8 +244,6 @@ function watchReadiness(workers: Map<WorkerName, RunningWorker>) {
     },
   };
 }
-
-const exited = (w: RunningWorker) => w.process.exitCode !== null || w.process.signalCode !== null;
 
 async function ready(w: RunningWorker): Promise<boolean> {
   return (

@@ -4,6 +4,7 @@
  * a random model and item matrix, publishing a version into the registry the way the trainer
  * does, seeding user histories, and a bare echo worker (the latency baseline).
  */
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -392,3 +393,7 @@ export async function collector(
     loop: { consumer: loop.consumer, stop: async () => (await loop.stop(), await producer.close()) },
   };
 }
+
+/** A worker process that has ended, by exit code or by signal. */
+export const exited = (w: { process: ChildProcess }): boolean =>
+  w.process.exitCode !== null || w.process.signalCode !== null;

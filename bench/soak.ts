@@ -31,13 +31,21 @@ import type { ClickstreamEvent, RecRequest } from "@recfleet/contracts";
 import { createLogger } from "@recfleet/runtime";
 import { generateClickstream } from "@recfleet/simulator";
 import { testInfra } from "@recfleet/testkit";
-import { scrapeMetric, type WorkerName } from "@recfleet/cli";
+import { scrapeMetric } from "@recfleet/cli";
 import { scaleItemId, scaleUserId, toCatalogItem } from "../apps/cli/src/demo-scale";
-import { startFleet, trainAndPromote, waitForEvents, WORKERS, type Fleet } from "../test/e2e/fleet-helpers";
+import {
+  produceClickstream,
+  startFleet,
+  trainAndPromote,
+  waitForEvents,
+  WORKERS,
+  type Fleet,
+} from "../test/e2e/fleet-helpers";
 import {
   answerLatencies,
   benchInfra,
   collector,
+  exited,
   flag,
   log,
   nowMs,
@@ -103,11 +111,6 @@ const countErrorLines = (path: string, since: number): number => {
   }
 };
 
-const exited = (fleet: Fleet, name: WorkerName) => {
-  const p = fleet.worker(name).process;
-  return p.exitCode !== null || p.signalCode !== null;
-};
-
 const started = Date.now();
 log(
   `SOAK: ${MINUTES} min of ${RATE} events/s and ${REQUEST_RATE} requests/s, retraining every ${TRAIN_EVERY}; ` +
@@ -166,31 +169,25 @@ try {
     await f.producer.send(f.topics.items, batch);
   }
   const warmStart = Date.now() - 10 * 60_000;
-  for (let i = 0; i < WARMUP_EVENTS; i += 500) {
-    const batch: { key: string; value: ClickstreamEvent }[] = [];
-    for (let n = i; n < Math.min(i + 500, WARMUP_EVENTS); n++) {
-      const e = eventAt(n, Math.round(warmStart + (n / WARMUP_EVENTS) * 10 * 60_000));
-      batch.push({ key: e.userId, value: e });
-    }
-    await f.producer.send(f.topics.clickstream, batch);
-  }
+  await produceClickstream(
+    f,
+    Array.from({ length: WARMUP_EVENTS }, (_, n) =>
+      eventAt(n, Math.round(warmStart + (n / WARMUP_EVENTS) * 10 * 60_000)),
+    ),
+  );
   // Every user and every item once more, so that per-user and per-item state (Redis keys, the
   // workers' caches) exists before the clock starts: growth measured after that is not new users.
   const touches = Math.max(USERS, ITEMS);
-  for (let i = 0; i < touches; i += 500) {
-    const batch: { key: string; value: ClickstreamEvent }[] = [];
-    for (let row = i; row < Math.min(i + 500, touches); row++) {
-      const e: ClickstreamEvent = {
-        eventId: `soak-${SEED}-w${row}`,
-        userId: scaleUserId(row % USERS),
-        itemId: scaleItemId(row % ITEMS),
-        type: "view",
-        ts: Date.now(),
-      };
-      batch.push({ key: e.userId, value: e });
-    }
-    await f.producer.send(f.topics.clickstream, batch);
-  }
+  await produceClickstream(
+    f,
+    Array.from({ length: touches }, (_, row) => ({
+      eventId: `soak-${SEED}-w${row}`,
+      userId: scaleUserId(row % USERS),
+      itemId: scaleItemId(row % ITEMS),
+      type: "view" as const,
+      ts: Date.now(),
+    })),
+  );
   await waitForEvents(f, WARMUP_EVENTS + touches, 300_000);
   const promotion = await trainAndPromote(f, "10m");
   log(`warm-up: ${WARMUP_EVENTS + touches} events applied, model ${promotion.version} serving; the clock starts`);
@@ -318,7 +315,7 @@ try {
   const redisYs = samples.map((s) => s.redisMb);
   const lagMax = Object.fromEntries(WORKERS.map((n) => [n, Math.max(...samples.map((s) => s.lag[n] ?? 0))]));
   const errorLines = Object.fromEntries(WORKERS.map((n) => [n, countErrorLines(f.worker(n).logPath, t0)]));
-  const exits = WORKERS.filter((n) => exited(f, n));
+  const exits = WORKERS.filter((n) => exited(f.worker(n)));
   const errors =
     Object.values(errorLines).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0) +
     sendErrors +

@@ -9,9 +9,6 @@ import { TOPIC_REPLICATION } from "@recfleet/contracts";
 import { uniqueName, waitFor } from "@recfleet/testkit";
 import { startKafkaCluster } from "./kafka-cluster";
 
-/** offsets.topic.num.partitions of the stack's brokers (kafka-broker.ts). */
-const OFFSETS_PARTITIONS = 4;
-
 /** Kafka's partition of __consumer_offsets for a group: Utils.abs(groupId.hashCode()) % partitions. */
 function offsetsPartitionOf(groupId: string, partitions: number): number {
   let h = 0;
@@ -74,12 +71,13 @@ test("a 3-broker cluster: topics get RF 3 and min.insync.replicas 2; SIGKILLing 
     await waitFor("messages flowing before the kill", () => consumed.size > 50, 60_000);
     // The node that coordinates the consumer's group (the leader of its __consumer_offsets
     // partition), so the kill moves the coordinator as well as that node's partition leaders.
-    const groupPartition = offsetsPartitionOf(groupId, OFFSETS_PARTITIONS);
-    const admin2 = kafka.admin();
-    await admin2.connect();
-    const offsetsMeta = await admin2.fetchTopicMetadata({ topics: ["__consumer_offsets"] });
-    await admin2.disconnect();
-    const victimId = offsetsMeta.topics[0]!.partitions.find((p) => p.partitionId === groupPartition)!.leader;
+    const offsetsAdmin = kafka.admin();
+    await offsetsAdmin.connect();
+    const offsetsMeta = await offsetsAdmin.fetchTopicMetadata({ topics: ["__consumer_offsets"] });
+    await offsetsAdmin.disconnect();
+    const offsetsPartitions = offsetsMeta.topics[0]!.partitions;
+    const groupPartition = offsetsPartitionOf(groupId, offsetsPartitions.length);
+    const victimId = offsetsPartitions.find((p) => p.partitionId === groupPartition)!.leader;
     const leads = partitions.filter((p) => p.leader === victimId).length;
     const victim = cluster.nodes.find((n) => n.nodeId === victimId)!;
     const t0 = Date.now();

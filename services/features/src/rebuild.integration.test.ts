@@ -20,11 +20,16 @@ import { rebuildFeatures } from "./rebuild";
 const infra = testInfra();
 const TOTAL = 1200;
 
-async function applied(registry: Registry): Promise<number> {
-  const metric = registry.getSingleMetric("recfleet_features_events_total");
+/** Sum of a metric's series in this registry, those with `outcome` when given (0 when not registered). */
+async function metricSum(registry: Registry, name: string, outcome?: string): Promise<number> {
+  const metric = registry.getSingleMetric(name);
   if (!metric) return 0;
-  return (await metric.get()).values.filter((v) => v.labels.outcome === "applied").reduce((s, v) => s + v.value, 0);
+  return (await metric.get()).values
+    .filter((v) => outcome === undefined || v.labels.outcome === outcome)
+    .reduce((s, v) => s + v.value, 0);
 }
+
+const applied = (registry: Registry) => metricSum(registry, "recfleet_features_events_total", "applied");
 
 /** What a Redis restarted without persistence holds for the namespace: nothing. */
 async function wipe(redis: Redis, ns: string): Promise<void> {
@@ -159,10 +164,7 @@ test("the live worker finds Redis emptied under it: it replays its partitions fr
     await live.stop();
     live = undefined;
     const healed = await snapshotRedis(redis, `${ns}:*`);
-    const rewinds = (await registry.getSingleMetric("recfleet_consumer_rewinds_total")!.get()).values.reduce(
-      (s, v) => s + v.value,
-      0,
-    );
+    const rewinds = await metricSum(registry, "recfleet_consumer_rewinds_total");
     assert.ok(rewinds >= 1 && rewinds <= 3, `${rewinds} rewinds for 3 partitions`);
 
     // One clean pass over all events into an empty Redis gives the same state.
