@@ -78,6 +78,8 @@ interface Sample {
   rssMb: Record<string, number>;
   /** V8 heap in use (after whatever GC ran last) and external memory (Buffers, ONNX tensors): JS vs native growth. */
   heapMb: Record<string, number>;
+  /** V8 heap committed: RSS follows this, not the heap in use. */
+  heapTotalMb: Record<string, number>;
   externalMb: Record<string, number>;
   redisMb: number;
   lag: Record<string, number>;
@@ -129,6 +131,9 @@ try {
       // trainer's window (15k events), served-slate records (attribution 5 min + 1 min grace),
       // superseded model versions (collected 5 min after they are replaced). With the defaults
       // (200k events, 30 + 5 min, 60 min) the same plateaus come later, not higher per unit.
+      // The duplicate filters too: 3,000 fingerprints per partition fill in the first ~10 minutes
+      // at 5 events/s per partition (the default 20,000 would take over an hour).
+      RECFLEET_DEDUPE_CAPACITY: "3000",
       TRAIN_WINDOW_MAX_EVENTS: "15000",
       RECFLEET_ATTRIBUTION_WINDOW: "5m",
       RECFLEET_ATTRIBUTION_GRACE: "1m",
@@ -217,18 +222,21 @@ try {
     const rssMb: Record<string, number> = {};
     const lag: Record<string, number> = {};
     const heapMb: Record<string, number> = {};
+    const heapTotalMb: Record<string, number> = {};
     const externalMb: Record<string, number> = {};
     for (const name of WORKERS) {
       const w = f.worker(name);
       rssMb[name] = rssOf(w.process.pid).rssMb;
       lag[name] = await scrapeMetric(w, "recfleet_consumer_lag_messages");
       heapMb[name] = round((await scrapeMetric(w, "recfleet_nodejs_heap_size_used_bytes")) / MIB, 1);
+      heapTotalMb[name] = round((await scrapeMetric(w, "recfleet_nodejs_heap_size_total_bytes")) / MIB, 1);
       externalMb[name] = round((await scrapeMetric(w, "recfleet_nodejs_external_memory_bytes")) / MIB, 1);
     }
     const s: Sample = {
       minute: round(minute, 2),
       rssMb,
       heapMb,
+      heapTotalMb,
       externalMb,
       redisMb: round(await redisUsedMb(redis), 2),
       lag,
@@ -237,7 +245,7 @@ try {
     const answered = [...requestSent.keys()].filter((id) => answers.arrived.has(id)).length;
     log(
       `${minute.toFixed(1)} min: ${sentEvents - WARMUP_EVENTS} events, ${answered}/${requestSent.size} answered; ` +
-        `RSS ${WORKERS.map((n) => `${n} ${rssMb[n]}`).join(", ")} MiB; heap ${WORKERS.map((n) => heapMb[n]).join("/")}, ` +
+        `RSS ${WORKERS.map((n) => `${n} ${rssMb[n]}`).join(", ")} MiB; heap ${WORKERS.map((n) => `${heapMb[n]}/${heapTotalMb[n]}`).join(" ")}, ` +
         `external ${WORKERS.map((n) => externalMb[n]).join("/")} MiB; Redis ${s.redisMb} MiB; ` +
         `lag ${WORKERS.map((n) => `${n} ${lag[n]}`).join(", ")}`,
     );
@@ -337,6 +345,9 @@ try {
       ),
       external_slope_mib_per_hour: Object.fromEntries(
         WORKERS.map((n) => [n, round(slopePerHour(fitted.map((s) => [s.minute, s.externalMb[n]!])), 1)]),
+      ),
+      heap_total_slope_mib_per_hour: Object.fromEntries(
+        WORKERS.map((n) => [n, round(slopePerHour(fitted.map((s) => [s.minute, s.heapTotalMb[n]!])), 1)]),
       ),
       redis_used_memory_mib: { first: redisYs[0], last: redisYs.at(-1), max: Math.max(...redisYs) },
       redis_slope_mib_per_hour: round(slopePerHour(fitted.map((s) => [s.minute, s.redisMb])), 1),

@@ -12,6 +12,7 @@ import {
 import { DEFAULT_PARTITIONS } from "@recfleet/contracts";
 import { DEFAULT_DP_SGD, ITEM_MATRIX_FORMATS, type DpSgdOptions, type ExecutionProviderName } from "@recfleet/towers";
 import { shredConfigSchema } from "@recfleet/store";
+import { TRAIN_ISOLATIONS } from "./train-process";
 
 /**
  * The trainer's settings (on top of commonConfigSchema). Durations accept "30s", "5m" or ms.
@@ -60,6 +61,11 @@ export const trainerConfigSchema = {
    * is below this is not promoted: a model that learnt nothing is worse than no model.
    */
   promoteMinRecall: num("PROMOTE_MIN_RECALL", 0.01, { min: 0, max: 1 }),
+  /**
+   * Where each run trains: "process" (a child process per run, the default) returns all of the
+   * run's native memory when it exits; "none" trains inside the worker (tests, debugging).
+   */
+  trainIsolation: oneOf("TRAIN_ISOLATION", TRAIN_ISOLATIONS, "process"),
   embedShardSize: int("EMBED_SHARD_SIZE", 1000, { min: 1, max: 1_000_000 }),
   embedAttempts: int("EMBED_ATTEMPTS", 5, { min: 1, max: 100 }),
   embedBackoffMs: duration("EMBED_BACKOFF", 1000),

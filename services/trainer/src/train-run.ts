@@ -13,9 +13,6 @@ import {
   type ItemContent,
   exportModelArtefacts,
   ModelFormatError,
-  trainTwoTower,
-  trainTwoTowerPrivately,
-  type PrivacyReport,
   type TrainingProgress,
   type TwoTowerConfig,
   type TwoTowerModel,
@@ -25,6 +22,7 @@ import { buildDataset } from "./examples";
 import { decidePromotion, type EvalMetrics, type EvaluateFn, type PromotionCode } from "./evaluate-candidate";
 import type { EmbedFanOut } from "./fan-out";
 import type { TrainerMetrics } from "./metrics";
+import { trainCandidate } from "./train-process";
 import { rangeSize, type TrainingWindowSource, type WindowRange } from "./window";
 
 /** The settings a training run reads. */
@@ -51,6 +49,7 @@ export type TrainRunConfig = Pick<
   | "contentFeatures"
   | "idDropout"
   | "servingItemMatrix"
+  | "trainIsolation"
 > &
   TrainerDpConfig;
 
@@ -331,25 +330,20 @@ async function run(deps: TrainRunDeps, now: number, started: number, options: Tr
       examplesPerSecond: Math.round(p.examplesPerSecond),
       etaSeconds: Number(p.etaSeconds.toFixed(1)),
     });
-  let privacy: PrivacyReport | undefined;
-  let candidate: TwoTowerModel;
-  if (dp) {
-    const trained = await trainTwoTowerPrivately(dataset.data, dataset.units, towerConfig(config, historyLength), dp, {
-      ...(signal ? { signal } : {}),
-      progressIntervalMs: 2000,
-      onProgress,
-    });
-    candidate = trained.model;
-    privacy = trained.privacy;
-    logger.info("trained with differential privacy", { ...privacy });
-  } else {
-    candidate = await trainTwoTower(dataset.data, towerConfig(config, historyLength), {
-      ...(warm ? { warmStart: warm } : {}),
-      ...(signal ? { signal } : {}),
-      progressIntervalMs: 2000,
-      onProgress,
-    });
-  }
+  const trained = await trainCandidate(
+    config.trainIsolation,
+    {
+      data: dataset.data,
+      config: towerConfig(config, historyLength),
+      ...(dp ? { dp, units: dataset.units } : warm ? { warmStart: warm } : {}),
+    },
+    { ...(signal ? { signal } : {}), progressIntervalMs: 2000, onProgress },
+  );
+  const candidate = trained.model;
+  const privacy = trained.privacy;
+  if (privacy) logger.info("trained with differential privacy", { ...privacy });
+  if (trained.processMaxRssMb !== undefined)
+    logger.info("training process finished", { maxRssMb: trained.processMaxRssMb });
 
   const k = config.evalK;
   const candidateMetrics = await deps.evaluate(candidate, dataset.evalCases, k, "candidate");
