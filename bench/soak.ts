@@ -134,6 +134,8 @@ try {
       // The duplicate filters too: 3,000 fingerprints per partition fill in the first ~10 minutes
       // at 5 events/s per partition (the default 20,000 would take over an hour).
       RECFLEET_DEDUPE_CAPACITY: "3000",
+      // One idempotency marker per request lives for the replay horizon (1 d): 10 minutes here.
+      RECFLEET_REPLAY_HORIZON: "10m",
       TRAIN_WINDOW_MAX_EVENTS: "15000",
       RECFLEET_ATTRIBUTION_WINDOW: "5m",
       RECFLEET_ATTRIBUTION_GRACE: "1m",

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
 import { compressSync } from "snappy";
-import { CODECS, snappyDecompress } from "./codecs";
+import { CODECS, GZIP_CODEC, gunzipChunkSize, snappyDecompress } from "./codecs";
 
 const payload = Buffer.from(
   JSON.stringify(Array.from({ length: 200 }, (_, i) => ({ eventId: `e${i}`, type: "view" }))),
@@ -34,4 +34,27 @@ test("Snappy: reads both raw blocks (librdkafka) and xerial-framed blocks (the J
     return Buffer.concat([size, c]);
   };
   assert.deepEqual(snappyDecompress(Buffer.concat([header, block(a), block(b)])), payload);
+});
+
+test("GZIP: small batches and large ones round-trip, and read what other gzip writers wrote", async () => {
+  const large = Buffer.concat(Array.from({ length: 400 }, () => payload)); // > 256 KiB: the asynchronous path
+  for (const bytes of [payload.subarray(0, 300), payload, large]) {
+    const compressed = await GZIP_CODEC.compress({ buffer: bytes });
+    assert.deepEqual(await GZIP_CODEC.decompress(compressed), bytes);
+    // Another writer's gzip (multi-member and zlib-wrapped too: kafkajs' own codec read both).
+    assert.deepEqual(await GZIP_CODEC.decompress(zlib.gzipSync(bytes, { level: 1 })), bytes);
+    assert.deepEqual(
+      await GZIP_CODEC.decompress(Buffer.concat([zlib.gzipSync(bytes), zlib.gzipSync(bytes)])),
+      Buffer.concat([bytes, bytes]),
+    );
+    assert.deepEqual(await GZIP_CODEC.decompress(zlib.deflateSync(bytes)), bytes);
+  }
+});
+
+test("GZIP: the output buffer is sized from the gzip trailer, not zlib's 16 KiB default", () => {
+  const small = payload.subarray(0, 300);
+  assert.equal(gunzipChunkSize(zlib.gzipSync(small)), 300);
+  assert.equal(gunzipChunkSize(zlib.gzipSync(Buffer.alloc(10))), zlib.constants.Z_MIN_CHUNK);
+  assert.equal(gunzipChunkSize(zlib.gzipSync(Buffer.alloc(3 << 20))), 1 << 20);
+  assert.equal(gunzipChunkSize(zlib.deflateSync(small)), zlib.constants.Z_DEFAULT_CHUNK);
 });

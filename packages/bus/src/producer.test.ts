@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chunkBySize, encodeValue } from "./producer";
+import { CompressionTypes } from "kafkajs";
+import { chunkBySize, compressionFor, COMPRESS_MIN_BYTES, encodeValue } from "./producer";
 
 const msg = (value: string | Buffer) => ({ value });
 const sizes = (chunks: { value: Buffer | string }[][]) =>
@@ -45,4 +46,12 @@ test("encodeValue: objects become JSON, bytes and strings pass through", () => {
   assert.equal(encodeValue("raw"), "raw");
   const bytes = new Uint8Array([1, 2, 3]);
   assert.deepEqual([...(encodeValue(bytes) as Buffer)], [1, 2, 3]);
+});
+
+test("compressionFor: GZIP from COMPRESS_MIN_BYTES of values on, none below it or when turned off", () => {
+  const half = "x".repeat(COMPRESS_MIN_BYTES / 2);
+  assert.equal(compressionFor([msg(half)]), CompressionTypes.None);
+  assert.equal(compressionFor([msg(half), msg(half.slice(1))]), CompressionTypes.None);
+  assert.equal(compressionFor([msg(half), msg(Buffer.from(half))]), CompressionTypes.GZIP);
+  assert.equal(compressionFor([msg("x".repeat(COMPRESS_MIN_BYTES * 4))], false), CompressionTypes.None);
 });

@@ -41,13 +41,30 @@ function toKafkaMessage(m: OutgoingMessage): {
 /** Uncompressed bytes per produce request: well under the broker's 1 MiB message.max.bytes. */
 const MAX_REQUEST_BYTES = 512 * 1024;
 
+/**
+ * A request with fewer bytes than this goes uncompressed: gzip gains little on a few records (a
+ * 300-byte event barely shrinks) and costs producer and every consumer a zlib call per batch.
+ */
+export const COMPRESS_MIN_BYTES = 4 * 1024;
+
+const sizeOf = (m: { value: Buffer | string }): number =>
+  typeof m.value === "string" ? Buffer.byteLength(m.value) : m.value.byteLength;
+
+/** GZIP for requests of at least COMPRESS_MIN_BYTES of values, none below (or when turned off). */
+export function compressionFor(messages: readonly { value: Buffer | string }[], compress = true): CompressionTypes {
+  if (!compress) return CompressionTypes.None;
+  let bytes = 0;
+  for (const m of messages) if ((bytes += sizeOf(m)) >= COMPRESS_MIN_BYTES) return CompressionTypes.GZIP;
+  return CompressionTypes.None;
+}
+
 /** Splits messages into requests of at most MAX_REQUEST_BYTES (a single larger message goes alone). */
 export function chunkBySize<T extends { value: Buffer | string }>(messages: T[], maxBytes = MAX_REQUEST_BYTES): T[][] {
   const chunks: T[][] = [];
   let current: T[] = [];
   let bytes = 0;
   for (const m of messages) {
-    const size = typeof m.value === "string" ? Buffer.byteLength(m.value) : m.value.byteLength;
+    const size = sizeOf(m);
     if (current.length > 0 && bytes + size > maxBytes) {
       chunks.push(current);
       current = [];
@@ -88,7 +105,7 @@ export async function createProducer(kafka: Kafka, options: { compression?: bool
     return p;
   };
   let producer = await connect();
-  const compression = options.compression === false ? CompressionTypes.None : CompressionTypes.GZIP;
+  const compress = options.compression !== false;
   const guarded = async (send: (p: Producer) => Promise<unknown>): Promise<void> => {
     try {
       await send(producer);
@@ -104,7 +121,9 @@ export async function createProducer(kafka: Kafka, options: { compression?: bool
   return {
     async send(topic, messages) {
       for (const chunk of chunkBySize(messages.map(toKafkaMessage))) {
-        await guarded((p) => p.send({ topic, acks: -1, compression, messages: chunk }));
+        await guarded((p) =>
+          p.send({ topic, acks: -1, compression: compressionFor(chunk, compress), messages: chunk }),
+        );
       }
     },
     async sendMany(batches) {
@@ -112,13 +131,16 @@ export async function createProducer(kafka: Kafka, options: { compression?: bool
         .filter((b) => b.messages.length > 0)
         .map((b) => ({ topic: b.topic, messages: b.messages.map(toKafkaMessage) }));
       if (encoded.length === 0) return;
-      if (chunkBySize(encoded.flatMap((b) => b.messages)).length === 1) {
+      const all = encoded.flatMap((b) => b.messages);
+      if (chunkBySize(all).length === 1) {
         // Small enough for one request across all topics.
+        const compression = compressionFor(all, compress);
         await guarded((p) => p.sendBatch({ acks: -1, compression, topicMessages: encoded }));
         return;
       }
       for (const b of encoded) {
         for (const chunk of chunkBySize(b.messages)) {
+          const compression = compressionFor(chunk, compress);
           await guarded((p) => p.send({ topic: b.topic, acks: -1, compression, messages: chunk }));
         }
       }

@@ -125,6 +125,9 @@ export async function readOffsetRange<T>(
     maxWaitTimeInMs: 250,
   });
   let failure: unknown;
+  // A partition read to its end is paused: fetched on, it would return its newer records (or the
+  // same ones again, nothing resolves them) until every other partition is done.
+  const pauseDone = (partition: number) => consumer.pause([{ topic, partitions: [partition] }]);
   // A fresh group starts at the beginning; move each partition to where the range (still) starts.
   // On every join: kafkajs restarts a consumer whose join failed for a retriable reason (a
   // coordinator still loading), and the new group starts at the beginning again.
@@ -142,7 +145,7 @@ export async function readOffsetRange<T>(
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning }) => {
         const r = range.get(batch.partition);
-        if (!r || done.has(batch.partition)) return;
+        if (!r || done.has(batch.partition)) return pauseDone(batch.partition);
         const messages: ConsumedMessage<T>[] = [];
         let last = -1n;
         for (const m of batch.messages) {
@@ -175,7 +178,10 @@ export async function readOffsetRange<T>(
         }
         if (last >= 0n) r.start = last + 1n;
         if (batch.messages.length > 0) resolveOffset(batch.messages.at(-1)!.offset);
-        if (last + 1n >= r.end || BigInt(batch.lastOffset()) + 1n >= r.end) done.add(batch.partition);
+        if (last + 1n >= r.end || BigInt(batch.lastOffset()) + 1n >= r.end) {
+          done.add(batch.partition);
+          pauseDone(batch.partition);
+        }
         options.onProgress?.(result.read, total);
         if (!isRunning()) return;
       },

@@ -141,6 +141,9 @@ export const TOPIC_CATALOG: Readonly<Record<TopicKey, TopicEntry>> = {
     message: recRequestSpec,
     key: "userId (raw) or user (pseudonym)",
     partitioned: true,
+    // A request is worth answering for seconds; a day bounds replays, and with them how long the
+    // store keeps each request's idempotency marker (RECFLEET_REPLAY_HORIZON, the same day).
+    config: { "retention.ms": String(86_400_000) },
     producers: ["app", "features", "gateway"],
     consumers: [{ group: "scorer", dlq: "recRequestsDlq" }],
   },

@@ -13,7 +13,7 @@ export const storeConfigSchema = {
   ),
   profile: oneOf("RECFLEET_PROFILE", ["dev", "prod"] as const, "prod"),
   dedupeCapacity: int("RECFLEET_DEDUPE_CAPACITY", 20_000, { min: 100, max: 10_000_000 }),
-  replayHorizonMs: duration("RECFLEET_REPLAY_HORIZON", 7 * 86_400_000),
+  replayHorizonMs: duration("RECFLEET_REPLAY_HORIZON", 86_400_000),
   replicaWaitMs: duration("RECFLEET_REPLICA_WAIT", 2_000),
   historyCap: int("RECFLEET_HISTORY_CAP", 100, { min: 1, max: 10_000 }),
   popularityHalfLifeMs: duration("RECFLEET_POPULARITY_HALF_LIFE", 86_400_000),
@@ -30,7 +30,11 @@ export interface StoreOptions {
    * through its partition. Default 20,000 (about 1.5 MB of Redis per partition and stage).
    */
   dedupeCapacity: number;
-  /** How long recommendation markers live; must exceed any replay (Kafka retention). Default 7 d. */
+  /**
+   * How long recommendation markers live; must exceed any replay of `rec.requests` (its retention,
+   * 1 d in the topic catalog). One marker per request (~130 bytes of Redis): rate × horizon.
+   * Default 1 d.
+   */
   replayHorizonMs: number;
   /**
    * How long a batch waits for a replica to acknowledge its writes (WAIT) before it is retried;
@@ -53,7 +57,7 @@ export interface StoreOptions {
 export const DEFAULT_STORE_OPTIONS: StoreOptions = {
   dedupeCapacity: 20_000,
   replicaWaitMs: 2_000,
-  replayHorizonMs: 7 * 86_400_000,
+  replayHorizonMs: 86_400_000,
   historyCap: 100,
   popularityHalfLifeMs: 86_400_000,
   attributionWindowMs: 30 * 60_000,

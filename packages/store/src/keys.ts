@@ -31,7 +31,7 @@
  *                                      impressions); readers sum the REC_SHARDS hashes
  *   ns:rec:{rec.<k>}:<recId>   hash    policy, servedAt, i:<itemId> -> rank, c:<itemId> -> "1" once a click on it was counted; PEXPIREAT servedAt + window + grace
  *                                      (k = recShard(recId): a recommendation, its marker and the item stats it updates share a slot)
- *   ns:recm:{rec.<k>}:<recId>  string  recordRecommendation idempotency marker; PX replay horizon
+ *   ns:recm:{rec.<k>}:<recId>  string  recordRecommendation idempotency marker; PX replay horizon (RECFLEET_REPLAY_HORIZON, 1 d)
  *   ns:erasures                stream  erasure receipts: receipt, at, keys (never a user id or pseudonym)
  *   ns:dk:u:{<user>}           string  the user's data key: "<kid>.<wrapped key>" (crypto-shredding, see shred.ts)
  *   ns:dk:<kid>                string  the same wrapped data key by key id (readers find keys by id); erasure deletes both
