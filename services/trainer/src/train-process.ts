@@ -2,12 +2,10 @@
  * Where a run's model is trained: in a child process (TRAIN_ISOLATION=process, the default) or
  * in this one (none).
  *
- * Why a child: a training run's native memory (onnxruntime's training sessions, its arenas and
- * the tensors of every step) is freed by the program but much of it stays with the process —
- * the 30-minute soak saw the trainer's resident memory rise by 30–60 MiB per scheduled run with
- * V8's heap and external memory flat, and onnxruntime has open reports of session create/release
- * cycles that never give memory back. A process that exits returns all of it, and a run that
- * runs out of memory takes down only itself, not the worker's embed and promote jobs.
+ * Why a child: whatever a run allocates natively — onnxruntime's training sessions, their arenas
+ * and the tensors of every step — leaves with the process (onnxruntime has open reports of
+ * session create/release cycles that never give memory back), and a run that runs out of memory
+ * takes down only itself, not the worker's embed and promote jobs.
  */
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
