@@ -1,45 +1,35 @@
 /**
  * The child process of train-process.ts: trains one model and exits. Everything a run allocates
  * natively (onnxruntime's training sessions and arenas, the training tensors) leaves with the
- * process, so the trainer worker's resident memory does not grow run after run.
+ * process instead of staying with the trainer worker.
  *
  * Messages: parent → child `{type:"train", …}` once, then possibly `{type:"abort"}`;
  * child → parent `progress` any number of times, then `done` or `error`.
  */
-import {
-  deserializeModel,
-  serializeModel,
-  trainTwoTower,
-  trainTwoTowerPrivately,
-  type PrivacyReport,
-  type TrainingProgress,
-  type TwoTowerModel,
-} from "@recfleet/towers";
-import type { ChildMessage, TrainRequest } from "./train-process";
+import { deserializeModel, serializeModel, type TrainingProgress } from "@recfleet/towers";
+import { trainCandidate, type ChildMessage, type TrainRequest } from "./train-process";
 
 const send = (message: ChildMessage): Promise<void> =>
   new Promise((resolve) => process.send!(message, undefined, {}, () => resolve()));
 
 const aborter = new AbortController();
 
+/** Trains the request here, as trainCandidate trains without isolation, and answers with the model's bytes. */
 async function train(request: TrainRequest): Promise<void> {
-  const options = {
-    signal: aborter.signal,
-    progressIntervalMs: request.progressIntervalMs,
-    onProgress: (progress: TrainingProgress) => void send({ type: "progress", progress }),
-  };
-  let model: TwoTowerModel;
-  let privacy: PrivacyReport | undefined;
-  if (request.dp) {
-    const trained = await trainTwoTowerPrivately(request.data, request.units!, request.config, request.dp, options);
-    model = trained.model;
-    privacy = trained.privacy;
-  } else {
-    model = await trainTwoTower(request.data, request.config, {
-      ...options,
+  const { model, privacy } = await trainCandidate(
+    "none",
+    {
+      data: request.data,
+      config: request.config,
       ...(request.warmStart ? { warmStart: deserializeModel(request.warmStart) } : {}),
-    });
-  }
+      ...(request.dp ? { dp: request.dp, units: request.units! } : {}),
+    },
+    {
+      signal: aborter.signal,
+      progressIntervalMs: request.progressIntervalMs,
+      onProgress: (progress: TrainingProgress) => void send({ type: "progress", progress }),
+    },
+  );
   const maxRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   await send({ type: "done", model: serializeModel(model), maxRssMb, ...(privacy ? { privacy } : {}) });
 }
