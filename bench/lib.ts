@@ -397,3 +397,62 @@ export async function collector(
 /** A worker process that has ended, by exit code or by signal. */
 export const exited = (w: { process: ChildProcess }): boolean =>
   w.process.exitCode !== null || w.process.signalCode !== null;
+
+/**
+ * A full, compacting garbage collection in another Node process, then its inspector closed again:
+ * SIGUSR1 opens the process's inspector (Node's documented behaviour) on `port`, one DevTools
+ * session asks for HeapProfiler.collectGarbage, and Runtime.evaluate closes the inspector so the
+ * port is free for the next process. Used by the SOAK so that each RSS sample measures what the
+ * worker retains, not where V8 happens to be in its collection cycle (20–35 MiB of swing per
+ * worker). Processes are collected one after another: they share the default inspector port.
+ */
+export async function forceFullGc(pid: number, port = 9229, timeoutMs = 10_000): Promise<void> {
+  process.kill(pid, "SIGUSR1");
+  const deadline = Date.now() + timeoutMs;
+  let target: string | undefined;
+  while (!target) {
+    try {
+      const list = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as {
+        webSocketDebuggerUrl: string;
+      }[];
+      target = list[0]?.webSocketDebuggerUrl;
+    } catch {
+      // not listening yet
+    }
+    if (!target) {
+      if (Date.now() > deadline) throw new Error(`the inspector of pid ${pid} did not open on port ${port}`);
+      await sleep(100);
+    }
+  }
+  const { WebSocket } = await import("ws");
+  const socket = new WebSocket(target);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("open", () => resolve());
+    socket.once("error", reject);
+  });
+  const answers = new Map<number, () => void>();
+  socket.on("message", (data) => {
+    const { id } = JSON.parse(String(data)) as { id?: number };
+    if (id !== undefined) answers.get(id)?.();
+  });
+  const call = (id: number, method: string, params: object = {}) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${method} in pid ${pid} timed out`)), timeoutMs);
+      answers.set(id, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  try {
+    await call(1, "HeapProfiler.collectGarbage");
+  } finally {
+    // Closing the inspector ends this session too: its answer may never come.
+    socket.send(JSON.stringify({ id: 2, method: "Runtime.evaluate", params: { expression: "process._debugEnd()" } }));
+    await new Promise<void>((resolve) => {
+      socket.once("close", () => resolve());
+      setTimeout(resolve, 2000);
+    });
+    socket.terminate();
+  }
+}

@@ -10,9 +10,11 @@
  * exists before the clock starts, so later growth is not new users) and one training run (a
  * model serves from the first minute); after that only the trainer's own schedule trains.
  *
- * Each minute: RSS (VmRSS) of every worker, Redis `used_memory`, each worker's consumer lag
- * (summed over partitions). At the end: per worker the RSS slope in MiB/hour, least squares over
- * the last `--fit-minutes` (after warm-up); Redis memory first/last/max and its slope; lag max;
+ * Each minute: RSS (VmRSS) of every worker, then its RSS again right after a forced full garbage
+ * collection (through the inspector, forceFullGc), Redis `used_memory`, each worker's consumer lag
+ * (summed over partitions). At the end: per worker both RSS slopes in MiB/hour, least squares over
+ * the last `--fit-minutes` (after warm-up): the raw one swings with V8's collection cycle by tens
+ * of MiB, the one after a full GC measures what the worker keeps; Redis memory first/last/max and its slope; lag max;
  * request → answer p99 in the first and the last `--edge-minutes`; errors (error-level worker
  * log lines once the clock runs, failed sends, dead letters, workers that exited); lost (events
  * Kafka acknowledged that the features worker never applied) and double-applied (applied more
@@ -47,6 +49,7 @@ import {
   collector,
   exited,
   flag,
+  forceFullGc,
   log,
   nowMs,
   numFlag,
@@ -76,6 +79,8 @@ const logger = createLogger("bench-soak", { level: "error" });
 interface Sample {
   minute: number;
   rssMb: Record<string, number>;
+  /** RSS right after a forced full GC (forceFullGc): what the worker retains, without V8's swing. */
+  rssAfterGcMb: Record<string, number>;
   /** V8 heap in use (after whatever GC ran last) and external memory (Buffers, ONNX tensors): JS vs native growth. */
   heapMb: Record<string, number>;
   /** V8 heap committed: RSS follows this, not the heap in use. */
@@ -222,6 +227,7 @@ try {
   const sample = async () => {
     const minute = (Date.now() - t0) / 60_000;
     const rssMb: Record<string, number> = {};
+    const rssAfterGcMb: Record<string, number> = {};
     const lag: Record<string, number> = {};
     const heapMb: Record<string, number> = {};
     const heapTotalMb: Record<string, number> = {};
@@ -229,6 +235,14 @@ try {
     for (const name of WORKERS) {
       const w = f.worker(name);
       rssMb[name] = rssOf(w.process.pid).rssMb;
+      try {
+        await forceFullGc(w.process.pid!);
+        await sleep(500);
+        rssAfterGcMb[name] = rssOf(w.process.pid).rssMb;
+      } catch (err) {
+        log(`no forced GC in ${name}: ${(err as Error).message}`);
+        rssAfterGcMb[name] = NaN;
+      }
       lag[name] = await scrapeMetric(w, "recfleet_consumer_lag_messages");
       heapMb[name] = round((await scrapeMetric(w, "recfleet_nodejs_heap_size_used_bytes")) / MIB, 1);
       heapTotalMb[name] = round((await scrapeMetric(w, "recfleet_nodejs_heap_size_total_bytes")) / MIB, 1);
@@ -237,6 +251,7 @@ try {
     const s: Sample = {
       minute: round(minute, 2),
       rssMb,
+      rssAfterGcMb,
       heapMb,
       heapTotalMb,
       externalMb,
@@ -247,7 +262,7 @@ try {
     const answered = [...requestSent.keys()].filter((id) => answers.arrived.has(id)).length;
     log(
       `${minute.toFixed(1)} min: ${sentEvents - WARMUP_EVENTS} events, ${answered}/${requestSent.size} answered; ` +
-        `RSS ${WORKERS.map((n) => `${n} ${rssMb[n]}`).join(", ")} MiB; heap ${WORKERS.map((n) => `${heapMb[n]}/${heapTotalMb[n]}`).join(" ")}, ` +
+        `RSS ${WORKERS.map((n) => `${n} ${rssMb[n]} (${rssAfterGcMb[n]} after GC)`).join(", ")} MiB; heap ${WORKERS.map((n) => `${heapMb[n]}/${heapTotalMb[n]}`).join(" ")}, ` +
         `external ${WORKERS.map((n) => externalMb[n]).join("/")} MiB; Redis ${s.redisMb} MiB; ` +
         `lag ${WORKERS.map((n) => `${n} ${lag[n]}`).join(", ")}`,
     );
@@ -316,6 +331,9 @@ try {
   const rssSlope = Object.fromEntries(
     WORKERS.map((n) => [n, round(slopePerHour(fitted.map((s) => [s.minute, s.rssMb[n]!])), 1)]),
   );
+  const rssAfterGcSlope = Object.fromEntries(
+    WORKERS.map((n) => [n, round(slopePerHour(fitted.map((s) => [s.minute, s.rssAfterGcMb[n]!])), 1)]),
+  );
   const rssRange = Object.fromEntries(
     WORKERS.map((n) => {
       const ys = samples.map((s) => s.rssMb[n]!);
@@ -341,7 +359,14 @@ try {
       fit_minutes: FIT_MINUTES,
       samples: samples.length,
       rss_slope_mib_per_hour: rssSlope,
+      rss_after_gc_slope_mib_per_hour: rssAfterGcSlope,
       rss_mib: rssRange,
+      rss_after_gc_mib: Object.fromEntries(
+        WORKERS.map((n) => {
+          const ys = samples.map((s) => s.rssAfterGcMb[n]!);
+          return [n, { first: ys[0], last: ys.at(-1), max: Math.max(...ys) }];
+        }),
+      ),
       heap_used_slope_mib_per_hour: Object.fromEntries(
         WORKERS.map((n) => [n, round(slopePerHour(fitted.map((s) => [s.minute, s.heapMb[n]!])), 1)]),
       ),

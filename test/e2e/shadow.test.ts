@@ -125,10 +125,12 @@ test("shadow: epsilon:0.3 beside greedy — the DR bound covers epsilon:0.3's CT
       row.dr.unsupportedMass > 0.2,
       `greedy should leave much of the explorer's mass unseen: ${row.dr.unsupportedMass}`,
     );
-    // The DR bound does not reliably cover the truth here: its reward model (position and score)
-    // carries a residual bias on the slates greedy never shows (0.1223 vs 0.1106 in one run, the
-    // lower end 0.0009 inside the slack). What holds run to run, and is asserted: DR is much
-    // nearer the truth than weighting alone, which cannot see those slates at all.
+    // The DR bound does not reliably cover the truth here. Greedy shows about 20 of the ~135
+    // candidate items, always its top-scored ones, so the slots cannot tell how the rest would be
+    // clicked: the reward model's slope fits at 0 (fitScoreRankRewardModel keeps it ≥ 0) and the
+    // explorer's draws are rated like greedy's own picks, an estimate above the truth by about what
+    // exploring costs (DR 0.1118–0.1165 vs 0.1011–0.1101 in four runs). What holds run to run, and
+    // is asserted: DR is much nearer the truth than weighting alone, which cannot see those slates.
     const covered = bound.low - slack <= truth.ctr && truth.ctr <= bound.high + slack;
     console.log(`# epsilon:0.3's CTR ${covered ? "inside" : "outside"} the DR bound widened by its own error`);
     assert.ok(

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { createRng } from "@recfleet/numeric";
 import type { LoggedRecord } from "./ope.js";
 import { createPolicy } from "./registry.js";
-import { estimateShadow, estimateShadowDr, promotionDecision } from "./shadow.js";
+import { estimateShadow, estimateShadowDr, fitScoreRankRewardModel, promotionDecision } from "./shadow.js";
 import { simulateInProcess } from "./sim-harness.js";
 import type { WorldConfig } from "./sim-world.js";
 import type { Policy } from "./types.js";
@@ -87,5 +87,28 @@ describe("shadow policy estimates from logged probabilities", () => {
     // A serving CTR above the candidate's upper bound can never be beaten.
     assert.equal(promotionDecision(all, { ctr: all.sequence!.high + 0.01, n: logs.length }).promote, false);
     assert.equal(promotionDecision(all, { ctr: all.sequence!.low - 0.01, n: logs.length }).promote, true);
+  });
+
+  it("the reward model never rates lower-scored items above higher-scored ones: a negative slope fits at 0", () => {
+    // Greedy's logs where the users with high scores click less (score level and click rate move
+    // apart between users): the free fit's slope is negative, which would rate an explorer's
+    // low-scored items above greedy's own.
+    const record = (i: number, score: number, clicked: boolean): LoggedRecord => ({
+      recId: `r${i}`,
+      policyId: "greedy",
+      candidates: [{ itemId: "a", score }],
+      context: {},
+      slate: [{ itemId: "a", propensity: 1, clicked }],
+    });
+    const logs = Array.from({ length: 400 }, (_, i) =>
+      i % 2 === 0 ? record(i, 2, i % 20 === 0) : record(i, 0, i % 6 === 1),
+    );
+    const clickRate = logs.filter((r) => r.slate[0]!.clicked).length / logs.length;
+    const model = fitScoreRankRewardModel(logs);
+    assert.equal(model.slope, 0);
+    for (const score of [-5, 0, 2]) assert.ok(Math.abs(model.predict(score, 1) - clickRate) < 1e-3, `at ${score}`);
+    // With the slope free to fit, the same data would give a negative one: the constraint is what holds it.
+    const agreeing = logs.map((r) => ({ ...r, candidates: [{ itemId: "a", score: -r.candidates[0]!.score }] }));
+    assert.ok(fitScoreRankRewardModel(agreeing).slope > 0.5);
   });
 });
