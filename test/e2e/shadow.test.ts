@@ -77,7 +77,7 @@ async function runAlone(label: string, serving: string, env: Record<string, stri
   return fleet;
 }
 
-test("shadow: epsilon:0.3 beside greedy — the DR bound covers epsilon:0.3's CTR on its own fleet; promote refuses a wide bound", async () => {
+test("shadow: epsilon:0.3 beside greedy — DR is far nearer epsilon:0.3's CTR on its own fleet than IPS, the bound narrows; promote refuses a wide bound", async () => {
   // Both fleets at once (the file has a 10-minute budget on a shared machine); if one fails, the other stops too.
   const [first, second] = await Promise.allSettled([
     runAlone("shadow", "greedy", { SHADOW_POLICIES: "epsilon:0.3" }),
