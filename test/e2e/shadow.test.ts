@@ -7,11 +7,13 @@
  * that mass (its mean slate weight says how much). The doubly robust estimate covers it with a
  * reward model fitted on greedy's own slots (σ(per-rank intercept + β·model score)) and corrects
  * that model with the logged probabilities where greedy's slate is the shadow's: per slot the
- * shadow's conditional probability of greedy's item is (1−ε)+ε/n. Its anytime-valid bound must
- * cover epsilon:0.3's on-policy CTR from its own fleet, within the truth's own sampling error; the
- * residual bias (the reward model's error on slates greedy never shows) is printed as the share of
- * the shadow's mass that rests on the model. `recfleet policy promote` must refuse while the bound
- * is too wide (fewer records than asked for) and leave the serving policy alone.
+ * shadow's conditional probability of greedy's item is (1−ε)+ε/n. Greedy's slots cannot tell how
+ * the items it never shows would be clicked, so DR stays above the truth by about what exploring
+ * costs; the support bound (IPS's lower end, which needs no model, to DR's upper end with unshown
+ * items rated like greedy's at the same rank) must hold epsilon:0.3's on-policy CTR from its own
+ * fleet, within the truth's own sampling error. `recfleet policy promote` gates on that bound's
+ * lower end: it must refuse on too few records and on a bound that does not clear greedy's CTR,
+ * and leave the serving policy alone.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -77,7 +79,7 @@ async function runAlone(label: string, serving: string, env: Record<string, stri
   return fleet;
 }
 
-test("shadow: epsilon:0.3 beside greedy — DR is far nearer epsilon:0.3's CTR on its own fleet than IPS, the bound narrows; promote refuses a wide bound", async () => {
+test("shadow: epsilon:0.3 beside greedy — its CTR on its own fleet is inside the support bound, DR is far nearer it than IPS; promote refuses a wide bound", async () => {
   // Both fleets at once (the file has a 10-minute budget on a shared machine); if one fails, the other stops too.
   const [first, second] = await Promise.allSettled([
     runAlone("shadow", "greedy", { SHADOW_POLICIES: "epsilon:0.3" }),
@@ -138,6 +140,14 @@ test("shadow: epsilon:0.3 beside greedy — DR is far nearer epsilon:0.3's CTR o
       `DR ${row.dr.dr.estimate} is not nearer epsilon:0.3's CTR ${truth.ctr} than IPS ${row.shadow.ips.estimate}`,
     );
     assert.ok(bound.high - bound.low < half.high - half.low, "the bound narrows as records arrive");
+    // The support bound (IPS's lower end, DR's upper end with a rank-only model) holds what the
+    // point estimates cannot: epsilon:0.3's CTR on its own fleet is inside it.
+    const support = row.dr.bound!;
+    console.log(`# support bound [${support.low.toFixed(4)}, ${support.high.toFixed(4)}]`);
+    assert.ok(
+      support.low - slack <= truth.ctr && truth.ctr <= support.high + slack,
+      `epsilon:0.3's CTR ${truth.ctr} outside the support bound [${support.low}, ${support.high}] widened by ${slack}`,
+    );
 
     // Promotion refuses while the bound is too wide: the CLI against the fleet's Redis and Kafka.
     // As an operator runs it: with the fleet's master key, so the sealed decision logs open.
@@ -152,6 +162,11 @@ test("shadow: epsilon:0.3 beside greedy — DR is far nearer epsilon:0.3's CTR o
     );
     assert.equal(code, 1);
     assert.equal(promotionFor(rows, "epsilon:0.3", 1_000_000).promote, false);
+    // With enough records it still refuses: the bound's lower end (what greedy's slates alone show)
+    // is far below greedy's CTR.
+    const gate = promotionFor(rows, "epsilon:0.3", 200);
+    assert.equal(gate.promote, false, gate.reason);
+    assert.ok(support.low < row.servingCtr.ctr);
     assert.equal(await createStore(shadowed.redis, shadowed.namespace).readServingPolicy(), undefined);
   } catch (err) {
     console.error(`# shadow test failed; ${shadowed.describeLogs()}\n${alone.describeLogs()}`);

@@ -5,7 +5,9 @@
  * policy never shows (greedy serving, an exploring shadow) — each with an anytime-valid confidence
  * sequence, so it may be re-run as often as wanted. `recfleet policy promote --candidate SPEC`
  * switches the traffic of requests that name no policy to the candidate — only when the lower end
- * of its DR bound beats the serving policy's CTR.
+ * of its support bound (ShadowDrEstimate.bound: IPS's lower end, which holds without a reward
+ * model even where the serving policy never shows the candidate's slates) beats the serving
+ * policy's CTR.
  */
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
@@ -27,7 +29,7 @@ export interface ShadowRow {
   serving: string;
   servingCtr: { ctr: number; stdError: number; n: number };
   shadow: ShadowEstimate;
-  /** DR with the reward model: what the promotion gate uses. */
+  /** DR with the reward model, and the support bound the promotion gate uses (dr.bound). */
   dr: ShadowDrEstimate;
 }
 
@@ -64,6 +66,11 @@ function printRows(rows: readonly ShadowRow[]): void {
         (drSeq ? `, anytime-valid [${drSeq.low.toFixed(4)}, ${drSeq.high.toFixed(4)}]` : "") +
         ` (direct method ${dr.direct.toFixed(4)}; ${(dr.unsupportedMass * 100).toFixed(1)}% of the shadow's slot mass is on slates ${serving} never shows and rests on the reward model)`,
     );
+    if (dr.bound)
+      console.log(
+        `shadow ${shadow.shadowId} beside ${serving}: support bound [${dr.bound.low.toFixed(4)}, ${dr.bound.high.toFixed(4)}]` +
+          ` (IPS's lower end; DR's upper end with unshown items rated like ${serving}'s at the same rank) — what promote uses`,
+      );
   }
 }
 
@@ -108,6 +115,7 @@ export async function runShadowReportCli(
         dr_sequence: r.dr.sequence,
         direct: r.dr.direct,
         unsupported_mass: r.dr.unsupportedMass,
+        support_bound: r.dr.bound,
       })),
     }),
   );
@@ -118,7 +126,11 @@ export async function runShadowReportCli(
 export function promotionFor(rows: readonly ShadowRow[], candidateId: string, minRecords: number): PromotionDecision {
   const row = rows.find((r) => r.shadow.shadowId === candidateId);
   if (!row) return { promote: false, reason: `no served slate carries ${candidateId}'s probabilities` };
-  return promotionDecision(row.dr, row.servingCtr, minRecords);
+  return promotionDecision(
+    { shadowId: row.dr.shadowId, n: row.dr.n, sequence: row.dr.bound },
+    row.servingCtr,
+    minRecords,
+  );
 }
 
 const POLICY_USAGE =

@@ -50,6 +50,13 @@ describe("shadow policy estimates from logged probabilities", () => {
       estimate.sequence!.low <= truth && truth <= estimate.sequence!.high,
       `truth ${truth} outside [${estimate.sequence!.low}, ${estimate.sequence!.high}]`,
     );
+    // Where the serving policy supports the shadow, the support bound is about as narrow as IPS's.
+    const support = estimateShadowDr(withShadow(servedLogs("epsilon:0.5", 150), shadow), shadow).bound!;
+    assert.ok(support.low <= truth && truth <= support.high, `truth ${truth} outside the support bound`);
+    assert.ok(
+      support.high - support.low < 1.5 * (estimate.sequence!.high - estimate.sequence!.low),
+      `support bound [${support.low}, ${support.high}] vs IPS [${estimate.sequence!.low}, ${estimate.sequence!.high}]`,
+    );
   });
 
   it("with greedy serving, IPS misses an exploring shadow's unshown slates; DR with the score/rank reward model covers its CTR", () => {
@@ -67,6 +74,11 @@ describe("shadow policy estimates from logged probabilities", () => {
         `[${bound.low.toFixed(4)}, ${bound.high.toFixed(4)}], direct ${dr.direct.toFixed(4)}, unsupported mass ${dr.unsupportedMass.toFixed(3)}`,
     );
     assert.ok(bound.low <= truth && truth <= bound.high, `truth ${truth} outside [${bound.low}, ${bound.high}]`);
+    // The support bound: IPS's lower end (no model) to DR's upper end with a rank-only model.
+    const support = dr.bound!;
+    console.log(`# support bound [${support.low.toFixed(4)}, ${support.high.toFixed(4)}]`);
+    assert.ok(support.low <= truth && truth <= support.high, `truth ${truth} outside the support bound`);
+    assert.ok(support.low < ips.ips.estimate && support.high > dr.dr.estimate);
     // Greedy's own CTR is clearly different, so covering ε-greedy's is not covering anything.
     const greedyTruth = truthCtr("greedy");
     assert.ok(

@@ -136,14 +136,7 @@ export interface ScoreRankRewardModel {
  * unshown slates rest on.
  */
 export function fitScoreRankRewardModel(records: readonly LoggedRecord[], iterations = 25): ScoreRankRewardModel {
-  const slots: { rank: number; score: number; click: number }[] = [];
-  for (const record of records) {
-    const scores = new Map(record.candidates.map((c) => [c.itemId, c.score]));
-    record.slate.forEach((slot, r) => {
-      const score = scores.get(slot.itemId);
-      if (score !== undefined) slots.push({ rank: r, score, click: slot.clicked ? 1 : 0 });
-    });
-  }
+  const slots = servedSlots(records);
   const k = Math.max(1, ...slots.map((s) => s.rank + 1));
   // The slope must not be negative. A deterministic server shows only its top-scored items, so
   // rank and score move together and the slope is identified only by differences between users
@@ -160,6 +153,39 @@ export function fitScoreRankRewardModel(records: readonly LoggedRecord[], iterat
     slope,
     predict: (score, rank) => sigmoid(intercepts[Math.min(rank, k) - 1]! + slope * score),
   };
+}
+
+/** σ(α_rank): the score slope held at 0, the upper end of what the served slots allow (see bound). */
+function fitRankOnlyRewardModel(records: readonly LoggedRecord[], iterations = 25): ScoreRankRewardModel {
+  const slots = servedSlots(records);
+  const k = Math.max(1, ...slots.map((s) => s.rank + 1));
+  const intercepts = Array.from(newtonFit(slots, k, iterations, false).subarray(0, k));
+  return { intercepts, slope: 0, predict: (_score, rank) => sigmoid(intercepts[Math.min(rank, k) - 1]!) };
+}
+
+/** [IPS's lower end, rank-only DR's upper end], each anytime-valid at alpha/2. */
+function supportBound(
+  ipsValues: readonly number[],
+  rankOnlyValues: readonly number[],
+  alpha: number,
+): ConfidenceBound | undefined {
+  const low = confidenceSequence(ipsValues, { alpha: alpha / 2 }).at(-1);
+  const high = confidenceSequence(rankOnlyValues, { alpha: alpha / 2 }).at(-1);
+  if (!low || !high) return undefined;
+  return { n: low.n, estimate: (low.estimate + high.estimate) / 2, low: low.low, high: Math.max(low.high, high.high) };
+}
+
+/** The served slots with the candidate's score (0-based rank). */
+function servedSlots(records: readonly LoggedRecord[]): { rank: number; score: number; click: number }[] {
+  const slots: { rank: number; score: number; click: number }[] = [];
+  for (const record of records) {
+    const scores = new Map(record.candidates.map((c) => [c.itemId, c.score]));
+    record.slate.forEach((slot, r) => {
+      const score = scores.get(slot.itemId);
+      if (score !== undefined) slots.push({ rank: r, score, click: slot.clicked ? 1 : 0 });
+    });
+  }
+  return slots;
 }
 
 /** Newton's method for σ(α_rank + β·score) with a small ridge; β stays 0 unless `fitSlope`. */
@@ -217,6 +243,15 @@ export interface ShadowDrEstimate {
    */
   unsupportedMass: number;
   rewardModel: ScoreRankRewardModel;
+  /**
+   * Where the shadow's CTR can be, with `confidence` (each end at half the error rate), also when
+   * the serving policy never shows much of what the shadow would: low is IPS's anytime-valid lower
+   * end (IPS counts the unshown slates as unclicked, so it can only be low: no assumption); high is
+   * the upper end of DR with a rank-only reward model (the unshown items rated like the served ones
+   * at the same rank: valid when items the model scores lower are not clicked more). The policy
+   * promotion gate uses low. Near the DR bound when the serving policy supports the shadow.
+   */
+  bound: ConfidenceBound | undefined;
 }
 
 export interface ShadowDrOptions {
@@ -247,6 +282,11 @@ export function estimateShadowDr(
   const model = options.rewardModel ?? fitScoreRankRewardModel(usable);
   const values: number[] = [];
   const directValues: number[] = [];
+  // The two ends of `bound`: IPS per slate, and DR with the rank-only model (its direct term is
+  // Σ_r σ(α_r), the same for every slate, so it needs no sampling).
+  const rankOnly = fitRankOnlyRewardModel(usable);
+  const ipsValues: number[] = [];
+  const rankOnlyValues: number[] = [];
   const weightSums: number[] = [];
   const slotCounts: number[] = [];
   for (const record of usable) {
@@ -275,14 +315,22 @@ export function estimateShadowDr(
     }
     direct /= samples;
     let correction = 0;
+    let ips = 0;
+    let rankOnlyValue = 0;
     let w = 1;
     record.slate.forEach((slot, r) => {
       w *= (probabilities[r] ?? 0) / slot.propensity;
-      correction += w * ((slot.clicked ? 1 : 0) - q(slot.itemId, r + 1));
+      const click = slot.clicked ? 1 : 0;
+      correction += w * (click - q(slot.itemId, r + 1));
+      ips += w * click;
+      const q0 = rankOnly.predict(0, r + 1);
+      rankOnlyValue += q0 + w * (click - q0);
       weightSums[r] = (weightSums[r] ?? 0) + w;
       slotCounts[r] = (slotCounts[r] ?? 0) + 1;
     });
     values.push((direct + correction) / k);
+    ipsValues.push(ips / k);
+    rankOnlyValues.push(rankOnlyValue / k);
     directValues.push(direct / k);
   }
   const n = values.length;
@@ -302,5 +350,6 @@ export function estimateShadowDr(
     sequence: confidenceSequence(values, { alpha: 1 - confidence }).at(-1),
     unsupportedMass: Math.max(0, 1 - supported),
     rewardModel: model,
+    bound: supportBound(ipsValues, rankOnlyValues, 1 - confidence),
   };
 }
