@@ -29,7 +29,7 @@
  *   ns:is:{rec.<k>}            hash    item stats of the recommendations of shard k: "<itemId>|<stat>" -> count, stat one of imp, clk,
  *                                      exp, imp:<policy>, clk:<policy>, exp:<policy> (exp = Σ model click probability over
  *                                      impressions); readers sum the REC_SHARDS hashes
- *   ns:rec:{rec.<k>}:<recId>   hash    policy, servedAt, i:<itemId> -> rank, c:<itemId> -> "1" once a click on it was counted; PEXPIREAT servedAt + window + grace
+ *   ns:rec:{rec.<k>}:<recId>   hash    policy, servedAt, i:<itemId> -> rank, xb:<itemId> -> bandit context (float32 LE), c:<itemId> -> "1" once a click on it was counted; PEXPIREAT servedAt + window + grace
  *                                      (k = recShard(recId): a recommendation, its marker and the item stats it updates share a slot)
  *   ns:recm:{rec.<k>}:<recId>  string  recordRecommendation idempotency marker; PX replay horizon (RECFLEET_REPLAY_HORIZON, 1 d)
  *   ns:erasures                stream  erasure receipts: receipt, at, keys (never a user id or pseudonym)
@@ -244,4 +244,15 @@ export function gatewayKeys(namespace: string): GatewayKeys {
     bucket: (id) => `${p}bucket:${id}`,
     replyLease: (partition) => `${p}reply:${partition}`,
   };
+}
+
+/**
+ * A bandit context as a recommendation record keeps it (field `xb:<item>`): float32 little-endian,
+ * 4 bytes a value, read by linear-rewards.lua with struct.unpack. Binary because the text form
+ * (toPrecision per value) cost the scorer about a twelfth of its CPU and doubled the record.
+ */
+export function encodeBanditContext(x: ArrayLike<number>): Buffer {
+  const out = Buffer.allocUnsafe(x.length * 4);
+  for (let i = 0; i < x.length; i++) out.writeFloatLE(x[i]!, i * 4);
+  return out;
 }

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { testInfra, uniqueName } from "@recfleet/testkit";
+import { storeKeys } from "./keys";
 import { createStore } from "./store";
 
 const redis = new Redis(testInfra().redisUrl);
@@ -62,4 +63,31 @@ test("neural-linear bandit sums: impressions add xxᵀ and −p·x; a click adds
     `b = ${[...sums.b]} expected ${expectedB}`,
   );
   assert.deepEqual([...(await store.readLinearSums("v2", d)).b], [0, 0], "each model version has its own state");
+});
+
+test("a click on a record with the text context of an older scorer ('x:' \"v1,v2\") is folded like a binary one", async () => {
+  const ns = uniqueName("lin-text");
+  const store = createStore(redis, ns, { attributionWindowMs: 60_000 });
+  const servedAt = Date.now() - 10_000;
+  const x = [0.1, -0.7, 3.25];
+  for (const recId of ["new", "old"])
+    await store.recordRecommendation({
+      recId,
+      policy: "linucb:1",
+      servedAt,
+      modelVersion: "v1",
+      items: [{ itemId: "a", expected: 0.2, banditContext: x }],
+    });
+  // What the scorer before the binary form left in Redis: the same record with a text field.
+  const oldKey = storeKeys(ns).rec("old");
+  assert.equal(await redis.hdel(oldKey, "xb:a"), 1);
+  await redis.hset(oldKey, "x:a", x.map((v) => v.toPrecision(6)).join(","));
+  assert.equal(await store.addLinearRewards("v1", [{ recId: "new", itemId: "a", ts: servedAt + 1000 }]), 1);
+  const once = await store.readLinearSums("v1", x.length);
+  assert.equal(await store.addLinearRewards("v1", [{ recId: "old", itemId: "a", ts: servedAt + 1000 }]), 1);
+  const twice = await store.readLinearSums("v1", x.length);
+  x.forEach((v, i) => {
+    assert.ok(Math.abs(once.b[i]! - v) < 1e-6, `binary: b[${i}] = ${once.b[i]} ≠ ${v}`);
+    assert.ok(Math.abs(twice.b[i]! - 2 * v) < 1e-6, `text: b[${i}] = ${twice.b[i]} ≠ ${2 * v}`);
+  });
 });

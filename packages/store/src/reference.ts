@@ -3,7 +3,15 @@
  * semantics in plain TypeScript, with no Redis. Tests compare the real Lua against it and use
  * it to compute the expected state of a whole pipeline run.
  */
-import { storeKeys, eventFingerprint, itemStatField, recShard, ITEM_STATS_FIELDS, type StoreKeys } from "./keys";
+import {
+  storeKeys,
+  encodeBanditContext,
+  eventFingerprint,
+  itemStatField,
+  recShard,
+  ITEM_STATS_FIELDS,
+  type StoreKeys,
+} from "./keys";
 import { applyUserEntries, decodeUserState, encodeUserState } from "./user-state";
 import { storeOptions, popularityLogWeight, type StoreOptions } from "./config";
 import type { FeatureEvent, ApplyResult, RecommendationRecord } from "./store";
@@ -90,7 +98,8 @@ export class ReferenceStore {
     const items = rec.items.filter((i) => !seen.has(i.itemId) && seen.add(i.itemId));
     items.forEach(({ itemId: item, expected, banditContext }, j) => {
       record.set(`i:${item}`, String(j + 1));
-      if (banditContext) record.set(`x:${item}`, Array.from(banditContext, (v) => v.toPrecision(6)).join(","));
+      // As snapshotRedis shows binary fields: base64 of the bytes.
+      if (banditContext) record.set(`xb:${item}`, encodeBanditContext(banditContext).toString("base64"));
       const stats = this.keys.itemStats(recShard(rec.recId));
       this.hincr(stats, itemStatField(item, ITEM_STATS_FIELDS.impressions));
       this.hincr(stats, itemStatField(item, ITEM_STATS_FIELDS.policyImpressions(rec.policy)));

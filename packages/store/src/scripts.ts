@@ -40,9 +40,9 @@ export async function runScript(
   redis: Redis,
   script: LuaScript,
   keys: readonly string[],
-  args: readonly (string | number)[],
+  args: readonly (string | number | Buffer)[],
 ): Promise<unknown> {
-  const tail: (string | number)[] = [keys.length, ...keys, ...args];
+  const tail: (string | number | Buffer)[] = [keys.length, ...keys, ...args];
   try {
     return await redis.call("EVALSHA", [script.sha, ...tail]);
   } catch (err) {

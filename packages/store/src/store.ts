@@ -4,6 +4,7 @@ import { RecfleetError } from "@recfleet/runtime";
 import type { EventType } from "@recfleet/contracts";
 import {
   storeKeys,
+  encodeBanditContext,
   eventFingerprint,
   ITEM_STATS_FIELDS,
   REC_SHARDS,
@@ -351,7 +352,7 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
           ...items.flatMap((i) => [
             i.itemId,
             i.expected === undefined ? "" : String(i.expected),
-            i.banditContext ? Array.from(i.banditContext, (v) => v.toPrecision(6)).join(",") : "",
+            i.banditContext ? encodeBanditContext(i.banditContext) : "",
           ]),
         ],
       );

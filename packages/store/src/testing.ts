@@ -51,7 +51,7 @@ export async function snapshotRedis(redis: Redis, match: string): Promise<Snapsh
     const values = await perKey<unknown>(redis, chunk, (r, k) => {
       const t = typeOf.get(k);
       if (t === "string") return r.get(k);
-      if (t === "hash") return r.hgetall(k);
+      if (t === "hash") return r.hgetallBuffer(k);
       if (t === "set") return r.smembers(k);
       if (t === "zset") return r.zrange(k, 0, -1, "WITHSCORES");
       if (t === "stream") return r.xrange(k, "-", "+");
@@ -65,7 +65,12 @@ export async function snapshotRedis(redis: Redis, match: string): Promise<Snapsh
       else if (t === "hash")
         kv = {
           type: "hash",
-          value: Object.fromEntries(Object.entries(v as Record<string, string>).sort(([a], [b]) => cmp(a, b))),
+          // Binary fields (xb:, float32 bytes) as base64, the rest as text.
+          value: Object.fromEntries(
+            Object.entries(v as Record<string, Buffer>)
+              .map(([f, b]) => [f, f.startsWith("xb:") ? b.toString("base64") : b.toString()] as const)
+              .sort(([a], [b]) => cmp(a, b)),
+          ),
         };
       else if (t === "set") kv = { type: "set", value: [...(v as string[])].sort() };
       else if (t === "zset") {

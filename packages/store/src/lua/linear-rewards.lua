@@ -14,12 +14,21 @@ for j = 1, #KEYS - 1 do
   local item = ARGV[2 * j + 1]
   local ts = tonumber(ARGV[2 * j + 2])
   local served = tonumber(redis.call('HGET', rec, 'servedAt') or '')
-  local x = redis.call('HGET', rec, 'x:' .. item)
+  -- 'xb:' float32 little-endian bytes; 'x:' "v1,v2,…" text from records a scorer before the binary
+  -- form wrote (they live one attribution window, so a rolling upgrade loses no click).
+  local xb = redis.call('HGET', rec, 'xb:' .. item)
+  local x = xb or redis.call('HGET', rec, 'x:' .. item)
   if served and x and redis.call('HGET', rec, 'mv') == ARGV[2] and ts >= served and ts - served <= window and redis.call('HSETNX', rec, 'lr:' .. item, '1') == 1 then
-    local i = 0
-    for value in string.gmatch(x, '[^,]+') do
-      redis.call('HINCRBYFLOAT', KEYS[1], tostring(i), value)
-      i = i + 1
+    if xb then
+      for pos = 1, #xb - 3, 4 do
+        redis.call('HINCRBYFLOAT', KEYS[1], tostring((pos - 1) / 4), tostring((struct.unpack('<f', xb, pos))))
+      end
+    else
+      local i = 0
+      for value in string.gmatch(x, '[^,]+') do
+        redis.call('HINCRBYFLOAT', KEYS[1], tostring(i), value)
+        i = i + 1
+      end
     end
     folded = folded + 1
   end

@@ -7,7 +7,8 @@
 -- ARGV[3+3j] itemId_j   ARGV[4+3j] expected clicks of slot j   ARGV[5+3j] bandit context x of slot j
 --   expected: the model's predicted click probability, summed per item as 'exp' so bandits can
 --   learn an item's lift over the model rather than its raw CTR ("" when unknown);
---   x: "v1,v2,…" (user ⊙ item vector), kept in the record for linear-rewards ("" when none)
+--   x: the user ⊙ item vector as float32 little-endian bytes (encodeBanditContext), kept in the
+--   record as 'xb:<item>' for linear-rewards ("" when none)
 -- Returns 1 when recorded, 0 when this recId was recorded before
 if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
 local policy = ARGV[3]
@@ -16,7 +17,7 @@ local stats = KEYS[3]
 for j = 1, (#ARGV - 5) / 3 do
   local item = ARGV[3 + 3 * j]
   redis.call('HSET', KEYS[2], 'i:' .. item, j)
-  if ARGV[5 + 3 * j] ~= '' then redis.call('HSET', KEYS[2], 'x:' .. item, ARGV[5 + 3 * j]) end
+  if ARGV[5 + 3 * j] ~= '' then redis.call('HSET', KEYS[2], 'xb:' .. item, ARGV[5 + 3 * j]) end
   redis.call('HINCRBY', stats, item .. '|imp', 1)
   redis.call('HINCRBY', stats, item .. '|imp:' .. policy, 1)
   local expected = ARGV[4 + 3 * j]
