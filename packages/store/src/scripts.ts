@@ -23,6 +23,7 @@ export const SCRIPTS = {
   eraseUser: load("erase-user"),
   dataKeys: load("data-keys"),
   linearRewards: load("linear-rewards"),
+  addLinear: load("add-linear"),
   promoteModel: load("promote-model"),
   renewLock: load("renew-lock"),
   releaseLock: load("release-lock"),

@@ -166,19 +166,8 @@ export interface Store {
   /** The scorer's user vectors with the model version that made them; expire after ttlMs. */
 }
 
-type PipelineResult = [Error | null, unknown][] | null;
-
-function results(what: string, res: PipelineResult): unknown[] {
-  if (!res) throw new StoreProtocolError(what, res);
-  return res.map(([err, value]) => {
-    if (err) throw err;
-    return value;
-  });
-}
-
 const toInt = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 
-/** Indexes grouped by a key, in first-seen order. */
 /** The newest n history entries of a state, oldest first (none for n ≤ 0). */
 function lastEntries(state: UserState, n: number): HistoryEntry[] {
   return n > 0 ? state.history.slice(-n).map(({ itemId, type, ts }) => ({ itemId, type, ts })) : [];
@@ -197,6 +186,13 @@ function groupBy<K>(indexes: Iterable<number>, keyOf: (i: number) => K): Map<K, 
 
 /** Events without a position (direct calls) share one partition label. */
 const partitionLabel = (e: FeatureEvent): string => (e.partition === undefined ? "none" : String(e.partition));
+
+/** The first `n` values as float64 little-endian bytes (add-linear.lua's input). */
+function float64Bytes(values: ArrayLike<number>, n: number): Buffer {
+  const out = Buffer.allocUnsafe(n * 8);
+  for (let i = 0; i < n; i++) out.writeDoubleLE(values[i]!, i * 8);
+  return out;
+}
 
 export function createStore(redis: Redis, namespace: string, options: Partial<StoreOptions> = {}): Store {
   const keys = storeKeys(namespace);
@@ -441,18 +437,13 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
 
     async addLinearImpressions(version, d, a, b, count) {
       if (count === 0) return;
-      // One pipeline per key: a cluster runs a pipeline only when all its keys share a slot.
-      const pa = redis.pipeline();
-      for (let i = 0; i < d * d; i++) if (a[i] !== 0) pa.hincrbyfloat(keys.linearA(version), String(i), a[i]!);
-      // Bandit state lives as long as its model version is likely to serve.
-      pa.pexpire(keys.linearA(version), 7 * 86_400_000);
-      const pb = redis.pipeline();
-      for (let j = 0; j < d; j++) if (b[j] !== 0) pb.hincrbyfloat(keys.linearB(version), String(j), b[j]!);
-      pb.hincrby(keys.linearB(version), "n", count);
-      pb.pexpire(keys.linearB(version), 7 * 86_400_000);
-      const [ra, rb] = await Promise.all([pa.exec(), pb.exec()]);
-      results("addLinearImpressions", ra);
-      results("addLinearImpressions", rb);
+      // Bandit state lives as long as its model version is likely to serve. One script call per
+      // key: a cluster runs a script only when all its keys share a slot.
+      const ttl = 7 * 86_400_000;
+      await Promise.all([
+        runScript(redis, SCRIPTS.addLinear, [keys.linearA(version)], [float64Bytes(a, d * d), ttl, ""]),
+        runScript(redis, SCRIPTS.addLinear, [keys.linearB(version)], [float64Bytes(b, d), ttl, count]),
+      ]);
     },
 
     async addLinearRewards(version, clicks) {
