@@ -78,6 +78,11 @@ test("keyring: one data key per user across processes; sealed payloads open; tam
   assert.equal(ka.get("user-1")!.kid, kb.get("user-1")!.kid, "concurrent creation agrees on one key");
   assert.deepEqual(ka.get("user-1")!.key, kb.get("user-1")!.key);
   assert.notEqual(ka.get("user-1")!.kid, ka.get("u2")!.kid);
+  // A cached key owns its memory: a slice of Buffer's shared 8 KiB pool would keep the whole slab alive.
+  for (const keys of [ka, kb]) for (const { key } of keys.values()) assert.equal(key.buffer.byteLength, key.byteLength);
+  const [kid] = [...ka.values()].map((k) => k.kid);
+  const byId = await createUserKeyring(redis, ns, master, { cacheSize: 10, cacheTtlMs: 60_000 }).byId([kid!]);
+  assert.equal(byId.get(kid!)!.buffer.byteLength, 32);
   // Nothing in Redis holds the key in clear.
   for (const k of await scanKeys(redis, `${ns}:*`))
     assert.ok(!(await redis.getBuffer(k))!.includes(ka.get("user-1")!.key), k);

@@ -207,7 +207,12 @@ export function createUserKeyring(
       throw new NonRetriableError(
         `data key ${kid} does not open with the configured master key: RECFLEET_MASTER_KEY differs from the one that wrote it`,
       );
-    return key;
+    // The cache keeps the key for long: give it its own 32 bytes. A small Buffer is a slice of a
+    // shared 8 KiB pool, and one cached slice keeps the whole slab alive — keys refreshed every
+    // cache TTL landed on ever new slabs, and the SOAK's workers grew by ~8 KiB per cached user.
+    const own = Buffer.allocUnsafeSlow(key.byteLength);
+    key.copy(own);
+    return own;
   };
   return {
     async forUsers(users) {
