@@ -303,7 +303,12 @@ test("handler: unallowed policy → rejected with a reason; latency = ts to publ
     ["q3", "policy_not_allowed"],
     ["q4", "unknown_policy"],
   ]);
-  assert.equal(sends.length, 2, "one send per slice of maxBatch requests");
+  // Per slice of maxBatch requests: one send of the answers, and one of the decision log on its own
+  // (the answers do not wait for the logs' encoding and compression).
+  assert.deepEqual(
+    sends.map((batches) => batches.map((b) => b.topic)),
+    [["recs"], ["log"], ["recs"], ["log"]],
+  );
   assert.equal(heartbeats, 2);
   const sentTo = (topic: string) => sends.flatMap((batches) => batches.filter((b) => b.topic === topic));
   const recs = sentTo("recs").flatMap((b) => b.messages.map((m) => m.value as Recommendation));

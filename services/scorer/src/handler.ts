@@ -505,11 +505,6 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
         latencyMs: requestLatencyMs(requestOf.get(rec.requestId)!.ts, publishedAt),
       }));
       const userOf = new Map(batch.recommendations.map((r) => [r.recId, r.user]));
-      const decisions: OutgoingMessage[] = batch.decisions.map((d) => ({ key: d.recId, value: d }));
-      if (deps.recLogTopic && deps.sealDecisions) {
-        const sealed = await deps.sealDecisions(batch.decisions.map((d) => ({ user: userOf.get(d.recId)!, value: d })));
-        sealed.forEach((value, i) => (decisions[i]!.value = value));
-      }
       for (const d of batch.decisions) {
         for (const [shadowId, probabilities] of Object.entries(d.shadow ?? {})) {
           const weight = probabilities.reduce((w, p, r) => w * (p / (d.items[r]?.propensity ?? 1)), 1);
@@ -524,16 +519,29 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
         if (partition === undefined || !deps.repliesTopic) toRecommendations.push({ key: rec.user, value: rec });
         else toReplies.push({ key: rec.user, value: rec, partition });
       });
-      // Records (impressions, and what click attribution reads) and the send run at once; the
-      // records go to Redis first, and a click on a published answer reaches Redis only through
-      // Kafka, ingest and features, well after them. The batch commits after both: a crash in
-      // between replays it, and both are idempotent per recId.
+      // Records (impressions, and what click attribution reads), the answers and the decision log
+      // go at once; the records go to Redis first, and a click on a published answer reaches Redis
+      // only through Kafka, ingest and features, well after them. The answers have a send of their
+      // own: small and uncompressed, they do not wait for the decision logs' sealing (a data-key
+      // read), encoding and compression. The batch commits after all three: a crash in between
+      // replays it, and each is idempotent per recId.
       const recorded = Promise.all(batch.records.map((record) => deps.store.recordRecommendation(record)));
-      const sent = deps.send([
+      const answered = deps.send([
         { topic: deps.recommendationsTopic, messages: toRecommendations },
         ...(deps.repliesTopic ? [{ topic: deps.repliesTopic, messages: toReplies }] : []),
-        ...(deps.recLogTopic ? [{ topic: deps.recLogTopic, messages: decisions }] : []),
       ]);
+      const logged = (async () => {
+        if (!deps.recLogTopic || batch.decisions.length === 0) return;
+        const decisions: OutgoingMessage[] = batch.decisions.map((d) => ({ key: d.recId, value: d }));
+        if (deps.sealDecisions) {
+          const sealed = await deps.sealDecisions(
+            batch.decisions.map((d) => ({ user: userOf.get(d.recId)!, value: d })),
+          );
+          sealed.forEach((value, i) => (decisions[i]!.value = value));
+        }
+        await deps.send([{ topic: deps.recLogTopic, messages: decisions }]);
+      })();
+      const sent = Promise.all([answered, logged]);
       const [fresh] = await Promise.all([recorded, sent]);
       // Only first recordings feed the linear bandit, so a replayed batch adds nothing twice.
       batch.records.forEach((record, r) => {
