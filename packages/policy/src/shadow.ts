@@ -144,8 +144,19 @@ export function fitScoreRankRewardModel(records: readonly LoggedRecord[], iterat
   // items an explorer draws, a negative slope rates them above the server's own picks (DR 0.134
   // for ε-greedy beside greedy's 0.116 in one fleet run). The log-likelihood is concave, so the
   // best fit with slope ≥ 0 is the free fit when its slope is ≥ 0 and otherwise the fit at 0.
-  let theta = newtonFit(slots, k, iterations, true);
-  if (theta[k]! < 0) theta = newtonFit(slots, k, iterations, false);
+  const free = newtonFit(slots, k, iterations, true);
+  return rewardModelOf(free[k]! < 0 ? newtonFit(slots, k, iterations, false) : free, k);
+}
+
+/** σ(α_rank): the score slope held at 0, the upper end of what the served slots allow (see bound). */
+function fitRankOnlyRewardModel(records: readonly LoggedRecord[], iterations = 25): ScoreRankRewardModel {
+  const slots = servedSlots(records);
+  const k = Math.max(1, ...slots.map((s) => s.rank + 1));
+  return rewardModelOf(newtonFit(slots, k, iterations, false), k);
+}
+
+/** The model of a fit: k intercepts, then the slope. */
+function rewardModelOf(theta: Float64Array, k: number): ScoreRankRewardModel {
   const intercepts = Array.from(theta.subarray(0, k));
   const slope = theta[k]!;
   return {
@@ -153,14 +164,6 @@ export function fitScoreRankRewardModel(records: readonly LoggedRecord[], iterat
     slope,
     predict: (score, rank) => sigmoid(intercepts[Math.min(rank, k) - 1]! + slope * score),
   };
-}
-
-/** σ(α_rank): the score slope held at 0, the upper end of what the served slots allow (see bound). */
-function fitRankOnlyRewardModel(records: readonly LoggedRecord[], iterations = 25): ScoreRankRewardModel {
-  const slots = servedSlots(records);
-  const k = Math.max(1, ...slots.map((s) => s.rank + 1));
-  const intercepts = Array.from(newtonFit(slots, k, iterations, false).subarray(0, k));
-  return { intercepts, slope: 0, predict: (_score, rank) => sigmoid(intercepts[Math.min(rank, k) - 1]!) };
 }
 
 /** [IPS's lower end, rank-only DR's upper end], each anytime-valid at alpha/2. */
