@@ -21,8 +21,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { createKafka, createProducer, ensureFleetTopics, ensureTopics, type ConsumerLoop } from "@recfleet/bus";
@@ -50,7 +48,8 @@ import {
   rssOf,
   seedHistories,
   startEchoWorker,
-  topOfProfile,
+  reportProfile,
+  type topOfProfile,
 } from "./lib";
 
 const logger = createLogger("bench", { level: "error" });
@@ -185,17 +184,7 @@ try {
   if (PROFILE_DIR) {
     // The profile is written when the scorer exits.
     await stopWorkers([scorer]);
-    const file = readdirSync(PROFILE_DIR).find((f) => f.includes(`.${scorer!.process.pid}.`));
-    if (file) {
-      profile = topOfProfile(join(PROFILE_DIR, file));
-      log(`scorer CPU profile ${join(PROFILE_DIR, file)}: ${profile.total_ms} ms sampled; self time by area:`);
-      log(
-        `  ${Object.entries(profile.by_area)
-          .map(([area, p]) => `${area} ${p}%`)
-          .join(", ")}`,
-      );
-      for (const { fn, self_pct } of profile.top) log(`  ${self_pct.toFixed(1).padStart(5)}%  ${fn}`);
-    } else log(`no CPU profile of pid ${scorer.process.pid} in ${PROFILE_DIR}`);
+    profile = reportProfile(PROFILE_DIR, scorer.process.pid!, "scorer");
   }
   const worst = Math.max(...rows.map((r) => r.ratio_p99!));
   console.log(

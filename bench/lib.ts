@@ -5,7 +5,7 @@
  * does, seeding user histories, and a bare echo worker (the latency baseline).
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -253,6 +253,27 @@ export function profileEnv(dir: string): Record<string, string> {
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${preload}`.trim(),
     BENCH_CPU_PROFILE_DIR: dir,
   };
+}
+
+/**
+ * Prints the top of the CPU profile worker `pid` wrote into `dir` (profileEnv; it is written when
+ * the worker exits, so stop it first) and returns it; undefined when there is none.
+ */
+export function reportProfile(dir: string, pid: number, what: string): ReturnType<typeof topOfProfile> | undefined {
+  const file = readdirSync(dir).find((f) => f.includes(`.${pid}.`));
+  if (!file) {
+    log(`no CPU profile of pid ${pid} in ${dir}`);
+    return undefined;
+  }
+  const profile = topOfProfile(join(dir, file));
+  log(`${what} CPU profile ${join(dir, file)}: ${profile.total_ms} ms sampled; self time by area:`);
+  log(
+    `  ${Object.entries(profile.by_area)
+      .map(([area, p]) => `${area} ${p}%`)
+      .join(", ")}`,
+  );
+  for (const { fn, self_pct } of profile.top) log(`  ${self_pct.toFixed(1).padStart(5)}%  ${fn}`);
+  return profile;
 }
 
 interface CpuProfileNode {

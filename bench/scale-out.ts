@@ -18,7 +18,7 @@
  *    items and policy at batch 64 (`scoreRequests` with histories from memory), same run.
  * The baseline is the 1-process run; ratio = 2-process / 1-process throughput.
  *
- *   node --import tsx bench/scale-out.ts [--requests 20000] [--rate 300] [--items 1682]
+ *   node --import tsx bench/scale-out.ts [--requests 20000] [--rate 300] [--items 1682] [--profile-dir DIR]
  *   env: BENCH_REQUESTS, BENCH_RATE, BENCH_ITEMS; KAFKA_BROKERS + REDIS_URL to reuse a stack
  */
 import { setTimeout as sleep } from "node:timers/promises";
@@ -38,12 +38,15 @@ import {
   benchInfra,
   collector,
   benchWorkerEnv,
+  flag,
   log,
   nowMs,
   numFlag,
+  profileEnv,
   publishModel,
   randomItemMatrix,
   randomModel,
+  reportProfile,
   round,
   rssOf,
   seedHistories,
@@ -54,6 +57,8 @@ const N = numFlag("requests", "BENCH_REQUESTS", 20_000);
 const RATE = numFlag("rate", "BENCH_RATE", 300);
 const ITEMS = numFlag("items", "BENCH_ITEMS", 1682);
 const PARTITIONS = 4;
+/** Where the 1-process throughput run's scorer writes a V8 CPU profile (its top is printed); empty: none. */
+const PROFILE_DIR = flag("profile-dir", "BENCH_PROFILE_DIR", "");
 const USERS = 1000;
 const logger = createLogger("bench", { level: "error" });
 
@@ -128,7 +133,7 @@ interface Fleet {
   histories: Map<string, string[]>;
   arrivals: { id: string; t: number }[];
   firstArrival: Map<string, number>;
-  start(instance: number): Promise<RunningWorker>;
+  start(instance: number, env?: Record<string, string>): Promise<RunningWorker>;
 }
 
 async function fleet(model: TwoTowerModel, matrix: Float32Array, tag: string): Promise<Fleet> {
@@ -145,8 +150,13 @@ async function fleet(model: TwoTowerModel, matrix: Float32Array, tag: string): P
     histories,
     arrivals,
     firstArrival,
-    start: async (instance) => {
-      const w = await startWorker("scorer", benchWorkerEnv(infra, ns, PARTITIONS), infra.logDir, instance);
+    start: async (instance, env = {}) => {
+      const w = await startWorker(
+        "scorer",
+        { ...benchWorkerEnv(infra, ns, PARTITIONS), ...env },
+        infra.logDir,
+        instance,
+      );
       workers.push(w);
       return w;
     },
@@ -188,7 +198,8 @@ try {
   let inProcessRps = NaN;
   for (const procs of [1, 2]) {
     const f = await fleet(model, matrix, `t${procs}`);
-    const ws = await Promise.all(Array.from({ length: procs }, (_, i) => f.start(i + 1)));
+    const env = procs === 1 ? profileEnv(PROFILE_DIR) : {};
+    const ws = await Promise.all(Array.from({ length: procs }, (_, i) => f.start(i + 1, env)));
     await Promise.all(ws.map((w) => waitReady(w)));
     // Warm up until every process has answered something (the group is settled).
     const sentAt = new Map<string, number>();
@@ -216,6 +227,7 @@ try {
     );
     throughput[procs] = { rps, lost, shares };
     await stopWorkers(ws);
+    if (procs === 1 && PROFILE_DIR) reportProfile(PROFILE_DIR, ws[0]!.process.pid!, "scorer (backlog drain)");
     if (procs === 1) {
       inProcessRps = await inProcessRate(f.ns, f.histories, 5);
       log(

@@ -20,6 +20,8 @@ export interface LinearSums {
  * pending when the process dies is lost (the state is a learning signal, not a ledger).
  */
 export class LinearImpressions {
+  // Only A's upper triangle (j ≥ i) is summed per impression — A is symmetric, so this halves
+  // the request path's d² work — and take() mirrors it into the lower one.
   private pending = new Map<string, LinearSums>();
 
   /** One shown item of `version`: its context x (user ⊙ item) and the model's click probability. */
@@ -31,10 +33,12 @@ export class LinearImpressions {
     if (!Number.isFinite(expected)) {
       throw new LinearStateError(`click probability is ${expected}; expected a finite number`);
     }
+    const { a, b } = sums;
     for (let i = 0; i < d; i++) {
-      const xi = x[i] ?? 0;
-      sums.b[i]! -= expected * xi;
-      for (let j = 0; j < d; j++) sums.a[i * d + j]! += xi * (x[j] ?? 0);
+      const xi = x[i]!;
+      b[i]! -= expected * xi;
+      const row = i * d;
+      for (let j = i; j < d; j++) a[row + j]! += xi * x[j]!;
     }
     sums.count++;
   }
@@ -50,6 +54,9 @@ export class LinearImpressions {
   take(): [version: string, sums: LinearSums][] {
     const taken = [...this.pending];
     this.pending = new Map();
+    for (const [, { d, a }] of taken) {
+      for (let i = 1; i < d; i++) for (let j = 0; j < i; j++) a[i * d + j] = a[j * d + i]!;
+    }
     return taken;
   }
 }

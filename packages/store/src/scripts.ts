@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
+import { isCluster } from "./cluster";
 
 /** A Lua file of ./lua, run by SHA with a fallback to EVAL when the server has not cached it. */
 export interface LuaScript {
@@ -50,4 +51,35 @@ export async function runScript(
     if (!isNoScript(err)) throw err;
     return redis.call("EVAL", [script.source, ...tail]);
   }
+}
+
+/** One script call of runScripts. */
+export interface ScriptCall {
+  script: LuaScript;
+  keys: readonly string[];
+  args: readonly (string | number | Buffer)[];
+}
+
+/**
+ * Many script calls, answers in order. On one Redis they go in one pipeline (one write and one
+ * round trip instead of one each: the scorer records a whole batch's slates this way); a call
+ * that met NOSCRIPT is run again through runScript. On a cluster each call goes on its own,
+ * because a pipeline cannot span nodes. Fails like Promise.all: with the first error.
+ */
+export async function runScripts(redis: Redis, calls: readonly ScriptCall[]): Promise<unknown[]> {
+  if (isCluster(redis) || calls.length < 2)
+    return Promise.all(calls.map((c) => runScript(redis, c.script, c.keys, c.args)));
+  const pipeline = redis.pipeline();
+  for (const c of calls) pipeline.call("EVALSHA", [c.script.sha, c.keys.length, ...c.keys, ...c.args]);
+  const results = (await pipeline.exec()) ?? [];
+  if (results.length !== calls.length)
+    throw new Error(`a pipeline of ${calls.length} script calls answered ${results.length}`);
+  return Promise.all(
+    results.map(([err, value], i) => {
+      if (!err) return value;
+      if (!isNoScript(err)) return Promise.reject(err);
+      const c = calls[i]!;
+      return runScript(redis, c.script, c.keys, c.args);
+    }),
+  );
 }

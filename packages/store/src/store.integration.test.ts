@@ -95,6 +95,42 @@ test("refresh requests come back in batch order, also when one event object sits
   );
 });
 
+test("recordRecommendations: one pipeline writes what recordRecommendation writes one by one, answers in order, and survives a flushed script cache", async () => {
+  const servedAt = Date.now();
+  const recs = Array.from({ length: 6 }, (_, r) => ({
+    recId: `rec-${r}`,
+    policy: r % 2 ? "epsilon:0.1" : "greedy",
+    servedAt: servedAt + r,
+    modelVersion: "v1",
+    items: [
+      { itemId: `i${r}`, expected: 0.25, banditContext: [0.5, -1, r] },
+      { itemId: "shared", expected: 0.125 },
+    ],
+  }));
+  const one = uniqueName("rec1");
+  const many = uniqueName("recN");
+  const single = createStore(redis, one, OPTIONS);
+  for (const rec of recs) assert.equal(await single.recordRecommendation(rec), true);
+  const batched = createStore(redis, many, OPTIONS);
+  await redis.script("FLUSH"); // every EVALSHA of the pipeline meets NOSCRIPT and falls back to EVAL
+  assert.deepEqual(await batched.recordRecommendations(recs.slice(0, 4)), [true, true, true, true]);
+  // Replays answer false in their places, new records true.
+  assert.deepEqual(await batched.recordRecommendations([recs[1]!, recs[4]!, recs[3]!, recs[5]!]), [
+    false,
+    true,
+    false,
+    true,
+  ]);
+  assert.deepEqual(await batched.recordRecommendations([]), []);
+  assert.deepEqual(
+    diffSnapshots(
+      renamespace(await snapshotRedis(redis, `${one}:*`), `${one}:`, `${many}:`),
+      await snapshotRedis(redis, `${many}:*`),
+    ),
+    [],
+  );
+});
+
 test("attribution: a click inside the window counts once per (recId, item); outside the window, before serving or off the slate it does not", async () => {
   const ns = uniqueName("attr");
   const store = createStore(redis, ns, { attributionWindowMs: 10 * MIN });
@@ -234,6 +270,9 @@ test("a user kept as the older hash (h/s/w:<p>) is read as before and converted 
     (await store.readUserHistories([u], 5))[0]!.map((h) => h.itemId),
     ["a", "b"],
   );
+  // Read beside packed users (one pipeline of GETs): the hash's WRONGTYPE still finds it.
+  await store.applyEvents([ev("p1", user(12), "q", "click", t0, { partition: 1, offset: 1, markSeen: true })]);
+  assert.deepEqual(await store.readSeenItems([user(12), u, user(13)]), [["q"], ["b", "z"], []]);
   // A replay (offset 7, at the watermark) changes nothing but still rewrites the key in the new layout.
   await store.applyEvents([ev("r1", u, "c", "click", t0 + 9000, { partition: 0, offset: 7, markSeen: true })]);
   assert.equal(await redis.type(key), "string");

@@ -13,7 +13,7 @@ import {
   type StoreKeys,
 } from "./keys";
 import { storeOptions, popularityLogWeight, decayedPopularity, type StoreOptions } from "./config";
-import { SCRIPTS, runScript } from "./scripts";
+import { SCRIPTS, runScript, runScripts, type ScriptCall } from "./scripts";
 import { isCluster, keySlot } from "./cluster";
 import { createReplicaWaiter } from "./replication";
 import {
@@ -144,6 +144,8 @@ export interface Store {
   applyEvents(events: readonly FeatureEvent[], options?: ApplyOptions): Promise<ApplyResult>;
   /** Records what was served (for attribution) and counts impressions; idempotent per recId. Call before publishing it. */
   recordRecommendation(rec: RecommendationRecord): Promise<boolean>;
+  /** recordRecommendation for many, in one round trip on one Redis; true where the record was new. */
+  recordRecommendations(recs: readonly RecommendationRecord[]): Promise<boolean[]>;
   /** Last n history entries per user, oldest first (most recent last). */
   readUserHistories(users: readonly string[], n: number): Promise<HistoryEntry[][]>;
   readSeenItems(users: readonly string[]): Promise<string[][]>;
@@ -203,15 +205,48 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
   // `beginBatch()` at a batch's start, the function it returns at its end.
   const beginBatch = createReplicaWaiter(redis, opts.replicaWaitMs);
   // A user not yet rewritten since the packed layout still has the older hash (WRONGTYPE for GET).
-  const readUserStates = (users: readonly string[]) =>
-    Promise.all(
-      users.map((u) =>
-        redis.get(keys.userState(u)).then(decodeUserState, async (err: Error) => {
-          if (!/WRONGTYPE/.test(err.message)) throw err;
-          return decodeLegacyUserHash(await redis.hgetall(keys.userState(u)));
-        }),
-      ),
+  const legacyUserState = async (user: string, err: Error) => {
+    if (!/WRONGTYPE/.test(err.message)) throw err;
+    return decodeLegacyUserHash(await redis.hgetall(keys.userState(user)));
+  };
+  // One pipeline of GETs on one Redis (one write, one round trip for the scorer's whole batch);
+  // on a cluster one GET each, because a pipeline cannot span nodes.
+  const readUserStates = async (users: readonly string[]) => {
+    if (isCluster(redis) || users.length < 2)
+      return Promise.all(
+        users.map((u) => redis.get(keys.userState(u)).then(decodeUserState, (err: Error) => legacyUserState(u, err))),
+      );
+    const pipeline = redis.pipeline();
+    for (const u of users) pipeline.get(keys.userState(u));
+    const replies = (await pipeline.exec()) ?? [];
+    return Promise.all(
+      users.map((u, i) => {
+        const [err, value] = replies[i] ?? [new Error("the pipeline answered fewer GETs than it was sent"), null];
+        return err ? legacyUserState(u, err) : decodeUserState(value as string | null);
+      }),
     );
+  };
+  // record-recommendation.lua's keys and arguments for one slate (its items once each).
+  const recordCall = (rec: RecommendationRecord): ScriptCall => {
+    const seen = new Set<string>();
+    const items = rec.items.filter((i) => !seen.has(i.itemId) && seen.add(i.itemId));
+    return {
+      script: SCRIPTS.recordRecommendation,
+      keys: [keys.recMarker(rec.recId), keys.rec(rec.recId), keys.itemStats(recShard(rec.recId))],
+      args: [
+        opts.replayHorizonMs,
+        rec.servedAt + opts.attributionWindowMs + opts.attributionGraceMs,
+        rec.policy,
+        rec.servedAt,
+        rec.modelVersion ?? "",
+        ...items.flatMap((i) => [
+          i.itemId,
+          i.expected === undefined ? "" : String(i.expected),
+          i.banditContext ? encodeBanditContext(i.banditContext) : "",
+        ]),
+      ],
+    };
+  };
   const knownPartitions = new Set<string>();
   const registerPopularityPartition = async (partition: string) => {
     if (knownPartitions.has(partition)) return;
@@ -333,26 +368,12 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
     },
 
     async recordRecommendation(rec) {
-      const seen = new Set<string>();
-      const items = rec.items.filter((i) => !seen.has(i.itemId) && seen.add(i.itemId));
-      const reply = await runScript(
-        redis,
-        SCRIPTS.recordRecommendation,
-        [keys.recMarker(rec.recId), keys.rec(rec.recId), keys.itemStats(recShard(rec.recId))],
-        [
-          opts.replayHorizonMs,
-          rec.servedAt + opts.attributionWindowMs + opts.attributionGraceMs,
-          rec.policy,
-          rec.servedAt,
-          rec.modelVersion ?? "",
-          ...items.flatMap((i) => [
-            i.itemId,
-            i.expected === undefined ? "" : String(i.expected),
-            i.banditContext ? encodeBanditContext(i.banditContext) : "",
-          ]),
-        ],
-      );
-      return reply === 1;
+      const { script, keys: k, args } = recordCall(rec);
+      return (await runScript(redis, script, k, args)) === 1;
+    },
+
+    async recordRecommendations(recs) {
+      return (await runScripts(redis, recs.map(recordCall))).map((reply) => reply === 1);
     },
 
     async readUserHistories(users, n) {

@@ -257,9 +257,9 @@ test("handler: unallowed policy → rejected with a reason; latency = ts to publ
     ...memoryStore({ alice: ["i1", "i2", "i3"] }, {}),
     // Slow writes: they run alongside the send now, so the latency (stamped at publish) excludes
     // this slice's, and the next slice starts after them.
-    recordRecommendation: async (record) => {
+    recordRecommendations: async (records) => {
       clock += 200;
-      return !recorded.has(record.recId) && Boolean(recorded.add(record.recId));
+      return records.map((record) => !recorded.has(record.recId) && Boolean(recorded.add(record.recId)));
     },
   };
   const sends: { topic: string; messages: OutgoingMessage[] }[][] = [];
@@ -338,7 +338,10 @@ test("handler: a request naming a reply partition is answered there only; the ot
   const { serving } = await tinyServingModel();
   const sends: { topic: string; messages: OutgoingMessage[] }[][] = [];
   const handle = createScorerHandler({
-    store: { ...memoryStore({ alice: ["i1", "i2"] }, {}), recordRecommendation: async () => true },
+    store: {
+      ...memoryStore({ alice: ["i1", "i2"] }, {}),
+      recordRecommendations: async (records) => records.map(() => true),
+    },
     acquireModel: () => ({ model: serving, release: () => {} }),
     pseudonymise: (r) => r,
     policies: allowPolicies(["greedy"]),
@@ -418,7 +421,7 @@ test("handler: past its deadline a request is neither scored nor answered, recor
   const recorded: string[] = [];
   const store: ScorerStore = {
     ...memoryStore({ alice: ["i1", "i2", "i3"], bob: ["i1"] }, {}),
-    recordRecommendation: async (record) => Boolean(recorded.push(record.recId)),
+    recordRecommendations: async (records) => records.map((record) => Boolean(recorded.push(record.recId))),
   };
   const sends: { topic: string; messages: OutgoingMessage[] }[][] = [];
   const expired: [string, number][] = [];
@@ -473,7 +476,7 @@ test("handler: batches of partitions handed in together are scored and sent toge
   const sends: { topic: string; messages: OutgoingMessage[] }[][] = [];
   const store: ScorerStore = {
     ...memoryStore({ alice: ["i1", "i2", "i3"] }, {}),
-    recordRecommendation: async () => true,
+    recordRecommendations: async (records) => records.map(() => true),
   };
   let retrievals = 0;
   const counted = {

@@ -379,7 +379,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
 
 /** What the handler needs of the store besides reads: the records it writes. */
 export interface ScorerStore extends ScoringStore {
-  recordRecommendation(record: RecommendationRecord): Promise<boolean>;
+  recordRecommendations(records: readonly RecommendationRecord[]): Promise<boolean[]>;
 }
 
 export interface ScorerCounters {
@@ -525,7 +525,7 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
       // own: small and uncompressed, they do not wait for the decision logs' sealing (a data-key
       // read), encoding and compression. The batch commits after all three: a crash in between
       // replays it, and each is idempotent per recId.
-      const recorded = Promise.all(batch.records.map((record) => deps.store.recordRecommendation(record)));
+      const recorded = deps.store.recordRecommendations(batch.records);
       const answered = deps.send([
         { topic: deps.recommendationsTopic, messages: toRecommendations },
         ...(deps.repliesTopic ? [{ topic: deps.repliesTopic, messages: toReplies }] : []),
