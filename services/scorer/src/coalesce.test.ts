@@ -34,3 +34,23 @@ test("coalescing: an idle caller runs at once (no waiting for company)", async (
   await run([1, 2]);
   assert.equal(ran, 2);
 });
+
+test("coalescing: with maxRuns 2 a second run starts while the first waits, never a third", async () => {
+  const runs: number[][] = [];
+  let inFlight = 0;
+  let most = 0;
+  const run = coalescing<number>(
+    async (items) => {
+      runs.push(items);
+      most = Math.max(most, ++inFlight);
+      await sleep(20);
+      inFlight--;
+    },
+    5,
+    2,
+  );
+  await Promise.all([run([1]), run([2, 3]), run([4]), run([5, 6]), run([7])]);
+  // [1] and [2, 3] run side by side; the rest waits for a free run and goes together.
+  assert.deepEqual(runs, [[1], [2, 3], [4, 5, 6, 7]]);
+  assert.equal(most, 2);
+});

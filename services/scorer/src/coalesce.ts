@@ -2,15 +2,22 @@
  * Joins work handed in concurrently into shared runs. The scorer consumes several partitions at
  * once (SCORER_CONCURRENCY); each partition's batch alone would pay its own retrieval run, Redis
  * round trips and produce request. Here the first caller runs at once, and whatever arrives while
- * a run is in flight goes together in the next one (up to `maxItems`): the busier the scorer, the
+ * runs are in flight goes together in the next one (up to `maxItems`): the busier the scorer, the
  * bigger its batches, with no timer adding latency when it is idle.
+ *
+ * `maxRuns` runs may be in flight at once. A run spends most of its time waiting (Redis, the
+ * broker's acknowledgement of its sends); with 2 the next run's reads and scoring overlap the
+ * previous run's waits instead of queueing behind them.
  */
-export function coalescing<T>(run: (items: T[]) => Promise<void>, maxItems: number): (items: T[]) => Promise<void> {
+export function coalescing<T>(
+  run: (items: T[]) => Promise<void>,
+  maxItems: number,
+  maxRuns = 1,
+): (items: T[]) => Promise<void> {
   const waiting: { items: T[]; done: () => void; failed: (err: unknown) => void }[] = [];
-  let running = false;
-  const drain = async () => {
-    running = true;
-    while (waiting.length > 0) {
+  let running = 0;
+  const startRuns = () => {
+    while (running < maxRuns && waiting.length > 0) {
       // Whole entries only, so each caller's items are answered by one run; at least one entry.
       const taken = [waiting.shift()!];
       let size = taken[0]!.items.length;
@@ -18,18 +25,21 @@ export function coalescing<T>(run: (items: T[]) => Promise<void>, maxItems: numb
         size += waiting[0]!.items.length;
         taken.push(waiting.shift()!);
       }
-      try {
-        await run(taken.flatMap((entry) => entry.items));
-        for (const entry of taken) entry.done();
-      } catch (err) {
-        for (const entry of taken) entry.failed(err);
-      }
+      running++;
+      run(taken.flatMap((entry) => entry.items))
+        .then(
+          () => taken.forEach((entry) => entry.done()),
+          (err: unknown) => taken.forEach((entry) => entry.failed(err)),
+        )
+        .finally(() => {
+          running--;
+          startRuns();
+        });
     }
-    running = false;
   };
   return (items) =>
     new Promise<void>((done, failed) => {
       waiting.push({ items, done, failed });
-      if (!running) void drain();
+      startRuns();
     });
 }

@@ -54,6 +54,11 @@ export const scorerConfigSchema = {
   /** Requests scored (and answered in one send) at a time; bigger fetched batches are sliced. */
   maxBatch: int("SCORER_MAX_BATCH", 256, { min: 1, max: 10_000 }),
   /**
+   * Scoring runs in flight at once: while one waits for Redis and the broker's acknowledgements,
+   * the next is read and scored (coalesce.ts). 1 runs them strictly one after the other.
+   */
+  runsInFlight: int("SCORER_RUNS_IN_FLIGHT", 2, { min: 1, max: 8 }),
+  /**
    * Partitions of rec.requests consumed concurrently by this process; their batches are scored
    * together (one retrieval run, one send), so this should cover the partitions one scorer holds.
    */

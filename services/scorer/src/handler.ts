@@ -414,6 +414,8 @@ export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" |
    * partitions consumed at the same time are joined up to this size (coalesce.ts).
    */
   maxBatch: number;
+  /** Runs in flight at once (SCORER_RUNS_IN_FLIGHT; default 1). */
+  runsInFlight?: number;
   send(batches: { topic: string; messages: OutgoingMessage[] }[]): Promise<void>;
   recommendationsTopic: string;
   /** rec.replies: answers to requests naming a replyPartition (gateways); none: every answer goes to recommendations. */
@@ -560,7 +562,7 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
     }
   };
 
-  const scoreJoined = coalescing(scoreSlice, deps.maxBatch);
+  const scoreJoined = coalescing(scoreSlice, deps.maxBatch, deps.runsInFlight ?? 1);
 
   return async (messages, ctx) => {
     const accepted: ConsumedMessage<RecRequest>[] = [];

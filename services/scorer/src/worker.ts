@@ -297,6 +297,7 @@ export async function startScorerWorker(
     shadowRng: createRng(mixSeeds(config.policySeed || Date.now() % 2 ** 31, 0x5ad0)),
     servingPolicy: () => promotedPolicy,
     maxBatch: config.maxBatch,
+    runsInFlight: config.runsInFlight,
     send: (batches) => producer.sendMany(batches),
     recommendationsTopic: topics.recommendations,
     repliesTopic: topics.recReplies,
