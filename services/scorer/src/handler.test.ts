@@ -90,7 +90,14 @@ test("warm users: one retrieval for the batch, seen items dropped, greedy order 
   for (const it of a!.items) {
     assert.ok(!["i1", "i2", "i3", "i4"].includes(it.itemId), `seen item ${it.itemId} recommended`);
     assert.equal(it.propensity, 1);
-    assert.ok(it.because && it.because.length === 2 && it.because.every((h) => ["i1", "i2", "i3"].includes(h)));
+    // The two history items nearest to the shown one in item-tower space, nearest first.
+    const dot = (x: Float32Array, y: Float32Array) => x.reduce((sum, xj, j) => sum + xj * y[j]!, 0);
+    const shown = serving.itemVector(serving.rowOf.get(it.itemId)!);
+    const nearest = ["i1", "i2", "i3"]
+      .map((h) => ({ h, sim: dot(shown, serving.itemVector(serving.rowOf.get(h)!)) }))
+      .sort((x, y) => y.sim - x.sim)
+      .map((x) => x.h);
+    assert.deepEqual(it.because, nearest.slice(0, 2));
   }
   // Parity with the TS forward pass: greedy = the k best unseen items by uᵀv.
   const u = userVectors(model, [[1, 2, 3]]);

@@ -115,22 +115,33 @@ function userOf(request: RecRequest, pseudonymise: (raw: string) => string): str
   throw new RangeError(`rec request ${request.requestId} names no user`);
 }
 
-/** Indices of the `n` history rows most similar to `row` in item-tower space. */
-function because(model: ServingModel, row: number, historyRows: readonly number[], n: number): string[] {
+/**
+ * A request's explanations: for a shown item's row, the ids of the `n` history items most similar
+ * to it in item-tower space (ties: lower row first). The history's vectors are fetched once per
+ * request, not once per shown item (an int8 version dequantizes each fetch), and the best `n` are
+ * kept as they come instead of sorting the whole history.
+ */
+function explainer(model: ServingModel, historyRows: readonly number[], n: number): (row: number) => string[] {
   const d = model.dim;
-  const vector = model.itemVector(row);
-  const scored: { row: number; sim: number }[] = [];
-  const seen = new Set<number>();
-  for (const h of historyRows) {
-    if (seen.has(h)) continue;
-    seen.add(h);
-    let sim = 0;
-    const other = model.itemVector(h);
-    for (let j = 0; j < d; j++) sim += vector[j]! * other[j]!;
-    scored.push({ row: h, sim });
-  }
-  scored.sort((a, b) => b.sim - a.sim || a.row - b.row);
-  return scored.slice(0, n).map((s) => model.itemIds[s.row]!);
+  const rows = [...new Set(historyRows)];
+  const vectors = n > 0 ? rows.map((h) => model.itemVector(h)) : [];
+  return (row) => {
+    if (vectors.length === 0) return [];
+    const vector = model.itemVector(row);
+    const best: { row: number; sim: number }[] = [];
+    for (let u = 0; u < rows.length; u++) {
+      const other = vectors[u]!;
+      let sim = 0;
+      for (let j = 0; j < d; j++) sim += vector[j]! * other[j]!;
+      const h = rows[u]!;
+      let at = best.length;
+      while (at > 0 && (sim > best[at - 1]!.sim || (sim === best[at - 1]!.sim && h < best[at - 1]!.row))) at--;
+      if (at >= n) continue;
+      best.splice(at, 0, { row: h, sim });
+      if (best.length > n) best.pop();
+    }
+    return best.map((b) => model.itemIds[b.row]!);
+  };
 }
 
 /** The neural-linear bandit's context of a shown item: user vector ⊙ item vector. */
@@ -325,6 +336,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
       itemStats,
       ...(deps.linearState ? { linear: deps.linearState } : {}),
     });
+    const because = explainer(model, historyRows[i]!, deps.explanations);
     const items: RecommendedItem[] = decision.items.map((s) => {
       const row = model.rowOf.get(s.itemId)!;
       const rule = ruleOf(i, s.itemId);
@@ -334,7 +346,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
         rank: s.rank,
         propensity: s.propensity,
         explored: s.explored,
-        because: because(model, row, historyRows[i]!, deps.explanations),
+        because: because(row),
         ...(rule ? { rule } : {}),
       };
     });
