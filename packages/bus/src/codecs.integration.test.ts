@@ -54,3 +54,39 @@ for (const codec of ["gzip", "snappy", "lz4", "zstd"]) {
     }
   });
 }
+
+// What we produce, another client must read: the broker validates each compressed batch on
+// append, and kcat (librdkafka) decompresses it on the way out.
+for (const compression of ["lz4", "gzip", "snappy"] as const) {
+  test(
+    `a batch we compress with ${compression} is accepted by the broker and read by another client`,
+    { skip: noKcat },
+    async () => {
+      const topic = uniqueName(`produce-${compression}`);
+      await ensureTopics(kafka, [{ topic, partitions: 1 }]);
+      const producer = await createProducer(kafka, { compression });
+      // Above COMPRESS_MIN_BYTES, so the batch is compressed.
+      const values = Array.from({ length: 50 }, (_, i) =>
+        JSON.stringify({ id: `${compression}-${i}`, pad: "x".repeat(200) }),
+      );
+      try {
+        await producer.send(
+          topic,
+          values.map((value) => ({ key: null, value })),
+        );
+      } finally {
+        await producer.close();
+      }
+      const read = spawnSync(
+        "kcat",
+        ["-C", "-b", infra.brokers.join(","), "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%s\\n"],
+        {
+          encoding: "utf8",
+          timeout: 20_000,
+        },
+      );
+      assert.equal(read.status, 0, `kcat failed: ${read.stderr}`);
+      assert.deepEqual(read.stdout.trim().split("\n"), values);
+    },
+  );
+}

@@ -83,7 +83,7 @@ test("an invalid message just under max.message.bytes is dead-lettered truncated
   ]);
   // Incompressible bytes, sent uncompressed: the broker's default limit is 1 048 588 bytes per batch.
   const huge = randomBytes(1_048_588 - 200);
-  const raw = await createProducer(kafka, { compression: false });
+  const raw = await createProducer(kafka, { compression: "none" });
   const producer = await createProducer(kafka);
   const valid = { eventId: "e1", userId: "u1", itemId: "i1", type: "view", ts: Date.now() };
   await raw.send(topic, [{ key: "big", value: huge }]);

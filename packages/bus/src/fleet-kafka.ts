@@ -10,7 +10,8 @@ import { ensureFleetTopics } from "./topics";
  */
 /** Brokers, namespace and partitions; the security settings default to none (plaintext, no SASL). */
 export type FleetKafkaConfig = Pick<CommonConfig, "kafkaBrokers" | "namespace"> &
-  Partial<KafkaSecurityConfig> & { partitions: number };
+  Partial<KafkaSecurityConfig> &
+  Partial<Pick<CommonConfig, "kafkaCompression">> & { partitions: number };
 
 export async function connectFleetKafka(config: FleetKafkaConfig, clientId: string, logger: Logger): Promise<Kafka> {
   const security = kafkaSecurity(config);

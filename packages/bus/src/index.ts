@@ -3,7 +3,13 @@ export { applyFleetAcls } from "./acls";
 export { createKafka, kafkaSecurity, explainKafkaAccessError, type KafkaOptions, type KafkaSecurity } from "./kafka";
 export { ensureTopics, groupLag, readTopic, waitForBroker, type TopicSpec, type RawRecord } from "./topics";
 export { ensureFleetTopics, fleetTopicSpecs } from "./topics";
-export { createProducer, encodeValue, type BusProducer, type OutgoingMessage } from "./producer";
+export {
+  createProducer,
+  encodeValue,
+  type BusProducer,
+  type OutgoingMessage,
+  type ProduceCompression,
+} from "./producer";
 export {
   startConsumerLoop,
   deadLetter,

@@ -67,7 +67,7 @@ export async function startStreamWorker<T>(options: StreamWorkerOptions<T>): Pro
   if (!consumer) throw new TypeError(`the topic catalog has no consumer group "${options.group}" on ${options.input}`);
   const topics = topicNames(config.namespace);
   const kafka = await connectFleetKafka(config, `${config.namespace}-${service}`, logger);
-  const producer = await createProducer(kafka);
+  const producer = await createProducer(kafka, { compression: config.kafkaCompression });
   const fail = options.fail;
   const loop = await startConsumerLoop<T>({
     kafka,

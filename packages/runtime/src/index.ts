@@ -29,6 +29,7 @@ export {
   runWorker,
   isEntryModule,
   commonConfigSchema,
+  KAFKA_COMPRESSIONS,
   type CommonConfig,
   type WorkerContext,
 } from "./worker";

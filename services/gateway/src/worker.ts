@@ -55,7 +55,7 @@ export async function startGatewayWorker(
   const store = createStore(redis, config.namespace, { popularityHalfLifeMs: config.popularityHalfLifeMs });
   const models = createModelRegistry(redis, config.namespace);
   const apiKeys = createApiKeys(redis, config.namespace);
-  const producer = await createProducer(kafka);
+  const producer = await createProducer(kafka, { compression: config.kafkaCompression });
 
   const requests = new Counter({
     name: "recfleet_gateway_requests_total",

@@ -90,7 +90,7 @@ export async function startScorerWorker(
   const store = createStore(redis, config.namespace, config);
   const models = createModelRegistry(redis, config.namespace);
   const keyring = createKeyringFromConfig(redis, config.namespace, config);
-  const producer = await createProducer(kafka);
+  const producer = await createProducer(kafka, { compression: config.kafkaCompression });
 
   // The policy label takes ids of the allowed set (and "popular") only: its series are bounded.
   const served = new Counter({

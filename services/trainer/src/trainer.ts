@@ -61,7 +61,7 @@ export async function startTrainer(config: TrainerConfig, deps: TrainerDeps): Pr
   const { logger } = deps;
   const topics = topicNames(config.namespace);
   const kafka = await connectFleetKafka(config, `${config.namespace}-trainer`, logger);
-  const producer: BusProducer = await createProducer(kafka);
+  const producer: BusProducer = await createProducer(kafka, { compression: config.kafkaCompression });
   const redis = await connectRedis(config, logger, deps.readiness);
   const bull = createBullConnection(config, logger);
   const models = createModelRegistry(redis, config.namespace);
