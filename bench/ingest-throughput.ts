@@ -19,6 +19,7 @@
  *   BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (node flags for the worker processes)
  *   BENCH_ENCRYPTION=off|on|both (crypto-shredding: RECFLEET_MASTER_KEY set for the workers; both = a plain
  *   and an encrypted pass of ours in the same run, between the two pass-throughs, and their ratio)
+ *   KAFKA_COMPRESSION=lz4|gzip|snappy|none (the codec of every producer: loader, pass-through and the workers)
  *   BENCH_MAX_BYTES_PER_PARTITION=262144 BENCH_CONCURRENCY=4 (applied to the pass-through and both workers alike;
  *   4 is the workers' default INGEST_CONCURRENCY / FEATURES_CONCURRENCY)
  */
@@ -58,6 +59,8 @@ const USERS = 5000;
 const ITEMS = 2000;
 const SECRET = "bench-pseudonym-secret-0123456789";
 const MODE = process.env.BENCH_MODE ?? "processes";
+// The codec of every producer here, as the workers read it (KAFKA_COMPRESSION): loader, pass-through, ours.
+const COMPRESSION = loadConfig(commonConfigSchema, process.env).kafkaCompression;
 /** Fetch size per partition for every consumer here (compressed bytes: gzip makes 256 KiB several thousand events). */
 const MAX_BYTES = Number(process.env.BENCH_MAX_BYTES_PER_PARTITION ?? 262_144);
 /** Partitions each consumer processes at once (kafkajs partitionsConsumedConcurrently), the same for all. */
@@ -159,7 +162,7 @@ try {
     { topic: `${baseIn}.dlq`, partitions: 1 },
   ]);
   for (const n of namespaces) await ensureFleetTopics(kafka, n, { partitions: PARTITIONS });
-  const loader = await createProducer(kafka);
+  const loader = await createProducer(kafka, { compression: COMPRESSION });
   const loadStart = performance.now();
   for (const topic of [baseIn, ...namespaces.map((n) => topicNames(n).clickstream)])
     for (let i = 0; i < input.length; i += 5000) await loader.send(topic, input.slice(i, i + 5000));
@@ -172,7 +175,7 @@ try {
   // before and once after ours (a fresh group each time), and the mean of the two times counts:
   // on a shared machine the load drifts, and this keeps the drift from landing on one side.
   const passThrough = async (round: number): Promise<number> => {
-    const baseProducer = await createProducer(kafka);
+    const baseProducer = await createProducer(kafka, { compression: COMPRESSION });
     let passed = 0;
     let baseFirst = 0;
     let baseLast = 0;

@@ -48,12 +48,12 @@ test("encodeValue: objects become JSON, bytes and strings pass through", () => {
   assert.deepEqual([...(encodeValue(bytes) as Buffer)], [1, 2, 3]);
 });
 
-test("compressionFor: the chosen codec (LZ4 unless told) from COMPRESS_MIN_BYTES of values on, none below it or when turned off", () => {
+test("compressionFor: the chosen codec (GZIP unless told) from COMPRESS_MIN_BYTES of values on, none below it or when turned off", () => {
   const half = "x".repeat(COMPRESS_MIN_BYTES / 2);
   assert.equal(compressionFor([msg(half)]), CompressionTypes.None);
   assert.equal(compressionFor([msg(half), msg(half.slice(1))]), CompressionTypes.None);
-  assert.equal(compressionFor([msg(half), msg(Buffer.from(half))]), CompressionTypes.LZ4);
-  assert.equal(compressionFor([msg(half), msg(Buffer.from(half))], "gzip"), CompressionTypes.GZIP);
+  assert.equal(compressionFor([msg(half), msg(Buffer.from(half))]), CompressionTypes.GZIP);
+  assert.equal(compressionFor([msg(half), msg(Buffer.from(half))], "lz4"), CompressionTypes.LZ4);
   assert.equal(compressionFor([msg(half), msg(Buffer.from(half))], "snappy"), CompressionTypes.Snappy);
   assert.equal(compressionFor([msg("x".repeat(COMPRESS_MIN_BYTES * 4))], "none"), CompressionTypes.None);
 });

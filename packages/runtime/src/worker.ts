@@ -23,12 +23,12 @@ import { createShutdown, type Shutdown } from "./shutdown";
 import { createReadiness, type Readiness } from "./readiness";
 
 /** Codecs a worker may compress what it produces with (KAFKA_COMPRESSION; packages/bus/src/producer.ts). */
-export const KAFKA_COMPRESSIONS = ["lz4", "gzip", "snappy", "none"] as const;
+export const KAFKA_COMPRESSIONS = ["gzip", "lz4", "snappy", "none"] as const;
 
 /** Settings every worker shares; each worker adds its own schema next to its main.ts. */
 export const commonConfigSchema = {
   kafkaBrokers: list("KAFKA_BROKERS", ["127.0.0.1:9092"]),
-  kafkaCompression: oneOf("KAFKA_COMPRESSION", KAFKA_COMPRESSIONS, "lz4"),
+  kafkaCompression: oneOf("KAFKA_COMPRESSION", KAFKA_COMPRESSIONS, "gzip"),
   // Kafka security (docs/security.md): TLS to the brokers, SASL for who the worker is.
   kafkaSsl: bool("KAFKA_SSL", false),
   kafkaCaFile: optionalStr("KAFKA_CA_FILE", "PEM file of the CA that signed the brokers' certificates"),
