@@ -54,10 +54,12 @@ export const scorerConfigSchema = {
   /** Requests scored (and answered in one send) at a time; bigger fetched batches are sliced. */
   maxBatch: int("SCORER_MAX_BATCH", 256, { min: 1, max: 10_000 }),
   /**
-   * Scoring runs in flight at once: while one waits for Redis and the broker's acknowledgements,
-   * the next is read and scored (coalesce.ts). 1 runs them strictly one after the other.
+   * Scoring runs in flight at once (coalesce.ts): with 2, the next run's reads and scoring overlap
+   * the previous run's waits for Redis and the broker. 1 by default: in E2E-LATENCY 2 cost 5–8%
+   * more CPU per request (smaller joined batches) without a latency gain the noise could show
+   * (docs/benchmarks.md, session 27).
    */
-  runsInFlight: int("SCORER_RUNS_IN_FLIGHT", 2, { min: 1, max: 8 }),
+  runsInFlight: int("SCORER_RUNS_IN_FLIGHT", 1, { min: 1, max: 8 }),
   /**
    * Partitions of rec.requests consumed concurrently by this process; their batches are scored
    * together (one retrieval run, one send), so this should cover the partitions one scorer holds.
