@@ -57,6 +57,7 @@ export const COMPRESS_MIN_BYTES = 4 * 1024;
  * because Node 20 cannot compress it.
  */
 export type ProduceCompression = (typeof KAFKA_COMPRESSIONS)[number];
+const DEFAULT_COMPRESSION: ProduceCompression = "gzip";
 const CODEC_OF: Record<ProduceCompression, CompressionTypes> = {
   lz4: CompressionTypes.LZ4,
   gzip: CompressionTypes.GZIP,
@@ -70,7 +71,7 @@ const sizeOf = (m: { value: Buffer | string }): number =>
 /** The codec for requests of at least COMPRESS_MIN_BYTES of values, none below. */
 export function compressionFor(
   messages: readonly { value: Buffer | string }[],
-  compression: ProduceCompression = "gzip",
+  compression: ProduceCompression = DEFAULT_COMPRESSION,
 ): CompressionTypes {
   if (compression === "none") return CompressionTypes.None;
   let bytes = 0;
@@ -128,7 +129,7 @@ export async function createProducer(
     return p;
   };
   let producer = await connect();
-  const compress = options.compression ?? "gzip";
+  const compress = options.compression ?? DEFAULT_COMPRESSION;
   const guarded = async (send: (p: Producer) => Promise<unknown>): Promise<void> => {
     try {
       await send(producer);

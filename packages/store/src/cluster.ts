@@ -1,10 +1,38 @@
 /** What the store needs to know about Redis Cluster: whether the client is one, a key's slot, its masters. */
 import calculateSlot from "cluster-key-slot";
-import type { Cluster, Redis } from "ioredis";
+import type { ChainableCommander, Cluster, Redis } from "ioredis";
 
 /** ioredis marks its Cluster client (and only it) with isCluster. */
 export function isCluster(redis: { isCluster?: boolean }): boolean {
   return redis.isCluster === true;
+}
+
+/**
+ * One command per item, each item's [error, answer] in its place (the shape of a pipeline's
+ * exec). On a single Redis they go in one pipeline — one write and one round trip instead of
+ * one each; on a cluster, and for a single item, each goes on its own, because a pipeline cannot
+ * span nodes. Callers handle each error where it sits (NOSCRIPT, WRONGTYPE).
+ */
+export async function commandEach<I>(
+  redis: Redis,
+  items: readonly I[],
+  command: (r: Redis | ChainableCommander, item: I) => unknown,
+): Promise<[Error | null, unknown][]> {
+  if (isCluster(redis) || items.length < 2)
+    return Promise.all(
+      items.map((item) =>
+        (command(redis, item) as Promise<unknown>).then(
+          (value): [null, unknown] => [null, value],
+          (err: Error): [Error, undefined] => [err, undefined],
+        ),
+      ),
+    );
+  const pipeline = redis.pipeline();
+  for (const item of items) command(pipeline, item);
+  const replies = (await pipeline.exec()) ?? [];
+  if (replies.length !== items.length)
+    throw new Error(`a pipeline of ${items.length} commands answered ${replies.length}`);
+  return replies;
 }
 
 /** The hash slot of a key; keys whose `{…}` tags are equal share it. */

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
-import { isCluster } from "./cluster";
+import { commandEach } from "./cluster";
 
 /** A Lua file of ./lua, run by SHA with a fallback to EVAL when the server has not cached it. */
 export interface LuaScript {
@@ -37,6 +37,15 @@ function isNoScript(err: unknown): boolean {
   return err instanceof Error && err.message.split(" ", 1)[0] === "NOSCRIPT";
 }
 
+/** One script call of runScript(s). */
+export interface ScriptCall {
+  script: LuaScript;
+  keys: readonly string[];
+  args: readonly (string | number | Buffer)[];
+}
+
+const tailOf = (c: ScriptCall): (string | number | Buffer)[] => [c.keys.length, ...c.keys, ...c.args];
+
 /** One round trip: EVALSHA, or EVAL once after a server restart flushed the script cache. */
 export async function runScript(
   redis: Redis,
@@ -44,42 +53,22 @@ export async function runScript(
   keys: readonly string[],
   args: readonly (string | number | Buffer)[],
 ): Promise<unknown> {
-  const tail: (string | number | Buffer)[] = [keys.length, ...keys, ...args];
-  try {
-    return await redis.call("EVALSHA", [script.sha, ...tail]);
-  } catch (err) {
-    if (!isNoScript(err)) throw err;
-    return redis.call("EVAL", [script.source, ...tail]);
-  }
-}
-
-/** One script call of runScripts. */
-export interface ScriptCall {
-  script: LuaScript;
-  keys: readonly string[];
-  args: readonly (string | number | Buffer)[];
+  return (await runScripts(redis, [{ script, keys, args }]))[0];
 }
 
 /**
- * Many script calls, answers in order. On one Redis they go in one pipeline (one write and one
- * round trip instead of one each: the scorer records a whole batch's slates this way); a call
- * that met NOSCRIPT is run again through runScript. On a cluster each call goes on its own,
- * because a pipeline cannot span nodes. Fails like Promise.all: with the first error.
+ * Many script calls, answers in order, in one pipeline on a single Redis (commandEach: the scorer
+ * records a whole batch's slates this way); a call that met NOSCRIPT is sent again as EVAL.
+ * Fails like Promise.all: with the first error.
  */
 export async function runScripts(redis: Redis, calls: readonly ScriptCall[]): Promise<unknown[]> {
-  if (isCluster(redis) || calls.length < 2)
-    return Promise.all(calls.map((c) => runScript(redis, c.script, c.keys, c.args)));
-  const pipeline = redis.pipeline();
-  for (const c of calls) pipeline.call("EVALSHA", [c.script.sha, c.keys.length, ...c.keys, ...c.args]);
-  const results = (await pipeline.exec()) ?? [];
-  if (results.length !== calls.length)
-    throw new Error(`a pipeline of ${calls.length} script calls answered ${results.length}`);
+  const replies = await commandEach(redis, calls, (r, c) => r.call("EVALSHA", [c.script.sha, ...tailOf(c)]));
   return Promise.all(
-    results.map(([err, value], i) => {
+    replies.map(([err, value], i) => {
       if (!err) return value;
       if (!isNoScript(err)) return Promise.reject(err);
       const c = calls[i]!;
-      return runScript(redis, c.script, c.keys, c.args);
+      return redis.call("EVAL", [c.script.source, ...tailOf(c)]);
     }),
   );
 }

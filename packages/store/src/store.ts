@@ -14,7 +14,7 @@ import {
 } from "./keys";
 import { storeOptions, popularityLogWeight, decayedPopularity, type StoreOptions } from "./config";
 import { SCRIPTS, runScript, runScripts, type ScriptCall } from "./scripts";
-import { isCluster, keySlot } from "./cluster";
+import { commandEach, isCluster, keySlot } from "./cluster";
 import { createReplicaWaiter } from "./replication";
 import {
   decodeLegacyUserHash,
@@ -209,21 +209,13 @@ export function createStore(redis: Redis, namespace: string, options: Partial<St
     if (!/WRONGTYPE/.test(err.message)) throw err;
     return decodeLegacyUserHash(await redis.hgetall(keys.userState(user)));
   };
-  // One pipeline of GETs on one Redis (one write, one round trip for the scorer's whole batch);
-  // on a cluster one GET each, because a pipeline cannot span nodes.
+  // One pipeline of GETs on a single Redis: one round trip for the scorer's whole batch.
   const readUserStates = async (users: readonly string[]) => {
-    if (isCluster(redis) || users.length < 2)
-      return Promise.all(
-        users.map((u) => redis.get(keys.userState(u)).then(decodeUserState, (err: Error) => legacyUserState(u, err))),
-      );
-    const pipeline = redis.pipeline();
-    for (const u of users) pipeline.get(keys.userState(u));
-    const replies = (await pipeline.exec()) ?? [];
+    const replies = await commandEach(redis, users, (r, u) => r.get(keys.userState(u)));
     return Promise.all(
-      users.map((u, i) => {
-        const [err, value] = replies[i] ?? [new Error("the pipeline answered fewer GETs than it was sent"), null];
-        return err ? legacyUserState(u, err) : decodeUserState(value as string | null);
-      }),
+      replies.map(([err, value], i) =>
+        err ? legacyUserState(users[i]!, err) : decodeUserState(value as string | null),
+      ),
     );
   };
   // record-recommendation.lua's keys and arguments for one slate (its items once each).

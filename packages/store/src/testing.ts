@@ -4,7 +4,7 @@
  * through userKeys(), and the trainer publishes through its embed fan-out).
  */
 import type { ChainableCommander, Redis } from "ioredis";
-import { currentMasters, isCluster } from "./cluster";
+import { commandEach, currentMasters } from "./cluster";
 import type { ModelRegistry } from "./models";
 import type { Snapshot, KeyValue } from "./snapshot";
 
@@ -26,16 +26,16 @@ export async function scanKeys(redis: Redis, match: string): Promise<string[]> {
   return [...keys].sort();
 }
 
-/** Runs one command per key: a pipeline on one Redis, separate commands on a cluster (keys span slots). */
+/** Runs one command per key (commandEach: a pipeline on one Redis, separate commands on a cluster). */
 async function perKey<T>(
   redis: Redis,
   keys: readonly string[],
   command: (r: Redis | ChainableCommander, key: string) => unknown,
 ): Promise<T[]> {
-  if (isCluster(redis)) return Promise.all(keys.map((k) => command(redis, k) as Promise<T>));
-  const p = redis.pipeline();
-  for (const k of keys) command(p, k);
-  return ((await p.exec()) ?? []).map(([, v]) => v as T);
+  return (await commandEach(redis, keys, command)).map(([err, value]) => {
+    if (err) throw err;
+    return value as T;
+  });
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

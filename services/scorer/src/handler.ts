@@ -574,7 +574,7 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
     }
   };
 
-  const scoreJoined = coalescing(scoreSlice, deps.maxBatch, deps.runsInFlight ?? 1);
+  const scoreJoined = coalescing(scoreSlice, deps.maxBatch, deps.runsInFlight);
 
   return async (messages, ctx) => {
     const accepted: ConsumedMessage<RecRequest>[] = [];
