@@ -9,6 +9,7 @@ export {
   type BusProducer,
   type OutgoingMessage,
   type ProduceCompression,
+  type SendOptions,
 } from "./producer";
 export {
   startConsumerLoop,

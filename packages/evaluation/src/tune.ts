@@ -30,6 +30,7 @@ export type TuneSettings = { cosineEpochs: number } & Pick<
   | "historyLength"
   | "dim"
   | "hidden"
+  | "embeddingInitStd"
 >;
 
 /**
@@ -57,6 +58,8 @@ export const TUNE_AXES: readonly { name: string; values: readonly Partial<TuneSe
   },
   { name: "recencyDecay", values: [{ recencyDecay: 0.8 }, { recencyDecay: 0.9 }, { recencyDecay: 0.95 }] },
   { name: "historyLength", values: [{ historyLength: 25 }, { historyLength: 50 }, { historyLength: 100 }] },
+  { name: "initStd", values: [{ embeddingInitStd: 0.02 }, { embeddingInitStd: 0.05 }, { embeddingInitStd: 0.1 }] },
+  { name: "hidden", values: [{ hidden: 64 }, { hidden: 128 }, { hidden: 256 }] },
 ];
 
 const SETTING_KEYS: readonly (keyof TuneSettings)[] = [
@@ -71,6 +74,7 @@ const SETTING_KEYS: readonly (keyof TuneSettings)[] = [
   "historyLength",
   "dim",
   "hidden",
+  "embeddingInitStd",
 ];
 
 function settingsOf(config: TwoTowerConfig, start: Partial<TuneSettings> = {}): TuneSettings {
@@ -134,7 +138,7 @@ export interface TuneResult {
 export function describeSettings(s: TuneSettings): string {
   return (
     `τ ${s.temperature} lr ${s.learningRate} batch ${s.batchSize} wd ${s.weightDecay} logQ ${s.logQWeight} ` +
-    `dropout ${s.historyDropout} recency ${s.recencyDecay} history ${s.historyLength} d ${s.dim}/${s.hidden}` +
+    `dropout ${s.historyDropout} recency ${s.recencyDecay} history ${s.historyLength} d ${s.dim}/${s.hidden} init ${s.embeddingInitStd}` +
     (s.cosineEpochs > 0 ? ` cosine over ${s.cosineEpochs} epochs` : "")
   );
 }

@@ -8,10 +8,10 @@ import {
   userVectors,
   type TwoTowerModel,
 } from "@recfleet/towers";
-import { allowPolicies, createPolicy, createRng, LinearImpressions } from "@recfleet/policy";
+import { allowPolicies, createPolicy, createRng, fromDecisionLog, LinearImpressions } from "@recfleet/policy";
 import type { HistoryEntry, ItemStats } from "@recfleet/store";
 import type { RecRequest, Recommendation } from "@recfleet/contracts";
-import type { ConsumedMessage, OutgoingMessage } from "@recfleet/bus";
+import type { ConsumedMessage, OutgoingMessage, SendOptions } from "@recfleet/bus";
 import { createLogger } from "@recfleet/runtime";
 import { createScorerHandler, scoreRequests, recIdFor, type ScorerStore, type ScoringStore } from "./handler";
 import { createServingModel, type ServingModel } from "./serving-model";
@@ -160,7 +160,7 @@ test("bandit statistics: each policy of a split reads its own (per-policy, the d
   const own = await scoreRequests(requests, deps);
   assert.deepEqual(asked.sort(), [explorer.id, greedy.id].sort(), "one read per policy, with its id");
   for (const decision of own.decisions) {
-    const impressions = Object.values(decision.itemStats).map((s) => s.impressions);
+    const impressions = Object.values(fromDecisionLog(decision).context.itemStats!).map((s) => s.impressions);
     assert.ok(
       impressions.every((n) => n === decision.policyId.length),
       `${decision.policyId} saw ${impressions}`,
@@ -170,7 +170,7 @@ test("bandit statistics: each policy of a split reads its own (per-policy, the d
   const pooled = await scoreRequests(requests, { ...deps, banditStats: "pooled" });
   assert.deepEqual(asked, [undefined, undefined]);
   for (const decision of pooled.decisions)
-    assert.ok(Object.values(decision.itemStats).every((s) => s.impressions === 100));
+    assert.ok(Object.values(fromDecisionLog(decision).context.itemStats!).every((s) => s.impressions === 100));
   await serving.release();
 });
 
@@ -215,7 +215,7 @@ test("shadow policies: their probabilities of the served items are logged and th
     const greedy = d.shadow!["greedy"]!;
     assert.equal(greedy.length, d.items.length);
     // Greedy's conditional is 1 for the best remaining item and 0 otherwise: exactly what re-running it gives.
-    const candidates = d.candidates.map((c) => ({ itemId: c.itemId, score: c.score }));
+    const candidates = fromDecisionLog(d).candidates.map((c) => ({ itemId: c.itemId, score: c.score }));
     const expected = createPolicy("greedy")
       .slotDistributions(
         candidates,
@@ -513,5 +513,45 @@ test("handler: batches of partitions handed in together are scored and sent toge
     sends.map((batches) => batches[0]!.messages.length),
     [2, 6],
   );
+  await serving.release();
+});
+
+test("handler: sealed decision logs go uncompressed (ciphertext does not deflate); plain ones and the answers keep the producer's codec", async () => {
+  const { serving } = await tinyServingModel();
+  const store: ScorerStore = {
+    ...memoryStore({ alice: ["i1", "i2", "i3"] }, {}),
+    recordRecommendations: async (records) => records.map(() => true),
+  };
+  const request = (requestId: string): ConsumedMessage<RecRequest> => ({
+    value: { requestId, user: "alice", ts: 900 },
+    key: "alice",
+    topic: "rq",
+    partition: 0,
+    offset: "0",
+    timestamp: 0,
+    raw: null,
+  });
+  const ctx = { topic: "rq", partition: 0, heartbeat: async () => {} };
+  for (const sealing of [false, true]) {
+    const sends: { topic: string; options?: SendOptions }[] = [];
+    const handle = createScorerHandler({
+      ...greedyHandlerDeps(store, serving, []),
+      recLogTopic: "log",
+      send: async (batches, options) => void sends.push({ topic: batches[0]!.topic, ...(options ? { options } : {}) }),
+      ...(sealing
+        ? {
+            sealDecisions: async (values: { user: string; value: unknown }[]) =>
+              values.map(() => ({ k: "0".repeat(32), c: "c2VhbGVk" })),
+          }
+        : {}),
+    });
+    await handle([request(`q-${sealing}`)], ctx);
+    assert.deepEqual(
+      sends,
+      sealing
+        ? [{ topic: "recs" }, { topic: "log", options: { compression: "none" } }]
+        : [{ topic: "recs" }, { topic: "log" }],
+    );
+  }
   await serving.release();
 });

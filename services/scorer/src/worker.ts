@@ -298,7 +298,7 @@ export async function startScorerWorker(
     servingPolicy: () => promotedPolicy,
     maxBatch: config.maxBatch,
     runsInFlight: config.runsInFlight,
-    send: (batches) => producer.sendMany(batches),
+    send: (batches, options) => producer.sendMany(batches, options),
     recommendationsTopic: topics.recommendations,
     repliesTopic: topics.recReplies,
     recLogTopic: config.decisionLog ? topics.recLog : undefined,
