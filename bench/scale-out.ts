@@ -107,6 +107,8 @@ async function inProcessRate(ns: string, histories: Map<string, string[]>, secon
     candidates: 100,
     scoreToLogit: (c: number) => (c - 0.5) * 8,
     explanations: 2,
+    // As the worker does when no policy it may serve reads the linear state (greedy here).
+    linearContexts: false,
   };
   let done = 0;
   let seq = 0;

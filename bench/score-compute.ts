@@ -38,7 +38,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { createLogger } from "@recfleet/runtime";
-import { createPolicy, createRng, type Policy } from "@recfleet/policy";
+import { createPolicy, createRng, readsLinearState, type Policy } from "@recfleet/policy";
 import type { HistoryEntry, ItemStats, StoredCatalogItem } from "@recfleet/store";
 import { createInferenceSession, exportServingOnnx, exportTopKOnnx, quantizeItemMatrix } from "@recfleet/towers";
 import type { RecRequest } from "@recfleet/contracts";
@@ -327,6 +327,8 @@ for (const n of SIZES) {
             candidates: CANDIDATES,
             scoreToLogit: (c) => (c - 0.5) * 8,
             explanations: 2,
+            // As the worker serving only this policy does.
+            linearContexts: readsLinearState(policy.id),
             ...(catalog ? { catalog: catalogDeps } : {}),
           });
           if (out.recommendations.length !== b || out.coldStarts !== 0) throw new Error("unexpected cold start");

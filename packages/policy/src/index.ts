@@ -53,6 +53,7 @@ export {
   linTsRule,
   linUcbPolicy,
   linUcbRule,
+  readsLinearState,
   serializeLinearState,
   updateLinear,
   type LinearPolicyOptions,

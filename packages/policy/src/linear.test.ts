@@ -9,6 +9,7 @@ import {
   linearMean,
   linearStateFromSums,
   linearVariance,
+  readsLinearState,
   serializeLinearState,
   updateLinear,
 } from "./linear.js";
@@ -95,4 +96,11 @@ describe("neural-linear state", () => {
     assert.throws(() => createLinearState(0), PolicyConfigError);
     assert.throws(() => linearStateFromSums(2, 1, 0, [1, 2, 2, 1], [0, 0]), LinearStateError); // not positive definite
   });
+});
+
+it("readsLinearState: linucb and lints (with parameters or modifiers) read it; the rest do not", () => {
+  for (const id of ["linucb:1", "lints:0.1,samples=16", "lints:0.1+budget:2", "linucb"])
+    assert.ok(readsLinearState(id), id);
+  for (const id of ["greedy", "thompson:16,lift=1", "epsilon:0.1", "linear", "lintsx:1"])
+    assert.ok(!readsLinearState(id), id);
 });

@@ -289,6 +289,11 @@ export function linTsRule(options: LinTsOptions = {}): SlotRule {
   };
 }
 
+/** Whether a policy (by canonical id) reads the neural-linear state: linucb and lints do. */
+export function readsLinearState(policyId: string): boolean {
+  return /^lin(ucb|ts)(?=$|[:+])/.test(policyId);
+}
+
 export function linUcbPolicy(alpha: number, options: LinearPolicyOptions = {}, slate: SlateOptions = {}): SlatePolicy {
   return new SlatePolicy(linUcbRule(alpha, options), slate);
 }

@@ -9,7 +9,7 @@ import {
   type TwoTowerModel,
 } from "@recfleet/towers";
 import { allowPolicies, createPolicy, createRng, fromDecisionLog, LinearImpressions } from "@recfleet/policy";
-import type { HistoryEntry, ItemStats } from "@recfleet/store";
+import type { HistoryEntry, ItemStats, RecommendationRecord } from "@recfleet/store";
 import type { RecRequest, Recommendation } from "@recfleet/contracts";
 import type { ConsumedMessage, OutgoingMessage, SendOptions } from "@recfleet/bus";
 import { createLogger } from "@recfleet/runtime";
@@ -552,6 +552,49 @@ test("handler: sealed decision logs go uncompressed (ciphertext does not deflate
         ? [{ topic: "recs" }, { topic: "log", options: { compression: "none" } }]
         : [{ topic: "recs" }, { topic: "log" }],
     );
+  }
+  await serving.release();
+});
+
+test("handler: without a linear policy to serve, no bandit contexts are recorded and no linear impressions summed", async () => {
+  const { serving } = await tinyServingModel();
+  for (const linearContexts of [true, false]) {
+    const recorded: RecommendationRecord[] = [];
+    const impressions = new LinearImpressions();
+    const handle = createScorerHandler({
+      ...greedyHandlerDeps(
+        {
+          ...memoryStore({ alice: ["i1", "i2", "i3"] }, {}),
+          recordRecommendations: async (records) => records.map((r) => Boolean(recorded.push(r))),
+        },
+        serving,
+        [],
+      ),
+      impressions,
+      linearContexts,
+    });
+    await handle(
+      [
+        {
+          value: { requestId: `lc-${linearContexts}`, user: "alice", ts: 900 },
+          key: "alice",
+          topic: "rq",
+          partition: 0,
+          offset: "0",
+          timestamp: 0,
+          raw: null,
+        },
+      ],
+      { topic: "rq", partition: 0, heartbeat: async () => {} },
+    );
+    const items = recorded.flatMap((r) => r.items);
+    assert.equal(items.length, 3);
+    assert.ok(
+      items.every((it) => it.expected !== undefined),
+      "the click probability is recorded either way",
+    );
+    assert.equal(items.filter((it) => it.banditContext !== undefined).length, linearContexts ? 3 : 0);
+    assert.equal(impressions.size, linearContexts ? 3 : 0);
   }
   await serving.release();
 });

@@ -38,6 +38,7 @@ import {
   linearStateFromStoredSums,
   mixSeeds,
   PolicyConfigError,
+  readsLinearState,
 } from "@recfleet/policy";
 import type { LinearBanditState } from "@recfleet/policy";
 import { createScorerHandler } from "./handler";
@@ -245,11 +246,15 @@ export async function startScorerWorker(
     if (!found.ok) throw new PolicyConfigError("SHADOW_POLICIES", spec, "a policy spec");
     return found.policy;
   });
+  // The linear bandit's bookkeeping only for a fleet that may serve a linear policy (promotion
+  // switches only to an allowed one): its contexts and d² sums are work on every shown item.
+  const linearContexts = policies.ids.some(readsLinearState);
   logger.info("policies", {
     split,
     allowed: policies.ids,
     shadows: shadows.map((p) => p.id),
     banditStats: config.banditStats,
+    linearContexts,
   });
   const shadowSlates = new Counter({
     name: "recfleet_scorer_shadow_slates_total",
@@ -291,6 +296,7 @@ export async function startScorerWorker(
     scoreToLogit: (cos) => (cos - config.scoreOffset) * config.scoreScale,
     explanations: config.explanations,
     logVectors: config.decisionLogVectors,
+    linearContexts,
     catalog: { space: itemSpace, rules: operatorRules, item: (itemId) => catalogView.get(itemId) },
     banditStats: config.banditStats,
     shadows,
