@@ -516,7 +516,7 @@ test("handler: batches of partitions handed in together are scored and sent toge
   await serving.release();
 });
 
-test("handler: sealed decision logs go uncompressed (ciphertext does not deflate); plain ones and the answers keep the producer's codec", async () => {
+test("handler: the answers and sealed decision logs go uncompressed (latency; ciphertext does not deflate); plain decision logs keep the producer's codec", async () => {
   const { serving } = await tinyServingModel();
   const store: ScorerStore = {
     ...memoryStore({ alice: ["i1", "i2", "i3"] }, {}),
@@ -549,8 +549,11 @@ test("handler: sealed decision logs go uncompressed (ciphertext does not deflate
     assert.deepEqual(
       sends,
       sealing
-        ? [{ topic: "recs" }, { topic: "log", options: { compression: "none" } }]
-        : [{ topic: "recs" }, { topic: "log" }],
+        ? [
+            { topic: "recs", options: { compression: "none" } },
+            { topic: "log", options: { compression: "none" } },
+          ]
+        : [{ topic: "recs", options: { compression: "none" } }, { topic: "log" }],
     );
   }
   await serving.release();
