@@ -27,7 +27,7 @@ import { createKafka, createProducer, ensureFleetTopics, ensureTopics, type Cons
 import { topicNames } from "@recfleet/contracts";
 import { createLogger } from "@recfleet/runtime";
 import { uniqueName } from "@recfleet/testkit";
-import { startWorker, stopWorkers, waitReady } from "@recfleet/cli";
+import { scrapeMetric, startWorker, stopWorkers, waitReady } from "@recfleet/cli";
 import {
   answerLatencies,
   benchInfra,
@@ -145,6 +145,15 @@ try {
     return { ...answers, cpuUsPerRequest };
   };
 
+  const histogram = async (name: string) => ({
+    sum: await scrapeMetric(scorer!, `${name}_sum`),
+    count: await scrapeMetric(scorer!, `${name}_count`),
+  });
+  const scorerTimes = async () => ({
+    run: await histogram("recfleet_scorer_batch_seconds"),
+    toPublish: await histogram("recfleet_scorer_request_latency_seconds"),
+  });
+
   const rows: Record<string, number>[] = [];
   for (const rate of RATES) {
     log(`--- ${rate} requests/s, ${DURATION_S} s per phase (after ${WARMUP_S} s warm-up each) …`);
@@ -154,9 +163,20 @@ try {
       `echo   ${rate}/s: ${fmtMs(base.summary)}, unanswered ${base.unanswered} of ${base.sent}, CPU ${Math.round(base.cpuUsPerRequest)} µs/request`,
     );
     await phase("scorer", rate, WARMUP_S, `w-scorer-${rate}`);
+    const before = await scorerTimes();
     const ours = await phase("scorer", rate, DURATION_S, `scorer-${rate}`);
+    const after = await scorerTimes();
     log(
       `scorer ${rate}/s: ${fmtMs(ours.summary)}, unanswered ${ours.unanswered} of ${ours.sent}, CPU ${Math.round(ours.cpuUsPerRequest)} µs/request — p99 ratio ${(ours.summary.p99 / base.summary.p99).toFixed(2)}× the echo worker`,
+    );
+    // Where the time goes, from the scorer's own metrics: a run (read, score, record, send) and
+    // request ts → publish; the rest of the end-to-end time is the broker and the fetches.
+    const mean = (k: keyof typeof after) =>
+      ((after[k].sum - before[k].sum) * 1000) / Math.max(1, after[k].count - before[k].count);
+    const runs = after.run.count - before.run.count;
+    log(
+      `scorer ${rate}/s inside: ${runs} runs of ${((after.toPublish.count - before.toPublish.count) / Math.max(1, runs)).toFixed(1)} requests, ` +
+        `run mean ${mean("run").toFixed(1)} ms; request ts → publish mean ${mean("toPublish").toFixed(1)} ms`,
     );
     rows.push({
       rate,

@@ -123,6 +123,11 @@ export const scorerConfigSchema = {
    */
   newItemBoost: num("SCORER_NEW_ITEM_BOOST", 0.8, { min: 0, max: 10 }),
   /**
+   * How long the scorer reuses an item's statistics (impressions, clicks) before reading them
+   * again, in ms (0 = read every run). They reach Redis seconds after an impression anyway.
+   */
+  statsCacheMs: int("SCORER_STATS_CACHE_MS", 1000, { min: 0, max: 60_000 }),
+  /**
    * Differential privacy of the statistics the scorer exposes (cold-start popular list, item
    * statistics): ε per release interval (0 = off), δ, the interval, and the most one event adds
    * to an item's popularity (the largest FEATURES_EVENT_WEIGHTS weight). See docs/privacy.md.

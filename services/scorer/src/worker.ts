@@ -47,6 +47,7 @@ import { ModelHolder } from "./model-holder";
 import { loadServingModel } from "./serving-model";
 import { CatalogView } from "./catalog-view";
 import { ItemSpace } from "./item-space";
+import { cachingItemStats } from "./stats-cache";
 import type { ScorerConfig } from "./config";
 
 export interface ScorerWorker {
@@ -270,9 +271,10 @@ export async function startScorerWorker(
   });
   // With a budget, the popular fallback and item statistics are released with DP noise; the
   // noise key derives from the pseudonym secret, so every scorer releases the same values.
+  const cached = cachingItemStats(store, { ttlMs: config.statsCacheMs });
   const exposed =
     config.statsDpEpsilon > 0
-      ? withStatsPrivacy(store, {
+      ? withStatsPrivacy(cached, {
           epsilon: config.statsDpEpsilon,
           delta: config.statsDpDelta,
           releaseMs: config.statsDpReleaseMs,
@@ -280,7 +282,7 @@ export async function startScorerWorker(
           popularPool: 2000,
           noiseKey: pseudonymise(secret, "recfleet-stats-dp-noise"),
         })
-      : store;
+      : cached;
   const handleBatch = createScorerHandler({
     store: exposed,
     acquireModel: () => holder.acquire(),
