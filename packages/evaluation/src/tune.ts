@@ -260,7 +260,7 @@ const round4 = (x: number) => Math.round(x * 10000) / 10000;
 /** The table as printed (and pasted into config.ts), in the order the runs were made; ← marks a kept value. */
 export function formatTuneTable(rows: readonly TuneRow[]): string[] {
   const lines = [
-    "axis            τ      lr     batch  wd   logQ  dropout  recency  history  d/hidden  cosine  best epoch  val recall@20  val ndcg@20  seconds  status",
+    "axis            τ      lr     batch  wd   logQ  dropout  recency  history  d/hidden  init  cosine  best epoch  val recall@20  val ndcg@20  seconds  status",
   ];
   for (const r of rows) {
     const s = r.settings;
@@ -276,6 +276,7 @@ export function formatTuneTable(rows: readonly TuneRow[]): string[] {
         String(s.recencyDecay).padStart(8),
         String(s.historyLength).padStart(8),
         `${s.dim}/${s.hidden}`.padStart(9),
+        String(s.embeddingInitStd).padStart(5),
         (s.cosineEpochs > 0 ? String(s.cosineEpochs) : "-").padStart(7),
         String(r.bestEpoch).padStart(11),
         (r.validation ? r.validation["recall@20"].toFixed(4) : "-").padStart(14),
