@@ -397,6 +397,20 @@ test("handler: a request naming a reply partition is answered there only; the ot
 });
 
 /** A greedy-only handler over `model` whose sends land in `sends` (tests override the rest). */
+/** One request of alice's on partition 0 of "rq", and that partition's context. */
+function aliceRequest(requestId: string): ConsumedMessage<RecRequest> {
+  return {
+    value: { requestId, user: "alice", ts: 900 },
+    key: "alice",
+    topic: "rq",
+    partition: 0,
+    offset: "0",
+    timestamp: 0,
+    raw: null,
+  };
+}
+const partition0 = { topic: "rq", partition: 0, heartbeat: async () => {} };
+
 function greedyHandlerDeps(
   store: ScorerStore,
   model: ServingModel,
@@ -522,16 +536,6 @@ test("handler: the answers and sealed decision logs go uncompressed (latency; ci
     ...memoryStore({ alice: ["i1", "i2", "i3"] }, {}),
     recordRecommendations: async (records) => records.map(() => true),
   };
-  const request = (requestId: string): ConsumedMessage<RecRequest> => ({
-    value: { requestId, user: "alice", ts: 900 },
-    key: "alice",
-    topic: "rq",
-    partition: 0,
-    offset: "0",
-    timestamp: 0,
-    raw: null,
-  });
-  const ctx = { topic: "rq", partition: 0, heartbeat: async () => {} };
   for (const sealing of [false, true]) {
     const sends: { topic: string; options?: SendOptions }[] = [];
     const handle = createScorerHandler({
@@ -545,7 +549,7 @@ test("handler: the answers and sealed decision logs go uncompressed (latency; ci
           }
         : {}),
     });
-    await handle([request(`q-${sealing}`)], ctx);
+    await handle([aliceRequest(`q-${sealing}`)], partition0);
     assert.deepEqual(
       sends,
       sealing
@@ -576,20 +580,7 @@ test("handler: without a linear policy to serve, no bandit contexts are recorded
       impressions,
       linearContexts,
     });
-    await handle(
-      [
-        {
-          value: { requestId: `lc-${linearContexts}`, user: "alice", ts: 900 },
-          key: "alice",
-          topic: "rq",
-          partition: 0,
-          offset: "0",
-          timestamp: 0,
-          raw: null,
-        },
-      ],
-      { topic: "rq", partition: 0, heartbeat: async () => {} },
-    );
+    await handle([aliceRequest(`lc-${linearContexts}`)], partition0);
     const items = recorded.flatMap((r) => r.items);
     assert.equal(items.length, 3);
     assert.ok(
