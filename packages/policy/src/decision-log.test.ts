@@ -90,5 +90,6 @@ it("format 2 writes columns, reads back every candidate and statistic, and still
   // A column of the wrong length is refused with the record's id.
   const short = { ...record, columns: { ...record.columns!, clicks: Buffer.alloc(16).toString("base64") } };
   assert.throws(() => fromDecisionLog(short), /r2.*clicks has 16 bytes, not 8 for each of 3/);
-  assert.throws(() => fromDecisionLog({ ...record, columns: undefined }), /needs columns or candidates/);
+  assert.throws(() => fromDecisionLog({ ...record, columns: undefined }), /needs columns, or candidates and itemStats/);
+  assert.throws(() => fromDecisionLog({ ...rows, itemStats: undefined }), /needs columns, or candidates and itemStats/);
 });

@@ -119,7 +119,7 @@ export function fromDecisionLog(record: DecisionLogRecord): LoggedRecommendation
   const read =
     record.columns !== undefined
       ? fromColumns(recId, record.columns)
-      : Array.isArray(record.candidates)
+      : Array.isArray(record.candidates) && record.itemStats !== undefined
         ? {
             candidates: record.candidates.map((c) => ({
               itemId: c.itemId,
@@ -127,10 +127,11 @@ export function fromDecisionLog(record: DecisionLogRecord): LoggedRecommendation
               ...(c.vector ? { vector: decodeVector(c.vector) } : {}),
               ...(c.isNew ? { isNew: true } : {}),
             })),
-            itemStats: record.itemStats ?? {},
+            itemStats: record.itemStats,
           }
         : undefined;
-  if (read === undefined) throw new LoggedRecordError(recId, "a decision log record needs columns or candidates");
+  if (read === undefined)
+    throw new LoggedRecordError(recId, "a decision log record needs columns, or candidates and itemStats");
   return {
     recId: record.recId,
     ts: record.ts,
