@@ -564,7 +564,7 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
         }
         const sealed = await deps.sealDecisions(batch.decisions.map((d) => ({ user: userOf.get(d.recId)!, value: d })));
         sealed.forEach((value, i) => (decisions[i]!.value = value));
-        // Ciphertext does not compress: deflate spent ~350 µs a record to save base64's quarter.
+        // Ciphertext does not compress: deflate spent ~450 µs a format-1 record to save base64's quarter (bench/decision-log.ts).
         await deps.send([{ topic: deps.recLogTopic, messages: decisions }], { compression: "none" });
       })();
       const sent = Promise.all([answered, logged]);
