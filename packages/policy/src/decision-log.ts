@@ -13,8 +13,13 @@ import type { Candidate, ItemStats, SlateItem } from "./types.js";
 
 export type { DecisionLogRecord };
 
+/** A float array's bytes (little-endian, as x86 and ARM hold them) as base64. */
+function base64Of(values: Float32Array | Float64Array): string {
+  return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString("base64");
+}
+
 export function encodeVector(v: Float32Array): string {
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64");
+  return base64Of(v);
 }
 
 export function decodeVector(text: string): Float32Array {
@@ -24,11 +29,6 @@ export function decodeVector(text: string): Float32Array {
   const out = new Float32Array(bytes.byteLength / 4);
   new Uint8Array(out.buffer).set(bytes);
   return out;
-}
-
-function encodeFloat64s(values: ArrayLike<number>): string {
-  const column = Float64Array.from(values);
-  return Buffer.from(column.buffer, column.byteOffset, column.byteLength).toString("base64");
 }
 
 function decodeFloat64s(recId: string, name: string, text: string, n: number): Float64Array {
@@ -77,10 +77,10 @@ export function toDecisionLog(input: {
   }
   const columns: DecisionLogColumns = {
     itemIds: candidates.map((c) => c.itemId),
-    scores: encodeFloat64s(scores),
-    impressions: encodeFloat64s(impressions),
-    clicks: encodeFloat64s(clicks),
-    expectedClicks: encodeFloat64s(expectedClicks),
+    scores: base64Of(scores),
+    impressions: base64Of(impressions),
+    clicks: base64Of(clicks),
+    expectedClicks: base64Of(expectedClicks),
     ...(newItems.length > 0 ? { newItems } : {}),
     ...(input.includeVectors !== false ? vectorsColumn(candidates) : {}),
   };

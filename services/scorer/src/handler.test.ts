@@ -396,7 +396,6 @@ test("handler: a request naming a reply partition is answered there only; the ot
   await serving.release();
 });
 
-/** A greedy-only handler over `model` whose sends land in `sends` (tests override the rest). */
 /** One request of alice's on partition 0 of "rq", and that partition's context. */
 function aliceRequest(requestId: string): ConsumedMessage<RecRequest> {
   return {
@@ -411,6 +410,7 @@ function aliceRequest(requestId: string): ConsumedMessage<RecRequest> {
 }
 const partition0 = { topic: "rq", partition: 0, heartbeat: async () => {} };
 
+/** A greedy-only handler over `model` whose sends land in `sends` (tests override the rest). */
 function greedyHandlerDeps(
   store: ScorerStore,
   model: ServingModel,

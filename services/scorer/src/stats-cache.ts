@@ -8,10 +8,7 @@
  * is not re-read all at once; at most `maxEntries` are kept (the oldest read goes first).
  */
 import type { ItemStats } from "@recfleet/store";
-
-export interface ItemStatsReader {
-  readItemStats(itemIds: readonly string[], policy?: string): Promise<ItemStats[]>;
-}
+import type { ScoringStore } from "./handler";
 
 export interface StatsCacheOptions {
   /** How long a read stays fresh (SCORER_STATS_CACHE_MS); 0 = every read goes to the store. */
@@ -22,7 +19,10 @@ export interface StatsCacheOptions {
 }
 
 /** `store` with readItemStats served from the cache where fresh; only the rest is read, in one call. */
-export function cachingItemStats<S extends ItemStatsReader>(store: S, options: StatsCacheOptions): S {
+export function cachingItemStats<S extends Pick<ScoringStore, "readItemStats">>(
+  store: S,
+  options: StatsCacheOptions,
+): S {
   if (options.ttlMs <= 0) return store;
   const { ttlMs, maxEntries = 200_000, now = Date.now, random = Math.random } = options;
   const cache = new Map<string, { stats: ItemStats; expires: number }>();

@@ -178,6 +178,30 @@ export async function startScorerWorker(
   };
   await checkCurrent();
 
+  const split = config.policySplit;
+  // Shadow policies are allowed too: promotion switches traffic to one of them.
+  const policies = allowPolicies([
+    ...split.map((share) => share.policy),
+    ...config.allowedPolicies,
+    ...config.shadowPolicies,
+  ]);
+  const shadows = config.shadowPolicies.map((spec) => {
+    const found = policies.lookup(spec);
+    if (!found.ok) throw new PolicyConfigError("SHADOW_POLICIES", spec, "a policy spec");
+    return found.policy;
+  });
+  // The linear bandit's bookkeeping (contexts, d² sums, reading its state) only for a fleet that
+  // may serve a linear policy (promotion switches only to an allowed one): it is work on every
+  // shown item.
+  const linearContexts = policies.ids.some(readsLinearState);
+  logger.info("policies", {
+    split,
+    allowed: policies.ids,
+    shadows: shadows.map((p) => p.id),
+    banditStats: config.banditStats,
+    linearContexts,
+  });
+
   // Neural-linear state of the serving version, re-read every few seconds: every scorer adds
   // its impressions, the features worker the clicks.
   let linear: { version: string; state: LinearBanditState } | undefined;
@@ -192,7 +216,7 @@ export async function startScorerWorker(
       lease.release();
     }
   };
-  await refreshLinear().catch(() => undefined);
+  if (linearContexts) await refreshLinear().catch(() => undefined);
   const impressions = new LinearImpressions();
   const flushImpressions = async () => {
     for (const [version, { d, a, b, count }] of impressions.take())
@@ -213,8 +237,12 @@ export async function startScorerWorker(
   const timers = [
     every(config.modelPollMs, "model poll", checkCurrent),
     every(config.modelPollMs, "serving policy poll", checkServingPolicy),
-    every(config.linearRefreshMs, "reading the linear bandit state", refreshLinear),
-    every(config.linearFlushMs, "flushing linear bandit impressions", flushImpressions),
+    ...(linearContexts
+      ? [
+          every(config.linearRefreshMs, "reading the linear bandit state", refreshLinear),
+          every(config.linearFlushMs, "flushing linear bandit impressions", flushImpressions),
+        ]
+      : []),
   ];
 
   // The catalog: loaded whole now, then its change stream read every CATALOG_POLL_INTERVAL.
@@ -235,28 +263,6 @@ export async function startScorerWorker(
     every(config.catalogPollMs, "reading the catalog's changes", async () => void (await catalogView.poll())),
   );
 
-  const split = config.policySplit;
-  // Shadow policies are allowed too: promotion switches traffic to one of them.
-  const policies = allowPolicies([
-    ...split.map((share) => share.policy),
-    ...config.allowedPolicies,
-    ...config.shadowPolicies,
-  ]);
-  const shadows = config.shadowPolicies.map((spec) => {
-    const found = policies.lookup(spec);
-    if (!found.ok) throw new PolicyConfigError("SHADOW_POLICIES", spec, "a policy spec");
-    return found.policy;
-  });
-  // The linear bandit's bookkeeping only for a fleet that may serve a linear policy (promotion
-  // switches only to an allowed one): its contexts and d² sums are work on every shown item.
-  const linearContexts = policies.ids.some(readsLinearState);
-  logger.info("policies", {
-    split,
-    allowed: policies.ids,
-    shadows: shadows.map((p) => p.id),
-    banditStats: config.banditStats,
-    linearContexts,
-  });
   const shadowSlates = new Counter({
     name: "recfleet_scorer_shadow_slates_total",
     help: "Served slates a shadow policy scored (its probabilities of the served items logged).",
