@@ -238,8 +238,7 @@ export function linUcbRule(alpha: number, options: LinearPolicyOptions = {}): Sl
       );
       return {
         exploit,
-        slotProbabilities: (remaining, adjustment) =>
-          oneHot(utility.length, argmaxRemaining(utility, adjustment, remaining)),
+        slotProbabilities: (remaining, adjustment, out) => oneHot(out, argmaxRemaining(utility, adjustment, remaining)),
       };
     },
   };

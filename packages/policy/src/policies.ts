@@ -8,7 +8,9 @@ import { argmaxRemaining, oneHot, SlatePolicy, type SlateOptions, type SlotRule,
 import type { Candidate, ItemStats, PolicyContext } from "./types.js";
 
 function scoresOf(candidates: readonly Candidate[]): Float64Array {
-  return Float64Array.from(candidates, (c) => c.score);
+  const scores = new Float64Array(candidates.length);
+  for (let i = 0; i < scores.length; i++) scores[i] = candidates[i]!.score;
+  return scores;
 }
 
 function countRemaining(remaining: Uint8Array): number {
@@ -21,8 +23,7 @@ function countRemaining(remaining: Uint8Array): number {
 function argmaxSampler(exploit: Float64Array, utility: Float64Array = exploit): SlotSampler {
   return {
     exploit,
-    slotProbabilities: (remaining, adjustment) =>
-      oneHot(utility.length, argmaxRemaining(utility, adjustment, remaining)),
+    slotProbabilities: (remaining, adjustment, out) => oneHot(out, argmaxRemaining(utility, adjustment, remaining)),
   };
 }
 
@@ -48,9 +49,9 @@ export function epsilonGreedyRule(options: EpsilonGreedyOptions): SlotRule {
       const exploit = scoresOf(candidates);
       return {
         exploit,
-        slotProbabilities(remaining, adjustment) {
+        slotProbabilities(remaining, adjustment, probs) {
           const best = argmaxRemaining(exploit, adjustment, remaining);
-          const probs = new Float64Array(exploit.length);
+          probs.fill(0);
           const uniform = epsilon / countRemaining(remaining);
           for (let i = 0; i < probs.length; i++) if (remaining[i] === 1) probs[i] = uniform;
           if (best >= 0) probs[best] = (probs[best] ?? 0) + (1 - epsilon);
@@ -86,12 +87,12 @@ export function softmaxRule(temperature: number): SlotRule {
       const exploit = scoresOf(candidates);
       return {
         exploit,
-        slotProbabilities(remaining, adjustment) {
+        slotProbabilities(remaining, adjustment, probs) {
           const best = argmaxRemaining(exploit, adjustment, remaining);
-          if (temperature === 0 || best < 0) return oneHot(exploit.length, best);
+          if (temperature === 0 || best < 0) return oneHot(probs, best);
           // Subtract the max before exp so that small temperatures do not overflow.
           const top = (exploit[best] ?? 0) + (adjustment[best] ?? 0);
-          const probs = new Float64Array(exploit.length);
+          probs.fill(0);
           let total = 0;
           for (let i = 0; i < probs.length; i++) {
             if (remaining[i] === 0) continue;
@@ -268,8 +269,8 @@ export function ucbPolicy(options: UcbOptions = {}, slate: SlateOptions = {}): S
 export function monteCarloSampler(exploit: Float64Array, draws: Float64Array[]): SlotSampler {
   return {
     exploit,
-    slotProbabilities(remaining, adjustment) {
-      const probs = new Float64Array(exploit.length);
+    slotProbabilities(remaining, adjustment, probs) {
+      probs.fill(0);
       const share = 1 / draws.length;
       for (const draw of draws) {
         const best = argmaxRemaining(draw, adjustment, remaining);

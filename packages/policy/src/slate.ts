@@ -28,10 +28,12 @@ export interface SlotSampler {
   /** Exploit utility per candidate: pure exploitation places argmax(exploit + adjustment). */
   readonly exploit: Float64Array;
   /**
-   * Probability of each candidate for the next slot (zero where `remaining[i]` is 0). `adjustment`
-   * is added to every candidate's utility (the MMR penalty; zeros without MMR).
+   * Probability of each candidate for the next slot (zero where `remaining[i]` is 0), written into
+   * `out` (one buffer per walk, reused slot after slot: a typed array of a hundred doubles costs
+   * more to allocate than a greedy slot costs to compute), which is returned. `adjustment` is
+   * added to every candidate's utility (the MMR penalty; zeros without MMR).
    */
-  slotProbabilities(remaining: Uint8Array, adjustment: Float64Array): Float64Array;
+  slotProbabilities(remaining: Uint8Array, adjustment: Float64Array, out: Float64Array): Float64Array;
 }
 
 export interface SlotRule {
@@ -117,10 +119,11 @@ export function argmaxRemaining(exploit: Float64Array, adjustment: Float64Array,
   return best;
 }
 
-export function oneHot(n: number, index: number): Float64Array {
-  const probs = new Float64Array(n);
-  if (index >= 0) probs[index] = 1;
-  return probs;
+/** `out` zeroed, 1 at `index` (none if it is negative). */
+export function oneHot(out: Float64Array, index: number): Float64Array {
+  out.fill(0);
+  if (index >= 0) out[index] = 1;
+  return out;
 }
 
 interface SlotStep {
@@ -223,29 +226,33 @@ export class SlatePolicy implements Policy {
     const n = candidates.length;
     const remaining = new Uint8Array(n).fill(1);
     const adjustment = new Float64Array(n);
-    const maxSimilarity = new Float64Array(n).fill(-Infinity);
-    const indexById = new Map(candidates.map((c, i) => [c.itemId, i]));
+    // Each slot's probabilities: the step hands them to onSlot, which reads them before the next.
+    const probabilities = new Float64Array(n);
     const mmr = this.options.mmr;
+    const maxSimilarity = mmr !== undefined && mmr.weight > 0 ? new Float64Array(n).fill(-Infinity) : undefined;
+    const indexById = forced === undefined ? undefined : new Map(candidates.map((c, i) => [c.itemId, i]));
     const budget = this.options.explorationBudget;
     let explorations = 0;
 
     for (let slot = 0; slot < slots; slot++) {
       const greedy = argmaxRemaining(sampler.exploit, adjustment, remaining);
       const canExplore = budget === undefined || explorations < budget;
-      const probabilities = canExplore ? sampler.slotProbabilities(remaining, adjustment) : oneHot(n, greedy);
+      const slotProbabilities = canExplore
+        ? sampler.slotProbabilities(remaining, adjustment, probabilities)
+        : oneHot(probabilities, greedy);
       let index: number;
-      if (forced === undefined) {
-        index = sampleIndex(probabilities, ctx.rng);
+      if (indexById === undefined) {
+        index = sampleIndex(slotProbabilities, ctx.rng);
         if (index < 0) index = greedy; // defensive: a sampler returning all zeros
       } else {
-        index = indexById.get(forced[slot] ?? "") ?? -1;
+        index = indexById.get(forced?.[slot] ?? "") ?? -1;
       }
       const explored = index !== greedy;
-      onSlot({ index, probabilities, explored });
+      onSlot({ index, probabilities: slotProbabilities, explored });
       if (index < 0 || remaining[index] === 0) continue; // logged item unknown or repeated: prefix cannot continue to match
       remaining[index] = 0;
       if (explored) explorations++;
-      if (mmr !== undefined && mmr.weight > 0) {
+      if (mmr !== undefined && maxSimilarity !== undefined) {
         const placed = candidates[index]?.vector;
         if (placed === undefined) continue;
         for (let i = 0; i < n; i++) {

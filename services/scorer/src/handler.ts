@@ -123,22 +123,22 @@ function userOf(request: RecRequest, pseudonymise: (raw: string) => string): str
 
 /**
  * A request's explanations: for a shown item's row, the ids of the `n` history items most similar
- * to it in item-tower space (ties: lower row first). The history's vectors are fetched once per
- * request, not once per shown item (an int8 version dequantizes each fetch), and the best `n` are
+ * to it in item-tower space (ties: lower row first). The history's vectors are copied once per
+ * request into one contiguous block (an int8 version dequantizes each once), and the best `n` are
  * kept as they come instead of sorting the whole history.
  */
 function explainer(model: ServingModel, historyRows: readonly number[], n: number): (row: number) => string[] {
   const d = model.dim;
-  const rows = [...new Set(historyRows)];
-  const vectors = n > 0 ? rows.map((h) => model.itemVector(h)) : [];
+  const rows = n > 0 ? [...new Set(historyRows)] : [];
+  const history = new Float32Array(rows.length * d);
+  rows.forEach((h, u) => history.set(model.itemVector(h), u * d));
   return (row) => {
-    if (vectors.length === 0) return [];
+    if (rows.length === 0) return [];
     const vector = model.itemVector(row);
     const best: { row: number; sim: number }[] = [];
     for (let u = 0; u < rows.length; u++) {
-      const other = vectors[u]!;
       let sim = 0;
-      for (let j = 0; j < d; j++) sim += vector[j]! * other[j]!;
+      for (let j = 0, at = u * d; j < d; j++, at++) sim += vector[j]! * history[at]!;
       const h = rows[u]!;
       let at = best.length;
       while (at > 0 && (sim > best[at - 1]!.sim || (sim === best[at - 1]!.sim && h < best[at - 1]!.row))) at--;
@@ -379,7 +379,8 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
         ...(shadow ? { shadow } : {}),
       }),
     );
-    const logitOf = new Map(candidates.map((c) => [c.itemId, c.score]));
+    // The model's logit, not a boosted one (a cold-start boost changes the slate's scores).
+    const logitOf = (itemId: string): number => candidates.find((c) => c.itemId === itemId)?.score ?? 0;
     records.push({
       recId: base.recId,
       policy: decision.policyId,
@@ -387,7 +388,7 @@ export async function scoreRequests(requests: readonly RecRequest[], deps: Scori
       modelVersion: model.version,
       items: items.map((it) => ({
         itemId: it.itemId,
-        expected: 1 / (1 + Math.exp(-(logitOf.get(it.itemId) ?? 0))),
+        expected: 1 / (1 + Math.exp(-logitOf(it.itemId))),
         ...(deps.linearContexts !== false ? { banditContext: banditContext(userVector, model, it.itemId) } : {}),
       })),
     });
