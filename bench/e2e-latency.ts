@@ -149,9 +149,22 @@ try {
     sum: await scrapeMetric(scorer!, `${name}_sum`),
     count: await scrapeMetric(scorer!, `${name}_count`),
   });
+  const PHASES = ["wait", "score", "record", "answer", "log"] as const;
+  /** A phase's observations: sum, count, and how many took over 25 and 50 ms. */
+  const phaseOf = async (phase: string) => {
+    const name = "recfleet_scorer_run_phase_seconds";
+    const count = await scrapeMetric(scorer!, `${name}_count`, { phase });
+    return {
+      sum: await scrapeMetric(scorer!, `${name}_sum`, { phase }),
+      count,
+      over25: count - (await scrapeMetric(scorer!, `${name}_bucket`, { phase, le: "0.025" })),
+      over50: count - (await scrapeMetric(scorer!, `${name}_bucket`, { phase, le: "0.05" })),
+    };
+  };
   const scorerTimes = async () => ({
     run: await histogram("recfleet_scorer_batch_seconds"),
     toPublish: await histogram("recfleet_scorer_request_latency_seconds"),
+    phases: Object.fromEntries(await Promise.all(PHASES.map(async (p) => [p, await phaseOf(p)] as const))),
   });
 
   const rows: Record<string, number>[] = [];
@@ -171,12 +184,21 @@ try {
     );
     // Where the time goes, from the scorer's own metrics: a run (read, score, record, send) and
     // request ts → publish; the rest of the end-to-end time is the broker and the fetches.
-    const mean = (k: keyof typeof after) =>
+    const mean = (k: "run" | "toPublish") =>
       ((after[k].sum - before[k].sum) * 1000) / Math.max(1, after[k].count - before[k].count);
     const runs = after.run.count - before.run.count;
     log(
       `scorer ${rate}/s inside: ${runs} runs of ${((after.toPublish.count - before.toPublish.count) / Math.max(1, runs)).toFixed(1)} requests, ` +
         `run mean ${mean("run").toFixed(1)} ms; request ts → publish mean ${mean("toPublish").toFixed(1)} ms`,
+    );
+    // The run's phases (recfleet_scorer_run_phase_seconds): which one the slow requests waited on.
+    log(
+      `scorer ${rate}/s phases: ` +
+        PHASES.map((p) => {
+          const [a, b] = [after.phases[p]!, before.phases[p]!];
+          const n = a.count - b.count;
+          return `${p} mean ${(((a.sum - b.sum) * 1000) / Math.max(1, n)).toFixed(1)} ms, >25 ms ${a.over25 - b.over25}, >50 ms ${a.over50 - b.over50} of ${n}`;
+        }).join("; "),
     );
     rows.push({
       rate,

@@ -446,6 +446,7 @@ test("handler: past its deadline a request is neither scored nor answered, recor
   };
   const sends: { topic: string; messages: OutgoingMessage[] }[][] = [];
   const expired: [string, number][] = [];
+  const phases: [string, number][] = [];
   const handle = createScorerHandler({
     ...greedyHandlerDeps(store, serving, sends),
     // Scoring takes 50 ms on this clock: every read of it moves it on.
@@ -456,6 +457,7 @@ test("handler: past its deadline a request is neither scored nor answered, recor
       served: () => {},
       batchSeconds: () => {},
       expired: (stage, count) => void expired.push([stage, count]),
+      phaseSeconds: (phase, seconds) => void phases.push([phase, seconds]),
     },
   });
   const requests: RecRequest[] = [
@@ -489,6 +491,23 @@ test("handler: past its deadline a request is neither scored nor answered, recor
     ["before_scoring", 1],
     ["after_scoring", 1],
   ]);
+  // One wait per request scored (ts 900 to the slice's turn at 1050 on this clock), then one of each phase.
+  assert.deepEqual(
+    phases.filter(([p]) => p === "wait"),
+    [
+      ["wait", 0.15],
+      ["wait", 0.15],
+      ["wait", 0.15],
+    ],
+  );
+  assert.deepEqual(
+    phases
+      .filter(([p]) => p !== "wait")
+      .map(([p]) => p)
+      .sort(),
+    ["answer", "log", "record", "score"],
+  );
+  assert.ok(phases.every(([, seconds]) => seconds >= 0));
   await serving.release();
 });
 

@@ -406,6 +406,13 @@ export interface ScorerCounters {
   served(policy: string, kind: "model" | "cold_start", latencySeconds: number): void;
   batchSeconds(seconds: number): void;
   /**
+   * Where a run's time goes: "wait" (per request: its ts to the start of its run — the fetch and
+   * the runs ahead of it), "score" (reads, retrieval, policy), then from the start of the writes
+   * "record" (Redis), "answer" (the broker's ack of the answers) and "log" (sealing and the
+   * decision log's ack), which overlap.
+   */
+  phaseSeconds?(phase: RunPhase, seconds: number): void;
+  /**
    * Requests not answered because their deadline passed: "before_scoring" (already past when
    * their turn came) or "after_scoring" (scored, but past it by publish time).
    */
@@ -413,6 +420,8 @@ export interface ScorerCounters {
   /** One served slate scored by a shadow policy: its full-slate weight Π π_shadow/μ (support diagnostic). */
   shadowed?(shadowId: string, slateWeight: number): void;
 }
+
+export type RunPhase = "wait" | "score" | "record" | "answer" | "log";
 
 export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" | "policyFor" | "linearState"> {
   store: ScorerStore;
@@ -498,6 +507,8 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
     const requests = slice.filter((r) => !pastDeadline(r, turn));
     if (requests.length < slice.length) deps.counters?.expired?.("before_scoring", slice.length - requests.length);
     if (requests.length === 0) return;
+    const phase = deps.counters?.phaseSeconds;
+    if (phase) for (const r of requests) phase("wait", Math.max(0, turn - r.ts) / 1000);
     const lease = deps.acquireModel();
     try {
       const model = lease.model;
@@ -511,6 +522,10 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
       });
       // The contract's latency is request ts to publish, so it is stamped here, just before the send.
       const publishedAt = deps.now();
+      const writesStarted = performance.now();
+      phase?.("score", (writesStarted - started) / 1000);
+      const timed = <T>(name: RunPhase, write: Promise<T>): Promise<T> =>
+        phase ? write.then((v) => (phase(name, (performance.now() - writesStarted) / 1000), v)) : write;
       // Past its deadline by now: not sent, not recorded, not logged (nobody is shown it).
       const late = new Set(requests.filter((r) => pastDeadline(r, publishedAt)).map((r) => recIdFor(r.requestId)));
       if (late.size > 0) deps.counters?.expired?.("after_scoring", late.size);
@@ -548,26 +563,34 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
       // uncompressed: they are the latency path, and gzip of a batch of them (~1.6 KB each) was
       // 5% of a backlog drain's CPU, on the event loop, and again in every reader. The batch
       // commits after all three: a crash in between replays it, and each is idempotent per recId.
-      const recorded = deps.store.recordRecommendations(batch.records);
-      const answered = deps.send(
-        [
-          { topic: deps.recommendationsTopic, messages: toRecommendations },
-          ...(deps.repliesTopic ? [{ topic: deps.repliesTopic, messages: toReplies }] : []),
-        ],
-        { compression: "none" },
+      const recorded = timed("record", deps.store.recordRecommendations(batch.records));
+      const answered = timed(
+        "answer",
+        deps.send(
+          [
+            { topic: deps.recommendationsTopic, messages: toRecommendations },
+            ...(deps.repliesTopic ? [{ topic: deps.repliesTopic, messages: toReplies }] : []),
+          ],
+          { compression: "none" },
+        ),
       );
-      const logged = (async () => {
-        if (!deps.recLogTopic || batch.decisions.length === 0) return;
-        const decisions: OutgoingMessage[] = batch.decisions.map((d) => ({ key: d.recId, value: d }));
-        if (!deps.sealDecisions) {
-          await deps.send([{ topic: deps.recLogTopic, messages: decisions }]);
-          return;
-        }
-        const sealed = await deps.sealDecisions(batch.decisions.map((d) => ({ user: userOf.get(d.recId)!, value: d })));
-        sealed.forEach((value, i) => (decisions[i]!.value = value));
-        // Ciphertext does not compress: deflate spent ~450 µs a format-1 record to save base64's quarter (bench/decision-log.ts).
-        await deps.send([{ topic: deps.recLogTopic, messages: decisions }], { compression: "none" });
-      })();
+      const logged = timed(
+        "log",
+        (async () => {
+          if (!deps.recLogTopic || batch.decisions.length === 0) return;
+          const decisions: OutgoingMessage[] = batch.decisions.map((d) => ({ key: d.recId, value: d }));
+          if (!deps.sealDecisions) {
+            await deps.send([{ topic: deps.recLogTopic, messages: decisions }]);
+            return;
+          }
+          const sealed = await deps.sealDecisions(
+            batch.decisions.map((d) => ({ user: userOf.get(d.recId)!, value: d })),
+          );
+          sealed.forEach((value, i) => (decisions[i]!.value = value));
+          // Ciphertext does not compress: deflate spent ~450 µs a format-1 record to save base64's quarter (bench/decision-log.ts).
+          await deps.send([{ topic: deps.recLogTopic, messages: decisions }], { compression: "none" });
+        })(),
+      );
       const sent = Promise.all([answered, logged]);
       const [fresh] = await Promise.all([recorded, sent]);
       // Only first recordings feed the linear bandit, so a replayed batch adds nothing twice.

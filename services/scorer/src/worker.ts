@@ -107,6 +107,13 @@ export async function startScorerWorker(
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [registry],
   });
+  const runPhases = new Histogram({
+    name: "recfleet_scorer_run_phase_seconds",
+    help: "Where a run's time goes: wait (per request: ts to the start of its run), score (reads, retrieval, policy), and from the start of the writes record, answer (broker ack) and log (sealing + ack), which overlap.",
+    labelNames: ["phase"],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
   const latency = new Histogram({
     name: "recfleet_scorer_request_latency_seconds",
     help: "Request ts to publish.",
@@ -323,6 +330,7 @@ export async function startScorerWorker(
         latency.observe(latencySeconds);
       },
       batchSeconds: (seconds) => batchSeconds.observe(seconds),
+      phaseSeconds: (phase, seconds) => runPhases.observe({ phase }, seconds),
       expired: (stage, count) => expired.inc({ stage }, count),
       shadowed(shadowId, weight) {
         shadowSlates.inc({ shadow: shadowId });
