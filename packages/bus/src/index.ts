@@ -51,3 +51,5 @@ export {
   type ReplayResult,
 } from "./replay";
 export { startPartitionReader, type PartitionReader, type PartitionReaderOptions } from "./partition-reader";
+// Measurement-only candidate client (issue 13 item 5, bench/kafka-client.ts); not used by any worker.
+export { startCandidateEchoWorker, type CandidateEchoOptions, type CandidateEchoWorker } from "./candidate-client";
