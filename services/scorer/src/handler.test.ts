@@ -538,13 +538,17 @@ test("handler: batches of partitions handed in together are scored and sent toge
       raw: null,
     }));
   const ctx = (partition: number) => ({ topic: "rq", partition, heartbeat: async () => {} });
-  // Partition 0 starts alone; 1, 2 and 3 arrive while it is scored and go together.
-  await Promise.all([0, 1, 2, 3].map((p) => handle(batchOf(p), ctx(p))));
+  // The partitions of one fetch, handed in within one turn, go in one run; 4 and 5 arrive while
+  // it is scored and go together in the next.
+  const first = [0, 1, 2, 3].map((p) => handle(batchOf(p), ctx(p)));
+  await new Promise((resolve) => setImmediate(resolve));
+  const second = [4, 5].map((p) => handle(batchOf(p), ctx(p)));
+  await Promise.all([...first, ...second]);
   assert.equal(sends.length, 2);
   assert.equal(retrievals, 2);
   assert.deepEqual(
     sends.map((batches) => batches[0]!.messages.length),
-    [2, 6],
+    [8, 4],
   );
   await serving.release();
 });
