@@ -586,6 +586,36 @@ test("handler: the answers and sealed decision logs go uncompressed (latency; ci
   await serving.release();
 });
 
+test("handler: with sendLogs the decision logs go through it and the answers through send; the batch returns after both", async () => {
+  const { serving } = await tinyServingModel();
+  const store: ScorerStore = {
+    ...memoryStore({ alice: ["i1", "i2", "i3"] }, {}),
+    recordRecommendations: async (records) => records.map(() => true),
+  };
+  const answers: string[] = [];
+  const logs: string[] = [];
+  let releaseLogs = () => {};
+  const logsAcked = new Promise<void>((resolve) => (releaseLogs = resolve));
+  const handle = createScorerHandler({
+    ...greedyHandlerDeps(store, serving, []),
+    recLogTopic: "log",
+    send: async (batches) => void answers.push(...batches.map((b) => b.topic)),
+    sendLogs: async (batches) => {
+      await logsAcked;
+      logs.push(...batches.map((b) => b.topic));
+    },
+  });
+  let returned = false;
+  const handled = handle([aliceRequest("q-logs")], partition0).then(() => (returned = true));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(answers, ["recs"]);
+  assert.equal(returned, false, "the batch (and its commit) waits for the decision log");
+  releaseLogs();
+  await handled;
+  assert.deepEqual(logs, ["log"]);
+  await serving.release();
+});
+
 test("handler: without a linear policy to serve, no bandit contexts are recorded and no linear impressions summed", async () => {
   const { serving } = await tinyServingModel();
   for (const linearContexts of [true, false]) {

@@ -445,6 +445,8 @@ export interface ScorerHandlerDeps extends Omit<ScoringDeps, "store" | "model" |
   /** Runs in flight at once (SCORER_RUNS_IN_FLIGHT; default 1). */
   runsInFlight?: number;
   send(batches: { topic: string; messages: OutgoingMessage[] }[], options?: SendOptions): Promise<void>;
+  /** Sends the decision logs beside the answers (a producer of their own); none: through `send`. */
+  sendLogs?(batches: { topic: string; messages: OutgoingMessage[] }[], options?: SendOptions): Promise<void>;
   recommendationsTopic: string;
   /** rec.replies: answers to requests naming a replyPartition (gateways); none: every answer goes to recommendations. */
   repliesTopic?: string;
@@ -497,6 +499,7 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
 
   // Policies named by requests (checked when their batch came in), for whichever slice scores them.
   const policyOf = new WeakMap<RecRequest, Policy>();
+  const sendLogs = deps.sendLogs ?? deps.send;
   const pastDeadline = (request: RecRequest, t: number) => request.deadline !== undefined && t > request.deadline;
 
   const scoreSlice = async (slice: RecRequest[]): Promise<void> => {
@@ -580,7 +583,7 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
           if (!deps.recLogTopic || batch.decisions.length === 0) return;
           const decisions: OutgoingMessage[] = batch.decisions.map((d) => ({ key: d.recId, value: d }));
           if (!deps.sealDecisions) {
-            await deps.send([{ topic: deps.recLogTopic, messages: decisions }]);
+            await sendLogs([{ topic: deps.recLogTopic, messages: decisions }]);
             return;
           }
           const sealed = await deps.sealDecisions(
@@ -588,7 +591,7 @@ export function createScorerHandler(deps: ScorerHandlerDeps): BatchHandler<RecRe
           );
           sealed.forEach((value, i) => (decisions[i]!.value = value));
           // Ciphertext does not compress: deflate spent ~450 µs a format-1 record to save base64's quarter (bench/decision-log.ts).
-          await deps.send([{ topic: deps.recLogTopic, messages: decisions }], { compression: "none" });
+          await sendLogs([{ topic: deps.recLogTopic, messages: decisions }], { compression: "none" });
         })(),
       );
       const sent = Promise.all([answered, logged]);

@@ -93,6 +93,12 @@ export async function startScorerWorker(
   const models = createModelRegistry(redis, config.namespace);
   const keyring = createKeyringFromConfig(redis, config.namespace, config);
   const producer = await createProducer(kafka, { compression: config.kafkaCompression });
+  // The decision log has a producer (a connection) of its own: an idempotent producer keeps one
+  // request in flight, so on one producer a run's answers and its ~10 KB-a-record logs went one
+  // after the other; apart they go to the broker side by side.
+  const logProducer = config.decisionLog
+    ? await createProducer(kafka, { compression: config.kafkaCompression })
+    : undefined;
 
   // The policy label takes ids of the allowed set (and "popular") only: its series are bounded.
   const served = new Counter({
@@ -320,6 +326,7 @@ export async function startScorerWorker(
     maxBatch: config.maxBatch,
     runsInFlight: config.runsInFlight,
     send: (batches, options) => producer.sendMany(batches, options),
+    ...(logProducer ? { sendLogs: (batches, options) => logProducer.sendMany(batches, options) } : {}),
     recommendationsTopic: topics.recommendations,
     repliesTopic: topics.recReplies,
     recLogTopic: config.decisionLog ? topics.recLog : undefined,
@@ -393,6 +400,7 @@ export async function startScorerWorker(
         await stopConsuming();
         await flushImpressions();
         await producer.close();
+        await logProducer?.close();
         await holder.close();
         await redis.quit();
       })();
