@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Kafka, logLevel, type LogEntry, type SASLOptions } from "kafkajs";
 import { ConfigError, type CommonConfig, type Logger } from "@recfleet/runtime";
 import { registerCodecs } from "./codecs";
+import { fixIdleRequestQueueLoop } from "./request-queue-fix";
 
 /** How a client proves the brokers are ours (TLS) and who it is (SASL). */
 export interface KafkaSecurity {
@@ -97,6 +98,7 @@ export const RETRY = { initialRetryTime: 100, maxRetryTime: 2000, retries: 30 } 
 export function createKafka(options: KafkaOptions): Kafka {
   process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= "1";
   registerCodecs();
+  fixIdleRequestQueueLoop();
   const log = options.logger.child({ component: "kafkajs" });
   const { security } = options;
   return new Kafka({
