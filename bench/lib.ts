@@ -5,7 +5,7 @@
  * does, seeding user histories, and a bare echo worker (the latency baseline).
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -248,6 +248,7 @@ export const nowMs = (): number => performance.timeOrigin + performance.now();
  */
 export function profileEnv(dir: string): Record<string, string> {
   if (!dir) return {};
+  mkdirSync(dir, { recursive: true }); // the profiled worker writes its profile here when it exits
   const preload = fileURLToPath(new URL("./cpu-profile.mjs", import.meta.url));
   return {
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${preload}`.trim(),
@@ -356,11 +357,11 @@ export async function answerLatencies(
   sent: ReadonlyMap<string, number>,
   arrived: ReadonlyMap<string, number>,
   drainMs = 15_000,
-): Promise<{ summary: Summary; sent: number; unanswered: number }> {
+): Promise<{ summary: Summary; latencies: number[]; sent: number; unanswered: number }> {
   const until = nowMs() + drainMs;
   while ([...sent.keys()].some((id) => !arrived.has(id)) && nowMs() < until) await sleep(50);
   const latencies = [...sent].flatMap(([id, t]) => (arrived.has(id) ? [arrived.get(id)! - t] : []));
-  return { summary: summarize(latencies), sent: sent.size, unanswered: sent.size - latencies.length };
+  return { summary: summarize(latencies), latencies, sent: sent.size, unanswered: sent.size - latencies.length };
 }
 
 /**

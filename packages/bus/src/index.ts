@@ -1,3 +1,5 @@
+// First: kafkajs must load after its grouping fix (grouping-fix.ts).
+import "./grouping-fix";
 export { connectFleetKafka, type FleetKafkaConfig } from "./fleet-kafka";
 export { applyFleetAcls } from "./acls";
 export { createKafka, kafkaSecurity, explainKafkaAccessError, type KafkaOptions, type KafkaSecurity } from "./kafka";

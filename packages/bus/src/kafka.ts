@@ -1,3 +1,5 @@
+// First: kafkajs must load after its grouping fix (grouping-fix.ts).
+import { groupingFixApplied } from "./grouping-fix";
 import { readFileSync } from "node:fs";
 import { Kafka, logLevel, type LogEntry, type SASLOptions } from "kafkajs";
 import { ConfigError, type CommonConfig, type Logger } from "@recfleet/runtime";
@@ -100,6 +102,13 @@ export function createKafka(options: KafkaOptions): Kafka {
   registerCodecs();
   fixIdleRequestQueueLoop();
   const log = options.logger.child({ component: "kafkajs" });
+  if (!groupingFixApplied())
+    log.warn(
+      "kafkajs was loaded before packages/bus/src/grouping-fix.ts: large sends group their messages in quadratic time",
+      {
+        hint: "import @recfleet/bus before anything that loads kafkajs",
+      },
+    );
   const { security } = options;
   return new Kafka({
     clientId: options.clientId,

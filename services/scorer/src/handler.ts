@@ -132,21 +132,45 @@ function explainer(model: ServingModel, historyRows: readonly number[], n: numbe
   const rows = n > 0 ? [...new Set(historyRows)] : [];
   const history = new Float32Array(rows.length * d);
   rows.forEach((h, u) => history.set(model.itemVector(h), u * d));
+  // The best n so far, best first, in two small arrays reused for every shown item: this runs for
+  // every slot of every answer, and objects per history item were most of its cost.
+  const bestRow = new Int32Array(n);
+  const bestSim = new Float64Array(n);
+  const d4 = d - (d % 4);
   return (row) => {
     if (rows.length === 0) return [];
     const vector = model.itemVector(row);
-    const best: { row: number; sim: number }[] = [];
-    for (let u = 0; u < rows.length; u++) {
-      let sim = 0;
-      for (let j = 0, at = u * d; j < d; j++, at++) sim += vector[j]! * history[at]!;
+    let kept = 0;
+    for (let u = 0, base = 0; u < rows.length; u++, base += d) {
+      // Four partial sums: the additions do not wait on each other.
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let j = 0;
+      for (; j < d4; j += 4) {
+        s0 += vector[j]! * history[base + j]!;
+        s1 += vector[j + 1]! * history[base + j + 1]!;
+        s2 += vector[j + 2]! * history[base + j + 2]!;
+        s3 += vector[j + 3]! * history[base + j + 3]!;
+      }
+      for (; j < d; j++) s0 += vector[j]! * history[base + j]!;
+      const sim = s0 + s1 + (s2 + s3);
       const h = rows[u]!;
-      let at = best.length;
-      while (at > 0 && (sim > best[at - 1]!.sim || (sim === best[at - 1]!.sim && h < best[at - 1]!.row))) at--;
+      let at = kept;
+      while (at > 0 && (sim > bestSim[at - 1]! || (sim === bestSim[at - 1]! && h < bestRow[at - 1]!))) at--;
       if (at >= n) continue;
-      best.splice(at, 0, { row: h, sim });
-      if (best.length > n) best.pop();
+      if (kept < n) kept++;
+      for (let x = kept - 1; x > at; x--) {
+        bestSim[x] = bestSim[x - 1]!;
+        bestRow[x] = bestRow[x - 1]!;
+      }
+      bestSim[at] = sim;
+      bestRow[at] = h;
     }
-    return best.map((b) => model.itemIds[b.row]!);
+    const ids = new Array<string>(kept);
+    for (let x = 0; x < kept; x++) ids[x] = model.itemIds[bestRow[x]!]!;
+    return ids;
   };
 }
 
